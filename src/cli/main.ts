@@ -1,0 +1,47 @@
+/**
+ * amendctl: the command line. Each command lives in ./commands and returns its exit code.
+ * Exit codes: 0 ok/completed, 1 the amendment did not complete (invalid, rejected,
+ * rolled_back, failed), 2 usage or input error, 3 cannot reach Temporal, 70 internal.
+ */
+import { InputError } from '../domain/errors';
+import { type CliIO, type Command, processIO, UsageError } from './io';
+
+const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+};
+
+function usage(): string {
+  const width = Math.max(...Object.keys(commands).map((c) => c.length));
+  return [
+    'amendctl: contract amendments turned into access changes, on Temporal',
+    '',
+    'usage: amendctl <command> [options]   (amendctl <command> --help for details)',
+    '',
+    ...Object.entries(commands).map(([name, c]) => `  ${name.padEnd(width)}  ${c.summary}`),
+  ].join('\n');
+}
+
+export async function main(argv: string[], io: CliIO = processIO): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    io.out(usage());
+    return name ? 0 : 2;
+  }
+  const cmd = commands[name];
+  if (!cmd) {
+    io.err(`amendctl: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await cmd.load())(rest, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.err(`amendctl ${name}: ${err.message}`);
+      return 2;
+    }
+    if (err instanceof InputError) {
+      io.err(`amendctl ${name}: ${err.message}`);
+      return 2;
+    }
+    throw err;
+  }
+}

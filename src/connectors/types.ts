@@ -1,0 +1,82 @@
+/**
+ * The one interface every Target's Connector implements. Connectors run in the worker
+ * (activities), read their credentials from the worker's configuration, and never put a
+ * secret in anything they return.
+ */
+import type { JsonValue } from '../domain/json';
+import type { Operation } from '../domain/plan';
+
+/** What a connector needs of an operation (a plan Operation fits). */
+export type OperationSpec = Pick<Operation, 'id' | 'target' | 'action' | 'subject' | 'params'>;
+
+/** An account as a target holds it, normalised so the conformance suite can compare targets. */
+export interface AccountState {
+  subject: string;
+  /** The target's own id for it (SCIM id, DN, role name, IAM user name). */
+  id: string;
+  active: boolean;
+  /** Groups or roles it belongs to, sorted. */
+  groups: string[];
+  /** Target attributes the plan manages (displayName, email, externalId ...). */
+  attributes: Record<string, string>;
+}
+
+export interface ApplyResult {
+  /** `unchanged`: the target was already in the asked state (a retry, or a no-op). */
+  outcome: 'applied' | 'unchanged';
+  /**
+   * What the connector observed before it changed anything, enough for an exact
+   * compensation. JSON, never a secret.
+   */
+  prior: JsonValue;
+  /** A short note for the audit trail ("created user 2819c223", "already a member"). */
+  detail?: string;
+}
+
+export interface CompensateResult {
+  outcome: 'compensated' | 'unchanged';
+  detail?: string;
+}
+
+export interface Connector {
+  /** The target name from the configuration (`idp`, `warehouse`). */
+  readonly target: string;
+  /** The connector type (`scim`, `postgres`, `ldap`, `http`, `iam`). */
+  readonly type: string;
+  /** Current state of one account, or null when the target has none. */
+  readAccount(subject: string): Promise<AccountState | null>;
+  /** Apply one operation idempotently: look up before create, "already so" is success. */
+  apply(op: OperationSpec): Promise<ApplyResult>;
+  /** Undo an applied operation exactly, from the prior state `apply` recorded. Idempotent too. */
+  compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult>;
+  /** Release connections. */
+  close(): Promise<void>;
+}
+
+/** A failure that may pass: network, 429, 5xx, lock timeouts. Retried with backoff; `retryAfterMs` honours Retry-After. */
+export class TransientTargetError extends Error {
+  override readonly name = 'TransientTargetError';
+  constructor(
+    message: string,
+    readonly retryAfterMs?: number,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * A failure that retrying will not fix: bad input, forbidden, conflict that cannot be
+ * linked. `type` becomes the non-retryable ApplicationFailure type (e.g. `TargetRejected`,
+ * `TargetForbidden`, `InvalidIdentifier`, `TargetConflict`, `TargetMisconfigured`).
+ */
+export class PermanentTargetError extends Error {
+  override readonly name = 'PermanentTargetError';
+  constructor(
+    readonly type: string,
+    message: string,
+    override readonly cause?: unknown,
+  ) {
+    super(message);
+  }
+}
