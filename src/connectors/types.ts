@@ -3,7 +3,6 @@
  * (activities), read their credentials from the worker's configuration, and never put a
  * secret in anything they return.
  */
-import type { JsonValue } from '../domain/json';
 import type { Operation } from '../domain/plan';
 
 /** What a connector needs of an operation (a plan Operation fits). */
@@ -21,22 +20,9 @@ export interface AccountState {
   attributes: Record<string, string>;
 }
 
-export interface ApplyResult {
-  /** `unchanged`: the target was already in the asked state (a retry, or a no-op). */
-  outcome: 'applied' | 'unchanged';
-  /**
-   * What the connector observed before it changed anything, enough for an exact
-   * compensation. JSON, never a secret.
-   */
-  prior: JsonValue;
-  /** A short note for the audit trail ("created user 2819c223", "already a member"). */
-  detail?: string;
-}
-
-export interface CompensateResult {
-  outcome: 'compensated' | 'unchanged';
-  detail?: string;
-}
+/** Defined with the Operation vocabulary (workflow code reads them too). */
+export type { ApplyResult, CompensateResult } from '../domain/plan';
+import type { ApplyResult, CompensateResult } from '../domain/plan';
 
 export interface Connector {
   /** The target name from the configuration (`idp`, `warehouse`). */

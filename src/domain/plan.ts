@@ -103,3 +103,21 @@ export interface Plan {
 }
 
 export type OperationParams = JsonObject;
+
+/** What a connector reports for one applied operation. */
+export interface ApplyResult {
+  /** `unchanged`: the target was already in the asked state (a retry, or a no-op). */
+  outcome: 'applied' | 'unchanged';
+  /**
+   * What the connector observed before it changed anything, enough for an exact
+   * compensation. JSON, never a secret.
+   */
+  prior: JsonValue;
+  /** A short note for the audit trail ("created user 2819c223", "already a member"). */
+  detail?: string;
+}
+
+export interface CompensateResult {
+  outcome: 'compensated' | 'unchanged';
+  detail?: string;
+}

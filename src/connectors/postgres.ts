@@ -1,0 +1,266 @@
+/**
+ * PostgreSQL target (database access): one LOGIN role per account, membership in
+ * role-map roles, NOLOGIN on deactivation. Every identifier is a quoted identifier;
+ * names longer than PostgreSQL's 63-byte limit are refused (PostgreSQL would silently
+ * truncate them and alias two accounts).
+ */
+import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { z } from 'zod';
+import { secretFrom, SecretRefSchema } from './secrets';
+import { RateLimiter } from './rate-limit';
+import {
+  type AccountState,
+  type ApplyResult,
+  type CompensateResult,
+  type Connector,
+  type OperationSpec,
+  PermanentTargetError,
+  TransientTargetError,
+} from './types';
+
+export const postgresConfigSchema = z
+  .object({
+    type: z.literal('postgres'),
+    host: z.string().min(1),
+    port: z.coerce.number().int().min(1).max(65535).default(5432),
+    database: z.string().min(1),
+    user: z.string().min(1),
+    password: SecretRefSchema.optional(),
+    ssl: z.boolean().default(false),
+    /** Roles the plan may grant or revoke: a plan naming any other role is refused. Empty: any existing role. */
+    managedRolePrefix: z.string().default(''),
+    poolSize: z.number().int().min(1).max(50).default(4),
+    rateLimit: z.object({ perSecond: z.number().positive() }).optional(),
+    statementTimeoutMs: z.number().int().positive().default(10_000),
+  })
+  .strict();
+export type PostgresConfig = z.infer<typeof postgresConfigSchema>;
+
+const MAX_IDENTIFIER_BYTES = 63;
+
+/** A quoted identifier: `"` doubled; refused when PostgreSQL could not store it exactly. */
+export function quoteIdent(name: string): string {
+  if (name.length === 0) throw new PermanentTargetError('InvalidIdentifier', 'an empty name cannot be a PostgreSQL role');
+  if (name.includes('\u0000')) throw new PermanentTargetError('InvalidIdentifier', 'a PostgreSQL role name cannot contain a NUL byte');
+  const bytes = Buffer.byteLength(name, 'utf8');
+  if (bytes > MAX_IDENTIFIER_BYTES) {
+    throw new PermanentTargetError('InvalidIdentifier', `"${name}" is ${bytes} bytes; PostgreSQL role names are at most ${MAX_IDENTIFIER_BYTES}`);
+  }
+  return `"${name.replace(/"/g, '""')}"`;
+}
+
+const TRANSIENT_CODES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53200', '57014', 'XX000']);
+const TRANSIENT_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+
+/** Map a pg error to Transient/Permanent so the activity layer can retry or stop. */
+export function classifyPgError(err: unknown, what: string): Error {
+  if (err instanceof TransientTargetError || err instanceof PermanentTargetError) return err;
+  const e = err as { code?: string; message?: string };
+  const code = e?.code ?? '';
+  const msg = `${what}: ${e?.message ?? String(err)}`;
+  if (TRANSIENT_NET.has(code) || code.startsWith('08') || TRANSIENT_CODES.has(code) || /Connection terminated|timeout|connect/i.test(e?.message ?? '')) {
+    return new TransientTargetError(msg, undefined, err);
+  }
+  if (code === '42704') return new PermanentTargetError('TargetMisconfigured', msg, err);
+  if (code === '42501') return new PermanentTargetError('TargetForbidden', msg, err);
+  if (code === '28P01' || code === '28000') return new PermanentTargetError('TargetAuthentication', msg, err);
+  if (code === '3D000') return new PermanentTargetError('TargetMisconfigured', msg, err);
+  return new PermanentTargetError('TargetRejected', msg, err);
+}
+
+interface RoleRow {
+  rolname: string;
+  rolcanlogin: boolean;
+}
+
+const limiters = new Map<string, RateLimiter>();
+
+export class PostgresConnector implements Connector {
+  readonly type = 'postgres';
+  private readonly pool: Pool;
+  private readonly limiter: RateLimiter | undefined;
+
+  constructor(
+    readonly target: string,
+    private readonly config: PostgresConfig,
+  ) {
+    const poolConfig: PoolConfig = {
+      host: config.host,
+      port: config.port,
+      database: config.database,
+      user: config.user,
+      max: config.poolSize,
+      ssl: config.ssl ? { rejectUnauthorized: true } : false,
+      connectionTimeoutMillis: 5_000,
+      statement_timeout: config.statementTimeoutMs,
+      application_name: `amendctl:${target}`,
+    };
+    if (config.password) poolConfig.password = () => Promise.resolve(secretFrom(config.password!, `${target}.password`));
+    this.pool = new Pool(poolConfig);
+    this.pool.on('error', () => undefined); // idle client errors surface on the next query
+    if (config.rateLimit) {
+      let l = limiters.get(target);
+      if (!l) limiters.set(target, (l = new RateLimiter(config.rateLimit.perSecond)));
+      this.limiter = l;
+    }
+  }
+
+  async readAccount(subject: string): Promise<AccountState | null> {
+    return this.withClient('read account', async (c) => {
+      const role = await this.role(c, subject);
+      if (!role) return null;
+      return { subject, id: role.rolname, active: role.rolcanlogin, groups: await this.memberships(c, subject), attributes: {} };
+    });
+  }
+
+  async apply(op: OperationSpec): Promise<ApplyResult> {
+    const what = `${this.target}: ${op.action} ${op.subject}`;
+    return this.withClient(what, async (c): Promise<ApplyResult> => {
+      const subject = quoteIdent(op.subject);
+      switch (op.action) {
+        case 'ensureAccount':
+        case 'reactivateAccount': {
+          const role = await this.role(c, op.subject);
+          if (!role) {
+            if (op.action === 'reactivateAccount') throw new PermanentTargetError('AccountMissing', `${what}: no role ${subject} to reactivate`);
+            try {
+              await c.query(`CREATE ROLE ${subject} LOGIN`);
+            } catch (err) {
+              if ((err as { code?: string }).code === '42710') return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'created concurrently' };
+              throw err;
+            }
+            return { outcome: 'applied', prior: { existed: false }, detail: `created LOGIN role ${subject}` };
+          }
+          if (role.rolcanlogin) return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'already LOGIN' };
+          await c.query(`ALTER ROLE ${subject} LOGIN`);
+          return { outcome: 'applied', prior: { existed: true, login: false }, detail: 'set LOGIN' };
+        }
+        case 'deactivateAccount': {
+          const role = await this.role(c, op.subject);
+          if (!role) return { outcome: 'unchanged', prior: { existed: false }, detail: 'no such role' };
+          if (!role.rolcanlogin) return { outcome: 'unchanged', prior: { existed: true, login: false }, detail: 'already NOLOGIN' };
+          await c.query(`ALTER ROLE ${subject} NOLOGIN`);
+          return { outcome: 'applied', prior: { existed: true, login: true }, detail: 'set NOLOGIN' };
+        }
+        case 'grantRole':
+        case 'joinGroup':
+        case 'revokeRole':
+        case 'leaveGroup': {
+          const roleName = this.grantedRole(op);
+          const granted = quoteIdent(roleName);
+          const grant = op.action === 'grantRole' || op.action === 'joinGroup';
+          if (!(await this.role(c, roleName))) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
+          if (!(await this.role(c, op.subject))) {
+            if (!grant) return { outcome: 'unchanged', prior: { member: false }, detail: 'no such account' };
+            throw new PermanentTargetError('AccountMissing', `${what}: no role ${subject} to grant ${granted} to`);
+          }
+          const member = await this.isMember(c, op.subject, roleName);
+          if (member === grant) return { outcome: 'unchanged', prior: { member }, detail: grant ? `already a member of ${granted}` : `not a member of ${granted}` };
+          await c.query(grant ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
+          return { outcome: 'applied', prior: { member }, detail: grant ? `granted ${granted}` : `revoked ${granted}` };
+        }
+        case 'updateAttributes':
+          // PostgreSQL roles carry no profile attributes the plan manages.
+          return { outcome: 'unchanged', prior: null, detail: 'no attributes in PostgreSQL' };
+        default:
+          throw new PermanentTargetError('UnsupportedAction', `${what}: the postgres connector does not support ${String(op.action)}`);
+      }
+    });
+  }
+
+  async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
+    if (result.outcome === 'unchanged') return { outcome: 'unchanged', detail: 'nothing was changed' };
+    const prior = (result.prior ?? {}) as { existed?: boolean; login?: boolean; member?: boolean };
+    const what = `${this.target}: undo ${op.action} ${op.subject}`;
+    return this.withClient(what, async (c) => {
+      const subject = quoteIdent(op.subject);
+      const role = await this.role(c, op.subject);
+      switch (op.action) {
+        case 'ensureAccount':
+        case 'reactivateAccount':
+        case 'deactivateAccount': {
+          if (prior.existed === false) {
+            if (!role) return { outcome: 'unchanged', detail: 'already gone' };
+            await c.query(`DROP ROLE ${subject}`);
+            return { outcome: 'compensated', detail: `dropped role ${subject}` };
+          }
+          if (!role) throw new PermanentTargetError('CompensationImpossible', `${what}: role ${subject} disappeared`);
+          if (role.rolcanlogin === prior.login) return { outcome: 'unchanged', detail: 'already as before' };
+          await c.query(`ALTER ROLE ${subject} ${prior.login ? 'LOGIN' : 'NOLOGIN'}`);
+          return { outcome: 'compensated', detail: prior.login ? 'restored LOGIN' : 'restored NOLOGIN' };
+        }
+        case 'grantRole':
+        case 'joinGroup':
+        case 'revokeRole':
+        case 'leaveGroup': {
+          const roleName = this.grantedRole(op);
+          const granted = quoteIdent(roleName);
+          if (!role) return { outcome: 'unchanged', detail: 'no such account' };
+          const member = await this.isMember(c, op.subject, roleName);
+          if (member === prior.member) return { outcome: 'unchanged', detail: 'already as before' };
+          await c.query(prior.member ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
+          return { outcome: 'compensated', detail: prior.member ? `re-granted ${granted}` : `revoked ${granted}` };
+        }
+        default:
+          return { outcome: 'unchanged' };
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+
+  private grantedRole(op: OperationSpec): string {
+    const name = op.params.role ?? op.params.group;
+    if (typeof name !== 'string' || name === '') throw new PermanentTargetError('InvalidOperation', `${this.target}: ${op.action} needs a role`);
+    if (this.config.managedRolePrefix && !name.startsWith(this.config.managedRolePrefix)) {
+      throw new PermanentTargetError('TargetForbidden', `${this.target}: role "${name}" is outside the managed prefix "${this.config.managedRolePrefix}"`);
+    }
+    return name;
+  }
+
+  private async role(c: PoolClient, name: string): Promise<RoleRow | undefined> {
+    const r = await c.query<RoleRow>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = $1', [name]);
+    return r.rows[0];
+  }
+
+  private async isMember(c: PoolClient, member: string, role: string): Promise<boolean> {
+    const r = await c.query(
+      `SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+        WHERE r.rolname = $1 AND u.rolname = $2`,
+      [role, member],
+    );
+    return (r.rowCount ?? 0) > 0;
+  }
+
+  private async memberships(c: PoolClient, member: string): Promise<string[]> {
+    const r = await c.query<{ rolname: string }>(
+      `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+        WHERE u.rolname = $1 ORDER BY r.rolname`,
+      [member],
+    );
+    return r.rows.map((row) => row.rolname);
+  }
+
+  private async withClient<T>(what: string, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+    await this.limiter?.acquire();
+    let client: PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw classifyPgError(err, what);
+    }
+    try {
+      return await fn(client);
+    } catch (err) {
+      throw classifyPgError(err, what);
+    } finally {
+      client.release();
+    }
+  }
+}
+
+export function createPostgresConnector(target: string, config: PostgresConfig): Connector {
+  return new PostgresConnector(target, config);
+}

@@ -1,0 +1,91 @@
+/**
+ * Target configuration and the Connector for each Target. The worker reads a targets
+ * file (YAML) once; `${VAR}` and `${VAR:-default}` in it are replaced from the worker's
+ * environment (for addresses and ports; credentials are named with `{ env }` or `{ file }`
+ * and read only when a connector uses them).
+ */
+import { z } from 'zod';
+import { InputError, zodIssues } from '../domain/errors';
+import { parseStructuredText } from '../domain/document';
+import { createPostgresConnector, postgresConfigSchema } from './postgres';
+import type { Connector } from './types';
+
+/** One line per connector type: its config schema and its factory. */
+const connectorTypes = {
+  postgres: { schema: postgresConfigSchema, create: createPostgresConnector },
+} as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never) => Connector }>;
+
+export type ConnectorType = keyof typeof connectorTypes;
+
+const TargetConfigSchema = z.looseObject({ type: z.string() });
+
+export const TargetsFileSchema = z
+  .object({
+    targets: z.record(z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'a target name: a-z, 0-9, "-"'), TargetConfigSchema),
+  })
+  .strict();
+
+export interface TargetsConfig {
+  /** Validated per-target configuration, by target name. */
+  targets: Record<string, { type: ConnectorType; config: unknown }>;
+}
+
+/** Replace `${VAR}` / `${VAR:-default}` from env; an unset variable without a default is an error naming it. */
+export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
+  const missing: string[] = [];
+  const out = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def: string | undefined) => {
+    const v = env[name];
+    if (v !== undefined && v !== '') return v;
+    if (def !== undefined) return def;
+    missing.push(name);
+    return '';
+  });
+  if (missing.length > 0) throw new InputError('targets file names unset environment variables', missing.map((m) => ({ file, path: '', message: `\${${m}} is not set` })));
+  return out;
+}
+
+export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv = process.env): TargetsConfig {
+  const raw = parseStructuredText(interpolateEnv(text, env, file), file);
+  const top = TargetsFileSchema.safeParse(raw);
+  if (!top.success) throw new InputError('invalid targets file', zodIssues(top.error, file));
+  const targets: TargetsConfig['targets'] = {};
+  const issues = [];
+  for (const [name, cfg] of Object.entries(top.data.targets)) {
+    const type = cfg.type as ConnectorType;
+    const entry = connectorTypes[type];
+    if (!entry) {
+      issues.push({ file, path: `targets.${name}.type`, message: `unknown connector type "${cfg.type}" (known: ${Object.keys(connectorTypes).join(', ')})` });
+      continue;
+    }
+    const r = (entry.schema as z.ZodType).safeParse(cfg);
+    if (!r.success) issues.push(...zodIssues(r.error, file).map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
+    else targets[name] = { type, config: r.data };
+  }
+  if (issues.length > 0) throw new InputError('invalid targets file', issues);
+  return { targets };
+}
+
+/** Connectors by target name, created on first use and shared by every activity in this worker. */
+export class ConnectorRegistry {
+  private readonly connectors = new Map<string, Connector>();
+  constructor(readonly config: TargetsConfig) {}
+
+  get(target: string): Connector | undefined {
+    let c = this.connectors.get(target);
+    if (c) return c;
+    const t = this.config.targets[target];
+    if (!t) return undefined;
+    c = (connectorTypes[t.type].create as (target: string, config: unknown) => Connector)(target, t.config);
+    this.connectors.set(target, c);
+    return c;
+  }
+
+  names(): string[] {
+    return Object.keys(this.config.targets);
+  }
+
+  async close(): Promise<void> {
+    await Promise.allSettled([...this.connectors.values()].map((c) => c.close()));
+    this.connectors.clear();
+  }
+}
