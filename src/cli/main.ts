@@ -4,9 +4,16 @@
  * rolled_back, failed), 2 usage or input error, 3 cannot reach Temporal, 70 internal.
  */
 import { InputError } from '../domain/errors';
+import { TemporalUnreachable } from './common';
 import { type CliIO, type Command, processIO, UsageError } from './io';
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
+  dev: { summary: 'run the embedded stack: Temporal dev server (SQLite, Web UI) and a worker', load: async () => (await import('./commands/runtime')).devCommand },
+  worker: { summary: 'run a worker against any Temporal (address, namespace, TLS/API key from the environment or a profile)', load: async () => (await import('./commands/runtime')).workerCommand },
+  submit: { summary: 'submit an amendment (JSON or YAML); --wait follows it to the end', load: async () => (await import('./commands/amendments')).submitCommand },
+  status: { summary: 'show an amendment: status, plan, approvals, operations', load: async () => (await import('./commands/amendments')).statusCommand },
+  approve: { summary: 'approve an amendment pending approval', load: async () => (await import('./commands/amendments')).approveCommand },
+  reject: { summary: 'reject an amendment pending approval', load: async () => (await import('./commands/amendments')).rejectCommand },
 };
 
 function usage(): string {
@@ -41,6 +48,10 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
     if (err instanceof InputError) {
       io.err(`amendctl ${name}: ${err.message}`);
       return 2;
+    }
+    if (err instanceof TemporalUnreachable) {
+      io.err(`amendctl ${name}: ${err.message}`);
+      return 3;
     }
     throw err;
   }

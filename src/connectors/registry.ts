@@ -8,11 +8,13 @@ import { z } from 'zod';
 import { InputError, zodIssues } from '../domain/errors';
 import { parseStructuredText } from '../domain/document';
 import { createPostgresConnector, postgresConfigSchema } from './postgres';
+import { createScimConnector, scimConfigSchema } from './scim';
 import type { Connector } from './types';
 
 /** One line per connector type: its config schema and its factory. */
 const connectorTypes = {
   postgres: { schema: postgresConfigSchema, create: createPostgresConnector },
+  scim: { schema: scimConfigSchema, create: createScimConnector },
 } as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never) => Connector }>;
 
 export type ConnectorType = keyof typeof connectorTypes;

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# A private PostgreSQL cluster for the demo and the tests, on loopback only.
+#   scripts/local-postgres.sh start DIR PORT   # init (once) + start; prints nothing else on success
+#   scripts/local-postgres.sh stop DIR
+# The cluster has a database `warehouse`, the role-map roles app_admin, app_write, app_read
+# (NOLOGIN), and a least-privilege login `amendctl` (CREATEROLE) whose password is in DIR/amendctl.password.
+set -euo pipefail
+cmd="${1:?start|stop}"; dir="${2:?DIR}"; port="${3:-5432}"
+bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
+[[ -n "$bindir" ]] || bindir="$(dirname "$(command -v pg_ctl)")"
+as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+case "$cmd" in
+  start)
+    mkdir -p "$dir"
+    dir="$(cd "$dir" && pwd)"
+    if [[ ! -f "$dir/data/PG_VERSION" ]]; then
+      mkdir -p "$dir/data" "$dir/sock"
+      [[ $(id -u) -eq 0 ]] && chown -R postgres:postgres "$dir"
+      as_pg "$bindir/initdb" -D "$dir/data" -U postgres --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --no-instructions >"$dir/initdb.log" 2>&1
+      head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$dir/amendctl.password"
+      chmod 600 "$dir/amendctl.password"
+    fi
+    as_pg "$bindir/pg_ctl" -D "$dir/data" -l "$dir/postgres.log" -w -t 60 \
+      -o "-p $port -k $dir/sock -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off" start >/dev/null
+    pw="$(cat "$dir/amendctl.password")"
+    as_pg "$bindir/psql" -qX -h "$dir/sock" -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 >/dev/null <<SQL
+SELECT 'CREATE DATABASE warehouse' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'warehouse')\gexec
+DO \$\$BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'amendctl') THEN CREATE ROLE amendctl LOGIN CREATEROLE; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_admin') THEN CREATE ROLE app_admin NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_write') THEN CREATE ROLE app_write NOLOGIN; END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'app_read') THEN CREATE ROLE app_read NOLOGIN; END IF;
+END\$\$;
+ALTER ROLE amendctl PASSWORD '$pw';
+GRANT CONNECT ON DATABASE warehouse TO amendctl;
+SQL
+    ;;
+  stop)
+    [[ -f "$dir/data/postmaster.pid" ]] && as_pg "$bindir/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true
+    ;;
+  *) echo "usage: $0 start DIR PORT | stop DIR" >&2; exit 2 ;;
+esac

@@ -1,0 +1,91 @@
+/**
+ * Activities: the worker side of the amendment workflow. Connectors do the I/O; this
+ * layer turns their classified errors into Temporal failures (transient: retried with
+ * backoff, Retry-After honoured; permanent: non-retryable ApplicationFailure with a type).
+ */
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import type { Client } from '@temporalio/client';
+import type { Operation } from '../domain/plan';
+import { type ConnectorRegistry } from '../connectors/registry';
+import { PermanentTargetError, TransientTargetError } from '../connectors/types';
+import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, PlanResult } from '../workflows/definitions';
+import { contractWorkflowId, enqueueSignal } from '../workflows/definitions';
+import type { RulesProvider } from '../worker/rules';
+
+export interface ActivityDeps {
+  registry: ConnectorRegistry;
+  rules: RulesProvider;
+  approvalPolicy: ApprovalPolicy;
+  client: Client;
+  taskQueue: string;
+}
+
+export function createActivities(deps: ActivityDeps): AmendmentActivities {
+  return {
+    async planAmendment({ amendment, applied }): Promise<PlanResult> {
+      const plan = deps.rules.plan(amendment, applied);
+      for (const op of plan.operations) {
+        if (!deps.registry.get(op.target)) {
+          plan.violations.push({ ruleId: op.ruleIds[0] ?? '', message: `the plan names target "${op.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})` });
+          break;
+        }
+      }
+      return { plan, approvalPolicy: deps.approvalPolicy };
+    },
+
+    async applyOperation(op: Operation) {
+      const connector = connectorFor(deps.registry, op.target);
+      const attempt = Context.current().info.attempt;
+      try {
+        return { ...(await connector.apply(op)), attempt };
+      } catch (err) {
+        throw toFailure(err, op.description);
+      }
+    },
+
+    async compensateOperation({ op, result }) {
+      const connector = connectorFor(deps.registry, op.target);
+      try {
+        return await connector.compensate(op, result);
+      } catch (err) {
+        throw toFailure(err, `undo ${op.description}`);
+      }
+    },
+
+    async enqueueAmendment({ contractId, ...request }) {
+      const initial: ContractWorkflowState = { contractId, applied: null, waiting: [], holder: null, recent: [] };
+      await deps.client.workflow.signalWithStart('contractWorkflow', {
+        workflowId: contractWorkflowId(contractId),
+        taskQueue: deps.taskQueue,
+        args: [initial],
+        signal: enqueueSignal,
+        signalArgs: [request],
+        staticSummary: `Contract ${contractId}: applies its amendments in sequence order`,
+      });
+    },
+  };
+}
+
+function connectorFor(registry: ConnectorRegistry, target: string) {
+  const c = registry.get(target);
+  if (!c) throw ApplicationFailure.nonRetryable(`no target "${target}" is configured in this worker`, 'TargetMisconfigured');
+  return c;
+}
+
+/** Classified connector errors to Temporal failures; anything unclassified is retried (it may be transient). */
+export function toFailure(err: unknown, what: string): ApplicationFailure {
+  if (err instanceof PermanentTargetError) {
+    return ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: true });
+  }
+  if (err instanceof TransientTargetError) {
+    return ApplicationFailure.create({
+      message: err.message,
+      type: 'TargetUnavailable',
+      nonRetryable: false,
+      ...(err.retryAfterMs !== undefined ? { nextRetryDelay: Math.max(1, Math.round(err.retryAfterMs)) } : {}),
+    });
+  }
+  if (err instanceof ApplicationFailure) return err;
+  const e = err as Error;
+  return ApplicationFailure.create({ message: `${what}: ${e?.message ?? String(err)}`, type: 'UnclassifiedTargetError', nonRetryable: false });
+}

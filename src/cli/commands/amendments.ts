@@ -1,0 +1,114 @@
+/** submit, status, approve, reject: the amendment commands on the typed client. */
+import { AmendmentNotFoundError } from '../../client';
+import type { AmendmentView } from '../../workflows/definitions';
+import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
+import { type CliIO, type Command, UsageError } from '../io';
+
+const SUBMIT_USAGE = 'amendctl submit FILE [--wait] [--json] [--retry-budget SECONDS]';
+export const submitCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, wait: { type: 'boolean' }, json: { type: 'boolean' }, 'retry-budget': { type: 'string' } }, SUBMIT_USAGE);
+  if (values.help) return help(io, SUBMIT_USAGE, 'Validates the amendment (JSON or YAML) and starts its workflow. --wait follows it to a final status.');
+  if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${SUBMIT_USAGE}`);
+  const amendment = readAmendmentFile(positionals[0]!);
+  const budget = values['retry-budget'] !== undefined ? Number(values['retry-budget']) : undefined;
+  if (budget !== undefined && !(Number.isInteger(budget) && budget > 0)) throw new UsageError('--retry-budget takes a whole number of seconds');
+  const client = await connect(values);
+  try {
+    const r = await client.submitAmendment(amendment, budget ? { retryBudgetSeconds: budget } : {});
+    if (r.duplicate && r.differs) io.err(`amendctl: warning: ${r.amendmentId} was submitted before with different content; the first submission stands`);
+    if (!values.wait) {
+      const v = await client.getStatus(r.amendmentId);
+      if (values.json) io.out(viewJson(v));
+      else io.out(`${r.duplicate ? 'already submitted' : 'submitted'}: ${viewText(v)}\nfollow it: amendctl status ${r.amendmentId}`);
+      return 0;
+    }
+    const v = await client.waitForResult(r.amendmentId, {
+      onUpdate: values.json ? undefined : (u) => io.err(progressLine(u)),
+    });
+    io.out(values.json ? viewJson(v) : viewText(v));
+    return finalExit(v, io);
+  } finally {
+    await client.close();
+  }
+};
+
+function progressLine(v: AmendmentView): string {
+  const hint = v.status === 'pending_approval' ? `\n  approve: amendctl approve ${v.amendmentId} --by YOU   reject: amendctl reject ${v.amendmentId} --by YOU --reason TEXT` : '';
+  return `  ${v.amendmentId}: ${v.status}${v.reason ? ` — ${v.reason}` : ''}${hint}`;
+}
+
+const STATUS_USAGE = 'amendctl status AMENDMENT_ID [--json]';
+export const statusCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, json: { type: 'boolean' } }, STATUS_USAGE);
+  if (values.help) return help(io, STATUS_USAGE, 'Shows the status of an amendment: its plan, approvals and each operation.');
+  if (positionals.length !== 1) throw new UsageError(`expected one AMENDMENT_ID\nusage: ${STATUS_USAGE}`);
+  const client = await connect(values);
+  try {
+    const v = await client.getStatus(positionals[0]!);
+    io.out(values.json ? viewJson(v) : viewText(v));
+    return finalExit(v, io);
+  } catch (err) {
+    if (err instanceof AmendmentNotFoundError) {
+      io.err(`amendctl: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+};
+
+const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT]';
+export const approveCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, comment: { type: 'string' } }, APPROVE_USAGE);
+  if (values.help) return help(io, APPROVE_USAGE, 'Approves an amendment that is pending approval.');
+  if (positionals.length !== 1 || !values.by) throw new UsageError(`expected AMENDMENT_ID and --by USER\nusage: ${APPROVE_USAGE}`);
+  return decide(io, values, positionals[0]!, (c, id) => c.approve(id, { by: values.by!, ...(values.comment ? { comment: values.comment } : {}) }));
+};
+
+const REJECT_USAGE = 'amendctl reject AMENDMENT_ID --by USER --reason TEXT';
+export const rejectCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' } }, REJECT_USAGE);
+  if (values.help) return help(io, REJECT_USAGE, 'Rejects an amendment that is pending approval; nothing changes in any target.');
+  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${REJECT_USAGE}`);
+  return decide(io, values, positionals[0]!, (c, id) => c.reject(id, { by: values.by!, reason: values.reason! }));
+};
+
+async function decide(io: CliIO, values: Parameters<typeof connect>[0], amendmentId: string, send: (c: Awaited<ReturnType<typeof connect>>, id: string) => Promise<void>): Promise<number> {
+  const client = await connect(values);
+  try {
+    const before = await client.getStatus(amendmentId);
+    if (before.status !== 'pending_approval') {
+      io.err(`amendctl: ${amendmentId} is ${before.status}, not pending approval${before.reason ? ` (${before.reason})` : ''}`);
+      return 1;
+    }
+    const ignoredBefore = before.approval?.ignored.length ?? 0;
+    await send(client, amendmentId);
+    // Signals are asynchronous: read back what the workflow made of this one.
+    let after = await client.getStatus(amendmentId);
+    for (let i = 0; i < 20 && after.status === 'pending_approval' && (after.approval?.ignored.length ?? 0) === ignoredBefore && after.approval?.approvals.length === before.approval?.approvals.length; i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      after = await client.getStatus(amendmentId);
+    }
+    const ignored = after.approval?.ignored.slice(ignoredBefore) ?? [];
+    if (ignored.length > 0) {
+      io.err(`amendctl: not counted: ${ignored.map((i) => i.why).join('; ')}`);
+      return 1;
+    }
+    io.out(`${amendmentId}: ${after.status}${after.reason ? ` — ${after.reason}` : ''}`);
+    return 0;
+  } catch (err) {
+    if (err instanceof AmendmentNotFoundError) {
+      io.err(`amendctl: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+export function help(io: CliIO, usage: string, what: string): number {
+  io.out(`usage: ${usage}\n\n${what}\n\nTemporal: --address HOST:PORT, --namespace NS, --profile NAME (or TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TEMPORAL_PROFILE)`);
+  return 0;
+}

@@ -1,0 +1,91 @@
+/** `amendctl dev` (the embedded stack) and `amendctl worker` (a worker against any Temporal). */
+import { resolve } from 'node:path';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { temporalTarget } from '../../client/connection';
+import { startDevServer } from '../../devserver';
+import { createAmendctlWorker } from '../../worker';
+import { PROJECT_ROOT } from '../../worker/config';
+import { connectionOptions, parse } from '../common';
+import { type Command, UsageError } from '../io';
+import { help } from './amendments';
+
+let runtimeInstalled = false;
+function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  Runtime.install({ logger: new DefaultLogger((process.env.AMENDCTL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+}
+
+/** Resolves on the first SIGINT/SIGTERM. */
+function untilSignal(): Promise<string> {
+  return new Promise((res) => {
+    const on = (sig: string) => () => res(sig);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+  });
+}
+
+const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--db FILE] [--headless]';
+export const devCommand: Command = async (argv, io) => {
+  const { values } = parse(argv, { port: { type: 'string' }, 'ui-port': { type: 'string' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } }, DEV_USAGE);
+  if (values.help) return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI) and a worker. Ctrl-C stops both.');
+  const port = portArg(values.port, 7233, '--port');
+  const uiPort = portArg(values['ui-port'], 8233, '--ui-port');
+  quietRuntime();
+  io.err('starting the Temporal dev server ...');
+  const server = await startDevServer({ port, uiPort, dbFile: resolve(values.db ?? resolve(PROJECT_ROOT, '.data', 'temporal.sqlite')), headless: values.headless ?? false });
+  let stopping = false;
+  const stopServer = async () => {
+    if (!stopping) {
+      stopping = true;
+      await server.stop();
+    }
+  };
+  try {
+    const w = await createAmendctlWorker({
+      temporal: temporalTarget({ address: server.address, namespace: 'default' }),
+      ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
+    });
+    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; worker on task queue "${w.taskQueue}". Ctrl-C stops both.`);
+    const running = w.run();
+    const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);
+    io.err(`\n${why}: stopping the worker and the dev server ...`);
+    w.shutdown();
+    await running;
+  } finally {
+    await stopServer();
+  }
+  io.err('stopped.');
+  return 0;
+};
+
+const WORKER_USAGE = 'amendctl worker [--address HOST:PORT] [--namespace NS] [--profile NAME] [--task-queue Q]';
+export const workerCommand: Command = async (argv, io) => {
+  const { values } = parse(argv, connectionOptions, WORKER_USAGE);
+  if (values.help) {
+    return help(io, WORKER_USAGE, 'Runs a worker against any Temporal (dev server, cluster, Temporal Cloud). Policy files: AMENDCTL_TARGETS, AMENDCTL_RULES, AMENDCTL_APPROVALS.');
+  }
+  quietRuntime();
+  const target = temporalTarget({ ...(values.address ? { address: values.address } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(values.profile ? { profile: values.profile } : {}) });
+  const w = await createAmendctlWorker({ temporal: target, ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}) });
+  io.out(`amendctl worker: ${target.address}, namespace ${target.namespace}, task queue "${w.taskQueue}"`);
+  const running = w.run();
+  const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped')]);
+  io.err(`${why}: draining ...`);
+  w.shutdown();
+  await running;
+  return 0;
+};
+
+function portArg(v: string | undefined, def: number, flag: string): number {
+  if (v === undefined) return def;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag} takes a port number (1-65535), got "${v}"`);
+  return n;
+}
+
+function once(emitter: NodeJS.EventEmitter, event: string): Promise<void> {
+  return new Promise((res) => emitter.once(event, () => res()));
+}
+
+

@@ -1,0 +1,83 @@
+/** Helpers shared by the Temporal-facing commands: argument parsing, connecting, printing a view. */
+import { readFileSync } from 'node:fs';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AmendctlClient, temporalTarget } from '../client';
+import { parseAmendmentText } from '../domain/document';
+import type { Amendment } from '../domain/amendment';
+import { InputError } from '../domain/errors';
+import type { AmendmentView, OperationView } from '../workflows/definitions';
+import { type CliIO, UsageError } from './io';
+
+export const connectionOptions = {
+  address: { type: 'string' },
+  namespace: { type: 'string' },
+  profile: { type: 'string' },
+  'task-queue': { type: 'string' },
+} as const satisfies ParseArgsConfig['options'];
+
+export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, usage: string) {
+  try {
+    return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean', short: 'h' } }, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError(`${(err as Error).message}\nusage: ${usage}`);
+  }
+}
+
+export class TemporalUnreachable extends Error {}
+
+export async function connect(values: { address?: string; namespace?: string; profile?: string; 'task-queue'?: string }): Promise<AmendctlClient> {
+  const target = temporalTarget({ ...(values.address ? { address: values.address } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(values.profile ? { profile: values.profile } : {}) });
+  try {
+    return await AmendctlClient.connect(target, values['task-queue'] ?? process.env.AMENDCTL_TASK_QUEUE);
+  } catch (err) {
+    throw new TemporalUnreachable(`cannot reach Temporal at ${target.address} (namespace ${target.namespace}): ${(err as Error).message}. Start it with \`amendctl dev\`, or set TEMPORAL_ADDRESS.`);
+  }
+}
+
+export function readAmendmentFile(file: string): Amendment {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new InputError('cannot read the amendment', [{ file, path: '', message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message }]);
+  }
+  return parseAmendmentText(text, file);
+}
+
+/** What `--json` prints: the documented fields first, then the rest of the view. */
+export function viewJson(v: AmendmentView): string {
+  const { amendmentId, contractId, workflowId, status, reason, operations, ...rest } = v;
+  return JSON.stringify({ amendmentId, contractId, workflowId, status, ...(reason ? { reason } : {}), operations, ...rest }, null, 2);
+}
+
+const OUTCOME_MARK: Record<OperationView['outcome'], string> = {
+  pending: '·', running: '…', applied: '✓', unchanged: '=', failed: '✗', skipped: '-', compensated: '↺', compensation_failed: '!',
+};
+
+/** A concise human summary of an amendment. */
+export function viewText(v: AmendmentView): string {
+  const lines = [`${v.amendmentId} (contract ${v.contractId}, sequence ${v.sequence}): ${v.status}${v.reason ? ` — ${v.reason}` : ''}`];
+  for (const viol of v.violations) lines.push(`  invalid: ${viol.message}${viol.ruleId ? ` [rule ${viol.ruleId}]` : ''}`);
+  if (v.approval?.required) {
+    lines.push(`  approval: ${v.approval.reasons.map((r) => r.message).join('; ')}`);
+    for (const a of v.approval.approvals) lines.push(`    approved by ${a.by} at ${a.at}${a.comment ? `: ${a.comment}` : ''}`);
+    if (v.approval.rejection) lines.push(`    rejected by ${v.approval.rejection.by} at ${v.approval.rejection.at}: ${v.approval.rejection.reason}`);
+    for (const i of v.approval.ignored) lines.push(`    ignored ${i.by} at ${i.at}: ${i.why}`);
+  }
+  for (const op of v.operations) {
+    const extra = op.error ? ` (${op.error.type}: ${op.error.message})` : op.compensation ? ` (undo: ${op.compensation.outcome}${op.compensation.detail ? `, ${op.compensation.detail}` : ''})` : '';
+    lines.push(`  ${OUTCOME_MARK[op.outcome]} ${op.outcome.padEnd(11)} ${op.description}${extra}`);
+  }
+  for (const l of v.leftForOperator ?? []) lines.push(`  left for an operator: ${l}`);
+  return lines.join('\n');
+}
+
+/** Exit code and stderr line for a final status. */
+export function finalExit(v: AmendmentView, io: CliIO): number {
+  if (v.status === 'completed') return 0;
+  if (['invalid', 'rejected', 'rolled_back', 'failed'].includes(v.status)) {
+    io.err(`amendctl: ${v.amendmentId} ${v.status}: ${v.reason ?? 'no reason recorded'}`);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,186 @@
+/**
+ * The typed client for services: submit an amendment, approve or reject it, read its
+ * status, wait for its result. Workflow ids are business keys, so submitting the same
+ * amendmentId twice starts nothing new.
+ */
+import { createHash } from 'node:crypto';
+import {
+  Client,
+  Connection,
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  type WorkflowHandle,
+} from '@temporalio/client';
+import { type Amendment, AmendmentSchema } from '../domain/amendment';
+import { parseWith } from '../domain/errors';
+import { canonicalJson } from '../domain/json';
+import {
+  amendmentWorkflowId,
+  type AmendmentView,
+  type AmendmentWorkflowInput,
+  type ApproveInput,
+  ApproveSchema,
+  approveSignal,
+  appliedStateQuery,
+  type AppliedStateView,
+  contractQuery,
+  type ContractView,
+  contractWorkflowId,
+  FINAL_STATUSES,
+  type RejectInput,
+  RejectSchema,
+  rejectSignal,
+  SA,
+  statusQuery,
+  TASK_QUEUE_DEFAULT,
+} from '../workflows/definitions';
+import type { amendmentWorkflow } from '../workflows/amendment';
+import { temporalTarget, type TemporalTarget } from './connection';
+
+export * from '../workflows/definitions';
+export { temporalTarget, type TemporalTarget } from './connection';
+
+export interface SubmitResult {
+  amendmentId: string;
+  contractId: string;
+  workflowId: string;
+  runId: string;
+  /** True when this amendmentId was already submitted: nothing new was started. */
+  duplicate: boolean;
+  /** For a duplicate: whether the earlier submission carried different content. */
+  differs?: boolean;
+}
+
+export interface SubmitOptions {
+  retryBudgetSeconds?: number;
+}
+
+export class AmendmentNotFoundError extends Error {
+  override readonly name = 'AmendmentNotFoundError';
+}
+
+export class AmendctlClient {
+  constructor(
+    readonly client: Client,
+    readonly taskQueue: string = TASK_QUEUE_DEFAULT,
+  ) {}
+
+  static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {
+    const connection = await Connection.connect({ ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]), connectTimeout: '5s' });
+    return new AmendctlClient(new Client({ connection, namespace: target.namespace }), taskQueue);
+  }
+
+  async close(): Promise<void> {
+    await this.client.connection.close();
+  }
+
+  /** Validate and start; the same amendmentId again returns the existing workflow. */
+  async submitAmendment(document: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
+    const amendment: Amendment = parseWith(AmendmentSchema, document, 'invalid amendment');
+    const workflowId = amendmentWorkflowId(amendment.amendmentId);
+    const hash = contentHash(amendment);
+    const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
+    const existing = await this.describe(workflowId);
+    if (existing) return { ...base, runId: existing.runId, duplicate: true, differs: existing.memo?.amendmentHash !== hash };
+    const input: AmendmentWorkflowInput = { amendment, ...(options.retryBudgetSeconds ? { options: { retryBudgetSeconds: options.retryBudgetSeconds } } : {}) };
+    try {
+      const handle = await this.client.workflow.start<typeof amendmentWorkflow>('amendmentWorkflow', {
+        taskQueue: this.taskQueue,
+        workflowId,
+        args: [input],
+        workflowIdConflictPolicy: 'USE_EXISTING',
+        workflowIdReusePolicy: 'REJECT_DUPLICATE',
+        typedSearchAttributes: [
+          { key: SA.ContractId, value: amendment.contractId },
+          { key: SA.AmendmentId, value: amendment.amendmentId },
+          { key: SA.AmendmentStatus, value: 'queued' },
+        ],
+        memo: { amendmentHash: hash, sequence: amendment.sequence },
+        staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}${amendment.reverses ? `, reverses ${amendment.reverses}` : ''}`,
+      });
+      return { ...base, runId: handle.firstExecutionRunId, duplicate: false };
+    } catch (err) {
+      if (err instanceof WorkflowExecutionAlreadyStartedError) {
+        const d = await this.describe(workflowId);
+        return { ...base, runId: d?.runId ?? '', duplicate: true, differs: d?.memo?.amendmentHash !== hash };
+      }
+      throw err;
+    }
+  }
+
+  async approve(amendmentId: string, decision: ApproveInput): Promise<void> {
+    const d = parseWith(ApproveSchema, decision, 'invalid approval');
+    await this.handle(amendmentId).signal(approveSignal, { ...d, at: d.at ?? new Date().toISOString() });
+  }
+
+  async reject(amendmentId: string, decision: RejectInput): Promise<void> {
+    const d = parseWith(RejectSchema, decision, 'invalid rejection');
+    await this.handle(amendmentId).signal(rejectSignal, { ...d, at: d.at ?? new Date().toISOString() });
+  }
+
+  /** The amendment's view: queried while it runs, its result once it has ended. */
+  async getStatus(amendmentId: string): Promise<AmendmentView> {
+    const handle = this.handle(amendmentId);
+    let desc;
+    try {
+      desc = await handle.describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow ${handle.workflowId} not found)`);
+      throw err;
+    }
+    if (desc.status.name === 'RUNNING') return handle.query(statusQuery);
+    if (desc.status.name === 'COMPLETED') return (await handle.result()) as AmendmentView;
+    // Terminated, cancelled, timed out or failed: an operator intervened; say so plainly.
+    const view = await handle.query(statusQuery).catch(() => undefined);
+    return {
+      ...(view ?? emptyView(amendmentId, handle.workflowId)),
+      status: 'failed',
+      reason: `the workflow was ${desc.status.name.toLowerCase().replace('_', ' ')} by an operator or the server; check every target by hand`,
+    };
+  }
+
+  /** Wait until the amendment reaches a final status (completed, invalid, rejected, rolled_back, failed). */
+  async waitForResult(amendmentId: string, opts: { pollMs?: number; onUpdate?: (v: AmendmentView) => void } = {}): Promise<AmendmentView> {
+    let last = '';
+    for (;;) {
+      const v = await this.getStatus(amendmentId);
+      const key = `${v.status}|${v.reason ?? ''}`;
+      if (key !== last) {
+        opts.onUpdate?.(v);
+        last = key;
+      }
+      if (FINAL_STATUSES.has(v.status)) return v;
+      if (v.status === 'pending_approval' && !opts.onUpdate) {
+        // Nothing to report to: block on the result rather than poll.
+        return (await this.handle(amendmentId).result()) as AmendmentView;
+      }
+      await new Promise((r) => setTimeout(r, opts.pollMs ?? 500));
+    }
+  }
+
+  async getContract(contractId: string): Promise<{ view: ContractView; applied: AppliedStateView | null }> {
+    const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
+    return { view: await h.query(contractQuery), applied: await h.query(appliedStateQuery) };
+  }
+
+  handle(amendmentId: string): WorkflowHandle<typeof amendmentWorkflow> {
+    return this.client.workflow.getHandle<typeof amendmentWorkflow>(amendmentWorkflowId(amendmentId));
+  }
+
+  private async describe(workflowId: string) {
+    try {
+      return await this.client.workflow.getHandle(workflowId).describe();
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return undefined;
+      throw err;
+    }
+  }
+}
+
+function contentHash(a: Amendment): string {
+  return createHash('sha256').update(canonicalJson(a)).digest('hex');
+}
+
+function emptyView(amendmentId: string, workflowId: string): AmendmentView {
+  return { amendmentId, contractId: '', sequence: 0, workflowId, submittedBy: '', status: 'failed', changes: [], violations: [], operations: [], submittedAt: '' };
+}

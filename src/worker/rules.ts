@@ -1,0 +1,32 @@
+/**
+ * The ruleset the worker plans with: read from a file, re-read when the file changes,
+ * so a policy update reaches running workers without a restart. The plan records the
+ * ruleset hash, so the audit trail says which policy decided.
+ */
+import { readFileSync, statSync } from 'node:fs';
+import type { Amendment } from '../domain/amendment';
+import { type AppliedState, loadRuleset, planAmendment, type Ruleset } from '../domain';
+import type { Plan } from '../domain/plan';
+
+export interface RulesProvider {
+  plan(amendment: Amendment, applied: AppliedState | null): Plan;
+}
+
+export class FileRulesProvider implements RulesProvider {
+  private cached: { mtimeMs: number; size: number; ruleset: Ruleset } | undefined;
+  constructor(readonly file: string) {
+    this.current(); // fail fast on a bad file
+  }
+
+  current(): Ruleset {
+    const st = statSync(this.file);
+    if (!this.cached || this.cached.mtimeMs !== st.mtimeMs || this.cached.size !== st.size) {
+      this.cached = { mtimeMs: st.mtimeMs, size: st.size, ruleset: loadRuleset(readFileSync(this.file, 'utf8'), this.file) };
+    }
+    return this.cached.ruleset;
+  }
+
+  plan(amendment: Amendment, applied: AppliedState | null): Plan {
+    return planAmendment(amendment, applied, this.current());
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The product stack for a test, against the run's real servers: the Temporal dev server,
+ * PostgreSQL and scim2-server. Each test file uses its own task queue and contract ids, so
+ * files run in parallel against one dev server.
+ */
+import { randomBytes } from 'node:crypto';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { Client as PgClient } from 'pg';
+import { AmendctlClient, temporalTarget } from '../../src/client';
+import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
+import { need } from '../harness/env';
+import { ROOT } from '../harness/proc';
+
+export const REFERENCE_TARGETS = join(ROOT, 'examples', 'reference', 'targets.yaml');
+export const REFERENCE_RULES = join(ROOT, 'examples', 'reference', 'rules.yaml');
+
+/** Worker environment for the reference targets on the test servers. Credentials only via env. */
+export function referenceEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    AMENDCTL_IDP_URL: need('AMENDCTL_TEST_SCIM_URL'),
+    AMENDCTL_IDP_TOKEN: need('AMENDCTL_TEST_SCIM_TOKEN'),
+    AMENDCTL_WAREHOUSE_HOST: need('AMENDCTL_TEST_PG_HOST'),
+    AMENDCTL_WAREHOUSE_PORT: need('AMENDCTL_TEST_PG_PORT'),
+    AMENDCTL_WAREHOUSE_PASSWORD: need('AMENDCTL_TEST_PG_PASSWORD'),
+    AMENDCTL_WORKFLOW_BUNDLE: need('AMENDCTL_WORKFLOW_BUNDLE'),
+    ...extra,
+  };
+}
+
+export function uniqueQueue(name: string): string {
+  return `test-${name}-${randomBytes(3).toString('hex')}`;
+}
+
+export interface Stack {
+  client: AmendctlClient;
+  taskQueue: string;
+  worker?: AmendctlWorker;
+  running?: Promise<void>;
+  stop(): Promise<void>;
+}
+
+/** An in-process worker and a client on one task queue. */
+export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string } = {}): Promise<Stack> {
+  const env = referenceEnv(opts.env);
+  Object.assign(process.env, env); // connectors read credentials from the worker's environment
+  const taskQueue = uniqueQueue(name);
+  const temporal = temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), namespace: 'default' });
+  const worker = await createAmendctlWorker({
+    temporal,
+    env: { ...process.env, ...env },
+    files: {
+      taskQueue,
+      targetsFile: opts.targetsFile ?? REFERENCE_TARGETS,
+      rulesFile: opts.rulesFile ?? REFERENCE_RULES,
+      approvalsFile: opts.approvalsFile,
+    },
+    worker: { shutdownGraceTime: '2s' },
+  });
+  const running = worker.run();
+  const client = await AmendctlClient.connect(temporal, taskQueue);
+  return {
+    client,
+    taskQueue,
+    worker,
+    running,
+    async stop() {
+      worker.shutdown();
+      await running;
+      await client.close();
+    },
+  };
+}
+
+/** A worker in its own process (the built CLI), so a test can SIGKILL it. */
+export function spawnWorkerProcess(taskQueue: string, env: Record<string, string> = {}): ChildProcess {
+  return spawn(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--task-queue', taskQueue], {
+    env: { ...process.env, ...referenceEnv(env) },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+
+// ---- Reading PostgreSQL back, independently of the connector ----
+
+export async function pgAdmin(): Promise<PgClient> {
+  const c = new PgClient({
+    host: need('AMENDCTL_TEST_PG_HOST'),
+    port: Number(need('AMENDCTL_TEST_PG_PORT')),
+    database: 'warehouse',
+    user: 'amendctl',
+    password: need('AMENDCTL_TEST_PG_PASSWORD'),
+  });
+  await c.connect();
+  return c;
+}
+
+export interface PgRole {
+  login: boolean;
+  memberOf: string[];
+}
+
+/** Roles whose name ends with `@domain`: login flag and memberships, sorted. */
+export async function pgSnapshot(domain: string): Promise<Record<string, PgRole>> {
+  const c = await pgAdmin();
+  try {
+    const r = await c.query<{ rolname: string; rolcanlogin: boolean; member_of: string[] | null }>(
+      `SELECT u.rolname, u.rolcanlogin,
+              array_remove(array_agg(r.rolname ORDER BY r.rolname), NULL) AS member_of
+         FROM pg_roles u
+         LEFT JOIN pg_auth_members m ON m.member = u.oid
+         LEFT JOIN pg_roles r ON r.oid = m.roleid
+        WHERE u.rolname LIKE $1
+        GROUP BY u.rolname, u.rolcanlogin
+        ORDER BY u.rolname`,
+      [`%@${domain}`],
+    );
+    return Object.fromEntries(r.rows.map((row) => [row.rolname, { login: row.rolcanlogin, memberOf: row.member_of ?? [] }]));
+  } finally {
+    await c.end();
+  }
+}
