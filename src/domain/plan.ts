@@ -79,6 +79,10 @@ export type Operation = z.infer<typeof OperationSchema>;
 export interface ApprovalReason {
   ruleId: string;
   message: string;
+  /** The change paths that made the rule fire (added for the dry run's "why"). */
+  changes?: string[];
+  /** The contract-text clause refs of those changes, when the amendment came as clauses. */
+  refs?: string[];
 }
 
 export interface Violation {
