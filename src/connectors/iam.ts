@@ -1,0 +1,705 @@
+/**
+ * Cloud IAM target (AWS IAM through the official SDK v3 client): one IAM user per account,
+ * named exactly the subject and tagged `amendctl:subject`; IAM groups for joinGroup/leaveGroup
+ * (created on first join, under the configured path); managed policy attachments for
+ * grantRole/revokeRole, each role name mapped in configuration to a policy ARN or name.
+ * Plan attributes (displayName, email, externalId) are user tags (IAM users have no such
+ * fields); values IAM cannot hold in a tag are refused, never altered.
+ *
+ * Deactivation is reversible by construction, so reactivation and compensation restore the
+ * account exactly:
+ *   - every Active access key is set Inactive (their ids are kept in the tag
+ *     `amendctl:deactivatedKeys`, so reactivation re-enables those keys and no others);
+ *   - an inline policy `amendctl-deactivated` denying every action is put on the user: it
+ *     stops the console session and any credential we did not see (the login profile is
+ *     kept: deleting it would destroy a password nobody can restore);
+ *   - the tag `amendctl:active=false`.
+ * Reactivation is the mirror image (`amendctl:active=true`).
+ *
+ * Credentials come from the worker only: named environment variables or files in the
+ * configuration, or else the SDK's default chain of the worker's environment. `endpoint`
+ * points the client at another implementation of the API (moto in tests). The SDK's own
+ * retries are off by default: failures are classified here and retried by the activity,
+ * through the per-target rate limit.
+ */
+import {
+  AddUserToGroupCommand,
+  AttachUserPolicyCommand,
+  CreateGroupCommand,
+  CreateUserCommand,
+  DeleteGroupCommand,
+  DeleteUserCommand,
+  DeleteUserPolicyCommand,
+  DetachUserPolicyCommand,
+  GetGroupCommand,
+  GetUserCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  ListAttachedUserPoliciesCommand,
+  ListGroupsForUserCommand,
+  ListPoliciesCommand,
+  ListUserPoliciesCommand,
+  PutUserPolicyCommand,
+  RemoveUserFromGroupCommand,
+  TagUserCommand,
+  UntagUserCommand,
+  UpdateAccessKeyCommand,
+  type Tag,
+  type User,
+} from '@aws-sdk/client-iam';
+import { z } from 'zod';
+import type { JsonValue } from '../domain/json';
+import { RateLimiter } from './rate-limit';
+import { secretFrom, SecretRefSchema } from './secrets';
+import {
+  type AccountState,
+  type ApplyResult,
+  type CompensateResult,
+  type Connector,
+  type OperationSpec,
+  PermanentTargetError,
+  TransientTargetError,
+} from './types';
+
+const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
+const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
+const USER_NAME = /^[A-Za-z0-9_+=,.@-]{1,64}$/;
+const GROUP_NAME = /^[A-Za-z0-9_+=,.@-]{1,128}$/;
+
+export const iamConfigSchema = z
+  .object({
+    type: z.literal('iam'),
+    region: z.string().min(1).default('us-east-1'),
+    /** Another endpoint for the IAM API (a local emulator); default the SDK's. */
+    endpoint: z.string().url().optional(),
+    /** Static credentials named in the worker's environment or files; without them the SDK's default chain. */
+    accessKeyId: SecretRefSchema.optional(),
+    secretAccessKey: SecretRefSchema.optional(),
+    sessionToken: SecretRefSchema.optional(),
+    /** IAM path for the users and groups this target creates. */
+    path: z.string().regex(/^\/(?:[\x21-\x7e]+\/)?$/, 'an IAM path: "/" or "/a/b/"').default('/amendctl/'),
+    /** grantRole/revokeRole role name -> managed policy ARN (or policy name, looked up). Roles not listed are refused. */
+    roles: z.record(z.string().min(1), z.string().min(1)).default({}),
+    /** Plan attribute -> user tag key. */
+    attributeTags: z
+      .record(z.string(), z.string().regex(TAG_KEY, 'an IAM tag key'))
+      .default({ displayName: 'amendctl:displayName', email: 'amendctl:email', externalId: 'amendctl:externalId' }),
+    timeoutMs: z.number().int().positive().default(10_000),
+    /** SDK-level attempts per request (1: leave retries to the activity). */
+    maxAttempts: z.number().int().min(1).max(10).default(1),
+    rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict().optional(),
+  })
+  .strict()
+  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), { message: 'accessKeyId and secretAccessKey go together' });
+export type IamConfig = z.infer<typeof iamConfigSchema>;
+
+export const SUBJECT_TAG = 'amendctl:subject';
+export const ACTIVE_TAG = 'amendctl:active';
+export const DEACTIVATED_KEYS_TAG = 'amendctl:deactivatedKeys';
+export const DENY_POLICY_NAME = 'amendctl-deactivated';
+const DENY_ALL = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'AmendctlDeactivated', Effect: 'Deny', Action: '*', Resource: '*' }] });
+
+const TRANSIENT_NAMES = new Set([
+  'Throttling',
+  'ThrottlingException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'ServiceUnavailable',
+  'ServiceUnavailableException',
+  'ServiceFailure',
+  'ServiceFailureException',
+  'InternalFailure',
+  'ConcurrentModification',
+  'ConcurrentModificationException',
+  'EntityTemporarilyUnmodifiable',
+  'EntityTemporarilyUnmodifiableException',
+  'RequestTimeout',
+  'RequestTimeoutException',
+  'TimeoutError',
+  'AbortError',
+]);
+const PERMANENT_TYPES: Record<string, string> = {
+  AccessDenied: 'TargetForbidden',
+  AccessDeniedException: 'TargetForbidden',
+  InvalidClientTokenId: 'TargetAuthentication',
+  SignatureDoesNotMatch: 'TargetAuthentication',
+  UnrecognizedClientException: 'TargetAuthentication',
+  ExpiredToken: 'TargetAuthentication',
+  CredentialsProviderError: 'TargetMisconfigured',
+  ValidationError: 'InvalidIdentifier',
+  InvalidInput: 'TargetRejected',
+  InvalidInputException: 'TargetRejected',
+  LimitExceeded: 'TargetRejected',
+  LimitExceededException: 'TargetRejected',
+  MalformedPolicyDocument: 'TargetRejected',
+  MalformedPolicyDocumentException: 'TargetRejected',
+  DeleteConflict: 'TargetConflict',
+  DeleteConflictException: 'TargetConflict',
+  EntityAlreadyExists: 'TargetConflict',
+  EntityAlreadyExistsException: 'TargetConflict',
+  NoSuchEntity: 'TargetNotFound',
+  NoSuchEntityException: 'TargetNotFound',
+  PolicyNotAttachable: 'TargetMisconfigured',
+  PolicyNotAttachableException: 'TargetMisconfigured',
+  UnmodifiableEntity: 'TargetForbidden',
+  UnmodifiableEntityException: 'TargetForbidden',
+};
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+
+interface AwsError {
+  name?: string;
+  code?: string;
+  Code?: string;
+  message?: string;
+  $fault?: string;
+  $metadata?: { httpStatusCode?: number };
+}
+
+function errorName(err: unknown): string {
+  const e = err as AwsError;
+  return e?.Code ?? e?.name ?? '';
+}
+
+/** Map an AWS SDK (or network) error to Transient/Permanent. */
+export function classifyIamError(err: unknown, what: string): Error {
+  if (err instanceof TransientTargetError || err instanceof PermanentTargetError) return err;
+  const e = (err ?? {}) as AwsError;
+  const name = errorName(err);
+  const status = e.$metadata?.httpStatusCode;
+  const msg = `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`;
+  if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(e.name ?? '')) return new TransientTargetError(msg, undefined, err);
+  if (PERMANENT_TYPES[name]) return new PermanentTargetError(PERMANENT_TYPES[name], msg, err);
+  if (status !== undefined && (status === 429 || status >= 500)) return new TransientTargetError(msg, undefined, err);
+  if (status === 403) return new PermanentTargetError('TargetForbidden', msg, err);
+  if (status !== undefined && status >= 400) return new PermanentTargetError('TargetRejected', msg, err);
+  // No HTTP answer at all: the network, a dropped keep-alive socket, a timeout.
+  if ((e.code && NETWORK_CODES.has(e.code)) || /socket|ECONN|timeout|timed out|network|EPIPE/i.test(`${e.name} ${e.message}`)) {
+    return new TransientTargetError(msg, undefined, err);
+  }
+  return new PermanentTargetError('TargetRejected', msg, err);
+}
+
+const limiters = new Map<string, RateLimiter>();
+
+function isNoSuchEntity(err: unknown): boolean {
+  const n = errorName((err as { cause?: unknown }).cause ?? err);
+  return n === 'NoSuchEntity' || n === 'NoSuchEntityException';
+}
+function isAlreadyExists(err: unknown): boolean {
+  const n = errorName((err as { cause?: unknown }).cause ?? err);
+  return n === 'EntityAlreadyExists' || n === 'EntityAlreadyExistsException';
+}
+
+function tagMap(tags: Tag[] | undefined): Record<string, string> {
+  const m: Record<string, string> = {};
+  for (const t of tags ?? []) if (t.Key !== undefined) m[t.Key] = t.Value ?? '';
+  return m;
+}
+
+/** What a user looks like for restoring: tags (null = absent), deny policy present, access key statuses. */
+interface UserSnapshot {
+  tags: Record<string, string | null>;
+  denyPolicy?: boolean;
+  keys?: Record<string, 'Active' | 'Inactive'>;
+}
+
+type Prior =
+  | { kind: 'none' }
+  | { kind: 'created'; user: string }
+  | { kind: 'user'; user: string; before: UserSnapshot }
+  | { kind: 'group'; user: string; group: string; created: boolean; member: boolean }
+  | { kind: 'policy'; user: string; arn: string; attached: boolean };
+
+export class IamConnector implements Connector {
+  readonly type = 'iam';
+  private client: IAMClient | undefined;
+  private readonly limiter: RateLimiter | undefined;
+  private readonly policyArns = new Map<string, string>();
+
+  constructor(
+    readonly target: string,
+    private readonly config: IamConfig,
+  ) {
+    if (config.rateLimit) {
+      let l = limiters.get(target);
+      if (!l) {
+        l = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
+        limiters.set(target, l);
+      }
+      this.limiter = l;
+    }
+  }
+
+  private iam(): IAMClient {
+    if (this.client) return this.client;
+    const c = this.config;
+    const credentials = c.accessKeyId && c.secretAccessKey
+      ? {
+          accessKeyId: secretFrom(c.accessKeyId, `target ${this.target}: accessKeyId`),
+          secretAccessKey: secretFrom(c.secretAccessKey, `target ${this.target}: secretAccessKey`),
+          ...(c.sessionToken ? { sessionToken: secretFrom(c.sessionToken, `target ${this.target}: sessionToken`) } : {}),
+        }
+      : undefined;
+    this.client = new IAMClient({
+      region: c.region,
+      ...(c.endpoint ? { endpoint: c.endpoint } : {}),
+      ...(credentials ? { credentials } : {}),
+      maxAttempts: c.maxAttempts,
+      requestHandler: { connectionTimeout: c.timeoutMs, requestTimeout: c.timeoutMs, throwOnRequestTimeout: true },
+    });
+    return this.client;
+  }
+
+  /** One IAM request through the rate limit, its failure classified. */
+  private async send<T = unknown>(what: string, command: { readonly input: object }): Promise<T> {
+    await this.limiter?.acquire();
+    try {
+      return (await this.iam().send(command as never)) as T;
+    } catch (err) {
+      const classified = classifyIamError(err, `target ${this.target}: ${what}`);
+      if (classified instanceof TransientTargetError && /Throttl|RequestLimit|TooManyRequests/.test(errorName(err))) this.limiter?.pause(1000);
+      throw classified;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.client?.destroy();
+    this.client = undefined;
+  }
+
+  // ---- names --------------------------------------------------------------------------
+
+  private userName(subject: string): string {
+    if (!USER_NAME.test(subject)) {
+      throw new PermanentTargetError('InvalidIdentifier', `target ${this.target}: ${JSON.stringify(subject)} cannot be an IAM user name (1-64 of A-Z a-z 0-9 _+=,.@-)`);
+    }
+    return subject;
+  }
+
+  private groupName(name: string): string {
+    if (!GROUP_NAME.test(name)) {
+      throw new PermanentTargetError('InvalidIdentifier', `target ${this.target}: ${JSON.stringify(name)} cannot be an IAM group name (1-128 of A-Z a-z 0-9 _+=,.@-)`);
+    }
+    return name;
+  }
+
+  private async policyArn(role: string): Promise<string> {
+    const ref = this.config.roles[role];
+    if (ref === undefined) throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: role ${JSON.stringify(role)} is not mapped to a policy (roles: ${Object.keys(this.config.roles).join(', ') || 'none'})`);
+    if (ref.startsWith('arn:')) return ref;
+    const cached = this.policyArns.get(ref);
+    if (cached) return cached;
+    for (const scope of ['Local', 'AWS'] as const) {
+      let marker: string | undefined;
+      do {
+        const page = await this.send<{ Policies?: Array<{ PolicyName?: string; Arn?: string }>; IsTruncated?: boolean; Marker?: string }>(
+          `list ${scope} policies`,
+          new ListPoliciesCommand({ Scope: scope, Marker: marker, MaxItems: 1000 }),
+        );
+        const hit = page.Policies?.find((p) => p.PolicyName === ref);
+        if (hit?.Arn) {
+          this.policyArns.set(ref, hit.Arn);
+          return hit.Arn;
+        }
+        marker = page.IsTruncated ? page.Marker : undefined;
+      } while (marker);
+    }
+    throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: role ${JSON.stringify(role)}: no managed policy named ${JSON.stringify(ref)}`);
+  }
+
+  /** Every configured role that maps to this policy (two names may share one policy). */
+  private rolesOfArn(arn: string): string[] {
+    return Object.entries(this.config.roles)
+      .filter(([, ref]) => ref === arn || this.policyArns.get(ref) === arn)
+      .map(([role]) => role);
+  }
+
+  // ---- lookups --------------------------------------------------------------------------
+
+  /**
+   * The IAM user for a subject, or null. IAM names are unique case-insensitively, so a
+   * user whose stored name differs from the subject (or that another subject tagged) is
+   * a conflict, never taken for it.
+   */
+  private async findUser(subject: string, strict = true): Promise<{ user: User; tags: Record<string, string> } | null> {
+    const name = this.userName(subject);
+    let user: User | undefined;
+    try {
+      user = (await this.send<{ User?: User }>(`get user ${name}`, new GetUserCommand({ UserName: name }))).User;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return null;
+      throw err;
+    }
+    if (!user?.UserName) return null;
+    const tags = tagMap(user.Tags);
+    const tagged = tags[SUBJECT_TAG];
+    if (user.UserName !== name || (tagged !== undefined && tagged !== subject)) {
+      if (!strict) return null;
+      throw new PermanentTargetError('TargetConflict', `target ${this.target}: IAM user ${JSON.stringify(user.UserName)} (subject tag ${JSON.stringify(tagged ?? null)}) answers to ${JSON.stringify(subject)}`);
+    }
+    return { user, tags };
+  }
+
+  private async needUser(subject: string, why: string) {
+    const u = await this.findUser(subject);
+    if (!u) throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to ${why}`);
+    return u;
+  }
+
+  private async groupsOf(user: string): Promise<string[]> {
+    const names: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.send<{ Groups?: Array<{ GroupName?: string }>; IsTruncated?: boolean; Marker?: string }>(
+        `list groups of ${user}`,
+        new ListGroupsForUserCommand({ UserName: user, Marker: marker }),
+      );
+      for (const g of page.Groups ?? []) if (g.GroupName) names.push(g.GroupName);
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+    return names;
+  }
+
+  private async attachedArns(user: string): Promise<string[]> {
+    const arns: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.send<{ AttachedPolicies?: Array<{ PolicyArn?: string }>; IsTruncated?: boolean; Marker?: string }>(
+        `list policies of ${user}`,
+        new ListAttachedUserPoliciesCommand({ UserName: user, Marker: marker }),
+      );
+      for (const p of page.AttachedPolicies ?? []) if (p.PolicyArn) arns.push(p.PolicyArn);
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+    return arns;
+  }
+
+  private async hasDenyPolicy(user: string): Promise<boolean> {
+    const names: string[] = [];
+    let marker: string | undefined;
+    do {
+      const page = await this.send<{ PolicyNames?: string[]; IsTruncated?: boolean; Marker?: string }>(`list inline policies of ${user}`, new ListUserPoliciesCommand({ UserName: user, Marker: marker }));
+      names.push(...(page.PolicyNames ?? []));
+      marker = page.IsTruncated ? page.Marker : undefined;
+    } while (marker);
+    return names.includes(DENY_POLICY_NAME);
+  }
+
+  private async accessKeys(user: string): Promise<Record<string, 'Active' | 'Inactive'>> {
+    const page = await this.send<{ AccessKeyMetadata?: Array<{ AccessKeyId?: string; Status?: string }> }>(`list access keys of ${user}`, new ListAccessKeysCommand({ UserName: user }));
+    const keys: Record<string, 'Active' | 'Inactive'> = {};
+    for (const k of page.AccessKeyMetadata ?? []) if (k.AccessKeyId) keys[k.AccessKeyId] = k.Status === 'Active' ? 'Active' : 'Inactive';
+    return keys;
+  }
+
+  // ---- Connector ------------------------------------------------------------------------
+
+  async readAccount(subject: string): Promise<AccountState | null> {
+    const u = await this.findUser(subject, false);
+    if (!u) return null;
+    const name = u.user.UserName!;
+    const roles: string[] = [];
+    if (Object.keys(this.config.roles).length > 0) {
+      await Promise.all(Object.keys(this.config.roles).map((r) => this.policyArn(r).catch(() => undefined)));
+      for (const arn of await this.attachedArns(name)) roles.push(...this.rolesOfArn(arn));
+    }
+    const attributes: Record<string, string> = {};
+    for (const [attr, key] of Object.entries(this.config.attributeTags)) if (u.tags[key] !== undefined) attributes[attr] = u.tags[key];
+    return {
+      subject,
+      id: name,
+      active: u.tags[ACTIVE_TAG] !== 'false',
+      groups: [...new Set([...(await this.groupsOf(name)), ...roles])].sort(),
+      attributes,
+    };
+  }
+
+  async apply(op: OperationSpec): Promise<ApplyResult> {
+    switch (op.action) {
+      case 'ensureAccount':
+        return this.ensureAccount(op.subject, this.attributeTags(op));
+      case 'updateAttributes': {
+        const u = await this.needUser(op.subject, 'update');
+        return this.reconcile(u.user.UserName!, u.tags, this.attributeTags(op), false, 'attributes already so');
+      }
+      case 'deactivateAccount':
+        return this.deactivate(op.subject);
+      case 'reactivateAccount': {
+        const u = await this.needUser(op.subject, 'reactivate');
+        return this.reconcile(u.user.UserName!, u.tags, {}, true, 'already active');
+      }
+      case 'joinGroup':
+      case 'leaveGroup':
+        return this.membership(op.subject, this.groupName(this.param(op, 'group')), op.action === 'joinGroup');
+      case 'grantRole':
+      case 'revokeRole':
+        return this.attachment(op.subject, this.param(op, 'role'), op.action === 'grantRole');
+      default:
+        throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
+    }
+  }
+
+  private param(op: OperationSpec, key: 'group' | 'role'): string {
+    const v = op.params[key];
+    if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${this.target}: ${op.action} needs params.${key} (a non-empty string)`);
+    return v;
+  }
+
+  /** Plan attributes as tags; a value IAM cannot store in a tag is refused, not altered. */
+  private attributeTags(op: OperationSpec): Record<string, string> {
+    const raw = op.params.attributes ?? {};
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('TargetRejected', `target ${this.target}: params.attributes must be an object`);
+    const out: Record<string, string> = {};
+    for (const [attr, v] of Object.entries(raw)) {
+      const key = this.config.attributeTags[attr];
+      if (!key) throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`);
+      if (typeof v !== 'string' || !TAG_VALUE.test(v)) {
+        throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`);
+      }
+      out[key] = v;
+    }
+    return out;
+  }
+
+  private async ensureAccount(subject: string, tags: Record<string, string>): Promise<ApplyResult> {
+    const name = this.userName(subject);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const u = await this.findUser(subject);
+      if (u) return this.reconcile(name, u.tags, { [SUBJECT_TAG]: subject, ...tags }, true, 'user exists');
+      try {
+        await this.send(`create user ${name}`, new CreateUserCommand({ UserName: name, Path: this.config.path, Tags: Object.entries({ [SUBJECT_TAG]: subject, ...tags }).map(([Key, Value]) => ({ Key, Value })) }));
+      } catch (err) {
+        if (isAlreadyExists(err)) continue; // created meanwhile (or a case variant): look again
+        throw err;
+      }
+      return { outcome: 'applied', prior: { kind: 'created', user: name }, detail: `created IAM user ${name}` };
+    }
+    throw new TransientTargetError(`target ${this.target}: IAM user ${name} keeps changing under us`);
+  }
+
+  /**
+   * Bring tags to `want` and, when `activate`, undo a deactivation (deny policy removed,
+   * the keys we deactivated re-enabled). Prior: a snapshot of everything touched.
+   */
+  private async reconcile(user: string, current: Record<string, string>, want: Record<string, string>, activate: boolean, unchangedNote: string): Promise<ApplyResult> {
+    const before: UserSnapshot = { tags: {} };
+    const setTags: Record<string, string> = {};
+    const removeTags: string[] = [];
+    for (const [k, v] of Object.entries(want)) {
+      if (current[k] === v) continue;
+      before.tags[k] = current[k] ?? null;
+      setTags[k] = v;
+    }
+    let reenable: string[] = [];
+    let dropPolicy = false;
+    if (activate) {
+      const deny = await this.hasDenyPolicy(user);
+      const listed = (current[DEACTIVATED_KEYS_TAG] ?? '').split(' ').filter(Boolean);
+      const keys = listed.length > 0 ? await this.accessKeys(user) : {};
+      reenable = listed.filter((id) => keys[id] === 'Inactive');
+      dropPolicy = deny;
+      if (deny) before.denyPolicy = true;
+      if (reenable.length > 0) before.keys = Object.fromEntries(reenable.map((id) => [id, 'Inactive' as const]));
+      if (current[ACTIVE_TAG] === 'false') {
+        before.tags[ACTIVE_TAG] = 'false';
+        setTags[ACTIVE_TAG] = 'true';
+      }
+      if (current[DEACTIVATED_KEYS_TAG] !== undefined) {
+        before.tags[DEACTIVATED_KEYS_TAG] = current[DEACTIVATED_KEYS_TAG];
+        removeTags.push(DEACTIVATED_KEYS_TAG);
+      }
+    }
+    const prior: Prior = { kind: 'user', user, before };
+    if (Object.keys(setTags).length === 0 && removeTags.length === 0 && reenable.length === 0 && !dropPolicy) {
+      return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
+    }
+    for (const id of reenable) await this.send(`activate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Active' }));
+    if (dropPolicy) await this.deletePolicy(user);
+    if (Object.keys(setTags).length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
+    if (removeTags.length > 0) await this.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `updated IAM user ${user}${activate && (dropPolicy || reenable.length) ? ' (reactivated)' : ''}` };
+  }
+
+  private async deletePolicy(user: string): Promise<void> {
+    try {
+      await this.send(`delete deny policy of ${user}`, new DeleteUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME }));
+    } catch (err) {
+      if (!isNoSuchEntity(err)) throw err;
+    }
+  }
+
+  private async deactivate(subject: string): Promise<ApplyResult> {
+    const u = await this.findUser(subject);
+    if (!u) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user to deactivate' };
+    const user = u.user.UserName!;
+    const keys = await this.accessKeys(user);
+    const deny = await this.hasDenyPolicy(user);
+    const active = Object.keys(keys).filter((id) => keys[id] === 'Active');
+    const listed = (u.tags[DEACTIVATED_KEYS_TAG] ?? '').split(' ').filter(Boolean);
+    const newListed = [...new Set([...listed, ...active])].sort().join(' ');
+    const before: UserSnapshot = { tags: {}, denyPolicy: deny, keys: Object.fromEntries(active.map((id) => [id, 'Active' as const])) };
+    const setTags: Record<string, string> = {};
+    if (u.tags[ACTIVE_TAG] !== 'false') {
+      before.tags[ACTIVE_TAG] = u.tags[ACTIVE_TAG] ?? null;
+      setTags[ACTIVE_TAG] = 'false';
+    }
+    if (active.length > 0) {
+      before.tags[DEACTIVATED_KEYS_TAG] = u.tags[DEACTIVATED_KEYS_TAG] ?? null;
+      setTags[DEACTIVATED_KEYS_TAG] = newListed;
+    }
+    const prior: Prior = { kind: 'user', user, before };
+    if (deny && active.length === 0 && Object.keys(setTags).length === 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'already deactivated' };
+    // Deny first: from this request on the user can do nothing, whatever happens next.
+    if (!deny) await this.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
+    if (Object.keys(setTags).length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
+    for (const id of active) await this.send(`deactivate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Inactive' }));
+    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `deactivated IAM user ${user} (${active.length} access key(s) set Inactive)` };
+  }
+
+  private async groupMembersEmpty(group: string): Promise<boolean | null> {
+    try {
+      const g = await this.send<{ Users?: unknown[] }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      return (g.Users ?? []).length === 0;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return null;
+      throw err;
+    }
+  }
+
+  private async groupExists(group: string): Promise<boolean> {
+    try {
+      const g = await this.send<{ Group?: { GroupName?: string } }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      if (g.Group?.GroupName !== undefined && g.Group.GroupName !== group) {
+        throw new PermanentTargetError('TargetConflict', `target ${this.target}: IAM group ${JSON.stringify(g.Group.GroupName)} answers to ${JSON.stringify(group)}`);
+      }
+      return true;
+    } catch (err) {
+      if (isNoSuchEntity(err)) return false;
+      throw err;
+    }
+  }
+
+  private async membership(subject: string, group: string, join: boolean): Promise<ApplyResult> {
+    const u = await this.findUser(subject);
+    if (!u) {
+      if (!join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
+      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`);
+    }
+    const user = u.user.UserName!;
+    const member = (await this.groupsOf(user)).includes(group);
+    if (member === join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: join ? 'already a member' : 'not a member' };
+    if (!join) {
+      try {
+        await this.send(`remove ${user} from ${group}`, new RemoveUserFromGroupCommand({ GroupName: group, UserName: user }));
+      } catch (err) {
+        if (!isNoSuchEntity(err)) throw err;
+      }
+      return { outcome: 'applied', prior: { kind: 'group', user, group, created: false, member: true }, detail: `removed ${user} from ${group}` };
+    }
+    let created = false;
+    if (!(await this.groupExists(group))) {
+      try {
+        await this.send(`create group ${group}`, new CreateGroupCommand({ GroupName: group, Path: this.config.path }));
+        created = true;
+      } catch (err) {
+        if (!isAlreadyExists(err)) throw err;
+        await this.groupExists(group); // a case variant is a conflict
+      }
+    }
+    await this.send(`add ${user} to ${group}`, new AddUserToGroupCommand({ GroupName: group, UserName: user }));
+    return { outcome: 'applied', prior: { kind: 'group', user, group, created, member: false }, detail: `${created ? 'created group and ' : ''}added ${user} to ${group}` };
+  }
+
+  private async attachment(subject: string, role: string, grant: boolean): Promise<ApplyResult> {
+    const arn = await this.policyArn(role);
+    const u = await this.findUser(subject);
+    if (!u) {
+      if (!grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
+      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`);
+    }
+    const user = u.user.UserName!;
+    const attached = (await this.attachedArns(user)).includes(arn);
+    if (attached === grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: grant ? 'already attached' : 'not attached' };
+    await this.setAttached(user, arn, grant);
+    return { outcome: 'applied', prior: { kind: 'policy', user, arn, attached }, detail: `${grant ? 'attached' : 'detached'} ${arn} ${grant ? 'to' : 'from'} ${user}` };
+  }
+
+  private async setAttached(user: string, arn: string, attach: boolean): Promise<void> {
+    try {
+      await this.send(`${attach ? 'attach' : 'detach'} ${arn}`, attach ? new AttachUserPolicyCommand({ UserName: user, PolicyArn: arn }) : new DetachUserPolicyCommand({ UserName: user, PolicyArn: arn }));
+    } catch (err) {
+      if (!(isNoSuchEntity(err) && !attach)) throw err;
+    }
+  }
+
+  async compensate(_op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
+    const prior = result.prior as unknown as Prior;
+    if (result.outcome === 'unchanged' || !prior || typeof prior !== 'object' || prior.kind === 'none') return { outcome: 'unchanged', detail: 'nothing was changed' };
+    switch (prior.kind) {
+      case 'created':
+        try {
+          await this.send(`delete user ${prior.user}`, new DeleteUserCommand({ UserName: prior.user }));
+          return { outcome: 'compensated', detail: `deleted IAM user ${prior.user}` };
+        } catch (err) {
+          if (isNoSuchEntity(err)) return { outcome: 'unchanged', detail: `${prior.user} already gone` };
+          throw err;
+        }
+      case 'user':
+        return this.restoreUser(prior.user, prior.before);
+      case 'group': {
+        const member = (await this.groupsOf(prior.user).catch((err: unknown) => (isNoSuchEntity(err) ? ([] as string[]) : Promise.reject(err)))).includes(prior.group);
+        const wantMember = prior.member;
+        let changed = false;
+        if (member !== wantMember) {
+          if (wantMember) await this.send(`add ${prior.user} to ${prior.group}`, new AddUserToGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+          else {
+            try {
+              await this.send(`remove ${prior.user} from ${prior.group}`, new RemoveUserFromGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+            } catch (err) {
+              if (!isNoSuchEntity(err)) throw err;
+            }
+          }
+          changed = true;
+        }
+        if (prior.created && (await this.groupMembersEmpty(prior.group)) === true) {
+          try {
+            await this.send(`delete group ${prior.group}`, new DeleteGroupCommand({ GroupName: prior.group }));
+            changed = true;
+          } catch (err) {
+            if (!isNoSuchEntity(err)) throw err;
+          }
+        }
+        return changed ? { outcome: 'compensated', detail: `restored ${prior.user} in ${prior.group}` } : { outcome: 'unchanged', detail: 'already as before' };
+      }
+      case 'policy': {
+        const attached = (await this.attachedArns(prior.user)).includes(prior.arn);
+        if (attached === prior.attached) return { outcome: 'unchanged', detail: 'already as before' };
+        await this.setAttached(prior.user, prior.arn, prior.attached);
+        return { outcome: 'compensated', detail: `${prior.attached ? 're-attached' : 'detached'} ${prior.arn}` };
+      }
+    }
+  }
+
+  private async restoreUser(user: string, before: UserSnapshot): Promise<CompensateResult> {
+    const u = await this.send<{ User?: User }>(`get user ${user}`, new GetUserCommand({ UserName: user }));
+    const tags = tagMap(u.User?.Tags);
+    const setTags = Object.entries(before.tags).filter(([k, v]) => v !== null && tags[k] !== v) as Array<[string, string]>;
+    const removeTags = Object.entries(before.tags).filter(([k, v]) => v === null && tags[k] !== undefined).map(([k]) => k);
+    const keys = before.keys && Object.keys(before.keys).length > 0 ? await this.accessKeys(user) : {};
+    const keyChanges = Object.entries(before.keys ?? {}).filter(([id, status]) => keys[id] !== undefined && keys[id] !== status);
+    const deny = before.denyPolicy === undefined ? undefined : await this.hasDenyPolicy(user);
+    const policyChange = before.denyPolicy !== undefined && deny !== before.denyPolicy;
+    if (setTags.length === 0 && removeTags.length === 0 && keyChanges.length === 0 && !policyChange) return { outcome: 'unchanged', detail: 'already as before' };
+    // Lift the deny last when re-enabling, put it first when disabling again.
+    if (policyChange && before.denyPolicy) await this.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
+    for (const [id, status] of keyChanges) await this.send(`restore key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: status }));
+    if (setTags.length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: setTags.map(([Key, Value]) => ({ Key, Value })) }));
+    if (removeTags.length > 0) await this.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    if (policyChange && !before.denyPolicy) await this.deletePolicy(user);
+    return { outcome: 'compensated', detail: `restored IAM user ${user}` };
+  }
+}
+
+export function createIamConnector(target: string, config: IamConfig): Connector {
+  return new IamConnector(target, iamConfigSchema.parse(config));
+}
