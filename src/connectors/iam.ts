@@ -290,19 +290,16 @@ export class IamConnector implements Connector {
     const cached = this.policyArns.get(ref);
     if (cached) return cached;
     for (const scope of ['Local', 'AWS'] as const) {
-      let marker: string | undefined;
-      do {
-        const page = await this.send<{ Policies?: Array<{ PolicyName?: string; Arn?: string }>; IsTruncated?: boolean; Marker?: string }>(
-          `list ${scope} policies`,
-          new ListPoliciesCommand({ Scope: scope, Marker: marker, MaxItems: 1000 }),
-        );
-        const hit = page.Policies?.find((p) => p.PolicyName === ref);
-        if (hit?.Arn) {
-          this.policyArns.set(ref, hit.Arn);
-          return hit.Arn;
-        }
-        marker = page.IsTruncated ? page.Marker : undefined;
-      } while (marker);
+      const policies = await this.listAll(
+        `list ${scope} policies`,
+        (Marker) => new ListPoliciesCommand({ Scope: scope, Marker, MaxItems: 1000 }),
+        (p: { Policies?: Array<{ PolicyName?: string; Arn?: string }> }) => p.Policies ?? [],
+      );
+      const hit = policies.find((p) => p.PolicyName === ref);
+      if (hit?.Arn) {
+        this.policyArns.set(ref, hit.Arn);
+        return hit.Arn;
+      }
     }
     throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: role ${JSON.stringify(role)}: no managed policy named ${JSON.stringify(ref)}`);
   }
@@ -346,42 +343,36 @@ export class IamConnector implements Connector {
     return u;
   }
 
-  private async groupsOf(user: string): Promise<string[]> {
-    const names: string[] = [];
+  /** Every item of a Marker-paginated IAM list, one rate-limited request per page. */
+  private async listAll<P, T>(what: string, command: (marker: string | undefined) => { readonly input: object }, items: (page: P) => T[]): Promise<T[]> {
+    const out: T[] = [];
     let marker: string | undefined;
     do {
-      const page = await this.send<{ Groups?: Array<{ GroupName?: string }>; IsTruncated?: boolean; Marker?: string }>(
-        `list groups of ${user}`,
-        new ListGroupsForUserCommand({ UserName: user, Marker: marker }),
-      );
-      for (const g of page.Groups ?? []) if (g.GroupName) names.push(g.GroupName);
+      const page = await this.send<P & { IsTruncated?: boolean; Marker?: string }>(what, command(marker));
+      out.push(...items(page));
       marker = page.IsTruncated ? page.Marker : undefined;
     } while (marker);
-    return names;
+    return out;
   }
 
-  private async attachedArns(user: string): Promise<string[]> {
-    const arns: string[] = [];
-    let marker: string | undefined;
-    do {
-      const page = await this.send<{ AttachedPolicies?: Array<{ PolicyArn?: string }>; IsTruncated?: boolean; Marker?: string }>(
-        `list policies of ${user}`,
-        new ListAttachedUserPoliciesCommand({ UserName: user, Marker: marker }),
-      );
-      for (const p of page.AttachedPolicies ?? []) if (p.PolicyArn) arns.push(p.PolicyArn);
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
-    return arns;
+  private groupsOf(user: string): Promise<string[]> {
+    return this.listAll(
+      `list groups of ${user}`,
+      (Marker) => new ListGroupsForUserCommand({ UserName: user, Marker }),
+      (p: { Groups?: Array<{ GroupName?: string }> }) => (p.Groups ?? []).flatMap((g) => (g.GroupName ? [g.GroupName] : [])),
+    );
+  }
+
+  private attachedArns(user: string): Promise<string[]> {
+    return this.listAll(
+      `list policies of ${user}`,
+      (Marker) => new ListAttachedUserPoliciesCommand({ UserName: user, Marker }),
+      (p: { AttachedPolicies?: Array<{ PolicyArn?: string }> }) => (p.AttachedPolicies ?? []).flatMap((a) => (a.PolicyArn ? [a.PolicyArn] : [])),
+    );
   }
 
   private async hasDenyPolicy(user: string): Promise<boolean> {
-    const names: string[] = [];
-    let marker: string | undefined;
-    do {
-      const page = await this.send<{ PolicyNames?: string[]; IsTruncated?: boolean; Marker?: string }>(`list inline policies of ${user}`, new ListUserPoliciesCommand({ UserName: user, Marker: marker }));
-      names.push(...(page.PolicyNames ?? []));
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
+    const names = await this.listAll(`list inline policies of ${user}`, (Marker) => new ListUserPoliciesCommand({ UserName: user, Marker }), (p: { PolicyNames?: string[] }) => p.PolicyNames ?? []);
     return names.includes(DENY_POLICY_NAME);
   }
 
