@@ -14,6 +14,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   status: { summary: 'show an amendment: status, plan, approvals, operations', load: async () => (await import('./commands/amendments')).statusCommand },
   approve: { summary: 'approve an amendment pending approval', load: async () => (await import('./commands/amendments')).approveCommand },
   reject: { summary: 'reject an amendment pending approval', load: async () => (await import('./commands/amendments')).rejectCommand },
+  plan: { summary: 'dry run: the plan an amendment would get (no Temporal); --json for data', load: async () => (await import('./commands/plan')).planCommand },
+  rules: { summary: 'rules validate RULES | rules test RULES CASES: check and test a policy', load: async () => (await import('./commands/rules')).rulesCommand },
 };
 
 function usage(): string {

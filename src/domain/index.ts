@@ -11,3 +11,4 @@ export { sha256Hex } from './sha256';
 export { parseAmendmentText, parseStructuredText } from './document';
 export { InputError, type InputIssue } from './errors';
 export { appliedAfter, replay } from './history';
+export { AppliedStateSchema, type CaseResult, type RuleCase, loadCases, runCases } from './cases';
