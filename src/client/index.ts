@@ -88,7 +88,8 @@ export class AmendctlClient {
         taskQueue: this.taskQueue,
         workflowId,
         args: [input],
-        workflowIdConflictPolicy: 'USE_EXISTING',
+        // A running or closed workflow with this id means: already submitted. Start nothing.
+        workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
         typedSearchAttributes: [
           { key: SA.ContractId, value: amendment.contractId },
@@ -128,7 +129,21 @@ export class AmendctlClient {
       if (err instanceof WorkflowNotFoundError) throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow ${handle.workflowId} not found)`);
       throw err;
     }
-    if (desc.status.name === 'RUNNING') return handle.query(statusQuery);
+    if (desc.status.name === 'RUNNING') {
+      try {
+        return await handle.query(statusQuery);
+      } catch (err) {
+        // No worker to answer (all down, or deploying): the search attributes still say where it is.
+        const status = desc.typedSearchAttributes.get(SA.AmendmentStatus) as AmendmentView['status'] | undefined;
+        return {
+          ...emptyView(amendmentId, handle.workflowId),
+          contractId: desc.typedSearchAttributes.get(SA.ContractId) ?? '',
+          status: status ?? 'queued',
+          reason: `no worker answered (${(err as Error).message}); status from the search attributes`,
+          submittedAt: desc.startTime.toISOString(),
+        };
+      }
+    }
     if (desc.status.name === 'COMPLETED') return (await handle.result()) as AmendmentView;
     // Terminated, cancelled, timed out or failed: an operator intervened; say so plainly.
     const view = await handle.query(statusQuery).catch(() => undefined);

@@ -12,6 +12,7 @@ export default async function globalSetup(): Promise<void> {
   const only = process.env.AMENDCTL_TEST_SERVERS?.split(',').map((s) => s.trim()).filter(Boolean);
   const chosen = only ? servers.filter((s) => only.includes(s.name)) : servers;
   mkdirSync(CACHE, { recursive: true });
+  process.env.AMENDCTL_TEST_RUN_ID ??= String(process.pid);
   const started: Array<() => Promise<void>> = [];
   (globalThis as { __amendctlStops?: typeof started }).__amendctlStops = started;
   const env: Record<string, string> = {};
@@ -31,6 +32,7 @@ export default async function globalSetup(): Promise<void> {
     throw new Error(`test servers failed to start:\n  ${failed.join('\n  ')}`);
   }
   writeFileSync(TEST_ENV_FILE, JSON.stringify(env, null, 2));
+  env.AMENDCTL_TEST_ENV_FILE = TEST_ENV_FILE;
   Object.assign(process.env, env);
   process.stdout.write(`  harness: ${chosen.length} servers ready in ${Date.now() - t0} ms\n`);
 }

@@ -11,6 +11,11 @@ export const ROOT = join(__dirname, '..', '..');
 export const CACHE = join(ROOT, '.cache');
 export const LOG_DIR = join(CACHE, 'test-logs');
 
+/** A folder of this run's own (servers' data), so runs on one machine never share state. */
+export function runDir(name: string): string {
+  return join(CACHE, 'test-runs', `${process.env.AMENDCTL_TEST_RUN_ID ?? process.pid}`, name);
+}
+
 export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

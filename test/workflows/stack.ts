@@ -8,6 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { AmendctlClient, temporalTarget } from '../../src/client';
+import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
 import { need } from '../harness/env';
 import { ROOT } from '../harness/proc';
@@ -40,8 +41,21 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+let runtimeInstalled = false;
+/** Warnings and errors only: the SDK's info lines drown the test output. Once per process. */
+export function quietRuntime(): void {
+  if (runtimeInstalled) return;
+  runtimeInstalled = true;
+  try {
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // already installed by an earlier test file in this jest worker
+  }
+}
+
 /** An in-process worker and a client on one task queue. */
 export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string } = {}): Promise<Stack> {
+  quietRuntime();
   const env = referenceEnv(opts.env);
   Object.assign(process.env, env); // connectors read credentials from the worker's environment
   const taskQueue = uniqueQueue(name);
@@ -105,7 +119,7 @@ export async function pgSnapshot(domain: string): Promise<Record<string, PgRole>
   try {
     const r = await c.query<{ rolname: string; rolcanlogin: boolean; member_of: string[] | null }>(
       `SELECT u.rolname, u.rolcanlogin,
-              array_remove(array_agg(r.rolname ORDER BY r.rolname), NULL) AS member_of
+              array_remove(array_agg(r.rolname::text ORDER BY r.rolname), NULL) AS member_of
          FROM pg_roles u
          LEFT JOIN pg_auth_members m ON m.member = u.oid
          LEFT JOIN pg_roles r ON r.oid = m.roleid

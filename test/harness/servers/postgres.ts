@@ -4,14 +4,14 @@ import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { TestServer } from '../server';
-import { CACHE, freePort, ROOT } from '../proc';
+import { runDir, freePort, ROOT } from '../proc';
 
 const run = promisify(execFile);
 
 export const postgres: TestServer = {
   name: 'postgres',
   async start() {
-    const dir = join(CACHE, 'test-postgres');
+    const dir = runDir('postgres');
     rmSync(dir, { recursive: true, force: true });
     const port = await freePort();
     const script = join(ROOT, 'scripts', 'local-postgres.sh');

@@ -7,12 +7,12 @@ import { join } from 'node:path';
 import { findTemporalCli, startDevServer } from '../../../src/devserver';
 import { buildWorkflowBundle } from '../../../src/worker/bundle';
 import type { TestServer } from '../server';
-import { CACHE, freePort, LOG_DIR } from '../proc';
+import { runDir, freePort, LOG_DIR } from '../proc';
 
 export const temporal: TestServer = {
   name: 'temporal',
   async start() {
-    const dir = join(CACHE, 'test-temporal');
+    const dir = runDir('temporal');
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(dir, { recursive: true });
     mkdirSync(LOG_DIR, { recursive: true });
