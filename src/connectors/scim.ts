@@ -69,6 +69,26 @@ export function scimRateLimiter(target: string, perSecond: number = DEFAULT_RATE
   return l;
 }
 
+/**
+ * Find-or-create of a group is serialised per target and group name in this process: many
+ * providers (scim2-server among them) do not keep group displayNames unique, so two
+ * concurrent joins of a new group would otherwise create it twice. Across worker processes
+ * the lookup-before-create still applies, and two groups of one name are then refused as a
+ * TargetConflict for an operator, never guessed between.
+ */
+const groupLocks = new Map<string, Promise<unknown>>();
+async function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+  const before = groupLocks.get(key) ?? Promise.resolve();
+  const run = before.then(fn, fn);
+  const tail = run.catch(() => undefined);
+  groupLocks.set(key, tail);
+  try {
+    return await run;
+  } finally {
+    if (groupLocks.get(key) === tail) groupLocks.delete(key);
+  }
+}
+
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
@@ -454,6 +474,10 @@ class ScimConnector implements Connector {
   private async joinGroup(op: OperationSpec): Promise<ApplyResult> {
     const name = groupParam(op);
     const user = await this.requireUser(op);
+    return serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(op, name, user));
+  }
+
+  private async joinGroupOf(op: OperationSpec, name: string, user: ScimUser): Promise<ApplyResult> {
     let group = await this.findGroup(name);
     if (!group) {
       const res = await this.send('POST', '/Groups', { body: { schemas: [GROUP_SCHEMA], displayName: name, members: [{ value: user.id }] } });
@@ -549,7 +573,10 @@ class ScimConnector implements Connector {
     if (!prior || typeof prior !== 'object' || typeof (prior as { kind?: unknown }).kind !== 'string') {
       throw new PermanentTargetError('InvalidPrior', `${this.target}: cannot compensate ${op.id}: its recorded prior state is not a SCIM connector's`);
     }
-    return this.fresh(`compensating ${op.id}`, () => this.compensateOnce(op, prior));
+    const once = () => this.compensateOnce(op, prior);
+    // Deleting a group we created must not race a join of it in this process.
+    const lockGroup = prior.kind === 'group' && !prior.groupExisted && typeof op.params.group === 'string';
+    return this.fresh(`compensating ${op.id}`, lockGroup ? () => serialised(`${this.target}\u0000${op.params.group as string}`, once) : once);
   }
 
   private async compensateOnce(op: OperationSpec, prior: Prior): Promise<CompensateResult> {

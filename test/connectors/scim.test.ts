@@ -156,6 +156,17 @@ describe('scim connector specifics', () => {
     expect((await raw.users(`old.${subject}`))[0]!.id).toBe((made.body as { id: string }).id);
   });
 
+  test('concurrent joins of a new group create it once (scim2-server does not keep displayNames unique)', async () => {
+    const g = uniq('cg');
+    const users = [1, 2, 3, 4].map((i) => `${uniq(`cj${i}`)}@example.test`);
+    for (const u of users) await c.apply(ensure(u));
+    const results = await Promise.all(users.map((u) => c.apply(op(c, 'joinGroup', u, { group: g }))));
+    expect(results.map((r) => r.outcome)).toEqual(['applied', 'applied', 'applied', 'applied']);
+    const groups = (await raw.groups()).filter((x) => x.displayName === g);
+    expect(groups).toHaveLength(1);
+    expect(groups[0]!.members).toHaveLength(4);
+  });
+
   test('lists are paged with startIndex and count', async () => {
     const paged = createScimConnector('idp-paged', config(`${proxy.url}${path()}`, { pageSize: 2 }));
     const subject = `${uniq('pages')}@example.test`;
