@@ -13,6 +13,7 @@
  *         approvalRules: [...]     # exactly the rules that ask for it
  *         violations: ["6 named users", "5 seats"]   # each text appears in a violation; [] = valid
  *         changes: [namedUsers[dave@acme.com]]       # exactly these change paths
+ *         inverses: { idp:joinGroup:x@y:g: leaveGroup }   # the compensation of an operation
  *
  * Instead of `history`, `applied` gives the applied state inline. Pure: the caller reads files.
  */
@@ -52,6 +53,8 @@ const CaseSchema = z
         approvalRules: z.array(z.string()).optional(),
         violations: z.array(z.string()).optional(),
         changes: z.array(z.string()).optional(),
+        /** Operation id -> the action of its inverse (what compensation runs). */
+        inverses: z.record(z.string(), z.string()).optional(),
       })
       .strict(),
   })
@@ -134,6 +137,11 @@ function checkExpectations(plan: Plan, e: RuleCase['expect']): string[] {
   if (e.changes) {
     const got = plan.changes.map((c) => c.path);
     if (JSON.stringify(got) !== JSON.stringify(e.changes)) f.push(`changes ${JSON.stringify(got)}, expected ${JSON.stringify(e.changes)}`);
+  }
+  for (const [id, action] of Object.entries(e.inverses ?? {})) {
+    const op = plan.operations.find((o) => o.id === id);
+    if (!op) f.push(`no operation ${id} to check the inverse of`);
+    else if (op.inverse.action !== action) f.push(`inverse of ${id} is ${op.inverse.action}, expected ${action}`);
   }
   return f;
 }

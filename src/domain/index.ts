@@ -12,3 +12,4 @@ export { parseAmendmentText, parseStructuredText } from './document';
 export { InputError, type InputIssue } from './errors';
 export { appliedAfter, replay } from './history';
 export { AppliedStateSchema, type CaseResult, type RuleCase, loadCases, runCases } from './cases';
+export { type WebhookMapping, WebhookMappingSchema, type WebhookPayload, amendmentFromWebhook, loadWebhookMapping } from './webhook';
