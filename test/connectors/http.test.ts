@@ -1,0 +1,370 @@
+/**
+ * The HTTP connector against a real Node `http` server started here: an "internal app"
+ * with its own state that verifies every request's HMAC signature, timestamp and nonce
+ * (replay), decodes path segments one by one and parses bodies as JSON. The shared
+ * conformance suite runs through a TCP proxy; the app's state is read directly.
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createHttpConnector, expandBody, expandPath, type HttpConfig } from '../../src/connectors/http';
+import { PermanentTargetError, TransientTargetError, type AccountState, type OperationSpec } from '../../src/connectors/types';
+import type { Action } from '../../src/domain/plan';
+import type { JsonValue } from '../../src/domain/json';
+import { describeConformance, startTcpProxy } from './conformance';
+
+const SECRET = randomBytes(24).toString('base64url');
+process.env.AMENDCTL_TEST_HTTP_SECRET = SECRET;
+
+interface AppUser {
+  id: string;
+  name?: string;
+  email?: string;
+  externalId?: string;
+  active: boolean;
+  groups: Set<string>;
+  roles: Set<string>;
+}
+
+/** The internal app: real state, real HMAC verification. */
+class InternalApp {
+  readonly users = new Map<string, AppUser>();
+  readonly nonces = new Map<string, number>();
+  rejected: string[] = [];
+  requests = 0;
+  /** Answers to give instead of the next requests (status, headers). */
+  inject: Array<{ status: number; headers?: Record<string, string> }> = [];
+  lastBody: unknown;
+  lastSigned: { method: string; path: string; headers: Record<string, string>; body: string } | undefined;
+  private server: Server | undefined;
+  private seq = 0;
+  port = 0;
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      let data = '';
+      req.setEncoding('utf8');
+      req.on('data', (c: string) => (data += c));
+      req.on('end', () => this.handle(req, res, data));
+    });
+    await new Promise<void>((r) => this.server!.listen(0, '127.0.0.1', () => r()));
+    const a = this.server.address();
+    this.port = typeof a === 'object' && a ? a.port : 0;
+  }
+
+  stop(): Promise<void> {
+    this.server?.closeAllConnections();
+    return new Promise((r) => this.server!.close(() => r()));
+  }
+
+  private verify(req: IncomingMessage, body: string): string | null {
+    const ts = req.headers['x-amendctl-timestamp'];
+    const nonce = req.headers['x-amendctl-nonce'];
+    const sig = req.headers['x-amendctl-signature'];
+    if (typeof ts !== 'string' || typeof nonce !== 'string' || typeof sig !== 'string') return 'unsigned';
+    if (Math.abs(Date.now() / 1000 - Number(ts)) > 300) return 'stale timestamp';
+    const input = `${ts}\n${nonce}\n${req.method}\n${req.url}\n${body}`;
+    const want = Buffer.from(`sha256=${createHmac('sha256', SECRET).update(input, 'utf8').digest('hex')}`);
+    const got = Buffer.from(sig);
+    if (want.length !== got.length || !timingSafeEqual(want, got)) return 'bad signature';
+    if (this.nonces.has(nonce)) return 'replayed nonce';
+    this.nonces.set(nonce, Date.now());
+    return null;
+  }
+
+  private handle(req: IncomingMessage, res: ServerResponse, body: string): void {
+    this.requests++;
+    const send = (status: number, json?: unknown, headers: Record<string, string> = {}) => {
+      res.writeHead(status, { ...(json === undefined ? {} : { 'content-type': 'application/json' }), ...headers });
+      res.end(json === undefined ? undefined : JSON.stringify(json));
+    };
+    const bad = this.verify(req, body);
+    if (bad) {
+      this.rejected.push(bad);
+      return send(401, { error: bad });
+    }
+    this.lastSigned = { method: req.method!, path: req.url!, headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])), body };
+    const injected = this.inject.shift();
+    if (injected) return send(injected.status, { error: 'injected' }, injected.headers);
+    let parsed: Record<string, unknown> = {};
+    if (body !== '') {
+      try {
+        parsed = JSON.parse(body) as Record<string, unknown>;
+      } catch {
+        return send(400, { error: 'body is not JSON' });
+      }
+    }
+    this.lastBody = parsed;
+    // Split first, then decode each segment: an encoded "/" stays inside its segment.
+    const url = new URL(req.url!, 'http://x');
+    const seg = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    if (seg[0] !== 'api') return send(404, { error: 'no route' });
+    const [, kind, a, b, c] = seg;
+    const m = req.method;
+    if (kind === 'users' && a !== undefined) {
+      const u = this.users.get(a);
+      if (b === undefined) {
+        if (m === 'GET') return u ? send(200, this.view(a, u)) : send(404, { error: 'no user' });
+        if (m === 'PUT') {
+          const user = u ?? { id: `u${++this.seq}`, active: true, groups: new Set<string>(), roles: new Set<string>() };
+          this.assign(user, parsed);
+          user.active = true;
+          this.users.set(a, user);
+          return send(u ? 200 : 201, this.view(a, user));
+        }
+        if (m === 'PATCH') {
+          if (!u) return send(404, { error: 'no user' });
+          this.assign(u, parsed);
+          return send(200, this.view(a, u));
+        }
+        if (m === 'DELETE') return this.users.delete(a) ? send(204) : send(404, { error: 'no user' });
+      }
+      if (!u) return send(404, { error: 'no user' });
+      if (m === 'POST' && (b === 'disable' || b === 'enable') && c === undefined) {
+        u.active = b === 'enable';
+        return send(204);
+      }
+      if (b === 'roles' && c !== undefined) {
+        if (m === 'PUT') return u.roles.add(c), send(204);
+        if (m === 'DELETE') return u.roles.delete(c) ? send(204) : send(404, { error: 'no such role' });
+      }
+    }
+    if (kind === 'groups' && a !== undefined && b === 'members' && c !== undefined) {
+      const u = this.users.get(c);
+      if (!u) return send(404, { error: 'no user' });
+      if (m === 'PUT') return u.groups.add(a), send(204);
+      if (m === 'DELETE') return u.groups.delete(a) ? send(204) : send(404, { error: 'not a member' });
+    }
+    return send(405, { error: `no route for ${m} ${req.url}` });
+  }
+
+  private assign(u: AppUser, body: Record<string, unknown>): void {
+    for (const k of ['name', 'email', 'externalId'] as const) {
+      if (!(k in body)) continue;
+      const v = body[k];
+      if (v === null) delete u[k];
+      else if (typeof v === 'string') u[k] = v;
+    }
+  }
+
+  private view(subject: string, u: AppUser) {
+    return {
+      id: u.id,
+      userName: subject,
+      profile: { name: u.name ?? null, email: u.email ?? null, externalId: u.externalId ?? null },
+      status: u.active ? 'active' : 'disabled',
+      groups: [...u.groups],
+      roles: [...u.roles].map((name) => ({ name })),
+    };
+  }
+
+  /** The account straight from the app's state, normalised like AccountState. */
+  state(subject: string): AccountState | null {
+    const u = this.users.get(subject);
+    if (!u) return null;
+    const attributes: Record<string, string> = {};
+    if (u.name !== undefined) attributes.displayName = u.name;
+    if (u.email !== undefined) attributes.email = u.email;
+    if (u.externalId !== undefined) attributes.externalId = u.externalId;
+    return { subject, id: u.id, active: u.active, groups: [...new Set([...u.groups, ...u.roles])].sort(), attributes };
+  }
+}
+
+function config(port: number, over: Partial<HttpConfig> = {}): HttpConfig {
+  const attrs = { name: '{attributes.displayName}', email: '{attributes.email}', externalId: '{attributes.externalId}' };
+  return {
+    type: 'http',
+    baseUrl: `http://127.0.0.1:${port}/api`,
+    signing: { secret: { env: 'AMENDCTL_TEST_HTTP_SECRET' }, header: 'X-Amendctl-Signature', timestampHeader: 'X-Amendctl-Timestamp', nonceHeader: 'X-Amendctl-Nonce' },
+    headers: {},
+    read: {
+      method: 'GET',
+      path: '/users/{subject}',
+      notFoundStatuses: [404],
+      fields: {
+        id: 'id',
+        active: { field: 'status', equals: 'active' },
+        groups: ['groups', { field: 'roles', item: 'name' }],
+        attributes: { displayName: 'profile.name', email: 'profile.email', externalId: 'profile.externalId' },
+      },
+    },
+    actions: {
+      ensureAccount: { method: 'PUT', path: '/users/{subject}', body: attrs, alreadyStatuses: [] },
+      updateAttributes: { method: 'PATCH', path: '/users/{subject}', body: attrs, alreadyStatuses: [] },
+      deactivateAccount: { method: 'POST', path: '/users/{subject}/disable', alreadyStatuses: [] },
+      reactivateAccount: { method: 'POST', path: '/users/{subject}/enable', alreadyStatuses: [] },
+      joinGroup: { method: 'PUT', path: '/groups/{params.group}/members/{subject}', alreadyStatuses: [] },
+      leaveGroup: { method: 'DELETE', path: '/groups/{params.group}/members/{subject}', alreadyStatuses: [404] },
+      grantRole: { method: 'PUT', path: '/users/{subject}/roles/{params.role}', alreadyStatuses: [] },
+      revokeRole: { method: 'DELETE', path: '/users/{subject}/roles/{params.role}', alreadyStatuses: [404] },
+      removeAccount: { method: 'DELETE', path: '/users/{subject}', alreadyStatuses: [404] },
+    },
+    timeoutMs: 2000,
+    ...over,
+  };
+}
+
+const conformanceApp = new InternalApp();
+describeConformance('http', async () => {
+  await conformanceApp.start();
+  const proxy = await startTcpProxy({ host: '127.0.0.1', port: conformanceApp.port });
+  return {
+    connector: createHttpConnector('billing-app', config(proxy.port)),
+    readBack: async (s) => conformanceApp.state(s),
+    outage: proxy.outage,
+    accountCount: async (s) => (conformanceApp.users.has(s) ? 1 : 0),
+    cleanup: async () => {
+      await proxy.close();
+      await conformanceApp.stop();
+      expect(conformanceApp.rejected).toEqual([]); // every request the connector sent was signed right
+    },
+  };
+});
+
+describe('templates', () => {
+  test('path values are encoded as one segment each; dot-segments and empty values are refused', () => {
+    const ctx = { subject: 'a/../b?x=1#f', params: { group: 'g 1%' } };
+    expect(expandPath('/groups/{params.group}/members/{subject}', ctx)).toBe('/groups/g%201%25/members/a%2F..%2Fb%3Fx%3D1%23f');
+    expect(() => expandPath('/users/{subject}', { subject: '..' })).toThrow(PermanentTargetError);
+    expect(() => expandPath('/users/{subject}', { subject: '.' })).toThrow(PermanentTargetError);
+    expect(() => expandPath('/users/{subject}', { subject: '' })).toThrow(PermanentTargetError);
+    expect(() => expandPath('/users/{params.group}', { subject: 'x', params: {} })).toThrow(/has no value/);
+  });
+
+  test('body templates are expanded into JSON values, never spliced into JSON text', () => {
+    const evil = `", "admin": true, "x": "`;
+    const body = expandBody({ name: '{attributes.displayName}', tags: ['{params.group}', 'fixed'], note: 'for {subject}', n: 3 }, {
+      subject: 'ann',
+      params: { group: 'g' },
+      attributes: { displayName: evil },
+    });
+    expect(body).toEqual({ name: evil, tags: ['g', 'fixed'], note: 'for ann', n: 3 });
+    expect(JSON.parse(JSON.stringify(body))).not.toHaveProperty('admin');
+    // a whole placeholder keeps the value's JSON type; a missing one drops its key
+    expect(expandBody({ all: '{params}', gone: '{attributes.email}', alsoGone: 'x {attributes.email}' }, { params: { a: [1, null] }, attributes: {} })).toEqual({ all: { a: [1, null] } });
+  });
+});
+
+describe('http connector, internal app behaviour', () => {
+  const app = new InternalApp();
+  const run = randomBytes(3).toString('hex');
+  let c: ReturnType<typeof createHttpConnector>;
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `billing-app:${action}:${subject}`, target: 'billing-app', action, subject, params });
+
+  beforeAll(async () => {
+    await app.start();
+    c = createHttpConnector('billing-app', config(app.port));
+  });
+  afterAll(() => app.stop());
+  beforeEach(() => {
+    app.inject = [];
+    app.rejected = [];
+  });
+
+  test('every request is signed: the app accepts the connector and refuses a tampered body, a replay, a stale timestamp and a wrong secret', async () => {
+    const subject = `sig-${run}@example.test`;
+    await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Sig' } }));
+    expect(app.rejected).toEqual([]);
+    const signed = app.lastSigned!;
+    expect(signed.headers['x-amendctl-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
+    const headers = { 'content-type': 'application/json', 'x-amendctl-timestamp': signed.headers['x-amendctl-timestamp']!, 'x-amendctl-nonce': signed.headers['x-amendctl-nonce']!, 'x-amendctl-signature': signed.headers['x-amendctl-signature']! };
+    const url = `http://127.0.0.1:${app.port}${signed.path}`;
+    // replay, exactly as sent
+    expect((await fetch(url, { method: signed.method, headers, body: signed.body || undefined })).status).toBe(401);
+    // tampered body with a fresh nonce but the old signature
+    expect((await fetch(url, { method: signed.method, headers: { ...headers, 'x-amendctl-nonce': 'fresh' }, body: '{"name":"Mallory"}' })).status).toBe(401);
+    // stale timestamp, correctly signed
+    const ts = String(Math.floor(Date.now() / 1000) - 3600);
+    const sig = `sha256=${createHmac('sha256', SECRET).update(`${ts}\nold\nGET\n/api/users/x\n`).digest('hex')}`;
+    expect((await fetch(`http://127.0.0.1:${app.port}/api/users/x`, { headers: { 'x-amendctl-timestamp': ts, 'x-amendctl-nonce': 'old', 'x-amendctl-signature': sig } })).status).toBe(401);
+    expect(app.rejected).toEqual(['replayed nonce', 'bad signature', 'stale timestamp']);
+    expect(app.state(subject)!.attributes.displayName).toBe('Sig');
+
+    process.env.AMENDCTL_TEST_HTTP_WRONG = 'not-the-secret';
+    const wrong = createHttpConnector('billing-app', config(app.port, { signing: { secret: { env: 'AMENDCTL_TEST_HTTP_WRONG' }, header: 'X-Amendctl-Signature', timestampHeader: 'X-Amendctl-Timestamp', nonceHeader: 'X-Amendctl-Nonce' } }));
+    await expect(wrong.readAccount(subject)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'TargetMisconfigured' });
+  });
+
+  test('hostile values reach the app literally: path segments decoded to the exact subject, body strings as JSON strings', async () => {
+    const subject = `o'hara/../x?y=1&z#${run}`;
+    const evil = `", "admin": true, "x": "\\`;
+    await c.apply(op('ensureAccount', subject, { attributes: { displayName: evil } }));
+    expect(app.lastBody).toEqual({ name: evil });
+    expect(app.state(subject)!.attributes.displayName).toBe(evil);
+    expect([...app.users.keys()].filter((k) => k.startsWith("o'hara") || k.startsWith('x?'))).toEqual([subject]);
+  });
+
+  test('response mapping: nested fields, an "equals" active rule, groups merged with role objects', async () => {
+    const subject = `map-${run}@example.test`;
+    await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' } }));
+    await c.apply(op('joinGroup', subject, { group: 'b-group' }));
+    await c.apply(op('grantRole', subject, { role: 'a-role' }));
+    await c.apply(op('deactivateAccount', subject));
+    const st = await c.readAccount(subject);
+    expect(st).toEqual({ subject, id: app.users.get(subject)!.id, active: false, groups: ['a-role', 'b-group'], attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' } });
+    expect(st).toEqual(app.state(subject));
+  });
+
+  describe('status classification', () => {
+    const subject = `status-${run}@example.test`;
+    beforeAll(async () => {
+      await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Status' } }));
+    });
+
+    test.each([
+      [429, { 'retry-after': '3' }, 3000],
+      [503, { 'retry-after': 'DATE+10s' }, 'date'],
+      [502, {}, undefined],
+      [504, {}, undefined],
+    ] as const)('%i is transient, honouring Retry-After', async (status, headers, retry) => {
+      const h: Record<string, string> = { ...headers };
+      if (h['retry-after'] === 'DATE+10s') h['retry-after'] = new Date(Date.now() + 10_000).toUTCString(); // an HTTP-date
+      app.inject.push({ status, headers: h });
+      const err = await c.apply(op('joinGroup', subject, { group: `t${status}` })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(TransientTargetError);
+      const ms = (err as TransientTargetError).retryAfterMs;
+      if (retry === 'date') expect(ms).toBeGreaterThan(5000);
+      else expect(ms).toBe(retry);
+      // nothing changed; the retry then succeeds exactly once
+      expect(app.state(subject)!.groups).not.toContain(`t${status}`);
+      expect((await c.apply(op('joinGroup', subject, { group: `t${status}` }))).outcome).toBe('applied');
+    });
+
+    test.each([
+      [400, 'TargetRejected'],
+      [403, 'TargetForbidden'],
+      [409, 'TargetConflict'],
+      [422, 'TargetRejected'],
+    ] as const)('%i is permanent (%s)', async (status, type) => {
+      app.inject.push({ status });
+      await expect(c.readAccount(subject)).rejects.toMatchObject({ name: 'PermanentTargetError', type });
+    });
+
+    test('a 429 holds back the next request of the target for Retry-After (shared rate limit)', async () => {
+      const limited = createHttpConnector('billing-app-limited', config(app.port, { rateLimit: { perSecond: 20 } }));
+      app.inject.push({ status: 429, headers: { 'retry-after': '1' } });
+      await expect(limited.readAccount(subject)).rejects.toBeInstanceOf(TransientTargetError);
+      const t0 = Date.now();
+      await limited.readAccount(subject);
+      expect(Date.now() - t0).toBeGreaterThanOrEqual(900);
+    });
+  });
+
+  test('compensation of a creation needs a removeAccount endpoint, and says so', async () => {
+    const noRemove = config(app.port);
+    delete noRemove.actions.removeAccount;
+    const c2 = createHttpConnector('billing-app', noRemove);
+    const subject = `norm-${run}@example.test`;
+    const r = await c2.apply(op('ensureAccount', subject, { attributes: {} }));
+    await expect(c2.compensate(op('ensureAccount', subject, {}), r)).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+    await expect(c2.apply(op('grantRole', subject, { role: 'x' }))).resolves.toMatchObject({ outcome: 'applied' });
+    const noGrant = config(app.port);
+    delete noGrant.actions.grantRole;
+    await expect(createHttpConnector('billing-app', noGrant).apply(op('grantRole', subject, { role: 'y' }))).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+  });
+
+  test('results carry no credential', async () => {
+    const subject = `secret-${run}@example.test`;
+    const results = [await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'S' } })), await c.apply(op('deactivateAccount', subject))];
+    expect(JSON.stringify([results, await c.readAccount(subject)])).not.toContain(SECRET);
+  });
+});
