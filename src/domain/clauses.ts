@@ -70,7 +70,7 @@ const NUMBER_WORD = `(?:${[...Object.keys(SMALL), ...Object.keys(SCALE)].join('|
 const WORDS = `${NUMBER_WORD}(?:(?:[\\s-]+|\\s+and\\s+)${NUMBER_WORD})*`;
 /** A count: "25", "twenty-five (25)", "twenty-five". Groups: digits | words, digits | words. */
 const COUNT = `(?:(\\d[\\d,]*)|(${WORDS})\\s*\\((\\d[\\d,]*)\\)|(${WORDS}))`;
-const SEAT_NOUN = `(?:named\\s+users?|seats?|users?|licen[cs]es?)`;
+const SEAT_NOUN = `(?:named\\s+user\\s+seats|named\\s+users?|seats?|users?|licen[cs]es?)`;
 
 function readCount(m: RegExpMatchArray, first: number): { value?: number; problem?: string } {
   const digits = m[first] ?? m[first + 2];
@@ -153,7 +153,7 @@ const tier: Extractor = (c, out) => {
 
 const seats: Extractor = (c, out, problems) => {
   const patterns = [
-    new RegExp(`\\b(?:up\\s+to|a\\s+maximum\\s+of|no\\s+more\\s+than|at\\s+most)\\s+${COUNT}\\s+(?:\\w+\\s+)?${SEAT_NOUN}`, 'i'),
+    new RegExp(`\\b(?:up\\s+to|a\\s+maximum\\s+of|no\\s+more\\s+than|at\\s+most)\\s+${COUNT}\\s+(?:\\w+\\s+)??${SEAT_NOUN}`, 'i'),
     new RegExp(`\\b(?:number\\s+of\\s+)?(?:licensed\\s+|named\\s+user\\s+)?seats\\s*:\\s*${COUNT}`, 'i'),
     new RegExp(`\\b${COUNT}\\s+(?:licensed\\s+)?seats\\b`, 'i'),
   ];
@@ -190,8 +190,10 @@ const namedUsers: Extractor = (c, out, problems) => {
   const users: Array<{ email: string; name: string; role: string }> = [];
   const items: Record<string, string> = {};
   const spans: string[] = [];
+  let lines = 0;
   for (const line of c.text.split(/\r?\n/)) {
     if (!line.includes('@')) continue;
+    lines++;
     const m = USER_LINE.exec(line);
     if (!m) {
       problems.push({ ref: c.ref, message: `cannot read a named user (name (email) – role) from "${line.trim()}"` });
@@ -211,7 +213,7 @@ const namedUsers: Extractor = (c, out, problems) => {
   const none = /\bno\s+named\s+users\b|named\s+users\s*:\s*none\b/i.exec(c.text);
   if (users.length > 0) out.push({ field: 'namedUsers', value: users, ref: c.ref, span: spans.join('\n'), items });
   else if (none) out.push({ field: 'namedUsers', value: [], ref: c.ref, span: none[0] });
-  else if (isUserClause && /named\s+users?/i.test(c.heading)) problems.push({ ref: c.ref, message: 'a named-users clause, but no named user (name (email) – role) could be read from it' });
+  else if (lines === 0 && isUserClause && /named\s+users?/i.test(c.heading)) problems.push({ ref: c.ref, message: 'a named-users clause, but no named user (name (email) – role) could be read from it' });
 };
 
 const term: Extractor = (c, out, problems) => {
@@ -237,7 +239,7 @@ const term: Extractor = (c, out, problems) => {
 const region: Extractor = (c, out, problems) => {
   const m =
     /\b(?:region|data\s+residency|hosting\s+region)\s*:\s*([A-Za-z][A-Za-z ]*?)\s*(?:[.;\n(]|$)/i.exec(c.text) ??
-    /\b(?:hosted|stored|processed|resides?)\s+(?:exclusively\s+|solely\s+|only\s+)?(?:with)?in\s+the\s+([A-Z][A-Za-z ]*?)(?:\s+region)?\b(?=[.,;\s]|$)/.exec(c.text);
+    /\b(?:hosted|stored|processed|resides?)\s+(?:exclusively\s+|solely\s+|only\s+)?(?:with)?in\s+the\s+([A-Z][A-Za-z]*(?:\s+[A-Z][A-Za-z]*)*)(?:\s+region)?\b/.exec(c.text);
   if (!m) return;
   const word = m[1]!.trim().toLowerCase();
   const value = REGION_WORDS[word] ?? (/^[a-z]{2,5}(?:-[a-z0-9]+)*$/.test(word) ? word : undefined);

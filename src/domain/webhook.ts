@@ -153,7 +153,8 @@ export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, 
     sequence: source('sequence', mapping.sequence),
     submittedBy: source('submittedBy', mapping.submittedBy),
   };
-  if (mapping.effectiveAt) head['effectiveAt'] = source('effectiveAt', mapping.effectiveAt);
+  const optional = mapping.effectiveAt;
+  if (optional && (Array.isArray(optional) ? optional : [optional]).some(present)) head['effectiveAt'] = source('effectiveAt', optional);
   if (typeof head['sequence'] === 'string' && /^\d+$/.test(head['sequence'])) head['sequence'] = Number(head['sequence']);
 
   const values: Array<{ path: string; value: JsonValue }> = [];
