@@ -7,6 +7,9 @@
 import { z } from 'zod';
 import { InputError, zodIssues } from '../domain/errors';
 import { parseStructuredText } from '../domain/document';
+import { createHttpConnector, httpConfigSchema } from './http';
+import { createIamConnector, iamConfigSchema } from './iam';
+import { createLdapConnector, ldapConfigSchema } from './ldap';
 import { createPostgresConnector, postgresConfigSchema } from './postgres';
 import { createScimConnector, scimConfigSchema } from './scim';
 import type { Connector } from './types';
@@ -15,6 +18,9 @@ import type { Connector } from './types';
 const connectorTypes = {
   postgres: { schema: postgresConfigSchema, create: createPostgresConnector },
   scim: { schema: scimConfigSchema, create: createScimConnector },
+  ldap: { schema: ldapConfigSchema, create: createLdapConnector },
+  http: { schema: httpConfigSchema, create: createHttpConnector },
+  iam: { schema: iamConfigSchema, create: createIamConnector },
 } as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never) => Connector }>;
 
 export type ConnectorType = keyof typeof connectorTypes;

@@ -6,7 +6,10 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { createHttpConnector, expandBody, expandPath, type HttpConfig } from '../../src/connectors/http';
+import { ConnectorRegistry, parseTargets } from '../../src/connectors/registry';
 import { PermanentTargetError, TransientTargetError, type AccountState, type OperationSpec } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
@@ -218,6 +221,26 @@ describeConformance('http', async () => {
       expect(conformanceApp.rejected).toEqual([]); // every request the connector sent was signed right
     },
   };
+});
+
+test('examples/directory/targets.yaml: an LDAP directory, this internal app over HTTP and AWS IAM, credentials only named', async () => {
+  const file = join(__dirname, '..', '..', 'examples', 'directory', 'targets.yaml');
+  const text = readFileSync(file, 'utf8');
+  const parsed = parseTargets(text, file, {});
+  const registry = new ConnectorRegistry(parsed);
+  expect(registry.names().map((n) => [n, registry.get(n)!.type])).toEqual([
+    ['directory', 'ldap'],
+    ['billing-app', 'http'],
+    ['aws', 'iam'],
+  ]);
+  const t = parsed.targets as Record<string, { config: Record<string, unknown> }>;
+  expect([t.directory!.config.bindPassword, (t['billing-app']!.config.signing as { secret: unknown }).secret, t.aws!.config.accessKeyId, t.aws!.config.secretAccessKey]).toEqual([
+    { env: 'AMENDCTL_DIRECTORY_BIND_PASSWORD' },
+    { env: 'AMENDCTL_BILLING_HMAC_SECRET' },
+    { env: 'AMENDCTL_AWS_ACCESS_KEY_ID' },
+    { env: 'AMENDCTL_AWS_SECRET_ACCESS_KEY' },
+  ]);
+  await registry.close();
 });
 
 describe('templates', () => {
