@@ -160,7 +160,7 @@ describe('reference behaviour (shared/REFERENCE-POLICY.md)', () => {
     expect(baseline.lastIndexOf('ensureAccount')).toBeLessThan(baseline.indexOf('joinGroup'));
   });
 
-  it('records the ruleset's content hash', () => {
+  it('records the content hash of the ruleset', () => {
     const plan = planStory('02-add-dave-and-billing.json', rules);
     expect(plan.rulesetHash).toMatch(/^[0-9a-f]{64}$/);
     expect(plan.rulesetHash).toBe(rules.hash);
