@@ -34,6 +34,9 @@ function matches(item: Record<string, unknown>, match: Record<string, JsonValue>
 export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { draft: unknown; problems: OpProblem[] } {
   const d = clone(contract) as unknown as Draft;
   const problems: OpProblem[] = [];
+  /** Lower-cased emails of d.namedUsers, rebuilt lazily after a whole-list change. */
+  let emails: Set<unknown> | null = null;
+  const emailSet = (): Set<unknown> => (emails ??= new Set(d.namedUsers.map((x) => lower(x['email']))));
   ops.forEach((op, i) => {
     const where = `changes[${i}]`;
     const fail = (message: string): void => {
@@ -99,6 +102,7 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
         if (op.op === 'set') {
           if (!Array.isArray(op.value)) return fail('set namedUsers takes the whole list');
           d.namedUsers = clone(op.value) as Array<Record<string, unknown>>;
+          emails = null;
         } else if (op.op === 'add') {
           const users = Array.isArray(op.value) ? op.value : op.value === undefined ? [] : [op.value];
           if (users.length === 0) return fail('a named user ({ email, name, role }) is required as value');
@@ -108,8 +112,11 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
               continue;
             }
             const email = lower((u as Record<string, unknown>)['email']);
-            if (d.namedUsers.some((x) => lower(x['email']) === email)) fail(`${String(email)} is already a named user`);
-            else d.namedUsers.push({ ...(u as Record<string, unknown>) });
+            if (emailSet().has(email)) fail(`${String(email)} is already a named user`);
+            else {
+              d.namedUsers.push({ ...(u as Record<string, unknown>) });
+              emailSet().add(email);
+            }
           }
         } else {
           const match = op.match ?? (op.value && typeof op.value === 'object' && !Array.isArray(op.value) ? (op.value as Record<string, JsonValue>) : undefined);
@@ -117,6 +124,7 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
           const before = d.namedUsers.length;
           d.namedUsers = d.namedUsers.filter((u) => !matches(u, match));
           if (d.namedUsers.length === before) fail(`no named user matches ${JSON.stringify(match)}`);
+          emails = null;
         }
         return;
       }
