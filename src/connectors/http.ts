@@ -28,7 +28,7 @@ import { z } from 'zod';
 import type { JsonValue } from '../domain/json';
 import { ACTIONS, type Action } from '../domain/plan';
 import { httpRequest, throwForStatus, type HttpResponse } from './http-util';
-import { RateLimiter } from './rate-limit';
+import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import { secretFrom, SecretRefSchema } from './secrets';
 import {
   type AccountState,
@@ -37,6 +37,8 @@ import {
   type Connector,
   type OperationSpec,
   PermanentTargetError,
+  nameParam,
+  attributesParam,
 } from './types';
 
 const MethodSchema = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -94,7 +96,7 @@ export const httpConfigSchema = z
       .strict(),
     actions: ActionEndpoints,
     timeoutMs: z.number().int().positive().default(10_000),
-    rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict().optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .strict();
 export type HttpConfig = z.infer<typeof httpConfigSchema>;
@@ -180,7 +182,6 @@ export function hmacSignature(secret: string, input: string): string {
 
 // ---- connector ---------------------------------------------------------------------------
 
-const limiters = new Map<string, RateLimiter>();
 
 function field(body: unknown, path: string): unknown {
   let cur: unknown = body;
@@ -216,14 +217,7 @@ export class HttpConnector implements Connector {
     private readonly config: HttpConfig,
   ) {
     this.base = new URL(config.baseUrl.endsWith('/') ? config.baseUrl.slice(0, -1) : config.baseUrl);
-    if (config.rateLimit) {
-      let l = limiters.get(target);
-      if (!l) {
-        l = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
-        limiters.set(target, l);
-      }
-      this.limiter = l;
-    }
+    this.limiter = targetRateLimiter(target, config.rateLimit);
   }
 
   async close(): Promise<void> {
@@ -306,15 +300,9 @@ export class HttpConnector implements Connector {
     return 'done';
   }
 
-  private stringParam(op: OperationSpec, key: 'group' | 'role'): string {
-    const v = op.params[key];
-    if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${this.target}: ${op.action} needs params.${key} (a non-empty string)`);
-    return v;
-  }
 
   private wantedAttributes(op: OperationSpec): Record<string, string> {
-    const raw = op.params.attributes ?? {};
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('TargetRejected', `target ${this.target}: params.attributes must be an object`);
+    const raw = attributesParam(op);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) {
       if (typeof v !== 'string') throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${k}" must be a string`);
@@ -362,7 +350,7 @@ export class HttpConnector implements Connector {
       case 'grantRole':
       case 'revokeRole': {
         const key = op.action === 'joinGroup' || op.action === 'leaveGroup' ? 'group' : 'role';
-        const name = this.stringParam(op, key);
+        const name = nameParam(op, key);
         const want = op.action === 'joinGroup' || op.action === 'grantRole';
         if (!cur) {
           if (!want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account' };

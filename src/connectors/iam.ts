@@ -49,7 +49,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { z } from 'zod';
 import type { JsonValue } from '../domain/json';
-import { RateLimiter } from './rate-limit';
+import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import { secretFrom, SecretRefSchema } from './secrets';
 import {
   type AccountState,
@@ -59,6 +59,8 @@ import {
   type OperationSpec,
   PermanentTargetError,
   TransientTargetError,
+  nameParam,
+  attributesParam,
 } from './types';
 
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
@@ -87,7 +89,7 @@ export const iamConfigSchema = z
     timeoutMs: z.number().int().positive().default(10_000),
     /** SDK-level attempts per request (1: leave retries to the activity). */
     maxAttempts: z.number().int().min(1).max(10).default(1),
-    rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict().optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .strict()
   .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), { message: 'accessKeyId and secretAccessKey go together' });
@@ -179,7 +181,6 @@ export function classifyIamError(err: unknown, what: string): Error {
   return new PermanentTargetError('TargetRejected', msg, err);
 }
 
-const limiters = new Map<string, RateLimiter>();
 
 function isNoSuchEntity(err: unknown): boolean {
   const n = errorName((err as { cause?: unknown }).cause ?? err);
@@ -220,14 +221,7 @@ export class IamConnector implements Connector {
     readonly target: string,
     private readonly config: IamConfig,
   ) {
-    if (config.rateLimit) {
-      let l = limiters.get(target);
-      if (!l) {
-        l = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
-        limiters.set(target, l);
-      }
-      this.limiter = l;
-    }
+    this.limiter = targetRateLimiter(target, config.rateLimit);
   }
 
   private iam(): IAMClient {
@@ -421,25 +415,19 @@ export class IamConnector implements Connector {
       }
       case 'joinGroup':
       case 'leaveGroup':
-        return this.membership(op.subject, this.groupName(this.param(op, 'group')), op.action === 'joinGroup');
+        return this.membership(op.subject, this.groupName(nameParam(op, 'group')), op.action === 'joinGroup');
       case 'grantRole':
       case 'revokeRole':
-        return this.attachment(op.subject, this.param(op, 'role'), op.action === 'grantRole');
+        return this.attachment(op.subject, nameParam(op, 'role'), op.action === 'grantRole');
       default:
         throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
-  private param(op: OperationSpec, key: 'group' | 'role'): string {
-    const v = op.params[key];
-    if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${this.target}: ${op.action} needs params.${key} (a non-empty string)`);
-    return v;
-  }
 
   /** Plan attributes as tags; a value IAM cannot store in a tag is refused, not altered. */
   private attributeTags(op: OperationSpec): Record<string, string> {
-    const raw = op.params.attributes ?? {};
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('TargetRejected', `target ${this.target}: params.attributes must be an object`);
+    const raw = attributesParam(op);
     const out: Record<string, string> = {};
     for (const [attr, v] of Object.entries(raw)) {
       const key = this.config.attributeTags[attr];

@@ -29,7 +29,7 @@ import { Attribute, Change, Client, ResultCodeError, type Entry } from 'ldapts';
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
 import { childDn, equalityFilter, firstRdnValue } from './ldap-escape';
-import { RateLimiter } from './rate-limit';
+import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import { secretFrom, SecretRefSchema } from './secrets';
 import {
   type AccountState,
@@ -39,6 +39,8 @@ import {
   type OperationSpec,
   PermanentTargetError,
   TransientTargetError,
+  nameParam,
+  attributesParam,
 } from './types';
 
 const attributeName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'an LDAP attribute name');
@@ -59,7 +61,7 @@ export const ldapConfigSchema = z
     /** The member a groupOfNames keeps when its last real member leaves (groupOfNames needs one). */
     emptyGroupMember: z.string().default(''),
     timeoutMs: z.number().int().positive().default(10_000),
-    rateLimit: z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict().optional(),
+    rateLimit: RateLimitSchema.optional(),
   })
   .strict();
 export type LdapConfig = z.infer<typeof ldapConfigSchema>;
@@ -105,7 +107,6 @@ function codeOf(err: unknown): number | undefined {
   return err instanceof ResultCodeError ? err.code : undefined;
 }
 
-const limiters = new Map<string, RateLimiter>();
 
 /** Values of an attribute, case-insensitively by name, as strings. */
 function values(entry: Entry, name: string): string[] {
@@ -172,14 +173,7 @@ export class LdapConnector implements Connector {
     private readonly config: LdapConfig,
   ) {
     this.rolesDn = config.rolesDn ?? config.groupsDn;
-    if (config.rateLimit) {
-      let l = limiters.get(target);
-      if (!l) {
-        l = new RateLimiter(config.rateLimit.perSecond, config.rateLimit.burst);
-        limiters.set(target, l);
-      }
-      this.limiter = l;
-    }
+    this.limiter = targetRateLimiter(target, config.rateLimit);
   }
 
   // ---- connection ---------------------------------------------------------------------
@@ -359,28 +353,22 @@ export class LdapConnector implements Connector {
       case 'reactivateAccount':
         return this.setLocked(op.subject, false);
       case 'joinGroup':
-        return this.membership(op.subject, this.nameParam(op, 'group'), false, true);
+        return this.membership(op.subject, nameParam(op, 'group'), false, true);
       case 'leaveGroup':
-        return this.membership(op.subject, this.nameParam(op, 'group'), false, false);
+        return this.membership(op.subject, nameParam(op, 'group'), false, false);
       case 'grantRole':
-        return this.membership(op.subject, this.nameParam(op, 'role'), true, true);
+        return this.membership(op.subject, nameParam(op, 'role'), true, true);
       case 'revokeRole':
-        return this.membership(op.subject, this.nameParam(op, 'role'), true, false);
+        return this.membership(op.subject, nameParam(op, 'role'), true, false);
       default:
         throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
-  private nameParam(op: OperationSpec, key: 'group' | 'role'): string {
-    const v = op.params[key];
-    if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${this.target}: ${op.action} needs params.${key} (a non-empty string)`);
-    return v;
-  }
 
   /** Plan attributes mapped to LDAP attributes (displayName also drives cn). */
   private attributesParam(op: OperationSpec): Record<string, string> {
-    const raw = op.params.attributes ?? {};
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('TargetRejected', `target ${this.target}: params.attributes must be an object`);
+    const raw = attributesParam(op);
     const out: Record<string, string> = {};
     for (const [key, v] of Object.entries(raw)) {
       const attr = this.config.attributeMap[key];
@@ -506,7 +494,7 @@ export class LdapConnector implements Connector {
     }
     if (prior.kind === 'attrs') return this.restoreAttrs(prior);
     if (prior.kind === 'member') {
-      const name = this.nameParam(op, op.action === 'grantRole' || op.action === 'revokeRole' ? 'role' : 'group');
+      const name = nameParam(op, op.action === 'grantRole' || op.action === 'revokeRole' ? 'role' : 'group');
       return this.restoreMembership(prior, name);
     }
     throw new PermanentTargetError('TargetRejected', `target ${this.target}: unknown prior ${JSON.stringify(prior as JsonObject)}`);

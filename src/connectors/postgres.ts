@@ -7,7 +7,7 @@
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { z } from 'zod';
 import { secretFrom, SecretRefSchema } from './secrets';
-import { RateLimiter } from './rate-limit';
+import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import {
   type AccountState,
   type ApplyResult,
@@ -30,7 +30,7 @@ export const postgresConfigSchema = z
     /** Roles the plan may grant or revoke: a plan naming any other role is refused. Empty: any existing role. */
     managedRolePrefix: z.string().default(''),
     poolSize: z.number().int().min(1).max(50).default(4),
-    rateLimit: z.object({ perSecond: z.number().positive() }).optional(),
+    rateLimit: RateLimitSchema.optional(),
     statementTimeoutMs: z.number().int().positive().default(10_000),
   })
   .strict();
@@ -73,8 +73,6 @@ interface RoleRow {
   rolcanlogin: boolean;
 }
 
-const limiters = new Map<string, RateLimiter>();
-
 export class PostgresConnector implements Connector {
   readonly type = 'postgres';
   private readonly pool: Pool;
@@ -98,11 +96,7 @@ export class PostgresConnector implements Connector {
     if (config.password) poolConfig.password = () => Promise.resolve(secretFrom(config.password!, `${target}.password`));
     this.pool = new Pool(poolConfig);
     this.pool.on('error', () => undefined); // idle client errors surface on the next query
-    if (config.rateLimit) {
-      let l = limiters.get(target);
-      if (!l) limiters.set(target, (l = new RateLimiter(config.rateLimit.perSecond)));
-      this.limiter = l;
-    }
+    this.limiter = targetRateLimiter(target, config.rateLimit);
   }
 
   async readAccount(subject: string): Promise<AccountState | null> {

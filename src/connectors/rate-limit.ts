@@ -1,3 +1,22 @@
+import { z } from 'zod';
+
+/** `rateLimit` in a target's configuration. */
+export const RateLimitSchema = z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict();
+export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
+
+const shared = new Map<string, RateLimiter>();
+
+/**
+ * The one limiter of a target in this process, shared by every activity and every connector
+ * instance of that target (the first configuration seen for a target wins). Undefined: no limit.
+ */
+export function targetRateLimiter(target: string, limit: RateLimitConfig | undefined): RateLimiter | undefined {
+  if (!limit) return undefined;
+  let l = shared.get(target);
+  if (!l) shared.set(target, (l = new RateLimiter(limit.perSecond, limit.burst)));
+  return l;
+}
+
 /**
  * A token bucket per target, shared by every activity of that target in this worker
  * process, so a burst of retries cannot burn a provider's shared rate limit.

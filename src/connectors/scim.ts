@@ -30,7 +30,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
 import { httpRequest, throwForStatus, type HttpResponse } from './http-util';
-import { RateLimiter } from './rate-limit';
+import { type RateLimiter, targetRateLimiter } from './rate-limit';
 import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationSpec } from './types';
 
 export const scimConfigSchema = z
@@ -59,14 +59,8 @@ const DEFAULT_RATE_PER_SECOND = 50;
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** One limiter per target name, shared by every activity (and every connector instance) of that target in this process. */
-const limiters = new Map<string, RateLimiter>();
 export function scimRateLimiter(target: string, perSecond: number = DEFAULT_RATE_PER_SECOND): RateLimiter {
-  let l = limiters.get(target);
-  if (!l) {
-    l = new RateLimiter(perSecond);
-    limiters.set(target, l);
-  }
-  return l;
+  return targetRateLimiter(target, { perSecond })!;
 }
 
 /**

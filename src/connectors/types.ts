@@ -66,3 +66,17 @@ export class PermanentTargetError extends Error {
     super(message);
   }
 }
+
+/** The `group` or `role` of an operation, or a permanent `TargetRejected` saying what is missing. */
+export function nameParam(op: OperationSpec, key: 'group' | 'role'): string {
+  const v = op.params[key];
+  if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${op.target}: ${op.action} needs params.${key} (a non-empty string)`);
+  return v;
+}
+
+/** The `attributes` object of an operation (empty when absent), or a permanent `TargetRejected`. */
+export function attributesParam(op: OperationSpec): Record<string, unknown> {
+  const raw = op.params.attributes ?? {};
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('TargetRejected', `target ${op.target}: params.attributes must be an object`);
+  return raw;
+}
