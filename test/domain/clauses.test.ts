@@ -1,4 +1,3 @@
-import './support/cel-for-jest';
 import { readClauses, readDate, wordsToNumber } from '../../src/domain/clauses';
 import { planAmendment } from '../../src/domain/planner';
 import { amendment, referenceRules, stateBefore } from './support/reference';

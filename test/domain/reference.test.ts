@@ -1,4 +1,3 @@
-import './support/cel-for-jest';
 import type { Plan } from '../../src/domain/plan';
 import { planAmendment } from '../../src/domain/planner';
 import { amendment, amendmentFile, planStory, referenceRules, stateBefore } from './support/reference';

@@ -1,4 +1,3 @@
-import './support/cel-for-jest';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAmendmentText } from '../../src/domain/document';
