@@ -4,6 +4,7 @@
 #   scripts/local-postgres.sh stop DIR
 # The cluster has a database `warehouse`, the role-map roles app_admin, app_write, app_read
 # (NOLOGIN), and a least-privilege login `amendctl` (CREATEROLE) whose password is in DIR/amendctl.password.
+# The database `amendctl_audit` (owner amendctl) holds the durable audit log (src/audit/store.ts).
 set -euo pipefail
 cmd="${1:?start|stop}"; dir="${2:?DIR}"; port="${3:-5432}"
 bindir="$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1 || true)"
@@ -34,6 +35,7 @@ DO \$\$BEGIN
 END\$\$;
 ALTER ROLE amendctl PASSWORD '$pw';
 GRANT CONNECT ON DATABASE warehouse TO amendctl;
+SELECT 'CREATE DATABASE amendctl_audit OWNER amendctl' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = 'amendctl_audit')\gexec
 SQL
     ;;
   stop)

@@ -11,6 +11,7 @@ import { PermanentTargetError, TransientTargetError } from '../connectors/types'
 import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, PlanResult } from '../workflows/definitions';
 import { contractWorkflowId, enqueueSignal } from '../workflows/definitions';
 import type { RulesProvider } from '../worker/rules';
+import { createAuditActivities } from './audit';
 
 export interface ActivityDeps {
   registry: ConnectorRegistry;
@@ -22,6 +23,7 @@ export interface ActivityDeps {
 
 export function createActivities(deps: ActivityDeps): AmendmentActivities {
   return {
+    ...createAuditActivities(), // the durable audit log (issue 6)
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {

@@ -9,11 +9,13 @@ import { type CliIO, type Command, processIO, UsageError } from './io';
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   dev: { summary: 'run the embedded stack: Temporal dev server (SQLite, Web UI) and a worker', load: async () => (await import('./commands/runtime')).devCommand },
+  'codec-server': { summary: 'run the payload codec server (decode/encode for the Web UI and the temporal CLI)', load: async () => (await import('./commands/runtime')).codecServerCommand },
   worker: { summary: 'run a worker against any Temporal (address, namespace, TLS/API key from the environment or a profile)', load: async () => (await import('./commands/runtime')).workerCommand },
   submit: { summary: 'submit an amendment (JSON or YAML); --wait follows it to the end', load: async () => (await import('./commands/amendments')).submitCommand },
   status: { summary: 'show an amendment: status, plan, approvals, operations', load: async () => (await import('./commands/amendments')).statusCommand },
   approve: { summary: 'approve an amendment pending approval', load: async () => (await import('./commands/amendments')).approveCommand },
   reject: { summary: 'reject an amendment pending approval', load: async () => (await import('./commands/amendments')).rejectCommand },
+  audit: { summary: 'audit AMENDMENT_ID | --contract ID [--format json|csv|md]; audit verify: the audit record and the durable log check', load: async () => (await import('./commands/audit')).auditCommand },
   plan: { summary: 'dry run: the plan an amendment would get (no Temporal); --json for data', load: async () => (await import('./commands/plan')).planCommand },
   rules: { summary: 'rules validate RULES | rules test RULES CASES: check and test a policy', load: async () => (await import('./commands/rules')).rulesCommand },
 };

@@ -11,6 +11,7 @@ import {
   WorkflowNotFoundError,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { dataConverter } from '../codec';
 import { type Amendment, AmendmentSchema } from '../domain/amendment';
 import { parseWith } from '../domain/errors';
 import { canonicalJson } from '../domain/json';
@@ -67,7 +68,8 @@ export class AmendctlClient {
 
   static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {
     const connection = await Connection.connect({ ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]), connectTimeout: '5s' });
-    return new AmendctlClient(new Client({ connection, namespace: target.namespace }), taskQueue);
+    // Payloads are encrypted (src/codec): keys from AMENDCTL_CODEC_KEYS / AMENDCTL_CODEC_KEY_FILE / the dev key file.
+    return new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter() }), taskQueue);
   }
 
   async close(): Promise<void> {

@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { dataConverter, loadCodecKeys } from '../codec';
 import { ConnectorRegistry, parseTargets } from '../connectors/registry';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadApprovalPolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
@@ -44,9 +45,12 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const rules = new FileRulesProvider(files.rulesFile);
   const approvalPolicy = loadApprovalPolicy(files.approvalsFile);
 
+  // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
+  const codecKeys = loadCodecKeys(env);
+
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
-  const client = new Client({ connection: clientConnection, namespace: temporal.namespace });
+  const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -54,6 +58,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
       namespace: temporal.namespace,
       taskQueue: files.taskQueue,
       ...workflowSource(env),
+      dataConverter: dataConverter(env, codecKeys),
       activities: createActivities({ registry, rules, approvalPolicy, client, taskQueue: files.taskQueue }),
       maxConcurrentActivityTaskExecutions: 20,
       ...opts.worker,

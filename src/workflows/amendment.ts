@@ -17,6 +17,7 @@ import {
   proxyActivities,
   setCurrentDetails,
   setHandler,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
@@ -44,6 +45,13 @@ import {
 } from './definitions';
 
 const DEFAULT_RETRY_BUDGET_S = 300;
+
+/** The durable audit log (issue 6): retried until the store takes the record, so no final status goes unrecorded. */
+const auditLog = proxyActivities<Pick<AmendmentActivities, 'recordAudit'>>({
+  summary: 'append the audit record to the durable audit log',
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' },
+});
 
 const control = proxyActivities<AmendmentActivities>({
   startToCloseTimeout: '30s',
@@ -115,9 +123,10 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     approval.reject(d);
   });
 
-  const finish = (status: AmendmentStatus, reason?: string): AmendmentView => {
+  const finish = async (status: AmendmentStatus, reason?: string): Promise<AmendmentView> => {
     setStatus(status, reason);
     view.finishedAt = new Date().toISOString();
+    await auditLog.recordAudit(view); // the durable, hash-chained audit log (issue 6), for every final status
     return view;
   };
 
@@ -153,6 +162,7 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   view.changes = plan.changes;
   view.violations = plan.violations;
   view.rulesetHash = plan.rulesetHash;
+  upsertMemo({ rulesetHash: plan.rulesetHash });
   view.customerId = plan.after.customer.id;
   upsertSearchAttributes([{ key: SA.CustomerId, value: plan.after.customer.id }]);
   view.operations = plan.operations.map(toView);

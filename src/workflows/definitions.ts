@@ -196,4 +196,6 @@ export interface AmendmentActivities {
   compensateOperation(input: { op: Operation; result: ApplyResult }): Promise<CompensateResult>;
   /** Register with the contract's entity workflow (signal-with-start), so amendments apply in sequence. */
   enqueueAmendment(input: EnqueueRequest & { contractId: string }): Promise<void>;
+  /** Append the amendment's audit record (from its final view) to the durable hash-chained log; idempotent (src/activities/audit.ts). */
+  recordAudit(view: AmendmentView): Promise<{ seq: number; hash: string; duplicate: boolean }>;
 }

@@ -2,6 +2,9 @@
 import { resolve } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporalTarget } from '../../client/connection';
+import { randomBytes } from 'node:crypto';
+import { ensureDevKeyFile, loadCodecKeys } from '../../codec';
+import { startCodecServer } from '../../codec/server';
 import { startDevServer } from '../../devserver';
 import { createAmendctlWorker } from '../../worker';
 import { PROJECT_ROOT } from '../../worker/config';
@@ -25,20 +28,36 @@ function untilSignal(): Promise<string> {
   });
 }
 
-const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--db FILE] [--headless]';
+const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--db FILE] [--headless]';
 export const devCommand: Command = async (argv, io) => {
-  const { values } = parse(argv, { port: { type: 'string' }, 'ui-port': { type: 'string' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } }, DEV_USAGE);
-  if (values.help) return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI) and a worker. Ctrl-C stops both.');
+  const { values } = parse(argv, { port: { type: 'string' }, 'ui-port': { type: 'string' }, 'codec-port': { type: 'string' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } }, DEV_USAGE);
+  if (values.help) return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, and a worker. Ctrl-C stops them.');
   const port = portArg(values.port, 7233, '--port');
   const uiPort = portArg(values['ui-port'], 8233, '--ui-port');
+  const codecPort = portArg(values['codec-port'], 8234, '--codec-port');
   quietRuntime();
+  // Payload encryption (issue 6): with no key configured, dev makes a local key file once and reuses it.
+  if (!process.env.AMENDCTL_CODEC_KEYS && !process.env.AMENDCTL_CODEC_KEY_FILE) ensureDevKeyFile();
+  const codec = await startCodecServer({
+    keys: loadCodecKeys(),
+    token: process.env.AMENDCTL_CODEC_SERVER_TOKEN ?? randomBytes(24).toString('hex'),
+    allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+    port: codecPort,
+  });
   io.err('starting the Temporal dev server ...');
-  const server = await startDevServer({ port, uiPort, dbFile: resolve(values.db ?? resolve(PROJECT_ROOT, '.data', 'temporal.sqlite')), headless: values.headless ?? false });
+  let server;
+  try {
+    server = await startDevServer({ port, uiPort, dbFile: resolve(values.db ?? resolve(PROJECT_ROOT, '.data', 'temporal.sqlite')), headless: values.headless ?? false, uiCodecEndpoint: codec.endpoint });
+  } catch (err) {
+    await codec.close();
+    throw err;
+  }
+  const devServer = server;
   let stopping = false;
   const stopServer = async () => {
     if (!stopping) {
       stopping = true;
-      await server.stop();
+      await Promise.all([devServer.stop(), codec.close()]);
     }
   };
   try {
@@ -46,7 +65,7 @@ export const devCommand: Command = async (argv, io) => {
       temporal: temporalTarget({ address: server.address, namespace: 'default' }),
       ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
     });
-    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; worker on task queue "${w.taskQueue}". Ctrl-C stops both.`);
+    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}". Ctrl-C stops them.`);
     const running = w.run();
     const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);
     io.err(`\n${why}: stopping the worker and the dev server ...`);
@@ -74,6 +93,29 @@ export const workerCommand: Command = async (argv, io) => {
   io.err(`${why}: draining ...`);
   w.shutdown();
   await running;
+  return 0;
+};
+
+const CODEC_USAGE = 'amendctl codec-server [--port 8234] [--host 127.0.0.1] [--ui-origin URL]...';
+export const codecServerCommand: Command = async (argv, io) => {
+  const { values } = parse(argv, { port: { type: 'string' }, host: { type: 'string' }, 'ui-origin': { type: 'string', multiple: true } }, CODEC_USAGE);
+  if (values.help) {
+    return help(io, CODEC_USAGE, 'Runs the payload codec server alone (POST /decode, /encode) for a Temporal Web UI or `temporal --codec-endpoint`. Keys: AMENDCTL_CODEC_KEYS or AMENDCTL_CODEC_KEY_FILE (else the dev key file). Token: AMENDCTL_CODEC_SERVER_TOKEN (else a random one, printed once). CORS: --ui-origin (default http://127.0.0.1:8233 and http://localhost:8233).');
+  }
+  const fixedToken = process.env.AMENDCTL_CODEC_SERVER_TOKEN;
+  const codec = await startCodecServer({
+    keys: loadCodecKeys(),
+    token: fixedToken ?? randomBytes(24).toString('hex'),
+    allowedOrigins: values['ui-origin'] ?? ['http://127.0.0.1:8233', 'http://localhost:8233'],
+    port: portArg(values.port, 8234, '--port'),
+    ...(values.host ? { host: values.host } : {}),
+  });
+  io.out(`amendctl codec-server: ${codec.url} (POST /decode, /encode; Authorization: Bearer TOKEN)`);
+  // A generated token is shown once, as the endpoint a UI needs; a token from the environment is never printed.
+  io.out(fixedToken ? 'UI codec endpoint: the URL above followed by /$AMENDCTL_CODEC_SERVER_TOKEN' : `UI codec endpoint: ${codec.endpoint}`);
+  const why = await untilSignal();
+  io.err(`${why}: stopping the codec server`);
+  await codec.close();
   return 0;
 };
 

@@ -1,0 +1,161 @@
+/**
+ * Payload encryption (issue 6): the codec itself, the codec server's access rules, and on the
+ * real dev server: raw history holds no named user's email, the codec endpoint gives it back,
+ * and the search attributes follow the workflow.
+ */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { AesGcmCodec, CodecKeyError, ENCODING, newKeyList, parseKeyFile, parseKeyList, toJson } from '../../src/codec';
+import { startCodecServer } from '../../src/codec/server';
+import { need } from '../harness/env';
+import { baseline, customer } from '../workflows/fixtures';
+import { startStack, type Stack } from '../workflows/stack';
+import { SA } from '../../src/client';
+
+const run = promisify(execFile);
+const text = (b: Uint8Array | null | undefined): string => Buffer.from(b ?? []).toString('utf8');
+
+describe('AesGcmCodec', () => {
+  const k1 = parseKeyList(newKeyList('k1'));
+  const k2 = parseKeyList(newKeyList('k2'));
+  const original = defaultPayloadConverter.toPayload({ email: 'ann@acme.example', n: 1 })!;
+
+  test('round trip; ciphertext carries the key id and no plain text', async () => {
+    const codec = new AesGcmCodec(k1);
+    const [enc] = await codec.encode([original]);
+    expect(text(enc!.metadata!.encoding)).toBe(ENCODING);
+    expect(text(enc!.metadata!['encryption-key-id'])).toBe('k1');
+    expect(Buffer.from(enc!.data!).includes('ann@acme.example')).toBe(false);
+    const [dec] = await codec.decode([enc!]);
+    expect(defaultPayloadConverter.fromPayload(dec!)).toEqual({ email: 'ann@acme.example', n: 1 });
+    expect(text(dec!.metadata!.encoding)).toBe('json/plain');
+  });
+
+  test('rotation: encrypt with the current key, decrypt with any configured key; a missing key is named', async () => {
+    const [old] = await new AesGcmCodec(k1).encode([original]);
+    const rotated = { current: 'k2', keys: new Map([...k2.keys, ...k1.keys]) };
+    const codec = new AesGcmCodec(rotated);
+    const [fresh] = await codec.encode([original]);
+    expect(text(fresh!.metadata!['encryption-key-id'])).toBe('k2');
+    const [a, b] = await codec.decode([old!, fresh!]);
+    expect(defaultPayloadConverter.fromPayload(a!)).toEqual(defaultPayloadConverter.fromPayload(b!));
+    await expect(new AesGcmCodec(k2).decode([old!])).rejects.toThrow(/key "k1", which is not configured/);
+  });
+
+  test('tampering is detected (GCM tag); plain payloads pass through decode', async () => {
+    const codec = new AesGcmCodec(k1);
+    const [enc] = await codec.encode([original]);
+    const data = Buffer.from(enc!.data!);
+    data[20] = data[20]! ^ 1;
+    await expect(codec.decode([{ ...enc!, data: new Uint8Array(data) }])).rejects.toThrow();
+    // The key id is authenticated too: relabelling a payload with another key fails.
+    const both = new AesGcmCodec({ current: 'k1', keys: new Map([...k1.keys, ['k2', k1.keys.get('k1')!]]) });
+    await expect(both.decode([{ ...enc!, metadata: { ...enc!.metadata, 'encryption-key-id': Buffer.from('k2') } }])).rejects.toThrow();
+    expect(await codec.decode([original])).toEqual([original]);
+  });
+
+  test('key configuration errors say what is wrong', () => {
+    expect(() => parseKeyList('k1:c2hvcnQ=')).toThrow(/32 bytes/);
+    expect(() => parseKeyList('nokey')).toThrow(CodecKeyError);
+    expect(() => parseKeyFile('{"current":"a","keys":{}}', 'f.json')).toThrow(/current key "a"/);
+  });
+});
+
+describe('codec server', () => {
+  const keys = parseKeyList(newKeyList('k1'));
+  const token = 'x'.repeat(32);
+  const ui = 'http://127.0.0.1:8233';
+  let server: Awaited<ReturnType<typeof startCodecServer>>;
+  let encoded: ReturnType<typeof toJson>;
+  beforeAll(async () => {
+    server = await startCodecServer({ keys, token, allowedOrigins: [ui] });
+    const [enc] = await new AesGcmCodec(keys).encode([defaultPayloadConverter.toPayload('bob@acme.example')!]);
+    encoded = toJson(enc!);
+  });
+  afterAll(() => server.close());
+  const post = (url: string, headers: Record<string, string> = {}) =>
+    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ payloads: [encoded] }) });
+
+  test('decodes with the token in the path (the UI) or as a bearer token (tools)', async () => {
+    for (const r of [await post(`${server.endpoint}/decode`, { Origin: ui, 'X-Namespace': 'default' }), await post(`${server.url}/decode`, { Authorization: `Bearer ${token}` })]) {
+      expect(r.status).toBe(200);
+      const body = (await r.json()) as { payloads: Array<{ data: string }> };
+      expect(Buffer.from(body.payloads[0]!.data, 'base64').toString()).toBe('"bob@acme.example"');
+    }
+  });
+
+  test('refuses without the token, with a wrong token, and from another origin; CORS only for the UI', async () => {
+    expect((await post(`${server.url}/decode`)).status).toBe(401);
+    expect((await post(`${server.url}/${'y'.repeat(32)}/decode`)).status).toBe(401);
+    expect((await post(`${server.endpoint}/decode`, { Origin: 'http://evil.example' })).status).toBe(403);
+    const pre = await fetch(`${server.endpoint}/decode`, { method: 'OPTIONS', headers: { Origin: ui, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace' } });
+    expect(pre.status).toBe(204);
+    expect(pre.headers.get('access-control-allow-origin')).toBe(ui);
+    expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Namespace/i);
+  });
+});
+
+describe('on the dev server', () => {
+  let stack: Stack;
+  beforeAll(async () => {
+    stack = await startStack('codec');
+  });
+  afterAll(() => stack?.stop());
+
+  test('raw history holds no named user email; through the codec endpoint it does; search attributes follow the workflow', async () => {
+    const c = customer('codec');
+    const a = baseline(c, [['erin', 'member'], ['frank', 'viewer']]);
+    await stack.client.submitAmendment(a);
+    const v = await stack.client.waitForResult(a.amendmentId);
+    expect(v.status).toBe('completed');
+
+    const cli = need('AMENDCTL_TEST_TEMPORAL_CLI');
+    const base = ['workflow', 'show', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default', '--workflow-id', `amendment-${a.amendmentId}`, '--output', 'json'];
+    const raw = (await run(cli, base, { maxBuffer: 64 << 20 })).stdout;
+    expect(raw).toContain(Buffer.from(ENCODING).toString('base64'));
+    // Neither in the JSON text nor inside any base64 field (payload data, metadata).
+    const decodedFields = [...raw.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    for (const who of ['erin', 'frank']) {
+      expect(raw).not.toContain(c.email(who));
+      expect(decodedFields).not.toContain(c.email(who));
+    }
+    expect(raw).not.toContain(c.domain);
+
+    // The same history through the codec server (what the UI sees): the emails are there.
+    const decoded = (await run(cli, [...base, '--codec-endpoint', need('AMENDCTL_TEST_CODEC_URL'), '--codec-auth', `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`], { maxBuffer: 64 << 20 })).stdout;
+    const decodedText = decoded + [...decoded.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    expect(decodedText).toContain(c.email('erin'));
+
+    // Search attributes: listed by ContractId, the status is the final one.
+    const found = [];
+    for await (const w of stack.client.client.workflow.list({ query: `ContractId = '${c.contractId}' AND WorkflowType = 'amendmentWorkflow'` })) found.push(w);
+    expect(found).toHaveLength(1);
+    expect(found[0]!.typedSearchAttributes.get(SA.AmendmentStatus)).toBe('completed');
+    expect(found[0]!.typedSearchAttributes.get(SA.CustomerId)).toBe(c.id);
+    expect(found[0]!.typedSearchAttributes.get(SA.AmendmentId)).toBe(a.amendmentId);
+    const desc = await stack.client.handle(a.amendmentId).describe();
+    expect(await desc.staticSummary()).toContain(a.amendmentId);
+    expect(desc.memo?.rulesetHash).toBe(v.rulesetHash);
+  });
+
+  test('AmendmentStatus follows the workflow: pending_approval while it waits, then rejected', async () => {
+    const c = customer('codecsa');
+    const a = baseline(c, [['gina', 'admin']], { submittedBy: 'sam' });
+    await stack.client.submitAmendment(a);
+    const statusOf = async (): Promise<string | undefined> => {
+      for await (const w of stack.client.client.workflow.list({ query: `ContractId = '${c.contractId}' AND AmendmentId = '${a.amendmentId}'` })) return w.typedSearchAttributes.get(SA.AmendmentStatus);
+      return undefined;
+    };
+    const until = async (want: string): Promise<void> => {
+      const deadline = Date.now() + 30_000;
+      while ((await statusOf()) !== want) {
+        if (Date.now() > deadline) throw new Error(`AmendmentStatus is ${await statusOf()}, expected ${want}`);
+        await new Promise((r) => setTimeout(r, 300));
+      }
+    };
+    await until('pending_approval');
+    await stack.client.reject(a.amendmentId, { by: 'dana', reason: 'not this quarter' });
+    await until('rejected');
+  });
+});
