@@ -172,6 +172,8 @@ export function classifyIamError(err: unknown, what: string): Error {
   if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(e.name ?? '')) return new TransientTargetError(msg, undefined, err);
   if (PERMANENT_TYPES[name]) return new PermanentTargetError(PERMANENT_TYPES[name], msg, err);
   if (status !== undefined && (status === 429 || status >= 500)) return new TransientTargetError(msg, undefined, err);
+  // A connection cut mid-answer: the SDK could not read the (partial) response.
+  if (/\baborted\b|Deserialization error|premature close/i.test(`${e.name} ${e.message}`)) return new TransientTargetError(msg, undefined, err);
   if (status === 403) return new PermanentTargetError('TargetForbidden', msg, err);
   if (status !== undefined && status >= 400) return new PermanentTargetError('TargetRejected', msg, err);
   // No HTTP answer at all: the network, a dropped keep-alive socket, a timeout.
