@@ -83,7 +83,10 @@ CREATE OR REPLACE TRIGGER ${AUDIT_TABLE}_no_truncate BEFORE TRUNCATE ON ${AUDIT_
 export class AuditStore {
   private ready: Promise<void> | undefined;
 
-  constructor(readonly pool: Pool) {}
+  constructor(readonly pool: Pool) {
+    // An idle connection the server closes (restart, shutdown) is not an error of any caller: the pool reconnects.
+    pool.on('error', () => undefined);
+  }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): AuditStore {
     return new AuditStore(new Pool(auditDbConfig(env)));
