@@ -1,0 +1,78 @@
+/**
+ * The Temporal Web UI with our codec endpoint (issue 6): headless Chromium (Debian's, driven by
+ * playwright-core) finds an amendment by ContractId, opens it and reads the decoded summary and
+ * input (a named user's email in clear text, which the server only holds encrypted). Leaves
+ * test-artifacts/ui-amendment.png.
+ */
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type BrowserContext } from 'playwright-core';
+import { need } from '../harness/env';
+import { ROOT } from '../harness/proc';
+import { baseline, customer } from '../workflows/fixtures';
+import { startStack, type Stack } from '../workflows/stack';
+
+const CHROMIUM = process.env.AMENDCTL_CHROMIUM ?? '/usr/bin/chromium';
+let stack: Stack;
+let browser: BrowserContext;
+const profile = mkdtempSync(join(tmpdir(), 'amendctl-ui-'));
+
+beforeAll(async () => {
+  stack = await startStack('ui');
+  // A fresh profile per run (the user-data-dir), so no setting or cache from an earlier run decodes for us.
+  browser = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    viewport: { width: 1600, height: 1100 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+  rmSync(profile, { recursive: true, force: true });
+});
+
+test('the UI finds the amendment by ContractId and shows its summary and input decoded through the codec server', async () => {
+  const c = customer('ui');
+  const a = baseline(c, [['hana', 'member']]);
+  await stack.client.submitAmendment(a);
+  expect((await stack.client.waitForResult(a.amendmentId)).status).toBe('completed');
+  const workflowId = `amendment-${a.amendmentId}`;
+
+  const page = await browser.newPage();
+  const codecCalls: number[] = [];
+  page.on('response', (r) => {
+    if (r.url().startsWith(need('AMENDCTL_TEST_CODEC_URL')) && r.url().endsWith('/decode')) codecCalls.push(r.status());
+  });
+  const ui = need('AMENDCTL_TEST_TEMPORAL_UI');
+  // The list, filtered by the search attribute (visibility may lag a moment behind the close).
+  const listUrl = `${ui}/namespaces/default/workflows?query=${encodeURIComponent(`ContractId="${c.contractId}"`)}`;
+  const link = page.locator(`a[href*="${encodeURIComponent(workflowId)}"], a:has-text("${workflowId}")`).first();
+  for (let i = 0; ; i++) {
+    await page.goto(listUrl, { waitUntil: 'domcontentloaded' });
+    try {
+      await link.waitFor({ timeout: 10_000 });
+      break;
+    } catch (err) {
+      if (i >= 3) throw err;
+    }
+  }
+  // Only this contract's amendment is listed.
+  const listed = new Set(await page.locator('a[href*="/workflows/amendment-"]').evaluateAll((as) => as.map((x) => decodeURIComponent((x as { pathname?: string }).pathname ?? '').split('/workflows/')[1]?.split('/')[0])));
+  expect([...listed]).toEqual([workflowId]);
+  await link.click();
+  await page.waitForURL(/\/workflows\/amendment-/);
+
+  // The static summary (user metadata, encrypted on the server) decoded.
+  await page.getByText(`Amendment ${a.amendmentId} of contract ${c.contractId}`).first().waitFor({ timeout: 30_000 });
+  // The input, decoded: the named user's email in clear text.
+  await page.getByText(c.email('hana')).first().waitFor({ timeout: 30_000 });
+  expect(codecCalls.length).toBeGreaterThan(0);
+  expect(codecCalls.every((s) => s === 200)).toBe(true);
+
+  mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-amendment.png'), fullPage: false });
+  await page.close();
+});
