@@ -29,6 +29,8 @@ export const postgresConfigSchema = z
     ssl: z.boolean().default(false),
     /** Roles the plan may grant or revoke: a plan naming any other role is refused. Empty: any existing role. */
     managedRolePrefix: z.string().default(''),
+    /** Create a missing group role (NOLOGIN) on join/grant, and drop it again when that is compensated. Off: a missing role is a misconfiguration. */
+    createMissingRoles: z.boolean().default(false),
     poolSize: z.number().int().min(1).max(50).default(4),
     rateLimit: RateLimitSchema.optional(),
     statementTimeoutMs: z.number().int().positive().default(10_000),
@@ -143,15 +145,25 @@ export class PostgresConnector implements Connector {
           const roleName = this.grantedRole(op);
           const granted = quoteIdent(roleName);
           const grant = op.action === 'grantRole' || op.action === 'joinGroup';
-          if (!(await this.role(c, roleName))) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
           if (!(await this.role(c, op.subject))) {
             if (!grant) return { outcome: 'unchanged', prior: { member: false }, detail: 'no such account' };
             throw new PermanentTargetError('AccountMissing', `${what}: no role ${subject} to grant ${granted} to`);
           }
+          let createdRole = false;
+          if (!(await this.role(c, roleName))) {
+            if (!grant) return { outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` };
+            if (!this.config.createMissingRoles) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
+            try {
+              await c.query(`CREATE ROLE ${granted} NOLOGIN`);
+              createdRole = true;
+            } catch (err) {
+              if ((err as { code?: string }).code !== '42710') throw err; // created concurrently: use it
+            }
+          }
           const member = await this.isMember(c, op.subject, roleName);
           if (member === grant) return { outcome: 'unchanged', prior: { member }, detail: grant ? `already a member of ${granted}` : `not a member of ${granted}` };
           await c.query(grant ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
-          return { outcome: 'applied', prior: { member }, detail: grant ? `granted ${granted}` : `revoked ${granted}` };
+          return { outcome: 'applied', prior: { member, ...(createdRole ? { createdRole } : {}) }, detail: `${grant ? 'granted' : 'revoked'} ${granted}${createdRole ? ' (role created)' : ''}` };
         }
         case 'updateAttributes':
           // PostgreSQL roles carry no profile attributes the plan manages.
@@ -164,7 +176,7 @@ export class PostgresConnector implements Connector {
 
   async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
     if (result.outcome === 'unchanged') return { outcome: 'unchanged', detail: 'nothing was changed' };
-    const prior = (result.prior ?? {}) as { existed?: boolean; login?: boolean; member?: boolean };
+    const prior = (result.prior ?? {}) as { existed?: boolean; login?: boolean; member?: boolean; createdRole?: boolean };
     const what = `${this.target}: undo ${op.action} ${op.subject}`;
     return this.withClient(what, async (c) => {
       const subject = quoteIdent(op.subject);
@@ -190,10 +202,19 @@ export class PostgresConnector implements Connector {
           const roleName = this.grantedRole(op);
           const granted = quoteIdent(roleName);
           if (!role) return { outcome: 'unchanged', detail: 'no such account' };
-          const member = await this.isMember(c, op.subject, roleName);
-          if (member === prior.member) return { outcome: 'unchanged', detail: 'already as before' };
-          await c.query(prior.member ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
-          return { outcome: 'compensated', detail: prior.member ? `re-granted ${granted}` : `revoked ${granted}` };
+          const member = (await this.role(c, roleName)) ? await this.isMember(c, op.subject, roleName) : false;
+          let detail = 'already as before';
+          if (member !== prior.member) {
+            await c.query(prior.member ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
+            detail = prior.member ? `re-granted ${granted}` : `revoked ${granted}`;
+          }
+          if (prior.createdRole && (await this.role(c, roleName)) && !(await this.hasMembers(c, roleName))) {
+            await c.query(`DROP ROLE ${granted}`);
+            detail += `; dropped the role ${granted} it had created`;
+          } else if (member === prior.member) {
+            return { outcome: 'unchanged', detail };
+          }
+          return { outcome: 'compensated', detail };
         }
         default:
           return { outcome: 'unchanged' };
@@ -228,6 +249,11 @@ export class PostgresConnector implements Connector {
     return (r.rowCount ?? 0) > 0;
   }
 
+  private async hasMembers(c: PoolClient, role: string): Promise<boolean> {
+    const r = await c.query('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1 LIMIT 1', [role]);
+    return (r.rowCount ?? 0) > 0;
+  }
+
   private async memberships(c: PoolClient, member: string): Promise<string[]> {
     const r = await c.query<{ rolname: string }>(
       `SELECT r.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
@@ -245,12 +271,19 @@ export class PostgresConnector implements Connector {
     } catch (err) {
       throw classifyPgError(err, what);
     }
+    // A connection dropped while checked out emits 'error' on the client: the query fails with it anyway.
+    const onError = (): void => undefined;
+    client.on('error', onError);
+    let broken: Error | undefined;
     try {
       return await fn(client);
     } catch (err) {
-      throw classifyPgError(err, what);
+      const classified = classifyPgError(err, what);
+      if (classified instanceof TransientTargetError) broken = classified; // do not reuse a connection that failed
+      throw classified;
     } finally {
-      client.release();
+      client.off('error', onError);
+      client.release(broken);
     }
   }
 }
