@@ -8,8 +8,8 @@ import type { Client } from '@temporalio/client';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry } from '../connectors/registry';
 import { PermanentTargetError, TransientTargetError } from '../connectors/types';
-import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, PlanResult } from '../workflows/definitions';
-import { contractWorkflowId, enqueueSignal } from '../workflows/definitions';
+import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, OrderingPolicy, PlanResult } from '../workflows/definitions';
+import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from '../workflows/definitions';
 import type { RulesProvider } from '../worker/rules';
 import { createAuditActivities } from './audit';
 
@@ -17,6 +17,8 @@ export interface ActivityDeps {
   registry: ConnectorRegistry;
   rules: RulesProvider;
   approvalPolicy: ApprovalPolicy;
+  /** Default: a gap may stay unfilled for 7 days. */
+  orderingPolicy?: OrderingPolicy;
   client: Client;
   taskQueue: string;
 }
@@ -64,6 +66,10 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
         signalArgs: [request],
         staticSummary: `Contract ${contractId}: applies its amendments in sequence order`,
       });
+    },
+
+    async orderingPolicy() {
+      return deps.orderingPolicy ?? { gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS };
     },
   };
 }

@@ -9,6 +9,7 @@ import {
   Connection,
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { dataConverter } from '../codec';
@@ -22,11 +23,16 @@ import {
   type ApproveInput,
   ApproveSchema,
   approveSignal,
+  approveUpdate,
+  type ApproveUpdateResult,
   appliedStateQuery,
   type AppliedStateView,
   contractQuery,
   type ContractView,
   contractWorkflowId,
+  type CancelInput,
+  CancelSchema,
+  cancelSignal,
   FINAL_STATUSES,
   type RejectInput,
   RejectSchema,
@@ -54,11 +60,31 @@ export interface SubmitResult {
 
 export interface SubmitOptions {
   retryBudgetSeconds?: number;
+  /** Set by `rollback`: the amendment is an operator rollback and always needs approval. */
+  rollback?: { requestedBy: string; reason: string };
 }
 
 export class AmendmentNotFoundError extends Error {
   override readonly name = 'AmendmentNotFoundError';
 }
+
+/** The workflow refused an approval at once (the Update's validator): not allowed, own amendment, not pending. */
+export class ApprovalRefusedError extends Error {
+  override readonly name = 'ApprovalRefusedError';
+  constructor(
+    message: string,
+    readonly type: string,
+  ) {
+    super(message);
+  }
+}
+
+/** A rollback that cannot be submitted: the amendment is not completed, or is not the contract's last applied one. */
+export class RollbackRefusedError extends Error {
+  override readonly name = 'RollbackRefusedError';
+}
+
+export const rollbackAmendmentId = (amendmentId: string): string => `rollback-${amendmentId}`;
 
 export class AmendctlClient {
   constructor(
@@ -84,7 +110,8 @@ export class AmendctlClient {
     const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
     const existing = await this.describe(workflowId);
     if (existing) return { ...base, runId: existing.runId, duplicate: true, differs: existing.memo?.amendmentHash !== hash };
-    const input: AmendmentWorkflowInput = { amendment, ...(options.retryBudgetSeconds ? { options: { retryBudgetSeconds: options.retryBudgetSeconds } } : {}) };
+    const opts = { ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}), ...(options.rollback ? { rollback: options.rollback } : {}) };
+    const input: AmendmentWorkflowInput = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
     try {
       const handle = await this.client.workflow.start<typeof amendmentWorkflow>('amendmentWorkflow', {
         taskQueue: this.taskQueue,
@@ -114,6 +141,54 @@ export class AmendctlClient {
   async approve(amendmentId: string, decision: ApproveInput): Promise<void> {
     const d = parseWith(ApproveSchema, decision, 'invalid approval');
     await this.handle(amendmentId).signal(approveSignal, { ...d, at: d.at ?? new Date().toISOString() });
+  }
+
+  /**
+   * Approve through the Update `approveUpdate`: the answer is immediate. A not-allowed
+   * approver, the submitter, a repeat, or an amendment not pending approval throws
+   * ApprovalRefusedError with the workflow's reason (and nothing is recorded).
+   */
+  async approveNow(amendmentId: string, decision: ApproveInput): Promise<ApproveUpdateResult> {
+    const d = parseWith(ApproveSchema, decision, 'invalid approval');
+    try {
+      return await this.handle(amendmentId).executeUpdate(approveUpdate, { args: [{ ...d, at: d.at ?? new Date().toISOString() }] });
+    } catch (err) {
+      if (err instanceof WorkflowUpdateFailedError) {
+        const cause = err.cause as { message?: string; type?: string } | undefined;
+        throw new ApprovalRefusedError(cause?.message ?? err.message, cause?.type ?? 'ApprovalRefused');
+      }
+      if (err instanceof WorkflowNotFoundError) throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow amendment-${amendmentId} not found or not running)`);
+      throw err;
+    }
+  }
+
+  /** Cancel a scheduled or queued amendment before it takes effect (it ends `rejected`). */
+  async cancel(amendmentId: string, decision: CancelInput): Promise<void> {
+    const d = parseWith(CancelSchema, decision, 'invalid cancellation');
+    await this.handle(amendmentId).signal(cancelSignal, { ...d, at: d.at ?? new Date().toISOString() });
+  }
+
+  /**
+   * Operator rollback: submits `rollback-<id>` with the contract's next sequence,
+   * `reverses: <id>` and `submittedBy: by`. It always needs approval under the approval
+   * policy (so `by` can never approve it alone), and its view names who asked and why.
+   * Only a completed amendment that is the contract's last applied one can be rolled back.
+   */
+  async rollback(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
+    const by = request.by.trim();
+    const reason = request.reason.trim();
+    if (!by || !reason) throw new RollbackRefusedError('a rollback needs --by USER and --reason TEXT');
+    const id = rollbackAmendmentId(amendmentId);
+    const earlier = await this.describe(amendmentWorkflowId(id));
+    if (earlier) return { amendmentId: id, contractId: earlier.typedSearchAttributes.get(SA.ContractId) ?? '', workflowId: amendmentWorkflowId(id), runId: earlier.runId, duplicate: true, differs: false };
+    const target = await this.getStatus(amendmentId);
+    if (target.status !== 'completed') throw new RollbackRefusedError(`${amendmentId} is ${target.status}, not completed: only a completed amendment can be rolled back`);
+    const { view: contract } = await this.getContract(target.contractId);
+    if (contract.lastAmendmentId !== amendmentId) {
+      throw new RollbackRefusedError(`${amendmentId} is not the last applied amendment of contract ${target.contractId} (that is ${contract.lastAmendmentId ?? 'none'}, sequence ${contract.appliedSequence}); roll back the later ones first`);
+    }
+    const doc = { amendmentId: id, contractId: target.contractId, sequence: contract.appliedSequence + 1, submittedBy: by, reverses: amendmentId };
+    return this.submitAmendment(doc, { rollback: { requestedBy: by, reason } });
   }
 
   async reject(amendmentId: string, decision: RejectInput): Promise<void> {

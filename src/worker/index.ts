@@ -10,7 +10,7 @@ import { createActivities } from '../activities';
 import { dataConverter, loadCodecKeys } from '../codec';
 import { ConnectorRegistry, parseTargets } from '../connectors/registry';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
-import { loadApprovalPolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
+import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
 
 export interface AmendctlWorkerOptions {
@@ -43,7 +43,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const temporal = opts.temporal ?? temporalTarget();
   const registry = new ConnectorRegistry(parseTargets(readFileSync(files.targetsFile, 'utf8'), files.targetsFile, env));
   const rules = new FileRulesProvider(files.rulesFile);
-  const approvalPolicy = loadApprovalPolicy(files.approvalsFile);
+  const governance = loadGovernancePolicy(files.approvalsFile);
 
   // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
   const codecKeys = loadCodecKeys(env);
@@ -59,7 +59,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
       taskQueue: files.taskQueue,
       ...workflowSource(env),
       dataConverter: dataConverter(env, codecKeys),
-      activities: createActivities({ registry, rules, approvalPolicy, client, taskQueue: files.taskQueue }),
+      activities: createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue }),
       maxConcurrentActivityTaskExecutions: 20,
       ...opts.worker,
     });

@@ -1,8 +1,11 @@
 /**
  * One amendment, from document to access changes (`amendment-{amendmentId}`):
  *
- *   validate -> [scheduled until effectiveAt] -> queued for its turn -> plan (diff, rules)
- *   -> [pending_approval] -> running: per-target operations with retries
+ *   validate -> [scheduled until effectiveAt; a cancel signal or a later amendment for the
+ *   same sequence ends it `rejected`] -> queued for its turn (a gap in the sequence is
+ *   reported, and ends it `invalid` after the ordering policy's deadline) -> plan (diff, rules)
+ *   -> [pending_approval: N of M, separation of duties, reminders, a deadline that rejects or
+ *   escalates] -> running: per-target operations with retries
  *   -> completed | on a permanent failure: compensate every applied operation in reverse
  *   order -> rolled_back (or failed, naming what is left for an operator).
  *
@@ -14,6 +17,7 @@ import {
   ApplicationFailure,
   condition,
   getExternalWorkflowHandle,
+  log,
   proxyActivities,
   setCurrentDetails,
   setHandler,
@@ -33,7 +37,14 @@ import {
   type AmendmentWorkflowInput,
   ApproveSchema,
   approveSignal,
+  approveUpdate,
+  type ApproveUpdateResult,
+  CancelSchema,
+  cancelSignal,
+  type ContractNotice,
   contractWorkflowId,
+  type Decision,
+  noticeSignal,
   type OperationView,
   RejectSchema,
   rejectSignal,
@@ -42,6 +53,7 @@ import {
   statusQuery,
   turnSignal,
   type TurnMessage,
+  withdrawSignal,
 } from './definitions';
 
 const DEFAULT_RETRY_BUDGET_S = 300;
@@ -88,19 +100,43 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   // Signals before a plan exists are recorded here and shown once the approval view exists.
   const early: Array<{ by: string; at: string; why: string }> = [];
   const lateDecisions = { ignore: (d: { by: string; at: string }, why: string) => early.push({ by: d.by, at: d.at, why }) };
+  let cancelled: { by: string; at: string; reason: string } | undefined;
+  let superseded: { by: string; reason: string } | undefined;
+  let waiting: Extract<ContractNotice, { kind: 'waiting' }> | undefined;
+  let notices = 0;
+  let contractWf = '';
+  const ignoreSignal = (signal: string, by: string, at: string, why: string): void => {
+    (view.ignoredSignals ??= []).push({ signal, by, at, why });
+  };
 
   setHandler(statusQuery, () => view);
   setHandler(turnSignal, (t) => {
     turn ??= t;
   });
+  setHandler(noticeSignal, (n) => {
+    if (n.kind === 'superseded') superseded ??= { by: n.by, reason: n.reason };
+    else waiting = n;
+    notices++;
+  });
+  setHandler(cancelSignal, (input) => {
+    const at = new Date().toISOString();
+    const parsed = CancelSchema.safeParse(input);
+    const by = parsed.success ? parsed.data.by : String((input as { by?: unknown })?.by ?? '?');
+    if (!parsed.success) return ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
+    // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
+    if ((view.status !== 'scheduled' && view.status !== 'queued') || turn !== undefined || cancelled) {
+      return ignoreSignal('cancel', by, at, `too late to cancel: the amendment is ${view.status}${view.status === 'pending_approval' ? ' (use reject)' : ''}`);
+    }
+    cancelled = { by, at, reason: parsed.data.reason };
+  });
   setHandler(approveSignal, (input) => {
     const at = new Date().toISOString();
     const parsed = ApproveSchema.safeParse(input);
     if (!parsed.success) {
-      approval?.ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
+      (approval ?? lateDecisions).ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
       return;
     }
-    const d = { by: parsed.data.by, at, ...(parsed.data.comment ? { comment: parsed.data.comment } : {}) };
+    const d = decision(parsed.data, at);
     if (!approval || view.status !== 'pending_approval') {
       (approval ?? lateDecisions).ignore(d, `no approval is pending (status ${view.status})`);
       return;
@@ -108,11 +144,33 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     approval.approve(d);
     if (view.status === 'pending_approval' && !approval.approved) setStatus('pending_approval', approval.waitingFor());
   });
+  setHandler(
+    approveUpdate,
+    (input): ApproveUpdateResult => {
+      const d = decision(ApproveSchema.parse(input), new Date().toISOString());
+      approval!.approve(d);
+      if (!approval!.approved) setStatus('pending_approval', approval!.waitingFor());
+      const v = approval!.view;
+      return { amendmentId: view.amendmentId, approved: approval!.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
+    },
+    {
+      // Refused here, nothing is written to history: the caller gets the reason at once.
+      validator: (input) => {
+        const parsed = ApproveSchema.safeParse(input);
+        if (!parsed.success) throw ApplicationFailure.create({ message: `malformed approval: ${issuesText(parsed.error.issues)}`, type: 'InvalidApproval', nonRetryable: true });
+        if (!approval || view.status !== 'pending_approval' || approval.approved || approval.rejected) {
+          throw ApplicationFailure.create({ message: `${view.amendmentId} is not pending approval (status ${view.status}${view.reason ? `: ${view.reason}` : ''})`, type: 'NotPendingApproval', nonRetryable: true });
+        }
+        const why = approval.whyNot(parsed.data.by);
+        if (why) throw ApplicationFailure.create({ message: why, type: 'ApproverNotAllowed', nonRetryable: true });
+      },
+    },
+  );
   setHandler(rejectSignal, (input) => {
     const at = new Date().toISOString();
     const parsed = RejectSchema.safeParse(input);
     if (!parsed.success) {
-      approval?.ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
+      (approval ?? lateDecisions).ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
       return;
     }
     const d = { by: parsed.data.by, at, reason: parsed.data.reason };
@@ -129,27 +187,85 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     await auditLog.recordAudit(view); // the durable, hash-chained audit log (issue 6), for every final status
     return view;
   };
+  const withdraw = async (): Promise<void> => {
+    await getExternalWorkflowHandle(contractWf).signal(withdrawSignal, { amendmentId: view.amendmentId });
+  };
+  const endCancelled = async (kind: 'cancelled' | 'superseded'): Promise<AmendmentView> => {
+    if (kind === 'cancelled') {
+      view.cancellation = { kind, ...cancelled! };
+      await withdraw();
+      return finish('rejected', `cancelled by ${cancelled!.by} before it took effect: ${cancelled!.reason}`);
+    }
+    view.cancellation = { kind, by: superseded!.by, at: new Date().toISOString(), reason: superseded!.reason };
+    return finish('rejected', `superseded by amendment ${superseded!.by} before it took effect: ${superseded!.reason}`);
+  };
 
   // 1. Validate the document.
   const parsed = AmendmentSchema.safeParse(input?.amendment);
   if (!parsed.success) return finish('invalid', `invalid amendment: ${issuesText(parsed.error.issues)}`);
   const amendment: Amendment = parsed.data;
   if (amendment.reverses) view.reverses = amendment.reverses;
-  const contractWf = contractWorkflowId(amendment.contractId);
+  const rollback = input.options?.rollback;
+  if (rollback && amendment.reverses) view.rollback = { of: amendment.reverses, requestedBy: rollback.requestedBy, reason: rollback.reason };
+  contractWf = contractWorkflowId(amendment.contractId);
+  const enqueue = (effectiveAt?: string): Promise<void> =>
+    control.enqueueAmendment({ contractId: amendment.contractId, amendmentId: amendment.amendmentId, sequence: amendment.sequence, workflowId: info.workflowId, ...(effectiveAt ? { effectiveAt } : {}) });
 
-  // 2. Effective date: nothing changes before it.
+  // 2. Effective date: nothing changes before it. Registered with the contract meanwhile, so a
+  //    later amendment for the same sequence supersedes it; a cancel signal ends it too.
   if (amendment.effectiveAt) {
+    view.effectiveAt = amendment.effectiveAt;
     const waitMs = Date.parse(amendment.effectiveAt) - Date.now();
     if (waitMs > 0) {
       setStatus('scheduled', `takes effect at ${amendment.effectiveAt}`);
-      await condition(() => false, waitMs);
+      await enqueue(amendment.effectiveAt);
+      await condition(() => cancelled !== undefined || superseded !== undefined, waitMs);
+      if (superseded) return endCancelled('superseded');
+      if (cancelled) return endCancelled('cancelled');
     }
   }
 
-  // 3. Wait for the turn: the predecessor must be applied first.
+  // 3. Wait for the turn: the predecessor must be applied first. A gap (an earlier sequence
+  //    that never arrives) is reported, and after the ordering policy's deadline ends it invalid.
   setStatus('queued', `waiting for the turn of sequence ${amendment.sequence} of contract ${amendment.contractId}`);
-  await control.enqueueAmendment({ contractId: amendment.contractId, amendmentId: amendment.amendmentId, sequence: amendment.sequence, workflowId: info.workflowId });
-  await condition(() => turn !== undefined);
+  const { gapDeadlineSeconds } = await control.orderingPolicy();
+  await enqueue();
+  let gapSince: number | undefined;
+  while (turn === undefined && !cancelled && !superseded) {
+    const missing = waiting?.missing ?? [];
+    const seen = notices;
+    if (missing.length === 0) {
+      gapSince = undefined;
+      if (waiting) {
+        delete view.queue;
+        view.queue = { appliedSequence: waiting.appliedSequence, missing: [] };
+        const ahead = waiting.scheduledAhead.map((s) => `${s.amendmentId} (sequence ${s.sequence}) is scheduled for ${s.effectiveAt}`);
+        setStatus('queued', `waiting for sequence ${amendment.sequence - 1} of contract ${amendment.contractId} to be applied (the contract is at sequence ${waiting.appliedSequence})${ahead.length ? `; ${ahead.join('; ')}` : ''}`);
+      }
+      await condition(() => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen);
+      continue;
+    }
+    gapSince ??= Date.now();
+    const deadline = gapSince + gapDeadlineSeconds * 1000;
+    const gapText = `sequence ${missing.join(', ')} of contract ${amendment.contractId} has not arrived (the contract is at sequence ${waiting!.appliedSequence})`;
+    if (Date.now() >= deadline) {
+      view.queue = { appliedSequence: waiting!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
+      await withdraw();
+      if (turn === undefined) return finish('invalid', `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${amendment.amendmentId} (sequence ${amendment.sequence}) cannot apply without it`);
+      break; // the turn came at the last moment; the withdraw released it, so ask again
+    }
+    view.queue = { appliedSequence: waiting!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
+    setStatus('queued', `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`);
+    await condition(() => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen, deadline - Date.now());
+  }
+  if (cancelled && turn === undefined) return endCancelled('cancelled');
+  if (superseded && turn === undefined) return endCancelled('superseded');
+  if (turn === undefined) {
+    // Withdrawn at the gap deadline just as the turn arrived: enqueue again and wait plainly.
+    await enqueue();
+    await condition(() => turn !== undefined);
+  }
+  delete view.queue;
   if (turn!.kind === 'refused') return finish('invalid', turn!.reason);
   const applied = turn!.applied;
   const release = async (after?: Amendment['contract']): Promise<void> => {
@@ -171,13 +287,44 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     return finish('invalid', plan.violations.map((v) => v.message).join('; '));
   }
 
-  // 5. Approval, where the plan asks for it.
-  approval = new ApprovalState(approvalPolicy, amendment.submittedBy, plan.approval.required, plan.approval.reasons);
+  // 5. Approval, where the plan asks for it, and always for an operator rollback.
+  const reasons = [...plan.approval.reasons];
+  if (view.rollback) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${view.rollback.of} requested by ${view.rollback.requestedBy}: ${view.rollback.reason}` });
+  const needsApproval = plan.approval.required || view.rollback !== undefined;
+  approval = new ApprovalState(approvalPolicy, amendment.submittedBy, needsApproval, reasons);
   view.approval = approval.view;
   for (const e of early) approval.ignore({ by: e.by, at: e.at }, e.why);
-  if (plan.approval.required) {
+  if (needsApproval) {
+    approval.start(Date.now());
     setStatus('pending_approval', approval.waitingFor());
-    await condition(() => approval!.approved || approval!.rejected);
+    for (;;) {
+      const decided = (): boolean => approval!.approved || approval!.rejected;
+      if (decided()) break;
+      const wake = approval.nextWakeMs();
+      if (wake === undefined) {
+        await condition(decided);
+        break;
+      }
+      if (wake > Date.now() && (await condition(decided, wake - Date.now()))) break;
+      const event = approval.tick(Date.now());
+      if (event?.kind === 'reminded') {
+        // In history for the audit: the memo change (WorkflowPropertiesModified) and the details.
+        upsertMemo({ approvalReminder: { count: approval.view.reminders.length, ...event.reminder } });
+        log.info('approval reminder', { amendmentId: view.amendmentId, ...event.reminder });
+      } else if (event?.kind === 'escalated') {
+        upsertMemo({ approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null } });
+        log.info('approval escalated', { amendmentId: view.amendmentId, at: event.at, to: approval.view.eligible });
+      } else if (event?.kind === 'expired') {
+        upsertMemo({ approvalExpired: { at: event.at } });
+        break;
+      }
+      setStatus('pending_approval', approval.waitingFor());
+    }
+    if (approval.expired) {
+      await release();
+      const what = approval.view.stage === 'escalated' ? `no decision by the escalation deadline ${approval.view.deadline ?? ''}` : `no decision by the approval deadline ${approval.view.deadline ?? ''}`;
+      return finish('rejected', `${what}: rejected by the approval policy (${approval.view.approvals.length} approval${approval.view.approvals.length === 1 ? '' : 's'} of ${approval.view.needed} in time)`);
+    }
     if (approval.rejected) {
       await release();
       const r = approval.view.rejection!;
@@ -276,6 +423,10 @@ function failureInfo(err: unknown): { type: string; message: string } {
   return { type: 'Error', message: String(e) };
 }
 
+function decision(d: { by: string; comment?: string | undefined }, at: string): Decision {
+  return { by: d.by, at, ...(d.comment ? { comment: d.comment } : {}) };
+}
+
 function issuesText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
   return issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`).join('; ');
 }
@@ -287,6 +438,11 @@ function details(v: AmendmentView): string {
     const count = (o: OperationView['outcome']): number => v.operations.filter((x) => x.outcome === o).length;
     lines.push(`operations: ${v.operations.length} planned, ${count('applied')} applied, ${count('unchanged')} already so, ${count('failed')} failed, ${count('compensated')} undone`);
   }
-  if (v.approval?.required) lines.push(`approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed)`);
+  if (v.approval?.required) {
+    lines.push(`approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`);
+    const last = v.approval.reminders[v.approval.reminders.length - 1];
+    if (last) lines.push(`reminder ${v.approval.reminders.length} at ${last.at}: ${last.waitingFor}`);
+  }
+  if (v.rollback) lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
   return lines.join('\n\n');
 }

@@ -2,7 +2,7 @@
  * Messages, queries, search attributes and views shared by the workflows, the client
  * and the CLI. Workflow-safe: no I/O.
  */
-import { defineQuery, defineSignal } from '@temporalio/workflow';
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/common';
 import { z } from 'zod';
 import type { Contract } from '../domain/contract';
@@ -48,22 +48,65 @@ export const RejectSchema = z
   .strict();
 export type RejectInput = z.input<typeof RejectSchema>;
 
+export const CancelSchema = z
+  .object({
+    by: z.string().trim().min(1, 'who cancels ("by") is required'),
+    reason: z.string().trim().min(1, 'a reason is required'),
+    at: z.string().optional(),
+  })
+  .strict();
+export type CancelInput = z.input<typeof CancelSchema>;
+
 export const approveSignal = defineSignal<[ApproveInput]>('approve');
 export const rejectSignal = defineSignal<[RejectInput]>('reject');
+/** Cancel a `scheduled` or `queued` amendment before it takes effect (final status `rejected`). */
+export const cancelSignal = defineSignal<[CancelInput]>('cancel');
 export const statusQuery = defineQuery<AmendmentView>('status');
+
+/** What `approveUpdate` answers once the approval is recorded. */
+export interface ApproveUpdateResult {
+  amendmentId: string;
+  /** True when this approval completed the approvals the amendment needs. */
+  approved: boolean;
+  stillNeeded: number;
+  approvals: Decision[];
+  eligible: string[];
+  deadline?: string;
+}
+/**
+ * The approval as an Update: its validator refuses (with an error naming why) an approver
+ * who is not allowed, the submitter, a repeated approval, or an amendment not pending
+ * approval, so nothing is written to history for a refused call.
+ */
+export const approveUpdate = defineUpdate<ApproveUpdateResult, [ApproveInput]>('approveUpdate');
 
 // ---- Approval policy (worker configuration, returned with the plan) ----
 
 export interface ApprovalPolicy {
-  /** Who may approve: user ids, or `*` for anyone. */
+  /** Who may approve: user ids, `group:NAME` for a group's members, or `*` for anyone. */
   approvers: string[];
-  /** Groups of approvers (names to members), for N-of-M across groups. */
+  /** Groups of approvers (names to members). With no `group:` in `approvers`, every group's members may approve. */
   groups: Record<string, string[]>;
-  /** How many distinct approvals are needed. */
+  /** How many distinct approvals are needed (N of the M eligible). */
   required: number;
   /** The submitter never approves its own amendment. */
   separationOfDuties: boolean;
+  /** How long an amendment may stay pending approval; none means no deadline. */
+  deadlineSeconds?: number;
+  /** At the deadline: reject the amendment, or hand it to the escalation group (default reject). */
+  onDeadline?: 'reject' | 'escalate';
+  /** The second approver group, with its own count and deadline (then: rejected). */
+  escalation?: { approvers: string[]; groups?: Record<string, string[]>; required: number; deadlineSeconds?: number };
+  /** A reminder is recorded (status, details, memo `approvalReminder`, log) this often while pending. */
+  reminderEverySeconds?: number;
 }
+
+/** Ordering: how long a gap in a contract's sequence may stay unfilled before the waiting amendment ends `invalid`. */
+export interface OrderingPolicy {
+  gapDeadlineSeconds: number;
+}
+
+export const DEFAULT_GAP_DEADLINE_SECONDS = 7 * 24 * 3600;
 
 // ---- Views: what `status` and the workflow result show ----
 
@@ -91,11 +134,33 @@ export interface Decision {
   comment?: string;
 }
 
+export type ApprovalStage = 'primary' | 'escalated';
+
+export interface ApprovalReminder {
+  at: string;
+  stage: ApprovalStage;
+  waitingFor: string;
+  /** Who the reminder is for (the eligible approvers then). */
+  to: string[];
+}
+
 export interface ApprovalView {
   required: boolean;
   reasons: ApprovalReason[];
+  /** `escalated` once the first deadline passed and the policy hands the decision to the escalation group. */
+  stage: ApprovalStage;
+  /** Approvals needed in the current stage. */
   needed: number;
-  approvals: Decision[];
+  /** Approvals still missing in the current stage. */
+  stillNeeded: number;
+  approvals: Array<Decision & { stage?: ApprovalStage }>;
+  requestedAt?: string;
+  /** The current stage's deadline (ISO). */
+  deadline?: string;
+  escalatedAt?: string;
+  /** True when the last deadline passed with no decision (status `rejected`). */
+  expired?: boolean;
+  reminders: ApprovalReminder[];
   rejection?: Decision & { reason: string };
   /** Signals recorded and ignored, and why (not allowed, own amendment, duplicate, not pending). */
   ignored: Array<Decision & { why: string }>;
@@ -121,6 +186,15 @@ export interface AmendmentView {
   operations: OperationView[];
   /** Operations an operator must fix by hand (status `failed`). */
   leftForOperator?: string[];
+  effectiveAt?: string;
+  /** While queued: what the contract is at and which earlier sequences have not arrived. */
+  queue?: { appliedSequence: number; missing: number[]; gapDeadline?: string };
+  /** An operator rollback: who asked, why, and which amendment it reverses. */
+  rollback?: { of: string; requestedBy: string; reason: string };
+  /** A cancel or supersede that ended this amendment before it took effect. */
+  cancellation?: { by: string; at: string; reason: string; kind: 'cancelled' | 'superseded' };
+  /** Signals other than approve/reject that were recorded and ignored (e.g. a late cancel). */
+  ignoredSignals?: Array<{ signal: string; by: string; at: string; why: string }>;
   submittedAt: string;
   finishedAt?: string;
 }
@@ -138,9 +212,20 @@ export interface EnqueueRequest {
   amendmentId: string;
   sequence: number;
   workflowId: string;
+  /** Set while the amendment waits for its effective date: registered, not yet in line for a turn. */
+  effectiveAt?: string;
 }
 
 export type TurnMessage = { kind: 'turn'; applied: AppliedStateView | null } | { kind: 'refused'; reason: string };
+
+/** What the contract tells a waiting amendment: where the line is, or that it was superseded. */
+export type ContractNotice =
+  | { kind: 'waiting'; appliedSequence: number; missing: number[]; scheduledAhead: Array<{ sequence: number; amendmentId: string; effectiveAt: string }> }
+  | { kind: 'superseded'; by: string; reason: string };
+
+export interface WithdrawMessage {
+  amendmentId: string;
+}
 
 export interface ReleaseMessage {
   amendmentId: string;
@@ -154,12 +239,17 @@ export interface ContractView {
   lastAmendmentId?: string;
   holder?: string;
   waiting: Array<{ amendmentId: string; sequence: number }>;
+  scheduled: Array<{ amendmentId: string; sequence: number; effectiveAt: string }>;
   recent: Array<{ amendmentId: string; sequence: number; at: string }>;
+  /** Runs so far (continue-as-new count + 1). */
+  run: number;
 }
 
 export const enqueueSignal = defineSignal<[EnqueueRequest]>('enqueue');
 export const releaseSignal = defineSignal<[ReleaseMessage]>('release');
 export const turnSignal = defineSignal<[TurnMessage]>('turn');
+export const noticeSignal = defineSignal<[ContractNotice]>('contractNotice');
+export const withdrawSignal = defineSignal<[WithdrawMessage]>('withdraw');
 export const contractQuery = defineQuery<ContractView>('contract');
 export const appliedStateQuery = defineQuery<AppliedStateView | null>('appliedState');
 
@@ -169,6 +259,8 @@ export interface AmendmentWorkflowInput {
   options?: {
     /** How long one operation may keep retrying a target before it counts as failed (default 300 s). */
     retryBudgetSeconds?: number;
+    /** An operator rollback (`amendctl rollback`): always needs approval under the approval policy. */
+    rollback?: { requestedBy: string; reason: string };
   };
 }
 
@@ -178,6 +270,11 @@ export interface ContractWorkflowState {
   waiting: EnqueueRequest[];
   holder: EnqueueRequest | null;
   recent: Array<{ amendmentId: string; sequence: number; at: string }>;
+  /** Amendments waiting for their effective date (a later one for the same sequence supersedes them). */
+  scheduled?: EnqueueRequest[];
+  /** Continue as new after this many history events (default 2000; tests lower it). */
+  maxHistoryEvents?: number;
+  run?: number;
 }
 
 // ---- Activities, as the workflows see them (implemented in src/activities) ----
@@ -198,4 +295,6 @@ export interface AmendmentActivities {
   enqueueAmendment(input: EnqueueRequest & { contractId: string }): Promise<void>;
   /** Append the amendment's audit record (from its final view) to the durable hash-chained log; idempotent (src/activities/audit.ts). */
   recordAudit(view: AmendmentView): Promise<{ seq: number; hash: string; duplicate: boolean }>;
+  /** The worker's ordering policy (gap deadline). */
+  orderingPolicy(): Promise<OrderingPolicy>;
 }

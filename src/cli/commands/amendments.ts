@@ -1,5 +1,5 @@
-/** submit, status, approve, reject: the amendment commands on the typed client. */
-import { AmendmentNotFoundError } from '../../client';
+/** submit, status, approve, reject, cancel, rollback: the amendment commands on the typed client. */
+import { AmendmentNotFoundError, ApprovalRefusedError, RollbackRefusedError } from '../../client';
 import type { AmendmentView } from '../../workflows/definitions';
 import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
@@ -58,12 +58,83 @@ export const statusCommand: Command = async (argv, io) => {
   }
 };
 
-const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT]';
+const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT] [--signal]';
 export const approveCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, comment: { type: 'string' } }, APPROVE_USAGE);
-  if (values.help) return help(io, APPROVE_USAGE, 'Approves an amendment that is pending approval.');
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, comment: { type: 'string' }, signal: { type: 'boolean' } }, APPROVE_USAGE);
+  if (values.help) {
+    return help(io, APPROVE_USAGE, 'Approves an amendment that is pending approval, through the Update `approveUpdate`: a refused approval (not an approver, the submitter, already approved, not pending) fails at once with the reason. --signal sends the `approve` signal instead and reads back what the workflow made of it.');
+  }
   if (positionals.length !== 1 || !values.by) throw new UsageError(`expected AMENDMENT_ID and --by USER\nusage: ${APPROVE_USAGE}`);
-  return decide(io, values, positionals[0]!, (c, id) => c.approve(id, { by: values.by!, ...(values.comment ? { comment: values.comment } : {}) }));
+  const decisionIn = { by: values.by, ...(values.comment ? { comment: values.comment } : {}) };
+  if (values.signal) return decide(io, values, positionals[0]!, (c, id) => c.approve(id, decisionIn));
+  const amendmentId = positionals[0]!;
+  return withClient(io, values, async (client) => {
+    const r = await client.approveNow(amendmentId, decisionIn);
+    io.out(
+      r.approved
+        ? `${amendmentId}: approved (${r.approvals.map((a) => a.by).join(', ')}); it proceeds`
+        : `${amendmentId}: approval by ${values.by} recorded; ${r.stillNeeded} more needed from ${r.eligible.join(', ')}${r.deadline ? ` by ${r.deadline}` : ''}`,
+    );
+    return 0;
+  });
+};
+
+/** Connect, run, close; a refused approval, an unknown amendment or a refused rollback is one line on stderr and exit 1. */
+async function withClient(io: CliIO, values: Parameters<typeof connect>[0], fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<number>): Promise<number> {
+  const client = await connect(values);
+  try {
+    return await fn(client);
+  } catch (err) {
+    if (err instanceof ApprovalRefusedError) {
+      io.err(`amendctl: not counted: ${err.message}`);
+      return 1;
+    }
+    if (err instanceof AmendmentNotFoundError || err instanceof RollbackRefusedError) {
+      io.err(`amendctl: ${err.message}`);
+      return 1;
+    }
+    throw err;
+  } finally {
+    await client.close();
+  }
+}
+
+const CANCEL_USAGE = 'amendctl cancel AMENDMENT_ID --by USER --reason TEXT';
+export const cancelCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' } }, CANCEL_USAGE);
+  if (values.help) return help(io, CANCEL_USAGE, 'Cancels a scheduled or queued amendment before it takes effect; it ends rejected and nothing changes.');
+  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${CANCEL_USAGE}`);
+  const amendmentId = positionals[0]!;
+  return withClient(io, values, async (client) => {
+    await client.cancel(amendmentId, { by: values.by!, reason: values.reason! });
+    const v = await client.waitForResult(amendmentId, { onUpdate: () => undefined, pollMs: 250 });
+    io.out(`${amendmentId}: ${v.status}${v.reason ? ` — ${v.reason}` : ''}`);
+    return v.status === 'rejected' && v.cancellation ? 0 : 1;
+  });
+};
+
+const ROLLBACK_USAGE = 'amendctl rollback AMENDMENT_ID --by USER --reason TEXT [--wait] [--json]';
+export const rollbackCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } }, ROLLBACK_USAGE);
+  if (values.help) {
+    return help(
+      io,
+      ROLLBACK_USAGE,
+      'Rolls back a completed amendment (the contract\'s last applied one): submits the reversal amendment rollback-AMENDMENT_ID with the next sequence, submitted by USER. A rollback always needs approval under the approval policy; USER cannot approve it. --wait follows it to a final status.',
+    );
+  }
+  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${ROLLBACK_USAGE}`);
+  return withClient(io, values, async (client) => {
+    const r = await client.rollback(positionals[0]!, { by: values.by!, reason: values.reason! });
+    if (!values.wait) {
+      const v = await client.getStatus(r.amendmentId);
+      io.out(values.json ? viewJson(v) : `${r.duplicate ? 'already requested' : 'rollback requested'}: ${viewText(v)}\napprove: amendctl approve ${r.amendmentId} --by APPROVER`);
+      return 0;
+    }
+    const v = await client.waitForResult(r.amendmentId, { onUpdate: values.json ? undefined : (u) => io.err(progressLine(u)) });
+    io.out(values.json ? viewJson(v) : viewText(v));
+    return finalExit(v, io);
+  });
 };
 
 const REJECT_USAGE = 'amendctl reject AMENDMENT_ID --by USER --reason TEXT';

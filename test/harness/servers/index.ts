@@ -5,6 +5,7 @@ import { postgres } from './postgres';
 import { scimServer } from './scim';
 import { ldapServer } from './ldap';
 import { motoServer } from './moto';
+import { timeSkipping } from './timeskipping';
 
 export const servers: TestServer[] = [
   temporal,
@@ -12,4 +13,5 @@ export const servers: TestServer[] = [
   scimServer,
   ldapServer,
   motoServer,
+  timeSkipping,
 ];

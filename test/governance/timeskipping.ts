@@ -1,0 +1,90 @@
+/**
+ * A stack on the run's time-skipping test server (test/harness/servers/timeskipping.ts):
+ * the real amendctl worker (createAmendctlWorker: real activities, real PostgreSQL and
+ * scim2-server targets) and the typed client, plus a TestWorkflowEnvironment connected to
+ * the same server for its clock (`sleep` skips time, `currentTimeMs`).
+ *
+ * The server is started once per run. The SDK's public API connects a TestWorkflowEnvironment
+ * with time skipping only to a server it starts itself (createFromExistingServer turns time
+ * skipping off), so `timeSkippingEnv` calls the SDK's own factory with the existing server's
+ * address and `supportsTimeSkipping: true`, which is what createTimeSkipping does after starting
+ * one; if a later SDK drops that factory the helper fails loudly rather than silently not skipping.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { AmendctlClient, temporalTarget, type AmendmentView } from '../../src/client';
+import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
+import { need } from '../harness/env';
+import { quietRuntime, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from '../workflows/stack';
+
+type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
+
+export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
+  if (typeof create !== 'function') throw new Error('@temporalio/testing no longer has TestWorkflowEnvironment.create: connect per file with createTimeSkipping instead');
+  const env = await create.call(TestWorkflowEnvironment, { server: { type: 'existing' }, address: need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'), namespace: 'default', supportsTimeSkipping: true });
+  if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
+  return env;
+}
+
+export interface TimeStack {
+  env: TestWorkflowEnvironment;
+  client: AmendctlClient;
+  worker: AmendctlWorker;
+  taskQueue: string;
+  /** The server's clock (ms). */
+  now(): Promise<number>;
+  /** Skip `ms` of server time (timers fire; workflows run), in about no wall time. */
+  skip(ms: number): Promise<void>;
+  /** Poll (wall time, server clock locked) until the amendment is in `status`. */
+  until(amendmentId: string, status: AmendmentView['status'], what?: (v: AmendmentView) => boolean): Promise<AmendmentView>;
+  stop(): Promise<void>;
+}
+
+/** `approvals`: the AMENDCTL_APPROVALS content (JSON) for this stack's worker. */
+export async function startTimeStack(name: string, approvals?: object): Promise<TimeStack> {
+  quietRuntime();
+  const env = await timeSkippingEnv();
+  const workerEnv = referenceEnv();
+  Object.assign(process.env, workerEnv);
+  let approvalsFile: string | undefined;
+  if (approvals) {
+    approvalsFile = join(mkdtempSync(join(tmpdir(), 'amendctl-approvals-')), 'approvals.json');
+    writeFileSync(approvalsFile, JSON.stringify(approvals));
+  }
+  const taskQueue = uniqueQueue(name);
+  const temporal = temporalTarget({ address: need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'), namespace: 'default' });
+  const worker = await createAmendctlWorker({
+    temporal,
+    env: { ...process.env, ...workerEnv },
+    files: { taskQueue, targetsFile: REFERENCE_TARGETS, rulesFile: REFERENCE_RULES, approvalsFile },
+    worker: { shutdownGraceTime: '2s' },
+  });
+  const running = worker.run();
+  const client = await AmendctlClient.connect(temporal, taskQueue);
+  return {
+    env,
+    client,
+    worker,
+    taskQueue,
+    now: () => env.currentTimeMs(),
+    skip: (ms) => env.sleep(ms),
+    async until(amendmentId, status, what = () => true) {
+      const deadline = Date.now() + 60_000;
+      for (;;) {
+        const v = await client.getStatus(amendmentId).catch(() => undefined);
+        if (v && v.status === status && what(v)) return v;
+        if (Date.now() > deadline) throw new Error(`${amendmentId}: ${v?.status ?? 'not found'} (${v?.reason ?? ''}), expected ${status}`);
+        await new Promise((r) => setTimeout(r, 150));
+      }
+    },
+    async stop() {
+      worker.shutdown();
+      await running;
+      await client.close();
+      await env.teardown();
+    },
+  };
+}

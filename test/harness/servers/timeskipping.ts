@@ -1,0 +1,33 @@
+/**
+ * Temporal's time-skipping test server (Java, Maven io.temporal:temporal-test-server; the
+ * classpath comes from `scripts/setup.sh testserver`), started once per run through the
+ * SDK's own `TestWorkflowEnvironment.createTimeSkipping` with scripts/temporal-test-server.sh
+ * as an `existing-path` executable (the SDK runs it as `<port> --enable-time-skipping`).
+ * Our search attributes are registered on it. Tests connect to it with
+ * test/governance/timeskipping.ts.
+ *
+ *   AMENDCTL_TEST_TIMESKIPPING_ADDRESS  host:port of the test server
+ */
+import { join } from 'node:path';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { SEARCH_ATTRIBUTES } from '../../../src/workflows/definitions';
+import type { TestServer } from '../server';
+import { ROOT } from '../proc';
+
+export const TEST_SERVER_WRAPPER = join(ROOT, 'scripts', 'temporal-test-server.sh');
+
+export const timeSkipping: TestServer = {
+  name: 'timeskipping',
+  async start() {
+    const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } } });
+    try {
+      // IndexedValueType KEYWORD = 2.
+      const searchAttributes = Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2]));
+      await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
+    } catch (err) {
+      await env.teardown();
+      throw err;
+    }
+    return { env: { AMENDCTL_TEST_TIMESKIPPING_ADDRESS: env.address }, stop: () => env.teardown() };
+  },
+};
