@@ -25,8 +25,8 @@ node_deps() {
   if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
     say "npm ci"; npm ci --no-audit --no-fund --loglevel=error >/dev/null
   fi
-  if [[ ! -f lib/cli/main.js ]] || [[ -n "$(find src -newer lib/cli/main.js -name '*.ts' -print -quit 2>/dev/null)" ]]; then
-    say "build (tsc)"; npx tsc -p tsconfig.build.json
+  if [[ ! -f lib/cli/main.js || ! -f lib/workflow-bundle.js ]] || [[ -n "$(find src package-lock.json -newer lib/workflow-bundle.js -print -quit 2>/dev/null)" ]]; then
+    say "build (tsc, workflow bundle)"; npm run -s build >/dev/null
   fi
 }
 

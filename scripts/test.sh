@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command. On a fresh machine it obtains everything first (apt, Go, Maven, PyPI,
-# npm; cached under .cache/), then type-checks, lints, builds, and runs every jest suite
+# npm; cached under .cache/) and builds, then type-checks, lints, and runs every jest suite
 # once against real servers that the harness starts on loopback and stops after.
 #   bash scripts/test.sh [jest args...]
 set -euo pipefail
@@ -11,8 +11,6 @@ bash scripts/setup.sh all
 echo "  test: typecheck and lint" >&2
 npx tsc -p tsconfig.json --noEmit
 npx eslint . --max-warnings 0
-echo "  test: build" >&2
-npm run -s build
 rm -f .cache/test-summary.txt
 set +e
 npx jest "$@"
