@@ -79,7 +79,8 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       const scheduledAhead = scheduled.filter((s) => s.sequence < w.sequence).map((s) => ({ sequence: s.sequence, amendmentId: s.amendmentId, effectiveAt: s.effectiveAt ?? '' }));
       const notice: ContractNotice = { kind: 'waiting', appliedSequence: nextSequence() - 1, missing, scheduledAhead };
       // Only what the amendment acts on (the gap, what is scheduled ahead): one notice per change, none in the common in-order case.
-      const key = JSON.stringify([missing, scheduledAhead]);
+      // While there is a gap the status names the contract's sequence too, so that counts as a change.
+      const key = JSON.stringify(missing.length > 0 ? [missing, scheduledAhead, notice.appliedSequence] : [missing, scheduledAhead]);
       if ((lastNotice.get(w.amendmentId) ?? JSON.stringify([[], []])) === key) continue;
       lastNotice.set(w.amendmentId, key);
       outbox.push({ workflowId: w.workflowId, notice });
