@@ -18,6 +18,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   cancel: { summary: 'cancel a scheduled or queued amendment before it takes effect', load: async () => (await import('./commands/amendments')).cancelCommand },
   rollback: { summary: 'roll back a completed amendment (a reversal that needs approval)', load: async () => (await import('./commands/amendments')).rollbackCommand },
   audit: { summary: 'audit AMENDMENT_ID | --contract ID [--format json|csv|md]; audit verify: the audit record and the durable log check', load: async () => (await import('./commands/audit')).auditCommand },
+  replay: { summary: 'replay captured workflow histories against this build (before deploying a workflow change)', load: async () => (await import('./commands/replay')).replayCommand },
   plan: { summary: 'dry run: the plan an amendment would get (no Temporal); --json for data', load: async () => (await import('./commands/plan')).planCommand },
   rules: { summary: 'rules validate RULES | rules test RULES CASES: check and test a policy', load: async () => (await import('./commands/rules')).rulesCommand },
 };
