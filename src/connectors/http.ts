@@ -182,7 +182,6 @@ export function hmacSignature(secret: string, input: string): string {
 
 // ---- connector ---------------------------------------------------------------------------
 
-
 function field(body: unknown, path: string): unknown {
   let cur: unknown = body;
   for (const part of path.split('.')) {
@@ -299,7 +298,6 @@ export class HttpConnector implements Connector {
     throwForStatus(res, this.target, `${action} ${JSON.stringify(subject)}`);
     return 'done';
   }
-
 
   private wantedAttributes(op: OperationSpec): Record<string, string> {
     const raw = attributesParam(op);

@@ -183,7 +183,6 @@ export function classifyIamError(err: unknown, what: string): Error {
   return new PermanentTargetError('TargetRejected', msg, err);
 }
 
-
 function isNoSuchEntity(err: unknown): boolean {
   const n = errorName((err as { cause?: unknown }).cause ?? err);
   return n === 'NoSuchEntity' || n === 'NoSuchEntityException';
@@ -425,7 +424,6 @@ export class IamConnector implements Connector {
         throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
-
 
   /** Plan attributes as tags; a value IAM cannot store in a tag is refused, not altered. */
   private attributeTags(op: OperationSpec): Record<string, string> {

@@ -107,7 +107,6 @@ function codeOf(err: unknown): number | undefined {
   return err instanceof ResultCodeError ? err.code : undefined;
 }
 
-
 /** Values of an attribute, case-insensitively by name, as strings. */
 function values(entry: Entry, name: string): string[] {
   const key = Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase());
@@ -364,7 +363,6 @@ export class LdapConnector implements Connector {
         throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
-
 
   /** Plan attributes mapped to LDAP attributes (displayName also drives cn). */
   private attributesParam(op: OperationSpec): Record<string, string> {
