@@ -48,9 +48,9 @@ for _ in $(seq 1 100); do curl -fs -o /dev/null -H "Authorization: Bearer $AMEND
 say "3/5 starting amendctl dev (Temporal dev server + worker) ..."
 node bin/amendctl dev --db "$DATA/temporal.sqlite" >"$DATA/dev.log" 2>&1 &
 pids+=($!)
-for _ in $(seq 1 300); do grep -q 'Ctrl-C stops both' "$DATA/dev.log" && break; sleep 0.2; done
-grep -q 'Ctrl-C stops both' "$DATA/dev.log" || { cat "$DATA/dev.log"; echo "amendctl dev did not start" >&2; exit 1; }
-grep 'Ctrl-C stops both' "$DATA/dev.log"
+for _ in $(seq 1 300); do grep -q 'Ctrl-C stops' "$DATA/dev.log" && break; sleep 0.2; done
+grep -q 'Ctrl-C stops' "$DATA/dev.log" || { cat "$DATA/dev.log"; echo "amendctl dev did not start" >&2; exit 1; }
+grep 'Ctrl-C stops' "$DATA/dev.log"
 
 say "4/5 submitting the reference amendments (examples/reference/amendments) ..."
 for f in examples/reference/amendments/*.json; do
