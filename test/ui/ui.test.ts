@@ -76,3 +76,32 @@ test('the UI finds the amendment by ContractId and shows its summary and input d
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-amendment.png'), fullPage: false });
   await page.close();
 });
+
+test("the UI's signal form approves an amendment like our CLI and `temporal workflow signal` do", async () => {
+  const c = customer('ui-signal');
+  const a = baseline(c, [['ines', 'admin']], { submittedBy: 'sam' });
+  await stack.client.submitAmendment(a);
+  for (let i = 0; (await stack.client.getStatus(a.amendmentId)).status !== 'pending_approval'; i++) {
+    if (i > 300) throw new Error(`${a.amendmentId} never pending approval`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  const page = await browser.newPage();
+  await page.goto(`${need('AMENDCTL_TEST_TEMPORAL_UI')}/namespaces/default/workflows/${encodeURIComponent(`amendment-${a.amendmentId}`)}`, { waitUntil: 'domcontentloaded' });
+  await page.getByRole('button', { name: /More Actions/ }).first().click();
+  await page.getByRole('menuitem', { name: /Send a Signal/ }).first().click();
+  // The UI keeps a hidden copy of each dialog: act on the visible one.
+  await page.locator('[data-testid="signal-select-button"]:visible').click();
+  await page.locator('[role=option]:visible', { hasText: /^\s*approve\s*$/ }).first().click();
+  const dialog = page.locator('[data-testid="signal-confirmation-modal"]:visible');
+  await dialog.locator('.cm-content').first().click();
+  await page.keyboard.type(JSON.stringify({ by: 'ulla', comment: 'approved in the Web UI' }));
+  mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
+  await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-signal-approve.png') });
+  await dialog.getByRole('button', { name: 'Submit' }).click();
+
+  const v = await stack.client.waitForResult(a.amendmentId);
+  expect(v.status).toBe('completed');
+  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'ulla', comment: 'approved in the Web UI' })]);
+  await page.close();
+});
