@@ -82,6 +82,7 @@ export function toMarkdown(r: AuditRecord): string {
   out.push(`| Submitted | by ${md(r.submittedBy)} at ${r.submittedAt} |`);
   if (r.finishedAt) out.push(`| Finished | ${r.finishedAt}${r.submittedAt ? ` (${took(Date.parse(r.finishedAt) - Date.parse(r.submittedAt))} after submission)` : ''} |`);
   if (r.reverses) out.push(`| Reverses | amendment ${md(r.reverses)} |`);
+  if (r.rollback) out.push(`| Rollback | requested by ${md(r.rollback.requestedBy)}: ${md(r.rollback.reason)} |`);
   out.push(`| Policy | ruleset ${r.rulesetHash ? `\`${r.rulesetHash.slice(0, 16)}…\` (sha256 ${r.rulesetHash})` : 'not reached (the amendment stopped before planning)'} |`);
   out.push(`| Workflow | ${md(r.workflowId)}${r.runId ? ` run ${r.runId}` : ''} |`);
   out.push(`| Record built from | ${r.source === 'history' ? 'the workflow history (every event)' : "the workflow's final state (durable audit log)"} |`);

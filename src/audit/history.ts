@@ -56,7 +56,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
   const events = history.events ?? [];
   const acts = new Map<number, ActivityTrack>();
   const signals: Array<{ kind: string; at: string; input: Record<string, unknown> }> = [];
-  let input: { amendment?: Partial<Amendment> } | undefined;
+  let input: { amendment?: Partial<Amendment>; options?: { rollback?: { requestedBy: string; reason: string } } } | undefined;
   let summary: string | undefined;
   let startedAt: string | undefined;
   let workflowId = '';
@@ -175,6 +175,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     status: (final?.status ?? lastStatus ?? 'queued') as AuditRecord['status'],
     reason: final?.reason,
     reverses: final?.reverses ?? doc.reverses,
+    rollback: final?.rollback ?? (input?.options?.rollback && doc.reverses ? { of: doc.reverses, ...input.options.rollback } : undefined),
     rulesetHash: plan?.rulesetHash ?? final?.rulesetHash,
     changes: plan?.changes ?? final?.changes ?? [],
     violations: plan?.violations ?? final?.violations ?? [],

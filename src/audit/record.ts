@@ -57,6 +57,8 @@ export interface AuditRecord {
   status: AmendmentView['status'];
   reason?: string;
   reverses?: string;
+  /** An operator rollback: who asked for it and why. */
+  rollback?: { of: string; requestedBy: string; reason: string };
   rulesetHash?: string;
   changes: Change[];
   violations: Violation[];
@@ -119,6 +121,7 @@ export function recordFromView(v: AmendmentView, extra: { runId?: string } = {})
     status: v.status,
     reason: v.reason,
     reverses: v.reverses,
+    rollback: v.rollback,
     rulesetHash: v.rulesetHash,
     changes: v.changes,
     violations: v.violations,

@@ -95,6 +95,12 @@ test('amendctl rollback: a reversal that needs approval (not by the requester) a
   expect(v.approval!.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'confirmed with sales' })]);
   expect(await targets(c, people)).toEqual(before);
 
+  // The audit trail shows who asked for the rollback, why, and who approved it.
+  const audit = await cli(['audit', rollbackId, '--format', 'md']);
+  expect(audit.code).toBe(0);
+  expect(audit.stdout).toContain('| Rollback | requested by olga: signed in error |');
+  expect(audit.stdout).toMatch(/\| dana \| approved \| yes \| confirmed with sales \|/);
+
   // Asking again is a no-op; rolling back something that is no longer the last applied is refused.
   expect((await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'again'])).stdout).toMatch(/already requested/);
   const stale = await cli(['rollback', `${c.id}-001`, '--by', 'olga', '--reason', 'x']);
