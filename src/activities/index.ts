@@ -29,7 +29,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {
-        if (!deps.registry.get(op.target)) {
+        if (!deps.registry.has(op.target)) {
           plan.violations.push({ ruleId: op.ruleIds[0] ?? '', message: `the plan names target "${op.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})` });
           break;
         }

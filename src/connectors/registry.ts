@@ -88,6 +88,11 @@ export class ConnectorRegistry {
     return c;
   }
 
+  /** Whether the target is configured (without connecting to it). */
+  has(target: string): boolean {
+    return Object.hasOwn(this.config.targets, target);
+  }
+
   names(): string[] {
     return Object.keys(this.config.targets);
   }

@@ -95,7 +95,8 @@ async function waitForNamespace(address: string, namespace: string, deadline: nu
   }
 }
 
-function portOpen(host: string, port: number): Promise<boolean> {
+/** Whether something accepts TCP connections on host:port. */
+export function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host, port });
     s.once('connect', () => {

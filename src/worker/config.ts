@@ -103,6 +103,3 @@ export function loadGovernancePolicy(file: string | undefined): GovernancePolicy
   return governancePolicyFrom(parseStructuredText(readFileSync(file, 'utf8'), file), file);
 }
 
-export function loadApprovalPolicy(file: string | undefined): ApprovalPolicy {
-  return loadGovernancePolicy(file).approval;
-}

@@ -3,7 +3,8 @@
  * until it answers, stop it (TERM, then KILL), and a log file per server under .cache/test-logs.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createServer, connect } from 'node:net';
+import { createServer } from 'node:net';
+import { portOpen as devserverPortOpen } from '../../src/devserver';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -30,14 +31,7 @@ export function freePort(): Promise<number> {
 }
 
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect({ port, host });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
+  return devserverPortOpen(host, port);
 }
 
 export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {

@@ -42,20 +42,11 @@ export const statusCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(argv, { ...connectionOptions, json: { type: 'boolean' } }, STATUS_USAGE);
   if (values.help) return help(io, STATUS_USAGE, 'Shows the status of an amendment: its plan, approvals and each operation.');
   if (positionals.length !== 1) throw new UsageError(`expected one AMENDMENT_ID\nusage: ${STATUS_USAGE}`);
-  const client = await connect(values);
-  try {
+  return withClient(io, values, async (client) => {
     const v = await client.getStatus(positionals[0]!);
     io.out(values.json ? viewJson(v) : viewText(v));
     return finalExit(v, io);
-  } catch (err) {
-    if (err instanceof AmendmentNotFoundError) {
-      io.err(`amendctl: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  } finally {
-    await client.close();
-  }
+  });
 };
 
 const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT] [--signal]';
@@ -146,8 +137,7 @@ export const rejectCommand: Command = async (argv, io) => {
 };
 
 async function decide(io: CliIO, values: Parameters<typeof connect>[0], amendmentId: string, send: (c: Awaited<ReturnType<typeof connect>>, id: string) => Promise<void>): Promise<number> {
-  const client = await connect(values);
-  try {
+  return withClient(io, values, async (client) => {
     const before = await client.getStatus(amendmentId);
     if (before.status !== 'pending_approval') {
       io.err(`amendctl: ${amendmentId} is ${before.status}, not pending approval${before.reason ? ` (${before.reason})` : ''}`);
@@ -168,15 +158,7 @@ async function decide(io: CliIO, values: Parameters<typeof connect>[0], amendmen
     }
     io.out(`${amendmentId}: ${after.status}${after.reason ? ` — ${after.reason}` : ''}`);
     return 0;
-  } catch (err) {
-    if (err instanceof AmendmentNotFoundError) {
-      io.err(`amendctl: ${err.message}`);
-      return 1;
-    }
-    throw err;
-  } finally {
-    await client.close();
-  }
+  });
 }
 
 export function help(io: CliIO, usage: string, what: string): number {
