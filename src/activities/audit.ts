@@ -5,17 +5,21 @@
  * (its pool lets the process exit when idle).
  */
 import { Context } from '@temporalio/activity';
-import { recordFromView } from '../audit/record';
+import { opFromStored, recordFromView } from '../audit/record';
 import { AuditStore } from '../audit/store';
+import type { OperationStore } from '../store/operations';
 import type { AmendmentActivities } from '../workflows/definitions';
 
-export function createAuditActivities(env: NodeJS.ProcessEnv = process.env): Pick<AmendmentActivities, 'recordAudit'> {
+/** `operations`: the operation store, where amendmentV2's whole list of operations is (its view shows the first ones). */
+export function createAuditActivities(operations: () => OperationStore, env: NodeJS.ProcessEnv = process.env): Pick<AmendmentActivities, 'recordAudit'> {
   let store: AuditStore | undefined;
   return {
     async recordAudit(view) {
       store ??= AuditStore.fromEnv(env);
       const { workflowExecution } = Context.current().info;
-      return store.append(recordFromView(view, { runId: workflowExecution?.runId }));
+      const total = view.operationsTotal ?? 0;
+      const all = view.planHash && total > 0 ? (await operations().load(view.amendmentId, view.planHash, 0, total)).map(opFromStored) : undefined;
+      return store.append(recordFromView(view, { runId: workflowExecution?.runId, ...(all ? { operations: all } : {}) }));
     },
   };
 }

@@ -10,8 +10,10 @@ import { type ConnectorRegistry } from '../connectors/registry';
 import { PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, OrderingPolicy, PlanResult } from '../workflows/definitions';
 import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from '../workflows/definitions';
+import type { OperationStore } from '../store/operations';
 import type { RulesProvider } from '../worker/rules';
 import { createAuditActivities } from './audit';
+import { createProvisioningActivities } from './provisioning';
 
 export interface ActivityDeps {
   registry: ConnectorRegistry;
@@ -21,11 +23,14 @@ export interface ActivityDeps {
   orderingPolicy?: OrderingPolicy;
   client: Client;
   taskQueue: string;
+  /** The operation store (src/store/operations.ts), opened on first use. */
+  store: () => OperationStore;
 }
 
 export function createActivities(deps: ActivityDeps): AmendmentActivities {
   return {
-    ...createAuditActivities(), // the durable audit log (issue 6)
+    ...createAuditActivities(deps.store), // the durable audit log (issue 6)
+    ...createProvisioningActivities(deps), // amendmentV2: the plan in the operation store, batches per target
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {
@@ -66,6 +71,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
         signalArgs: [request],
         staticSummary: `Contract ${contractId}: applies its amendments in sequence order`,
       });
+      return deps.orderingPolicy ?? { gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS };
     },
 
     async orderingPolicy() {

@@ -7,8 +7,9 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { Payload } from '@temporalio/common';
 import type { Amendment } from '../domain/amendment';
 import type { ApplyResult, CompensateResult, Operation, Plan } from '../domain/plan';
-import type { AmendmentView, PlanResult } from '../workflows/definitions';
-import { AUDIT_FORMAT, type AuditDecision, type AuditOperation, type AuditRecord, decisionsFromView, dropUndefined } from './record';
+import type { StoredOperation } from '../store/operations';
+import type { AmendmentView, BatchResult, PlanResult } from '../workflows/definitions';
+import { AUDIT_FORMAT, type AuditDecision, type AuditOperation, type AuditRecord, decisionsFromView, dropUndefined, opFromStored } from './record';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 export type HistoryEvent = NonNullable<History['events']>[number];
@@ -52,7 +53,10 @@ interface ActivityTrack {
   failure?: { type: string; message: string };
 }
 
-export async function recordFromHistory(history: History, decode: Decode, extra: { runId?: string } = {}): Promise<AuditRecord> {
+/** amendmentV2's operations, from the operation store (the history holds the batches, not the list). */
+export type LoadOperations = (amendmentId: string, planHash: string) => Promise<StoredOperation[]>;
+
+export async function recordFromHistory(history: History, decode: Decode, extra: { runId?: string; operations?: LoadOperations } = {}): Promise<AuditRecord> {
   const events = history.events ?? [];
   const acts = new Map<number, ActivityTrack>();
   const signals: Array<{ kind: string; at: string; input: Record<string, unknown> }> = [];
@@ -63,6 +67,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
   let final: AmendmentView | undefined;
   let closedAt: string | undefined;
   let lastStatus: string | undefined;
+  let memoPlanHash: string | undefined;
 
   for (const e of events) {
     const at = iso(e.eventTime);
@@ -92,6 +97,9 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
       const req = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input;
       if (req?.name === 'approveUpdate') signals.push({ kind: 'approve', at: at ?? '', input: ((await decode(req.args?.payloads?.[0])) ?? {}) as Record<string, unknown> });
+    } else if (e.workflowPropertiesModifiedEventAttributes) {
+      const p = e.workflowPropertiesModifiedEventAttributes.upsertedMemo?.fields?.planHash;
+      if (p) memoPlanHash = String(await decode(p));
     } else if (e.upsertWorkflowSearchAttributesEventAttributes) {
       const p = e.upsertWorkflowSearchAttributesEventAttributes.searchAttributes?.indexedFields?.AmendmentStatus;
       if (p) lastStatus = String(await decode(p));
@@ -114,7 +122,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
   const applies = new Map(all.filter((t) => t.type === 'applyOperation').map((t) => [(t.input as Operation).id, t]));
   const undos = new Map(all.filter((t) => t.type === 'compensateOperation').map((t) => [(t.input as { op: Operation }).op.id, t]));
   const ops: Operation[] = plan?.operations ?? [];
-  const operations: AuditOperation[] = ops.map((op) => {
+  let operations: AuditOperation[] = ops.map((op) => {
     const apply = applies.get(op.id);
     const undo = undos.get(op.id);
     const v = viewOps.get(op.id);
@@ -149,6 +157,24 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     });
   });
 
+  // amendmentV2: the operations are in the operation store under the plan hash; each batch's
+  // result in history gives every operation's outcome and attempts, the store the rest.
+  const planHash = final?.planHash ?? memoPlanHash;
+  const amendmentId = final?.amendmentId ?? String(doc.amendmentId ?? '');
+  if (!plan && planHash) {
+    const batches = all.filter((t) => t.type === 'applyBatch' && t.result).map((t) => t.result as BatchResult);
+    const attempts = new Map(batches.flatMap((b) => b.operations.map(([idx, , a]) => [idx, a] as const)));
+    const rows = extra.operations ? await extra.operations(amendmentId, planHash) : [];
+    operations =
+      rows.length > 0
+        ? rows.map((row) => {
+            const o = opFromStored(row);
+            const a = attempts.get(row.idx);
+            return a !== undefined && a > 0 ? { ...o, attempts: a } : o;
+          })
+        : (final?.operations ?? []).map((o) => dropUndefined({ ...o, durationMs: o.startedAt && o.finishedAt ? Date.parse(o.finishedAt) - Date.parse(o.startedAt) : undefined }));
+  }
+
   // Decisions: as the workflow judged them (final view), else the raw signals (not judged yet).
   const decisions: AuditDecision[] = final?.approval
     ? decisionsFromView(final)
@@ -162,7 +188,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
   return dropUndefined({
     format: AUDIT_FORMAT,
     source: 'history' as const,
-    amendmentId: final?.amendmentId ?? String(doc.amendmentId ?? ''),
+    amendmentId,
     contractId: final?.contractId ?? String(doc.contractId ?? ''),
     sequence: final?.sequence ?? Number(doc.sequence ?? 0),
     customerId: final?.customerId ?? plan?.after.customer.id,
@@ -187,5 +213,7 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     },
     operations,
     leftForOperator: final?.leftForOperator ?? [],
+    planHash,
+    operationCounts: final?.operationCounts,
   });
 }

@@ -7,6 +7,7 @@
  *   arrival time, and each activity's scheduling, attempts and timing.
  */
 import type { ApprovalReason, Change, Violation } from '../domain/plan';
+import type { StoredOperation } from '../store/operations';
 import type { AmendmentView, OperationView } from '../workflows/definitions';
 
 export const AUDIT_FORMAT = 'amendctl.audit/1';
@@ -65,6 +66,9 @@ export interface AuditRecord {
   approval: { required: boolean; reasons: ApprovalReason[]; needed: number; decisions: AuditDecision[] };
   operations: AuditOperation[];
   leftForOperator: string[];
+  /** amendmentV2: the plan's hash (its operations in the operation store), and counts by target and outcome. */
+  planHash?: string;
+  operationCounts?: AmendmentView['operationCounts'];
 }
 
 const ms = (a?: string, b?: string): number | undefined => (a && b ? Math.max(0, Date.parse(b) - Date.parse(a)) : undefined);
@@ -104,8 +108,29 @@ export function decisionsFromView(v: AmendmentView): AuditDecision[] {
   return out.sort((p, q) => p.at.localeCompare(q.at));
 }
 
-/** The record from a final view (the durable log's record). */
-export function recordFromView(v: AmendmentView, extra: { runId?: string } = {}): AuditRecord {
+/** An operation as the operation store kept it (amendmentV2: the whole list, not only the view's first ones). */
+export function opFromStored(row: StoredOperation): AuditOperation {
+  const outcome: OperationView['outcome'] = row.compensation ? (row.compensation.outcome === 'failed' ? 'compensation_failed' : 'compensated') : row.outcome;
+  const o = row.op;
+  return opFromView({
+    id: o.id,
+    target: o.target,
+    action: o.action,
+    subject: o.subject,
+    description: o.description,
+    ruleIds: o.ruleIds,
+    outcome,
+    ...(row.result?.detail ? { detail: row.result.detail } : {}),
+    ...(row.result?.error ? { error: row.result.error } : {}),
+    ...(row.attempts > 0 ? { attempts: row.attempts } : {}),
+    ...(row.startedAt ? { startedAt: row.startedAt } : {}),
+    ...(row.finishedAt ? { finishedAt: row.finishedAt } : {}),
+    ...(row.compensation ? { compensation: { ...row.compensation } } : {}),
+  });
+}
+
+/** The record from a final view (the durable log's record); `operations` replaces the view's (bounded) list. */
+export function recordFromView(v: AmendmentView, extra: { runId?: string; operations?: AuditOperation[] } = {}): AuditRecord {
   return dropUndefined({
     format: AUDIT_FORMAT,
     source: 'workflow',
@@ -126,8 +151,10 @@ export function recordFromView(v: AmendmentView, extra: { runId?: string } = {})
     changes: v.changes,
     violations: v.violations,
     approval: { required: v.approval?.required ?? false, reasons: v.approval?.reasons ?? [], needed: v.approval?.needed ?? 0, decisions: decisionsFromView(v) },
-    operations: v.operations.map(opFromView),
+    operations: extra.operations ?? v.operations.map(opFromView),
     leftForOperator: v.leftForOperator ?? [],
+    planHash: v.planHash,
+    operationCounts: v.operationCounts,
   });
 }
 

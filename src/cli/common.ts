@@ -64,11 +64,27 @@ export function viewText(v: AmendmentView): string {
     if (v.approval.rejection) lines.push(`    rejected by ${v.approval.rejection.by} at ${v.approval.rejection.at}: ${v.approval.rejection.reason}`);
     for (const i of v.approval.ignored) lines.push(`    ignored ${i.by} at ${i.at}: ${i.why}`);
   }
-  for (const op of v.operations) {
-    const extra = op.error ? ` (${op.error.type}: ${op.error.message})` : op.compensation ? ` (undo: ${op.compensation.outcome}${op.compensation.detail ? `, ${op.compensation.detail}` : ''})` : '';
-    lines.push(`  ${OUTCOME_MARK[op.outcome]} ${op.outcome.padEnd(11)} ${op.description}${extra}`);
+  const total = v.operationsTotal ?? v.operations.length;
+  if (v.operationCounts && total > v.operations.length) {
+    for (const [target, counts] of Object.entries(v.operationCounts)) {
+      lines.push(`  ${target}: ${Object.entries(counts).map(([o, n]) => `${n} ${o.replace('_', ' ')}`).join(', ')}`);
+    }
   }
-  for (const l of v.leftForOperator ?? []) lines.push(`  left for an operator: ${l}`);
+  for (const p of v.progress ?? []) lines.push(`  … ${p.target}: batch ${p.batch} of ${p.of}: ${p.done} of ${p.total} operations done${p.failed ? `, ${p.failed} failed` : ''}`);
+  const opLine = (op: OperationView): string => {
+    const extra = op.error ? ` (${op.error.type}: ${op.error.message})` : op.compensation ? ` (undo: ${op.compensation.outcome}${op.compensation.detail ? `, ${op.compensation.detail}` : ''})` : '';
+    return `  ${OUTCOME_MARK[op.outcome]} ${op.outcome.padEnd(11)} ${op.description}${extra}`;
+  };
+  for (const op of v.operations) lines.push(opLine(op));
+  if (total > v.operations.length) {
+    const shown = new Set(v.operations.map((o) => o.id));
+    for (const f of (v.failures ?? []).filter((x) => !shown.has(x.id))) lines.push(opLine(f));
+    lines.push(`  … the first ${v.operations.length} of ${total} operations; all of them: amendctl status ${v.amendmentId} --operations`);
+  }
+  for (const b of v.lostBatches ?? []) lines.push(`  ✗ ${b.target}: batch ${b.batch} of ${b.of} (operations ${b.from}-${b.to - 1}) could not run: ${b.error.message}`);
+  const left = v.leftForOperator ?? [];
+  for (const l of left.slice(0, 20)) lines.push(`  left for an operator: ${l}`);
+  if (left.length > 20) lines.push(`  … and ${left.length - 20} more left for an operator (amendctl status ${v.amendmentId} --operations)`);
   return lines.join('\n');
 }
 

@@ -10,8 +10,10 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
+import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { dataConverter } from '../codec';
 import { type Amendment, AmendmentSchema } from '../domain/amendment';
 import { parseWith } from '../domain/errors';
@@ -27,6 +29,7 @@ import {
   type ApproveUpdateResult,
   appliedStateQuery,
   type AppliedStateView,
+  type BatchProgress,
   contractQuery,
   type ContractView,
   contractWorkflowId,
@@ -41,7 +44,7 @@ import {
   statusQuery,
   TASK_QUEUE_DEFAULT,
 } from '../workflows/definitions';
-import type { amendmentWorkflow } from '../workflows/amendment';
+import type { amendmentV2 } from '../workflows/amendment';
 import { temporalTarget, type TemporalTarget } from './connection';
 
 export * from '../workflows/definitions';
@@ -113,7 +116,7 @@ export class AmendctlClient {
     const opts = { ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}), ...(options.rollback ? { rollback: options.rollback } : {}) };
     const input: AmendmentWorkflowInput = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
     try {
-      const handle = await this.client.workflow.start<typeof amendmentWorkflow>('amendmentWorkflow', {
+      const handle = await this.client.workflow.start<typeof amendmentV2>('amendmentV2', {
         taskQueue: this.taskQueue,
         workflowId,
         args: [input],
@@ -208,7 +211,12 @@ export class AmendctlClient {
     }
     if (desc.status.name === 'RUNNING') {
       try {
-        return await handle.query(statusQuery);
+        const view = await handle.query(statusQuery);
+        if (view.status === 'running') {
+          const progress = await this.batchProgress(desc.raw.pendingActivities ?? []);
+          if (progress.length > 0) view.progress = progress;
+        }
+        return view;
       } catch (err) {
         // No worker to answer (all down, or deploying): the search attributes still say where it is.
         const status = desc.typedSearchAttributes.get(SA.AmendmentStatus) as AmendmentView['status'] | undefined;
@@ -255,8 +263,20 @@ export class AmendctlClient {
     return { view: await h.query(contractQuery), applied: await h.query(appliedStateQuery) };
   }
 
-  handle(amendmentId: string): WorkflowHandle<typeof amendmentWorkflow> {
-    return this.client.workflow.getHandle<typeof amendmentWorkflow>(amendmentWorkflowId(amendmentId));
+  handle(amendmentId: string): WorkflowHandle<typeof amendmentV2> {
+    return this.client.workflow.getHandle<typeof amendmentV2>(amendmentWorkflowId(amendmentId));
+  }
+
+  /** Batches in flight, from their last heartbeats (a batch reports how far it got every second or so). */
+  private async batchProgress(pending: NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>): Promise<BatchProgress[]> {
+    const out: BatchProgress[] = [];
+    for (const a of pending) {
+      const payloads = a.heartbeatDetails?.payloads;
+      if (!payloads?.length) continue;
+      const [p] = (await decodeArrayFromPayloads(this.client.options.loadedDataConverter, payloads).catch(() => [])) as Array<BatchProgress | undefined>;
+      if (p && typeof p.target === 'string' && typeof p.done === 'number') out.push(p);
+    }
+    return out.sort((x, y) => x.target.localeCompare(y.target) || x.batch - y.batch);
   }
 
   private async describe(workflowId: string) {

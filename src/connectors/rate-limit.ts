@@ -4,7 +4,32 @@ import { z } from 'zod';
 export const RateLimitSchema = z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict();
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 
-const shared = new Map<string, RateLimiter>();
+/** What a connector asks of its target's limiter. */
+export interface RateLimiter {
+  /** Resolves when the caller may send one request. */
+  acquire(): Promise<void>;
+  /** After a 429 with Retry-After: hold everyone back until then. */
+  pause(ms: number): void;
+}
+
+/** A bucket every worker draws from (src/store/rate.ts), so a limit holds across workers. */
+export interface SharedTokenSource {
+  take(want: number): Promise<{ granted: number; waitMs: number }>;
+  pause(ms: number): Promise<void>;
+}
+
+const limiters = new Map<string, RateLimiter>();
+let sharedSource: ((target: string, limit: { perSecond: number; burst: number }) => SharedTokenSource) | undefined;
+
+/**
+ * Workers call this once: from then on each target's limit is one bucket shared by every
+ * worker (the amendctl database), not one per process. Without it (a connector used on its
+ * own, tests) the limit is per process.
+ */
+export function useSharedRateLimits(source: typeof sharedSource): void {
+  sharedSource = source;
+  limiters.clear();
+}
 
 /**
  * The one limiter of a target in this process, shared by every activity and every connector
@@ -12,16 +37,68 @@ const shared = new Map<string, RateLimiter>();
  */
 export function targetRateLimiter(target: string, limit: RateLimitConfig | undefined): RateLimiter | undefined {
   if (!limit) return undefined;
-  let l = shared.get(target);
-  if (!l) shared.set(target, (l = new RateLimiter(limit.perSecond, limit.burst)));
+  let l = limiters.get(target);
+  if (!l) {
+    const burst = limit.burst ?? Math.max(1, Math.ceil(limit.perSecond));
+    l = sharedSource ? new SharedRateLimiter(sharedSource(target, { perSecond: limit.perSecond, burst }), limit.perSecond) : new LocalRateLimiter(limit.perSecond, burst);
+    limiters.set(target, l);
+  }
   return l;
 }
 
 /**
- * A token bucket per target, shared by every activity of that target in this worker
+ * Tokens drawn from the shared bucket as callers wait for them (at most a tenth of a
+ * second's worth at once), handed out here; a failed draw (the database away) is retried.
+ */
+export class SharedRateLimiter implements RateLimiter {
+  private readonly waiters: Array<() => void> = [];
+  private drawing = false;
+  private readonly chunk: number;
+
+  constructor(
+    private readonly source: SharedTokenSource,
+    perSecond: number,
+  ) {
+    this.chunk = Math.max(1, Math.ceil(perSecond / 10));
+  }
+
+  acquire(): Promise<void> {
+    return new Promise((resolve) => {
+      this.waiters.push(resolve);
+      void this.draw();
+    });
+  }
+
+  pause(ms: number): void {
+    this.source.pause(ms).catch(() => undefined);
+  }
+
+  private async draw(): Promise<void> {
+    if (this.drawing) return;
+    this.drawing = true;
+    try {
+      while (this.waiters.length > 0) {
+        let wait: number;
+        try {
+          const { granted, waitMs } = await this.source.take(Math.min(this.chunk, this.waiters.length));
+          for (let i = 0; i < granted; i++) this.waiters.shift()!();
+          wait = granted > 0 ? 0 : waitMs;
+        } catch {
+          wait = 500;
+        }
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      }
+    } finally {
+      this.drawing = false;
+    }
+  }
+}
+
+/**
+ * A token bucket per target, shared by every activity of that target in this
  * process, so a burst of retries cannot burn a provider's shared rate limit.
  */
-export class RateLimiter {
+export class LocalRateLimiter implements RateLimiter {
   private tokens: number;
   private last: number;
   private queue: Array<() => void> = [];

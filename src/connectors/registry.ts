@@ -33,10 +33,28 @@ export const TargetsFileSchema = z
   })
   .strict();
 
+/**
+ * `provisioning` in any target's configuration: how amendments run on it. Operations go in
+ * batches of `batchSize` (whole accounts), `concurrency` accounts at once inside a batch, and
+ * up to `lanes` batches of one amendment at once (on any workers).
+ */
+export const ProvisioningSchema = z
+  .object({
+    batchSize: z.number().int().min(1).max(5000).default(250),
+    concurrency: z.number().int().min(1).max(64).default(8),
+    lanes: z.number().int().min(1).max(32).default(1),
+  })
+  .strict();
+export type Provisioning = z.infer<typeof ProvisioningSchema>;
+export const DEFAULT_PROVISIONING: Provisioning = ProvisioningSchema.parse({});
+
 export interface TargetsConfig {
   /** Validated per-target configuration, by target name. */
-  targets: Record<string, { type: ConnectorType; config: unknown }>;
+  targets: Record<string, { type: ConnectorType; config: unknown; provisioning: Provisioning }>;
 }
+
+/** The task queue a target's batches run on: every worker of `taskQueue` polls it, and nothing else does. */
+export const targetTaskQueue = (taskQueue: string, target: string): string => `${taskQueue}.target.${target}`;
 
 /** Replace `${VAR}` / `${VAR:-default}` from env; an unset variable without a default is an error naming it. */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
@@ -65,9 +83,12 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
       issues.push({ file, path: `targets.${name}.type`, message: `unknown connector type "${cfg.type}" (known: ${Object.keys(connectorTypes).join(', ')})` });
       continue;
     }
-    const r = (entry.schema as z.ZodType).safeParse(cfg);
+    const { provisioning, ...connectorConfig } = cfg as Record<string, unknown>;
+    const p = ProvisioningSchema.safeParse(provisioning ?? {});
+    if (!p.success) issues.push(...zodIssues(p.error, file).map((i) => ({ ...i, path: `targets.${name}.provisioning${i.path ? `.${i.path}` : ''}` })));
+    const r = (entry.schema as z.ZodType).safeParse(connectorConfig);
     if (!r.success) issues.push(...zodIssues(r.error, file).map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
-    else targets[name] = { type, config: r.data };
+    else if (p.success) targets[name] = { type, config: r.data, provisioning: p.data };
   }
   if (issues.length > 0) throw new InputError('invalid targets file', issues);
   return { targets };
@@ -95,6 +116,10 @@ export class ConnectorRegistry {
 
   names(): string[] {
     return Object.keys(this.config.targets);
+  }
+
+  provisioning(target: string): Provisioning {
+    return this.config.targets[target]?.provisioning ?? DEFAULT_PROVISIONING;
   }
 
   async close(): Promise<void> {

@@ -468,6 +468,9 @@ class ScimConnector implements Connector {
   private async joinGroup(op: OperationSpec): Promise<ApplyResult> {
     const name = groupParam(op);
     const user = await this.requireUser(op);
+    // Only find-or-create is serialised: joins of a group that exists run at once.
+    const existing = await this.findGroup(name);
+    if (existing) return this.joinExisting(op, name, existing, user);
     return serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(op, name, user));
   }
 
@@ -483,6 +486,10 @@ class ScimConnector implements Connector {
       group = await this.findGroup(name);
       if (!group) throw new PermanentTargetError('TargetConflict', `${this.target}: creating group ${JSON.stringify(name)} was refused as a conflict (${describe(res.body)}) and no group of that name can be found`);
     }
+    return this.joinExisting(op, name, group, user);
+  }
+
+  private async joinExisting(op: OperationSpec, name: string, group: ScimGroup, user: ScimUser): Promise<ApplyResult> {
     const prior: Prior = { kind: 'group', userId: user.id, groupId: group.id, groupExisted: true, wasMember: await this.isMember(group.id, user.id) };
     if (prior.wasMember) return { outcome: 'unchanged', prior, detail: 'already a member' };
     await this.addMember(group, user.id, `adding ${op.subject} to ${JSON.stringify(name)}`);

@@ -3,12 +3,16 @@
  * of workers may run against one Temporal cluster; nothing here assumes a single worker.
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { dataConverter, loadCodecKeys } from '../codec';
-import { ConnectorRegistry, parseTargets } from '../connectors/registry';
+import { useSharedRateLimits } from '../connectors/rate-limit';
+import { ConnectorRegistry, parseTargets, targetTaskQueue } from '../connectors/registry';
+import { OperationStore } from '../store/operations';
+import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
@@ -22,7 +26,10 @@ export interface AmendctlWorkerOptions {
 }
 
 export interface AmendctlWorker {
+  /** The workflow worker (the main task queue). */
   worker: Worker;
+  /** One activity worker per target, on the target's own task queue (its batches). */
+  targetWorkers: Worker[];
   taskQueue: string;
   registry: ConnectorRegistry;
   /** Run until shutdown; resolves when the worker has stopped and connections are closed. */
@@ -48,38 +55,92 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
   const codecKeys = loadCodecKeys(env);
 
+  // The operation store (plans, outcomes) and the shared rate buckets live in the amendctl database.
+  let store: OperationStore | undefined;
+  const operations = (): OperationStore => (store ??= OperationStore.fromEnv(env));
+  const buckets = new SharedRateBuckets(operations().pool);
+  useSharedRateLimits((target, bucket) => {
+    const key = targetTaskQueue(files.taskQueue, target);
+    return { take: (n) => buckets.take(key, bucket, n), pause: (ms) => buckets.pause(key, bucket, ms) };
+  });
+
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
   const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
-  let worker: Worker;
+  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations });
+  const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close()]);
+  const workers: Worker[] = [];
   try {
-    worker = await Worker.create({
-      connection,
-      namespace: temporal.namespace,
-      taskQueue: files.taskQueue,
-      ...workflowSource(env),
-      dataConverter: dataConverter(env, codecKeys),
-      activities: createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue }),
-      maxConcurrentActivityTaskExecutions: 20,
-      ...opts.worker,
-    });
+    const { applyBatch, compensateBatch } = activities;
+    for (const target of registry.names()) {
+      workers.push(
+        await Worker.create({
+          connection,
+          namespace: temporal.namespace,
+          taskQueue: targetTaskQueue(files.taskQueue, target),
+          dataConverter: dataConverter(env, codecKeys),
+          activities: { applyBatch, compensateBatch },
+          maxConcurrentActivityTaskExecutions: positiveInt(env, 'AMENDCTL_BATCHES_PER_WORKER', 4),
+          maxHeartbeatThrottleInterval: '1s',
+          ...pick(opts.worker, 'shutdownGraceTime', 'identity'),
+        }),
+      );
+    }
+    workers.unshift(
+      await Worker.create({
+        connection,
+        namespace: temporal.namespace,
+        taskQueue: files.taskQueue,
+        ...workflowSource(env),
+        dataConverter: dataConverter(env, codecKeys),
+        activities,
+        maxCachedWorkflows: positiveInt(env, 'AMENDCTL_MAX_CACHED_WORKFLOWS', defaultCachedWorkflows()),
+        maxConcurrentActivityTaskExecutions: 20,
+        ...opts.worker,
+      }),
+    );
   } catch (err) {
-    await Promise.allSettled([connection.close(), clientConnection.close(), registry.close()]);
+    await closeAll();
     throw err;
   }
+  const [worker, ...targetWorkers] = workers as [Worker, ...Worker[]];
   return {
     worker,
+    targetWorkers,
     taskQueue: files.taskQueue,
     registry,
     async run() {
       try {
-        await worker.run();
+        await Promise.all(workers.map((w) => w.run()));
       } finally {
-        await Promise.allSettled([registry.close(), clientConnection.close(), connection.close()]);
+        await closeAll();
       }
     },
     shutdown() {
-      if (worker.getState() === 'RUNNING') worker.shutdown();
+      for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
   };
+}
+
+/**
+ * Workflows kept in this worker's cache: an evicted one is replayed from history on its next
+ * task, so the cache bounds memory, not what can wait. Sized to the machine: one per 32 MiB
+ * of memory, from 100 to 1,000 (AMENDCTL_MAX_CACHED_WORKFLOWS overrides).
+ */
+export function defaultCachedWorkflows(memoryBytes: number = totalmem()): number {
+  return Math.min(1000, Math.max(100, Math.floor(memoryBytes / (32 * 1024 * 1024))));
+}
+
+function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${name} must be a whole number of at least 1, got "${raw}"`);
+  return n;
+}
+
+function pick<T extends object, K extends keyof T>(o: T | undefined, ...keys: K[]): Partial<Pick<T, K>> {
+  const out: Partial<Pick<T, K>> = {};
+  for (const k of keys) if (o && o[k] !== undefined) out[k] = o[k];
+  return out;
 }

@@ -197,7 +197,37 @@ export interface AmendmentView {
   ignoredSignals?: Array<{ signal: string; by: string; at: string; why: string }>;
   submittedAt: string;
   finishedAt?: string;
+  /**
+   * Bounded views (amendmentV2): `operations` and `changes` hold the first of each, these the
+   * whole. The full list of operations is in the operation store (`amendctl status --operations`).
+   */
+  planHash?: string;
+  operationsTotal?: number;
+  changesTotal?: number;
+  /** Operations by target and outcome. */
+  operationCounts?: Record<string, Partial<Record<OperationOutcome, number>>>;
+  /** The first failed operations (also those beyond `operations`). */
+  failures?: OperationView[];
+  /** Batches whose activity failed as a whole (timed out with no worker to finish them): every operation in them counts as failed. */
+  lostBatches?: Array<{ target: string; batch: number; of: number; from: number; to: number; error: { type: string; message: string } }>;
+  /** While running: each batch in flight, from its last heartbeat (added by the client, not the workflow). */
+  progress?: BatchProgress[];
 }
+
+/** What a batch reports in its heartbeat and the client shows while it runs. */
+export interface BatchProgress {
+  target: string;
+  batch: number;
+  of: number;
+  done: number;
+  total: number;
+  failed: number;
+}
+
+/** How many operations and changes the views of amendmentV2 show; the rest are counted. */
+export const SHOWN_OPERATIONS = 50;
+export const SHOWN_CHANGES = 100;
+export const SHOWN_FAILURES = 20;
 
 // ---- Contract entity workflow: sequencing and applied state ----
 
@@ -284,6 +314,90 @@ export interface PlanResult {
   approvalPolicy: ApprovalPolicy;
 }
 
+/**
+ * One batch: a contiguous range of a plan's operations on one target (in provisioning order:
+ * by subject, each subject's operations whole and in plan order), run by one activity on
+ * the target's own task queue.
+ */
+export interface BatchSpec {
+  target: string;
+  taskQueue: string;
+  /** First operation index (inclusive) and last (exclusive). */
+  from: number;
+  to: number;
+  /** Accounts in the batch. */
+  subjects: number;
+  /** 1-based position among the target's batches, and how many it has. */
+  batch: number;
+  of: number;
+}
+
+/**
+ * The plan as amendmentV2 holds it (the claim check): counts, the first operations and changes,
+ * and the batches; every operation itself is in the operation store under the plan hash.
+ */
+export interface PlannedAmendment {
+  planHash: string;
+  rulesetHash: string;
+  customerId: string;
+  changes: Change[];
+  changesTotal: number;
+  violations: Violation[];
+  approval: Plan['approval'];
+  operationsTotal: number;
+  /** The first SHOWN_OPERATIONS operations, in provisioning order (index = position). */
+  operations: OperationView[];
+  batches: BatchSpec[];
+  /** Batches of one target that may run at once (per target configuration). */
+  lanes: Record<string, number>;
+  /** The contract the amendment produces (released to the contract when it completes). */
+  after: Contract;
+  approvalPolicy: ApprovalPolicy;
+}
+
+export interface BatchInput {
+  amendmentId: string;
+  planHash: string;
+  target: string;
+  from: number;
+  to: number;
+  batch: number;
+  of: number;
+  /** How long one operation may keep retrying its target before it counts as failed. */
+  budgetSeconds: number;
+}
+
+/** One operation's outcome in a batch result: [index, outcome, attempts, started (ms after the batch started), duration ms]. */
+export type OperationRecord = [number, 'applied' | 'unchanged' | 'failed' | 'skipped', number, number, number];
+
+export interface BatchResult {
+  target: string;
+  from: number;
+  to: number;
+  startedAt: string;
+  /** Every operation of the batch, in index order. */
+  operations: OperationRecord[];
+  /** The first operation that failed for good; the batch started nothing after it. */
+  failure?: FailedOperation;
+  /** Operations that also failed (in flight when the first did), beyond `failure`. */
+  alsoFailed?: FailedOperation[];
+}
+
+export interface FailedOperation extends Pick<OperationView, 'id' | 'action' | 'subject' | 'description' | 'ruleIds'> {
+  idx: number;
+  type: string;
+  message: string;
+}
+
+export interface CompensateBatchResult {
+  target: string;
+  /** [index, outcome] of every operation the batch undid or found already as before. */
+  operations: Array<[number, 'compensated' | 'unchanged' | 'failed']>;
+  at: string;
+  /** Undos that failed for good: left for an operator. */
+  failed: Array<{ idx: number; description: string; message: string }>;
+}
+
 export interface AmendmentActivities {
   /** Diff, rules and plan, in the worker (the ruleset is worker configuration). */
   planAmendment(input: { amendment: Amendment; applied: AppliedStateView | null }): Promise<PlanResult>;
@@ -291,8 +405,14 @@ export interface AmendmentActivities {
   applyOperation(op: Operation): Promise<ApplyResult & { attempt: number }>;
   /** The exact undo of an applied operation, idempotent. */
   compensateOperation(input: { op: Operation; result: ApplyResult }): Promise<CompensateResult>;
-  /** Register with the contract's entity workflow (signal-with-start), so amendments apply in sequence. */
-  enqueueAmendment(input: EnqueueRequest & { contractId: string }): Promise<void>;
+  /** Register with the contract's entity workflow (signal-with-start), so amendments apply in sequence; answers the ordering policy. */
+  enqueueAmendment(input: EnqueueRequest & { contractId: string }): Promise<OrderingPolicy | void>;
+  /** amendmentV2's plan: diff, rules and plan; the operations go to the operation store, the workflow gets the claim check. */
+  planAmendmentV2(input: { amendment: Amendment; applied: AppliedStateView | null }): Promise<PlannedAmendment>;
+  /** One batch of operations on its target, each operation idempotent and retried on its own; resumes from the store. */
+  applyBatch(input: BatchInput): Promise<BatchResult>;
+  /** The exact undo of a batch's applied operations, newest first; idempotent. */
+  compensateBatch(input: BatchInput): Promise<CompensateBatchResult>;
   /** Append the amendment's audit record (from its final view) to the durable hash-chained log; idempotent (src/activities/audit.ts). */
   recordAudit(view: AmendmentView): Promise<{ seq: number; hash: string; duplicate: boolean }>;
   /** The worker's ordering policy (gap deadline). */

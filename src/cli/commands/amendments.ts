@@ -1,5 +1,7 @@
 /** submit, status, approve, reject, cancel, rollback: the amendment commands on the typed client. */
+import { opFromStored } from '../../audit/record';
 import { AmendmentNotFoundError, ApprovalRefusedError, RollbackRefusedError } from '../../client';
+import { OperationStore } from '../../store/operations';
 import type { AmendmentView } from '../../workflows/definitions';
 import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
@@ -37,17 +39,62 @@ function progressLine(v: AmendmentView): string {
   return `  ${v.amendmentId}: ${v.status}${v.reason ? ` — ${v.reason}` : ''}${hint}`;
 }
 
-const STATUS_USAGE = 'amendctl status AMENDMENT_ID [--json]';
+const STATUS_USAGE = 'amendctl status AMENDMENT_ID [--json] [--operations [--offset N] [--limit N]]';
 export const statusCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, json: { type: 'boolean' } }, STATUS_USAGE);
-  if (values.help) return help(io, STATUS_USAGE, 'Shows the status of an amendment: its plan, approvals and each operation.');
+  const { values, positionals } = parse(
+    argv,
+    { ...connectionOptions, json: { type: 'boolean' }, operations: { type: 'boolean' }, offset: { type: 'string' }, limit: { type: 'string' } },
+    STATUS_USAGE,
+  );
+  if (values.help) {
+    return help(
+      io,
+      STATUS_USAGE,
+      'Shows the status of an amendment: its plan, approvals, counts per target and outcome, and the first operations. --operations pages through every operation with its outcome, attempts and timing, from the operation store (the amendctl database: AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_*; the codec keys read it).',
+    );
+  }
   if (positionals.length !== 1) throw new UsageError(`expected one AMENDMENT_ID\nusage: ${STATUS_USAGE}`);
+  if (values.operations) return operationsPage(io, positionals[0]!, { offset: wholeNumber(values.offset, '--offset', 0), limit: wholeNumber(values.limit, '--limit', 100), json: values.json === true });
   return withClient(io, values, async (client) => {
     const v = await client.getStatus(positionals[0]!);
     io.out(values.json ? viewJson(v) : viewText(v));
     return finalExit(v, io);
   });
 };
+
+function wholeNumber(raw: string | undefined, flag: string, fallback: number): number {
+  if (raw === undefined) return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} takes a whole number, got "${raw}"`);
+  return n;
+}
+
+async function operationsPage(io: CliIO, amendmentId: string, opts: { offset: number; limit: number; json: boolean }): Promise<number> {
+  const store = OperationStore.fromEnv(process.env);
+  try {
+    const page = await store.page(amendmentId, { offset: opts.offset, limit: Math.max(1, opts.limit) });
+    if (!page) {
+      io.err(`amendctl: no operations of ${amendmentId} in the operation store (not planned yet, invalid, or started by the first release, whose status lists every operation)`);
+      return 1;
+    }
+    const rows = page.operations.map(opFromStored);
+    if (opts.json) {
+      io.out(JSON.stringify({ amendmentId, planHash: page.planHash, total: page.total, offset: page.offset, operations: rows }, null, 2));
+      return 0;
+    }
+    const end = page.offset + rows.length;
+    io.out(`${amendmentId}: operations ${rows.length ? `${page.offset + 1}-${end}` : 'none'} of ${page.total} (plan ${page.planHash.slice(0, 12)})`);
+    for (const [i, o] of rows.entries()) {
+      const timing = o.durationMs !== undefined ? `, ${o.durationMs} ms` : '';
+      const extra = o.error ? ` (${o.error.type}: ${o.error.message})` : o.compensation ? ` (undo: ${o.compensation.outcome}${o.compensation.detail ? `, ${o.compensation.detail}` : ''})` : '';
+      io.out(`  ${String(page.offset + i + 1).padStart(String(page.total).length)} ${o.outcome.padEnd(11)} ${o.description}${o.attempts ? ` [${o.attempts} attempt${o.attempts === 1 ? '' : 's'}${timing}]` : ''}${extra}`);
+    }
+    if (end < page.total) io.out(`next: amendctl status ${amendmentId} --operations --offset ${end} --limit ${opts.limit}`);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
 
 const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT] [--signal]';
 export const approveCommand: Command = async (argv, io) => {

@@ -12,6 +12,7 @@ import { AUDIT_FORMATS, type AuditFormat, formatRecords } from '../../audit/form
 import { recordFromHistory } from '../../audit/history';
 import type { AuditRecord } from '../../audit/record';
 import { AuditStore } from '../../audit/store';
+import { OperationStore } from '../../store/operations';
 import type { AmendctlClient } from '../../client';
 import { amendmentWorkflowId } from '../../workflows/definitions';
 import { connect, connectionOptions, parse, TemporalUnreachable } from '../common';
@@ -39,6 +40,8 @@ export const auditCommand: Command = async (argv, io) => {
 
   const store = AuditStore.fromEnv();
   const codec = new AesGcmCodec(loadCodecKeys());
+  let opStore: OperationStore | undefined;
+  const operations = (): OperationStore => (opStore ??= OperationStore.fromEnv());
   let client: AmendctlClient | undefined;
   try {
     try {
@@ -52,7 +55,7 @@ export const auditCommand: Command = async (argv, io) => {
       const handle = client.client.workflow.getHandle(amendmentWorkflowId(amendmentId));
       try {
         const desc = await handle.describe();
-        return await recordFromHistory(await handle.fetchHistory(), (p) => decodePayload(codec, p), { runId: desc.runId });
+        return await recordFromHistory(await handle.fetchHistory(), (p) => decodePayload(codec, p), { runId: desc.runId, operations: (id, planHash) => operations().all(id, planHash) });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;
@@ -64,7 +67,7 @@ export const auditCommand: Command = async (argv, io) => {
       const contractId = values.contract;
       const ids = new Set<string>();
       if (client) {
-        for await (const w of client.client.workflow.list({ query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND WorkflowType = 'amendmentWorkflow'` })) {
+        for await (const w of client.client.workflow.list({ query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND (WorkflowType = 'amendmentV2' OR WorkflowType = 'amendmentWorkflow')` })) {
           if (w.workflowId.startsWith('amendment-')) ids.add(w.workflowId.slice('amendment-'.length));
         }
       }
@@ -88,7 +91,7 @@ export const auditCommand: Command = async (argv, io) => {
     io.out(formatRecords(records, format, !values.contract));
     return 0;
   } finally {
-    await Promise.allSettled([client?.close(), store.close()]);
+    await Promise.allSettled([client?.close(), store.close(), opStore?.close()]);
   }
 };
 

@@ -1,0 +1,334 @@
+/**
+ * The activities of amendmentV2: the plan as a claim check, and batches of operations.
+ *
+ * - planAmendmentV2 (a local activity): diff and rules as before; the operations, in
+ *   provisioning order (per target, per account, each account's operations in plan order),
+ *   go to the operation store; the workflow gets counts, the first operations, and batches.
+ * - applyBatch (on the target's task queue): a batch's accounts `concurrency` at once, each
+ *   account's operations in order (an account before its memberships). Every operation is
+ *   idempotent and retried on its own inside the activity, with backoff and Retry-After, until
+ *   the retry budget is spent; then it has failed, and the batch starts nothing more. Outcomes,
+ *   attempts, timing and the prior state go to the store as they happen, so a batch retried
+ *   after a lost worker resumes where it was; heartbeats carry progress.
+ * - compensateBatch: the exact undo of the batch's applied operations, each account's newest
+ *   first, from the prior state the store kept.
+ */
+import { createHash } from 'node:crypto';
+import { ApplicationFailure, Context } from '@temporalio/activity';
+import { canonicalJson } from '../domain/json';
+import type { Operation } from '../domain/plan';
+import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../connectors/registry';
+import { type Connector, PermanentTargetError, TransientTargetError } from '../connectors/types';
+import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
+import type { RulesProvider } from '../worker/rules';
+import {
+  type AmendmentActivities,
+  type ApprovalPolicy,
+  type BatchInput,
+  type BatchProgress,
+  type BatchResult,
+  type BatchSpec,
+  type CompensateBatchResult,
+  type FailedOperation,
+  type OperationRecord,
+  type OperationView,
+  type PlannedAmendment,
+  SHOWN_CHANGES,
+  SHOWN_OPERATIONS,
+} from '../workflows/definitions';
+
+export interface ProvisioningDeps {
+  registry: ConnectorRegistry;
+  rules: RulesProvider;
+  approvalPolicy: ApprovalPolicy;
+  /** The operation store, opened on first use. */
+  store: () => OperationStore;
+  taskQueue: string;
+}
+
+type Activities = Pick<AmendmentActivities, 'planAmendmentV2' | 'applyBatch' | 'compensateBatch'>;
+
+export function createProvisioningActivities(deps: ProvisioningDeps): Activities {
+  return {
+    async planAmendmentV2({ amendment, applied }): Promise<PlannedAmendment> {
+      const plan = deps.rules.plan(amendment, applied);
+      const unknown = plan.operations.find((op) => !deps.registry.has(op.target));
+      if (unknown) {
+        plan.violations.push({ ruleId: unknown.ruleIds[0] ?? '', message: `the plan names target "${unknown.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})` });
+      }
+      const operations = plan.violations.length > 0 ? [] : provisioningOrder(plan.operations);
+      const planHash = createHash('sha256').update(canonicalJson({ rulesetHash: plan.rulesetHash, operations })).digest('hex');
+      if (operations.length > 0) await deps.store().savePlan(amendment.amendmentId, planHash, operations);
+      const batches = makeBatches(operations, (t) => deps.registry.provisioning(t), deps.taskQueue);
+      const lanes: Record<string, number> = {};
+      for (const b of batches) lanes[b.target] = deps.registry.provisioning(b.target).lanes;
+      return {
+        planHash,
+        rulesetHash: plan.rulesetHash,
+        customerId: plan.after.customer.id,
+        changes: plan.changes.slice(0, SHOWN_CHANGES),
+        changesTotal: plan.changes.length,
+        violations: plan.violations,
+        approval: plan.approval,
+        operationsTotal: operations.length,
+        operations: operations.slice(0, SHOWN_OPERATIONS).map(toView),
+        batches,
+        lanes,
+        after: plan.after,
+        approvalPolicy: deps.approvalPolicy,
+      };
+    },
+
+    async applyBatch(input) {
+      const { rows, connector, provisioning } = await open(deps, input);
+      return new BatchRun(deps.store(), connector, provisioning, input, rows).apply();
+    },
+
+    async compensateBatch(input) {
+      const { rows, connector, provisioning } = await open(deps, input);
+      return new BatchRun(deps.store(), connector, provisioning, input, rows).compensate();
+    },
+  };
+}
+
+async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: StoredOperation[]; connector: Connector; provisioning: Provisioning }> {
+  const connector = deps.registry.get(input.target);
+  if (!connector) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured');
+  const rows = await deps.store().load(input.amendmentId, input.planHash, input.from, input.to);
+  if (rows.length !== input.to - input.from) {
+    throw ApplicationFailure.nonRetryable(`operations ${input.from}-${input.to - 1} of plan ${input.planHash.slice(0, 12)} of ${input.amendmentId} are not in the operation store (found ${rows.length})`, 'PlanMissing');
+  }
+  return { rows, connector, provisioning: deps.registry.provisioning(input.target) };
+}
+
+/** Per target (in order of first appearance), per account (in order of first appearance), each account's operations in plan order. */
+export function provisioningOrder(operations: Operation[]): Operation[] {
+  const targets = new Map<string, Map<string, Operation[]>>();
+  for (const op of operations) {
+    let subjects = targets.get(op.target);
+    if (!subjects) targets.set(op.target, (subjects = new Map()));
+    const list = subjects.get(op.subject) ?? [];
+    list.push(op);
+    subjects.set(op.subject, list);
+  }
+  return [...targets.values()].flatMap((subjects) => [...subjects.values()].flat());
+}
+
+/** Contiguous ranges of whole accounts, up to the target's batch size (an account with more operations is one batch). */
+export function makeBatches(operations: Operation[], settings: (target: string) => Provisioning, taskQueue: string): BatchSpec[] {
+  const out: BatchSpec[] = [];
+  let i = 0;
+  while (i < operations.length) {
+    const target = operations[i]!.target;
+    const { batchSize } = settings(target);
+    const from = i;
+    let subjects = 0;
+    while (i < operations.length && operations[i]!.target === target) {
+      const subject = operations[i]!.subject;
+      let j = i;
+      while (j < operations.length && operations[j]!.target === target && operations[j]!.subject === subject) j++;
+      if (subjects > 0 && j - from > batchSize) break;
+      subjects++;
+      i = j;
+    }
+    out.push({ target, taskQueue: targetTaskQueue(taskQueue, target), from, to: i, subjects, batch: 0, of: 0 });
+  }
+  const perTarget = new Map<string, BatchSpec[]>();
+  for (const b of out) perTarget.set(b.target, [...(perTarget.get(b.target) ?? []), b]);
+  for (const list of perTarget.values()) list.forEach((b, k) => Object.assign(b, { batch: k + 1, of: list.length }));
+  return out;
+}
+
+function toView(op: Operation): OperationView {
+  return { id: op.id, target: op.target, action: op.action, subject: op.subject, description: op.description, ruleIds: op.ruleIds, outcome: 'pending' };
+}
+
+// ---- running a batch --------------------------------------------------------------------
+
+type Classified = { kind: 'permanent'; type: string; message: string } | { kind: 'transient'; message: string; retryAfterMs?: number };
+
+function classify(err: unknown): Classified {
+  if (err instanceof PermanentTargetError) return { kind: 'permanent', type: err.type, message: err.message };
+  if (err instanceof TransientTargetError) return { kind: 'transient', message: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
+  if (err instanceof ApplicationFailure && err.nonRetryable) return { kind: 'permanent', type: err.type ?? 'TargetRejected', message: err.message };
+  return { kind: 'transient', message: (err as Error)?.message ?? String(err) };
+}
+
+const FLUSH_MS = 250;
+const FLUSH_ROWS = 200;
+const HEARTBEAT_MS = 2000;
+
+class BatchRun {
+  private readonly startedAt = Date.now();
+  private readonly pendingOutcomes: OutcomeUpdate[] = [];
+  private readonly pendingCompensations: CompensationUpdate[] = [];
+  private lastFlush = Date.now();
+  private done = 0;
+  private failed = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly store: OperationStore,
+    private readonly connector: Connector,
+    private readonly settings: Provisioning,
+    private readonly input: BatchInput,
+    private readonly rows: StoredOperation[],
+  ) {}
+
+  async apply(): Promise<BatchResult> {
+    const failures: FailedOperation[] = [];
+    await this.run(false, async (row) => {
+      if (row.outcome === 'applied' || row.outcome === 'unchanged') return true; // an earlier attempt did it
+      if (row.outcome === 'failed') {
+        failures.push(failedOf(row));
+        return false;
+      }
+      if (this.stopped) {
+        this.setOutcome(row, { outcome: 'skipped' });
+        return true;
+      }
+      const started = new Date().toISOString();
+      const r = await this.withRetries((attempt) => {
+        row.attempts = attempt;
+        return this.connector.apply(row.op);
+      });
+      if (r.ok) {
+        this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
+        return true;
+      }
+      this.setOutcome(row, { outcome: 'failed', startedAt: started, finishedAt: new Date().toISOString(), result: { error: r.error } });
+      failures.push(failedOf(row));
+      return false;
+    });
+    await this.flush(true);
+    const base = this.startedAt;
+    const operations: OperationRecord[] = this.rows.map((row) => {
+      const start = row.startedAt ? Date.parse(row.startedAt) - base : 0;
+      const ms = row.startedAt && row.finishedAt ? Date.parse(row.finishedAt) - Date.parse(row.startedAt) : 0;
+      const outcome = row.outcome === 'pending' ? 'skipped' : row.outcome;
+      return [row.idx, outcome, row.attempts, start, ms];
+    });
+    const [first, ...more] = failures.sort((a, b) => a.idx - b.idx);
+    return {
+      target: this.input.target,
+      from: this.input.from,
+      to: this.input.to,
+      startedAt: new Date(this.startedAt).toISOString(),
+      operations,
+      ...(first ? { failure: first } : {}),
+      ...(more.length > 0 ? { alsoFailed: more.slice(0, 20) } : {}),
+    };
+  }
+
+  async compensate(): Promise<CompensateBatchResult> {
+    const failed: CompensateBatchResult['failed'] = [];
+    const outcomes: CompensateBatchResult['operations'] = [];
+    await this.run(true, async (row) => {
+      if (row.outcome !== 'applied') return true;
+      if (!row.compensation) {
+        const r = await this.withRetries(() => this.connector.compensate(row.op, { outcome: 'applied', prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) }));
+        const at = new Date().toISOString();
+        row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
+        this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
+        this.done++;
+        await this.flush(false);
+      }
+      outcomes.push([row.idx, row.compensation.outcome]);
+      if (row.compensation.outcome === 'failed') failed.push({ idx: row.idx, description: row.op.description, message: row.compensation.detail ?? 'undo failed' });
+      return true; // every undo runs, even after one fails
+    });
+    await this.flush(true);
+    outcomes.sort((a, b) => b[0] - a[0]);
+    return { target: this.input.target, operations: outcomes, at: new Date().toISOString(), failed };
+  }
+
+  /**
+   * Accounts `concurrency` at once; each account's operations in order (reversed for undo).
+   * `step` answers false to stop that account (its operation failed); heartbeats report progress.
+   */
+  private async run(reverse: boolean, step: (row: StoredOperation) => Promise<boolean>): Promise<void> {
+    const accounts = new Map<string, StoredOperation[]>();
+    for (const row of this.rows) accounts.set(row.op.subject, [...(accounts.get(row.op.subject) ?? []), row]);
+    const queue = [...accounts.values()].map((list) => (reverse ? [...list].reverse() : list));
+    if (reverse) queue.reverse();
+    const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
+    this.heartbeat();
+    try {
+      const worker = async (): Promise<void> => {
+        for (let account = queue.shift(); account; account = queue.shift()) {
+          for (const row of account) {
+            const go = await step(row);
+            if (!go) {
+              this.stopped = true;
+              break;
+            }
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, queue.length) }, worker));
+    } finally {
+      clearInterval(beat);
+    }
+  }
+
+  /** One operation, retried on its own: transient failures with backoff (Retry-After honoured) until the budget is spent. */
+  private async withRetries<T>(fn: (attempt: number) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: { type: string; message: string } }> {
+    const ctx = Context.current();
+    const began = Date.now();
+    const budgetMs = this.input.budgetSeconds * 1000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { ok: true, value: await fn(attempt) };
+      } catch (err) {
+        const c = classify(err);
+        if (c.kind === 'permanent') return { ok: false, error: { type: c.type, message: c.message } };
+        const delay = c.retryAfterMs !== undefined ? Math.max(1, c.retryAfterMs) : Math.min(30_000, 1000 * 2 ** (attempt - 1));
+        const spent = Date.now() - began;
+        if (spent + delay > budgetMs) {
+          return { ok: false, error: { type: 'TargetUnavailable', message: `${c.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${Math.round(spent / 1000)} s, the retry budget being ${this.input.budgetSeconds} s)` } };
+        }
+        await ctx.sleep(delay); // throws when the activity is cancelled
+      }
+    }
+  }
+
+  private setOutcome(row: StoredOperation, u: Omit<OutcomeUpdate, 'idx' | 'attempts'>): void {
+    row.outcome = u.outcome;
+    if (u.startedAt) row.startedAt = u.startedAt;
+    if (u.finishedAt) row.finishedAt = u.finishedAt;
+    if (u.result) row.result = u.result;
+    this.done++;
+    if (u.outcome === 'failed') this.failed++;
+    this.pendingOutcomes.push({ idx: row.idx, attempts: row.attempts, ...u });
+    void this.flush(false);
+  }
+
+  private flushing: Promise<void> = Promise.resolve();
+
+  /** Outcomes to the store: every FLUSH_MS or FLUSH_ROWS, and at the end (`all`), in order. */
+  private flush(all: boolean): Promise<void> {
+    const due = all || this.pendingOutcomes.length + this.pendingCompensations.length >= FLUSH_ROWS || Date.now() - this.lastFlush >= FLUSH_MS;
+    if (!due) return this.flushing;
+    this.lastFlush = Date.now();
+    const outcomes = this.pendingOutcomes.splice(0);
+    const compensations = this.pendingCompensations.splice(0);
+    const { amendmentId, planHash } = this.input;
+    this.flushing = this.flushing.then(async () => {
+      await this.store.saveOutcomes(amendmentId, planHash, outcomes);
+      await this.store.saveCompensations(amendmentId, planHash, compensations);
+    });
+    // A failed write fails the final flush (and so the attempt, which then resumes from the store); not an unhandled rejection meanwhile.
+    this.flushing.catch(() => undefined);
+    return this.flushing;
+  }
+
+  private heartbeat(): void {
+    const progress: BatchProgress = { target: this.input.target, batch: this.input.batch, of: this.input.of, done: this.done, total: this.rows.length, failed: this.failed };
+    Context.current().heartbeat(progress);
+  }
+}
+
+function failedOf(row: StoredOperation): FailedOperation {
+  const e = row.result?.error ?? { type: 'TargetRejected', message: 'failed' };
+  return { idx: row.idx, id: row.op.id, action: row.op.action, subject: row.op.subject, description: row.op.description, ruleIds: row.op.ruleIds, type: e.type, message: e.message };
+}

@@ -1,0 +1,430 @@
+/**
+ * One amendment, from document to access changes (`amendment-{amendmentId}`, workflow type
+ * `amendmentV2`), as a sequence of short phases:
+ *
+ *   validate -> effective date [scheduled; cancel or supersede end it `rejected`]
+ *   -> turn [queued in the contract's sequence; a gap ends it `invalid` after the deadline]
+ *   -> plan [a local activity: diff, rules; the operations go to the operation store, the
+ *      workflow keeps the claim check: counts, the first operations, the batches]
+ *   -> approval [pending_approval where the plan asks for it]
+ *   -> provision [each target's batches on the target's own task queue, `lanes` at once]
+ *   -> completed | compensate [every applied operation undone, newest first, per target]
+ *   -> rolled_back | failed (naming what is left for an operator).
+ *
+ * The state and what signals and updates do to it live in AmendmentState (src/workflows/state.ts).
+ * Business outcomes are results, not workflow failures: every final status returns the view,
+ * which stays bounded whatever the plan's size. The first release's type `amendmentWorkflow`
+ * (src/workflows/v1) stays registered until none runs.
+ */
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  proxyLocalActivities,
+  setCurrentDetails,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { AmendmentSchema, type Amendment } from '../domain/amendment';
+import { ApprovalState } from './approval';
+import {
+  type AmendmentActivities,
+  type AmendmentStatus,
+  type AmendmentView,
+  type AmendmentWorkflowInput,
+  type AppliedStateView,
+  approveSignal,
+  approveUpdate,
+  type BatchSpec,
+  cancelSignal,
+  contractWorkflowId,
+  noticeSignal,
+  type OrderingPolicy,
+  type PlannedAmendment,
+  rejectSignal,
+  releaseSignal,
+  SA,
+  statusQuery,
+  turnSignal,
+  withdrawSignal,
+} from './definitions';
+import { AmendmentState, issuesText, UpdateRefused } from './state';
+
+const DEFAULT_RETRY_BUDGET_S = 300;
+
+/** Control steps run in the worker that runs the workflow task: no task queue round trip. */
+const control = proxyLocalActivities<Pick<AmendmentActivities, 'enqueueAmendment'>>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' },
+});
+const planning = proxyLocalActivities<Pick<AmendmentActivities, 'planAmendmentV2'>>({
+  startToCloseTimeout: '10m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' },
+});
+/** The durable audit log: retried until the store takes the record, so no final status goes unrecorded. */
+const auditLog = proxyLocalActivities<Pick<AmendmentActivities, 'recordAudit'>>({
+  startToCloseTimeout: '5m',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' },
+});
+
+type Ended = { ended: AmendmentView };
+
+export async function amendmentV2(input: AmendmentWorkflowInput): Promise<AmendmentView> {
+  const info = workflowInfo();
+  const s = new AmendmentState(input, info.workflowId, new Date(info.startTime).toISOString());
+  listen(s);
+
+  const amendment = validate(s, input);
+  if (typeof amendment === 'string') return finish(s, 'invalid', amendment);
+  const contract = new ContractLine(s, amendment);
+
+  const notYet = await effectiveDate(s, amendment, contract);
+  if (notYet) return notYet.ended;
+  const applied = await awaitTurn(s, amendment, contract);
+  if ('ended' in applied) return applied.ended;
+
+  const plan = await planPhase(s, amendment, applied.turn);
+  if (plan.violations.length > 0) return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release());
+  const refused = await approvalPhase(s, plan);
+  if (refused) return finish(s, 'rejected', refused, () => contract.release());
+
+  const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
+  const { failure, dispatched } = await provision(s, amendment, plan, budget);
+  if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after));
+  const left = await compensate(s, amendment, plan, dispatched, budget, failure);
+  if (left.length > 0) {
+    s.view.leftForOperator = left;
+    const shown = `${left.slice(0, 5).join('; ')}${left.length > 5 ? `; and ${left.length - 5} more` : ''}`;
+    return finish(s, 'failed', `${failure} and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release());
+  }
+  return finish(s, 'rolled_back', `${failure}; every applied operation was undone`, () => contract.release());
+}
+
+// ---- the phases ----------------------------------------------------------------------
+
+function listen(s: AmendmentState): void {
+  const now = (): string => new Date().toISOString();
+  setHandler(statusQuery, () => s.view);
+  setHandler(turnSignal, (t) => s.onTurn(t));
+  setHandler(noticeSignal, (n) => s.onNotice(n));
+  setHandler(cancelSignal, (x) => s.onCancel(x, now()));
+  setHandler(approveSignal, (x) => {
+    s.onApprove(x, now());
+    showStatus(s);
+  });
+  setHandler(rejectSignal, (x) => s.onReject(x, now()));
+  setHandler(
+    approveUpdate,
+    (x) => {
+      const r = s.onApproveUpdate(x, now());
+      showStatus(s);
+      return r;
+    },
+    {
+      validator: (x) => {
+        try {
+          s.validateApproveUpdate(x);
+        } catch (err) {
+          if (err instanceof UpdateRefused) throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: true });
+          throw err;
+        }
+      },
+    },
+  );
+}
+
+/** The amendment, or why it is invalid. */
+function validate(s: AmendmentState, input: AmendmentWorkflowInput): Amendment | string {
+  const parsed = AmendmentSchema.safeParse(input?.amendment);
+  if (!parsed.success) return `invalid amendment: ${issuesText(parsed.error.issues)}`;
+  const a = parsed.data;
+  if (a.reverses) s.view.reverses = a.reverses;
+  const rollback = input.options?.rollback;
+  if (rollback && a.reverses) s.view.rollback = { of: a.reverses, requestedBy: rollback.requestedBy, reason: rollback.reason };
+  return a;
+}
+
+/** The amendment's place in its contract's line: enqueue, withdraw, release. */
+class ContractLine {
+  private readonly workflowId: string;
+  constructor(
+    private readonly s: AmendmentState,
+    private readonly a: Amendment,
+  ) {
+    this.workflowId = contractWorkflowId(a.contractId);
+  }
+
+  async enqueue(effectiveAt?: string): Promise<OrderingPolicy> {
+    const a = this.a;
+    const policy = await control.enqueueAmendment({ contractId: a.contractId, amendmentId: a.amendmentId, sequence: a.sequence, workflowId: this.s.view.workflowId, ...(effectiveAt ? { effectiveAt } : {}) });
+    return policy ?? { gapDeadlineSeconds: 7 * 24 * 3600 };
+  }
+
+  async withdraw(): Promise<void> {
+    await getExternalWorkflowHandle(this.workflowId).signal(withdrawSignal, { amendmentId: this.a.amendmentId });
+  }
+
+  async release(after?: Amendment['contract']): Promise<void> {
+    await getExternalWorkflowHandle(this.workflowId).signal(releaseSignal, { amendmentId: this.a.amendmentId, ...(after ? { applied: after } : {}) });
+  }
+}
+
+/** Nothing changes before the effective date; meanwhile a cancel or a later amendment for the same sequence ends it. */
+async function effectiveDate(s: AmendmentState, a: Amendment, line: ContractLine): Promise<Ended | undefined> {
+  if (!a.effectiveAt) return undefined;
+  s.view.effectiveAt = a.effectiveAt;
+  const waitMs = Date.parse(a.effectiveAt) - Date.now();
+  if (waitMs <= 0) return undefined;
+  setStatus(s, 'scheduled', `takes effect at ${a.effectiveAt}`);
+  await line.enqueue(a.effectiveAt);
+  await condition(() => s.cancelled !== undefined || s.superseded !== undefined, waitMs);
+  if (s.superseded || s.cancelled) return { ended: await endCancelled(s, line) };
+  return undefined;
+}
+
+async function endCancelled(s: AmendmentState, line: ContractLine): Promise<AmendmentView> {
+  if (s.superseded) {
+    s.view.cancellation = { kind: 'superseded', by: s.superseded.by, at: new Date().toISOString(), reason: s.superseded.reason };
+    return finish(s, 'rejected', `superseded by amendment ${s.superseded.by} before it took effect: ${s.superseded.reason}`);
+  }
+  const c = s.cancelled!;
+  s.view.cancellation = { kind: 'cancelled', ...c };
+  await line.withdraw();
+  return finish(s, 'rejected', `cancelled by ${c.by} before it took effect: ${c.reason}`);
+}
+
+/**
+ * Wait for the turn: the predecessor must be applied first. A gap (an earlier sequence that
+ * never arrives) is reported, and after the ordering policy's deadline ends it invalid.
+ */
+async function awaitTurn(s: AmendmentState, a: Amendment, line: ContractLine): Promise<Ended | { turn: AppliedStateView | null }> {
+  setStatus(s, 'queued', `waiting for the turn of sequence ${a.sequence} of contract ${a.contractId}`);
+  const { gapDeadlineSeconds } = await line.enqueue();
+  const stop = (): boolean => s.turn !== undefined || s.cancelled !== undefined || s.superseded !== undefined;
+  let gapSince: number | undefined;
+  while (!stop()) {
+    const w = s.waiting;
+    const missing = w?.missing ?? [];
+    const seen = s.notices;
+    if (missing.length === 0) {
+      gapSince = undefined;
+      if (w) {
+        s.view.queue = { appliedSequence: w.appliedSequence, missing: [] };
+        const ahead = w.scheduledAhead.map((x) => `${x.amendmentId} (sequence ${x.sequence}) is scheduled for ${x.effectiveAt}`);
+        setStatus(s, 'queued', `waiting for sequence ${a.sequence - 1} of contract ${a.contractId} to be applied (the contract is at sequence ${w.appliedSequence})${ahead.length ? `; ${ahead.join('; ')}` : ''}`);
+      }
+      await condition(() => stop() || s.notices !== seen);
+      continue;
+    }
+    gapSince ??= Date.now();
+    const deadline = gapSince + gapDeadlineSeconds * 1000;
+    const gapText = `sequence ${missing.join(', ')} of contract ${a.contractId} has not arrived (the contract is at sequence ${w!.appliedSequence})`;
+    s.view.queue = { appliedSequence: w!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
+    if (Date.now() >= deadline) {
+      await line.withdraw();
+      if (s.turn === undefined) return { ended: await finish(s, 'invalid', `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${a.amendmentId} (sequence ${a.sequence}) cannot apply without it`) };
+      // The turn came at the last moment; the withdraw released it, so ask again and wait plainly.
+      s.turn = undefined;
+      await line.enqueue();
+      await condition(() => s.turn !== undefined);
+      break;
+    }
+    setStatus(s, 'queued', `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`);
+    await condition(() => stop() || s.notices !== seen, deadline - Date.now());
+  }
+  if (s.turn === undefined) return { ended: await endCancelled(s, line) };
+  delete s.view.queue;
+  if (s.turn.kind === 'refused') return { ended: await finish(s, 'invalid', s.turn.reason) };
+  return { turn: s.turn.applied };
+}
+
+async function planPhase(s: AmendmentState, a: Amendment, applied: AppliedStateView | null): Promise<PlannedAmendment> {
+  s.setStatus('running', 'planning');
+  setCurrentDetails(details(s.view));
+  const plan = await planning.planAmendmentV2({ amendment: a, applied });
+  s.showPlan(plan);
+  upsertMemo({ rulesetHash: plan.rulesetHash, planHash: plan.planHash });
+  // One history event for both: the status (now running) and the customer the plan names.
+  upsertSearchAttributes([
+    { key: SA.AmendmentStatus, value: s.view.status },
+    { key: SA.CustomerId, value: plan.customerId },
+  ]);
+  return plan;
+}
+
+/** Approval where the plan asks for it (and always for an operator rollback). Returns why it was refused, if it was. */
+async function approvalPhase(s: AmendmentState, plan: PlannedAmendment): Promise<string | undefined> {
+  const reasons = [...plan.approval.reasons];
+  const rb = s.view.rollback;
+  if (rb) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${rb.of} requested by ${rb.requestedBy}: ${rb.reason}` });
+  const needed = plan.approval.required || rb !== undefined;
+  const approval = new ApprovalState(plan.approvalPolicy, s.view.submittedBy, needed, reasons);
+  s.startApproval(approval);
+  if (!needed) return undefined;
+  approval.start(Date.now());
+  setStatus(s, 'pending_approval', approval.waitingFor());
+  const decided = (): boolean => approval.approved || approval.rejected;
+  while (!decided()) {
+    const wake = approval.nextWakeMs();
+    if (wake === undefined) {
+      await condition(decided);
+      break;
+    }
+    if (wake > Date.now() && (await condition(decided, wake - Date.now()))) break;
+    const event = approval.tick(Date.now());
+    if (event?.kind === 'reminded') {
+      // In history for the audit: the memo change (WorkflowPropertiesModified) and the details.
+      upsertMemo({ approvalReminder: { count: approval.view.reminders.length, ...event.reminder } });
+      log.info('approval reminder', { amendmentId: s.view.amendmentId, ...event.reminder });
+    } else if (event?.kind === 'escalated') {
+      upsertMemo({ approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null } });
+      log.info('approval escalated', { amendmentId: s.view.amendmentId, at: event.at, to: approval.view.eligible });
+    } else if (event?.kind === 'expired') {
+      upsertMemo({ approvalExpired: { at: event.at } });
+      break;
+    }
+    setStatus(s, 'pending_approval', approval.waitingFor());
+  }
+  const v = approval.view;
+  if (approval.expired) {
+    const what = v.stage === 'escalated' ? `no decision by the escalation deadline ${v.deadline ?? ''}` : `no decision by the approval deadline ${v.deadline ?? ''}`;
+    return `${what}: rejected by the approval policy (${v.approvals.length} approval${v.approvals.length === 1 ? '' : 's'} of ${v.needed} in time)`;
+  }
+  if (approval.rejected) return `rejected by ${v.rejection!.by}: ${v.rejection!.reason}`;
+  return undefined;
+}
+
+/**
+ * Each target's batches on the target's task queue, up to its lanes at once; targets at
+ * once. After the first failure no further batch starts. Returns the failure (one line)
+ * and the batches that ran, for compensation.
+ */
+async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment, budget: number): Promise<{ failure?: string; dispatched: BatchSpec[] }> {
+  setStatus(s, 'running', `applying ${plan.operationsTotal} operation${plan.operationsTotal === 1 ? '' : 's'} on ${Object.keys(plan.lanes).length} target${Object.keys(plan.lanes).length === 1 ? '' : 's'}`);
+  let failure: string | undefined;
+  const dispatched: BatchSpec[] = [];
+  await Promise.all(
+    byTarget(plan.batches).map(async (batches) => {
+      let next = 0;
+      const lane = async (): Promise<void> => {
+        while (next < batches.length && failure === undefined) {
+          const b = batches[next++]!;
+          dispatched.push(b);
+          try {
+            const r = await batchActivities(b, 'apply', budget).applyBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+            s.recordBatch(b, r);
+            if (r.failure) failure ??= `${r.failure.description} failed: ${r.failure.message}`;
+          } catch (err) {
+            const f = failureInfo(err);
+            s.recordBatchLost(b, f);
+            failure ??= `${b.target}: batch ${b.batch} of ${b.of} could not run: ${f.message}`;
+          }
+          setCurrentDetails(details(s.view));
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(plan.lanes[batches[0]!.target] ?? 1, batches.length) }, lane));
+      for (const b of batches.slice(next)) s.recordSkipped(b);
+    }),
+  );
+  return failure === undefined ? { dispatched } : { failure, dispatched };
+}
+
+/** Undo every applied operation: per target, its batches newest first; targets at once. Returns what is left for an operator. */
+async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string): Promise<string[]> {
+  setStatus(s, 'running', `compensating after ${failure}`);
+  const left: string[] = [];
+  await Promise.all(
+    byTarget(dispatched).map(async (batches) => {
+      for (const b of [...batches].reverse()) {
+        try {
+          const r = await batchActivities(b, 'undo', budget).compensateBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+          s.recordCompensation(b.target, r);
+          for (const f of r.failed) left.push(`${f.description} (${f.message})`);
+        } catch (err) {
+          left.push(`${b.target}: undo of batch ${b.batch} of ${b.of} could not run (${failureInfo(err).message}): check operations ${b.from}-${b.to - 1} with amendctl status --operations`);
+        }
+        setCurrentDetails(details(s.view));
+      }
+    }),
+  );
+  return left;
+}
+
+/**
+ * The final status, recorded in the durable, hash-chained audit log. `release` (the contract's
+ * turn, where it is held) goes out in the same workflow task as the record: one round trip.
+ */
+async function finish(s: AmendmentState, status: AmendmentStatus, reason: string, release?: () => Promise<void>): Promise<AmendmentView> {
+  setStatus(s, status, reason);
+  s.view.finishedAt = new Date().toISOString();
+  await Promise.all([auditLog.recordAudit(s.view), release?.()]);
+  return s.view;
+}
+
+// ---- helpers -------------------------------------------------------------------------
+
+/** Status and reason; the search attribute is upserted only when the status itself changes (one history event each). */
+function setStatus(s: AmendmentState, status: AmendmentStatus, reason?: string): void {
+  if (s.setStatus(status, reason)) upsertSearchAttributes([{ key: SA.AmendmentStatus, value: status }]);
+  setCurrentDetails(details(s.view));
+}
+
+/** After a handler changed the status in place. */
+function showStatus(s: AmendmentState): void {
+  setCurrentDetails(details(s.view));
+}
+
+function byTarget(batches: BatchSpec[]): BatchSpec[][] {
+  const m = new Map<string, BatchSpec[]>();
+  for (const b of batches) {
+    const list = m.get(b.target) ?? [];
+    list.push(b);
+    m.set(b.target, list);
+  }
+  return [...m.values()];
+}
+
+/**
+ * A batch activity on the target's task queue. Each operation retries within the budget
+ * inside the activity; the activity's own retries cover a lost worker (heartbeat timeout),
+ * and a retried batch resumes from the operation store.
+ */
+function batchActivities(b: BatchSpec, kind: 'apply' | 'undo', budgetSeconds: number): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+  return proxyActivities<AmendmentActivities>({
+    taskQueue: b.taskQueue,
+    summary: `${b.target}: ${kind === 'undo' ? 'undo ' : ''}batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
+    heartbeatTimeout: '30s',
+    startToCloseTimeout: `${budgetSeconds + 1800}s`,
+    scheduleToCloseTimeout: `${budgetSeconds * 2 + 3600}s`,
+    retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' },
+  });
+}
+
+function failureInfo(err: unknown): { type: string; message: string } {
+  let e: unknown = err;
+  if (e instanceof ActivityFailure && e.cause) e = e.cause;
+  if (e instanceof ApplicationFailure) return { type: e.type ?? 'Error', message: e.message };
+  if (e instanceof Error) return { type: e.name, message: e.message };
+  return { type: 'Error', message: String(e) };
+}
+
+/** The UI's "current details": markdown an operator reads. */
+function details(v: AmendmentView): string {
+  const lines = [`**${v.status}**${v.reason ? `: ${v.reason}` : ''}`];
+  if (v.operationsTotal) {
+    const per = Object.entries(v.operationCounts ?? {}).map(([t, c]) => `${t}: ${Object.entries(c).map(([o, n]) => `${n} ${o.replace('_', ' ')}`).join(', ')}`);
+    lines.push(`operations: ${v.operationsTotal} planned; ${per.join('; ')}`);
+  }
+  if (v.approval?.required) {
+    lines.push(`approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`);
+    const last = v.approval.reminders[v.approval.reminders.length - 1];
+    if (last) lines.push(`reminder ${v.approval.reminders.length} at ${last.at}: ${last.waitingFor}`);
+  }
+  if (v.rollback) lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
+  return lines.join('\n\n');
+}

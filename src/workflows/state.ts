@@ -1,0 +1,264 @@
+/**
+ * The state of one amendment workflow (amendmentV2) and what its signals and updates do to
+ * it. Pure: time is always an argument, no Temporal API is called here, so the handlers'
+ * rules are unit-testable; src/workflows/amendment.ts registers them and runs the phases.
+ */
+import { formatPath } from '../domain/errors';
+import { type ApprovalState } from './approval';
+import {
+  type AmendmentStatus,
+  type AmendmentView,
+  type AmendmentWorkflowInput,
+  ApproveSchema,
+  type ApproveUpdateResult,
+  type BatchResult,
+  type BatchSpec,
+  CancelSchema,
+  type CompensateBatchResult,
+  type ContractNotice,
+  type Decision,
+  type OperationOutcome,
+  type OperationView,
+  type PlannedAmendment,
+  RejectSchema,
+  SHOWN_FAILURES,
+  type TurnMessage,
+} from './definitions';
+
+export type Waiting = Extract<ContractNotice, { kind: 'waiting' }>;
+
+/** Why an approval Update is refused before anything is written to history. */
+export class UpdateRefused extends Error {
+  constructor(
+    readonly type: 'InvalidApproval' | 'NotPendingApproval' | 'ApproverNotAllowed',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export class AmendmentState {
+  readonly view: AmendmentView;
+  approval: ApprovalState | undefined;
+  turn: TurnMessage | undefined;
+  cancelled: { by: string; at: string; reason: string } | undefined;
+  superseded: { by: string; reason: string } | undefined;
+  waiting: Waiting | undefined;
+  /** Counts contract notices, so a wait can wake on any new one. */
+  notices = 0;
+  /** Decisions that arrived before a plan existed: shown once the approval view exists. */
+  private readonly early: Array<{ by: string; at: string; why: string }> = [];
+
+  constructor(input: AmendmentWorkflowInput | undefined, workflowId: string, startedAt: string) {
+    const raw = (input?.amendment ?? {}) as Partial<Record<string, unknown>>;
+    this.view = {
+      amendmentId: typeof raw.amendmentId === 'string' ? raw.amendmentId : workflowId,
+      contractId: typeof raw.contractId === 'string' ? raw.contractId : '',
+      sequence: typeof raw.sequence === 'number' ? raw.sequence : 0,
+      workflowId,
+      submittedBy: typeof raw.submittedBy === 'string' ? raw.submittedBy : '',
+      status: 'queued',
+      changes: [],
+      violations: [],
+      operations: [],
+      submittedAt: startedAt,
+    };
+  }
+
+  /** Sets status and reason; true when the status itself changed (the search attribute then follows). */
+  setStatus(status: AmendmentStatus, reason?: string): boolean {
+    const changed = this.view.status !== status;
+    this.view.status = status;
+    if (reason === undefined) delete this.view.reason;
+    else this.view.reason = reason;
+    return changed;
+  }
+
+  // ---- signals from the contract ----
+
+  onTurn(t: TurnMessage): void {
+    this.turn ??= t;
+  }
+
+  onNotice(n: ContractNotice): void {
+    if (n.kind === 'superseded') this.superseded ??= { by: n.by, reason: n.reason };
+    else this.waiting = n;
+    this.notices++;
+  }
+
+  // ---- signals and updates from people ----
+
+  onCancel(input: unknown, at: string): void {
+    const parsed = CancelSchema.safeParse(input);
+    const by = parsed.success ? parsed.data.by : claimedBy(input);
+    if (!parsed.success) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
+    // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
+    if ((this.view.status !== 'scheduled' && this.view.status !== 'queued') || this.turn !== undefined || this.cancelled) {
+      return this.ignoreSignal('cancel', by, at, `too late to cancel: the amendment is ${this.view.status}${this.view.status === 'pending_approval' ? ' (use reject)' : ''}`);
+    }
+    this.cancelled = { by, at, reason: parsed.data.reason };
+  }
+
+  onApprove(input: unknown, at: string): void {
+    const parsed = ApproveSchema.safeParse(input);
+    if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
+    const d = decision(parsed.data, at);
+    if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    this.approval.approve(d);
+    if (!this.approval.approved) this.setStatus('pending_approval', this.approval.waitingFor());
+  }
+
+  /** The approval Update's validator: throws UpdateRefused, so a refused call leaves no trace in history. */
+  validateApproveUpdate(input: unknown): void {
+    const parsed = ApproveSchema.safeParse(input);
+    if (!parsed.success) throw new UpdateRefused('InvalidApproval', `malformed approval: ${issuesText(parsed.error.issues)}`);
+    const a = this.approval;
+    if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) {
+      throw new UpdateRefused('NotPendingApproval', `${this.view.amendmentId} is not pending approval (status ${this.view.status}${this.view.reason ? `: ${this.view.reason}` : ''})`);
+    }
+    const why = a.whyNot(parsed.data.by);
+    if (why) throw new UpdateRefused('ApproverNotAllowed', why);
+  }
+
+  onApproveUpdate(input: unknown, at: string): ApproveUpdateResult {
+    const a = this.approval!;
+    a.approve(decision(ApproveSchema.parse(input), at));
+    if (!a.approved) this.setStatus('pending_approval', a.waitingFor());
+    const v = a.view;
+    return { amendmentId: this.view.amendmentId, approved: a.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
+  }
+
+  onReject(input: unknown, at: string): void {
+    const parsed = RejectSchema.safeParse(input);
+    if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
+    const d = { by: parsed.data.by, at, reason: parsed.data.reason };
+    if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    this.approval.reject(d);
+  }
+
+  /** The approval the plan needs (or none): decisions that came early are recorded in it as ignored. */
+  startApproval(approval: ApprovalState): void {
+    this.approval = approval;
+    this.view.approval = approval.view;
+    for (const e of this.early.splice(0)) approval.ignore({ by: e.by, at: e.at }, e.why);
+  }
+
+  // ---- the plan and its outcomes ----
+
+  /** The view of a plan: the first operations and changes, and counts of all. */
+  showPlan(plan: PlannedAmendment): void {
+    const v = this.view;
+    v.changes = plan.changes;
+    v.changesTotal = plan.changesTotal;
+    v.violations = plan.violations;
+    v.rulesetHash = plan.rulesetHash;
+    v.planHash = plan.planHash;
+    v.customerId = plan.customerId;
+    v.operations = plan.operations.map((o) => ({ ...o }));
+    v.operationsTotal = plan.operationsTotal;
+    const counts: NonNullable<AmendmentView['operationCounts']> = {};
+    for (const b of plan.batches) bump(counts, b.target, 'pending', b.to - b.from);
+    v.operationCounts = counts;
+  }
+
+  /** A batch's result: counts move from pending, the shown operations and failures follow. */
+  recordBatch(b: BatchSpec, r: BatchResult): void {
+    const start = Date.parse(r.startedAt);
+    const counts = this.view.operationCounts!;
+    for (const [idx, outcome, attempts, startedMs, durationMs] of r.operations) {
+      bump(counts, b.target, 'pending', -1);
+      bump(counts, b.target, outcome, 1);
+      const shown = this.view.operations[idx];
+      if (shown) {
+        shown.outcome = outcome;
+        if (attempts > 0) {
+          shown.attempts = attempts;
+          shown.startedAt = new Date(start + startedMs).toISOString();
+          shown.finishedAt = new Date(start + startedMs + durationMs).toISOString();
+        }
+      }
+    }
+    for (const f of [...(r.failure ? [r.failure] : []), ...(r.alsoFailed ?? [])]) {
+      const { idx, type, message, ...op } = f;
+      this.addFailure({ ...op, target: b.target, outcome: 'failed' }, idx, { type, message });
+    }
+  }
+
+  /** A batch whose activity failed as a whole (timed out, or every worker gone): each of its operations counts as failed. */
+  recordBatchLost(b: BatchSpec, error: { type: string; message: string }): void {
+    const counts = this.view.operationCounts!;
+    bump(counts, b.target, 'pending', -(b.to - b.from));
+    bump(counts, b.target, 'failed', b.to - b.from);
+    for (let i = b.from; i < b.to; i++) {
+      const shown = this.view.operations[i];
+      if (shown) shown.outcome = 'failed';
+    }
+    (this.view.lostBatches ??= []).push({ target: b.target, batch: b.batch, of: b.of, from: b.from, to: b.to, error });
+  }
+
+  /** Batches never started (after a failure): their operations are skipped. */
+  recordSkipped(b: BatchSpec): void {
+    const counts = this.view.operationCounts!;
+    bump(counts, b.target, 'pending', -(b.to - b.from));
+    bump(counts, b.target, 'skipped', b.to - b.from);
+    for (let i = b.from; i < b.to; i++) {
+      const shown = this.view.operations[i];
+      if (shown) shown.outcome = 'skipped';
+    }
+  }
+
+  recordCompensation(target: string, r: CompensateBatchResult): void {
+    const counts = this.view.operationCounts!;
+    for (const [idx, outcome] of r.operations) {
+      const to: OperationOutcome = outcome === 'failed' ? 'compensation_failed' : 'compensated';
+      bump(counts, target, 'applied', -1);
+      bump(counts, target, to, 1);
+      const shown = this.view.operations[idx];
+      if (shown) {
+        shown.outcome = to;
+        shown.compensation = { outcome, at: r.at, ...(outcome === 'failed' ? { detail: r.failed.find((f) => f.idx === idx)?.message ?? 'undo failed' } : {}) };
+      }
+    }
+  }
+
+  count(outcome: OperationOutcome): number {
+    let n = 0;
+    for (const perTarget of Object.values(this.view.operationCounts ?? {})) n += perTarget[outcome] ?? 0;
+    return n;
+  }
+
+  private addFailure(op: OperationView, idx: number, error: { type: string; message: string }): void {
+    const shown = this.view.operations[idx];
+    if (shown) shown.error = error;
+    const failures = (this.view.failures ??= []);
+    if (failures.length < SHOWN_FAILURES) failures.push({ ...(shown ?? op), outcome: 'failed', error });
+  }
+
+  private ignoreDecision(d: { by: string; at: string }, why: string): void {
+    if (this.approval) this.approval.ignore(d, why);
+    else this.early.push({ by: d.by, at: d.at, why });
+  }
+
+  private ignoreSignal(signal: string, by: string, at: string, why: string): void {
+    (this.view.ignoredSignals ??= []).push({ signal, by, at, why });
+  }
+}
+
+function bump(counts: NonNullable<AmendmentView['operationCounts']>, target: string, outcome: OperationOutcome, n: number): void {
+  const t = (counts[target] ??= {});
+  const next = (t[outcome] ?? 0) + n;
+  if (next === 0) delete t[outcome];
+  else t[outcome] = next;
+}
+
+function claimedBy(input: unknown): string {
+  return String((input as { by?: unknown } | null)?.by ?? '?');
+}
+
+function decision(d: { by: string; comment?: string | undefined }, at: string): Decision {
+  return { by: d.by, at, ...(d.comment ? { comment: d.comment } : {}) };
+}
+
+export function issuesText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
+  return issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`).join('; ');
+}
