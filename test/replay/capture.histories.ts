@@ -3,46 +3,97 @@
  * and scim2-server, one per path through the workflows, exported with `temporal workflow
  * show` through the codec server (so the files hold plain payloads and no key).
  *
- *   npm run capture-histories     (then commit test/replay/histories/*.json)
+ *   npm run capture-histories     (then commit test/replay/histories/v2/*.json)
+ *
+ * The runs start the current amendment type, `amendmentV2` (the client starts it), and the
+ * contract workflow: they go to test/replay/histories/v2. test/replay/histories/v1 holds the
+ * first release's histories of `amendmentWorkflow`, captured by that release; they are never
+ * captured again (nothing starts that type now) and stay as long as the type is registered.
  *
  * Capture again only for a new path; after a change to workflow code, the old files must
- * still replay (that is what `patched()` is for).
+ * still replay (that is what `patched()`, or a new workflow type, is for).
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Client } from 'pg';
+import { parse, stringify } from 'yaml';
+import type { AmendmentStatus, AmendmentView } from '../../src/client';
 import { need } from '../harness/env';
-import { baseline, changes, customer } from '../workflows/fixtures';
-import { startStack, type Stack } from '../workflows/stack';
+import { runDir } from '../harness/proc';
+import { baseline, changes, customer, type Customer } from '../workflows/fixtures';
+import { REFERENCE_TARGETS, startStack, type Stack } from '../workflows/stack';
 
 const run = promisify(execFile);
-const OUT = join(__dirname, 'histories');
+const OUT = join(__dirname, 'histories', 'v2');
+/** The reference targets; and the same targets in batches of two operations, two batches at once. */
 let stack: Stack;
+let batched: Stack;
 
 beforeAll(async () => {
-  stack = await startStack('capture');
   mkdirSync(OUT, { recursive: true });
+  [stack, batched] = await Promise.all([startStack('capture'), startStack('capture-batches', { targetsFile: batchedTargets() })]);
 });
-afterAll(() => stack?.stop());
+afterAll(() => Promise.all([stack?.stop(), batched?.stop()]));
 
-async function save(name: string, workflowId: string): Promise<void> {
+type HistoryEvent = {
+  workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } };
+  activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
+};
+
+/** Write the history and check it is the run meant: its workflow type. Returns its events. */
+async function save(name: string, workflowId: string, type: 'amendmentV2' | 'contractWorkflow' = 'amendmentV2'): Promise<HistoryEvent[]> {
   const { stdout } = await run(
     need('AMENDCTL_TEST_TEMPORAL_CLI'),
     ['workflow', 'show', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--workflow-id', workflowId, '--output', 'json',
       '--codec-endpoint', need('AMENDCTL_TEST_CODEC_URL'), '--codec-auth', `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`],
     { maxBuffer: 64 << 20 },
   );
+  const { events } = JSON.parse(stdout) as { events: HistoryEvent[] };
+  expect(events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name).toBe(type);
   writeFileSync(join(OUT, `${name}.json`), stdout);
+  return events;
 }
 
-async function pendingApproval(id: string): Promise<void> {
-  for (let i = 0; i < 300; i++) {
-    if ((await stack.client.getStatus(id)).status === 'pending_approval') return;
+const countScheduled = (events: HistoryEvent[], activity: string): number => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).length;
+
+/** Poll until the amendment has `status`, or fail after the deadline. */
+async function until(s: Stack, id: string, status: AmendmentStatus, timeoutMs = 60_000): Promise<AmendmentView> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await s.client.getStatus(id);
+    if (v.status === status) return v;
+    if (Date.now() > deadline) throw new Error(`${id}: still ${v.status} (${v.reason ?? ''}) after ${timeoutMs} ms, expected ${status}`);
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${id} never pending approval`);
+}
+
+async function ends(s: Stack, id: string, status: AmendmentStatus): Promise<AmendmentView> {
+  const v = await s.client.waitForResult(id);
+  expect([id, v.status, v.reason]).toEqual([id, status, v.reason]);
+  return v;
+}
+
+/** An account the PostgreSQL connector may not manage (a superuser role with the user's name): ALTER ROLE fails for good. */
+async function forbiddenRole(c: Customer, local: string): Promise<void> {
+  const su = new Client({ host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'), port: Number(need('AMENDCTL_TEST_PG_PORT')), user: 'postgres', database: 'warehouse' });
+  await su.connect();
+  try {
+    await su.query(`CREATE ROLE "${c.email(local)}" SUPERUSER NOLOGIN`);
+  } finally {
+    await su.end();
+  }
+}
+
+function batchedTargets(): string {
+  const doc = parse(readFileSync(REFERENCE_TARGETS, 'utf8')) as { targets: Record<string, Record<string, unknown>> };
+  for (const t of Object.values(doc.targets)) t.provisioning = { batchSize: 2, concurrency: 1, lanes: 2 };
+  const dir = runDir('capture');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, 'targets-batched.yaml');
+  writeFileSync(file, stringify(doc));
+  return file;
 }
 
 test('capture', async () => {
@@ -50,12 +101,14 @@ test('capture', async () => {
   const c = customer('replay');
   const a1 = baseline(c, [['bob', 'member'], ['carol', 'viewer']]);
   await stack.client.submitAmendment(a1);
-  await stack.client.waitForResult(a1.amendmentId);
+  await ends(stack, a1.amendmentId, 'completed');
   const a3 = changes(c, 3, [{ op: 'set', path: 'status', value: 'suspended' }]);
   await stack.client.submitAmendment(a3);
+  await until(stack, a3.amendmentId, 'queued');
   const a2 = changes(c, 2, [{ op: 'add', path: 'modules', value: 'billing' }]);
   await stack.client.submitAmendment(a2);
-  await stack.client.waitForResult(a3.amendmentId);
+  await ends(stack, a2.amendmentId, 'completed');
+  await ends(stack, a3.amendmentId, 'completed');
   await save('completed', `amendment-${a1.amendmentId}`);
   await save('queued-then-applied', `amendment-${a3.amendmentId}`);
 
@@ -63,54 +116,68 @@ test('capture', async () => {
   const d = customer('replay-approve');
   const b1 = baseline(d, [['alice', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(b1);
-  await pendingApproval(b1.amendmentId);
+  await until(stack, b1.amendmentId, 'pending_approval');
   await stack.client.approve(b1.amendmentId, { by: 'sam' });
-  await stack.client.approveNow(b1.amendmentId, { by: 'sam' }).catch(() => undefined);
+  await expect(stack.client.approveNow(b1.amendmentId, { by: 'sam' })).rejects.toThrow();
   await stack.client.approveNow(b1.amendmentId, { by: 'dana', comment: 'ok' });
-  await stack.client.waitForResult(b1.amendmentId);
+  const approved = await ends(stack, b1.amendmentId, 'completed');
+  expect(approved.approval?.ignored.length).toBeGreaterThan(0);
   await save('approved', `amendment-${b1.amendmentId}`);
 
   // Rolled back through amendctl's rollback (a reversal that needs approval).
   const b2 = changes(d, 2, [{ op: 'add', path: 'namedUsers', value: { email: d.email('erin'), name: 'Erin', role: 'member' } }]);
   await stack.client.submitAmendment(b2);
-  await stack.client.waitForResult(b2.amendmentId);
+  await ends(stack, b2.amendmentId, 'completed');
   const rb = await stack.client.rollback(b2.amendmentId, { by: 'olga', reason: 'signed in error' });
-  await pendingApproval(rb.amendmentId);
+  await until(stack, rb.amendmentId, 'pending_approval');
   await stack.client.approve(rb.amendmentId, { by: 'dana' });
-  await stack.client.waitForResult(rb.amendmentId);
+  await ends(stack, rb.amendmentId, 'completed');
   await save('rollback', `amendment-${rb.amendmentId}`);
-  await save('contract', `contract-${d.contractId}`);
+  await save('contract', `contract-${d.contractId}`, 'contractWorkflow');
 
   // Rejected.
   const e = customer('replay-reject');
   const r1 = baseline(e, [['alice', 'admin']]);
   await stack.client.submitAmendment(r1);
-  await pendingApproval(r1.amendmentId);
+  await until(stack, r1.amendmentId, 'pending_approval');
   await stack.client.reject(r1.amendmentId, { by: 'dana', reason: 'not signed' });
-  await stack.client.waitForResult(r1.amendmentId);
+  await ends(stack, r1.amendmentId, 'rejected');
   await save('rejected', `amendment-${r1.amendmentId}`);
 
   // Rolled back after a permanent failure (an account the connector may not manage).
   const f = customer('replay-fail');
-  const su = new Client({ host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'), port: Number(need('AMENDCTL_TEST_PG_PORT')), user: 'postgres', database: 'warehouse' });
-  await su.connect();
-  await su.query(`CREATE ROLE "${f.email('carol')}" SUPERUSER NOLOGIN`);
-  await su.end();
+  await forbiddenRole(f, 'carol');
   const f1 = baseline(f, [['bob', 'member'], ['carol', 'viewer']]);
   await stack.client.submitAmendment(f1);
-  await stack.client.waitForResult(f1.amendmentId);
+  await ends(stack, f1.amendmentId, 'rolled_back');
   await save('rolled-back', `amendment-${f1.amendmentId}`);
 
   // Scheduled, then applied at its effective time; and a scheduled one cancelled.
   const g = customer('replay-scheduled');
   const g1 = { ...baseline(g, [['bob', 'member']]), effectiveAt: new Date(Date.now() + 3000).toISOString() };
   await stack.client.submitAmendment(g1);
-  await stack.client.waitForResult(g1.amendmentId);
+  await ends(stack, g1.amendmentId, 'completed');
   await save('scheduled', `amendment-${g1.amendmentId}`);
   const g2 = { ...changes(g, 2, [{ op: 'set', path: 'seats', value: 20 }]), effectiveAt: new Date(Date.now() + 3_600_000).toISOString() };
   await stack.client.submitAmendment(g2);
-  for (let i = 0; i < 100 && (await stack.client.getStatus(g2.amendmentId)).status !== 'scheduled'; i++) await new Promise((r) => setTimeout(r, 100));
+  await until(stack, g2.amendmentId, 'scheduled');
   await stack.client.cancel(g2.amendmentId, { by: 'olga', reason: 'renegotiated' });
-  await stack.client.waitForResult(g2.amendmentId);
+  const cancelled = await ends(stack, g2.amendmentId, 'rejected');
+  expect(cancelled.cancellation?.kind).toBe('cancelled');
   await save('cancelled', `amendment-${g2.amendmentId}`);
+
+  // amendmentV2's own paths: several batches per target, two at once; and a permanent failure
+  // in one batch (no further batch starts, every batch that ran is undone, newest first).
+  const h = customer('replay-batches');
+  const h1 = baseline(h, [['amy', 'member'], ['bob', 'member'], ['carol', 'viewer'], ['dave', 'member'], ['erin', 'viewer']]);
+  await batched.client.submitAmendment(h1);
+  await ends(batched, h1.amendmentId, 'completed');
+  expect(countScheduled(await save('batches', `amendment-${h1.amendmentId}`), 'applyBatch')).toBeGreaterThan(4);
+  const k = customer('replay-batches-fail');
+  await forbiddenRole(k, 'dave');
+  const k1 = baseline(k, [['amy', 'member'], ['bob', 'member'], ['carol', 'viewer'], ['dave', 'member'], ['erin', 'viewer'], ['fay', 'member']]);
+  await batched.client.submitAmendment(k1);
+  await ends(batched, k1.amendmentId, 'rolled_back');
+  const undone = await save('batches-rolled-back', `amendment-${k1.amendmentId}`);
+  expect(countScheduled(undone, 'compensateBatch')).toBeGreaterThan(1);
 }, 300_000);

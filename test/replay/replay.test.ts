@@ -2,16 +2,36 @@
  * Replays captured histories (test/replay/histories, see capture.histories.ts) against the
  * current workflow code, through `amendctl replay` (a process of its own, as an operator
  * runs it before a deploy): a change that would break a running workflow fails here, and
- * must go through `patched()`.
+ * must go through `patched()` or a new workflow type.
+ *
+ *   histories/v1: the first release's `amendmentWorkflow` (and its contract workflow), as that
+ *                 release captured them: amendments started on it finish on that code.
+ *   histories/v2: `amendmentV2`, the type new amendments start, and the contract workflow.
  */
 import { execFile } from 'node:child_process';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT, runDir } from '../harness/proc';
-import { mkdirSync } from 'node:fs';
 
 const DIR = join(__dirname, 'histories');
-const files = readdirSync(DIR).filter((f) => f.endsWith('.json')).sort();
+const PATHS = ['approved', 'cancelled', 'completed', 'contract', 'queued-then-applied', 'rejected', 'rolled-back', 'rollback', 'scheduled'];
+const SETS = {
+  v1: { type: 'amendmentWorkflow', paths: PATHS },
+  v2: { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back'] },
+} as const;
+type Release = keyof typeof SETS;
+
+const files = (set: Release): string[] => readdirSync(join(DIR, set)).filter((f) => f.endsWith('.json')).sort();
+const all = (Object.keys(SETS) as Release[]).flatMap((set) => files(set).map((f) => join(DIR, set, f)));
+
+interface History {
+  events: Array<{
+    workflowExecutionStartedEventAttributes?: { workflowType?: { name: string } };
+    activityTaskScheduledEventAttributes?: { activityType?: { name: string } };
+  }>;
+}
+const read = (file: string): History => JSON.parse(readFileSync(file, 'utf8')) as History;
+const typeOf = (h: History): string | undefined => h.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 function replay(paths: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
@@ -21,28 +41,44 @@ function replay(paths: string[]): Promise<{ code: number; stdout: string; stderr
   });
 }
 
-test('there are captured histories of every path', () => {
-  expect(files).toEqual(expect.arrayContaining(['approved.json', 'cancelled.json', 'completed.json', 'contract.json', 'queued-then-applied.json', 'rejected.json', 'rolled-back.json', 'rollback.json', 'scheduled.json']));
-});
-
-test('every captured history replays against the current workflow code', async () => {
-  const r = await replay(files.map((f) => join(DIR, f)));
-  expect(r.stderr).toBe('');
-  expect(r.stdout).toContain(`${files.length} replayed, 0 diverged`);
-  expect(r.code).toBe(0);
-}, 120_000);
-
-test('a history the code does not produce is named as diverging', async () => {
-  // The completed run with its first activity renamed: the code schedules another one.
-  const h = JSON.parse(readFileSync(join(DIR, 'completed.json'), 'utf8')) as { events: Array<Record<string, { activityType?: { name: string } }>> };
-  const scheduled = h.events.find((e) => e.activityTaskScheduledEventAttributes)!;
-  scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
+function tampered(name: string, h: History): string {
   const dir = runDir('replay');
   mkdirSync(dir, { recursive: true });
-  const file = join(dir, 'tampered.json');
+  const file = join(dir, name);
   writeFileSync(file, JSON.stringify(h));
-  const r = await replay([file]);
+  return file;
+}
+
+test.each(Object.keys(SETS) as Release[])('there are captured %s histories of every path, of their own workflow type', (set) => {
+  expect(files(set)).toEqual(expect.arrayContaining(SETS[set].paths.map((p) => `${p}.json`)));
+  for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, f.startsWith('contract') ? 'contractWorkflow' : SETS[set].type]);
+});
+
+test('every captured history, of both types, replays against the current workflow code', async () => {
+  const r = await replay(all);
+  expect(r.stderr).toBe('');
+  for (const file of all) expect(r.stdout).toContain(`✓ ${file}`);
+  expect(r.stdout).toContain(`${all.length} replayed, 0 diverged`);
+  expect(r.code).toBe(0);
+}, 180_000);
+
+test.each(Object.keys(SETS) as Release[])('a %s history the code does not produce is named as diverging', async (set) => {
+  // The completed run with its first activity renamed: the code schedules another one.
+  const h = read(join(DIR, set, 'completed.json'));
+  const scheduled = h.events.find((e) => e.activityTaskScheduledEventAttributes)!;
+  scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
+  const r = await replay([tampered(`tampered-${set}.json`, h)]);
   expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/tampered\.json/);
+  expect(r.stderr).toMatch(new RegExp(`tampered-${set}\\.json: .*nondeterminism`, 'i'));
+  expect(r.stdout).toContain('0 replayed, 1 diverged');
+}, 120_000);
+
+test("the first release's histories need their own type: run as amendmentV2 they diverge", async () => {
+  // Why amendmentWorkflow stays registered: amendmentV2's code cannot continue them.
+  const h = read(join(DIR, 'v1', 'approved.json'));
+  h.events[0]!.workflowExecutionStartedEventAttributes!.workflowType!.name = 'amendmentV2';
+  const r = await replay([tampered('v1-as-v2.json', h)]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toMatch(/v1-as-v2\.json: .*nondeterminism/i);
   expect(r.stdout).toContain('0 replayed, 1 diverged');
 }, 120_000);

@@ -1,0 +1,246 @@
+/**
+ * Upgrading the worker while an amendment runs (issue 9, point 7): an amendment started by
+ * the previous release's worker, on the previous release's workflow code, waits for
+ * approval; that worker stops and the current worker takes over; the amendment finishes on
+ * its original type `amendmentWorkflow` with the targets right, and a later amendment of the
+ * same contract, started as `amendmentV2`, applies after it through the contract workflow.
+ *
+ * Real servers: the Temporal dev server, PostgreSQL and scim2-server.
+ *
+ * The previous release's workflow code is the commit before the v2 change, taken from git
+ * (its src/workflows and everything they import) and bundled as that release bundled it.
+ * Where that commit is not in the checkout, the frozen copy in this tree stands in
+ * (test/workflows/previous-release).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join, posix } from 'node:path';
+import { createHash } from 'node:crypto';
+import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
+import { AmendctlClient, amendmentWorkflowId, type AmendmentView, type AmendmentWorkflowInput, contractWorkflowId, SA, temporalTarget, type TemporalTarget } from '../../src/client';
+import { AmendmentSchema } from '../../src/domain/amendment';
+import { canonicalJson } from '../../src/domain/json';
+import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
+import { need } from '../harness/env';
+import { ROOT, runDir } from '../harness/proc';
+import { RawScim } from '../harness/servers/scim';
+import { baseline, changes, customer } from './fixtures';
+import { pgSnapshot, quietRuntime, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from './stack';
+
+/** The last commit of the release whose only amendment type was `amendmentWorkflow`. */
+const PREVIOUS_RELEASE = 'e3675d3';
+
+let temporal: TemporalTarget;
+let taskQueue: string;
+let client: AmendctlClient;
+let scim: RawScim;
+let previous: { codePath: string; source: string };
+const running: Array<{ w: AmendctlWorker; done: Promise<void> }> = [];
+
+beforeAll(async () => {
+  quietRuntime();
+  Object.assign(process.env, referenceEnv()); // connectors read credentials from the worker's environment
+  temporal = temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), namespace: 'default' });
+  taskQueue = uniqueQueue('upgrade');
+  client = await AmendctlClient.connect(temporal, taskQueue);
+  scim = new RawScim(need('AMENDCTL_TEST_SCIM_URL'), need('AMENDCTL_TEST_SCIM_TOKEN'));
+  previous = await bundlePreviousRelease(runDir('upgrade-previous-release'));
+  process.stdout.write(`  upgrade: the previous release's workflow code from ${previous.source}\n`);
+}, 120_000);
+
+afterAll(async () => {
+  for (const r of running) r.w.shutdown();
+  await Promise.allSettled(running.map((r) => r.done));
+  await client?.close();
+});
+
+test('an amendment started on the previous workflow code completes after the worker is upgraded; the next one runs as amendmentV2 after it', async () => {
+  const c = customer('upgrade');
+
+  // ---- the previous release's worker: only amendmentWorkflow and contractWorkflow ----
+  const old = await startWorker('amendctl-previous-release', { workflowBundle: { codePath: previous.codePath } });
+  const first = baseline(c, [['alice', 'admin'], ['bob', 'member']], { submittedBy: 'sam' });
+  await startPreviousType(first);
+  let v1 = await until(first.amendmentId, (v) => v.status === 'pending_approval', 'pending approval on the previous release');
+  expect(v1.approval?.reasons.map((r) => r.message).join()).toMatch(/admin/);
+  expect(await pgSnapshot(c.domain)).toEqual({});
+  expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentWorkflow');
+
+  // ---- the upgrade: the previous worker stops, the current one (the normal bundle) starts ----
+  await stopWorker(old);
+  await startWorker('amendctl-current');
+
+  // The current worker replays the previous code's history (a query is answered by a worker).
+  v1 = await until(first.amendmentId, (v) => v.status === 'pending_approval' && !v.reason?.startsWith('no worker answered'), 'answered by the current worker');
+  expect(v1.approval?.approvals).toEqual([]);
+
+  // A new amendment of the same contract starts as amendmentV2 and waits for sequence 1, the old type's.
+  const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'member' } }]);
+  expect((await client.submitAmendment(second)).duplicate).toBe(false);
+  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
+  const queued = await until(second.amendmentId, (v) => v.status === 'queued' && /sequence/.test(v.reason ?? ''), 'queued behind sequence 1');
+  expect(queued.operations).toEqual([]);
+  const line = await eventually('the contract has sequence 2 waiting', async () => (await client.getContract(c.contractId)).view, (v) => v.waiting.length > 0);
+  expect(line).toMatchObject({ appliedSequence: 0, holder: first.amendmentId, waiting: [{ amendmentId: second.amendmentId, sequence: 2 }] });
+
+  // The previous code's approval rules hold on the current worker: the submitter's own approval is ignored.
+  await client.approve(first.amendmentId, { by: 'sam' });
+  v1 = await until(first.amendmentId, (v) => (v.approval?.ignored.length ?? 0) > 0, "the submitter's approval ignored");
+  expect(v1.status).toBe('pending_approval');
+  expect(v1.approval?.ignored.map((i) => i.why).join()).toMatch(/separation of duties/);
+  await client.approve(first.amendmentId, { by: 'dana', comment: 'approved after the upgrade' });
+
+  const done1 = await client.waitForResult(first.amendmentId);
+  expect(done1.status).toBe('completed');
+  expect(done1.approval?.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'approved after the upgrade' })]);
+  expect(done1.operations.length).toBeGreaterThan(0);
+  expect(done1.operations.every((o) => o.outcome === 'applied' || o.outcome === 'unchanged')).toBe(true);
+  expect(done1.planHash).toBeUndefined(); // the first release's view: every operation in the workflow
+  const done2 = await client.waitForResult(second.amendmentId);
+  expect(done2.status).toBe('completed');
+  expect(done2.operationsTotal).toBeGreaterThan(0); // amendmentV2's bounded view
+  expect(Date.parse(done2.finishedAt!)).toBeGreaterThan(Date.parse(done1.finishedAt!));
+
+  // Each kept its type; the old one's workflow tasks ran on both workers, the new one's on the current only.
+  expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentWorkflow');
+  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
+  expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual(['amendctl-current', 'amendctl-previous-release']);
+  expect(await taskWorkers(amendmentWorkflowId(second.amendmentId))).toEqual(['amendctl-current']);
+  expect(await taskWorkers(contractWorkflowId(c.contractId))).toEqual(['amendctl-current', 'amendctl-previous-release']);
+
+  // The contract applied both, in order: the old type's sequence 1, then the new type's sequence 2.
+  const contract = await client.getContract(c.contractId);
+  expect(contract.view).toMatchObject({ appliedSequence: 2, lastAmendmentId: second.amendmentId, waiting: [] });
+  expect(contract.view.holder).toBeUndefined();
+  expect(contract.view.recent.map((r) => [r.amendmentId, r.sequence])).toEqual([[first.amendmentId, 1], [second.amendmentId, 2]]);
+  expect(contract.applied?.contract.namedUsers.map((u) => u.email).sort()).toEqual([c.email('alice'), c.email('bob'), c.email('erin')]);
+
+  // The targets, read back independently of the connectors.
+  expect(await pgSnapshot(c.domain)).toEqual({
+    [c.email('alice')]: { login: true, memberOf: ['app_admin'] },
+    [c.email('bob')]: { login: true, memberOf: ['app_write'] },
+    [c.email('erin')]: { login: true, memberOf: ['app_write'] },
+  });
+  expect(await scim.readBack(c.email('alice'))).toMatchObject({ active: true, groups: [`${c.id}-admins`, `${c.id}-mod-analytics`] });
+  expect(await scim.readBack(c.email('bob'))).toMatchObject({ active: true, groups: [`${c.id}-members`, `${c.id}-mod-analytics`] });
+  expect(await scim.readBack(c.email('erin'))).toMatchObject({ active: true, groups: [`${c.id}-members`, `${c.id}-mod-analytics`] });
+}, 180_000);
+
+// ---- helpers ---------------------------------------------------------------------------
+
+async function startWorker(identity: string, worker: Partial<WorkerOptions> = {}): Promise<AmendctlWorker> {
+  const w = await createAmendctlWorker({
+    temporal,
+    env: { ...process.env },
+    files: { taskQueue, targetsFile: REFERENCE_TARGETS, rulesFile: REFERENCE_RULES },
+    worker: { shutdownGraceTime: '2s', identity, ...worker },
+  });
+  running.push({ w, done: w.run() });
+  return w;
+}
+
+async function stopWorker(w: AmendctlWorker): Promise<void> {
+  const i = running.findIndex((r) => r.w === w);
+  const [r] = running.splice(i, 1);
+  w.shutdown();
+  await r!.done;
+}
+
+/** What the previous release's client did: start `amendmentWorkflow` (the current client starts amendmentV2). */
+async function startPreviousType(document: unknown): Promise<void> {
+  const amendment = AmendmentSchema.parse(document);
+  const input: AmendmentWorkflowInput = { amendment };
+  await client.client.workflow.start('amendmentWorkflow', {
+    taskQueue,
+    workflowId: amendmentWorkflowId(amendment.amendmentId),
+    args: [input],
+    workflowIdConflictPolicy: 'FAIL',
+    workflowIdReusePolicy: 'REJECT_DUPLICATE',
+    typedSearchAttributes: [
+      { key: SA.ContractId, value: amendment.contractId },
+      { key: SA.AmendmentId, value: amendment.amendmentId },
+      { key: SA.AmendmentStatus, value: 'queued' },
+    ],
+    memo: { amendmentHash: createHash('sha256').update(canonicalJson(amendment)).digest('hex'), sequence: amendment.sequence },
+    staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}`,
+  });
+}
+
+/** Poll `read` until `ok`, or fail after the deadline with what it last read. */
+async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await read();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`not ${what} after ${timeoutMs} ms: ${JSON.stringify(v).slice(0, 500)}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+/** The amendment's view once `ok`. */
+function until(amendmentId: string, ok: (v: AmendmentView) => boolean, what: string): Promise<AmendmentView> {
+  return eventually(`${amendmentId} ${what}`, () => client.getStatus(amendmentId), ok);
+}
+
+async function workflowType(workflowId: string): Promise<string> {
+  return (await client.client.workflow.getHandle(workflowId).describe()).type;
+}
+
+/** The identities of the workers that completed the workflow's tasks, sorted. */
+async function taskWorkers(workflowId: string): Promise<string[]> {
+  const history = await client.client.workflow.getHandle(workflowId).fetchHistory();
+  const ids = new Set<string>();
+  for (const e of history.events ?? []) {
+    const id = e.workflowTaskCompletedEventAttributes?.identity;
+    if (id) ids.add(id);
+  }
+  return [...ids].sort();
+}
+
+/**
+ * The previous release's workflow bundle: its src/workflows/index.ts and every module it
+ * imports, from git at PREVIOUS_RELEASE, written under `dir` (inside the project, so the
+ * packages resolve from its node_modules) and bundled. Where git or the commit is missing,
+ * the frozen copy of this tree (test/workflows/previous-release).
+ */
+async function bundlePreviousRelease(dir: string): Promise<{ codePath: string; source: string }> {
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir, { recursive: true });
+  let entry = extractFromGit(PREVIOUS_RELEASE, 'src/workflows/index.ts', join(dir, 'src'));
+  const source = entry ? `git ${PREVIOUS_RELEASE}` : 'test/workflows/previous-release (frozen copy)';
+  entry ??= require.resolve('./previous-release');
+  const quiet = () => undefined;
+  const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: { trace: quiet, debug: quiet, info: quiet, log: quiet, warn: console.warn, error: console.error } });
+  const codePath = join(dir, 'workflow-bundle.js');
+  writeFileSync(codePath, code);
+  return { codePath, source };
+}
+
+function extractFromGit(commit: string, entry: string, outSrc: string): string | undefined {
+  let files: Set<string>;
+  try {
+    const listing = execFileSync('git', ['-C', ROOT, 'ls-tree', '-r', '--name-only', commit, 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    files = new Set(listing.split('\n').filter(Boolean));
+  } catch {
+    return undefined;
+  }
+  if (!files.has(entry)) return undefined;
+  const todo = [entry];
+  const seen = new Set<string>();
+  while (todo.length > 0) {
+    const file = todo.pop()!;
+    if (seen.has(file)) continue;
+    seen.add(file);
+    const text = execFileSync('git', ['-C', ROOT, 'show', `${commit}:${file}`], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const out = join(outSrc, posix.relative('src', file));
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, text);
+    for (const m of text.matchAll(/(?:\bfrom|\bimport)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+      const base = posix.normalize(posix.join(posix.dirname(file), m[1]!));
+      const hit = [`${base}.ts`, `${base}/index.ts`, base].find((p) => files.has(p));
+      if (!hit) throw new Error(`${commit}:${file} imports ${m[1]}, which is not in that commit`);
+      todo.push(hit);
+    }
+  }
+  return join(outSrc, posix.relative('src', entry));
+}
