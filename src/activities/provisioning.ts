@@ -76,6 +76,7 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
         lanes,
         after: plan.after,
         approvalPolicy: deps.approvalPolicy,
+        plannedAt: new Date().toISOString(),
       };
     },
 
@@ -154,9 +155,36 @@ function classify(err: unknown): Classified {
   return { kind: 'transient', message: (err as Error)?.message ?? String(err) };
 }
 
+/** 0: the account's own operations; 1: its memberships (independent of each other); 2: deactivation, last. */
+const STEP: Record<Operation['action'], 0 | 1 | 2> = {
+  ensureAccount: 0,
+  reactivateAccount: 0,
+  updateAttributes: 0,
+  leaveGroup: 1,
+  revokeRole: 1,
+  joinGroup: 1,
+  grantRole: 1,
+  deactivateAccount: 2,
+};
+/** Members in one group change at most. */
+const GROUP_CHANGE_MAX = 500;
+
+function bySubject(rows: StoredOperation[]): Map<string, StoredOperation[]> {
+  const m = new Map<string, StoredOperation[]>();
+  for (const row of rows) m.set(row.op.subject, [...(m.get(row.op.subject) ?? []), row]);
+  return m;
+}
+
+function chunks<T>(list: T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < list.length; i += size) out.push(list.slice(i, i + size));
+  return out;
+}
+
 const FLUSH_MS = 250;
 const FLUSH_ROWS = 200;
-const HEARTBEAT_MS = 2000;
+/** A heartbeat at least this often (and after each operation: the SDK sends at most one a second), so progress shows and a lost worker is noticed. */
+const HEARTBEAT_MS = 1000;
 
 class BatchRun {
   private readonly startedAt = Date.now();
@@ -175,38 +203,42 @@ class BatchRun {
     private readonly rows: StoredOperation[],
   ) {}
 
+  /**
+   * In three steps over the batch's accounts: each account's own operations (ensure,
+   * reactivate, update) in order; then its memberships, which depend only on the account (where
+   * the connector can, the joins or leaves of one group as one change); then deactivations.
+   * An account whose operation failed goes no further; after a failure nothing new starts.
+   */
   async apply(): Promise<BatchResult> {
     const failures: FailedOperation[] = [];
-    await this.run(false, async (row) => {
-      if (row.outcome === 'applied' || row.outcome === 'unchanged') return true; // an earlier attempt did it
-      if (row.outcome === 'failed') {
-        failures.push(failedOf(row));
-        return false;
-      }
-      if (this.stopped) {
-        this.setOutcome(row, { outcome: 'skipped' });
-        return true;
-      }
-      const started = new Date().toISOString();
-      const r = await this.withRetries((attempt) => {
-        row.attempts = attempt;
-        return this.connector.apply(row.op);
-      });
-      if (r.ok) {
-        this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
-        return true;
-      }
-      this.setOutcome(row, { outcome: 'failed', startedAt: started, finishedAt: new Date().toISOString(), result: { error: r.error } });
-      failures.push(failedOf(row));
-      return false;
-    });
+    const blocked = new Set<string>();
+    const one = async (row: StoredOperation): Promise<void> => {
+      if (!(await this.applyOne(row, failures))) blocked.add(row.op.subject);
+    };
+    const open = (rows: StoredOperation[]) => rows.filter((r) => !blocked.has(r.op.subject));
+    const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
+    this.heartbeat();
+    try {
+      const accounts = [...bySubject(this.rows).values()];
+      await this.pool(accounts.map((list) => async () => {
+        for (const row of list.filter((r) => STEP[r.op.action] === 0)) {
+          await one(row);
+          if (blocked.has(row.op.subject)) break;
+        }
+      }));
+      const memberships = open(this.rows.filter((r) => STEP[r.op.action] === 1));
+      await this.pool(this.units(memberships).map((unit) => () => (unit.length === 1 ? one(unit[0]!) : this.applyGroupChange(unit, failures, blocked))));
+      await this.pool(open(this.rows.filter((r) => STEP[r.op.action] === 2)).map((row) => () => one(row)));
+    } finally {
+      clearInterval(beat);
+    }
+    for (const row of this.rows) if (row.outcome === 'pending') this.setOutcome(row, { outcome: 'skipped' });
     await this.flush(true);
     const base = this.startedAt;
     const operations: OperationRecord[] = this.rows.map((row) => {
       const start = row.startedAt ? Date.parse(row.startedAt) - base : 0;
       const ms = row.startedAt && row.finishedAt ? Date.parse(row.finishedAt) - Date.parse(row.startedAt) : 0;
-      const outcome = row.outcome === 'pending' ? 'skipped' : row.outcome;
-      return [row.idx, outcome, row.attempts, start, ms];
+      return [row.idx, row.outcome === 'pending' ? 'skipped' : row.outcome, row.attempts, start, ms];
     });
     const [first, ...more] = failures.sort((a, b) => a.idx - b.idx);
     return {
@@ -220,55 +252,128 @@ class BatchRun {
     };
   }
 
+  /** One operation, retried on its own; false when it failed (or failed before, in an earlier attempt). */
+  private async applyOne(row: StoredOperation, failures: FailedOperation[]): Promise<boolean> {
+    if (row.outcome === 'applied' || row.outcome === 'unchanged') return true; // an earlier attempt did it
+    if (row.outcome === 'failed') {
+      failures.push(failedOf(row));
+      return false;
+    }
+    if (this.stopped) {
+      this.setOutcome(row, { outcome: 'skipped' });
+      return false;
+    }
+    const started = new Date().toISOString();
+    const r = await this.withRetries((attempt) => {
+      row.attempts = attempt;
+      return this.connector.apply(row.op);
+    });
+    if (r.ok) {
+      this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
+      return true;
+    }
+    this.setOutcome(row, { outcome: 'failed', startedAt: started, finishedAt: new Date().toISOString(), result: { error: r.error } });
+    failures.push(failedOf(row));
+    this.stopped = true;
+    return false;
+  }
+
+  /** Memberships as units: the joins (or leaves) of one group together where the connector takes them so, else one each. */
+  private units(rows: StoredOperation[]): StoredOperation[][] {
+    if (!this.connector.applyGroupChange) return rows.map((r) => [r]);
+    const groups = new Map<string, StoredOperation[]>();
+    const singles: StoredOperation[][] = [];
+    for (const r of rows) {
+      const group = r.op.params['group'];
+      if ((r.op.action === 'joinGroup' || r.op.action === 'leaveGroup') && typeof group === 'string') {
+        const key = `${r.op.action}\u0000${group}`;
+        groups.set(key, [...(groups.get(key) ?? []), r]);
+      } else singles.push([r]);
+    }
+    return [...[...groups.values()].flatMap((list) => chunks(list, GROUP_CHANGE_MAX)), ...singles];
+  }
+
+  /** A group change: every operation's own result; if the change as a whole fails, each is applied alone (so the failing one is named). */
+  private async applyGroupChange(unit: StoredOperation[], failures: FailedOperation[], blocked: Set<string>): Promise<void> {
+    const todo = unit.filter((r) => r.outcome === 'pending');
+    for (const r of unit.filter((x) => x.outcome === 'failed')) {
+      failures.push(failedOf(r));
+      blocked.add(r.op.subject);
+    }
+    if (todo.length === 0 || this.stopped) {
+      for (const r of todo) if (!(await this.applyOne(r, failures))) blocked.add(r.op.subject);
+      return;
+    }
+    const started = new Date().toISOString();
+    let attempts = 0;
+    const r = await this.withRetries((attempt) => {
+      attempts = attempt;
+      return this.connector.applyGroupChange!(todo.map((x) => x.op));
+    });
+    if (r.ok && r.value.length === todo.length) {
+      const finished = new Date().toISOString();
+      todo.forEach((row, i) => {
+        const res = r.value[i]!;
+        row.attempts = attempts;
+        this.setOutcome(row, { outcome: res.outcome, startedAt: started, finishedAt: finished, result: { prior: res.prior, ...(res.detail ? { detail: res.detail } : {}) } });
+      });
+      return;
+    }
+    for (const row of todo) if (!(await this.applyOne(row, failures))) blocked.add(row.op.subject);
+  }
+
+  /** Tasks, `concurrency` at once. */
+  private async pool(tasks: Array<() => Promise<void>>): Promise<void> {
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < tasks.length) await tasks[next++]!();
+    };
+    await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, tasks.length) }, worker));
+  }
+
+  /** Each account's applied operations undone newest first, accounts `concurrency` at once; every undo runs even if one fails. */
   async compensate(): Promise<CompensateBatchResult> {
     const failed: CompensateBatchResult['failed'] = [];
     const outcomes: CompensateBatchResult['operations'] = [];
-    await this.run(true, async (row) => {
-      if (row.outcome !== 'applied') return true;
+    const undo = async (row: StoredOperation): Promise<void> => {
+      if (row.outcome !== 'applied') return;
       if (!row.compensation) {
         const r = await this.withRetries(() => this.connector.compensate(row.op, { outcome: 'applied', prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) }));
         const at = new Date().toISOString();
         row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
         this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
         this.done++;
-        await this.flush(false);
+        this.heartbeat();
+        void this.flush(false);
       }
       outcomes.push([row.idx, row.compensation.outcome]);
       if (row.compensation.outcome === 'failed') failed.push({ idx: row.idx, description: row.op.description, message: row.compensation.detail ?? 'undo failed' });
-      return true; // every undo runs, even after one fails
-    });
-    await this.flush(true);
-    outcomes.sort((a, b) => b[0] - a[0]);
-    return { target: this.input.target, operations: outcomes, at: new Date().toISOString(), failed };
-  }
-
-  /**
-   * Accounts `concurrency` at once; each account's operations in order (reversed for undo).
-   * `step` answers false to stop that account (its operation failed); heartbeats report progress.
-   */
-  private async run(reverse: boolean, step: (row: StoredOperation) => Promise<boolean>): Promise<void> {
-    const accounts = new Map<string, StoredOperation[]>();
-    for (const row of this.rows) accounts.set(row.op.subject, [...(accounts.get(row.op.subject) ?? []), row]);
-    const queue = [...accounts.values()].map((list) => (reverse ? [...list].reverse() : list));
-    if (reverse) queue.reverse();
+    };
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeat();
     try {
-      const worker = async (): Promise<void> => {
-        for (let account = queue.shift(); account; account = queue.shift()) {
-          for (const row of account) {
-            const go = await step(row);
-            if (!go) {
-              this.stopped = true;
-              break;
-            }
-          }
-        }
-      };
-      await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, queue.length) }, worker));
+      // The apply steps in reverse: deactivations, then memberships (one group's newest first, so
+      // the join that created a group is undone after every other join of it), then the accounts.
+      const newestFirst = [...this.rows].reverse();
+      await this.pool(newestFirst.filter((r) => STEP[r.op.action] === 2).map((row) => () => undo(row)));
+      const byGroup = new Map<string, StoredOperation[]>();
+      for (const row of newestFirst.filter((r) => STEP[r.op.action] === 1)) {
+        const key = typeof row.op.params['group'] === 'string' ? `group\u0000${row.op.params['group']}` : `one\u0000${row.idx}`;
+        byGroup.set(key, [...(byGroup.get(key) ?? []), row]);
+      }
+      await this.pool([...byGroup.values()].map((list) => async () => {
+        for (const row of list) await undo(row);
+      }));
+      const accounts = [...bySubject(newestFirst.filter((r) => STEP[r.op.action] === 0)).values()];
+      await this.pool(accounts.map((list) => async () => {
+        for (const row of list) await undo(row);
+      }));
     } finally {
       clearInterval(beat);
     }
+    await this.flush(true);
+    outcomes.sort((x, y) => y[0] - x[0]);
+    return { target: this.input.target, operations: outcomes, at: new Date().toISOString(), failed };
   }
 
   /** One operation, retried on its own: transient failures with backoff (Retry-After honoured) until the budget is spent. */
@@ -299,6 +404,7 @@ class BatchRun {
     if (u.result) row.result = u.result;
     this.done++;
     if (u.outcome === 'failed') this.failed++;
+    this.heartbeat();
     this.pendingOutcomes.push({ idx: row.idx, attempts: row.attempts, ...u });
     void this.flush(false);
   }

@@ -48,8 +48,37 @@ export interface HttpRequest {
   contentType?: string;
   timeoutMs: number;
   limiter?: RateLimiter;
+  /** Requests in flight to the target at most (a server with a short listen queue drops the rest). */
+  gate?: Gate;
   /** The target name, for messages. */
   target: string;
+}
+
+const gates = new Map<string, Gate>();
+/** The one gate of a target in this process (the first size seen wins), shared like its rate limiter. */
+export function targetGate(target: string, size: number): Gate {
+  let g = gates.get(target);
+  if (!g) gates.set(target, (g = new Gate(size)));
+  return g;
+}
+
+/** At most `size` holders at once; the rest wait their turn in order. */
+export class Gate {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly size: number) {}
+
+  async run<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.active >= this.size) await new Promise<void>((r) => this.waiting.push(r));
+    else this.active++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.active--;
+    }
+  }
 }
 
 export interface HttpResponse {
@@ -84,8 +113,11 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
   let res: Response;
   let text: string;
   try {
-    res = await fetch(req.url, { method: req.method, headers, body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
-    text = await res.text();
+    const send = async (): Promise<[Response, string]> => {
+      const r = await fetch(req.url, { method: req.method, headers, body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
+      return [r, await r.text()];
+    };
+    [res, text] = req.gate ? await req.gate.run(send) : await send();
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
     const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${req.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause && 'message' in e.cause ? String((e.cause as Error).message) : e.message}`;

@@ -29,7 +29,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
-import { httpRequest, throwForStatus, type HttpResponse } from './http-util';
+import { type Gate, httpRequest, targetGate, throwForStatus, type HttpResponse } from './http-util';
 import { type RateLimiter, targetRateLimiter } from './rate-limit';
 import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationSpec } from './types';
 
@@ -51,12 +51,15 @@ export const scimConfigSchema = z
     timeoutMs: z.number().int().positive().max(600_000).optional(),
     /** Page size for list requests (`count`), default 100, bounded by the provider's maxResults. */
     pageSize: z.number().int().min(1).max(1000).optional(),
+    /** Requests in flight to the provider at most, per worker (default 8). */
+    maxConnections: z.number().int().min(1).max(256).optional(),
   })
   .strict();
 export type ScimConfig = z.infer<typeof scimConfigSchema>;
 
 const DEFAULT_RATE_PER_SECOND = 50;
 const DEFAULT_TIMEOUT_MS = 15_000;
+const DEFAULT_MAX_CONNECTIONS = 8;
 
 /** One limiter per target name, shared by every activity (and every connector instance) of that target in this process. */
 export function scimRateLimiter(target: string, perSecond: number = DEFAULT_RATE_PER_SECOND): RateLimiter {
@@ -158,6 +161,7 @@ class ScimConnector implements Connector {
   readonly type = 'scim';
   private readonly base: string;
   private readonly limiter: RateLimiter;
+  private readonly gate: Gate;
   private readonly timeoutMs: number;
   private readonly pageSize: number;
   private features?: Promise<Features>;
@@ -168,6 +172,7 @@ class ScimConnector implements Connector {
   ) {
     this.base = config.baseUrl.replace(/\/+$/, '');
     this.limiter = scimRateLimiter(target, config.rateLimit?.perSecond);
+    this.gate = targetGate(target, config.maxConnections ?? DEFAULT_MAX_CONNECTIONS);
     this.timeoutMs = config.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.pageSize = config.pageSize ?? 100;
   }
@@ -199,7 +204,7 @@ class ScimConnector implements Connector {
     const token = this.token();
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
-    return httpRequest({ method, url: `${this.base}${path}${qs}`, headers, body: opts.body, contentType: 'application/scim+json', timeoutMs: this.timeoutMs, limiter: this.limiter, target: this.target });
+    return httpRequest({ method, url: `${this.base}${path}${qs}`, headers, body: opts.body, contentType: 'application/scim+json', timeoutMs: this.timeoutMs, limiter: this.limiter, gate: this.gate, target: this.target });
   }
 
   private fail(res: HttpResponse, what: string): never {
@@ -494,6 +499,65 @@ class ScimConnector implements Connector {
     if (prior.wasMember) return { outcome: 'unchanged', prior, detail: 'already a member' };
     await this.addMember(group, user.id, `adding ${op.subject} to ${JSON.stringify(name)}`);
     return { outcome: 'applied', prior, detail: `added user ${user.id} to group ${group.id}` };
+  }
+
+  /**
+   * Many joins (or many leaves) of one group as one change: the members are read once and one
+   * PATCH adds every user not yet a member (or removes every one that is), instead of a read
+   * and a write per user, which a provider pays for in proportion to the group's size. Each
+   * operation gets its own result, exactly as `apply` would give it, so each is undone alone.
+   */
+  async applyGroupChange(ops: OperationSpec[]): Promise<ApplyResult[]> {
+    const first = ops[0];
+    if (!first) return [];
+    const name = groupParam(first);
+    const join = first.action === 'joinGroup';
+    if (!join && first.action !== 'leaveGroup') throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`);
+    if (ops.some((o) => o.action !== first.action || groupParam(o) !== name)) throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is one action on one group`);
+    const users = await Promise.all(ops.map((op) => (join ? this.requireUser(op) : this.findUser(op.subject))));
+    const results: Array<ApplyResult | undefined> = ops.map(() => undefined);
+    let group = await this.findGroup(name);
+    if (!group) {
+      if (!join) return users.map((u) => ({ outcome: 'unchanged', prior: { kind: 'group', userId: u?.id ?? null, groupId: null, groupExisted: false, wasMember: false }, detail: u ? 'no such group' : 'no such account' }));
+      // The group is created with the first user as its member, under the find-or-create lock.
+      results[0] = await serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(first, name, users[0]!));
+      group = await this.findGroup(name);
+      if (!group) throw new TransientTargetError(`${this.target}: group ${JSON.stringify(name)} was created but cannot be found yet`);
+    }
+    const g = group;
+    return this.fresh(`${join ? 'joining' : 'leaving'} ${JSON.stringify(name)}`, async () => {
+      const current = await this.getGroup(g.id);
+      if (!current) throw new TransientTargetError(`${this.target}: group ${g.id} (${JSON.stringify(name)}) disappeared while it was changed`);
+      const members = new Set((current.members ?? []).map((m) => m.value));
+      const change = new Set<string>();
+      const out = users.map((u, i): ApplyResult => {
+        if (results[i]) return results[i]!;
+        if (!u) return { outcome: 'unchanged', prior: { kind: 'group', userId: null, groupId: g.id, groupExisted: true, wasMember: false }, detail: 'no such account' };
+        const isMember = members.has(u.id);
+        const prior: Prior = { kind: 'group', userId: u.id, groupId: g.id, groupExisted: true, wasMember: isMember };
+        // The same user twice in one change counts once.
+        if (change.has(u.id) || (join ? isMember : !isMember)) return { outcome: 'unchanged', prior, detail: join ? 'already a member' : 'not a member' };
+        change.add(u.id);
+        return { outcome: 'applied', prior, detail: `${join ? 'added' : 'removed'} user ${u.id} ${join ? 'to' : 'from'} group ${g.id}` };
+      });
+      if (change.size > 0) {
+        const ids = [...change];
+        const patch: PatchOp[] = join ? [{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }] : ids.map((id) => ({ op: 'remove', path: `members[value eq ${scimFilterValue(id)}]` }));
+        await this.update(
+          '/Groups',
+          current,
+          patch,
+          (r) => {
+            const x = r as ScimGroup;
+            const rest = (x.members ?? []).filter((m) => !change.has(m.value));
+            x.members = join ? [...rest, ...ids.map((value) => ({ value }))] : rest;
+          },
+          false,
+          `${join ? 'adding' : 'removing'} ${ids.length} member${ids.length === 1 ? '' : 's'} ${join ? 'to' : 'from'} ${JSON.stringify(name)}`,
+        );
+      }
+      return out;
+    });
   }
 
   private async leaveGroup(op: OperationSpec): Promise<ApplyResult> {

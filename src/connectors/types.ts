@@ -33,6 +33,12 @@ export interface Connector {
   readAccount(subject: string): Promise<AccountState | null>;
   /** Apply one operation idempotently: look up before create, "already so" is success. */
   apply(op: OperationSpec): Promise<ApplyResult>;
+  /**
+   * Optional: many joinGroup (or many leaveGroup) operations of one group at once, for targets
+   * where a change per member costs in proportion to the group's size. Each result is that
+   * operation's own, as `apply` would give it; a throw means the runner applies them one by one.
+   */
+  applyGroupChange?(ops: OperationSpec[]): Promise<ApplyResult[]>;
   /** Undo an applied operation exactly, from the prior state `apply` recorded. Idempotent too. */
   compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult>;
   /** Release connections. */

@@ -96,7 +96,8 @@ export class OperationStore {
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
-    return new OperationStore(new Pool({ ...auditDbConfig(env), max: 8 }), Sealer.fromEnv(env));
+    // Bounded waits: an unreachable database is an error the caller retries, never a hang.
+    return new OperationStore(new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }), Sealer.fromEnv(env));
   }
 
   async close(): Promise<void> {

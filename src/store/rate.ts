@@ -24,6 +24,8 @@ export interface Bucket {
 
 export class SharedRateBuckets {
   private ready: Promise<void> | undefined;
+  /** Targets whose row exists. */
+  private readonly known = new Set<string>();
 
   constructor(private readonly pool: Pool) {}
 
@@ -49,32 +51,31 @@ export class SharedRateBuckets {
   }
 
   /**
-   * Take up to `want` tokens of the target's bucket (a short transaction with a row lock).
-   * Answers how many were granted and, when none were, how long until one is there.
+   * Take up to `want` tokens of the target's bucket, in one statement (the row locked for its
+   * duration). Answers how many were granted and, when none were, how long until one is there.
    */
   async take(target: string, bucket: Bucket, want: number): Promise<{ granted: number; waitMs: number }> {
     await this.ensureSchema();
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      await c.query(`INSERT INTO ${RATE_TABLE} (target, tokens) VALUES ($1, $2) ON CONFLICT (target) DO NOTHING`, [target, bucket.burst]);
-      const cur = await c.query<{ tokens: number; elapsed: number }>(
-        `SELECT tokens, GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - updated_at))::float8 AS elapsed FROM ${RATE_TABLE} WHERE target = $1 FOR UPDATE`,
-        [target],
-      );
-      const row = cur.rows[0]!;
-      const available = Math.min(bucket.burst, Number(row.tokens) + Number(row.elapsed) * bucket.perSecond);
-      const granted = Math.max(0, Math.min(want, Math.floor(available)));
-      const left = available - granted;
-      await c.query(`UPDATE ${RATE_TABLE} SET tokens = $2, updated_at = clock_timestamp() WHERE target = $1`, [target, left]);
-      await c.query('COMMIT');
-      return { granted, waitMs: granted > 0 ? 0 : Math.max(1, Math.ceil(((1 - left) / bucket.perSecond) * 1000)) };
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
+    if (!this.known.has(target)) {
+      await this.pool.query(`INSERT INTO ${RATE_TABLE} (target, tokens) VALUES ($1, $2) ON CONFLICT (target) DO NOTHING`, [target, bucket.burst]);
+      this.known.add(target);
     }
+    const r = await this.pool.query<{ granted: number; left: number }>(
+      `WITH cur AS (
+         SELECT target, LEAST($2::float8, tokens + GREATEST(0, EXTRACT(EPOCH FROM clock_timestamp() - updated_at))::float8 * $3::float8) AS available
+           FROM ${RATE_TABLE} WHERE target = $1 FOR UPDATE
+       ), g AS (SELECT target, available, GREATEST(0, LEAST($4::int, FLOOR(available)::int)) AS granted FROM cur)
+       UPDATE ${RATE_TABLE} t SET tokens = g.available - g.granted, updated_at = clock_timestamp() FROM g WHERE t.target = g.target
+       RETURNING g.granted, t.tokens AS left`,
+      [target, bucket.burst, bucket.perSecond, want],
+    );
+    const row = r.rows[0];
+    if (!row) {
+      this.known.delete(target); // the row went away (a dropped table): create it again next time
+      return { granted: 0, waitMs: 10 };
+    }
+    const granted = Number(row.granted);
+    return { granted, waitMs: granted > 0 ? 0 : Math.max(1, Math.ceil(((1 - Number(row.left)) / bucket.perSecond) * 1000)) };
   }
 
   /** After a 429 with Retry-After: every worker holds back until then. */

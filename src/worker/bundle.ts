@@ -4,7 +4,9 @@ import { resolve } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 
 export async function buildWorkflowBundle(out: string): Promise<void> {
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
+  // The failure converter goes into the bundle too: failures raised in workflow code (an Update's
+  // refusal names a person) are encoded like every other payload.
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: require.resolve('../codec/failure-converter'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
   writeFileSync(out, code);
 }
 

@@ -266,7 +266,7 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment): Promise
   const approval = new ApprovalState(plan.approvalPolicy, s.view.submittedBy, needed, reasons);
   s.startApproval(approval);
   if (!needed) return undefined;
-  approval.start(Date.now());
+  approval.start(plan.plannedAt ? Date.parse(plan.plannedAt) : Date.now());
   setStatus(s, 'pending_approval', approval.waitingFor());
   const decided = (): boolean => approval.approved || approval.rejected;
   while (!decided()) {
