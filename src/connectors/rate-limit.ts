@@ -47,13 +47,17 @@ export function targetRateLimiter(target: string, limit: RateLimitConfig | undef
 }
 
 /**
- * Tokens drawn from the shared bucket as callers wait for them (at most a tenth of a
- * second's worth at once), handed out here; a failed draw (the database away) is retried.
+ * Tokens drawn from the shared bucket a chunk at a time (a tenth of a second's worth) and
+ * handed out here; a token not used within RESERVE_MS is dropped, so a worker holds at most one
+ * chunk for that long and the limit holds across workers. A failed draw (the database away) is
+ * retried.
  */
 export class SharedRateLimiter implements RateLimiter {
   private readonly waiters: Array<() => void> = [];
   private drawing = false;
   private readonly chunk: number;
+  private reserve = 0;
+  private reserveUntil = 0;
 
   constructor(
     private readonly source: SharedTokenSource,
@@ -63,6 +67,7 @@ export class SharedRateLimiter implements RateLimiter {
   }
 
   acquire(): Promise<void> {
+    if (this.takeReserved()) return Promise.resolve();
     return new Promise((resolve) => {
       this.waiters.push(resolve);
       void this.draw();
@@ -70,7 +75,17 @@ export class SharedRateLimiter implements RateLimiter {
   }
 
   pause(ms: number): void {
+    this.reserve = 0;
     this.source.pause(ms).catch(() => undefined);
+  }
+
+  private takeReserved(): boolean {
+    if (this.reserve > 0 && Date.now() < this.reserveUntil) {
+      this.reserve--;
+      return true;
+    }
+    this.reserve = 0;
+    return false;
   }
 
   private async draw(): Promise<void> {
@@ -78,10 +93,17 @@ export class SharedRateLimiter implements RateLimiter {
     this.drawing = true;
     try {
       while (this.waiters.length > 0) {
+        if (this.takeReserved()) {
+          this.waiters.shift()!();
+          continue;
+        }
         let wait: number;
         try {
-          const { granted, waitMs } = await this.source.take(Math.min(this.chunk, this.waiters.length));
-          for (let i = 0; i < granted; i++) this.waiters.shift()!();
+          const { granted, waitMs } = await this.source.take(Math.max(this.chunk, this.waiters.length));
+          const served = Math.min(granted, this.waiters.length);
+          for (let i = 0; i < served; i++) this.waiters.shift()!();
+          this.reserve = granted - served;
+          this.reserveUntil = Date.now() + RESERVE_MS;
           wait = granted > 0 ? 0 : waitMs;
         } catch {
           wait = 500;
@@ -93,6 +115,9 @@ export class SharedRateLimiter implements RateLimiter {
     }
   }
 }
+
+/** How long a worker may keep tokens it drew ahead. */
+const RESERVE_MS = 100;
 
 /**
  * A token bucket per target, shared by every activity of that target in this

@@ -60,6 +60,9 @@ export type ScimConfig = z.infer<typeof scimConfigSchema>;
 const DEFAULT_RATE_PER_SECOND = 50;
 const DEFAULT_TIMEOUT_MS = 15_000;
 const DEFAULT_MAX_CONNECTIONS = 8;
+/** Recently created or linked users kept (their ids) for the group changes that follow. */
+const RECENT_USERS = 10_000;
+const RECENT_USER_MS = 60_000;
 
 /** One limiter per target name, shared by every activity (and every connector instance) of that target in this process. */
 export function scimRateLimiter(target: string, perSecond: number = DEFAULT_RATE_PER_SECOND): RateLimiter {
@@ -254,6 +257,23 @@ class ScimConnector implements Connector {
     return found[0] ?? null;
   }
 
+  /**
+   * Users this connector created or linked in the last seconds (a batch's ensureAccount just
+   * before its group changes), by lower-cased userName: a group change needs only their ids,
+   * which a provider never changes. Bounded in size and age.
+   */
+  private readonly recent = new Map<string, { user: ScimUser; at: number }>();
+
+  private remember(user: ScimUser): void {
+    if (this.recent.size >= RECENT_USERS) this.recent.delete(this.recent.keys().next().value!);
+    this.recent.set(user.userName.toLowerCase(), { user: { id: user.id, userName: user.userName } as ScimUser, at: Date.now() });
+  }
+
+  private recentUser(subject: string): ScimUser | undefined {
+    const hit = this.recent.get(subject.toLowerCase());
+    return hit && Date.now() - hit.at < RECENT_USER_MS ? hit.user : undefined;
+  }
+
   private async findUserByExternalId(externalId: string): Promise<ScimUser | null> {
     const found = await this.search<ScimUser>('/Users', scimEq('externalId', externalId), (u) => u.externalId === externalId);
     if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} users have externalId ${JSON.stringify(externalId)}`);
@@ -402,6 +422,7 @@ class ScimConnector implements Connector {
       const res = await this.send('POST', '/Users', { body: { schemas: [USER_SCHEMA], ...toUserBody(want), userName, active: true } });
       if (res.status === 201 || res.status === 200) {
         const created = res.body as ScimUser;
+        this.remember({ ...created, userName });
         return { outcome: 'applied', prior: { kind: 'account', existed: false, id: created.id }, detail: `created user ${created.id}` };
       }
       if (res.status !== 409) this.fail(res, `creating user ${JSON.stringify(userName)}`);
@@ -414,6 +435,7 @@ class ScimConnector implements Connector {
     // Found by externalId under another userName: the account follows the subject.
     const attrs = user.userName.toLowerCase() === userName.toLowerCase() ? want : { ...want, userName };
     const changed = await this.setUser(user, attrs, true, `ensuring ${op.subject}`);
+    this.remember({ ...user, userName });
     return { outcome: changed ? 'applied' : 'unchanged', prior: prior as JsonValue, detail: `${detail}${changed ? `updated user ${user.id}` : `user ${user.id} already so`}` };
   }
 
@@ -514,19 +536,25 @@ class ScimConnector implements Connector {
     const join = first.action === 'joinGroup';
     if (!join && first.action !== 'leaveGroup') throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`);
     if (ops.some((o) => o.action !== first.action || groupParam(o) !== name)) throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is one action on one group`);
-    const users = await Promise.all(ops.map((op) => (join ? this.requireUser(op) : this.findUser(op.subject))));
+    const users = await Promise.all(ops.map((op) => this.recentUser(op.subject) ?? (join ? this.requireUser(op) : this.findUser(op.subject))));
     const results: Array<ApplyResult | undefined> = ops.map(() => undefined);
     let group = await this.findGroup(name);
+    let known: ScimGroup | undefined;
     if (!group) {
       if (!join) return users.map((u) => ({ outcome: 'unchanged', prior: { kind: 'group', userId: u?.id ?? null, groupId: null, groupExisted: false, wasMember: false }, detail: u ? 'no such group' : 'no such account' }));
       // The group is created with the first user as its member, under the find-or-create lock.
-      results[0] = await serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(first, name, users[0]!));
-      group = await this.findGroup(name);
-      if (!group) throw new TransientTargetError(`${this.target}: group ${JSON.stringify(name)} was created but cannot be found yet`);
+      const created = await serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(first, name, users[0]!));
+      results[0] = created;
+      const p = created.prior as Prior;
+      if (p.kind !== 'group' || !p.groupId) throw new TransientTargetError(`${this.target}: group ${JSON.stringify(name)} was joined but its id is unknown`);
+      group = { id: p.groupId, displayName: name } as ScimGroup;
+      // Just created with its first member: no need to read it back, unless a later attempt must.
+      if (!p.groupExisted) known = { ...group, members: [{ value: users[0]!.id }] };
     }
     const g = group;
     return this.fresh(`${join ? 'joining' : 'leaving'} ${JSON.stringify(name)}`, async () => {
-      const current = await this.getGroup(g.id);
+      const current = known ?? (await this.getGroup(g.id));
+      known = undefined;
       if (!current) throw new TransientTargetError(`${this.target}: group ${g.id} (${JSON.stringify(name)}) disappeared while it was changed`);
       const members = new Set((current.members ?? []).map((m) => m.value));
       const change = new Set<string>();
