@@ -76,7 +76,6 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
         lanes,
         after: plan.after,
         approvalPolicy: deps.approvalPolicy,
-        plannedAt: new Date().toISOString(),
       };
     },
 

@@ -88,9 +88,12 @@ export async function amendmentV2(input: AmendmentWorkflowInput): Promise<Amendm
   const applied = await awaitTurn(s, amendment, contract);
   if ('ended' in applied) return applied.ended;
 
+  // Workflow time before the plan's local activity: the same on every replay (the time right after
+  // a local activity is not), so the approval's clock and deadline never move.
+  const plannedAt = Date.now();
   const plan = await planPhase(s, amendment, applied.turn);
   if (plan.violations.length > 0) return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release());
-  const refused = await approvalPhase(s, plan);
+  const refused = await approvalPhase(s, plan, plannedAt);
   if (refused) return finish(s, 'rejected', refused, () => contract.release());
 
   const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
@@ -258,7 +261,7 @@ async function planPhase(s: AmendmentState, a: Amendment, applied: AppliedStateV
 }
 
 /** Approval where the plan asks for it (and always for an operator rollback). Returns why it was refused, if it was. */
-async function approvalPhase(s: AmendmentState, plan: PlannedAmendment): Promise<string | undefined> {
+async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requestedAt: number): Promise<string | undefined> {
   const reasons = [...plan.approval.reasons];
   const rb = s.view.rollback;
   if (rb) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${rb.of} requested by ${rb.requestedBy}: ${rb.reason}` });
@@ -266,7 +269,7 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment): Promise
   const approval = new ApprovalState(plan.approvalPolicy, s.view.submittedBy, needed, reasons);
   s.startApproval(approval);
   if (!needed) return undefined;
-  approval.start(plan.plannedAt ? Date.parse(plan.plannedAt) : Date.now());
+  approval.start(requestedAt);
   setStatus(s, 'pending_approval', approval.waitingFor());
   const decided = (): boolean => approval.approved || approval.rejected;
   while (!decided()) {

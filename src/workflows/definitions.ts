@@ -353,11 +353,6 @@ export interface PlannedAmendment {
   /** The contract the amendment produces (released to the contract when it completes). */
   after: Contract;
   approvalPolicy: ApprovalPolicy;
-  /**
-   * When the plan was made (ISO). The workflow starts an approval's clock from it: a time read
-   * from history, the same on every replay (workflow time right after a local activity is not).
-   */
-  plannedAt: string;
 }
 
 export interface BatchInput {

@@ -1,6 +1,6 @@
 /**
  * Fast workflow tests (issue 9, point 6): the REAL workflows (amendmentV2, contractWorkflow) on
- * the run's time-skipping test server (or, where a test needs what that server lacks, the run's
+ * a time-skipping test server of its own (or, where a test needs what that server lacks, the run's
  * Temporal dev server), with STUB activities that keep the real ones' contracts
  * (src/activities/index.ts, src/activities/provisioning.ts) but touch no PostgreSQL and no target:
  *
@@ -50,11 +50,13 @@ import {
   type OperationView,
   type PlannedAmendment,
   SA,
+  SEARCH_ATTRIBUTES,
   SHOWN_CHANGES,
   SHOWN_OPERATIONS,
   statusQuery,
 } from '../../src/workflows/definitions';
 import { testEnv } from '../harness/env';
+import { TEST_SERVER_WRAPPER } from '../harness/servers/timeskipping';
 import { quietRuntime } from './stack';
 
 // ---- what a test scripts ----------------------------------------------------------------
@@ -253,7 +255,6 @@ export class Stubs {
           lanes,
           after,
           approvalPolicy: { ...STUB_APPROVAL_POLICY, ...s.approvalPolicy },
-          plannedAt: new Date().toISOString(),
         } satisfies PlannedAmendment;
       },
 
@@ -352,7 +353,6 @@ function required(name: string): string {
   return v;
 }
 
-type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
 
 /** Which of the run's servers: the time-skipping test server, or the Temporal dev server (no time skipping). */
 export type FastServer = 'timeskipping' | 'dev';
@@ -364,15 +364,16 @@ export type FastServer = 'timeskipping' | 'dev';
  */
 async function connectEnv(server: FastServer, converter: DataConverter): Promise<TestWorkflowEnvironment> {
   if (server === 'dev') return TestWorkflowEnvironment.createFromExistingServer({ address: required('AMENDCTL_TEST_TEMPORAL_ADDRESS'), namespace: 'default', client: { dataConverter: converter } });
-  const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
-  if (typeof create !== 'function') throw new Error('@temporalio/testing no longer has TestWorkflowEnvironment.create: connect with createTimeSkipping instead');
-  const env = await create.call(TestWorkflowEnvironment, {
-    server: { type: 'existing' },
-    address: required('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'),
-    namespace: 'default',
-    supportsTimeSkipping: true,
-    client: { dataConverter: converter },
-  });
+  // A time-skipping test server of this file's own: the run's one has a single clock for every
+  // file on it, and another file's skip of days would pass these tests' deadlines unseen.
+  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } }, client: { dataConverter: converter } });
+  try {
+    // IndexedValueType KEYWORD = 2.
+    await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2])) });
+  } catch (err) {
+    await env.teardown();
+    throw err;
+  }
   if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
   return env;
 }

@@ -14,11 +14,7 @@ import { type AmendmentHandle, type FastStack, gate, operationAt, startFastStack
 
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
-/**
- * The run's test server has one clock for every test file on it: the time these tests skip stays
- * small (minutes; governance/timeskipping.test.ts asserts over days), and what waits for no skip
- * waits long (30 days).
- */
+/** Deadlines these tests skip past (on this file's own time-skipping server, see fast-stubs.ts); what waits for no skip waits long (30 days). */
 const GAP_DEADLINE_MINUTES = 10;
 const APPROVAL_DEADLINE_MINUTES = 15;
 /*
