@@ -531,10 +531,12 @@ export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: num
     kids.sort((a, b) => d.retained[b]! - d.retained[a]!);
     let rest = 0;
     let restCount = 0;
+    const restBy = new Map<string, ClassStat>();
     for (const c of kids) {
       if (d.retained[c]! < threshold || tree.length > 120) {
         rest += d.retained[c]!;
         restCount++;
+        add(restBy, nodeClass(g, c), d.retained[c]!);
         continue;
       }
       const ei = edgeBetween(g, n, c);
@@ -543,7 +545,14 @@ export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: num
       const shown = cls === '(closure)' ? `closure ${name || '(anonymous)'}` : cls === name || !name ? cls : `${cls} ${JSON.stringify(name.slice(0, 60))}`;
       walk(c, depth + 1, `${ei >= 0 ? edgeLabel(g, ei) : '(indirect)'}: ${shown}`);
     }
-    if (restCount > 0) tree.push({ depth: depth + 1, label: `(${restCount} smaller)`, retained: rest, self: 0 });
+    if (restCount > 0) {
+      const what = [...restBy]
+        .sort((a, b) => b[1].self - a[1].self)
+        .slice(0, 4)
+        .map(([k, v]) => `${v.count} ${k} ${(v.self / 1024).toFixed(0)} KB`)
+        .join(', ');
+      tree.push({ depth: depth + 1, label: `(${restCount} smaller: ${what})`, retained: rest, self: 0 });
+    }
   };
   walk(median, 0, rootClass);
   return {

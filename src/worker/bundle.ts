@@ -6,7 +6,10 @@ import { bundleWorkflowCode } from '@temporalio/worker';
 export async function buildWorkflowBundle(out: string): Promise<void> {
   // The failure converter goes into the bundle too: failures raised in workflow code (an Update's
   // refusal names a person) are encoded like every other payload.
-  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: require.resolve('../codec/failure-converter'), logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
+  const { code } = await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), failureConverterPath: require.resolve('../codec/failure-converter'),
+    // zod once per workflow thread, not once per cached workflow (src/workflows/preload-zod.ts).
+    preloadModules: [require.resolve('../workflows/preload-zod')],
+    logger: { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} } });
   writeFileSync(out, code);
 }
 

@@ -124,11 +124,12 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
 
 /**
  * Workflows kept in this worker's cache: an evicted one is replayed from history on its next
- * task, so the cache bounds memory, not what can wait. Sized to the machine: one per 32 MiB
- * of memory, from 100 to 1,000 (AMENDCTL_MAX_CACHED_WORKFLOWS overrides).
+ * task, so the cache bounds memory, not what can wait. A cached amendment (with zod preloaded
+ * into the bundle) is about 0.5 MB; sized to the machine: one per 128 MiB of memory, from 50 to
+ * 500 (AMENDCTL_MAX_CACHED_WORKFLOWS overrides).
  */
 export function defaultCachedWorkflows(memoryBytes: number = totalmem()): number {
-  return Math.min(1000, Math.max(100, Math.floor(memoryBytes / (32 * 1024 * 1024))));
+  return Math.min(500, Math.max(50, Math.floor(memoryBytes / (128 * 1024 * 1024))));
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

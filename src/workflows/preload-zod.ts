@@ -1,7 +1,7 @@
 /**
- * For src/bench/heap.ts --preload zod: a module that loads zod into the reusable V8 context at
- * bootstrap (bundleWorkflowCode's preloadModules), so zod is evaluated once per workflow thread
- * instead of once per cached workflow. Two things make a bare `preloadModules: ['zod']` fail:
+ * Preloaded into the workflow bundle (src/worker/bundle.ts, bundleWorkflowCode's preloadModules):
+ * zod is then evaluated once per workflow thread instead of once per cached workflow, which is
+ * most of a cached amendment's memory (measured with src/bench/heap.ts). Two things make a bare `preloadModules: ['zod']` fail:
  *  - zod's package.json says "sideEffects": false, so webpack drops the preload's unused
  *    require (it becomes `0;`) and nothing is preloaded; a module of ours that uses zod is kept;
  *  - the SDK deep-freezes every preloaded module, and zod finishes its set-up lazily, on the
