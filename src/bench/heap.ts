@@ -29,7 +29,8 @@
  *   --bundle FILE                 the amendment scenarios' bundle                    [lib/workflow-bundle.js]
  *   --preload zod,...             instead, bundle lib/workflows (and the floors) with preloadModules:
  *                                 "zod" = src/workflows/preload-zod.ts (a bare 'zod' would be
- *                                 dropped by webpack), "raw:NAME" as given, or module paths
+ *                                 dropped by webpack), "raw:NAME" as given, or module paths;
+ *                                 "none": lib/workflows bundled with no preloadModules
  *   --workflow-type NAME          the amendment scenarios' workflow type   [amendmentWorkflow, amendmentV2]
  *   --input-file FILE             its start input (JSON; "{i}" and "{run}" replaced in strings)
  *   --temporal HOST:PORT          use this server instead of starting a dev server
@@ -510,7 +511,8 @@ function parseArgs(argv: string[]): Args {
       case '--preload':
         // "zod" preloads src/workflows/preload-zod.ts (a bare 'zod' is dropped by webpack: sideEffects false);
         // "raw:NAME" passes NAME as it is; a path is made absolute.
-        a.preload = list(v()).map((m) => (m === 'zod' ? require.resolve('../workflows/preload-zod') : m.startsWith('raw:') ? m.slice(4) : m.startsWith('.') || m.includes('/') ? resolve(m) : m));
+        // "none": bundle lib/workflows with no preloadModules at all (e.g. to compare with a bundle built with them).
+        a.preload = list(v()).filter((m) => m !== 'none').map((m) => (m === 'zod' ? require.resolve('../workflows/preload-zod') : m.startsWith('raw:') ? m.slice(4) : m.startsWith('.') || m.includes('/') ? resolve(m) : m));
         break;
       case '--workflow-type': a.workflowType = v(); break;
       case '--input-file': a.inputFile = resolve(v()); break;
@@ -710,7 +712,7 @@ async function parentMain(args: Args): Promise<void> {
       server = await startDevServer({ cli: await findTemporalCli(), port: await freePort(), headless: true, dbFile: join(tmp, 't.db'), logFile: join(tmp, 'temporal.log') });
       address = server.address;
     }
-    const variant = `${args.preload ? ` +preload(${args.preload.map((m) => m.replace(/^.*\/(preload-)?/, '').replace(/\.js$/, '')).join(',')})` : ''}${args.reuseV8Context ? '' : ' noReuseV8'}${Object.entries(args.env).map(([k, v]) => ` ${k}=${v}`).join('')}`;
+    const variant = `${args.preload?.length === 0 ? ' no preload' : ''}${args.preload?.length ? ` +preload(${args.preload.map((m) => m.replace(/^.*\/(preload-)?/, '').replace(/\.js$/, '')).join(',')})` : ''}${args.reuseV8Context ? '' : ' noReuseV8'}${Object.entries(args.env).map(([k, v]) => ` ${k}=${v}`).join('')}`;
     process.stdout.write(
       `amendctl worker memory per cached workflow (node ${process.version}, Temporal ${address}, ${args.reuseV8Context ? 'reuseV8Context' : 'one V8 context per workflow'}; per-workflow figures: (loaded - baseline) / N after GC)\n` +
         `   noGC: RSS growth before the forced GC (what a process monitor sees); wfheap: V8 heap used of the workflow thread; main: of the main thread;\n` +

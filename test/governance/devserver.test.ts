@@ -116,9 +116,18 @@ test('compensation runs every undo even when some fail for good, and `failed` na
   const own = await startStack('govfail', { env: { AMENDCTL_IDP_URL: `${proxy.url}/v2` } });
   const c = customer('cmp');
   let refusing = false;
+  const scim = new RawScim(need('AMENDCTL_TEST_SCIM_URL'), need('AMENDCTL_TEST_SCIM_TOKEN'));
   proxy.hooks.push(async (req) => {
     const body = req.body as { userName?: string } | undefined;
-    if (req.method === 'POST' && req.path.endsWith('/Users') && body?.userName === c.email('erin')) refusing = true;
+    if (req.method === 'POST' && req.path.endsWith('/Users') && body?.userName === c.email('erin')) {
+      // Accounts are created concurrently: erin's is refused only once bob's and carol's exist, so those have something to undo.
+      const deadline = Date.now() + 20_000;
+      while (!(await Promise.all([scim.users(c.email('bob')), scim.users(c.email('carol'))])).every((u) => u.length > 0)) {
+        if (Date.now() > deadline) throw new Error('bob and carol were never created');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      refusing = true;
+    }
     if (refusing && req.method !== 'GET') return { status: 403, body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '403', detail: 'refused by the test proxy' } };
     return undefined;
   });
