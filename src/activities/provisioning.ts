@@ -214,7 +214,7 @@ class BatchRun {
     const one = async (row: StoredOperation): Promise<void> => {
       if (!(await this.applyOne(row, failures))) blocked.add(row.op.subject);
     };
-    const open = (rows: StoredOperation[]) => rows.filter((r) => !blocked.has(r.op.subject));
+    const unblocked = (rows: StoredOperation[]) => rows.filter((r) => !blocked.has(r.op.subject));
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeat();
     try {
@@ -225,9 +225,9 @@ class BatchRun {
           if (blocked.has(row.op.subject)) break;
         }
       }));
-      const memberships = open(this.rows.filter((r) => STEP[r.op.action] === 1));
+      const memberships = unblocked(this.rows.filter((r) => STEP[r.op.action] === 1));
       await this.pool(this.units(memberships).map((unit) => () => (unit.length === 1 ? one(unit[0]!) : this.applyGroupChange(unit, failures, blocked))));
-      await this.pool(open(this.rows.filter((r) => STEP[r.op.action] === 2)).map((row) => () => one(row)));
+      await this.pool(unblocked(this.rows.filter((r) => STEP[r.op.action] === 2)).map((row) => () => one(row)));
     } finally {
       clearInterval(beat);
     }

@@ -16,10 +16,11 @@
  *
  * Connection: the amendctl database (the same as the durable audit log: src/audit/store.ts).
  */
-import { Pool, type PoolClient } from 'pg';
+import { Pool } from 'pg';
 import { auditDbConfig } from '../audit/store';
 import type { JsonValue } from '../domain/json';
 import type { Operation } from '../domain/plan';
+import { inTransaction, schemaOnce } from './schema';
 import { Sealer } from './seal';
 
 export const OPERATIONS_TABLE = 'amendctl_operations';
@@ -86,13 +87,14 @@ CREATE TABLE IF NOT EXISTS ${OPERATIONS_TABLE} (
 const CHUNK = 1000;
 
 export class OperationStore {
-  private ready: Promise<void> | undefined;
+  readonly ensureSchema: () => Promise<void>;
 
   constructor(
     readonly pool: Pool,
     private readonly sealer: Sealer,
   ) {
     pool.on('error', () => undefined); // an idle connection closed by the server: the pool reconnects
+    this.ensureSchema = schemaOnce(pool, 'amendctl_operations_schema', SCHEMA);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
@@ -104,26 +106,12 @@ export class OperationStore {
     await this.pool.end();
   }
 
-  ensureSchema(): Promise<void> {
-    this.ready ??= this.withClient(async (c) => {
-      await c.query('BEGIN');
-      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('amendctl_operations_schema', 0))`);
-      await c.query(SCHEMA);
-      await c.query('COMMIT');
-    }).catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
-
   /** Store a plan's operations in provisioning order; a plan already stored (a retried activity) is left as it is. */
   async savePlan(amendmentId: string, planHash: string, operations: Operation[]): Promise<void> {
     await this.ensureSchema();
     const have = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2`, [amendmentId, planHash]);
     if (Number(have.rows[0]?.n ?? 0) === operations.length) return;
-    await this.withClient(async (c) => {
-      await c.query('BEGIN');
+    await inTransaction(this.pool, async (c) => {
       for (let from = 0; from < operations.length; from += CHUNK) {
         const chunk = operations.slice(from, from + CHUNK);
         await c.query(
@@ -133,7 +121,6 @@ export class OperationStore {
           [amendmentId, planHash, chunk.map((_, i) => from + i), chunk.map((o) => o.target), chunk.map((o) => o.action), chunk.map((o) => this.sealer.seal(o))],
         );
       }
-      await c.query('COMMIT');
     });
   }
 
@@ -222,17 +209,5 @@ export class OperationStore {
       out.compensation = { outcome: row.compensation as StoredCompensation, at: (row.compensated_at as Date).toISOString(), ...(detail ? { detail } : {}) };
     }
     return out;
-  }
-
-  private async withClient<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      return await fn(c);
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
   }
 }

@@ -6,6 +6,7 @@
  * whatever the batch sizes, and Retry-After from the target pauses every worker.
  */
 import type { Pool } from 'pg';
+import { schemaOnce } from './schema';
 
 export const RATE_TABLE = 'amendctl_rate_buckets';
 
@@ -23,31 +24,12 @@ export interface Bucket {
 }
 
 export class SharedRateBuckets {
-  private ready: Promise<void> | undefined;
+  private readonly ensureSchema: () => Promise<void>;
   /** Targets whose row exists. */
   private readonly known = new Set<string>();
 
-  constructor(private readonly pool: Pool) {}
-
-  ensureSchema(): Promise<void> {
-    this.ready ??= (async () => {
-      const c = await this.pool.connect();
-      try {
-        await c.query('BEGIN');
-        await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('amendctl_rate_schema', 0))`);
-        await c.query(SCHEMA);
-        await c.query('COMMIT');
-      } catch (err) {
-        await c.query('ROLLBACK').catch(() => undefined);
-        throw err;
-      } finally {
-        c.release();
-      }
-    })().catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
+  constructor(private readonly pool: Pool) {
+    this.ensureSchema = schemaOnce(pool, 'amendctl_rate_schema', SCHEMA);
   }
 
   /**
