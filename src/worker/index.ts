@@ -38,10 +38,11 @@ export interface AmendctlWorker {
 }
 
 /** A prebuilt workflow bundle (npm run build makes lib/workflow-bundle.js), else the sources. */
-export function workflowSource(env: NodeJS.ProcessEnv = process.env): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+export function workflowSource(env: NodeJS.ProcessEnv = process.env): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
   const bundle = env.AMENDCTL_WORKFLOW_BUNDLE ?? resolve(PROJECT_ROOT, 'lib', 'workflow-bundle.js');
   if (existsSync(bundle) && !env.AMENDCTL_WORKFLOW_SOURCES) return { workflowBundle: { codePath: bundle } };
-  return { workflowsPath: require.resolve('../workflows') };
+  // The same preload as the prebuilt bundle (src/worker/bundle.ts): zod once per workflow thread.
+  return { workflowsPath: require.resolve('../workflows'), bundlerOptions: { preloadModules: [require.resolve('../workflows/preload-zod')] } };
 }
 
 export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Promise<AmendctlWorker> {
@@ -123,13 +124,23 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
 }
 
 /**
- * Workflows kept in this worker's cache: an evicted one is replayed from history on its next
- * task, so the cache bounds memory, not what can wait. A cached amendment (with zod preloaded
- * into the bundle) is about 0.5 MB; sized to the machine: one per 128 MiB of memory, from 50 to
- * 500 (AMENDCTL_MAX_CACHED_WORKFLOWS overrides).
+ * Workflows kept in this worker's cache. The cache is for workflows that are working (planning,
+ * provisioning, handing out turns): an evicted one is replayed from its short history on its next
+ * task, so one that waits hours for a person gains nothing from staying cached, and the cache
+ * bounds memory, not what can wait. A cached amendment is about 0.3 MB (src/bench/heap.ts), its contract workflow more
+ * of worker memory (npm run bench:e2e, case e); sized to the memory the process may use (a
+ * container's limit, else the machine's): one per 512 MiB, from 20 to 200 (47 on a 24 GiB
+ * machine, which keeps 1,000 pending approvals under 400 MB). AMENDCTL_MAX_CACHED_WORKFLOWS overrides.
  */
-export function defaultCachedWorkflows(memoryBytes: number = totalmem()): number {
-  return Math.min(500, Math.max(50, Math.floor(memoryBytes / (128 * 1024 * 1024))));
+export function defaultCachedWorkflows(memoryBytes: number = usableMemory()): number {
+  return Math.min(200, Math.max(20, Math.floor(memoryBytes / (512 * 1024 * 1024))));
+}
+
+/** A cgroup limit (process.constrainedMemory(): 0 or absurdly large when there is none), else the machine's memory. */
+export function usableMemory(): number {
+  const total = totalmem();
+  const limit = typeof process.constrainedMemory === 'function' ? process.constrainedMemory() : undefined;
+  return limit && limit > 0 && limit < total ? limit : total;
 }
 
 function positiveInt(env: NodeJS.ProcessEnv, name: string, fallback: number): number {

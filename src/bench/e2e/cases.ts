@@ -249,9 +249,24 @@ let rssCap = Infinity;
 /** The worker process is above the RSS cap: it takes no more work. */
 const over = (w: ChildWorker) => (): boolean => (w.rss()?.rss ?? 0) > rssCap;
 
-async function settleRss(w: ChildWorker): Promise<Rss | undefined> {
-  await sleep(3000);
-  return w.rss();
+/**
+ * The worker's RSS once it has settled: sampled every second until the last five samples lie within
+ * 1% of each other (V8 and the allocator hand back what a burst of work left behind), at most 30 s.
+ */
+async function settleRss(w: ChildWorker): Promise<(Rss & { memory?: Record<string, number>; settledMs?: number }) | undefined> {
+  const t0 = Date.now();
+  const samples: number[] = [];
+  let last: Rss | undefined;
+  await sleep(2000);
+  while (Date.now() - t0 < 30_000) {
+    last = w.rss();
+    if (!last) return undefined;
+    samples.push(last.rss);
+    const tail = samples.slice(-5);
+    if (tail.length === 5 && Math.max(...tail) - Math.min(...tail) <= Math.max(...tail) * 0.01) break;
+    await sleep(1000);
+  }
+  return last && { ...last, settledMs: Date.now() - t0, ...(w.memory ? { memory: w.memory } : {}) };
 }
 
 export async function caseE(bench: Bench): Promise<void> {

@@ -93,6 +93,8 @@ export interface ChildWorker {
   pid: number;
   /** Floor only: how many floorPendingWorkflows are waiting (reported by the worker's sink). */
   waiting: number;
+  /** The worker's own view of its memory (process.memoryUsage(), MB), reported every second: where the RSS is. */
+  memory?: Record<string, number>;
   rss(): Rss | undefined;
   stop(): Promise<void>;
 }
@@ -278,8 +280,9 @@ export class Bench {
     };
     this.children.add(w);
     const ready = new Promise<void>((res, rej) => {
-      child.on('message', (m: { type: string; count?: number; message?: string }) => {
+      child.on('message', (m: { type: string; count?: number; message?: string; memory?: Record<string, number> }) => {
         if (m.type === 'ready') res();
+        else if (m.type === 'memory') w.memory = m.memory;
         else if (m.type === 'waiting') w.waiting = m.count ?? w.waiting;
         else if (m.type === 'error') rej(new Error(`${mode} worker: ${m.message ?? 'failed'}`));
       });
