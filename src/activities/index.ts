@@ -14,6 +14,7 @@ import type { OperationStore } from '../store/operations';
 import type { RulesProvider } from '../worker/rules';
 import { createAuditActivities } from './audit';
 import { createProvisioningActivities } from './provisioning';
+import { createReclaimActivities } from './reclaim';
 
 export interface ActivityDeps {
   registry: ConnectorRegistry;
@@ -31,6 +32,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
   return {
     ...createAuditActivities(deps.store), // the durable audit log (issue 6)
     ...createProvisioningActivities(deps), // amendmentV2: the plan in the operation store, batches per target
+    ...createReclaimActivities(deps), // the contract takes a turn back from a holder that ended without releasing it
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {

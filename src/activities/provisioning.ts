@@ -101,6 +101,11 @@ async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: 
   return { rows, connector, provisioning: deps.registry.provisioning(input.target) };
 }
 
+/** The activity was cancelled: its amendment asked, or its workflow is gone (a heartbeat found it closed). */
+function cancelled(): boolean {
+  return Context.current().cancellationSignal.aborted;
+}
+
 /** Per target (in order of first appearance), per account (in order of first appearance), each account's operations in plan order. */
 export function provisioningOrder(operations: Operation[]): Operation[] {
   const targets = new Map<string, Map<string, Operation[]>>();
@@ -233,6 +238,8 @@ class BatchRun {
     }
     for (const row of this.rows) if (row.outcome === 'pending') this.setOutcome(row, { outcome: 'skipped' });
     await this.flush(true);
+    // Cancelled (the amendment was cancelled or has ended): what was done is in the store for its undo; nothing new started.
+    if (cancelled()) await Context.current().cancelled;
     const base = this.startedAt;
     const operations: OperationRecord[] = this.rows.map((row) => {
       const start = row.startedAt ? Date.parse(row.startedAt) - base : 0;
@@ -258,7 +265,7 @@ class BatchRun {
       failures.push(failedOf(row));
       return false;
     }
-    if (this.stopped) {
+    if (this.stopped || cancelled()) {
       this.setOutcome(row, { outcome: 'skipped' });
       return false;
     }
@@ -299,7 +306,7 @@ class BatchRun {
       failures.push(failedOf(r));
       blocked.add(r.op.subject);
     }
-    if (todo.length === 0 || this.stopped) {
+    if (todo.length === 0 || this.stopped || cancelled()) {
       for (const r of todo) if (!(await this.applyOne(r, failures))) blocked.add(r.op.subject);
       return;
     }
@@ -436,4 +443,29 @@ class BatchRun {
 function failedOf(row: StoredOperation): FailedOperation {
   const e = row.result?.error ?? { type: 'TargetRejected', message: 'failed' };
   return { idx: row.idx, id: row.op.id, action: row.op.action, subject: row.op.subject, description: row.op.description, ruleIds: row.op.ruleIds, type: e.type, message: e.message };
+}
+
+/**
+ * Undo what an amendment applied and never undid, target by target, as a batch's compensation
+ * does (src/activities/reclaim.ts: a holder that ended without releasing its turn). Returns
+ * how many operations were undone and the undos that failed.
+ */
+export async function undoApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store'>, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ undone: number; failed: string[] }> {
+  const open = rows.filter((r) => r.outcome === 'applied' && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
+  const byTarget = new Map<string, StoredOperation[]>();
+  for (const r of open) byTarget.set(r.op.target, [...(byTarget.get(r.op.target) ?? []), { ...r, compensation: undefined }]);
+  let undone = 0;
+  const failed: string[] = [];
+  for (const [target, list] of byTarget) {
+    const connector = deps.registry.get(target);
+    if (!connector) {
+      failed.push(...list.map((r) => `${r.op.description} (no target "${target}" is configured in this worker)`));
+      continue;
+    }
+    const input: BatchInput = { amendmentId, planHash, target, from: list[0]!.idx, to: list[list.length - 1]!.idx + 1, batch: 1, of: 1, budgetSeconds };
+    const r = await new BatchRun(deps.store(), connector, deps.registry.provisioning(target), input, list).compensate();
+    undone += r.operations.filter(([, o]) => o !== 'failed').length;
+    failed.push(...r.failed.map((f) => `${f.description} (${f.message})`));
+  }
+  return { undone, failed };
 }

@@ -17,6 +17,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   reject: { summary: 'reject an amendment pending approval', load: async () => (await import('./commands/amendments')).rejectCommand },
   cancel: { summary: 'cancel a scheduled or queued amendment before it takes effect', load: async () => (await import('./commands/amendments')).cancelCommand },
   rollback: { summary: 'roll back a completed amendment (a reversal that needs approval)', load: async () => (await import('./commands/amendments')).rollbackCommand },
+  contract: { summary: "contract ID: its line (applied, holder since when, waiting, scheduled); contract release ID: free an ended holder's turn", load: async () => (await import('./commands/contract')).contractCommand },
   audit: { summary: 'audit AMENDMENT_ID | --contract ID [--format json|csv|md]; audit verify: the audit record and the durable log check', load: async () => (await import('./commands/audit')).auditCommand },
   replay: { summary: 'replay captured workflow histories against this build (before deploying a workflow change)', load: async () => (await import('./commands/replay')).replayCommand },
   plan: { summary: 'dry run: the plan an amendment would get (no Temporal); --json for data', load: async () => (await import('./commands/plan')).planCommand },

@@ -31,6 +31,7 @@ import {
   type AppliedStateView,
   type BatchProgress,
   contractQuery,
+  releaseTurnSignal,
   type ContractView,
   contractWorkflowId,
   type CancelInput,
@@ -85,6 +86,11 @@ export class ApprovalRefusedError extends Error {
 /** A rollback that cannot be submitted: the amendment is not completed, or is not the contract's last applied one. */
 export class RollbackRefusedError extends Error {
   override readonly name = 'RollbackRefusedError';
+}
+
+/** An operator release that cannot be done: no holder, another holder, or a holder that still runs. */
+export class ReleaseRefusedError extends Error {
+  override readonly name = 'ReleaseRefusedError';
 }
 
 export const rollbackAmendmentId = (amendmentId: string): string => `rollback-${amendmentId}`;
@@ -261,6 +267,36 @@ export class AmendctlClient {
   async getContract(contractId: string): Promise<{ view: ContractView; applied: AppliedStateView | null }> {
     const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
     return { view: await h.query(contractQuery), applied: await h.query(appliedStateQuery) };
+  }
+
+  /**
+   * An operator frees a contract's turn from a holder whose workflow has ended (`amendctl contract
+   * release`): the contract takes it back as it does when a keeper reports the end (what the holder
+   * applied is undone; an audit record names `by` and `reason`). A holder that still runs is
+   * refused: reject or cancel it instead. Resolves with the contract's view once the turn is free.
+   */
+  async releaseTurn(contractId: string, request: { by: string; reason: string; amendmentId?: string; timeoutMs?: number }): Promise<ContractView> {
+    const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
+    const view = await h.query(contractQuery).catch((err: unknown) => {
+      if (err instanceof WorkflowNotFoundError) throw new ReleaseRefusedError(`contract ${contractId} has no amendments (no workflow ${contractWorkflowId(contractId)})`);
+      throw err;
+    });
+    const holder = view.holding ?? (view.holder ? { amendmentId: view.holder, sequence: 0 } : undefined);
+    if (!holder) throw new ReleaseRefusedError(`contract ${contractId} has no holder: its turn is free`);
+    if (request.amendmentId && request.amendmentId !== holder.amendmentId) throw new ReleaseRefusedError(`amendment ${request.amendmentId} does not hold the turn of contract ${contractId}; ${holder.amendmentId} does`);
+    const d = await this.client.workflow.getHandle(amendmentWorkflowId(holder.amendmentId)).describe().catch(() => undefined);
+    if (d?.status.name === 'RUNNING') {
+      const status = await this.getStatus(holder.amendmentId).then((v) => v.status, () => 'running');
+      throw new ReleaseRefusedError(`amendment ${holder.amendmentId} holds the turn of contract ${contractId} and its workflow is running (${status}): reject it, or cancel it (temporal workflow cancel), and it releases the turn itself`);
+    }
+    await h.signal(releaseTurnSignal, { amendmentId: holder.amendmentId, by: request.by, reason: request.reason });
+    const until = Date.now() + (request.timeoutMs ?? 120_000);
+    for (;;) {
+      const v = await h.query(contractQuery);
+      if (v.holder !== holder.amendmentId) return v;
+      if (Date.now() > until) throw new ReleaseRefusedError(`contract ${contractId} still shows ${holder.amendmentId} as its holder after ${Math.round((request.timeoutMs ?? 120_000) / 1000)} s: is a worker running?`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
   }
 
   handle(amendmentId: string): WorkflowHandle<typeof amendmentV2> {

@@ -17,9 +17,16 @@
  * (src/workflows/v1) stays registered until none runs.
  */
 import {
+  ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
+  CancellationScope,
+  CancelledFailure,
   condition,
+  isCancellation,
+  ParentClosePolicy,
+  patched,
+  startChild,
   getExternalWorkflowHandle,
   log,
   proxyActivities,
@@ -43,6 +50,7 @@ import {
   type BatchSpec,
   cancelSignal,
   contractWorkflowId,
+  keeperWorkflowId,
   noticeSignal,
   type OrderingPolicy,
   type PlannedAmendment,
@@ -53,7 +61,14 @@ import {
   turnSignal,
   withdrawSignal,
 } from './definitions';
+import { turnKeeper } from './keeper';
 import { AmendmentState, issuesText, UpdateRefused } from './state';
+
+/**
+ * Patch: the turn keeper and the answer to a Temporal cancellation request (issue 10). Runs
+ * started before it have neither; `amendctl contract release` frees a turn one of them left held.
+ */
+const KEEPER_PATCH = 'turn-keeper';
 
 const DEFAULT_RETRY_BUDGET_S = 300;
 
@@ -81,31 +96,95 @@ export async function amendmentV2(input: AmendmentWorkflowInput): Promise<Amendm
 
   const amendment = validate(s, input);
   if (typeof amendment === 'string') return finish(s, 'invalid', amendment);
-  const contract = new ContractLine(s, amendment);
+  const p: Progress = { holding: false, dispatched: [], keeper: patched(KEEPER_PATCH) };
+  const contract = new ContractLine(s, amendment, p);
+  if (!p.keeper) return phases(s, amendment, contract, p, input);
+  startKeeper(s, amendment);
+  try {
+    return await phases(s, amendment, contract, p, input);
+  } catch (err) {
+    if (!isCancellation(err)) throw err;
+    return CancellationScope.nonCancellable(() => onCancellation(s, amendment, contract, p, input));
+  }
+}
 
+/** Where the amendment is, for what a cancellation request must undo. */
+interface Progress {
+  /** It holds its contract's turn (and has not released it). */
+  holding: boolean;
+  plan?: PlannedAmendment;
+  /** Batches sent to their targets. */
+  dispatched: BatchSpec[];
+  /** Its final status is being recorded: the record and the release to repeat if interrupted. */
+  finishing?: { status: AmendmentStatus; reason: string; release?: () => Promise<void> };
+  /** This run has a turn keeper and answers cancellation (the patch). */
+  keeper: boolean;
+}
+
+async function phases(s: AmendmentState, amendment: Amendment, contract: ContractLine, p: Progress, input: AmendmentWorkflowInput): Promise<AmendmentView> {
   const notYet = await effectiveDate(s, amendment, contract);
   if (notYet) return notYet.ended;
   const applied = await awaitTurn(s, amendment, contract);
   if ('ended' in applied) return applied.ended;
+  p.holding = true;
 
   // Workflow time before the plan's local activity: the same on every replay (the time right after
   // a local activity is not), so the approval's clock and deadline never move.
   const plannedAt = Date.now();
   const plan = await planPhase(s, amendment, applied.turn);
-  if (plan.violations.length > 0) return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release());
+  p.plan = plan;
+  if (plan.violations.length > 0) return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release(), p);
   const refused = await approvalPhase(s, plan, plannedAt);
-  if (refused) return finish(s, 'rejected', refused, () => contract.release());
+  if (refused) return finish(s, 'rejected', refused, () => contract.release(), p);
 
   const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
-  const { failure, dispatched } = await provision(s, amendment, plan, budget);
-  if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after));
+  const { failure, dispatched } = await provision(s, amendment, plan, budget, p);
+  if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after), p);
+  return undoAndFinish(s, amendment, plan, dispatched, budget, failure, contract, p);
+}
+
+async function undoAndFinish(s: AmendmentState, amendment: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string, contract: ContractLine, p?: Progress): Promise<AmendmentView> {
   const left = await compensate(s, amendment, plan, dispatched, budget, failure);
   if (left.length > 0) {
     s.view.leftForOperator = left;
     const shown = `${left.slice(0, 5).join('; ')}${left.length > 5 ? `; and ${left.length - 5} more` : ''}`;
-    return finish(s, 'failed', `${failure} and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release());
+    return finish(s, 'failed', `${failure} and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release(), p);
   }
-  return finish(s, 'rolled_back', `${failure}; every applied operation was undone`, () => contract.release());
+  return finish(s, 'rolled_back', `${failure}; every applied operation was undone`, () => contract.release(), p);
+}
+
+/** The keeper child (src/workflows/keeper.ts): started with the enqueue, it outlives this run only to report its end. */
+function startKeeper(s: AmendmentState, a: Amendment): void {
+  const workflowId = keeperWorkflowId(s.view.workflowId);
+  startChild(turnKeeper, {
+    workflowId,
+    args: [{ contractId: a.contractId, amendmentId: a.amendmentId, workflowId: s.view.workflowId }],
+    parentClosePolicy: ParentClosePolicy.REQUEST_CANCEL,
+    cancellationType: 'ABANDON',
+    staticSummary: `Keeps the turn of amendment ${a.amendmentId} on contract ${a.contractId}: reports its end, however it ends`,
+  }).catch((err: unknown) => {
+    log.warn('the turn keeper did not start', { workflowId, error: String(err) });
+  });
+}
+
+/**
+ * A Temporal cancellation request (the Web UI, `temporal workflow cancel`): the amendment ends
+ * as a business outcome, not half-way. Before its turn: it leaves the line. Holding the turn,
+ * nothing applied: rejected, released. Batches sent: they stop (each waits for its activity to
+ * end), every applied operation is undone, released. Already finishing: the record and release repeated.
+ */
+async function onCancellation(s: AmendmentState, a: Amendment, line: ContractLine, p: Progress, input: AmendmentWorkflowInput): Promise<AmendmentView> {
+  const at = new Date().toISOString();
+  const why = 'a Temporal cancellation request (the Web UI or temporal workflow cancel)';
+  if (p.finishing) return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
+  s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };
+  if (p.plan && p.dispatched.length > 0) {
+    const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
+    return undoAndFinish(s, a, p.plan, p.dispatched, budget, `cancelled by ${why}`, line);
+  }
+  if (p.holding) return finish(s, 'rejected', `cancelled by ${why} before anything was applied`, () => line.release());
+  await line.withdraw();
+  return finish(s, 'rejected', `cancelled by ${why} before it held its turn`);
 }
 
 // ---- the phases ----------------------------------------------------------------------
@@ -158,13 +237,16 @@ class ContractLine {
   constructor(
     private readonly s: AmendmentState,
     private readonly a: Amendment,
+    private readonly p?: Progress,
   ) {
     this.workflowId = contractWorkflowId(a.contractId);
   }
 
   async enqueue(effectiveAt?: string): Promise<OrderingPolicy> {
     const a = this.a;
-    const policy = await control.enqueueAmendment({ contractId: a.contractId, amendmentId: a.amendmentId, sequence: a.sequence, workflowId: this.s.view.workflowId, ...(effectiveAt ? { effectiveAt } : {}) });
+    // With the keeper, the run asks: a new run of this workflow (a reset) then takes over its own turn.
+    const runId = this.p?.keeper ? { runId: workflowInfo().runId } : {};
+    const policy = await control.enqueueAmendment({ contractId: a.contractId, amendmentId: a.amendmentId, sequence: a.sequence, workflowId: this.s.view.workflowId, ...runId, ...(effectiveAt ? { effectiveAt } : {}) });
     return policy ?? { gapDeadlineSeconds: 7 * 24 * 3600 };
   }
 
@@ -173,6 +255,7 @@ class ContractLine {
   }
 
   async release(after?: Amendment['contract']): Promise<void> {
+    if (this.p) this.p.holding = false;
     await getExternalWorkflowHandle(this.workflowId).signal(releaseSignal, { amendmentId: this.a.amendmentId, ...(after ? { applied: after } : {}) });
   }
 }
@@ -217,9 +300,13 @@ async function awaitTurn(s: AmendmentState, a: Amendment, line: ContractLine): P
     if (missing.length === 0) {
       gapSince = undefined;
       if (w) {
-        s.view.queue = { appliedSequence: w.appliedSequence, missing: [] };
+        s.view.queue = { appliedSequence: w.appliedSequence, missing: [], ...(w.holder ? { holder: w.holder } : {}) };
         const ahead = w.scheduledAhead.map((x) => `${x.amendmentId} (sequence ${x.sequence}) is scheduled for ${x.effectiveAt}`);
-        setStatus(s, 'queued', `waiting for sequence ${a.sequence - 1} of contract ${a.contractId} to be applied (the contract is at sequence ${w.appliedSequence})${ahead.length ? `; ${ahead.join('; ')}` : ''}`);
+        const h = w.holder;
+        const line = h
+          ? `waiting for the turn of contract ${a.contractId} (at sequence ${w.appliedSequence}): amendment ${h.amendmentId} (sequence ${h.sequence}) holds it${h.since ? ` since ${h.since}` : ''}${h.reclaiming ? `, being taken back (${h.reclaiming.why})` : ''}`
+          : `waiting for sequence ${a.sequence - 1} of contract ${a.contractId} to be applied (the contract is at sequence ${w.appliedSequence})`;
+        setStatus(s, 'queued', `${line}${ahead.length ? `; ${ahead.join('; ')}` : ''}`);
       }
       await condition(() => stop() || s.notices !== seen);
       continue;
@@ -307,22 +394,31 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
  * once. After the first failure no further batch starts. Returns the failure (one line)
  * and the batches that ran, for compensation.
  */
-async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment, budget: number): Promise<{ failure?: string; dispatched: BatchSpec[] }> {
+async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment, budget: number, p: Progress): Promise<{ failure?: string; dispatched: BatchSpec[] }> {
   setStatus(s, 'running', `applying ${plan.operationsTotal} operation${plan.operationsTotal === 1 ? '' : 's'} on ${Object.keys(plan.lanes).length} target${Object.keys(plan.lanes).length === 1 ? '' : 's'}`);
   let failure: string | undefined;
-  const dispatched: BatchSpec[] = [];
-  await Promise.all(
+  const dispatched = p.dispatched;
+  let cancelled: unknown;
+  const cancelledOr = (err: unknown): boolean => {
+    if (p.keeper && isCancellation(err)) cancelled ??= err;
+    return cancelled !== undefined;
+  };
+  // A request that arrived while a batch ran (and finished it anyway): no further batch starts.
+  const requested = (): boolean => p.keeper && CancellationScope.current().consideredCancelled;
+  // Settled, not raced: on a cancellation request every lane first sees its batch end.
+  await Promise.allSettled(
     byTarget(plan.batches).map(async (batches) => {
       let next = 0;
       const lane = async (): Promise<void> => {
-        while (next < batches.length && failure === undefined) {
+        while (next < batches.length && failure === undefined && cancelled === undefined && !requested()) {
           const b = batches[next++]!;
           dispatched.push(b);
           try {
-            const r = await batchActivities(b, 'apply', budget).applyBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+            const r = await batchActivities(b, 'apply', budget, p.keeper).applyBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
             s.recordBatch(b, r);
             if (r.failure) failure ??= `${r.failure.description} failed: ${r.failure.message}`;
           } catch (err) {
+            if (cancelledOr(err)) break;
             const f = failureInfo(err);
             s.recordBatchLost(b, f);
             failure ??= `${b.target}: batch ${b.batch} of ${b.of} could not run: ${f.message}`;
@@ -330,10 +426,12 @@ async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment
           setCurrentDetails(details(s.view));
         }
       };
-      await Promise.all(Array.from({ length: Math.min(plan.lanes[batches[0]!.target] ?? 1, batches.length) }, lane));
+      await Promise.allSettled(Array.from({ length: Math.min(plan.lanes[batches[0]!.target] ?? 1, batches.length) }, lane));
       for (const b of batches.slice(next)) s.recordSkipped(b);
     }),
   );
+  if (cancelled === undefined && requested()) cancelled = new CancelledFailure('cancellation requested while the batches ran');
+  if (cancelled !== undefined) throw cancelled;
   return failure === undefined ? { dispatched } : { failure, dispatched };
 }
 
@@ -362,9 +460,10 @@ async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendmen
  * The final status, recorded in the durable, hash-chained audit log. `release` (the contract's
  * turn, where it is held) goes out in the same workflow task as the record: one round trip.
  */
-async function finish(s: AmendmentState, status: AmendmentStatus, reason: string, release?: () => Promise<void>): Promise<AmendmentView> {
+async function finish(s: AmendmentState, status: AmendmentStatus, reason: string, release?: () => Promise<void>, p?: Progress): Promise<AmendmentView> {
+  if (p) p.finishing = { status, reason, ...(release ? { release } : {}) };
   setStatus(s, status, reason);
-  s.view.finishedAt = new Date().toISOString();
+  s.view.finishedAt ??= new Date().toISOString();
   await Promise.all([auditLog.recordAudit(s.view), release?.()]);
   return s.view;
 }
@@ -397,8 +496,10 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
  * inside the activity; the activity's own retries cover a lost worker (heartbeat timeout),
  * and a retried batch resumes from the operation store.
  */
-function batchActivities(b: BatchSpec, kind: 'apply' | 'undo', budgetSeconds: number): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+function batchActivities(b: BatchSpec, kind: 'apply' | 'undo', budgetSeconds: number, waitOnCancel = false): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
+    // Cancelled, the batch stops taking new operations and records what it did; the undo waits for that.
+    ...(waitOnCancel ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     taskQueue: b.taskQueue,
     summary: `${b.target}: ${kind === 'undo' ? 'undo ' : ''}batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
     heartbeatTimeout: '30s',

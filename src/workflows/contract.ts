@@ -10,12 +10,20 @@
  * amendment for the same sequence supersedes a scheduled one before it takes effect. And it
  * tells each waiting amendment which earlier sequences have not arrived, so a gap is
  * reported (and, after the ordering policy's deadline, ends the waiting amendment `invalid`).
+ *
+ * No holder keeps the turn past its end: each amendment's turn keeper (src/workflows/keeper.ts)
+ * reports its run's close, however it closed, and a holder that did not release is reclaimed
+ * (the reclaimTurn activity: what it applied undone, an audit record; src/activities/reclaim.ts).
+ * An operator frees a turn the same way (`amendctl contract release`). The next in line is told
+ * who holds the turn and since when.
  */
 import {
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
+  proxyActivities,
   setHandler,
   workflowInfo,
   allHandlersFinished,
@@ -28,14 +36,28 @@ import {
   type ContractNotice,
   type EnqueueRequest,
   enqueueSignal,
+  holderGoneSignal,
   noticeSignal,
+  type ReclaimView,
+  releaseTurnSignal,
   releaseSignal,
   turnSignal,
   type TurnMessage,
   withdrawSignal,
+  type AmendmentActivities,
 } from './definitions';
 
 const RECENT_KEPT = 50;
+const RECLAIMED_KEPT = 20;
+/** Patch: the next in line is told who holds the turn (its notices changed; runs started before keep theirs). */
+const HOLDER_NOTICE_PATCH = 'holder-in-notice';
+
+/** On the contract's own task queue: it waits for the holder's batches to stop, undoes, records. */
+const reclaiming = proxyActivities<Pick<AmendmentActivities, 'reclaimTurn'>>({
+  startToCloseTimeout: '30m',
+  heartbeatTimeout: '60s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' },
+});
 /** Continue as new well before Temporal's own limits, whatever the server suggests. */
 const MAX_HISTORY_EVENTS = 2_000;
 
@@ -47,8 +69,11 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     waiting: [...initial.waiting],
     recent: [...initial.recent],
     scheduled: [...(initial.scheduled ?? [])],
+    reclaimed: [...(initial.reclaimed ?? [])],
+    reclaim: initial.reclaim ?? null,
     run: (initial.run ?? 0) + 1,
   };
+  const tellHolder = patched(HOLDER_NOTICE_PATCH);
   const scheduled = state.scheduled!;
   const maxEvents = initial.maxHistoryEvents ?? MAX_HISTORY_EVENTS;
   const outbox: Outgoing[] = [];
@@ -72,15 +97,26 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   /** Tell every waiting amendment that is not next where the line stands (only when it changed). */
   const noticeWaiting = (): void => {
     const present = new Set<number>([...state.waiting.map((w) => w.sequence), ...scheduled.map((s) => s.sequence), ...(state.holder ? [state.holder.sequence] : [])]);
+    const holder = state.holder ? { amendmentId: state.holder.amendmentId, sequence: state.holder.sequence, ...(state.holder.since ? { since: state.holder.since } : {}), ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}` : 'its workflow has ended', at: state.reclaim.at } } : {}) } : undefined;
     for (const w of state.waiting) {
-      if (w.sequence === nextSequence()) continue;
+      if (w.sequence === nextSequence()) {
+        // Next in line: it waits only for the holder, so it is told who that is (once per holder and change).
+        if (!tellHolder || !holder) continue;
+        const key = JSON.stringify(['holder', holder]);
+        if (lastNotice.get(w.amendmentId) === key) continue;
+        lastNotice.set(w.amendmentId, key);
+        outbox.push({ workflowId: w.workflowId, notice: { kind: 'waiting', appliedSequence: nextSequence() - 1, missing: [], scheduledAhead: [], holder } });
+        continue;
+      }
       const missing: number[] = [];
       for (let q = nextSequence(); q < w.sequence; q++) if (!present.has(q)) missing.push(q);
       const scheduledAhead = scheduled.filter((s) => s.sequence < w.sequence).map((s) => ({ sequence: s.sequence, amendmentId: s.amendmentId, effectiveAt: s.effectiveAt ?? '' }));
-      const notice: ContractNotice = { kind: 'waiting', appliedSequence: nextSequence() - 1, missing, scheduledAhead };
+      const notice: ContractNotice = { kind: 'waiting', appliedSequence: nextSequence() - 1, missing, scheduledAhead, ...(tellHolder && holder ? { holder } : {}) };
       // Only what the amendment acts on (the gap, what is scheduled ahead): one notice per change, none in the common in-order case.
       // While there is a gap the status names the contract's sequence too, so that counts as a change.
-      const key = JSON.stringify(missing.length > 0 ? [missing, scheduledAhead, notice.appliedSequence] : [missing, scheduledAhead]);
+      // Right behind the holder (its sequence next), the holder is part of what it is told.
+      const behind = tellHolder && holder !== undefined && w.sequence === holder.sequence + 1;
+      const key = JSON.stringify(missing.length > 0 ? [missing, scheduledAhead, notice.appliedSequence] : [missing, scheduledAhead, ...(behind ? [holder] : [])]);
       if ((lastNotice.get(w.amendmentId) ?? JSON.stringify([[], []])) === key) continue;
       lastNotice.set(w.amendmentId, key);
       outbox.push({ workflowId: w.workflowId, notice });
@@ -100,8 +136,20 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     }
     const wasScheduled = scheduled.some((s) => s.amendmentId === req.amendmentId);
     if (wasScheduled) scheduled.splice(scheduled.findIndex((s) => s.amendmentId === req.amendmentId), 1);
-    const known = state.holder?.amendmentId === req.amendmentId || state.waiting.some((w) => w.amendmentId === req.amendmentId);
-    if (known) return; // a retried enqueue activity
+    if (state.holder?.amendmentId === req.amendmentId) {
+      // A new run of the holder (its workflow was reset) asks again: the turn is its own.
+      if (req.runId && state.holder.runId !== req.runId) {
+        state.holder = { ...state.holder, runId: req.runId };
+        if (state.reclaim?.amendmentId === req.amendmentId) state.reclaim = null;
+        outbox.push({ workflowId: req.workflowId, message: { kind: 'turn', applied: state.applied } });
+      }
+      return; // else a retried enqueue activity
+    }
+    const waitingAt = state.waiting.findIndex((w) => w.amendmentId === req.amendmentId);
+    if (waitingAt >= 0) {
+      if (req.runId) state.waiting[waitingAt] = { ...state.waiting[waitingAt]!, runId: req.runId };
+      return; // a retried enqueue activity (or a reset run, which now waits in its place)
+    }
     if (!wasScheduled && req.sequence >= nextSequence()) supersede(req);
     if (state.recent.some((r) => r.amendmentId === req.amendmentId)) {
       outbox.push({ workflowId: req.workflowId, message: { kind: 'refused', reason: `amendment ${req.amendmentId} was already applied to contract ${state.contractId}` } });
@@ -129,6 +177,34 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     noticeWaiting();
   });
 
+  setHandler(holderGoneSignal, (gone) => {
+    const now = new Date().toISOString();
+    if (state.holder?.amendmentId === gone.amendmentId) {
+      if (gone.runId && state.holder.runId && gone.runId !== state.holder.runId) return; // an earlier run of a reset holder
+      state.reclaim ??= { amendmentId: gone.amendmentId, ...(gone.runId ? { runId: gone.runId } : {}), at: now };
+      noticeWaiting();
+      return;
+    }
+    // Not holding: out of the line (a turn would not reach it anyway), unless a newer run took its place.
+    const mine = (r: EnqueueRequest): boolean => r.amendmentId === gone.amendmentId && (!gone.runId || !r.runId || r.runId === gone.runId);
+    const before = state.waiting.length + scheduled.length;
+    state.waiting = state.waiting.filter((w) => !mine(w));
+    scheduled.splice(0, scheduled.length, ...scheduled.filter((x) => !mine(x)));
+    if (state.waiting.length + scheduled.length !== before) {
+      lastNotice.delete(gone.amendmentId);
+      noticeWaiting();
+    }
+  });
+
+  setHandler(releaseTurnSignal, (msg) => {
+    if (state.holder?.amendmentId !== msg.amendmentId) {
+      log.warn('operator release for an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
+      return;
+    }
+    state.reclaim = { amendmentId: msg.amendmentId, ...(state.holder.runId ? { runId: state.holder.runId } : {}), by: msg.by, reason: msg.reason, at: new Date().toISOString() };
+    noticeWaiting();
+  });
+
   setHandler(releaseSignal, (msg) => {
     if (state.holder?.amendmentId !== msg.amendmentId) {
       log.warn('release from an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
@@ -151,6 +227,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       for (const s of scheduled.filter((x) => x.sequence < nextSequence())) lastNotice.delete(s.amendmentId);
     }
     state.holder = null;
+    state.reclaim = null;
     noticeWaiting();
   });
 
@@ -158,7 +235,18 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     contractId: state.contractId,
     appliedSequence: state.applied?.sequence ?? 0,
     ...(state.applied ? { lastAmendmentId: state.applied.amendmentId } : {}),
-    ...(state.holder ? { holder: state.holder.amendmentId } : {}),
+    ...(state.holder
+      ? {
+          holder: state.holder.amendmentId,
+          holding: {
+            amendmentId: state.holder.amendmentId,
+            sequence: state.holder.sequence,
+            ...(state.holder.since ? { since: state.holder.since } : {}),
+            ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}: ${state.reclaim.reason ?? ''}` : 'its workflow has ended without releasing', at: state.reclaim.at } } : {}),
+          },
+        }
+      : {}),
+    ...(state.reclaimed && state.reclaimed.length > 0 ? { reclaimed: state.reclaimed } : {}),
     waiting: state.waiting.map((w) => ({ amendmentId: w.amendmentId, sequence: w.sequence })),
     scheduled: scheduled.map((s) => ({ amendmentId: s.amendmentId, sequence: s.sequence, effectiveAt: s.effectiveAt ?? '' })),
     recent: state.recent,
@@ -166,22 +254,52 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   }));
   setHandler(appliedStateQuery, () => state.applied);
 
+  /** Take the turn back from a holder that ended without releasing it (or that an operator released). */
+  const reclaim = async (r: NonNullable<ContractWorkflowState['reclaim']>): Promise<void> => {
+    const holder = state.holder!;
+    const result = await reclaiming.reclaimTurn({ contractId: state.contractId, holder, ...(r.by ? { by: r.by, reason: r.reason ?? '' } : {}) });
+    if (state.reclaim !== r) return; // the holder released, or a new run of it took the turn, meanwhile
+    state.reclaim = null;
+    if (result.kind === 'running' || result.kind === 'ended') {
+      // Running: nothing to take back (an operator release is refused). Ended normally: its release is on its way.
+      log.info('turn not reclaimed', { amendmentId: holder.amendmentId, found: result.kind });
+      noticeWaiting();
+      return;
+    }
+    if (result.kind === 'rerun') {
+      state.holder = { ...holder, runId: result.runId }; // reset: the new run holds it (and asks again, if it must)
+      return;
+    }
+    const reclaimed: ReclaimView = result.view;
+    state.reclaimed!.push(reclaimed);
+    if (state.reclaimed!.length > RECLAIMED_KEPT) state.reclaimed!.splice(0, state.reclaimed!.length - RECLAIMED_KEPT);
+    log.warn('turn reclaimed from an amendment that ended without releasing it', { amendmentId: holder.amendmentId, ended: reclaimed.ended, undone: reclaimed.undone, flagged: reclaimed.flagged.length });
+    state.holder = null;
+    noticeWaiting();
+  };
+
   const grantable = (): boolean => state.holder === null && state.waiting.some((w) => w.sequence === nextSequence());
   const tooLong = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxEvents;
 
   for (;;) {
-    await condition(() => outbox.length > 0 || grantable() || tooLong());
+    await condition(() => outbox.length > 0 || grantable() || tooLong() || (state.reclaim != null && state.holder !== null));
     while (outbox.length > 0) {
       // Refusals and notices go out together (one workflow task), in the order they were queued per amendment.
       const batch = outbox.splice(0, outbox.length);
       await Promise.all(batch.map((out) => (out.message ? deliver(out.workflowId, out.message) : notify(out.workflowId, out.notice))));
     }
+    if (state.reclaim && state.holder?.amendmentId === state.reclaim.amendmentId) {
+      await reclaim(state.reclaim);
+      continue;
+    }
+    if (state.reclaim) state.reclaim = null; // its holder released meanwhile
     if (grantable()) {
       const i = state.waiting.findIndex((w) => w.sequence === nextSequence());
       const [next] = state.waiting.splice(i, 1);
-      state.holder = next!;
+      state.holder = { ...next!, since: new Date().toISOString() };
       const delivered = await deliver(next!.workflowId, { kind: 'turn', applied: state.applied });
       if (!delivered) state.holder = null; // the amendment's workflow is gone: move on
+      if (tellHolder) noticeWaiting(); // who is behind it learns who holds the turn
       continue;
     }
     if (tooLong() && outbox.length === 0) {

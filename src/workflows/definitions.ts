@@ -188,7 +188,7 @@ export interface AmendmentView {
   leftForOperator?: string[];
   effectiveAt?: string;
   /** While queued: what the contract is at and which earlier sequences have not arrived. */
-  queue?: { appliedSequence: number; missing: number[]; gapDeadline?: string };
+  queue?: { appliedSequence: number; missing: number[]; gapDeadline?: string; holder?: TurnHolderView };
   /** An operator rollback: who asked, why, and which amendment it reverses. */
   rollback?: { of: string; requestedBy: string; reason: string };
   /** A cancel or supersede that ended this amendment before it took effect. */
@@ -242,6 +242,8 @@ export interface EnqueueRequest {
   amendmentId: string;
   sequence: number;
   workflowId: string;
+  /** The run that asks (absent from amendments started before runs were tracked): a new run of a holder (a reset) takes its turn over. */
+  runId?: string;
   /** Set while the amendment waits for its effective date: registered, not yet in line for a turn. */
   effectiveAt?: string;
 }
@@ -250,12 +252,40 @@ export type TurnMessage = { kind: 'turn'; applied: AppliedStateView | null } | {
 
 /** What the contract tells a waiting amendment: where the line is, or that it was superseded. */
 export type ContractNotice =
-  | { kind: 'waiting'; appliedSequence: number; missing: number[]; scheduledAhead: Array<{ sequence: number; amendmentId: string; effectiveAt: string }> }
+  | { kind: 'waiting'; appliedSequence: number; missing: number[]; scheduledAhead: Array<{ sequence: number; amendmentId: string; effectiveAt: string }>; holder?: TurnHolderView }
   | { kind: 'superseded'; by: string; reason: string };
 
 export interface WithdrawMessage {
   amendmentId: string;
 }
+
+export interface HolderGone {
+  amendmentId: string;
+  workflowId: string;
+  runId?: string;
+}
+
+export interface OperatorRelease {
+  amendmentId: string;
+  by: string;
+  reason: string;
+}
+
+export interface KeeperInput {
+  contractId: string;
+  amendmentId: string;
+  workflowId: string;
+}
+
+/** The keeper of an amendment's turn: a child that outlives nothing (src/workflows/keeper.ts). */
+export const keeperWorkflowId = (amendmentWorkflowId: string): string => `${amendmentWorkflowId}.keeper`;
+
+/** What the reclaim activity found and did (src/activities/reclaim.ts). */
+export type ReclaimResult =
+  | { kind: 'running' } // the run still runs: nothing to reclaim
+  | { kind: 'rerun'; runId: string } // a new run of the same workflow (a reset): it asks for the turn again
+  | { kind: 'ended' } // it ended normally: its own release is on its way
+  | { kind: 'reclaimed'; view: ReclaimView };
 
 export interface ReleaseMessage {
   amendmentId: string;
@@ -263,11 +293,40 @@ export interface ReleaseMessage {
   applied?: Contract;
 }
 
+/** Who holds a contract's turn, since when. */
+export interface TurnHolderView {
+  amendmentId: string;
+  sequence: number;
+  /** When the turn was handed to it (absent for a turn handed out before this was recorded). */
+  since?: string;
+  /** Set while the contract takes the turn back from a holder that ended without releasing it. */
+  reclaiming?: { why: string; at: string };
+}
+
+/** What the contract did when a holder ended without releasing its turn (or an operator released it). */
+export interface ReclaimView {
+  amendmentId: string;
+  sequence: number;
+  at: string;
+  /** How the holder's run ended (Temporal's close status), and who released it for an operator release. */
+  ended: string;
+  by?: string;
+  reason?: string;
+  /** Operations the holder had applied that were undone, and those that could not be (left for an operator). */
+  undone: number;
+  flagged: string[];
+  /** The audit record's sequence in the durable log. */
+  auditSeq?: number;
+}
+
 export interface ContractView {
   contractId: string;
   appliedSequence: number;
   lastAmendmentId?: string;
   holder?: string;
+  holding?: TurnHolderView;
+  /** The last turns taken back from holders that ended without releasing (newest last, bounded). */
+  reclaimed?: ReclaimView[];
   waiting: Array<{ amendmentId: string; sequence: number }>;
   scheduled: Array<{ amendmentId: string; sequence: number; effectiveAt: string }>;
   recent: Array<{ amendmentId: string; sequence: number; at: string }>;
@@ -280,6 +339,10 @@ export const releaseSignal = defineSignal<[ReleaseMessage]>('release');
 export const turnSignal = defineSignal<[TurnMessage]>('turn');
 export const noticeSignal = defineSignal<[ContractNotice]>('contractNotice');
 export const withdrawSignal = defineSignal<[WithdrawMessage]>('withdraw');
+/** From an amendment's turn keeper (src/workflows/keeper.ts): the amendment's run has closed, however it closed. */
+export const holderGoneSignal = defineSignal<[HolderGone]>('holderGone');
+/** `amendctl contract release`: an operator frees the turn of a holder whose workflow has ended (recorded in the audit log). */
+export const releaseTurnSignal = defineSignal<[OperatorRelease]>('releaseTurn');
 export const contractQuery = defineQuery<ContractView>('contract');
 export const appliedStateQuery = defineQuery<AppliedStateView | null>('appliedState');
 
@@ -298,8 +361,11 @@ export interface ContractWorkflowState {
   contractId: string;
   applied: AppliedStateView | null;
   waiting: EnqueueRequest[];
-  holder: EnqueueRequest | null;
+  holder: (EnqueueRequest & { since?: string }) | null;
   recent: Array<{ amendmentId: string; sequence: number; at: string }>;
+  /** A reclaim asked for (the holder's keeper reported it gone, or an operator released it), until done. */
+  reclaim?: { amendmentId: string; runId?: string; by?: string; reason?: string; at: string } | null;
+  reclaimed?: ReclaimView[];
   /** Amendments waiting for their effective date (a later one for the same sequence supersedes them). */
   scheduled?: EnqueueRequest[];
   /** Continue as new after this many history events (default 2000; tests lower it). */
@@ -415,6 +481,11 @@ export interface AmendmentActivities {
   compensateBatch(input: BatchInput): Promise<CompensateBatchResult>;
   /** Append the amendment's audit record (from its final view) to the durable hash-chained log; idempotent (src/activities/audit.ts). */
   recordAudit(view: AmendmentView): Promise<{ seq: number; hash: string; duplicate: boolean }>;
+  /**
+   * The contract takes the turn back from a holder that ended without releasing it: how the run
+   * ended; what it had applied, undone; the audit record (src/activities/reclaim.ts).
+   */
+  reclaimTurn(input: { contractId: string; holder: EnqueueRequest; by?: string; reason?: string }): Promise<ReclaimResult>;
   /** The worker's ordering policy (gap deadline). */
   orderingPolicy(): Promise<OrderingPolicy>;
 }

@@ -3,3 +3,5 @@ export { amendmentV2 } from './amendment';
 export { contractWorkflow } from './contract';
 /** The first release's amendment workflow: kept until no amendment started on it runs (src/workflows/v1). */
 export { amendmentWorkflow } from './v1/amendment';
+/** The keeper of an amendment's turn: tells the contract when the amendment's run has closed, however it closed. */
+export { turnKeeper } from './keeper';

@@ -128,8 +128,9 @@ test('queue: sequence 2 submitted before 1 waits queued, naming sequence 1, and 
 
   // Sequence 1 arrives and takes the turn (its idp batch held at a gate): 2 now waits for it, by name.
   const h1 = await stack.submit(first, { gates: { 'idp#1': hold } });
-  v2 = await stack.until(second.amendmentId, 'waiting for sequence 1 to be applied', (v) => v.status === 'queued' && v.queue?.missing.length === 0);
-  expect(v2.reason).toBe(`waiting for sequence 1 of contract ${c} to be applied (the contract is at sequence 0)`);
+  v2 = await stack.until(second.amendmentId, 'waiting for the turn of sequence 1', (v) => v.status === 'queued' && v.queue?.holder?.amendmentId === first.amendmentId);
+  expect(v2.queue).toEqual({ appliedSequence: 0, missing: [], holder: { amendmentId: first.amendmentId, sequence: 1, since: expect.any(String) } });
+  expect(v2.reason).toBe(`waiting for the turn of contract ${c} (at sequence 0): amendment ${first.amendmentId} (sequence 1) holds it since ${v2.queue!.holder!.since}`);
   await untilTrue('sequence 1 is applying', () => hold.reached);
   expect((await stack.status(second.amendmentId)).status).toBe('queued');
   expect(stack.stubs.calls.plan.filter((p) => p.amendmentId === second.amendmentId)).toEqual([]);
@@ -341,6 +342,28 @@ describe('compensation', () => {
     const shown = (i: number): string => v.operations[i]!.outcome;
     expect([shown(0), shown(3), shown(15), shown(25), shown(40), shown(45), shown(46)]).toEqual(['compensated', 'unchanged', 'compensated', 'skipped', 'compensated', 'failed', 'skipped']);
     expect(v.leftForOperator).toBeUndefined();
+    await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
+  });
+
+  test('a Temporal cancellation request while batches run: the running batch ends first, every dispatched batch is undone, rolled_back, released', async () => {
+    const c = stack.contractId('tcancel');
+    const a = amendment(c, 1);
+    const idp2 = gate();
+    const h = await stack.submit(a, { operations: { idp: 20, warehouse: 10 }, batchSize: 10, gates: { 'idp#2': idp2 } });
+    await untilTrue('idp batch 2 running', () => idp2.reached);
+    await h.cancel();
+    // The workflow waits for the running batch to end (it stops at its next heartbeat in a real worker; here it is let go).
+    expect((await stack.status(a.amendmentId)).status).toBe('running');
+    idp2.open();
+    const v = await result(h);
+    expect(v.status).toBe('rolled_back');
+    expect(v.reason).toBe('cancelled by a Temporal cancellation request (the Web UI or temporal workflow cancel); every applied operation was undone');
+    expect(v.cancellation).toEqual({ kind: 'cancelled', by: 'Temporal', at: expect.any(String), reason: 'a Temporal cancellation request (the Web UI or temporal workflow cancel)' });
+    expect(stack.stubs.applies(a.amendmentId).map((b) => `${b.target}#${b.batch}`).sort()).toEqual(['idp#1', 'idp#2', 'warehouse#1']);
+    const undos = stack.stubs.compensations(a.amendmentId);
+    expect(undos.filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
+    expect(undos.filter((b) => b.target === 'warehouse').map((b) => b.batch)).toEqual([1]);
+    expect(stack.stubs.audited(a.amendmentId)?.status).toBe('rolled_back');
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });
 
