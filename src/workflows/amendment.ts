@@ -46,6 +46,7 @@ import {
   type AmendmentWorkflowInput,
   type AppliedStateView,
   approveSignal,
+  amendmentWorkflowId,
   approveUpdate,
   type BatchSpec,
   cancelSignal,
@@ -155,7 +156,8 @@ async function undoAndFinish(s: AmendmentState, amendment: Amendment, plan: Plan
 
 /** The keeper child (src/workflows/keeper.ts): started with the enqueue, it outlives this run only to report its end. */
 function startKeeper(s: AmendmentState, a: Amendment): void {
-  const workflowId = keeperWorkflowId(s.view.workflowId);
+  // From the input, not workflowInfo(): the same id on replay under any workflow id (amendctl replay names runs by file).
+  const workflowId = keeperWorkflowId(amendmentWorkflowId(a.amendmentId));
   startChild(turnKeeper, {
     workflowId,
     args: [{ contractId: a.contractId, amendmentId: a.amendmentId, workflowId: s.view.workflowId }],

@@ -5,8 +5,9 @@
  *
  *   npm run capture-histories     (then commit test/replay/histories/v2/*.json)
  *
- * The runs start the current amendment type, `amendmentV2` (the client starts it), and the
- * contract workflow: they go to test/replay/histories/v2. test/replay/histories/v1 holds the
+ * The runs start the current amendment type, `amendmentV2` (the client starts it), the
+ * contract workflow and the turn keeper: they go to test/replay/histories/v2.1 (histories/v2
+ * holds amendmentV2's histories from before the turn keeper, replayed through `patched()`). test/replay/histories/v1 holds the
  * first release's histories of `amendmentWorkflow`, captured by that release; they are never
  * captured again (nothing starts that type now) and stay as long as the type is registered.
  *
@@ -26,7 +27,8 @@ import { baseline, changes, customer, type Customer } from '../workflows/fixture
 import { REFERENCE_TARGETS, startStack, type Stack } from '../workflows/stack';
 
 const run = promisify(execFile);
-const OUT = join(__dirname, 'histories', 'v2');
+/** The set the current code writes: v2.1, amendmentV2 with its turn keeper (the `turn-keeper` patch). v2 (before it) stays as captured. */
+const OUT = join(__dirname, 'histories', 'v2.1');
 /** The reference targets; and the same targets in batches of two operations, two batches at once. */
 let stack: Stack;
 let batched: Stack;
@@ -43,7 +45,7 @@ type HistoryEvent = {
 };
 
 /** Write the history and check it is the run meant: its workflow type. Returns its events. */
-async function save(name: string, workflowId: string, type: 'amendmentV2' | 'contractWorkflow' = 'amendmentV2'): Promise<HistoryEvent[]> {
+async function save(name: string, workflowId: string, type: 'amendmentV2' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV2'): Promise<HistoryEvent[]> {
   const { stdout } = await run(
     need('AMENDCTL_TEST_TEMPORAL_CLI'),
     ['workflow', 'show', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--workflow-id', workflowId, '--output', 'json',
@@ -180,4 +182,29 @@ test('capture', async () => {
   await ends(batched, k1.amendmentId, 'rolled_back');
   const undone = await save('batches-rolled-back', `amendment-${k1.amendmentId}`);
   expect(countScheduled(undone, 'compensateBatch')).toBeGreaterThan(1);
+
+  // A Temporal cancellation request while pending approval: rejected, released. And a holder
+  // terminated while pending approval: its keeper reports it, the contract takes the turn back
+  // (reclaimTurn) and the next amendment for the sequence applies.
+  const m = customer('replay-tcancel');
+  const m1 = baseline(m, [['alice', 'admin']]);
+  await stack.client.submitAmendment(m1);
+  await until(stack, m1.amendmentId, 'pending_approval');
+  await stack.client.handle(m1.amendmentId).cancel();
+  const tcancelled = await ends(stack, m1.amendmentId, 'rejected');
+  expect(tcancelled.cancellation?.by).toBe('Temporal');
+  await save('temporal-cancelled', `amendment-${m1.amendmentId}`);
+  const keeper = stack.client.client.workflow.getHandle(`amendment-${m1.amendmentId}.keeper`);
+  await keeper.result(); // it ends once the server has asked it to (its parent closed)
+  await save('keeper', `amendment-${m1.amendmentId}.keeper`, 'turnKeeper');
+  const n = customer('replay-reclaim');
+  const n1 = baseline(n, [['alice', 'admin']]);
+  await stack.client.submitAmendment(n1);
+  await until(stack, n1.amendmentId, 'pending_approval');
+  const n2 = baseline(n, [['bob', 'member']], { amendmentId: `${n.id}-001b` });
+  await stack.client.submitAmendment(n2);
+  await stack.client.handle(n1.amendmentId).terminate('replay capture: a holder terminated');
+  await ends(stack, n2.amendmentId, 'completed');
+  const reclaimed = await save('contract-reclaimed', `contract-${n.contractId}`, 'contractWorkflow');
+  expect(countScheduled(reclaimed, 'reclaimTurn')).toBe(1);
 }, 300_000);

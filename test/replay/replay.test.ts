@@ -6,7 +6,10 @@
  *
  *   histories/v1: the first release's `amendmentWorkflow` (and its contract workflow), as that
  *                 release captured them: amendments started on it finish on that code.
- *   histories/v2: `amendmentV2`, the type new amendments start, and the contract workflow.
+ *   histories/v2: `amendmentV2`, the type new amendments start, and the contract workflow,
+ *                 from before the turn keeper (they replay through its `patched()`).
+ *   histories/v2.1: the same with the turn keeper: a Temporal cancellation, the keeper's own
+ *                 history, a contract that took a terminated holder's turn back.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -18,6 +21,7 @@ const PATHS = ['approved', 'cancelled', 'completed', 'contract', 'queued-then-ap
 const SETS = {
   v1: { type: 'amendmentWorkflow', paths: PATHS },
   v2: { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back'] },
+  'v2.1': { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'] },
 } as const;
 type Release = keyof typeof SETS;
 
@@ -51,7 +55,8 @@ function tampered(name: string, h: History): string {
 
 test.each(Object.keys(SETS) as Release[])('there are captured %s histories of every path, of their own workflow type', (set) => {
   expect(files(set)).toEqual(expect.arrayContaining(SETS[set].paths.map((p) => `${p}.json`)));
-  for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, f.startsWith('contract') ? 'contractWorkflow' : SETS[set].type]);
+  const expected = (f: string): string => (f.startsWith('contract') ? 'contractWorkflow' : f.startsWith('keeper') ? 'turnKeeper' : SETS[set].type);
+  for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, expected(f)]);
 });
 
 test('every captured history, of both types, replays against the current workflow code', async () => {
