@@ -146,11 +146,23 @@ export class AuditStore {
 
   /** Check every chain (or one contract's): sequence, links and hashes; names the first broken record. */
   async verify(contractId?: string): Promise<VerifyResult> {
+    return verifyRows(await this.rows(contractId));
+  }
+
+  /** Every row (or one contract's), by contract, then seq. */
+  async rows(contractId?: string): Promise<AuditRow[]> {
     await this.ensureSchema();
     const r = contractId
       ? await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq`, [contractId])
       : await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} ORDER BY contract_id, seq`);
-    return verifyRows(r.rows.map(toRow));
+    return r.rows.map(toRow);
+  }
+
+  /** Each contract chain's head: its last seq and hash (what a checkpoint signs: src/audit/checkpoint.ts). */
+  async heads(): Promise<Array<{ contractId: string; seq: number; hash: string }>> {
+    await this.ensureSchema();
+    const r = await this.pool.query<{ contract_id: string; seq: string; hash: string }>(`SELECT DISTINCT ON (contract_id) contract_id, seq, hash FROM ${AUDIT_TABLE} ORDER BY contract_id, seq DESC`);
+    return r.rows.map((x) => ({ contractId: x.contract_id, seq: Number(x.seq), hash: x.hash }));
   }
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {

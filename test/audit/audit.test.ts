@@ -5,7 +5,7 @@
  * idempotent and serialised), and the record still there when a new dev server knows nothing.
  */
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -159,6 +159,59 @@ test('durable log: every final status recorded once, chain verifies; an edited r
   const broken = await amendctl(['audit', 'verify', '--contract', c.contractId]);
   expect(broken.code).toBe(1);
   expect(broken.stdout).toContain(`BROKEN at contract ${c.contractId}, seq 3 (amendment ${ids.failed}): the record does not match its hash`);
+});
+
+test('durable log: a truncation (the newest records deleted) passes the chain alone and fails against a signed checkpoint', async () => {
+  const contractId = `${c.id}-truncated`;
+  const store = AuditStore.fromEnv(cliEnv());
+  try {
+    const base = (await store.contractRows(c.contractId))[0]!.record;
+    for (let i = 1; i <= 3; i++) await store.append({ ...base, contractId, amendmentId: `${contractId}-${i}`, sequence: i });
+  } finally {
+    await store.close();
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'amendctl-checkpoint-'));
+  try {
+    const file = join(dir, 'checkpoint.json');
+    const made = await amendctl(['audit', 'checkpoint', '--out', file]);
+    expect(made).toMatchObject({ code: 0 });
+    expect(made.stderr).toMatch(/audit checkpoint: \d+ contract chain heads? signed with key \S+, written to /);
+    const cp = JSON.parse(readFileSync(file, 'utf8')) as { heads: Array<{ contractId: string; seq: number }> };
+    expect(cp.heads.find((h) => h.contractId === contractId)).toMatchObject({ seq: 3 });
+    const fine = await amendctl(['audit', 'verify', '--contract', contractId, '--checkpoint', file]);
+    expect(fine).toMatchObject({ code: 0 });
+    expect(fine.stdout).toMatch(/audit log intact: 3 records in 1 contract chain \(contract .*\); every chain head of the checkpoint of .* is there, unchanged/);
+
+    // Someone with more rights than the writer deletes the newest record.
+    const su = await superuser('amendctl_audit');
+    try {
+      await su.query(`ALTER TABLE ${AUDIT_TABLE} DISABLE TRIGGER USER`);
+      await su.query(`DELETE FROM ${AUDIT_TABLE} WHERE contract_id = $1 AND seq = 3`, [contractId]);
+      await su.query(`ALTER TABLE ${AUDIT_TABLE} ENABLE TRIGGER USER`);
+    } finally {
+      await su.end();
+    }
+    // The chain alone still verifies: that is why the anchor is outside the table.
+    expect(await amendctl(['audit', 'verify', '--contract', contractId])).toMatchObject({ code: 0 });
+    const caught = await amendctl(['audit', 'verify', '--contract', contractId, '--checkpoint', file]);
+    expect(caught.code).toBe(1);
+    expect(caught.stdout).toMatch(new RegExp(`BROKEN at contract ${contractId} against the checkpoint .*: truncated: the checkpoint of \\S+ names record seq 3 \\(hash [0-9a-f]{12}…\\), the log ends at seq 2`));
+
+    // A checkpoint edited to hide it does not match its signature; one that is not a checkpoint is named as such.
+    const edited = JSON.parse(readFileSync(file, 'utf8')) as { heads: Array<{ contractId: string; seq: number; hash: string }> };
+    const head = edited.heads.find((h) => h.contractId === contractId)!;
+    head.seq = 2;
+    writeFileSync(join(dir, 'edited.json'), JSON.stringify(edited));
+    const forged = await amendctl(['audit', 'verify', '--contract', contractId, '--checkpoint', join(dir, 'edited.json')]);
+    expect(forged.code).toBe(1);
+    expect(forged.stdout).toContain('the checkpoint does not match its signature (it was altered after it was signed)');
+    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ format: 'something else' }));
+    const bad = await amendctl(['audit', 'verify', '--checkpoint', join(dir, 'bad.json')]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/not an audit checkpoint:\n {2}.*bad\.json: format: /);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test('durable log: concurrent writers of one contract get one chain', async () => {

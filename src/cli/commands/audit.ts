@@ -1,17 +1,21 @@
 /**
  * amendctl audit AMENDMENT_ID | --contract ID [--format json|csv|md]
- * amendctl audit verify [--contract ID]
+ * amendctl audit verify [--contract ID] [--checkpoint FILE]
+ * amendctl audit checkpoint [--out FILE]
  *
  * Records are built from the workflow history (decoded with the codec keys) while Temporal
  * still has it; an amendment whose history is gone (retention, a new server) is read from the
  * durable audit log instead.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import { AesGcmCodec, decodePayload, loadCodecKeys } from '../../codec';
 import { AUDIT_FORMATS, type AuditFormat, formatRecords } from '../../audit/format';
 import { recordFromHistory } from '../../audit/history';
 import type { AuditRecord } from '../../audit/record';
-import { AuditStore } from '../../audit/store';
+import { CheckpointSchema, checkCheckpoint, signCheckpoint } from '../../audit/checkpoint';
+import { AuditStore, verifyRows } from '../../audit/store';
+import { InputError, parseWith } from '../../domain/errors';
 import { OperationStore } from '../../store/operations';
 import type { AmendctlClient } from '../../client';
 import { amendmentWorkflowId } from '../../workflows/definitions';
@@ -19,21 +23,27 @@ import { connect, connectionOptions, parse, TemporalUnreachable } from '../commo
 import { type CliIO, type Command, UsageError } from '../io';
 import { help } from './amendments';
 
-const USAGE = 'amendctl audit AMENDMENT_ID [--format json|csv|md] | amendctl audit --contract ID [--format ...] | amendctl audit verify [--contract ID]';
+const USAGE =
+  'amendctl audit AMENDMENT_ID [--format json|csv|md] | amendctl audit --contract ID [--format ...] | amendctl audit verify [--contract ID] [--checkpoint FILE] | amendctl audit checkpoint [--out FILE]';
 
 export const auditCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, contract: { type: 'string' }, format: { type: 'string' } }, USAGE);
+  const { values, positionals } = parse(argv, { ...connectionOptions, contract: { type: 'string' }, format: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' } }, USAGE);
   if (values.help) {
     return help(
       io,
       USAGE,
-      'The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log\'s hash chains and names the first broken record.',
+      'The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log\'s hash chains and names the first broken record; with --checkpoint FILE also that every chain head the signed checkpoint names is still there, unchanged (a truncated log fails). `checkpoint` writes such a checkpoint (signed with a key derived from the codec keys): keep it where the database\'s writers cannot reach.',
     );
   }
   if (positionals[0] === 'verify') {
     if (positionals.length !== 1) throw new UsageError(`verify takes no other argument\nusage: ${USAGE}`);
-    return verify(values.contract, io);
+    return verify(values.contract, values.checkpoint, io);
   }
+  if (positionals[0] === 'checkpoint') {
+    if (positionals.length !== 1 || values.contract) throw new UsageError(`checkpoint takes only --out FILE\nusage: ${USAGE}`);
+    return checkpoint(values.out, io);
+  }
+  if (values.checkpoint || values.out) throw new UsageError(`--checkpoint goes with verify, --out with checkpoint\nusage: ${USAGE}`);
   const format = (values.format ?? 'md') as AuditFormat;
   if (!AUDIT_FORMATS.includes(format)) throw new UsageError(`--format is one of ${AUDIT_FORMATS.join(', ')}, got "${values.format}"`);
   if (values.contract ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError(`give one AMENDMENT_ID or --contract ID\nusage: ${USAGE}`);
@@ -95,18 +105,53 @@ export const auditCommand: Command = async (argv, io) => {
   }
 };
 
-async function verify(contractId: string | undefined, io: CliIO): Promise<number> {
+async function verify(contractId: string | undefined, checkpointFile: string | undefined, io: CliIO): Promise<number> {
+  const cp = checkpointFile ? readCheckpoint(checkpointFile) : undefined;
   const store = AuditStore.fromEnv();
   try {
-    const r = await store.verify(contractId);
-    if (r.ok) {
-      io.out(`audit log intact: ${r.rows} record${r.rows === 1 ? '' : 's'} in ${r.contracts} contract chain${r.contracts === 1 ? '' : 's'}${contractId ? ` (contract ${contractId})` : ''}`);
-      return 0;
+    const rows = await store.rows(contractId);
+    const r = verifyRows(rows);
+    if (!r.ok) {
+      const b = r.broken!;
+      io.out(`audit log BROKEN at contract ${b.contractId}, seq ${b.seq} (amendment ${b.amendmentId}): ${b.problem}`);
+      return 1;
     }
-    const b = r.broken!;
-    io.out(`audit log BROKEN at contract ${b.contractId}, seq ${b.seq} (amendment ${b.amendmentId}): ${b.problem}`);
-    return 1;
+    if (cp) {
+      const problems = checkCheckpoint(cp, rows, loadCodecKeys(), contractId);
+      if (problems.length > 0) {
+        for (const p of problems) io.out(`audit log BROKEN${p.contractId ? ` at contract ${p.contractId}` : ''} against the checkpoint ${checkpointFile}: ${p.problem}`);
+        return 1;
+      }
+    }
+    const checked = cp ? `; every chain head of the checkpoint of ${cp.at} is there, unchanged` : '';
+    io.out(`audit log intact: ${r.rows} record${r.rows === 1 ? '' : 's'} in ${r.contracts} contract chain${r.contracts === 1 ? '' : 's'}${contractId ? ` (contract ${contractId})` : ''}${checked}`);
+    return 0;
   } finally {
     await store.close();
   }
+}
+
+async function checkpoint(out: string | undefined, io: CliIO): Promise<number> {
+  const store = AuditStore.fromEnv();
+  try {
+    const cp = signCheckpoint(await store.heads(), loadCodecKeys());
+    const text = `${JSON.stringify(cp, null, 2)}\n`;
+    if (out) {
+      writeFileSync(out, text, { flag: 'wx' });
+      io.err(`audit checkpoint: ${cp.heads.length} contract chain head${cp.heads.length === 1 ? '' : 's'} signed with key ${cp.keyId}, written to ${out}`);
+    } else io.out(text);
+    return 0;
+  } finally {
+    await store.close();
+  }
+}
+
+function readCheckpoint(file: string) {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new InputError('not a readable audit checkpoint', [{ file, path: '', message: (err as Error).message }]);
+  }
+  return parseWith(CheckpointSchema, raw, 'not an audit checkpoint', file);
 }
