@@ -2,11 +2,14 @@
  * The durable audit log: append-only PostgreSQL table, one hash chain per contract.
  *
  *   row: contract_id, seq (1, 2, ...), amendment_id, record (JSONB), prev_hash, hash
- *   hash = sha256(prev_hash || canonical JSON of record); the first row's prev_hash is 64 zeros.
+ *   record = { "sealed": the record encrypted with the codec keys (src/store/seal.ts) }: the
+ *            names, emails and observed state it holds are never in clear; rows written before
+ *            sealing hold the record itself, and read as they are
+ *   hash = sha256(prev_hash || canonical JSON of the stored record); the first row's prev_hash is 64 zeros.
  *
  * Editing a record, deleting or reordering rows breaks the chain at that row, which `verify`
- * names. (Removing the newest rows leaves a shorter valid chain: compare the head hash with a
- * copy kept elsewhere to detect that.) UPDATE, DELETE and TRUNCATE are refused by triggers.
+ * names, without a key. Removing the newest rows leaves a shorter valid chain: a signed checkpoint
+ * kept elsewhere catches that (src/audit/checkpoint.ts). UPDATE, DELETE and TRUNCATE are refused by triggers.
  *
  * Appending is idempotent: one row per (contract_id, amendment_id); a retry returns the row
  * already written. Writers of one contract are serialised by a transaction-scoped advisory lock.
@@ -19,6 +22,7 @@
 import { createHash } from 'node:crypto';
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { canonicalJson } from '../domain/json';
+import { Sealer } from '../store/seal';
 import { type AuditRecord, dropUndefined } from './record';
 
 export const AUDIT_TABLE = 'amendctl_audit_log';
@@ -47,6 +51,8 @@ export interface AuditRow {
   seq: number;
   amendmentId: string;
   record: AuditRecord;
+  /** What the row holds and its hash covers: `{ sealed }`, or the record itself (rows from before sealing). */
+  stored: unknown;
   prevHash: string;
   hash: string;
   recordedAt: string;
@@ -83,13 +89,16 @@ CREATE OR REPLACE TRIGGER ${AUDIT_TABLE}_no_truncate BEFORE TRUNCATE ON ${AUDIT_
 export class AuditStore {
   private ready: Promise<void> | undefined;
 
-  constructor(readonly pool: Pool) {
+  constructor(
+    readonly pool: Pool,
+    private readonly sealer: Sealer,
+  ) {
     // An idle connection the server closes (restart, shutdown) is not an error of any caller: the pool reconnects.
     pool.on('error', () => undefined);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): AuditStore {
-    return new AuditStore(new Pool(auditDbConfig(env)));
+    return new AuditStore(new Pool(auditDbConfig(env)), Sealer.fromEnv(env));
   }
 
   async close(): Promise<void> {
@@ -119,12 +128,13 @@ export class AuditStore {
       const last = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq DESC LIMIT 1`, [record.contractId]);
       const seq = Number(last.rows[0]?.seq ?? 0) + 1;
       const prevHash = last.rows[0]?.hash ?? GENESIS;
-      const hash = chainHash(prevHash, record);
+      const stored = { sealed: this.sealer.seal(record).toString('utf8') };
+      const hash = chainHash(prevHash, stored);
       await c.query(`INSERT INTO ${AUDIT_TABLE} (contract_id, seq, amendment_id, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)`, [
         record.contractId,
         seq,
         record.amendmentId,
-        JSON.stringify(record),
+        JSON.stringify(stored),
         prevHash,
         hash,
       ]);
@@ -135,13 +145,13 @@ export class AuditStore {
   async contractRows(contractId: string): Promise<AuditRow[]> {
     await this.ensureSchema();
     const r = await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq`, [contractId]);
-    return r.rows.map(toRow);
+    return r.rows.map((row) => this.toRow(row));
   }
 
   async amendmentRow(amendmentId: string): Promise<AuditRow | undefined> {
     await this.ensureSchema();
     const r = await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} WHERE amendment_id = $1 ORDER BY recorded_at LIMIT 1`, [amendmentId]);
-    return r.rows[0] ? toRow(r.rows[0]) : undefined;
+    return r.rows[0] ? this.toRow(r.rows[0]) : undefined;
   }
 
   /** Check every chain (or one contract's): sequence, links and hashes; names the first broken record. */
@@ -155,7 +165,7 @@ export class AuditStore {
     const r = contractId
       ? await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq`, [contractId])
       : await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} ORDER BY contract_id, seq`);
-    return r.rows.map(toRow);
+    return r.rows.map((row) => this.toRow(row));
   }
 
   /** Each contract chain's head: its last seq and hash (what a checkpoint signs: src/audit/checkpoint.ts). */
@@ -163,6 +173,22 @@ export class AuditStore {
     await this.ensureSchema();
     const r = await this.pool.query<{ contract_id: string; seq: string; hash: string }>(`SELECT DISTINCT ON (contract_id) contract_id, seq, hash FROM ${AUDIT_TABLE} ORDER BY contract_id, seq DESC`);
     return r.rows.map((x) => ({ contractId: x.contract_id, seq: Number(x.seq), hash: x.hash }));
+  }
+
+  /** A row, its record opened with the codec keys (a key that is not configured is an error naming it). */
+  private toRow(r: Record<string, unknown>): AuditRow {
+    const stored = r.record;
+    const sealed = stored && typeof stored === 'object' && typeof (stored as { sealed?: unknown }).sealed === 'string' ? (stored as { sealed: string }).sealed : undefined;
+    return {
+      contractId: String(r.contract_id),
+      seq: Number(r.seq),
+      amendmentId: String(r.amendment_id),
+      record: sealed !== undefined ? this.sealer.open<AuditRecord>(sealed) : (stored as AuditRecord),
+      stored,
+      prevHash: String(r.prev_hash),
+      hash: String(r.hash),
+      recordedAt: r.recorded_at instanceof Date ? r.recorded_at.toISOString() : String(r.recorded_at),
+    };
   }
 
   private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -197,7 +223,7 @@ export function verifyRows(rows: AuditRow[]): VerifyResult {
           ? `prev_hash does not match the hash of the record before it`
           : row.record?.amendmentId !== row.amendmentId || row.record?.contractId !== row.contractId
             ? `the record names amendment ${String(row.record?.amendmentId)} of contract ${String(row.record?.contractId)}, not this row's`
-            : chainHash(row.prevHash, row.record) !== row.hash
+            : chainHash(row.prevHash, row.stored) !== row.hash
               ? `the record does not match its hash (it was edited after it was written)`
               : undefined;
     if (problem) return { ok: false, contracts: contracts.size, rows: rows.length, broken: { contractId: row.contractId, seq: row.seq, amendmentId: row.amendmentId, problem } };
@@ -206,14 +232,3 @@ export function verifyRows(rows: AuditRow[]): VerifyResult {
   return { ok: true, contracts: contracts.size, rows: rows.length };
 }
 
-function toRow(r: Record<string, unknown>): AuditRow {
-  return {
-    contractId: String(r.contract_id),
-    seq: Number(r.seq),
-    amendmentId: String(r.amendment_id),
-    record: r.record as AuditRecord,
-    prevHash: String(r.prev_hash),
-    hash: String(r.hash),
-    recordedAt: r.recorded_at instanceof Date ? r.recorded_at.toISOString() : String(r.recorded_at),
-  };
-}

@@ -138,6 +138,19 @@ test('durable log: every final status recorded once, chain verifies; an edited r
   } finally {
     await store.close();
   }
+  // Sealed with the codec keys: no name or email of the contract in the table, readable with the keys (above).
+  const raw = await superuser('amendctl_audit');
+  try {
+    const texts = (await raw.query<{ t: string }>(`SELECT record::text AS t FROM ${AUDIT_TABLE} WHERE contract_id = $1`, [c.contractId])).rows.map((r) => r.t);
+    expect(texts).toHaveLength(3);
+    for (const t of texts) {
+      expect(t).toMatch(/^\{"sealed": /);
+      expect(t).not.toContain(c.domain);
+      expect(t).not.toContain('Alice');
+    }
+  } finally {
+    await raw.end();
+  }
   const ok = await amendctl(['audit', 'verify', '--contract', c.contractId]);
   expect(ok).toMatchObject({ code: 0 });
   expect(ok.stdout).toMatch(/audit log intact: 3 records in 1 contract chain/);
