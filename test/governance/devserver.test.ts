@@ -164,7 +164,13 @@ test('a contract amended many times stays bounded: the entity workflow continues
   for (const d of [...docs].reverse()) await stack.client.submitAmendment(d);
   const results = await Promise.all(docs.map((d) => stack.client.waitForResult(d.amendmentId)));
   expect(results.map((r) => r.status)).toEqual(Array(n).fill('completed'));
-  const { view, applied } = await stack.client.getContract(c.contractId);
+  // The last release reaches the contract just after the amendment's result: read its view once it has.
+  let contract = await stack.client.getContract(c.contractId);
+  for (let i = 0; contract.view.appliedSequence < n && i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    contract = await stack.client.getContract(c.contractId);
+  }
+  const { view, applied } = contract;
   expect(view.appliedSequence).toBe(n);
   expect(applied!.contract.seats).toBe(100 + n);
   expect(view.run).toBeGreaterThan(1);
