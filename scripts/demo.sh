@@ -36,7 +36,7 @@ trap cleanup EXIT INT TERM
 say "2/5 starting the targets: PostgreSQL on 127.0.0.1:$PG_PORT, scim2-server on 127.0.0.1:$SCIM_PORT"
 bash scripts/local-postgres.sh start "$DATA/postgres" "$PG_PORT"
 [[ -s "$DATA/scim.token" ]] || head -c 18 /dev/urandom | base64 | tr -d '/+=' >"$DATA/scim.token"
-.cache/venv/bin/scim2-server --hostname 127.0.0.1 --port "$SCIM_PORT" --bearer-token "$(cat "$DATA/scim.token")" >"$DATA/scim.log" 2>&1 &
+.cache/venv/bin/scim2-server --hostname 127.0.0.1 --port "$SCIM_PORT" --bearer-token="$(cat "$DATA/scim.token")" >"$DATA/scim.log" 2>&1 &
 pids+=($!)
 
 export AMENDCTL_IDP_URL="http://127.0.0.1:$SCIM_PORT/v2"

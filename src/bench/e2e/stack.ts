@@ -71,7 +71,7 @@ async function startScim(dir: string): Promise<{ url: string; token: string; sto
   const port = await freePort();
   const token = randomBytes(18).toString('base64url');
   const fd = openSync(join(dir, 'scim.log'), 'a');
-  const child = spawn(SCIM_BIN, ['--hostname', '127.0.0.1', '--port', String(port), '--bearer-token', token], { stdio: ['ignore', fd, fd] });
+  const child = spawn(SCIM_BIN, ['--hostname', '127.0.0.1', '--port', String(port), `--bearer-token=${token}`], { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   const url = `http://127.0.0.1:${port}/v2`;
   const deadline = Date.now() + 30_000;

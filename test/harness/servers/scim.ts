@@ -39,7 +39,7 @@ export async function startScimServer(name = 'scim', serviceProviderConfig?: obj
   if (!existsSync(SCIM_BIN)) throw new Error(`${SCIM_BIN} is missing: run bash scripts/setup.sh python`);
   const port = await freePort();
   const token = randomBytes(18).toString('base64url');
-  const args = ['--hostname', '127.0.0.1', '--port', String(port), '--bearer-token', token];
+  const args = ['--hostname', '127.0.0.1', '--port', String(port), `--bearer-token=${token}`];
   if (serviceProviderConfig) {
     const dir = join(CACHE, 'scim');
     mkdirSync(dir, { recursive: true });
