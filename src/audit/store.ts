@@ -20,8 +20,9 @@
  * defaults to `amendctl_audit` (scripts/local-postgres.sh creates it).
  */
 import { createHash } from 'node:crypto';
-import { Pool, type PoolClient, type PoolConfig } from 'pg';
+import { Pool, type PoolConfig } from 'pg';
 import { canonicalJson } from '../domain/json';
+import { inTransaction, schemaOnce } from '../store/schema';
 import { Sealer } from '../store/seal';
 import { type AuditRecord, dropUndefined } from './record';
 
@@ -87,7 +88,8 @@ CREATE OR REPLACE TRIGGER ${AUDIT_TABLE}_no_truncate BEFORE TRUNCATE ON ${AUDIT_
 `;
 
 export class AuditStore {
-  private ready: Promise<void> | undefined;
+  /** Create the table and its triggers once per process (serialised across processes). */
+  readonly ensureSchema: () => Promise<void>;
 
   constructor(
     readonly pool: Pool,
@@ -95,6 +97,7 @@ export class AuditStore {
   ) {
     // An idle connection the server closes (restart, shutdown) is not an error of any caller: the pool reconnects.
     pool.on('error', () => undefined);
+    this.ensureSchema = schemaOnce(pool, 'amendctl_audit_schema', SCHEMA);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): AuditStore {
@@ -105,23 +108,11 @@ export class AuditStore {
     await this.pool.end();
   }
 
-  /** Create the table and its triggers once per process (serialised across processes). */
-  ensureSchema(): Promise<void> {
-    this.ready ??= this.tx(async (c) => {
-      await c.query(`SELECT pg_advisory_xact_lock(hashtextextended('amendctl_audit_schema', 0))`);
-      await c.query(SCHEMA);
-    }).catch((err: unknown) => {
-      this.ready = undefined;
-      throw err;
-    });
-    return this.ready;
-  }
-
   /** Append a record to its contract's chain; a second append of the same amendment returns the first row. */
   async append(input: AuditRecord): Promise<{ seq: number; hash: string; duplicate: boolean }> {
     const record = dropUndefined(input);
     await this.ensureSchema();
-    return this.tx(async (c) => {
+    return inTransaction(this.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`amendctl_audit:${record.contractId}`]);
       const existing = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 AND amendment_id = $2`, [record.contractId, record.amendmentId]);
       if (existing.rows[0]) return { seq: Number(existing.rows[0].seq), hash: existing.rows[0].hash, duplicate: true };
@@ -191,20 +182,6 @@ export class AuditStore {
     };
   }
 
-  private async tx<T>(fn: (c: PoolClient) => Promise<T>): Promise<T> {
-    const c = await this.pool.connect();
-    try {
-      await c.query('BEGIN');
-      const out = await fn(c);
-      await c.query('COMMIT');
-      return out;
-    } catch (err) {
-      await c.query('ROLLBACK').catch(() => undefined);
-      throw err;
-    } finally {
-      c.release();
-    }
-  }
 }
 
 /** Pure: rows ordered by contract, then seq. */

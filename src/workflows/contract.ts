@@ -39,6 +39,7 @@ import {
   holderGoneSignal,
   noticeSignal,
   type ReclaimView,
+  type TurnHolderView,
   releaseTurnSignal,
   releaseSignal,
   turnSignal,
@@ -94,10 +95,21 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     scheduled.splice(0, scheduled.length, ...keep);
   };
 
+  /** Who holds the turn, since when, and whether it is being taken back: for the query and the notices. */
+  const holderView = (): TurnHolderView | undefined =>
+    state.holder
+      ? {
+          amendmentId: state.holder.amendmentId,
+          sequence: state.holder.sequence,
+          ...(state.holder.since ? { since: state.holder.since } : {}),
+          ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}: ${state.reclaim.reason ?? ''}` : 'its workflow has ended without releasing', at: state.reclaim.at } } : {}),
+        }
+      : undefined;
+
   /** Tell every waiting amendment that is not next where the line stands (only when it changed). */
   const noticeWaiting = (): void => {
     const present = new Set<number>([...state.waiting.map((w) => w.sequence), ...scheduled.map((s) => s.sequence), ...(state.holder ? [state.holder.sequence] : [])]);
-    const holder = state.holder ? { amendmentId: state.holder.amendmentId, sequence: state.holder.sequence, ...(state.holder.since ? { since: state.holder.since } : {}), ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}` : 'its workflow has ended', at: state.reclaim.at } } : {}) } : undefined;
+    const holder = holderView();
     for (const w of state.waiting) {
       if (w.sequence === nextSequence()) {
         // Next in line: it waits only for the holder, so it is told who that is (once per holder and change).
@@ -238,12 +250,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     ...(state.holder
       ? {
           holder: state.holder.amendmentId,
-          holding: {
-            amendmentId: state.holder.amendmentId,
-            sequence: state.holder.sequence,
-            ...(state.holder.since ? { since: state.holder.since } : {}),
-            ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}: ${state.reclaim.reason ?? ''}` : 'its workflow has ended without releasing', at: state.reclaim.at } } : {}),
-          },
+          holding: holderView()!,
         }
       : {}),
     ...(state.reclaimed && state.reclaimed.length > 0 ? { reclaimed: state.reclaimed } : {}),
