@@ -11,6 +11,7 @@ import { PermanentTargetError, TransientTargetError } from '../connectors/types'
 import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, OrderingPolicy, PlanResult } from '../workflows/definitions';
 import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from '../workflows/definitions';
 import type { OperationStore } from '../store/operations';
+import type { ShareStore } from '../store/shares';
 import type { RulesProvider } from '../worker/rules';
 import { createAuditActivities } from './audit';
 import { createProvisioningActivities } from './provisioning';
@@ -26,6 +27,8 @@ export interface ActivityDeps {
   taskQueue: string;
   /** The operation store (src/store/operations.ts), opened on first use. */
   store: () => OperationStore;
+  /** Which contracts share each account (src/store/shares.ts), opened on first use. */
+  shares: () => ShareStore;
 }
 
 export function createActivities(deps: ActivityDeps): AmendmentActivities {

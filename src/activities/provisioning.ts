@@ -20,6 +20,8 @@ import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../connectors/registry';
 import { type Connector, PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
+import type { ShareStore } from '../store/shares';
+import { changedShare, SharedConnector } from './shares';
 import type { RulesProvider } from '../worker/rules';
 import {
   type AmendmentActivities,
@@ -43,6 +45,8 @@ export interface ProvisioningDeps {
   approvalPolicy: ApprovalPolicy;
   /** The operation store, opened on first use. */
   store: () => OperationStore;
+  /** Which contracts share each account (src/store/shares.ts), opened on first use. */
+  shares: () => ShareStore;
   taskQueue: string;
 }
 
@@ -92,13 +96,28 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
 }
 
 async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: StoredOperation[]; connector: Connector; provisioning: Provisioning }> {
-  const connector = deps.registry.get(input.target);
-  if (!connector) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured');
+  const target = deps.registry.get(input.target);
+  if (!target) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured');
+  const connector = sharedTarget(deps, target, input);
   const rows = await deps.store().load(input.amendmentId, input.planHash, input.from, input.to);
   if (rows.length !== input.to - input.from) {
     throw ApplicationFailure.nonRetryable(`operations ${input.from}-${input.to - 1} of plan ${input.planHash.slice(0, 12)} of ${input.amendmentId} are not in the operation store (found ${rows.length})`, 'PlanMissing');
   }
   return { rows, connector, provisioning: deps.registry.provisioning(input.target) };
+}
+
+/**
+ * The target as the amendment's contract sees it: each operation takes or gives up the
+ * contract's share of the account (src/activities/shares.ts). Batches scheduled by a run from
+ * before shares (no contractId in their input) act on the target alone, as they did then.
+ */
+function sharedTarget(deps: Pick<ProvisioningDeps, 'shares'>, connector: Connector, input: Pick<BatchInput, 'contractId' | 'amendmentId'>): Connector {
+  return input.contractId ? new SharedConnector(connector, deps.shares(), input.contractId, input.amendmentId) : connector;
+}
+
+/** An operation whose undo has something to do: it changed the target, or only its contract's share. */
+function undoable(row: StoredOperation): boolean {
+  return row.outcome === 'applied' || (row.outcome === 'unchanged' && changedShare(row.result));
 }
 
 /** The activity was cancelled: its amendment asked, or its workflow is gone (a heartbeat found it closed). */
@@ -342,9 +361,10 @@ class BatchRun {
     const failed: CompensateBatchResult['failed'] = [];
     const outcomes: CompensateBatchResult['operations'] = [];
     const undo = async (row: StoredOperation): Promise<void> => {
-      if (row.outcome !== 'applied') return;
+      if (!undoable(row)) return;
       if (!row.compensation) {
-        const r = await this.withRetries(() => this.connector.compensate(row.op, { outcome: 'applied', prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) }));
+        const outcome = row.outcome === 'applied' ? 'applied' : 'unchanged';
+        const r = await this.withRetries(() => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) }));
         const at = new Date().toISOString();
         row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
         this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
@@ -450,19 +470,20 @@ function failedOf(row: StoredOperation): FailedOperation {
  * does (src/activities/reclaim.ts: a holder that ended without releasing its turn). Returns
  * how many operations were undone and the undos that failed.
  */
-export async function undoApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store'>, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ undone: number; failed: string[] }> {
-  const open = rows.filter((r) => r.outcome === 'applied' && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
+export async function undoApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store' | 'shares'>, contractId: string, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ undone: number; failed: string[] }> {
+  const open = rows.filter((r) => undoable(r) && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
   const byTarget = new Map<string, StoredOperation[]>();
   for (const r of open) byTarget.set(r.op.target, [...(byTarget.get(r.op.target) ?? []), { ...r, compensation: undefined }]);
   let undone = 0;
   const failed: string[] = [];
   for (const [target, list] of byTarget) {
-    const connector = deps.registry.get(target);
-    if (!connector) {
+    const configured = deps.registry.get(target);
+    if (!configured) {
       failed.push(...list.map((r) => `${r.op.description} (no target "${target}" is configured in this worker)`));
       continue;
     }
-    const input: BatchInput = { amendmentId, planHash, target, from: list[0]!.idx, to: list[list.length - 1]!.idx + 1, batch: 1, of: 1, budgetSeconds };
+    const connector = sharedTarget(deps, configured, { contractId, amendmentId });
+    const input: BatchInput = { amendmentId, contractId, planHash, target, from: list[0]!.idx, to: list[list.length - 1]!.idx + 1, batch: 1, of: 1, budgetSeconds };
     const r = await new BatchRun(deps.store(), connector, deps.registry.provisioning(target), input, list).compensate();
     undone += r.operations.filter(([, o]) => o !== 'failed').length;
     failed.push(...r.failed.map((f) => `${f.description} (${f.message})`));

@@ -20,6 +20,7 @@ import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { opFromStored, recordFromView } from '../audit/record';
 import { AuditStore } from '../audit/store';
 import type { ConnectorRegistry } from '../connectors/registry';
+import type { ShareStore } from '../store/shares';
 import type { OperationStore } from '../store/operations';
 import { type AmendmentActivities, type AmendmentView, FINAL_STATUSES, type ReclaimResult, statusQuery } from '../workflows/definitions';
 import { undoApplied } from './provisioning';
@@ -32,6 +33,7 @@ export interface ReclaimDeps {
   client: Client;
   registry: ConnectorRegistry;
   store: () => OperationStore;
+  shares: () => ShareStore;
   env?: NodeJS.ProcessEnv;
 }
 
@@ -58,7 +60,7 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       const plan = await store.latestPlan(holder.amendmentId);
       const rows = plan ? await store.all(holder.amendmentId, plan.planHash) : [];
       ctx.heartbeat({ phase: 'undoing', operations: rows.length });
-      const { undone, failed } = plan ? await undoApplied(deps, holder.amendmentId, plan.planHash, rows, BUDGET_S) : { undone: 0, failed: [] };
+      const { undone, failed } = plan ? await undoApplied(deps, contractId, holder.amendmentId, plan.planHash, rows, BUDGET_S) : { undone: 0, failed: [] };
 
       // The audit record: the holder's own last view where it could be read, and what the contract did.
       const at = new Date().toISOString();

@@ -12,6 +12,7 @@ import { dataConverter, loadCodecKeys } from '../codec';
 import { useSharedRateLimits } from '../connectors/rate-limit';
 import { ConnectorRegistry, parseTargets, targetTaskQueue } from '../connectors/registry';
 import { OperationStore } from '../store/operations';
+import { ShareStore } from '../store/shares';
 import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
@@ -59,6 +60,8 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   // The operation store (plans, outcomes) and the shared rate buckets live in the amendctl database.
   let store: OperationStore | undefined;
   const operations = (): OperationStore => (store ??= OperationStore.fromEnv(env));
+  let shareStore: ShareStore | undefined;
+  const shares = (): ShareStore => (shareStore ??= ShareStore.fromEnv(env));
   const buckets = new SharedRateBuckets(operations().pool);
   useSharedRateLimits((target, bucket) => {
     const key = targetTaskQueue(files.taskQueue, target);
@@ -68,8 +71,8 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const connection = await NativeConnection.connect(temporal.connectionOptions);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
   const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
-  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations });
-  const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close()]);
+  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares });
+  const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close(), shareStore?.close()]);
   const workers: Worker[] = [];
   try {
     const { applyBatch, compensateBatch } = activities;

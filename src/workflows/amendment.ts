@@ -416,7 +416,7 @@ async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment
           const b = batches[next++]!;
           dispatched.push(b);
           try {
-            const r = await batchActivities(b, 'apply', budget, p.keeper).applyBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+            const r = await batchActivities(b, 'apply', budget, p.keeper).applyBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
             s.recordBatch(b, r);
             if (r.failure) failure ??= `${r.failure.description} failed: ${r.failure.message}`;
           } catch (err) {
@@ -445,7 +445,7 @@ async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendmen
     byTarget(dispatched).map(async (batches) => {
       for (const b of [...batches].reverse()) {
         try {
-          const r = await batchActivities(b, 'undo', budget).compensateBatch({ amendmentId: a.amendmentId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+          const r = await batchActivities(b, 'undo', budget).compensateBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
           s.recordCompensation(b.target, r);
           for (const f of r.failed) left.push(`${f.description} (${f.message})`);
         } catch (err) {

@@ -423,6 +423,8 @@ export interface PlannedAmendment {
 
 export interface BatchInput {
   amendmentId: string;
+  /** The amendment's contract, whose shares of accounts the batch takes and gives up (absent in batches of runs from before shares). */
+  contractId?: string;
   planHash: string;
   target: string;
   from: number;
