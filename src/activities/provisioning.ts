@@ -18,7 +18,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { canonicalJson } from '../domain/json';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../connectors/registry';
-import { type Connector, PermanentTargetError, TransientTargetError } from '../connectors/types';
+import { type Connector, type OperationJournal, PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
 import type { ShareStore } from '../store/shares';
 import { changedShare, SharedConnector } from './shares';
@@ -289,9 +289,10 @@ class BatchRun {
       return false;
     }
     const started = new Date().toISOString();
+    const journal = this.journal(row);
     const r = await this.withRetries((attempt) => {
       row.attempts = attempt;
-      return this.connector.apply(row.op);
+      return this.connector.apply(row.op, journal);
     });
     if (r.ok) {
       this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
@@ -301,6 +302,20 @@ class BatchRun {
     failures.push(failedOf(row));
     this.stopped = true;
     return false;
+  }
+
+  /** The row's journal: notes kept in the store at once (before the write they precede), and read by the next attempt. */
+  private journal(row: StoredOperation): OperationJournal {
+    const { amendmentId, planHash } = this.input;
+    return {
+      get noted() {
+        return row.journal;
+      },
+      note: async (value) => {
+        await this.store.saveJournal(amendmentId, planHash, row.idx, value);
+        row.journal = value;
+      },
+    };
   }
 
   /** Memberships as units: the joins (or leaves) of one group together where the connector takes them so, else one each. */

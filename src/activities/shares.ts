@@ -17,7 +17,7 @@
  */
 import type { JsonObject, JsonValue } from '../domain/json';
 import type { Action } from '../domain/plan';
-import type { AccountState, ApplyResult, CompensateResult, Connector, OperationSpec } from '../connectors/types';
+import type { AccountState, ApplyResult, CompensateResult, Connector, OperationJournal, OperationSpec } from '../connectors/types';
 import type { ShareKey, ShareStore, ShareTx } from '../store/shares';
 
 export const SHARE = '@share';
@@ -91,12 +91,12 @@ export class SharedConnector implements Connector {
     return this.inner.close();
   }
 
-  async apply(op: OperationSpec): Promise<ApplyResult> {
+  async apply(op: OperationSpec, journal?: OperationJournal): Promise<ApplyResult> {
     const key = shareKey(op);
     return this.shares.locked([key], async (tx) => {
       const decided = await this.decide(tx, op, key);
       if (!decided.send) return decided.result;
-      const r = await this.inner.apply(decided.send);
+      const r = await this.inner.apply(decided.send, journal);
       return { ...r, prior: wrap(decided.step, r.prior), ...(decided.note ? { detail: r.detail ? `${r.detail}; ${decided.note}` : decided.note } : {}) };
     });
   }

@@ -23,15 +23,20 @@
  *   `auth.bearerTokenFile`; it is never in a result, a prior state or an error message.
  *
  * userName matching is case-insensitive (RFC 7643 §4.1.1: caseExact false); externalId and
- * group displayName matching are exact. A lost response to a create is seen on retry as an
- * account (or group) that already existed, so its compensation keeps it.
+ * group displayName matching are exact.
+ *
+ * A create whose answer is lost (the server made the user, the response never came): before
+ * the POST the connector notes in the operation's journal that it is creating that userName; a
+ * retry that then finds the user (made no earlier than the note, by its `meta.created`) knows
+ * the user is its own creation, so the compensation removes it. (A group made by a lost create
+ * is still seen as one that existed: its compensation leaves the empty group.)
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
 import { type Gate, httpRequest, targetGate, throwForStatus, type HttpResponse } from './http-util';
 import { type RateLimiter, targetRateLimiter } from './rate-limit';
-import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationSpec } from './types';
+import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationJournal, type OperationSpec } from './types';
 
 export const scimConfigSchema = z
   .object({
@@ -120,7 +125,7 @@ interface ScimUser {
   active?: boolean;
   emails?: ScimEmail[];
   roles?: Array<{ value?: string; [k: string]: unknown }>;
-  meta?: { version?: string };
+  meta?: { version?: string; created?: string };
   [k: string]: unknown;
 }
 interface ScimGroup {
@@ -372,14 +377,14 @@ class ScimConnector implements Connector {
     };
   }
 
-  async apply(op: OperationSpec): Promise<ApplyResult> {
-    return this.fresh(`${op.action} ${op.subject}`, () => this.applyOnce(op));
+  async apply(op: OperationSpec, journal?: OperationJournal): Promise<ApplyResult> {
+    return this.fresh(`${op.action} ${op.subject}`, () => this.applyOnce(op, journal));
   }
 
-  private async applyOnce(op: OperationSpec): Promise<ApplyResult> {
+  private async applyOnce(op: OperationSpec, journal: OperationJournal | undefined): Promise<ApplyResult> {
     switch (op.action) {
       case 'ensureAccount':
-        return this.ensureAccount(op);
+        return this.ensureAccount(op, journal);
       case 'updateAttributes': {
         const user = await this.requireUser(op);
         const want = desiredAttrs(op, false);
@@ -412,13 +417,19 @@ class ScimConnector implements Connector {
     return u;
   }
 
-  private async ensureAccount(op: OperationSpec): Promise<ApplyResult> {
+  private async ensureAccount(op: OperationSpec, journal: OperationJournal | undefined): Promise<ApplyResult> {
     const want = desiredAttrs(op, true);
     const userName = (want.userName as string | undefined) ?? op.subject;
     const externalId = typeof want.externalId === 'string' ? want.externalId : undefined;
     let user = await this.findByKeys(userName, externalId);
     let detail = '';
+    if (user && createdByEarlierAttempt(journal?.noted, user)) {
+      await this.setUser(user, want, true, `ensuring ${op.subject}`);
+      this.remember({ ...user, userName });
+      return { outcome: 'applied', prior: { kind: 'account', existed: false, id: user.id }, detail: `created user ${user.id} (the answer to the create was lost; the retry found it)` };
+    }
     if (!user) {
+      await journal?.note({ creating: userName.toLowerCase(), at: new Date().toISOString() });
       const res = await this.send('POST', '/Users', { body: { schemas: [USER_SCHEMA], ...toUserBody(want), userName, active: true } });
       if (res.status === 201 || res.status === 200) {
         const created = res.body as ScimUser;
@@ -745,6 +756,17 @@ function withVersion(res: HttpResponse): Resource {
   const etag = res.headers.get('etag');
   if (etag && r && typeof r === 'object') r.meta = { ...(r.meta ?? {}), version: r.meta?.version ?? etag };
   return r;
+}
+
+/** Clocks of the worker and the provider may differ by this much. */
+const CLOCK_SKEW_MS = 5_000;
+
+/** The user is the one an earlier attempt of this operation created: it noted the create, and the user was made no earlier than that. */
+function createdByEarlierAttempt(noted: JsonValue | undefined, user: ScimUser): boolean {
+  if (typeof noted !== 'object' || noted === null || Array.isArray(noted)) return false;
+  if (noted['creating'] !== user.userName.toLowerCase() || typeof noted['at'] !== 'string') return false;
+  const created = user.meta?.created ? Date.parse(user.meta.created) : NaN;
+  return Number.isNaN(created) || created >= Date.parse(noted['at']) - CLOCK_SKEW_MS;
 }
 
 function describe(body: unknown): string {

@@ -3,6 +3,7 @@
  * (activities), read their credentials from the worker's configuration, and never put a
  * secret in anything they return.
  */
+import type { JsonValue } from '../domain/json';
 import type { Operation } from '../domain/plan';
 
 /** What a connector needs of an operation (a plan Operation fits). */
@@ -24,6 +25,19 @@ export interface AccountState {
 export type { ApplyResult, CompensateResult } from '../domain/plan';
 import type { ApplyResult, CompensateResult } from '../domain/plan';
 
+/**
+ * What an operation noted before a write whose answer may be lost (a create): kept in the
+ * operation store, so a retry, on this worker or another, knows that write was its own and its
+ * compensation removes what it created. A connector notes before the write and reads `noted` on
+ * the next attempt.
+ */
+export interface OperationJournal {
+  /** What an earlier attempt of this operation noted, if any. */
+  readonly noted: JsonValue | undefined;
+  /** Keep `value` durably; resolves once it is kept. */
+  note(value: JsonValue): Promise<void>;
+}
+
 export interface Connector {
   /** The target name from the configuration (`idp`, `warehouse`). */
   readonly target: string;
@@ -31,8 +45,8 @@ export interface Connector {
   readonly type: string;
   /** Current state of one account, or null when the target has none. */
   readAccount(subject: string): Promise<AccountState | null>;
-  /** Apply one operation idempotently: look up before create, "already so" is success. */
-  apply(op: OperationSpec): Promise<ApplyResult>;
+  /** Apply one operation idempotently: look up before create, "already so" is success. `journal`: the operation's own notes across attempts. */
+  apply(op: OperationSpec, journal?: OperationJournal): Promise<ApplyResult>;
   /**
    * Optional: many joinGroup (or many leaveGroup) operations of one group at once, for targets
    * where a change per member costs in proportion to the group's size. Each result is that

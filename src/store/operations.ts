@@ -44,6 +44,8 @@ export interface StoredOperation {
   finishedAt?: string;
   result?: OperationResultData;
   compensation?: { outcome: StoredCompensation; at: string; detail?: string };
+  /** What the connector noted before a write whose answer may be lost (src/connectors/types.ts, OperationJournal). */
+  journal?: JsonValue;
 }
 
 export interface OutcomeUpdate {
@@ -81,6 +83,7 @@ CREATE TABLE IF NOT EXISTS ${OPERATIONS_TABLE} (
   created_at          timestamptz NOT NULL DEFAULT now(),
   PRIMARY KEY (amendment_id, plan_hash, idx)
 );
+ALTER TABLE ${OPERATIONS_TABLE} ADD COLUMN IF NOT EXISTS journal bytea;
 `;
 
 /** Rows per INSERT or UPDATE statement. */
@@ -173,6 +176,12 @@ export class OperationStore {
     }
   }
 
+  /** An operation's journal note, kept before the write it precedes. */
+  async saveJournal(amendmentId: string, planHash: string, idx: number, value: JsonValue): Promise<void> {
+    await this.ensureSchema();
+    await this.pool.query(`UPDATE ${OPERATIONS_TABLE} SET journal = $4 WHERE amendment_id = $1 AND plan_hash = $2 AND idx = $3`, [amendmentId, planHash, idx, this.sealer.seal(value)]);
+  }
+
   /** The plan hash an amendment last stored (a re-planned amendment stores a new one). */
   async latestPlan(amendmentId: string): Promise<{ planHash: string; total: number } | undefined> {
     await this.ensureSchema();
@@ -204,6 +213,7 @@ export class OperationStore {
     if (row.started_at) out.startedAt = (row.started_at as Date).toISOString();
     if (row.finished_at) out.finishedAt = (row.finished_at as Date).toISOString();
     if (row.result) out.result = this.sealer.open<OperationResultData>(row.result as Buffer);
+    if (row.journal) out.journal = this.sealer.open<JsonValue>(row.journal as Buffer);
     if (row.compensation) {
       const detail = row.compensation_result ? this.sealer.open<{ detail?: string }>(row.compensation_result as Buffer).detail : undefined;
       out.compensation = { outcome: row.compensation as StoredCompensation, at: (row.compensated_at as Date).toISOString(), ...(detail ? { detail } : {}) };

@@ -12,7 +12,7 @@ import { need } from '../harness/env';
 import { RawScim, startHttpProxy, startScimServer, type HttpProxy, type RunningScim, type Seen } from '../harness/servers/scim';
 import { createScimConnector, scimConfigSchema, scimFilterValue, type ScimConfig } from '../../src/connectors/scim';
 import { parseRetryAfter } from '../../src/connectors/http-util';
-import { PermanentTargetError, TransientTargetError, type Connector, type OperationSpec } from '../../src/connectors/types';
+import { PermanentTargetError, TransientTargetError, type Connector, type OperationJournal, type OperationSpec } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 
@@ -142,6 +142,38 @@ describe('scim connector specifics', () => {
     expect((await c.compensate(o, JSON.parse(JSON.stringify(res)) as typeof res)).outcome).toBe('compensated');
     const after = await raw.readBack(subject);
     expect(after!.attributes).toEqual({ userName: subject, displayName: 'Made Elsewhere' });
+  });
+
+  test('a create whose answer was lost: the retry knows from the journal that the user is its own, and compensation removes it', async () => {
+    const subject = `${uniq('lost')}@example.test`;
+    let lost = 0;
+    proxy.hooks.push(async (r: Seen) => {
+      if (r.method === 'POST' && r.path.endsWith('/Users') && (r.body as { userName?: string }).userName === subject && lost++ === 0) return { lose: true };
+      return undefined;
+    });
+    const noted: JsonValue[] = [];
+    const journal: OperationJournal = {
+      get noted() {
+        return noted.at(-1);
+      },
+      note: async (v) => void noted.push(v),
+    };
+    const o = ensure(subject, 'Lost Answer');
+    await expect(c.apply(o, journal)).rejects.toBeInstanceOf(TransientTargetError);
+    expect(await raw.users(subject)).toHaveLength(1); // the server did create it
+    expect(noted).toEqual([{ creating: subject, at: expect.any(String) }]);
+    const res = await c.apply(o, journal);
+    expect(res).toMatchObject({ outcome: 'applied', prior: { kind: 'account', existed: false }, detail: expect.stringMatching(/the answer to the create was lost/) });
+    expect(await raw.users(subject)).toHaveLength(1);
+    expect((await c.compensate(o, JSON.parse(JSON.stringify(res)) as typeof res)).outcome).toBe('compensated');
+    expect(await raw.users(subject)).toEqual([]);
+
+    // Without the journal (a connector that cannot know), the same retry sees a user that existed, and compensation keeps it.
+    const other = `${uniq('lost')}@example.test`;
+    let once = 0;
+    proxy.hooks.push(async (r: Seen) => ((r.body as { userName?: string } | undefined)?.userName === other && r.method === 'POST' && once++ === 0 ? { lose: true } : undefined));
+    await expect(c.apply(ensure(other))).rejects.toBeInstanceOf(TransientTargetError);
+    expect((await c.apply(ensure(other))).prior).toMatchObject({ existed: true });
   });
 
   test('found by externalId under another userName, the user is linked and follows the subject', async () => {

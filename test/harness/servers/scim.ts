@@ -152,7 +152,9 @@ export interface Seen {
 }
 
 /** A hook may answer the request itself (return a response) or let it through (return undefined), after any wait. */
-export type Hook = (req: Seen) => Promise<{ status: number; headers?: Record<string, string>; body?: unknown } | undefined> | undefined;
+/** A hook's answer instead of the server's; or `lose`: the request reaches the server, and its answer is lost (the connection is cut). */
+export type HookAnswer = { status: number; headers?: Record<string, string>; body?: unknown } | { lose: true };
+export type Hook = (req: Seen) => Promise<HookAnswer | undefined> | undefined;
 
 export interface HttpProxy {
   url: string;
@@ -172,8 +174,13 @@ export async function startHttpProxy(upstream: string): Promise<HttpProxy> {
     const u = new URL(req.url ?? '/', 'http://proxy');
     const seen: Seen = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, body: raw ? (JSON.parse(raw) as unknown) : undefined, headers: req.headers };
     log.push(seen);
+    let lose = false;
     for (const h of hooks) {
       const answer = await h(seen);
+      if (answer && 'lose' in answer) {
+        lose = true;
+        break;
+      }
       if (answer) {
         seen.status = answer.status;
         res.writeHead(answer.status, { 'content-type': 'application/scim+json', ...(answer.headers ?? {}) });
@@ -186,6 +193,10 @@ export async function startHttpProxy(upstream: string): Promise<HttpProxy> {
     const up = await fetch(`${upstream}${req.url ?? '/'}`, { method: req.method, headers, body: raw || undefined });
     const text = await up.text();
     seen.status = up.status;
+    if (lose) {
+      res.socket?.destroy();
+      return;
+    }
     const out: Record<string, string> = {};
     for (const k of ['content-type', 'etag', 'location', 'retry-after']) {
       const v = up.headers.get(k);
