@@ -8,7 +8,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
 import { AmendctlClient, temporalTarget } from '../../src/client';
-import { DefaultLogger, Runtime } from '@temporalio/worker';
+import { DefaultLogger, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
 import { need } from '../harness/env';
 import { ROOT } from '../harness/proc';
@@ -54,7 +54,7 @@ export function quietRuntime(): void {
 }
 
 /** An in-process worker and a client on one task queue. */
-export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string } = {}): Promise<Stack> {
+export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string; worker?: Partial<WorkerOptions> } = {}): Promise<Stack> {
   quietRuntime();
   const env = referenceEnv(opts.env);
   Object.assign(process.env, env); // connectors read credentials from the worker's environment
@@ -69,7 +69,7 @@ export async function startStack(name: string, opts: { env?: Record<string, stri
       rulesFile: opts.rulesFile ?? REFERENCE_RULES,
       approvalsFile: opts.approvalsFile,
     },
-    worker: { shutdownGraceTime: '2s' },
+    worker: { shutdownGraceTime: '2s', ...opts.worker },
   });
   const running = worker.run();
   const client = await AmendctlClient.connect(temporal, taskQueue);
