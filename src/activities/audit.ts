@@ -9,6 +9,7 @@ import { opFromStored, recordFromView } from '../audit/record';
 import { AuditStore } from '../audit/store';
 import type { OperationStore } from '../store/operations';
 import type { AmendmentActivities } from '../workflows/definitions';
+import { countFinal } from '../observability/metrics';
 
 /** `operations`: the operation store, where amendmentV2's whole list of operations is (its view shows the first ones). */
 export function createAuditActivities(operations: () => OperationStore, env: NodeJS.ProcessEnv = process.env): Pick<AmendmentActivities, 'recordAudit'> {
@@ -19,7 +20,9 @@ export function createAuditActivities(operations: () => OperationStore, env: Nod
       const { workflowExecution } = Context.current().info;
       const total = view.operationsTotal ?? 0;
       const all = view.planHash && total > 0 ? (await operations().load(view.amendmentId, view.planHash, 0, total)).map(opFromStored) : undefined;
-      return store.append(recordFromView(view, { runId: workflowExecution?.runId, ...(all ? { operations: all } : {}) }));
+      const row = await store.append(recordFromView(view, { runId: workflowExecution?.runId, ...(all ? { operations: all } : {}) }));
+      if (!row.duplicate) countFinal(view);
+      return row;
     },
   };
 }

@@ -21,6 +21,7 @@ import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../c
 import { type Connector, type OperationJournal, PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
 import type { ShareStore } from '../store/shares';
+import { compensationsTotal, operationsTotal, retriesTotal } from '../observability/metrics';
 import { changedShare, SharedConnector } from './shares';
 import type { RulesProvider } from '../worker/rules';
 import {
@@ -383,6 +384,7 @@ class BatchRun {
         const at = new Date().toISOString();
         row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
         this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
+        compensationsTotal.inc({ target: this.input.target, outcome: row.compensation.outcome });
         this.done++;
         this.heartbeat();
         void this.flush(false);
@@ -433,6 +435,7 @@ class BatchRun {
         if (spent + delay > budgetMs) {
           return { ok: false, error: { type: 'TargetUnavailable', message: `${c.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${Math.round(spent / 1000)} s, the retry budget being ${this.input.budgetSeconds} s)` } };
         }
+        retriesTotal.inc({ target: this.input.target });
         await ctx.sleep(delay); // throws when the activity is cancelled
       }
     }
@@ -445,6 +448,7 @@ class BatchRun {
     if (u.result) row.result = u.result;
     this.done++;
     if (u.outcome === 'failed') this.failed++;
+    operationsTotal.inc({ target: this.input.target, action: row.op.action, outcome: u.outcome });
     this.heartbeat();
     this.pendingOutcomes.push({ idx: row.idx, attempts: row.attempts, ...u });
     void this.flush(false);

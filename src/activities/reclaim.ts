@@ -23,6 +23,7 @@ import type { ConnectorRegistry } from '../connectors/registry';
 import type { ShareStore } from '../store/shares';
 import type { OperationStore } from '../store/operations';
 import { type AmendmentActivities, type AmendmentView, FINAL_STATUSES, type ReclaimResult, statusQuery } from '../workflows/definitions';
+import { countFinal } from '../observability/metrics';
 import { undoApplied } from './provisioning';
 
 /** A batch activity sees its workflow gone at its next heartbeat (throttled to a second): wait this long after the close. */
@@ -77,6 +78,7 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       audit ??= AuditStore.fromEnv(deps.env ?? process.env);
       const all = plan ? (await store.all(holder.amendmentId, plan.planHash)).map(opFromStored) : undefined;
       const rec = await audit.append(recordFromView(view, { ...(run ? { runId: run.runId } : {}), ...(all ? { operations: all } : {}) }));
+      if (!rec.duplicate) countFinal(view);
       return {
         kind: 'reclaimed',
         view: { amendmentId: holder.amendmentId, sequence: holder.sequence, at, ended, ...(by ? { by } : {}), ...(reason ? { reason } : {}), undone, flagged: failed.slice(0, 20), auditSeq: rec.seq },

@@ -44,7 +44,6 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, createWriteStream, existsSync } from 'node:fs';
 import { Session } from 'node:inspector';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { pipeline } from 'node:stream/promises';
 import type { Worker as NodeWorkerThread } from 'node:worker_threads';
@@ -52,7 +51,7 @@ import { join, resolve } from 'node:path';
 import { getHeapStatistics } from 'node:v8';
 import { Client, Connection } from '@temporalio/client';
 import { bundleWorkflowCode, DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
-import { findTemporalCli, startDevServer, type DevServer } from '../devserver';
+import { findTemporalCli, freePort, startDevServer, type DevServer } from '../devserver';
 import { compareSnapshots, type SnapshotComparison } from './heap-snapshot';
 import { FLOOR_ENTRIES, makeScenario, ROOT, type ScenarioContext, type ScenarioOptions } from './heap-scenarios';
 
@@ -541,17 +540,6 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const addr = s.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      s.close(() => res(port));
-    });
-  });
-}
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };
 

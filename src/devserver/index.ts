@@ -5,7 +5,7 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { connect } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
@@ -96,6 +96,19 @@ async function waitForNamespace(address: string, namespace: string, deadline: nu
 }
 
 /** Whether something accepts TCP connections on host:port. */
+/** A loopback port free at the time of asking (for a server started next). */
+export function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const a = srv.address();
+      srv.close(() => res(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
 export function portOpen(host: string, port: number): Promise<boolean> {
   return new Promise((res) => {
     const s = connect({ host, port });

@@ -17,6 +17,9 @@ import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
+import { watchPendingApprovals } from '../observability/metrics';
+import type { Readiness, ReadyCheck } from '../observability/server';
+import { SA } from '../workflows/definitions';
 
 export interface AmendctlWorkerOptions {
   temporal?: TemporalTarget;
@@ -36,6 +39,25 @@ export interface AmendctlWorker {
   /** Run until shutdown; resolves when the worker has stopped and connections are closed. */
   run(): Promise<void>;
   shutdown(): void;
+  /** Ready when every worker polls and every target answers (a lookup of an account no one has), checked at most every 5 s. */
+  ready(): Promise<Readiness>;
+}
+
+/** The subject readiness looks up in each target: a reserved name no account has. */
+export const READINESS_PROBE_SUBJECT = 'amendctl-readiness-probe@invalid';
+const READY_CACHE_MS = 5_000;
+const PROBE_TIMEOUT_MS = 3_000;
+
+async function probe(name: string, fn: () => Promise<unknown>): Promise<ReadyCheck> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)))]);
+    return { name, ok: true };
+  } catch (err) {
+    return { name, ok: false, detail: (err as Error)?.message ?? String(err) };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** A prebuilt workflow bundle (npm run build makes lib/workflow-bundle.js), else the sources. */
@@ -108,6 +130,13 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
     throw err;
   }
   const [worker, ...targetWorkers] = workers as [Worker, ...Worker[]];
+  watchPendingApprovals(() => pendingApprovals(client));
+  let readiness: { at: number; value: Promise<Readiness> } | undefined;
+  const check = async (): Promise<Readiness> => {
+    const checks: ReadyCheck[] = workers.map((w) => ({ name: `worker ${w.options.taskQueue}`, ok: w.getState() === 'RUNNING', ...(w.getState() === 'RUNNING' ? {} : { detail: w.getState() }) }));
+    checks.push(...(await Promise.all(registry.names().map((t) => probe(`target ${t}`, () => registry.get(t)!.readAccount(READINESS_PROBE_SUBJECT))))));
+    return { ready: checks.every((c) => c.ok), checks };
+  };
   return {
     worker,
     targetWorkers,
@@ -123,7 +152,24 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
     shutdown() {
       for (const w of workers) if (w.getState() === 'RUNNING') w.shutdown();
     },
+    ready() {
+      if (!readiness || Date.now() - readiness.at > READY_CACHE_MS) readiness = { at: Date.now(), value: check() };
+      return readiness.value;
+    },
   };
+}
+
+/** How many amendments wait for approval, and the oldest's start (visibility: at most 10,000 read for the age). */
+async function pendingApprovals(client: Client): Promise<{ count: number; oldest: Date | null }> {
+  const query = `${SA.AmendmentStatus.name} = "pending_approval" AND ExecutionStatus = "Running"`;
+  const { count } = await client.workflow.count(query);
+  let oldest: Date | null = null;
+  let seen = 0;
+  for await (const w of client.workflow.list({ query, pageSize: 1000 })) {
+    if (!oldest || w.startTime < oldest) oldest = w.startTime;
+    if (++seen >= 10_000) break;
+  }
+  return { count, oldest };
 }
 
 /**

@@ -3,8 +3,7 @@
  * until it answers, stop it (TERM, then KILL), and a log file per server under .cache/test-logs.
  */
 import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
-import { createServer } from 'node:net';
-import { portOpen as devserverPortOpen } from '../../src/devserver';
+import { freePort, portOpen as devserverPortOpen } from '../../src/devserver';
 import { mkdirSync, openSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -17,18 +16,7 @@ export function runDir(name: string): string {
   return join(CACHE, 'test-runs', `${process.env.AMENDCTL_TEST_RUN_ID ?? process.pid}`, name);
 }
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return devserverPortOpen(host, port);

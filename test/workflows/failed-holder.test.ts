@@ -8,6 +8,7 @@
 import type { ContractView } from '../../src/workflows/definitions';
 import { amendmentWorkflowId } from '../../src/workflows/definitions';
 import { need } from '../harness/env';
+import { until } from '../harness/until';
 import { baseline, customer } from './fixtures';
 import { injectFailureSignal } from './inject-failure';
 import { pgSnapshot, startStack, type Stack } from './stack';
@@ -24,15 +25,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('a holder whose workflow failed: the turn is back within 10 s and the next amendment completes', async () => {
   const c = customer('failed');

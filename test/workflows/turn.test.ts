@@ -12,6 +12,7 @@ import type { AmendmentView, ContractView } from '../../src/workflows/definition
 import { amendmentWorkflowId, SA } from '../../src/workflows/definitions';
 import { main } from '../../src/cli/main';
 import { need } from '../harness/env';
+import { until } from '../harness/until';
 import { baseline, customer, type Customer } from './fixtures';
 import { pgSnapshot, startStack, type Stack } from './stack';
 
@@ -29,15 +30,6 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 const status = (id: string, s: AmendmentView['status']) => () => stack.client.getStatus(id).then((v) => (v.status === s ? v : undefined));
 const contract = (c: Customer): Promise<ContractView> => stack.client.getContract(c.contractId).then((x) => x.view);

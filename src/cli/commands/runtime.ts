@@ -3,9 +3,10 @@ import { resolve } from 'node:path';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporalTarget } from '../../client/connection';
 import { randomBytes } from 'node:crypto';
+import { startOpsServer } from '../../observability/server';
 import { ensureDevKeyFile, loadCodecKeys } from '../../codec';
 import { startCodecServer } from '../../codec/server';
-import { startDevServer } from '../../devserver';
+import { freePort, startDevServer } from '../../devserver';
 import { createAmendctlWorker } from '../../worker';
 import { PROJECT_ROOT } from '../../worker/config';
 import { connectionOptions, parse } from '../common';
@@ -13,11 +14,16 @@ import { type Command, UsageError } from '../io';
 import { help } from './amendments';
 
 let runtimeInstalled = false;
-function quietRuntime(): void {
+/** The SDK runtime, logging warnings (AMENDCTL_LOG_LEVEL); with `sdkMetrics`, its Prometheus exporter on that loopback address. */
+function quietRuntime(sdkMetrics?: string): void {
   if (runtimeInstalled) return;
   runtimeInstalled = true;
-  Runtime.install({ logger: new DefaultLogger((process.env.AMENDCTL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN') });
+  Runtime.install({
+    logger: new DefaultLogger((process.env.AMENDCTL_LOG_LEVEL as 'WARN' | undefined) ?? 'WARN'),
+    ...(sdkMetrics ? { telemetryOptions: { metrics: { prometheus: { bindAddress: sdkMetrics } } } } : {}),
+  });
 }
+
 
 /** Resolves on the first SIGINT/SIGTERM. */
 function untilSignal(): Promise<string> {
@@ -78,21 +84,33 @@ export const devCommand: Command = async (argv, io) => {
   return 0;
 };
 
-const WORKER_USAGE = 'amendctl worker [--address HOST:PORT] [--namespace NS] [--profile NAME] [--task-queue Q]';
+const WORKER_USAGE = 'amendctl worker [--address HOST:PORT] [--namespace NS] [--profile NAME] [--task-queue Q] [--metrics-port N] [--metrics-host 127.0.0.1]';
 export const workerCommand: Command = async (argv, io) => {
-  const { values } = parse(argv, connectionOptions, WORKER_USAGE);
+  const { values } = parse(argv, { ...connectionOptions, 'metrics-port': { type: 'string' }, 'metrics-host': { type: 'string' } }, WORKER_USAGE);
   if (values.help) {
-    return help(io, WORKER_USAGE, 'Runs a worker against any Temporal (dev server, cluster, Temporal Cloud). Policy files: AMENDCTL_TARGETS, AMENDCTL_RULES, AMENDCTL_APPROVALS.');
+    return help(
+      io,
+      WORKER_USAGE,
+      'Runs a worker against any Temporal (dev server, cluster, Temporal Cloud). Policy files: AMENDCTL_TARGETS, AMENDCTL_RULES, AMENDCTL_APPROVALS. With --metrics-port (or AMENDCTL_METRICS_PORT) it serves /healthz, /readyz and /metrics (amendctl\'s and the SDK\'s) on --metrics-host (AMENDCTL_METRICS_HOST, default 127.0.0.1; 0.0.0.0 in a container).',
+    );
   }
-  quietRuntime();
+  const metricsPortArg = values['metrics-port'] ?? process.env.AMENDCTL_METRICS_PORT;
+  const metricsPort = metricsPortArg === undefined || metricsPortArg === '' ? undefined : portArg(metricsPortArg, 0, '--metrics-port');
+  const sdkMetrics = metricsPort !== undefined ? `127.0.0.1:${await freePort()}` : undefined;
+  quietRuntime(sdkMetrics);
   const target = temporalTarget({ ...(values.address ? { address: values.address } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(values.profile ? { profile: values.profile } : {}) });
   const w = await createAmendctlWorker({ temporal: target, ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}) });
-  io.out(`amendctl worker: ${target.address}, namespace ${target.namespace}, task queue "${w.taskQueue}"`);
+  const ops =
+    metricsPort !== undefined
+      ? await startOpsServer({ port: metricsPort, host: values['metrics-host'] ?? process.env.AMENDCTL_METRICS_HOST ?? '127.0.0.1', ready: () => w.ready(), sdkMetricsUrl: `http://${sdkMetrics}/metrics` })
+      : undefined;
+  io.out(`amendctl worker: ${target.address}, namespace ${target.namespace}, task queue "${w.taskQueue}"${ops ? `; health and metrics on ${ops.url}` : ''}`);
   const running = w.run();
   const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped')]);
   io.err(`${why}: draining ...`);
   w.shutdown();
   await running;
+  await ops?.close();
   return 0;
 };
 
