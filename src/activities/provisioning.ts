@@ -22,6 +22,7 @@ import { type Connector, type OperationJournal, PermanentTargetError, TransientT
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
 import type { ShareStore } from '../store/shares';
 import { compensationsTotal, operationsTotal, retriesTotal } from '../observability/metrics';
+import { inSpan } from '../observability/tracing';
 import { changedShare, SharedConnector } from './shares';
 import type { RulesProvider } from '../worker/rules';
 import {
@@ -293,7 +294,7 @@ class BatchRun {
     const journal = this.journal(row);
     const r = await this.withRetries((attempt) => {
       row.attempts = attempt;
-      return this.connector.apply(row.op, journal);
+      return inSpan(`${this.input.target} ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx, 'amendctl.attempt': attempt }, () => this.connector.apply(row.op, journal));
     });
     if (r.ok) {
       this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
@@ -349,7 +350,9 @@ class BatchRun {
     let attempts = 0;
     const r = await this.withRetries((attempt) => {
       attempts = attempt;
-      return this.connector.applyGroupChange!(todo.map((x) => x.op));
+      return inSpan(`${this.input.target} ${todo[0]!.op.action} (${todo.length})`, { 'amendctl.target': this.input.target, 'amendctl.action': todo[0]!.op.action, 'amendctl.operations': todo.length, 'amendctl.attempt': attempt }, () =>
+        this.connector.applyGroupChange!(todo.map((x) => x.op)),
+      );
     });
     if (r.ok && r.value.length === todo.length) {
       const finished = new Date().toISOString();
@@ -380,7 +383,7 @@ class BatchRun {
       if (!undoable(row)) return;
       if (!row.compensation) {
         const outcome = row.outcome === 'applied' ? 'applied' : 'unchanged';
-        const r = await this.withRetries(() => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) }));
+        const r = await this.withRetries(() => inSpan(`${this.input.target} undo ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx }, () => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) })));
         const at = new Date().toISOString();
         row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
         this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });

@@ -69,6 +69,8 @@ export interface AuditRecord {
   /** amendmentV2: the plan's hash (its operations in the operation store), and counts by target and outcome. */
   planHash?: string;
   operationCounts?: AmendmentView['operationCounts'];
+  /** The OpenTelemetry trace the amendment ran in (when tracing is on): its spans in the tracing backend. */
+  traceId?: string;
 }
 
 const ms = (a?: string, b?: string): number | undefined => (a && b ? Math.max(0, Date.parse(b) - Date.parse(a)) : undefined);
@@ -130,7 +132,7 @@ export function opFromStored(row: StoredOperation): AuditOperation {
 }
 
 /** The record from a final view (the durable log's record); `operations` replaces the view's (bounded) list. */
-export function recordFromView(v: AmendmentView, extra: { runId?: string; operations?: AuditOperation[] } = {}): AuditRecord {
+export function recordFromView(v: AmendmentView, extra: { runId?: string; operations?: AuditOperation[]; traceId?: string } = {}): AuditRecord {
   return dropUndefined({
     format: AUDIT_FORMAT,
     source: 'workflow',
@@ -155,6 +157,7 @@ export function recordFromView(v: AmendmentView, extra: { runId?: string; operat
     leftForOperator: v.leftForOperator ?? [],
     planHash: v.planHash,
     operationCounts: v.operationCounts,
+    traceId: extra.traceId,
   });
 }
 

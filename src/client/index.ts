@@ -3,6 +3,8 @@
  * status, wait for its result. Workflow ids are business keys, so submitting the same
  * amendmentId twice starts nothing new.
  */
+import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
+import { currentTracing } from '../observability/tracing';
 import { createHash } from 'node:crypto';
 import {
   Client,
@@ -104,7 +106,9 @@ export class AmendctlClient {
   static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {
     const connection = await Connection.connect({ ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]), connectTimeout: '5s' });
     // Payloads are encrypted (src/codec): keys from AMENDCTL_CODEC_KEYS / AMENDCTL_CODEC_KEY_FILE / the dev key file.
-    return new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter() }), taskQueue);
+    // Tracing installed in this process (src/observability/tracing.ts): the caller's trace continues into the workflow.
+    const interceptors = currentTracing() ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {};
+    return new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(), ...interceptors }), taskQueue);
   }
 
   async close(): Promise<void> {

@@ -17,6 +17,9 @@ import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
+import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import { type Tracing, tracingFromEnv } from '../observability/tracing';
+import { TRACING_WORKFLOW_MODULE, tracedBundlePath } from './bundle';
 import { watchPendingApprovals } from '../observability/metrics';
 import type { Readiness, ReadyCheck } from '../observability/server';
 import { SA } from '../workflows/definitions';
@@ -27,6 +30,8 @@ export interface AmendctlWorkerOptions {
   env?: NodeJS.ProcessEnv;
   /** Extra Worker options (tests shorten shutdown grace, for example). */
   worker?: Partial<WorkerOptions>;
+  /** OpenTelemetry tracing (src/observability/tracing.ts); default: as the OTEL_* environment asks. */
+  tracing?: Tracing;
 }
 
 export interface AmendctlWorker {
@@ -60,17 +65,31 @@ async function probe(name: string, fn: () => Promise<unknown>): Promise<ReadyChe
   }
 }
 
-/** A prebuilt workflow bundle (npm run build makes lib/workflow-bundle.js), else the sources. */
-export function workflowSource(env: NodeJS.ProcessEnv = process.env): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions'> {
-  const bundle = env.AMENDCTL_WORKFLOW_BUNDLE ?? resolve(PROJECT_ROOT, 'lib', 'workflow-bundle.js');
+/**
+ * A prebuilt workflow bundle (npm run build makes lib/workflow-bundle.js, and its traced twin
+ * with the OpenTelemetry workflow interceptors), else the sources.
+ */
+export function workflowSource(env: NodeJS.ProcessEnv = process.env, traced = false): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> {
+  const plain = env.AMENDCTL_WORKFLOW_BUNDLE ?? resolve(PROJECT_ROOT, 'lib', 'workflow-bundle.js');
+  const bundle = traced ? tracedBundlePath(plain) : plain;
   if (existsSync(bundle) && !env.AMENDCTL_WORKFLOW_SOURCES) return { workflowBundle: { codePath: bundle } };
   // The same preload as the prebuilt bundle (src/worker/bundle.ts): zod once per workflow thread.
-  return { workflowsPath: require.resolve('../workflows'), bundlerOptions: { preloadModules: [require.resolve('../workflows/preload-zod')] } };
+  return {
+    workflowsPath: require.resolve('../workflows'),
+    bundlerOptions: { preloadModules: [require.resolve('../workflows/preload-zod')] },
+    ...(traced ? { interceptors: { workflowModules: [TRACING_WORKFLOW_MODULE] } } : {}),
+  };
+}
+
+/** The activity side of tracing: each activity a span, continuing the workflow's trace. */
+function activityTracing(tracing: Tracing | undefined): Pick<WorkerOptions, 'interceptors'> {
+  return tracing ? { interceptors: { activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] } } : {};
 }
 
 export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Promise<AmendctlWorker> {
   const env = opts.env ?? process.env;
   const files = { ...workerFiles(env), ...opts.files };
+  const tracing = opts.tracing ?? tracingFromEnv('amendctl-worker', env);
   const temporal = opts.temporal ?? temporalTarget();
   const registry = new ConnectorRegistry(parseTargets(readFileSync(files.targetsFile, 'utf8'), files.targetsFile, env));
   const rules = new FileRulesProvider(files.rulesFile);
@@ -106,6 +125,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
           taskQueue: targetTaskQueue(files.taskQueue, target),
           dataConverter: dataConverter(env, codecKeys),
           activities: { applyBatch, compensateBatch },
+          ...activityTracing(tracing),
           maxConcurrentActivityTaskExecutions: positiveInt(env, 'AMENDCTL_BATCHES_PER_WORKER', 4),
           maxHeartbeatThrottleInterval: '1s',
           ...pick(opts.worker, 'shutdownGraceTime', 'identity'),
@@ -117,9 +137,15 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
         connection,
         namespace: temporal.namespace,
         taskQueue: files.taskQueue,
-        ...workflowSource(env),
+        ...workflowSource(env, tracing !== undefined),
         dataConverter: dataConverter(env, codecKeys),
         activities,
+        ...(tracing
+          ? {
+              interceptors: { ...workflowSource(env, true).interceptors, ...activityTracing(tracing).interceptors },
+              sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
+            }
+          : {}),
         maxCachedWorkflows: positiveInt(env, 'AMENDCTL_MAX_CACHED_WORKFLOWS', defaultCachedWorkflows()),
         maxConcurrentActivityTaskExecutions: 20,
         ...opts.worker,

@@ -10,6 +10,7 @@ import { Client as PgClient } from 'pg';
 import { AmendctlClient, temporalTarget } from '../../src/client';
 import { DefaultLogger, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
+import type { Tracing } from '../../src/observability/tracing';
 import { need } from '../harness/env';
 import { ROOT } from '../harness/proc';
 
@@ -54,7 +55,7 @@ export function quietRuntime(): void {
 }
 
 /** An in-process worker and a client on one task queue. */
-export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string; worker?: Partial<WorkerOptions> } = {}): Promise<Stack> {
+export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string; worker?: Partial<WorkerOptions>; tracing?: Tracing } = {}): Promise<Stack> {
   quietRuntime();
   const env = referenceEnv(opts.env);
   Object.assign(process.env, env); // connectors read credentials from the worker's environment
@@ -70,6 +71,7 @@ export async function startStack(name: string, opts: { env?: Record<string, stri
       approvalsFile: opts.approvalsFile,
     },
     worker: { shutdownGraceTime: '2s', ...opts.worker },
+    ...(opts.tracing ? { tracing: opts.tracing } : {}),
   });
   const running = worker.run();
   const client = await AmendctlClient.connect(temporal, taskQueue);
