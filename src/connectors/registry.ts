@@ -57,7 +57,7 @@ export interface TargetsConfig {
 export const targetTaskQueue = (taskQueue: string, target: string): string => `${taskQueue}.target.${target}`;
 
 /** Replace `${VAR}` / `${VAR:-default}` from env; an unset variable without a default is an error naming it. */
-export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string): string {
+export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string, what = 'targets file'): string {
   const missing: string[] = [];
   const out = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def: string | undefined) => {
     const v = env[name];
@@ -66,7 +66,7 @@ export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: strin
     missing.push(name);
     return '';
   });
-  if (missing.length > 0) throw new InputError('targets file names unset environment variables', missing.map((m) => ({ file, path: '', message: `\${${m}} is not set` })));
+  if (missing.length > 0) throw new InputError(`${what} names unset environment variables`, missing.map((m) => ({ file, path: '', message: `\${${m}} is not set` })));
   return out;
 }
 

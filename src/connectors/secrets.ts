@@ -12,9 +12,9 @@ export const SecretRefSchema = z.union([
 ]);
 export type SecretRef = z.infer<typeof SecretRefSchema>;
 
-export function secretFrom(ref: SecretRef, what: string): string {
+export function secretFrom(ref: SecretRef, what: string, env: NodeJS.ProcessEnv = process.env): string {
   if ('env' in ref) {
-    const v = process.env[ref.env];
+    const v = env[ref.env];
     if (v === undefined || v === '') throw new PermanentTargetError('TargetMisconfigured', `${what}: environment variable ${ref.env} is not set`);
     return v;
   }

@@ -32,8 +32,12 @@ export interface Verified {
 /** Why a delivery is refused: an RFC 9457 problem the server answers with. */
 export interface Refusal {
   ok: false;
-  /** 400 malformed, 401 no or bad signature, 403 a known key that may not send here, 409 stale or replayed-outside-window, 413 too large, 422 a payload that does not map. */
-  status: 400 | 401 | 403 | 409 | 413 | 422;
+  /**
+   * 400 malformed, 401 no or bad signature, 403 a known key that may not send here, 409 stale or replayed-outside-window,
+   * 413 too large, 422 a payload that does not map (or a thin event whose record the source's API does not have),
+   * 502 the source's API answered a thin event's fetch with something other than the record (not JSON, our token refused).
+   */
+  status: 400 | 401 | 403 | 409 | 413 | 422 | 502;
   /** A stable problem type slug: `signature-missing`, `signature-invalid`, `timestamp-stale`, `payload-unmappable` ... */
   type: string;
   title: string;
