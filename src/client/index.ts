@@ -68,6 +68,11 @@ export interface SubmitOptions {
   retryBudgetSeconds?: number;
   /** Set by `rollback`: the amendment is an operator rollback and always needs approval. */
   rollback?: { requestedBy: string; reason: string };
+  /**
+   * Set by the HTTP API (src/api): the submitter the document named when it was not the proven
+   * caller, whom `submittedBy` names instead. Kept in the memo for the record, never decides anything.
+   */
+  claimedBy?: string;
 }
 
 export class AmendmentNotFoundError extends Error {
@@ -138,7 +143,7 @@ export class AmendctlClient {
           { key: SA.AmendmentId, value: amendment.amendmentId },
           { key: SA.AmendmentStatus, value: 'queued' },
         ],
-        memo: { amendmentHash: hash, sequence: amendment.sequence },
+        memo: { amendmentHash: hash, sequence: amendment.sequence, ...(options.claimedBy ? { claimedBy: options.claimedBy } : {}) },
         staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}${amendment.reverses ? `, reverses ${amendment.reverses}` : ''}`,
       });
       return { ...base, runId: handle.firstExecutionRunId, duplicate: false };

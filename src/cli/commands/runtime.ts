@@ -26,7 +26,7 @@ function quietRuntime(sdkMetrics?: string): void {
 
 
 /** Resolves on the first SIGINT/SIGTERM. */
-function untilSignal(): Promise<string> {
+export function untilSignal(): Promise<string> {
   return new Promise((res) => {
     const on = (sig: string) => () => res(sig);
     process.once('SIGINT', on('SIGINT'));
@@ -137,7 +137,7 @@ export const codecServerCommand: Command = async (argv, io) => {
   return 0;
 };
 
-function portArg(v: string | undefined, def: number, flag: string): number {
+export function portArg(v: string | undefined, def: number, flag: string): number {
   if (v === undefined) return def;
   const n = Number(v);
   if (!Number.isInteger(n) || n < 1 || n > 65535) throw new UsageError(`${flag} takes a port number (1-65535), got "${v}"`);

@@ -1,0 +1,103 @@
+/** `amendctl serve`: the HTTP API (src/api); `amendctl serve key new`: an API key for it. */
+import { BusinessIdSchema } from '../../domain/amendment';
+import { type ApiKey, type JwtConfig, loadApiKeys, newApiKey, SCOPES, ScopeSchema } from '../../api/auth';
+import { jsonLines } from '../../api/log';
+import { buildApiServer, DEFAULT_LIMITS } from '../../api/server';
+import { loadWebhookSources, type WebhookSource } from '../../api/webhooks';
+import { connect, connectionOptions, parse } from '../common';
+import { type CliIO, type Command, UsageError } from '../io';
+import { help } from './amendments';
+import { portArg, untilSignal } from './runtime';
+
+const USAGE =
+  'amendctl serve [--port 8080] [--host 127.0.0.1] [--keys FILE] [--sources FILE] [--public-url URL] [--max-body BYTES] [--jwks URL --issuer ISS --audience AUD] [--address HOST:PORT] | amendctl serve key new --id ID --scopes read,submit [--name TEXT]';
+
+const WHAT = [
+  'Serves API v1 (GET /openapi.json for all of it): POST /v1/amendments, GET /v1/amendments/{id}, GET /v1/contracts/{id}, POST /v1/amendments/{id}/cancel, POST /v1/webhooks/{source}, GET /healthz.',
+  'Callers send Authorization: Bearer <API key> (--keys FILE or AMENDCTL_API_KEYS: { keys: [{ id, sha256, scopes, name }] }) or an access token (a JWT: --jwks, --issuer, --audience or AMENDCTL_API_JWKS_URL, AMENDCTL_API_ISSUER, AMENDCTL_API_AUDIENCE).',
+  `Scopes: ${SCOPES.join(', ')}. Webhooks are authenticated by their signature (--sources FILE or AMENDCTL_API_SOURCES); --public-url is the base URL senders sign.`,
+  'The access log is JSON lines on stdout. key new: prints a new key once and the entry for the keys file.',
+].join('\n');
+
+export const serveCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(
+    argv,
+    {
+      ...connectionOptions,
+      port: { type: 'string' },
+      host: { type: 'string' },
+      keys: { type: 'string' },
+      sources: { type: 'string' },
+      'public-url': { type: 'string' },
+      'max-body': { type: 'string' },
+      jwks: { type: 'string' },
+      issuer: { type: 'string' },
+      audience: { type: 'string' },
+      id: { type: 'string' },
+      scopes: { type: 'string' },
+      name: { type: 'string' },
+    },
+    USAGE,
+  );
+  if (values.help) return help(io, USAGE, WHAT);
+  if (positionals[0] === 'key') {
+    if (positionals[1] !== 'new' || positionals.length !== 2) throw new UsageError(`expected: serve key new --id ID --scopes LIST\nusage: ${USAGE}`);
+    return keyNew(io, values);
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected ${positionals.join(' ')}\nusage: ${USAGE}`);
+
+  const env = process.env;
+  const keysFile = values.keys ?? env.AMENDCTL_API_KEYS;
+  const sourcesFile = values.sources ?? env.AMENDCTL_API_SOURCES;
+  const jwt = jwtConfig(values.jwks ?? env.AMENDCTL_API_JWKS_URL, values.issuer ?? env.AMENDCTL_API_ISSUER, values.audience ?? env.AMENDCTL_API_AUDIENCE);
+  const bodyBytes = values['max-body'] !== undefined ? Number(values['max-body']) : DEFAULT_LIMITS.bodyBytes;
+  if (!Number.isInteger(bodyBytes) || bodyBytes < 1) throw new UsageError('--max-body takes a number of bytes');
+  const keys = keysFile ? loadApiKeys(keysFile) : [];
+  const sources = sourcesFile ? loadWebhookSources(sourcesFile, env) : new Map<string, WebhookSource>();
+  const host = values.host ?? '127.0.0.1';
+  const port = portArg(values.port, 8080, '--port');
+
+  const client = await connect(values);
+  const app = buildApiServer({
+    client,
+    sources,
+    auth: { keys, ...(jwt ? { jwt } : {}) },
+    limits: { ...DEFAULT_LIMITS, bodyBytes },
+    logger: jsonLines(),
+    ...(values['public-url'] ? { publicUrl: values['public-url'] } : {}),
+  });
+  try {
+    const url = await app.listen({ port, host });
+    if (keys.length === 0 && !jwt) io.err('amendctl serve: warning: no API keys (--keys) and no token issuer (--jwks): only webhooks, /healthz and /openapi.json will answer');
+    io.err(`amendctl serve: ${url} (API v1, ${url}/openapi.json); ${keys.length} API key(s)${jwt ? `, tokens from ${jwt.issuer}` : ''}, ${sources.size} webhook source(s)${sources.size ? ` (${[...sources.keys()].join(', ')})` : ''}. Ctrl-C stops it.`);
+    const why = await untilSignal();
+    io.err(`${why}: stopping the API server ...`);
+  } finally {
+    await app.close();
+    await client.close();
+  }
+  return 0;
+};
+
+function jwtConfig(jwksUrl: string | undefined, issuer: string | undefined, audience: string | undefined): JwtConfig | undefined {
+  if (!jwksUrl && !issuer && !audience) return undefined;
+  if (!jwksUrl || !issuer || !audience) throw new UsageError('access tokens need all of --jwks URL, --issuer ISS and --audience AUD');
+  if (!URL.canParse(jwksUrl)) throw new UsageError(`--jwks takes a URL, got "${jwksUrl}"`);
+  return { jwksUrl, issuer, audience };
+}
+
+function keyNew(io: CliIO, values: { id?: string; scopes?: string; name?: string }): number {
+  if (!values.id || !values.scopes) throw new UsageError(`key new needs --id ID and --scopes LIST (of ${SCOPES.join(', ')})\nusage: ${USAGE}`);
+  if (!BusinessIdSchema.safeParse(values.id).success) throw new UsageError(`--id: an id of letters, digits, ".", "_", ":" and "-", got "${values.id}"`);
+  const scopes = values.scopes.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = scopes.filter((s) => !ScopeSchema.safeParse(s).success);
+  if (scopes.length === 0 || bad.length > 0) throw new UsageError(`--scopes: a comma-separated list of ${SCOPES.join(', ')}${bad.length ? `; not a scope: ${bad.join(', ')}` : ''}`);
+  const { key, entry } = newApiKey({ id: values.id, scopes: [...new Set(scopes)] as ApiKey['scopes'], ...(values.name ? { name: values.name } : {}) });
+  io.out(`API key (shown once; give it to the caller as a secret, amendctl keeps only its SHA-256):\n${key}\n\nadd to the keys file, under keys:\n${keysFileLine(entry)}`);
+  return 0;
+}
+
+/** The keys-file entry, as a YAML flow mapping (strings quoted as JSON, which YAML reads alike). */
+export function keysFileLine(k: ApiKey): string {
+  return `  - { id: ${JSON.stringify(k.id)}, ${k.name ? `name: ${JSON.stringify(k.name)}, ` : ''}scopes: [${k.scopes.join(', ')}], sha256: ${JSON.stringify(k.sha256)} }`;
+}
