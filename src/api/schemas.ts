@@ -52,6 +52,7 @@ export const WebhookAcceptedSchema = z.object({
 });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });
+export const ReadinessSchema = z.object({ ready: z.boolean(), checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })) });
 
 const OUTCOMES = ['pending', 'running', 'applied', 'unchanged', 'failed', 'skipped', 'compensated', 'compensation_failed'] as const;
 const Outcome = z.enum(OUTCOMES);
@@ -140,6 +141,7 @@ export const NAMED_SCHEMAS = {
   AmendmentView: AmendmentViewSchema,
   ContractView: ContractViewSchema,
   Health: HealthSchema,
+  Readiness: ReadinessSchema,
 } as const;
 
 // Compile-time: the fields the views document have the types the client returns.

@@ -6,6 +6,8 @@
  */
 import { ServiceError } from '@temporalio/client';
 import Fastify, { type FastifyInstance, type FastifyReply, type onRequestHookHandler } from 'fastify';
+import { apiRequestSeconds, apiRequestsTotal } from '../observability/metrics';
+import { inSpan } from '../observability/tracing';
 import { Authenticator, type AuthConfig, type Scope } from './auth';
 import type { ApiLogger } from './log';
 import { openApiDocument } from './openapi';
@@ -47,10 +49,12 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
       method: r.method,
       url: r.path.replace(/\{(\w+)\}/g, ':$1'),
       ...(r.access !== 'public' && r.access !== 'signature' ? { onRequest: authenticate(r.access) } : {}),
-      handler: async (req, reply) => {
-        const out = await r.handle(req, deps);
-        return reply.code(out.status).headers(out.headers ?? {}).send(out.body);
-      },
+      // One span per request (the route pattern names it), the parent of the workflow it starts (src/observability/tracing.ts).
+      handler: (req, reply) =>
+        inSpan(`${r.method} ${r.path}`, { 'http.request.method': r.method, 'http.route': r.path }, async () => {
+          const out = await r.handle(req, deps);
+          return reply.code(out.status).headers(out.headers ?? {}).send(out.body);
+        }),
     });
   };
 
@@ -74,6 +78,9 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
   });
   app.setNotFoundHandler((req, reply) => sendProblem(reply, new ProblemError(404, 'not-found', 'Not found', `no route ${req.method} ${req.url.split('?')[0]}`)));
   app.addHook('onResponse', async (req, reply) => {
+    const labels = { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
+    apiRequestsTotal.inc(labels);
+    apiRequestSeconds.observe({ route: labels.route }, reply.elapsedTime / 1000);
     logger({
       kind: 'access',
       time: new Date().toISOString(),

@@ -45,6 +45,21 @@ export const compensationsTotal = new Counter({
   registers: [registry],
 });
 
+export const apiRequestsTotal = new Counter({
+  name: 'amendctl_api_requests_total',
+  help: 'HTTP API requests, by route pattern and status.',
+  labelNames: ['route', 'status'] as const,
+  registers: [registry],
+});
+
+export const apiRequestSeconds = new Histogram({
+  name: 'amendctl_api_request_duration_seconds',
+  help: 'HTTP API request duration, by route pattern.',
+  labelNames: ['route'] as const,
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  registers: [registry],
+});
+
 /** What the pending-approval gauges read: how many wait, and since when the oldest (null: none). */
 export type PendingApprovals = () => Promise<{ count: number; oldest: Date | null }>;
 

@@ -381,6 +381,12 @@ test('Temporal unreachable: 503 with Retry-After, for a submit and a webhook', a
     const w = await fetch(`${url}/v1/webhooks/${testSource.name}`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-signature': sign(hook), 'x-event-id': 'down' }, body: hook });
     expect(w.status).toBe(503);
     expect(w.headers.get('retry-after')).toBe('5');
+    const ready = await fetch(`${url}/readyz`);
+    expect({ status: ready.status, type: ready.headers.get('content-type')?.split(';')[0], body: await ready.json() }).toMatchObject({
+      status: 503,
+      type: 'application/problem+json',
+      body: { type: 'urn:amendctl:problem:not-ready', status: 503, detail: expect.stringMatching(/^temporal: /) },
+    });
   } finally {
     await outage.close();
     await down.close().catch(() => undefined);
@@ -402,6 +408,20 @@ test('access log: one JSON line per request with the route pattern, status, dura
   for (const s of secrets) expect(text).not.toContain(s);
   expect(text).not.toMatch(/@|token=|svc-billing|Bearer/); // no email, query string, token subject or credential
   expect(logs.filter((e) => e.kind === 'error')).toEqual([]);
+});
+
+test('/readyz is ready while Temporal answers; /metrics counts the requests by route pattern and status', async () => {
+  expect(await call('/readyz')).toMatchObject({ status: 200, body: { ready: true, checks: [{ name: 'temporal', ok: true }] } });
+  const res = await fetch(`${base}/metrics`);
+  const text = await res.text();
+  recorded.push({ method: 'GET', path: '/metrics', status: res.status, type: res.headers.get('content-type') ?? '', body: text });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/plain/);
+  const count = (route: string, status: number) => Number(new RegExp(`^amendctl_api_requests_total\\{route="${route.replace(/[/{}]/g, (c) => `\\${c}`)}",status="${status}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+  const seen = recorded.filter((r) => r.path === '/readyz' && r.status === 200).length;
+  expect(count('/readyz', 200)).toBe(seen);
+  expect(count('/v1/amendments', 202)).toBe(recorded.filter((r) => r.method === 'POST' && r.path === '/v1/amendments' && r.status === 202).length);
+  expect(count('/v1/amendments', 202)).toBeGreaterThan(0);
 });
 
 test('/openapi.json validates (a maintained OpenAPI 3.1 validator), and every route answered as it documents', async () => {

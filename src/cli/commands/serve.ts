@@ -6,6 +6,7 @@ import { buildApiServer, DEFAULT_LIMITS } from '../../api/server';
 import { loadWebhookSources, type WebhookSource } from '../../api/webhooks';
 import { connect, connectionOptions, parse } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
+import { tracingFromEnv } from '../../observability/tracing';
 import { help } from './amendments';
 import { portArg, untilSignal } from './runtime';
 
@@ -13,7 +14,7 @@ const USAGE =
   'amendctl serve [--port 8080] [--host 127.0.0.1] [--keys FILE] [--sources FILE] [--public-url URL] [--max-body BYTES] [--jwks URL --issuer ISS --audience AUD] [--address HOST:PORT] | amendctl serve key new --id ID --scopes read,submit [--name TEXT]';
 
 const WHAT = [
-  'Serves API v1 (GET /openapi.json for all of it): POST /v1/amendments, GET /v1/amendments/{id}, GET /v1/contracts/{id}, POST /v1/amendments/{id}/cancel, POST /v1/webhooks/{source}, GET /healthz.',
+  'Serves API v1 (GET /openapi.json for all of it): POST /v1/amendments, GET /v1/amendments/{id}, GET /v1/contracts/{id}, POST /v1/amendments/{id}/cancel, POST /v1/webhooks/{source}, GET /healthz, /readyz, /metrics.',
   'Callers send Authorization: Bearer <API key> (--keys FILE or AMENDCTL_API_KEYS: { keys: [{ id, sha256, scopes, name }] }) or an access token (a JWT: --jwks, --issuer, --audience or AMENDCTL_API_JWKS_URL, AMENDCTL_API_ISSUER, AMENDCTL_API_AUDIENCE).',
   `Scopes: ${SCOPES.join(', ')}. Webhooks are authenticated by their signature (--sources FILE or AMENDCTL_API_SOURCES); --public-url is the base URL senders sign.`,
   'The access log is JSON lines on stdout. key new: prints a new key once and the entry for the keys file.',
@@ -57,6 +58,7 @@ export const serveCommand: Command = async (argv, io) => {
   const host = values.host ?? '127.0.0.1';
   const port = portArg(values.port, 8080, '--port');
 
+  tracingFromEnv('amendctl-api', env); // before the client, whose interceptor carries each request's trace into the workflow
   const client = await connect(values);
   const app = buildApiServer({
     client,
