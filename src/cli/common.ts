@@ -1,11 +1,10 @@
 /** Helpers shared by the Temporal-facing commands: argument parsing, connecting, printing a view. */
-import { readFileSync } from 'node:fs';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AmendctlClient, temporalTarget } from '../client';
 import { parseAmendmentText } from '../domain/document';
 import type { Amendment } from '../domain/amendment';
-import { InputError } from '../domain/errors';
 import type { AmendmentView, OperationView } from '../workflows/definitions';
+import { readDocumentFile } from '../worker/config';
 import { type CliIO, UsageError } from './io';
 
 export const connectionOptions = {
@@ -35,13 +34,7 @@ export async function connect(values: { address?: string; namespace?: string; pr
 }
 
 export function readAmendmentFile(file: string): Amendment {
-  let text: string;
-  try {
-    text = readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new InputError('cannot read the amendment', [{ file, path: '', message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (err as Error).message }]);
-  }
-  return parseAmendmentText(text, file);
+  return parseAmendmentText(readDocumentFile(file, 'amendment'), file);
 }
 
 /** What `--json` prints: the documented fields first, then the rest of the view. */

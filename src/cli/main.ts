@@ -4,8 +4,10 @@
  * rolled_back, failed), 2 usage or input error, 3 cannot reach Temporal, 70 internal.
  */
 import { InputError } from '../domain/errors';
+import { safeLines, shown } from '../domain/text';
 import { TemporalUnreachable } from './common';
 import { type CliIO, type Command, processIO, UsageError } from './io';
+import { applyFileEnv, SECRET_ENV } from '../worker/env';
 
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   dev: { summary: 'run the embedded stack: Temporal dev server (SQLite, Web UI) and a worker', load: async () => (await import('./commands/runtime')).devCommand },
@@ -44,18 +46,17 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
   }
   const cmd = commands[name];
   if (!cmd) {
-    io.err(`amendctl: unknown command '${name}'\n\n${usage()}`);
+    io.err(`amendctl: unknown command '${shown(name, 60)}'\n\n${usage()}`);
     return 2;
   }
   try {
+    // Secrets mounted as files (Compose, Kubernetes): NAME_FILE sets NAME (src/worker/env.ts).
+    applyFileEnv(process.env, SECRET_ENV);
     return await (await cmd.load())(rest, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.err(`amendctl ${name}: ${err.message}`);
-      return 2;
-    }
-    if (err instanceof InputError) {
-      io.err(`amendctl ${name}: ${err.message}`);
+    // What the user typed comes back in these messages: written so it cannot forge lines or reorder text.
+    if (err instanceof UsageError || err instanceof InputError) {
+      io.err(`amendctl ${name}: ${safeLines(err.message)}`);
       return 2;
     }
     if (err instanceof TemporalUnreachable) {

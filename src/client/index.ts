@@ -15,17 +15,16 @@ import {
   type WorkflowExecutionDescription,
   type WorkflowHandle,
 } from '@temporalio/client';
-import { decodeArrayFromPayloads } from '@temporalio/common/lib/internal-non-workflow';
+import { decodeArrayFromPayloads, encodeToPayloads } from '@temporalio/common/lib/internal-non-workflow';
 import { dataConverter } from '../codec';
-import { type Amendment, AmendmentSchema } from '../domain/amendment';
-import { parseWith } from '../domain/errors';
+import { type Amendment, AmendmentDocumentSchema } from '../domain/amendment';
+import { InputError, parseWith } from '../domain/errors';
 import { canonicalJson } from '../domain/json';
 import {
   amendmentWorkflowId,
   type AmendmentView,
   type AmendmentWorkflowInput,
   type ApproveInput,
-  ApproveSchema,
   approveSignal,
   approveUpdate,
   type ApproveUpdateResult,
@@ -37,11 +36,9 @@ import {
   type ContractView,
   contractWorkflowId,
   type CancelInput,
-  CancelSchema,
   cancelSignal,
   FINAL_STATUSES,
   type RejectInput,
-  RejectSchema,
   rejectSignal,
   SA,
   statusQuery,
@@ -49,8 +46,13 @@ import {
 } from '../workflows/definitions';
 import type { amendmentV2 } from '../workflows/amendment';
 import { temporalTarget, type TemporalTarget } from './connection';
+import { ApproveInputSchema, CancelInputSchema, checkId, checkInput, RejectInputSchema, ReleaseInputSchema, SubmitOptionsSchema } from './inputs';
 
 export * from '../workflows/definitions';
+export { checkId } from './inputs';
+
+/** Temporal refuses a payload over 2 MB (its default blob size limit): the amendment is measured as it would be sent. */
+export const MAX_PAYLOAD_BYTES = 2 * 1024 * 1024;
 export { temporalTarget, type TemporalTarget } from './connection';
 
 export interface SubmitResult {
@@ -122,7 +124,8 @@ export class AmendctlClient {
 
   /** Validate and start; the same amendmentId again returns the existing workflow. */
   async submitAmendment(document: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
-    const amendment: Amendment = parseWith(AmendmentSchema, document, 'invalid amendment');
+    const amendment: Amendment = parseWith(AmendmentDocumentSchema, document, 'invalid amendment');
+    checkInput(SubmitOptionsSchema, options, 'invalid submit options');
     const workflowId = amendmentWorkflowId(amendment.amendmentId);
     const hash = contentHash(amendment);
     const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
@@ -130,6 +133,12 @@ export class AmendctlClient {
     if (existing) return { ...base, runId: existing.runId, duplicate: true, differs: existing.memo?.amendmentHash !== hash };
     const opts = { ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}), ...(options.rollback ? { rollback: options.rollback } : {}) };
     const input: AmendmentWorkflowInput = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
+    // Measured as it would be sent (compressed, then encrypted): Temporal would refuse it with an opaque error.
+    const payloads = (await encodeToPayloads(this.client.options.loadedDataConverter, input)) ?? [];
+    const bytes = payloads.reduce((n, p) => n + (p.data?.length ?? 0), 0);
+    if (bytes > MAX_PAYLOAD_BYTES) {
+      throw new InputError('amendment too large for Temporal', [{ path: '', message: `${bytes} bytes once compressed and encrypted; Temporal takes at most ${MAX_PAYLOAD_BYTES} bytes per payload (split the amendment, or keep large data out of custom clauses)` }]);
+    }
     try {
       const handle = await this.client.workflow.start<typeof amendmentV2>('amendmentV2', {
         taskQueue: this.taskQueue,
@@ -157,7 +166,7 @@ export class AmendctlClient {
   }
 
   async approve(amendmentId: string, decision: ApproveInput): Promise<void> {
-    const d = parseWith(ApproveSchema, decision, 'invalid approval');
+    const d = checkInput(ApproveInputSchema, decision, 'invalid approval');
     await this.handle(amendmentId).signal(approveSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 
@@ -167,7 +176,7 @@ export class AmendctlClient {
    * ApprovalRefusedError with the workflow's reason (and nothing is recorded).
    */
   async approveNow(amendmentId: string, decision: ApproveInput): Promise<ApproveUpdateResult> {
-    const d = parseWith(ApproveSchema, decision, 'invalid approval');
+    const d = checkInput(ApproveInputSchema, decision, 'invalid approval');
     try {
       return await this.handle(amendmentId).executeUpdate(approveUpdate, { args: [{ ...d, at: d.at ?? new Date().toISOString() }] });
     } catch (err) {
@@ -182,7 +191,7 @@ export class AmendctlClient {
 
   /** Cancel a scheduled or queued amendment before it takes effect (it ends `rejected`). */
   async cancel(amendmentId: string, decision: CancelInput): Promise<void> {
-    const d = parseWith(CancelSchema, decision, 'invalid cancellation');
+    const d = checkInput(CancelInputSchema, decision, 'invalid cancellation');
     await this.handle(amendmentId).signal(cancelSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 
@@ -193,9 +202,10 @@ export class AmendctlClient {
    * Only a completed amendment that is the contract's last applied one can be rolled back.
    */
   async rollback(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
-    const by = request.by.trim();
-    const reason = request.reason.trim();
-    if (!by || !reason) throw new RollbackRefusedError('a rollback needs --by USER and --reason TEXT');
+    checkId('AMENDMENT_ID', amendmentId);
+    const checked = checkInput(RejectInputSchema, { by: request.by, reason: request.reason }, 'invalid rollback request');
+    const by = checked.by.trim();
+    const reason = checked.reason.trim();
     const id = rollbackAmendmentId(amendmentId);
     const earlier = await this.describe(amendmentWorkflowId(id));
     if (earlier) return { amendmentId: id, contractId: earlier.typedSearchAttributes.get(SA.ContractId) ?? '', workflowId: amendmentWorkflowId(id), runId: earlier.runId, duplicate: true, differs: false };
@@ -210,7 +220,7 @@ export class AmendctlClient {
   }
 
   async reject(amendmentId: string, decision: RejectInput): Promise<void> {
-    const d = parseWith(RejectSchema, decision, 'invalid rejection');
+    const d = checkInput(RejectInputSchema, decision, 'invalid rejection');
     await this.handle(amendmentId).signal(rejectSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 
@@ -274,6 +284,7 @@ export class AmendctlClient {
   }
 
   async getContract(contractId: string): Promise<{ view: ContractView; applied: AppliedStateView | null }> {
+    checkId('CONTRACT_ID', contractId);
     const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
     return { view: await h.query(contractQuery), applied: await h.query(appliedStateQuery) };
   }
@@ -285,6 +296,8 @@ export class AmendctlClient {
    * refused: reject or cancel it instead. Resolves with the contract's view once the turn is free.
    */
   async releaseTurn(contractId: string, request: { by: string; reason: string; amendmentId?: string; timeoutMs?: number }): Promise<ContractView> {
+    checkId('CONTRACT_ID', contractId);
+    checkInput(ReleaseInputSchema, request, 'invalid release');
     const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
     const view = await h.query(contractQuery).catch((err: unknown) => {
       if (err instanceof WorkflowNotFoundError) throw new ReleaseRefusedError(`contract ${contractId} has no amendments (no workflow ${contractWorkflowId(contractId)})`);
@@ -309,6 +322,7 @@ export class AmendctlClient {
   }
 
   handle(amendmentId: string): WorkflowHandle<typeof amendmentV2> {
+    checkId('AMENDMENT_ID', amendmentId);
     return this.client.workflow.getHandle<typeof amendmentV2>(amendmentWorkflowId(amendmentId));
   }
 

@@ -7,12 +7,14 @@
 import { z } from 'zod';
 import { InputError, zodIssues } from '../domain/errors';
 import { parseStructuredText } from '../domain/document';
+import { unsafeText } from '../domain/text';
 import { createHttpConnector, httpConfigSchema } from './http';
 import { createIamConnector, iamConfigSchema } from './iam';
 import { createLdapConnector, ldapConfigSchema } from './ldap';
 import { createPostgresConnector, postgresConfigSchema } from './postgres';
 import { createScimConnector, scimConfigSchema } from './scim';
 import type { Connector } from './types';
+import { ENV_PLACEHOLDER } from '../worker/env';
 
 /** One line per connector type: its config schema and its factory. */
 const connectorTypes = {
@@ -59,14 +61,21 @@ export const targetTaskQueue = (taskQueue: string, target: string): string => `$
 /** Replace `${VAR}` / `${VAR:-default}` from env; an unset variable without a default is an error naming it. */
 export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string, what = 'targets file'): string {
   const missing: string[] = [];
-  const out = text.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, def: string | undefined) => {
+  const unsafe: Array<{ name: string; why: string }> = [];
+  const out = text.replace(ENV_PLACEHOLDER, (_m, name: string, def: string | undefined) => {
     const v = env[name];
-    if (v !== undefined && v !== '') return v;
+    if (v !== undefined && v !== '') {
+      // The value goes into the YAML text: a line break in it would write keys of its own.
+      const why = unsafeText(v);
+      if (why) unsafe.push({ name, why });
+      return v;
+    }
     if (def !== undefined) return def;
     missing.push(name);
     return '';
   });
   if (missing.length > 0) throw new InputError(`${what} names unset environment variables`, missing.map((m) => ({ file, path: '', message: `\${${m}} is not set` })));
+  if (unsafe.length > 0) throw new InputError(`${what} names environment variables that are not one line of text`, unsafe.map((u) => ({ file, path: '', message: `\${${u.name}} ${u.why}` })));
   return out;
 }
 

@@ -18,8 +18,8 @@
  * Instead of `history`, `applied` gives the applied state inline. Pure: the caller reads files.
  */
 import { z } from 'zod';
-import { type Amendment, AmendmentSchema, BusinessIdSchema } from './amendment';
-import { ContractSchema } from './contract';
+import { type Amendment, AmendmentDocumentSchema, BusinessIdSchema } from './amendment';
+import { ContractDocumentSchema } from './contract';
 import { parseAmendmentText, parseStructuredText } from './document';
 import { InputError, parseWith, zodIssues } from './errors';
 import { appliedAfter } from './history';
@@ -27,12 +27,13 @@ import type { Plan } from './plan';
 import { type AppliedState, planAmendment } from './planner';
 import type { Ruleset } from './rules';
 
+/** An applied state read from a file (plan --applied, rule cases): its contracts read as documents from outside are. */
 export const AppliedStateSchema = z
   .object({
-    contract: ContractSchema,
+    contract: ContractDocumentSchema,
     sequence: z.number().int().min(1),
     amendmentId: BusinessIdSchema,
-    previous: ContractSchema.nullable().default(null),
+    previous: ContractDocumentSchema.nullable().default(null),
   })
   .strict();
 
@@ -84,7 +85,7 @@ function amendmentOf(ref: string | Record<string, unknown>, where: string, file:
     const f = read(ref);
     return parseAmendmentText(f.text, f.file);
   }
-  const r = AmendmentSchema.safeParse(ref);
+  const r = AmendmentDocumentSchema.safeParse(ref);
   if (!r.success) throw new InputError('invalid amendment in rule cases', zodIssues(r.error, file).map((i) => ({ ...i, path: `${where}${i.path ? `.${i.path}` : ''}` })));
   return r.data;
 }

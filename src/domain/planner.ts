@@ -19,9 +19,9 @@ import type { Amendment } from './amendment';
 import { type CelContext, CelEvalError, celText, toCel } from './cel';
 import { contractFromClauses, sourceFor } from './clauses';
 import { applyChangeOps } from './changeops';
-import { type Contract, ContractSchema, canonicalContract } from './contract';
+import { type Contract, ContractDocumentSchema, canonicalContract } from './contract';
 import { changeField, diff } from './diff';
-import { formatPath } from './errors';
+import { zodIssues } from './errors';
 import type { JsonObject, JsonValue } from './json';
 import type { Action, ApprovalReason, Change, ChangeSource, Operation, Plan, Risk, Violation } from './plan';
 import { ANY, type CompiledAction, type CompiledRule, NONE, type Ruleset, indexKey, isRisk } from './rules';
@@ -85,9 +85,11 @@ export function normaliseAmendment(amendment: Amendment, applied: AppliedState |
   }
   if (violations.length > 0) return { before, after: null, changes: [], violations };
 
-  const parsed = ContractSchema.safeParse(draft);
+  // Whatever the form, the contract it produces is read as a document from outside would be
+  // (unknown fields, ASCII emails, calendar dates, clean text): one bad part refuses the whole.
+  const parsed = ContractDocumentSchema.safeParse(draft);
   if (!parsed.success) {
-    for (const i of parsed.error.issues) violations.push({ ruleId: AMENDMENT_RULE, message: `${where}: ${formatPath(i.path) || '(root)'}: ${i.message}` });
+    for (const i of zodIssues(parsed.error)) violations.push({ ruleId: AMENDMENT_RULE, message: `${where}: ${i.path || '(root)'}: ${i.message}` });
     return { before, after: null, changes: [], violations };
   }
   const after = canonicalContract(parsed.data);

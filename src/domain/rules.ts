@@ -186,7 +186,14 @@ export function loadRuleset(text: string, file: string): Ruleset {
   const raw = parseStructuredText(text, file);
   const parsed = RulesetDocumentSchema.safeParse(raw);
   if (!parsed.success) {
-    throw new InputError('invalid rules', parsed.error.issues.map((i) => issueAt(file, raw, i.path, i.message)));
+    throw new InputError(
+      'invalid rules',
+      parsed.error.issues.flatMap((i) => {
+        if (i.code === 'unrecognized_keys') return i.keys.map((k) => issueAt(file, raw, [...i.path, k], 'unknown field'));
+        if (i.code === 'invalid_key' && i.issues[0]) return [issueAt(file, raw, i.path, `invalid name: ${i.issues[0].message}`)];
+        return [issueAt(file, raw, i.path, i.message)];
+      }),
+    );
   }
   return compileRuleset(parsed.data, file);
 }

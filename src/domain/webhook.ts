@@ -23,7 +23,7 @@
  * change. Errors are InputError naming the file and the path. Pure: no I/O.
  */
 import { z } from 'zod';
-import { type Amendment, AmendmentSchema } from './amendment';
+import { type Amendment, AmendmentDocumentSchema } from './amendment';
 import { parseStructuredText } from './document';
 import { type InputIssue, InputError, parseWith, zodIssues } from './errors';
 import type { JsonValue } from './json';
@@ -177,7 +177,7 @@ export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, 
   } else {
     doc['changes'] = values.map(({ path, value }) => ({ op: 'set', path, value }));
   }
-  const r = AmendmentSchema.safeParse(doc);
+  const r = AmendmentDocumentSchema.safeParse(doc);
   if (!r.success) throw new InputError('the webhook does not make a valid amendment', zodIssues(r.error, file));
   return r.data;
 }

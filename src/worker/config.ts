@@ -3,11 +3,12 @@
  * the files that make the policy: targets (connectors and where their credentials are),
  * rules, approvals. Defaults are the reference policy in examples/reference.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { parseStructuredText } from '../domain/document';
-import { parseWith } from '../domain/errors';
+import { InputError, parseWith } from '../domain/errors';
+import { MAX_DOCUMENT_BYTES } from '../domain/text';
 import type { ApprovalPolicy, OrderingPolicy } from '../workflows/definitions';
 import { DEFAULT_GAP_DEADLINE_SECONDS, TASK_QUEUE_DEFAULT } from '../workflows/definitions';
 
@@ -27,6 +28,41 @@ export function workerFiles(env: NodeJS.ProcessEnv = process.env): WorkerFiles {
     approvalsFile: env.AMENDCTL_APPROVALS || undefined,
     taskQueue: env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT,
   };
+}
+
+/**
+ * Read a document file (amendment, rules, targets, approvals, cases): a missing, unreadable or
+ * oversized file, a directory or a device is an InputError naming the file and what it is for
+ * (`source`: where its name came from, such as AMENDCTL_RULES). Never reads more than
+ * MAX_DOCUMENT_BYTES: /dev/zero or a FIFO cannot hang the reader.
+ */
+export function readDocumentFile(file: string, what: string, source?: string): string {
+  const fail = (message: string): never => {
+    throw new InputError(`cannot read the ${what}${source ? ` (${source})` : ''}`, [{ file, path: '', message }]);
+  };
+  const reason = (err: unknown): string => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') return 'no such file';
+    if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+    if (code === 'ENAMETOOLONG') return 'the file name is too long';
+    if (code === 'ENOTDIR') return 'a part of the path is not a directory';
+    if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') return 'not a usable file name (it contains a NUL character)';
+    return (err as Error).message;
+  };
+  let st;
+  try {
+    st = statSync(file);
+  } catch (err) {
+    return fail(reason(err));
+  }
+  if (st.isDirectory()) return fail('a directory, expected a file');
+  if (!st.isFile()) return fail('not a regular file (a device, FIFO or socket)');
+  if (st.size > MAX_DOCUMENT_BYTES) return fail(`${st.size} bytes; a document is at most ${MAX_DOCUMENT_BYTES} bytes (${MAX_DOCUMENT_BYTES / (1024 * 1024)} MB)`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    return fail(reason(err));
+  }
 }
 
 /** A duration: whole seconds, or a number with a unit: `90s`, `30m`, `72h`, `30d`. */
@@ -100,6 +136,6 @@ export function governancePolicyFrom(raw: unknown, file?: string): GovernancePol
 
 export function loadGovernancePolicy(file: string | undefined): GovernancePolicy {
   if (!file) return { approval: DEFAULT_APPROVAL_POLICY, ordering: DEFAULT_ORDERING_POLICY };
-  return governancePolicyFrom(parseStructuredText(readFileSync(file, 'utf8'), file), file);
+  return governancePolicyFrom(parseStructuredText(readDocumentFile(file, 'approvals file', 'AMENDCTL_APPROVALS'), file), file);
 }
 

@@ -2,7 +2,7 @@
  * The amendctl worker: registers the workflows and activities on a task queue. Any number
  * of workers may run against one Temporal cluster; nothing here assumes a single worker.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
@@ -15,7 +15,7 @@ import { OperationStore } from '../store/operations';
 import { ShareStore } from '../store/shares';
 import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
-import { loadGovernancePolicy, PROJECT_ROOT, workerFiles, type WorkerFiles } from './config';
+import { loadGovernancePolicy, PROJECT_ROOT, readDocumentFile, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
 import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
 import { type Tracing, tracingFromEnv } from '../observability/tracing';
@@ -91,7 +91,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const files = { ...workerFiles(env), ...opts.files };
   const tracing = opts.tracing ?? tracingFromEnv('amendctl-worker', env);
   const temporal = opts.temporal ?? temporalTarget();
-  const registry = new ConnectorRegistry(parseTargets(readFileSync(files.targetsFile, 'utf8'), files.targetsFile, env));
+  const registry = new ConnectorRegistry(parseTargets(readDocumentFile(files.targetsFile, 'targets file', 'AMENDCTL_TARGETS'), files.targetsFile, env));
   const rules = new FileRulesProvider(files.rulesFile);
   const governance = loadGovernancePolicy(files.approvalsFile);
 

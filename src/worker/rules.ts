@@ -3,10 +3,11 @@
  * so a policy update reaches running workers without a restart. The plan records the
  * ruleset hash, so the audit trail says which policy decided.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
 import type { Amendment } from '../domain/amendment';
 import { type AppliedState, loadRuleset, planAmendment, type Ruleset } from '../domain';
 import type { Plan } from '../domain/plan';
+import { readDocumentFile } from './config';
 
 export interface RulesProvider {
   plan(amendment: Amendment, applied: AppliedState | null): Plan;
@@ -19,9 +20,14 @@ export class FileRulesProvider implements RulesProvider {
   }
 
   current(): Ruleset {
-    const st = statSync(this.file);
-    if (!this.cached || this.cached.mtimeMs !== st.mtimeMs || this.cached.size !== st.size) {
-      this.cached = { mtimeMs: st.mtimeMs, size: st.size, ruleset: loadRuleset(readFileSync(this.file, 'utf8'), this.file) };
+    let st;
+    try {
+      st = statSync(this.file);
+    } catch {
+      readDocumentFile(this.file, 'rules file', 'AMENDCTL_RULES'); // throws the InputError naming why
+    }
+    if (!this.cached || this.cached.mtimeMs !== st!.mtimeMs || this.cached.size !== st!.size) {
+      this.cached = { mtimeMs: st!.mtimeMs, size: st!.size, ruleset: loadRuleset(readDocumentFile(this.file, 'rules file', 'AMENDCTL_RULES'), this.file) };
     }
     return this.cached.ruleset;
   }

@@ -5,7 +5,18 @@
  * (workflow time, in ms), so the machine is deterministic and unit-testable.
  * Workflow-safe.
  */
+import { shown } from '../domain/text';
 import type { ApprovalPolicy, ApprovalReminder, ApprovalStage, ApprovalView, Decision } from './definitions';
+
+/** Ignored decisions kept in the view (each is in history anyway): a flood of bad signals cannot grow the status without bound. */
+export const IGNORED_KEPT = 100;
+
+/**
+ * One person, however the name is written: case, compatibility forms and surrounding spaces do
+ * not make another approver (under `strict`, the reading of new histories: "SAM" is the submitter
+ * sam, and "dana" then "Dana" is one approval, not two).
+ */
+export const identity = (by: string): string => by.normalize('NFKC').trim().toLowerCase();
 
 /** Eligible user ids of one stage: named users and the members of every group, or `*` for anyone. */
 export function eligibleApprovers(stage: { approvers: string[]; groups?: Record<string, string[]> }): Set<string> | '*' {
@@ -62,21 +73,26 @@ export class ApprovalState {
     return this.view.stage;
   }
 
-  /** Why this person's approval would not count, or undefined if it does. */
-  whyNot(by: string): string | undefined {
+  /**
+   * Why this person's approval would not count, or undefined if it does. `strict` (new
+   * histories) compares people by `identity`; without it, exactly as first released (replay).
+   */
+  whyNot(by: string, strict = false): string | undefined {
+    const who = shown(by);
+    const same = strict ? (a: string, b: string) => identity(a) === identity(b) : (a: string, b: string) => a === b;
     if (this.view.expired) return `the approval deadline ${this.view.deadline ?? ''} has passed`;
-    if (this.policy.separationOfDuties && by === this.submittedBy) return `${by} submitted this amendment and may not approve it (separation of duties)`;
+    if (this.policy.separationOfDuties && same(by, this.submittedBy)) return `${who} submitted this amendment and may not approve it (separation of duties)`;
     if (this.eligible !== '*' && !this.eligible.has(by)) {
-      return this.view.stage === 'escalated' ? `${by} is not in the escalation approver group for this amendment` : `${by} is not an approver for this amendment`;
+      return this.view.stage === 'escalated' ? `${who} is not in the escalation approver group for this amendment` : `${who} is not an approver for this amendment`;
     }
-    if (this.stageApprovals().some((a) => a.by === by)) return `${by} has already approved`;
+    if (this.stageApprovals().some((a) => same(a.by, by))) return `${who} has already approved`;
     return undefined;
   }
 
-  approve(d: Decision): boolean {
-    const why = this.whyNot(d.by);
+  approve(d: Decision, strict = false): boolean {
+    const why = this.whyNot(d.by, strict);
     if (why) {
-      this.view.ignored.push({ ...d, why });
+      this.ignore(d, why);
       return false;
     }
     this.view.approvals.push({ ...d, stage: this.view.stage });
@@ -84,19 +100,22 @@ export class ApprovalState {
     return true;
   }
 
-  reject(d: Decision & { reason: string }): boolean {
-    const why = this.whyNot(d.by);
+  reject(d: Decision & { reason: string }, strict = false): boolean {
+    const why = this.whyNot(d.by, strict);
     // Anyone allowed to approve may reject; the submitter may withdraw its own amendment.
     if (why && d.by !== this.submittedBy) {
-      this.view.ignored.push({ ...d, why: why.replace(/\bapprove\b/, 'reject') });
+      this.ignore(d, why.replace(/\bapprove\b/, 'reject'));
       return false;
     }
     this.view.rejection = d;
     return true;
   }
 
-  ignore(d: Decision, why: string): void {
-    this.view.ignored.push({ ...d, why });
+  /** Recorded in the view, `by` as it can be shown (one line, bounded), at most IGNORED_KEPT of them. */
+  ignore(d: Decision & { reason?: string }, why: string): void {
+    if (this.view.ignored.length >= IGNORED_KEPT) return;
+    const extra = { ...(d.comment !== undefined ? { comment: shown(d.comment, 500) } : {}), ...(typeof d.reason === 'string' ? { reason: shown(d.reason, 500) } : {}) };
+    this.view.ignored.push({ by: shown(d.by), at: d.at, ...extra, why });
   }
 
   get approved(): boolean {

@@ -47,8 +47,46 @@ import {
   withdrawSignal,
   type AmendmentActivities,
 } from './definitions';
+import { ContractSchema } from '../domain/contract';
 
 const RECENT_KEPT = 50;
+/**
+ * Patch: signals of the wrong shape are ignored (logged), never applied to the contract's state.
+ * Anyone with access to Temporal can send this workflow a signal (the CLI, the UI); one that made
+ * a handler throw would fail every workflow task after it, and the contract would block for good.
+ * A payload that the first release threw on (null, or nothing) is ignored in every history: it
+ * never got past its workflow task. Other shapes are checked in histories with the patch marker.
+ */
+const HOSTILE_SIGNALS_PATCH = 'hostile-signals';
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const str = (v: unknown): boolean => typeof v === 'string' && v.length > 0 && v.length <= 300;
+const optStr = (v: unknown): boolean => v === undefined || str(v);
+const seq = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteger(v) && v >= 1;
+
+/** Why a message to the contract is not one this workflow sends itself or receives from its amendments, or undefined. */
+const SIGNAL_SHAPES: Record<string, (m: Record<string, unknown>) => string | undefined> = {
+  enqueue: (m) => (str(m['amendmentId']) && seq(m['sequence']) && str(m['workflowId']) && optStr(m['runId']) && optStr(m['effectiveAt']) ? undefined : 'expected { amendmentId, sequence, workflowId, runId?, effectiveAt? }'),
+  release: (m) => (!str(m['amendmentId']) ? 'expected { amendmentId, applied? }' : m['applied'] !== undefined && !ContractSchema.safeParse(m['applied']).success ? 'applied: not a contract' : undefined),
+  withdraw: (m) => (str(m['amendmentId']) ? undefined : 'expected { amendmentId }'),
+  holderGone: (m) => (str(m['amendmentId']) && str(m['workflowId']) && optStr(m['runId']) ? undefined : 'expected { amendmentId, workflowId, runId? }'),
+  releaseTurn: (m) => (str(m['amendmentId']) && typeof m['by'] === 'string' && typeof m['reason'] === 'string' ? undefined : 'expected { amendmentId, by, reason }'),
+};
+
+/** True when the handler may act on the message; a malformed one is logged and ignored (see HOSTILE_SIGNALS_PATCH). */
+function wellFormed(signal: keyof typeof SIGNAL_SHAPES, msg: unknown): boolean {
+  const why = msg === null || msg === undefined ? `no payload (${String(msg)})` : undefined;
+  if (why) {
+    log.warn(`ignored a malformed ${signal} signal`, { why });
+    return false;
+  }
+  const problem = isObject(msg) ? SIGNAL_SHAPES[signal]!(msg) : `expected an object, got ${Array.isArray(msg) ? 'an array' : typeof msg}`;
+  if (problem && patched(HOSTILE_SIGNALS_PATCH)) {
+    log.warn(`ignored a malformed ${signal} signal`, { why: problem });
+    return false;
+  }
+  return true;
+}
 const RECLAIMED_KEPT = 20;
 /** Patch: the next in line is told who holds the turn (its notices changed; runs started before keep theirs). */
 const HOLDER_NOTICE_PATCH = 'holder-in-notice';
@@ -136,6 +174,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   };
 
   setHandler(enqueueSignal, (req) => {
+    if (!wellFormed('enqueue', req)) return;
     if (req.effectiveAt !== undefined) {
       // Registered while waiting for its effective date: not in line yet.
       if (scheduled.some((s) => s.amendmentId === req.amendmentId)) return;
@@ -179,7 +218,9 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     noticeWaiting();
   });
 
-  setHandler(withdrawSignal, ({ amendmentId }) => {
+  setHandler(withdrawSignal, (msg) => {
+    if (!wellFormed('withdraw', msg)) return;
+    const { amendmentId } = msg;
     // Cancelled, superseded or given up on a gap: out of every list; a turn it holds is released.
     const i = scheduled.findIndex((s) => s.amendmentId === amendmentId);
     if (i >= 0) scheduled.splice(i, 1);
@@ -190,6 +231,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   });
 
   setHandler(holderGoneSignal, (gone) => {
+    if (!wellFormed('holderGone', gone)) return;
     const now = new Date().toISOString();
     if (state.holder?.amendmentId === gone.amendmentId) {
       if (gone.runId && state.holder.runId && gone.runId !== state.holder.runId) return; // an earlier run of a reset holder
@@ -209,6 +251,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   });
 
   setHandler(releaseTurnSignal, (msg) => {
+    if (!wellFormed('releaseTurn', msg)) return;
     if (state.holder?.amendmentId !== msg.amendmentId) {
       log.warn('operator release for an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
       return;
@@ -218,6 +261,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   });
 
   setHandler(releaseSignal, (msg) => {
+    if (!wellFormed('release', msg)) return;
     if (state.holder?.amendmentId !== msg.amendmentId) {
       log.warn('release from an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
       return;

@@ -1,10 +1,20 @@
 /**
  * The state of one amendment workflow (amendmentV2) and what its signals and updates do to
- * it. Pure: time is always an argument, no Temporal API is called here, so the handlers'
- * rules are unit-testable; src/workflows/amendment.ts registers them and runs the phases.
+ * it. Time is always an argument, and the only Temporal API called here is `patched()` (through
+ * `strictSignals`), so the handlers' rules are unit-testable; src/workflows/amendment.ts
+ * registers them and runs the phases.
+ *
+ * Hostile messages (issue 10): a signal of the wrong shape or size is recorded as ignored, with
+ * why; none may fail the workflow task (which would leave the amendment, and its contract's
+ * turn, stuck for good). A payload that made the first release throw (null, or nothing) is
+ * ignored in every history: it never got past its workflow task. Stricter readings (shapes,
+ * lengths, unsafe characters, one person however the name is written) apply to histories that
+ * have the patch `hostile-signals`, so what a running amendment already decided replays as it was.
  */
+import { inWorkflowContext, patched } from '@temporalio/workflow';
 import { formatPath } from '../domain/errors';
-import { type ApprovalState } from './approval';
+import { shown, unsafeText } from '../domain/text';
+import { type ApprovalState, identity } from './approval';
 import {
   type AmendmentStatus,
   type AmendmentView,
@@ -26,6 +36,61 @@ import {
 } from './definitions';
 
 export type Waiting = Extract<ContractNotice, { kind: 'waiting' }>;
+
+const HOSTILE_SIGNALS_PATCH = 'hostile-signals';
+/** The stricter readings of people's and the contract's messages: on in new histories (a marker in history), off in replays of older ones. */
+export function strictSignals(): boolean {
+  return !inWorkflowContext() || patched(HOSTILE_SIGNALS_PATCH);
+}
+/** Longest `by` a signal may carry: a user id, not a document. */
+export const MAX_BY = 256;
+export const MAX_REASON = 2000;
+export const IGNORED_SIGNALS_KEPT = 100;
+
+const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+const nullish = (v: unknown): boolean => v === null || v === undefined;
+
+/** Why `by`, or a reason, may not count (new histories), or undefined. */
+function personProblem(input: Record<string, unknown>, field: 'reason' | undefined): string | undefined {
+  const by = input['by'];
+  if (typeof by === 'string') {
+    if (by.length > MAX_BY) return `by: at most ${MAX_BY} characters (got ${by.length})`;
+    const why = unsafeText(by);
+    if (why) return `by: ${why}`;
+  }
+  const text = field ? input[field] : undefined;
+  if (typeof text === 'string' && text.length > MAX_REASON) return `${field}: at most ${MAX_REASON} characters (got ${text.length})`;
+  return undefined;
+}
+
+/** Why a turn message from the contract is malformed, or undefined. */
+function turnProblem(t: unknown): string | undefined {
+  if (!isObject(t)) return `expected { kind: "turn", applied } or { kind: "refused", reason }, got ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`;
+  if (t['kind'] === 'turn') {
+    const a = t['applied'];
+    if (a === null) return undefined;
+    if (!isObject(a) || !isObject(a['contract']) || typeof a['sequence'] !== 'number' || typeof a['amendmentId'] !== 'string') return 'applied: expected null or { contract, sequence, amendmentId, previous }';
+    return undefined;
+  }
+  if (t['kind'] === 'refused') return typeof t['reason'] === 'string' ? undefined : 'reason: expected a string';
+  return `kind: expected "turn" or "refused", got ${shown(JSON.stringify(t['kind']) ?? 'nothing', 40)}`;
+}
+
+/** Why a notice from the contract is malformed, or undefined. */
+function noticeProblem(n: unknown): string | undefined {
+  if (!isObject(n)) return `expected { kind: "waiting", ... } or { kind: "superseded", by, reason }, got ${n === null ? 'null' : Array.isArray(n) ? 'an array' : typeof n}`;
+  if (n['kind'] === 'superseded') return typeof n['by'] === 'string' && typeof n['reason'] === 'string' ? undefined : 'by and reason: expected strings';
+  if (n['kind'] === 'waiting') {
+    const nums = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'number');
+    if (typeof n['appliedSequence'] !== 'number' || !nums(n['missing']) || !Array.isArray(n['scheduledAhead'])) return 'expected appliedSequence (a number), missing (numbers) and scheduledAhead (a list)';
+    const ahead = n['scheduledAhead'] as unknown[];
+    if (!ahead.every((x) => isObject(x) && typeof x['sequence'] === 'number' && typeof x['amendmentId'] === 'string' && typeof x['effectiveAt'] === 'string')) return 'scheduledAhead: expected { sequence, amendmentId, effectiveAt } items';
+    const h = n['holder'];
+    if (h !== undefined && !(isObject(h) && typeof h['amendmentId'] === 'string' && typeof h['sequence'] === 'number')) return 'holder: expected { amendmentId, sequence, since? }';
+    return undefined;
+  }
+  return `kind: expected "waiting" or "superseded", got ${shown(JSON.stringify(n['kind']) ?? 'nothing', 40)}`;
+}
 
 /** Why an approval Update is refused before anything is written to history. */
 export class UpdateRefused extends Error {
@@ -77,10 +142,16 @@ export class AmendmentState {
   // ---- signals from the contract ----
 
   onTurn(t: TurnMessage): void {
+    const problem = nullish(t) ? turnProblem(t) : undefined; // the first release threw on these
+    const strictProblem = problem ?? (turnProblem(t) !== undefined && strictSignals() ? turnProblem(t) : undefined);
+    if (strictProblem) return this.ignoreSignal('turn', '?', new Date().toISOString(), `malformed turn signal: ${strictProblem}`);
     this.turn ??= t;
   }
 
   onNotice(n: ContractNotice): void {
+    const problem = nullish(n) ? noticeProblem(n) : undefined; // the first release threw on these
+    const strictProblem = problem ?? (noticeProblem(n) !== undefined && strictSignals() ? noticeProblem(n) : undefined);
+    if (strictProblem) return this.ignoreSignal('contractNotice', '?', new Date().toISOString(), `malformed contract notice: ${strictProblem}`);
     if (n.kind === 'superseded') this.superseded ??= { by: n.by, reason: n.reason };
     else this.waiting = n;
     this.notices++;
@@ -92,6 +163,8 @@ export class AmendmentState {
     const parsed = CancelSchema.safeParse(input);
     const by = parsed.success ? parsed.data.by : claimedBy(input);
     if (!parsed.success) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
+    const tooMuch = personProblem(parsed.data, 'reason');
+    if (tooMuch && strictSignals()) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${tooMuch}`);
     // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
     if ((this.view.status !== 'scheduled' && this.view.status !== 'queued') || this.turn !== undefined || this.cancelled) {
       return this.ignoreSignal('cancel', by, at, `too late to cancel: the amendment is ${this.view.status}${this.view.status === 'pending_approval' ? ' (use reject)' : ''}`);
@@ -103,26 +176,32 @@ export class AmendmentState {
     const parsed = ApproveSchema.safeParse(input);
     if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
     const d = decision(parsed.data, at);
+    const tooMuch = personProblem(parsed.data, undefined);
+    if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed approve signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
-    this.approval.approve(d);
+    this.approval.approve(d, this.samePersonChecks(d.by));
     if (!this.approval.approved) this.setStatus('pending_approval', this.approval.waitingFor());
   }
 
   /** The approval Update's validator: throws UpdateRefused, so a refused call leaves no trace in history. */
   validateApproveUpdate(input: unknown): void {
+    // Validators never run in a replay: the strict reading always applies here (no patch needed, none may be written).
     const parsed = ApproveSchema.safeParse(input);
     if (!parsed.success) throw new UpdateRefused('InvalidApproval', `malformed approval: ${issuesText(parsed.error.issues)}`);
+    const tooMuch = personProblem(parsed.data, undefined);
+    if (tooMuch) throw new UpdateRefused('InvalidApproval', `malformed approval: ${tooMuch}`);
     const a = this.approval;
     if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) {
       throw new UpdateRefused('NotPendingApproval', `${this.view.amendmentId} is not pending approval (status ${this.view.status}${this.view.reason ? `: ${this.view.reason}` : ''})`);
     }
-    const why = a.whyNot(parsed.data.by);
+    const why = a.whyNot(parsed.data.by, true);
     if (why) throw new UpdateRefused('ApproverNotAllowed', why);
   }
 
   onApproveUpdate(input: unknown, at: string): ApproveUpdateResult {
     const a = this.approval!;
-    a.approve(decision(ApproveSchema.parse(input), at));
+    const d = decision(ApproveSchema.parse(input), at);
+    a.approve(d, this.samePersonChecks(d.by));
     if (!a.approved) this.setStatus('pending_approval', a.waitingFor());
     const v = a.view;
     return { amendmentId: this.view.amendmentId, approved: a.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
@@ -132,8 +211,24 @@ export class AmendmentState {
     const parsed = RejectSchema.safeParse(input);
     if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
     const d = { by: parsed.data.by, at, reason: parsed.data.reason };
+    const tooMuch = personProblem(parsed.data, 'reason');
+    if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed reject signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
-    this.approval.reject(d);
+    this.approval.reject(d, this.samePersonChecks(d.by));
+  }
+
+  /**
+   * Whether to compare people by identity (case, compatibility forms) for this decision: only
+   * when that could change the outcome is the patch asked (so a history gets its marker only
+   * where the stricter reading mattered, and an older history replays as it was).
+   */
+  private samePersonChecks(by: string): boolean {
+    const a = this.approval;
+    if (!a) return false;
+    const submitter = this.view.submittedBy;
+    const alike = (x: string): boolean => x !== by && identity(x) === identity(by);
+    const matters = alike(submitter) || a.view.approvals.some((p) => alike(p.by));
+    return matters && strictSignals();
   }
 
   /** The approval the plan needs (or none): decisions that came early are recorded in it as ignored. */
@@ -234,13 +329,15 @@ export class AmendmentState {
     if (failures.length < SHOWN_FAILURES) failures.push({ ...(shown ?? op), outcome: 'failed', error });
   }
 
-  private ignoreDecision(d: { by: string; at: string }, why: string): void {
+  private ignoreDecision(d: { by: string; at: string; reason?: string }, why: string): void {
     if (this.approval) this.approval.ignore(d, why);
-    else this.early.push({ by: d.by, at: d.at, why });
+    else if (this.early.length < IGNORED_SIGNALS_KEPT) this.early.push({ by: shown(d.by), at: d.at, why });
   }
 
+  /** Recorded in the view, `by` as it can be shown (one line, bounded), at most IGNORED_SIGNALS_KEPT of them. */
   private ignoreSignal(signal: string, by: string, at: string, why: string): void {
-    (this.view.ignoredSignals ??= []).push({ signal, by, at, why });
+    const list = (this.view.ignoredSignals ??= []);
+    if (list.length < IGNORED_SIGNALS_KEPT) list.push({ signal, by: shown(by), at, why });
   }
 }
 
@@ -251,8 +348,12 @@ function bump(counts: NonNullable<AmendmentView['operationCounts']>, target: str
   else t[outcome] = next;
 }
 
+/** Who a malformed signal says it is from, as it can be shown (one line, bounded). */
 function claimedBy(input: unknown): string {
-  return String((input as { by?: unknown } | null)?.by ?? '?');
+  const by = (input as { by?: unknown } | null)?.by;
+  if (by === undefined || by === null) return '?';
+  if (typeof by === 'string') return shown(by);
+  return shown(JSON.stringify(by) ?? String(by), 60);
 }
 
 function decision(d: { by: string; comment?: string | undefined }, at: string): Decision {
@@ -260,5 +361,8 @@ function decision(d: { by: string; comment?: string | undefined }, at: string): 
 }
 
 export function issuesText(issues: ReadonlyArray<{ path: ReadonlyArray<PropertyKey>; message: string }>): string {
-  return issues.map((i) => `${formatPath(i.path) || '(root)'}: ${i.message}`).join('; ');
+  return issues
+    .slice(0, 5)
+    .map((i) => `${shown(formatPath(i.path), 80) || '(root)'}: ${shown(i.message, 300)}`)
+    .join('; ');
 }

@@ -1,8 +1,10 @@
 /** submit, status, approve, reject, cancel, rollback: the amendment commands on the typed client. */
 import { opFromStored } from '../../audit/record';
 import { AmendmentNotFoundError, ApprovalRefusedError, RollbackRefusedError } from '../../client';
+import { ApproveInputSchema, checkId, checkInput, RejectInputSchema, RetryBudgetSchema } from '../../client/inputs';
 import { OperationStore } from '../../store/operations';
 import type { AmendmentView } from '../../workflows/definitions';
+import { shown } from '../../domain/text';
 import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 
@@ -12,8 +14,12 @@ export const submitCommand: Command = async (argv, io) => {
   if (values.help) return help(io, SUBMIT_USAGE, 'Validates the amendment (JSON or YAML) and starts its workflow. --wait follows it to a final status.');
   if (positionals.length !== 1) throw new UsageError(`expected one FILE\nusage: ${SUBMIT_USAGE}`);
   const amendment = readAmendmentFile(positionals[0]!);
-  const budget = values['retry-budget'] !== undefined ? Number(values['retry-budget']) : undefined;
-  if (budget !== undefined && !(Number.isInteger(budget) && budget > 0)) throw new UsageError('--retry-budget takes a whole number of seconds');
+  const raw = values['retry-budget'];
+  const budget = raw !== undefined ? (/^\d{1,9}$/.test(raw.trim()) ? Number(raw) : NaN) : undefined;
+  if (budget !== undefined) {
+    const r = RetryBudgetSchema.safeParse(budget);
+    if (!r.success) throw new UsageError(`--retry-budget takes a whole number of seconds from 1 to 2592000 (30 days), got "${shownArg(raw!)}"`);
+  }
   const client = await connect(values);
   try {
     const r = await client.submitAmendment(amendment, budget ? { retryBudgetSeconds: budget } : {});
@@ -54,6 +60,7 @@ export const statusCommand: Command = async (argv, io) => {
     );
   }
   if (positionals.length !== 1) throw new UsageError(`expected one AMENDMENT_ID\nusage: ${STATUS_USAGE}`);
+  checkId('AMENDMENT_ID', positionals[0]!);
   if (values.operations) return operationsPage(io, positionals[0]!, { offset: wholeNumber(values.offset, '--offset', 0), limit: wholeNumber(values.limit, '--limit', 100), json: values.json === true });
   return withClient(io, values, async (client) => {
     const v = await client.getStatus(positionals[0]!);
@@ -62,11 +69,20 @@ export const statusCommand: Command = async (argv, io) => {
   });
 };
 
+/** A page is at most this many operations (the whole plan is paged through, not read at once). */
+const MAX_PAGE = 1000;
+
 function wholeNumber(raw: string | undefined, flag: string, fallback: number): number {
   if (raw === undefined) return fallback;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`${flag} takes a whole number, got "${raw}"`);
+  const n = /^\d{1,15}$/.test(raw.trim()) ? Number(raw) : NaN;
+  if (!Number.isSafeInteger(n)) throw new UsageError(`${flag} takes a whole number, got "${shownArg(raw)}"`);
+  if (flag === '--limit' && (n < 1 || n > MAX_PAGE)) throw new UsageError(`--limit takes a whole number from 1 to ${MAX_PAGE}, got "${shownArg(raw)}"`);
   return n;
+}
+
+/** An argument echoed in a message: one line, bounded. */
+function shownArg(raw: string): string {
+  return shown(raw, 60);
 }
 
 async function operationsPage(io: CliIO, amendmentId: string, opts: { offset: number; limit: number; json: boolean }): Promise<number> {
@@ -103,7 +119,8 @@ export const approveCommand: Command = async (argv, io) => {
     return help(io, APPROVE_USAGE, 'Approves an amendment that is pending approval, through the Update `approveUpdate`: a refused approval (not an approver, the submitter, already approved, not pending) fails at once with the reason. --signal sends the `approve` signal instead and reads back what the workflow made of it.');
   }
   if (positionals.length !== 1 || !values.by) throw new UsageError(`expected AMENDMENT_ID and --by USER\nusage: ${APPROVE_USAGE}`);
-  const decisionIn = { by: values.by, ...(values.comment ? { comment: values.comment } : {}) };
+  checkId('AMENDMENT_ID', positionals[0]!);
+  const decisionIn = checkInput(ApproveInputSchema, { by: values.by, ...(values.comment ? { comment: values.comment } : {}) }, 'invalid approval');
   if (values.signal) return decide(io, values, positionals[0]!, (c, id) => c.approve(id, decisionIn));
   const amendmentId = positionals[0]!;
   return withClient(io, values, async (client) => {
@@ -142,7 +159,8 @@ export const cancelCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' } }, CANCEL_USAGE);
   if (values.help) return help(io, CANCEL_USAGE, 'Cancels a scheduled or queued amendment before it takes effect; it ends rejected and nothing changes.');
   if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${CANCEL_USAGE}`);
-  const amendmentId = positionals[0]!;
+  const amendmentId = checkId('AMENDMENT_ID', positionals[0]!);
+  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid cancellation');
   return withClient(io, values, async (client) => {
     await client.cancel(amendmentId, { by: values.by!, reason: values.reason! });
     const v = await client.waitForResult(amendmentId, { onUpdate: () => undefined, pollMs: 250 });
@@ -162,6 +180,8 @@ export const rollbackCommand: Command = async (argv, io) => {
     );
   }
   if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${ROLLBACK_USAGE}`);
+  checkId('AMENDMENT_ID', positionals[0]!);
+  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid rollback request');
   return withClient(io, values, async (client) => {
     const r = await client.rollback(positionals[0]!, { by: values.by!, reason: values.reason! });
     if (!values.wait) {
@@ -180,6 +200,8 @@ export const rejectCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' } }, REJECT_USAGE);
   if (values.help) return help(io, REJECT_USAGE, 'Rejects an amendment that is pending approval; nothing changes in any target.');
   if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${REJECT_USAGE}`);
+  checkId('AMENDMENT_ID', positionals[0]!);
+  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid rejection');
   return decide(io, values, positionals[0]!, (c, id) => c.reject(id, { by: values.by!, reason: values.reason! }));
 };
 

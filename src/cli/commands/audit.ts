@@ -15,7 +15,9 @@ import { recordFromHistory } from '../../audit/history';
 import type { AuditRecord } from '../../audit/record';
 import { CheckpointSchema, checkCheckpoint, signCheckpoint } from '../../audit/checkpoint';
 import { AuditStore, verifyRows } from '../../audit/store';
+import { checkId } from '../../client/inputs';
 import { InputError, parseWith } from '../../domain/errors';
+import { shown } from '../../domain/text';
 import { OperationStore } from '../../store/operations';
 import type { AmendctlClient } from '../../client';
 import { amendmentWorkflowId } from '../../workflows/definitions';
@@ -37,6 +39,7 @@ export const auditCommand: Command = async (argv, io) => {
   }
   if (positionals[0] === 'verify') {
     if (positionals.length !== 1) throw new UsageError(`verify takes no other argument\nusage: ${USAGE}`);
+    if (values.contract) checkId('CONTRACT_ID', values.contract);
     return verify(values.contract, values.checkpoint, io);
   }
   if (positionals[0] === 'checkpoint') {
@@ -45,8 +48,10 @@ export const auditCommand: Command = async (argv, io) => {
   }
   if (values.checkpoint || values.out) throw new UsageError(`--checkpoint goes with verify, --out with checkpoint\nusage: ${USAGE}`);
   const format = (values.format ?? 'md') as AuditFormat;
-  if (!AUDIT_FORMATS.includes(format)) throw new UsageError(`--format is one of ${AUDIT_FORMATS.join(', ')}, got "${values.format}"`);
+  if (!AUDIT_FORMATS.includes(format)) throw new UsageError(`--format is one of ${AUDIT_FORMATS.join(', ')}, got "${shown(values.format ?? '', 60)}"`);
   if (values.contract ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError(`give one AMENDMENT_ID or --contract ID\nusage: ${USAGE}`);
+  if (values.contract) checkId('CONTRACT_ID', values.contract);
+  else checkId('AMENDMENT_ID', positionals[0]!);
 
   const store = AuditStore.fromEnv();
   const codec = new AesGcmCodec(loadCodecKeys());

@@ -1,5 +1,6 @@
 /** contract: a contract's line (applied sequence, holder, waiting, scheduled, recent), and an operator's release of its turn. */
 import { ReleaseRefusedError } from '../../client';
+import { checkId, checkInput, RejectInputSchema } from '../../client/inputs';
 import type { AppliedStateView, ContractView } from '../../workflows/definitions';
 import { connect, connectionOptions, parse } from '../common';
 import { type Command, UsageError } from '../io';
@@ -25,7 +26,8 @@ export const contractCommand: Command = async (argv, io) => {
   if (ids.length !== 1) throw new UsageError(`expected one CONTRACT_ID\nusage: ${USAGE}`);
   if (release && (!values.by || !values.reason)) throw new UsageError(`release needs --by USER and --reason TEXT\nusage: ${USAGE}`);
   if (!release && (values.by || values.reason)) throw new UsageError(`--by and --reason go with release\nusage: ${USAGE}`);
-  const contractId = ids[0]!;
+  const contractId = checkId('CONTRACT_ID', ids[0]!);
+  if (release) checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid release');
   const client = await connect(values);
   try {
     if (release) {

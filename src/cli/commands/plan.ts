@@ -6,30 +6,26 @@
  * state is replayed from the amendments next to FILE with a lower sequence (same contract).
  * Exit: 0 valid plan, 1 violations, 2 input error.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Amendment } from '../../domain/amendment';
 import { AppliedStateSchema } from '../../domain/cases';
-import { ContractSchema } from '../../domain/contract';
+import { ContractDocumentSchema } from '../../domain/contract';
 import { parseAmendmentText, parseStructuredText } from '../../domain/document';
 import { InputError, zodIssues } from '../../domain/errors';
 import { appliedAfter } from '../../domain/history';
 import type { Plan } from '../../domain/plan';
 import { type AppliedState, planAmendment } from '../../domain/planner';
 import { type Ruleset, loadRuleset } from '../../domain/rules';
+import { readDocumentFile } from '../../worker/config';
 import { type CliIO, type Command, UsageError } from '../io';
 
 const USAGE = 'amendctl plan FILE [--applied STATE_FILE] [--rules RULES] [--json]';
 
-/** Read a file for a command; a missing or unreadable file is an input error naming it. */
+/** Read a file for a command; a missing, unreadable or oversized file is an input error naming it. */
 export function readInputFile(file: string, what: string): string {
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new InputError(`cannot read the ${what}`, [{ file, path: '', message: code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory, expected a file' : (err as Error).message }]);
-  }
+  return readDocumentFile(file, what);
 }
 
 /** The rules file: --rules, else $AMENDCTL_RULES, else the reference policy. */
@@ -50,7 +46,7 @@ function readApplied(file: string, amendment: Amendment): AppliedState {
   const asState = AppliedStateSchema.safeParse(raw);
   if (asState.success) return asState.data;
   if (raw !== null && typeof raw === 'object' && !('contract' in raw)) {
-    const asContract = ContractSchema.safeParse(raw);
+    const asContract = ContractDocumentSchema.safeParse(raw);
     if (asContract.success) return { contract: asContract.data, sequence: amendment.sequence - 1, amendmentId: '(unknown)', previous: null };
     throw new InputError('invalid applied state (expected an AppliedState { contract, sequence, amendmentId, previous } or a contract)', zodIssues(asContract.error, file));
   }
@@ -67,7 +63,7 @@ function replaySiblings(file: string, amendment: Amendment, ruleset: Ruleset): {
     if (resolve(path) === self) continue;
     let a: Amendment;
     try {
-      a = parseAmendmentText(readFileSync(path, 'utf8'), path);
+      a = parseAmendmentText(readDocumentFile(path, 'amendment'), path);
     } catch {
       continue; // not an amendment of this story
     }

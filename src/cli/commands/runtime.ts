@@ -1,14 +1,17 @@
 /** `amendctl dev` (the embedded stack) and `amendctl worker` (a worker against any Temporal). */
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Duration } from '@temporalio/common';
 import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporalTarget } from '../../client/connection';
 import { randomBytes } from 'node:crypto';
 import { startOpsServer } from '../../observability/server';
-import { ensureDevKeyFile, loadCodecKeys } from '../../codec';
+import { DEV_KEY_FILE, ensureDevKeyFile, loadCodecKeys } from '../../codec';
 import { startCodecServer } from '../../codec/server';
 import { freePort, startDevServer } from '../../devserver';
 import { createAmendctlWorker } from '../../worker';
-import { PROJECT_ROOT } from '../../worker/config';
+import { PROJECT_ROOT, workerFiles } from '../../worker/config';
+import { applyFileEnv, describeNeed, secretNames, fileEnvNeeds, unmetEnv, WORKER_ENV } from '../../worker/env';
 import { connectionOptions, parse } from '../common';
 import { type Command, UsageError } from '../io';
 import { help } from './amendments';
@@ -91,15 +94,22 @@ export const workerCommand: Command = async (argv, io) => {
     return help(
       io,
       WORKER_USAGE,
-      'Runs a worker against any Temporal (dev server, cluster, Temporal Cloud). Policy files: AMENDCTL_TARGETS, AMENDCTL_RULES, AMENDCTL_APPROVALS. With --metrics-port (or AMENDCTL_METRICS_PORT) it serves /healthz, /readyz and /metrics (amendctl\'s and the SDK\'s) on --metrics-host (AMENDCTL_METRICS_HOST, default 127.0.0.1; 0.0.0.0 in a container).',
+      'Runs a worker against any Temporal (dev server, cluster, Temporal Cloud). Policy files: AMENDCTL_TARGETS, AMENDCTL_RULES, AMENDCTL_APPROVALS. With --metrics-port (or AMENDCTL_METRICS_PORT) it serves /healthz, /readyz and /metrics (amendctl\'s and the SDK\'s) on --metrics-host (AMENDCTL_METRICS_HOST, default 127.0.0.1; 0.0.0.0 in a container). ' +
+        'It refuses to start without a credential its targets file names (NAME, or NAME_FILE: a file holding it) and warns of what falls back to this machine. On SIGTERM it stops polling and gives running batches AMENDCTL_SHUTDOWN_GRACE (default 0: cancelled at once, resumed elsewhere) before cancelling them.',
     );
   }
+  checkWorkerEnv(io, values);
   const metricsPortArg = values['metrics-port'] ?? process.env.AMENDCTL_METRICS_PORT;
   const metricsPort = metricsPortArg === undefined || metricsPortArg === '' ? undefined : portArg(metricsPortArg, 0, '--metrics-port');
   const sdkMetrics = metricsPort !== undefined ? `127.0.0.1:${await freePort()}` : undefined;
   quietRuntime(sdkMetrics);
   const target = temporalTarget({ ...(values.address ? { address: values.address } : {}), ...(values.namespace ? { namespace: values.namespace } : {}), ...(values.profile ? { profile: values.profile } : {}) });
-  const w = await createAmendctlWorker({ temporal: target, ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}) });
+  const grace = process.env.AMENDCTL_SHUTDOWN_GRACE;
+  const w = await createAmendctlWorker({
+    temporal: target,
+    ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
+    ...(grace ? { worker: { shutdownGraceTime: /^\d+$/.test(grace) ? Number(grace) : (grace as Duration) } } : {}),
+  });
   const ops =
     metricsPort !== undefined
       ? await startOpsServer({ port: metricsPort, host: values['metrics-host'] ?? process.env.AMENDCTL_METRICS_HOST ?? '127.0.0.1', ready: () => w.ready(), sdkMetricsUrl: `http://${sdkMetrics}/metrics` })
@@ -113,6 +123,25 @@ export const workerCommand: Command = async (argv, io) => {
   await ops?.close();
   return 0;
 };
+
+/**
+ * The environment the worker needs (src/worker/env.ts): secrets given as NAME_FILE are read first; a
+ * credential the targets file names and nothing sets stops the start (it would fail every amendment
+ * that reaches its target); what falls back to this machine is a warning.
+ */
+function checkWorkerEnv(io: Parameters<Command>[1], flags: { address?: string | undefined; profile?: string | undefined }): void {
+  const { targetsFile } = workerFiles();
+  const needs = [...WORKER_ENV, ...fileEnvNeeds(readFileSync(targetsFile, 'utf8'), targetsFile)];
+  applyFileEnv(process.env, secretNames(needs));
+  const given: NodeJS.ProcessEnv = { ...process.env };
+  if (flags.address) given.TEMPORAL_ADDRESS = flags.address;
+  if (flags.profile) given.TEMPORAL_PROFILE = flags.profile;
+  if (existsSync(DEV_KEY_FILE)) given.AMENDCTL_CODEC_KEY_FILE ||= DEV_KEY_FILE;
+  const unmet = unmetEnv(needs, given);
+  const missing = unmet.filter((n) => n.required);
+  if (missing.length > 0) throw new UsageError(`the environment lacks what this worker needs:\n  ${missing.map(describeNeed).join('\n  ')}`);
+  for (const n of unmet) io.err(`amendctl worker: not set, using the default: ${describeNeed(n)}`);
+}
 
 const CODEC_USAGE = 'amendctl codec-server [--port 8234] [--host 127.0.0.1] [--ui-origin URL]...';
 export const codecServerCommand: Command = async (argv, io) => {
