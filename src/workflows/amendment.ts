@@ -138,7 +138,7 @@ async function phases(s: AmendmentState, amendment: Amendment, contract: Contrac
   const refused = await approvalPhase(s, plan, plannedAt);
   if (refused) return finish(s, 'rejected', refused, () => contract.release(), p);
 
-  const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
+  const budget = retryBudget(input);
   const { failure, dispatched } = await provision(s, amendment, plan, budget, p);
   if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after), p);
   return undoAndFinish(s, amendment, plan, dispatched, budget, failure, contract, p);
@@ -181,7 +181,7 @@ async function onCancellation(s: AmendmentState, a: Amendment, line: ContractLin
   if (p.finishing) return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
   s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };
   if (p.plan && p.dispatched.length > 0) {
-    const budget = input.options?.retryBudgetSeconds ?? DEFAULT_RETRY_BUDGET_S;
+    const budget = retryBudget(input);
     return undoAndFinish(s, a, p.plan, p.dispatched, budget, `cancelled by ${why}`, line);
   }
   if (p.holding) return finish(s, 'rejected', `cancelled by ${why} before anything was applied`, () => line.release());
@@ -223,6 +223,19 @@ function listen(s: AmendmentState): void {
 }
 
 /** The amendment, or why it is invalid. */
+/** Longest retry budget an operation may have (the client refuses more; a hand-started input may carry anything). */
+const MAX_RETRY_BUDGET_S = 30 * 24 * 3600;
+
+/**
+ * The per-operation retry budget: the input's when it is a number of seconds from 1 to 30 days,
+ * else the default. (An unusable value would make invalid activity timeouts, and the workflow
+ * task would fail while the amendment holds its turn; no history ever got past that, so no patch.)
+ */
+function retryBudget(input: AmendmentWorkflowInput): number {
+  const v = input.options?.retryBudgetSeconds;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 1 && v <= MAX_RETRY_BUDGET_S ? v : DEFAULT_RETRY_BUDGET_S;
+}
+
 function validate(s: AmendmentState, input: AmendmentWorkflowInput): Amendment | string {
   const parsed = AmendmentSchema.safeParse(input?.amendment);
   if (!parsed.success) return `invalid amendment: ${issuesText(parsed.error.issues)}`;
