@@ -7,6 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { Client as PgClient } from 'pg';
+import type { PgAccount } from '../../src/chaos/expect';
+import { readPgRoles } from '../../src/chaos/readback';
 import { AmendctlClient, temporalTarget } from '../../src/client';
 import { DefaultLogger, Runtime, type WorkerOptions } from '@temporalio/worker';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
@@ -110,27 +112,13 @@ export async function pgAdmin(): Promise<PgClient> {
   return c;
 }
 
-export interface PgRole {
-  login: boolean;
-  memberOf: string[];
-}
+export type PgRole = PgAccount;
 
 /** Roles whose name ends with `@domain`: login flag and memberships, sorted. */
 export async function pgSnapshot(domain: string): Promise<Record<string, PgRole>> {
   const c = await pgAdmin();
   try {
-    const r = await c.query<{ rolname: string; rolcanlogin: boolean; member_of: string[] | null }>(
-      `SELECT u.rolname, u.rolcanlogin,
-              array_remove(array_agg(r.rolname::text ORDER BY r.rolname), NULL) AS member_of
-         FROM pg_roles u
-         LEFT JOIN pg_auth_members m ON m.member = u.oid
-         LEFT JOIN pg_roles r ON r.oid = m.roleid
-        WHERE u.rolname LIKE $1
-        GROUP BY u.rolname, u.rolcanlogin
-        ORDER BY u.rolname`,
-      [`%@${domain}`],
-    );
-    return Object.fromEntries(r.rows.map((row) => [row.rolname, { login: row.rolcanlogin, memberOf: row.member_of ?? [] }]));
+    return await readPgRoles(c, `%@${domain}`);
   } finally {
     await c.end();
   }

@@ -24,7 +24,7 @@ import { Docs, REFERENCE_RULES, REFERENCE_TARGETS } from './docs';
 import { createFloorWorker, floorBundleCode, writeFloorBundle, type FloorWorker } from './floor';
 import { historyStats, pool, readRss, type Rss, sleep, TimeoutError, withTimeout } from './measure';
 import type { CaseId, Figure } from './report';
-import { ROOT, type StackEnv } from './stack';
+import { ROOT, referenceWorkerEnv, type StackEnv } from './stack';
 
 export interface Sizes {
   /** (a), (b): timed runs at concurrency 1, per side. */
@@ -135,15 +135,7 @@ export class Bench {
 
   /** The worker's environment for the reference targets on the bench's servers (credentials only via env). */
   static workerEnv(s: StackEnv): Record<string, string> {
-    return {
-      AMENDCTL_CODEC_KEYS: s.AMENDCTL_CODEC_KEYS,
-      AMENDCTL_IDP_URL: s.AMENDCTL_TEST_SCIM_URL,
-      AMENDCTL_IDP_TOKEN: s.AMENDCTL_TEST_SCIM_TOKEN,
-      AMENDCTL_WAREHOUSE_HOST: s.AMENDCTL_TEST_PG_HOST,
-      AMENDCTL_WAREHOUSE_PORT: s.AMENDCTL_TEST_PG_PORT,
-      AMENDCTL_WAREHOUSE_PASSWORD: s.AMENDCTL_TEST_PG_PASSWORD,
-      ...(s.workflowBundle ? { AMENDCTL_WORKFLOW_BUNDLE: s.workflowBundle } : {}),
-    };
+    return referenceWorkerEnv(s);
   }
 
   static async create(stack: StackEnv, opts: BenchOptions): Promise<Bench> {

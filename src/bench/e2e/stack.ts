@@ -3,7 +3,8 @@
  * Temporal dev server (a new SQLite file, headless), a private PostgreSQL cluster
  * (scripts/local-postgres.sh: the `warehouse` target and the audit database) and
  * scim2-server (the `idp` target, from .cache/venv). The same servers the test harness
- * starts (test/harness/servers), started here from src/ so the bench runs from lib/.
+ * starts (test/harness/servers), started here from src/ so the bench (and npm run chaos,
+ * which restarts the dev server on its SQLite file) runs from lib/.
  * Everything started is stopped by stop(), which is safe to call twice.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
@@ -36,14 +37,37 @@ export interface StackEnv {
   dir: string;
 }
 
+/** The dev server on a port and SQLite file of its own; restart() stops it and starts it again on both. */
+export interface TemporalServer {
+  cli: string;
+  address: string;
+  restart(): Promise<void>;
+  stop(): Promise<void>;
+}
+
 export interface Stack {
   env: StackEnv;
+  temporal: TemporalServer;
   stop(): Promise<void>;
+}
+
+/** The worker's environment for the reference targets on these servers (credentials only via env). */
+export function referenceWorkerEnv(s: StackEnv): Record<string, string> {
+  return {
+    AMENDCTL_CODEC_KEYS: s.AMENDCTL_CODEC_KEYS,
+    AMENDCTL_IDP_URL: s.AMENDCTL_TEST_SCIM_URL,
+    AMENDCTL_IDP_TOKEN: s.AMENDCTL_TEST_SCIM_TOKEN,
+    AMENDCTL_WAREHOUSE_HOST: s.AMENDCTL_TEST_PG_HOST,
+    AMENDCTL_WAREHOUSE_PORT: s.AMENDCTL_TEST_PG_PORT,
+    AMENDCTL_WAREHOUSE_PASSWORD: s.AMENDCTL_TEST_PG_PASSWORD,
+    ...(s.workflowBundle ? { AMENDCTL_WORKFLOW_BUNDLE: s.workflowBundle } : {}),
+  };
 }
 
 export { freePort };
 
-function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
+/** SIGTERM, then SIGKILL after the grace period; resolves when the process has exited. */
+export function stopChild(child: ChildProcess, graceMs = 5000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
   return new Promise((res) => {
     const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
@@ -95,6 +119,22 @@ async function startPostgres(dir: string): Promise<{ port: number; password: str
   return { port, password: readFileSync(join(dir, 'amendctl.password'), 'utf8').trim(), stop };
 }
 
+/** The Temporal dev server (headless) on a free port with `dir`/temporal.sqlite. */
+export async function startTemporal(dir: string): Promise<TemporalServer> {
+  const cli = await findTemporalCli();
+  const options = { cli, port: await freePort(), headless: true, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };
+  let server = await startDevServer(options);
+  return {
+    cli,
+    address: server.address,
+    async restart() {
+      await server.stop();
+      server = await startDevServer(options);
+    },
+    stop: () => server.stop(),
+  };
+}
+
 /** Start the three servers in parallel; on any failure, stop what did start and throw. */
 export async function startStack(opts: { keepDir?: boolean } = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), 'amendctl-bench-'));
@@ -111,11 +151,9 @@ export async function startStack(opts: { keepDir?: boolean } = {}): Promise<Stac
   const keys = newKeyList('bench');
   const started = await Promise.allSettled([
     (async () => {
-      const cli = await findTemporalCli();
-      const port = await freePort();
-      const server = await startDevServer({ cli, port, headless: true, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') });
+      const server = await startTemporal(dir);
       stops.push(server.stop);
-      return { cli, address: server.address };
+      return server;
     })(),
     (async () => {
       const pg = await startPostgres(join(dir, 'postgres'));
@@ -133,8 +171,9 @@ export async function startStack(opts: { keepDir?: boolean } = {}): Promise<Stac
     await stop();
     throw new Error(`the bench's servers did not start:\n  ${failed.join('\n  ')}`);
   }
-  const [t, pg, scim] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [{ cli: string; address: string }, { port: number; password: string }, { url: string; token: string }];
+  const [t, pg, scim] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [TemporalServer, { port: number; password: string }, { url: string; token: string }];
   return {
+    temporal: t,
     env: {
       AMENDCTL_CODEC_KEYS: keys,
       AMENDCTL_TEST_TEMPORAL_ADDRESS: t.address,

@@ -20,6 +20,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { listScim, type ScimGroupResource } from '../../../src/chaos/readback';
 import type { AccountState } from '../../../src/connectors/types';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -79,11 +80,7 @@ interface RawUser {
   roles?: Array<{ value?: string }>;
   [k: string]: unknown;
 }
-interface RawGroup {
-  id: string;
-  displayName: string;
-  members?: Array<{ value: string }>;
-}
+type RawGroup = ScimGroupResource;
 
 export class RawScim {
   constructor(
@@ -101,17 +98,8 @@ export class RawScim {
     return { status: res.status, body: text ? (JSON.parse(text) as unknown) : null, etag: res.headers.get('etag') };
   }
 
-  async list<T>(endpoint: '/Users' | '/Groups'): Promise<T[]> {
-    const out: T[] = [];
-    for (let start = 1; ; ) {
-      const r = await this.call('GET', `${endpoint}?startIndex=${start}&count=1000`);
-      if (r.status !== 200) throw new Error(`GET ${endpoint}: ${r.status} ${JSON.stringify(r.body)}`);
-      const b = r.body as { totalResults: number; Resources?: T[] };
-      const items = b.Resources ?? [];
-      out.push(...items);
-      start += items.length;
-      if (items.length === 0 || start > b.totalResults) return out;
-    }
+  list<T>(endpoint: '/Users' | '/Groups'): Promise<T[]> {
+    return listScim<T>(this.url, this.token, endpoint);
   }
 
   async users(subject: string): Promise<RawUser[]> {
