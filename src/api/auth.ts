@@ -42,7 +42,7 @@ export const ApiKeysFileSchema = z
       hashes.add(k.sha256);
     });
   });
-const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
+export const sha256 = (text: string): string => createHash('sha256').update(text).digest('hex');
 
 export type ApiKey = z.output<typeof ApiKeysFileSchema>['keys'][number];
 

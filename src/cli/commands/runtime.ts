@@ -6,6 +6,8 @@ import { DefaultLogger, Runtime } from '@temporalio/worker';
 import { temporalTarget } from '../../client/connection';
 import { randomBytes } from 'node:crypto';
 import { startOpsServer } from '../../observability/server';
+import { DEV_API_KEY_FILE, startDevApi } from '../../api/dev';
+import { AmendctlClient } from '../../client';
 import { DEV_KEY_FILE, ensureDevKeyFile, loadCodecKeys } from '../../codec';
 import { startCodecServer } from '../../codec/server';
 import { freePort, startDevServer } from '../../devserver';
@@ -37,10 +39,17 @@ export function untilSignal(): Promise<string> {
   });
 }
 
-const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--db FILE] [--headless]';
+const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--api-port 8080] [--no-api] [--db FILE] [--headless]';
 export const devCommand: Command = async (argv, io) => {
-  const { values } = parse(argv, { port: { type: 'string' }, 'ui-port': { type: 'string' }, 'codec-port': { type: 'string' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } }, DEV_USAGE);
-  if (values.help) return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, and a worker. Ctrl-C stops them.');
+  const { values } = parse(
+    argv,
+    { port: { type: 'string' }, 'ui-port': { type: 'string' }, 'codec-port': { type: 'string' }, 'api-port': { type: 'string' }, 'no-api': { type: 'boolean' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } },
+    DEV_USAGE,
+  );
+  if (values.help) {
+    return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, a worker, and the HTTP API on loopback (its key in .data/api-key; webhook source clm, secret in .data/webhook-secret). Ctrl-C stops them.');
+  }
+  const apiPort = values['no-api'] ? undefined : portArg(values['api-port'], 8080, '--api-port');
   const port = portArg(values.port, 7233, '--port');
   const uiPort = portArg(values['ui-port'], 8233, '--ui-port');
   const codecPort = portArg(values['codec-port'], 8234, '--codec-port');
@@ -74,10 +83,15 @@ export const devCommand: Command = async (argv, io) => {
       temporal: temporalTarget({ address: server.address, namespace: 'default' }),
       ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
     });
-    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}". Ctrl-C stops them.`);
     const running = w.run();
+    const apiClient = apiPort !== undefined ? await AmendctlClient.connect(temporalTarget({ address: server.address, namespace: 'default' }), w.taskQueue) : undefined;
+    const api = apiClient && apiPort !== undefined ? await startDevApi(apiClient, apiPort, resolve(PROJECT_ROOT, '.data', 'api-access.log')) : undefined;
+    const apiText = api ? `; API ${api.url} (key in ${DEV_API_KEY_FILE}, webhook source clm)` : '';
+    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}"${apiText}. Ctrl-C stops them.`);
     const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);
     io.err(`\n${why}: stopping the worker and the dev server ...`);
+    await api?.app.close();
+    await apiClient?.close();
     w.shutdown();
     await running;
   } finally {
