@@ -80,6 +80,18 @@ PGPASSWORD="$AMENDCTL_WAREHOUSE_PASSWORD" psql -qAtX -h 127.0.0.1 -p "$PG_PORT" 
 echo "idp (SCIM): users"
 curl -fs -H "Authorization: Bearer $AMENDCTL_IDP_TOKEN" "$AMENDCTL_IDP_URL/Users?count=200" |
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{for(const u of JSON.parse(s).Resources??[])console.log(`    ${u.userName}  active=${u.active}  ${u.displayName??""}`)})'
+echo "HTTP API (http://127.0.0.1:8080, key in .data/api-key): GET /v1/contracts/acme-msa"
+KEY="$(cat .data/api-key)"
+curl -fs -H "Authorization: Bearer $KEY" http://127.0.0.1:8080/v1/contracts/acme-msa |
+  node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{const c=JSON.parse(s);console.log(`    applied sequence ${c.appliedSequence} (${c.applied?.amendmentId ?? "-"}), waiting ${c.waiting.length}, recent ${c.recent.length}`)})'
+echo "a signed webhook (Standard Webhooks, source clm, secret in .data/webhook-secret): acme-msa-009, seats 12 (sequence 8)"
+BODY='{"type":"contract.amended","data":{"id":"acme-msa-009","recordType":"amendment","links":{"parent":{"id":"acme-msa","type":"contract"}},"properties":{"amendmentNumber":{"type":"number","value":8},"licensedSeats":{"type":"number","value":12}}}}'
+TS="$(date +%s)"
+SIG="$(BODY="$BODY" TS="$TS" node -e 'const c=require("crypto");const k=Buffer.from(require("fs").readFileSync(".data/webhook-secret","utf8").trim().replace(/^whsec_/,""),"base64");process.stdout.write(c.createHmac("sha256",k).update(`evt-demo-9.${process.env.TS}.${process.env.BODY}`).digest("base64"))')"
+curl -s -o /dev/null -w '    POST /v1/webhooks/clm: %{http_code}\n' http://127.0.0.1:8080/v1/webhooks/clm -H 'content-type: application/json' \
+  -H 'webhook-id: evt-demo-9' -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" --data-binary "$BODY"
+for _ in $(seq 1 50); do node bin/amendctl status acme-msa-009 2>/dev/null | head -n 1 | grep -qE 'completed|invalid|rejected|failed' && break; sleep 0.2; done
+{ node bin/amendctl status acme-msa-009 2>/dev/null || true; } | head -n 1 | sed 's/^/    /'
 echo
 say "Web UI: http://localhost:8233/namespaces/default/workflows  (search: ContractId = \"acme-msa\")"
 echo "Try: node bin/amendctl status acme-msa-003      node bin/amendctl plan examples/reference/amendments/02-add-dave-and-billing.json"

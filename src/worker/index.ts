@@ -109,7 +109,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
     return { take: (n) => buckets.take(key, bucket, n), pause: (ms) => buckets.pause(key, bucket, ms) };
   });
 
-  const connection = await NativeConnection.connect(temporal.connectionOptions);
+  const connection = await connectPatiently(temporal, env);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
   const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
   const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares });
@@ -183,6 +183,24 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
       return readiness.value;
     },
   };
+}
+
+/**
+ * The worker's connection, retried with backoff while Temporal does not answer (a server
+ * restarting, a worker started before its cluster), up to AMENDCTL_CONNECT_TIMEOUT seconds
+ * (default 60); then a plain error naming the address. A supervisor need not catch the race.
+ */
+async function connectPatiently(temporal: TemporalTarget, env: NodeJS.ProcessEnv): Promise<NativeConnection> {
+  const deadline = Date.now() + positiveInt(env, 'AMENDCTL_CONNECT_TIMEOUT', 60) * 1000;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await NativeConnection.connect(temporal.connectionOptions);
+    } catch (err) {
+      const wait = Math.min(5_000, 250 * 2 ** (attempt - 1));
+      if (Date.now() + wait > deadline) throw new Error(`Temporal at ${temporal.address} does not answer (${(err as Error)?.message ?? String(err)}); gave up after ${attempt} attempts`);
+      await new Promise((r) => setTimeout(r, wait));
+    }
+  }
 }
 
 /** How many amendments wait for approval, and the oldest's start (visibility: at most 10,000 read for the age). */
