@@ -22,7 +22,8 @@ export const CheckpointSchema = z
     format: z.literal(CHECKPOINT_FORMAT),
     at: z.iso.datetime({ offset: true }),
     keyId: z.string().min(1),
-    heads: z.array(z.object({ contractId: z.string().min(1), seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).strict()),
+    // Any contract id the log holds (an invalid amendment that named none is chained under '').
+    heads: z.array(z.object({ contractId: z.string().max(10_000), seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).strict()),
     signature: z.string().min(1),
   })
   .strict();

@@ -11,7 +11,10 @@ import { AmendctlClient, temporalTarget, type AmendmentView } from '../../src/cl
 import { startTcpProxy, type TcpProxy } from '../connectors/conformance';
 import { need } from '../harness/env';
 import { until } from '../harness/until';
-import { freePort, stopProcess } from '../harness/proc';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { registry } from '../../src/observability/metrics';
+import { freePort, ROOT, stopProcess } from '../harness/proc';
 import { baseline, changes, customer } from './fixtures';
 import { spawnWorkerProcess, uniqueQueue } from './stack';
 
@@ -71,6 +74,13 @@ test('/healthz answers; /metrics counts the amendments and their operations per 
   expect(sum(text, 'amendctl_operations_total', { outcome: 'failed' })).toBe(0);
   // The SDK's own runtime metrics, from Runtime.install's Prometheus exporter, on the same endpoint.
   expect(text).toMatch(/^temporal_\w+/m);
+  // Every metric the Grafana dashboard charts exists: the worker's in this scrape, the API's in its registry.
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'amendctl.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
+  const charted = [...new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(amendctl|temporal)_\w+/g) ?? [])))];
+  expect(charted.length).toBeGreaterThan(8);
+  const declared = (m: string) => m.replace(/_(bucket|count|sum)$/, '');
+  const missing = charted.filter((m) => (m.startsWith('amendctl_api_') ? !registry.getSingleMetric(declared(m)) : !new RegExp(`^# TYPE ${declared(m)} `, 'm').test(text)));
+  expect(missing).toEqual([]);
 }, 90_000);
 
 test('an amendment waiting for approval shows in the pending gauge', async () => {

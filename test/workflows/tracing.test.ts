@@ -14,6 +14,7 @@ import { newApiKey } from '../../src/api/auth';
 import { buildApiServer, DEFAULT_LIMITS } from '../../src/api/server';
 import { installTracing } from '../../src/observability/tracing';
 import { need } from '../harness/env';
+import { until } from '../harness/until';
 import { baseline, customer } from './fixtures';
 import { startStack, type Stack } from './stack';
 
@@ -49,7 +50,11 @@ test('one trace: API request -> workflow start -> workflow run -> batch activiti
   expect(traceId).toMatch(/^[0-9a-f]{32}$/);
   expect(row?.record.traceId).toBe(traceId);
 
-  const mine = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+  // The workflow's own spans reach the exporter through a sink after its last activation: wait for them.
+  const mine = await until('the workflow spans', async () => {
+    const all = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+    return all.some((s) => s.name === 'RunWorkflow:amendmentV2') && all.some((s) => s.name === 'StartWorkflow:amendmentV2') ? all : undefined;
+  }, 20_000);
   const byId = new Map(mine.map((s) => [s.spanContext().spanId, s]));
   const parent = (s: ReadableSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);
   const chain = (s: ReadableSpan): string[] => {
