@@ -6,6 +6,7 @@ import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RawScim } from '../harness/servers/scim';
 import { need } from '../harness/env';
+import { until as poll } from '../harness/until';
 import { baseline, changes, customer } from './fixtures';
 import { pgSnapshot, spawnWorkerProcess, startStack, type Stack } from './stack';
 import type { AmendmentView } from '../../src/client';
@@ -63,8 +64,8 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
   expect(await pgSnapshot(c.domain)).toEqual({});
 
   await stack.client.approve(a.amendmentId, { by: 'sam' });
-  await new Promise((r) => setTimeout(r, 1000));
-  v = await stack.client.getStatus(a.amendmentId);
+  // Recorded as ignored (the workflow has handled the signal), and still pending.
+  v = await poll('the ignored approval', () => stack.client.getStatus(a.amendmentId).then((x) => ((x.approval?.ignored.length ?? 0) > 0 ? x : undefined)));
   expect(v.status).toBe('pending_approval');
   expect(v.approval?.ignored.map((i) => i.why).join()).toMatch(/separation of duties/);
 
@@ -115,7 +116,9 @@ test('out-of-order sequence: amendment 2 waits, queued, until 1 is applied', asy
   await stack.client.submitAmendment(second);
   const queued = await until(second.amendmentId, 'queued');
   expect(queued.reason).toMatch(/sequence 2/);
-  await new Promise((r) => setTimeout(r, 1500));
+  // The contract has it in line, waiting for sequence 1: it stays queued until that is applied.
+  const line = await poll('in the contract line', () => stack.client.getContract(c.contractId).then((x) => (x.view.waiting.some((w) => w.amendmentId === second.amendmentId) ? x.view : undefined)));
+  expect({ applied: line.appliedSequence, holder: line.holder }).toEqual({ applied: 0, holder: undefined });
   expect((await stack.client.getStatus(second.amendmentId)).status).toBe('queued');
 
   const first = baseline(c, [['bob', 'member']]);
