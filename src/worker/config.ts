@@ -3,6 +3,7 @@
  * the files that make the policy: targets (connectors and where their credentials are),
  * rules, approvals. Defaults are the reference policy in examples/reference.
  */
+import { DEFAULT_MASS_CHANGE_GUARD, type MassChangeGuard } from '../domain/guard';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
@@ -96,6 +97,15 @@ export const ApprovalPolicySchema = z
     escalation: z.object({ ...ApproverStageSchema, deadline: DurationSchema.optional() }).strict().optional(),
     reminderEvery: DurationSchema.optional(),
     ordering: z.object({ gapDeadline: DurationSchema.optional() }).strict().default({}),
+    /** src/domain/guard.ts: deactivating more than this needs approval whatever the rules say. */
+    massChangeGuard: z
+      .object({
+        maxAccounts: z.number().int().min(0).default(DEFAULT_MASS_CHANGE_GUARD.maxAccounts),
+        maxPercent: z.number().min(0).max(100).default(DEFAULT_MASS_CHANGE_GUARD.maxPercent),
+        minAccounts: z.number().int().min(1).default(DEFAULT_MASS_CHANGE_GUARD.minAccounts),
+      })
+      .strict()
+      .default(DEFAULT_MASS_CHANGE_GUARD),
   })
   .strict()
   .superRefine((p, ctx) => {
@@ -114,6 +124,7 @@ export const DEFAULT_ORDERING_POLICY: OrderingPolicy = { gapDeadlineSeconds: DEF
 export interface GovernancePolicy {
   approval: ApprovalPolicy;
   ordering: OrderingPolicy;
+  guard: MassChangeGuard;
 }
 
 /** The policy from its parsed file content (JSON or YAML already parsed). */
@@ -131,11 +142,11 @@ export function governancePolicyFrom(raw: unknown, file?: string): GovernancePol
       ? { escalation: { approvers: p.escalation.approvers, groups: p.escalation.groups, required: p.escalation.required, ...(p.escalation.deadline !== undefined ? { deadlineSeconds: p.escalation.deadline } : {}) } }
       : {}),
   };
-  return { approval, ordering: { gapDeadlineSeconds: p.ordering.gapDeadline ?? DEFAULT_GAP_DEADLINE_SECONDS } };
+  return { approval, ordering: { gapDeadlineSeconds: p.ordering.gapDeadline ?? DEFAULT_GAP_DEADLINE_SECONDS }, guard: p.massChangeGuard };
 }
 
 export function loadGovernancePolicy(file: string | undefined): GovernancePolicy {
-  if (!file) return { approval: DEFAULT_APPROVAL_POLICY, ordering: DEFAULT_ORDERING_POLICY };
+  if (!file) return { approval: DEFAULT_APPROVAL_POLICY, ordering: DEFAULT_ORDERING_POLICY, guard: DEFAULT_MASS_CHANGE_GUARD };
   return governancePolicyFrom(parseStructuredText(readDocumentFile(file, 'approvals file', 'AMENDCTL_APPROVALS'), file), file);
 }
 

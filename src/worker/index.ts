@@ -92,8 +92,8 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const tracing = opts.tracing ?? tracingFromEnv('amendctl-worker', env);
   const temporal = opts.temporal ?? temporalTarget();
   const registry = new ConnectorRegistry(parseTargets(readDocumentFile(files.targetsFile, 'targets file', 'AMENDCTL_TARGETS'), files.targetsFile, env));
-  const rules = new FileRulesProvider(files.rulesFile);
   const governance = loadGovernancePolicy(files.approvalsFile);
+  const rules = new FileRulesProvider(files.rulesFile, governance.guard);
 
   // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
   const codecKeys = loadCodecKeys(env);

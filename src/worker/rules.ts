@@ -6,6 +6,7 @@
 import { statSync } from 'node:fs';
 import type { Amendment } from '../domain/amendment';
 import { type AppliedState, loadRuleset, planAmendment, type Ruleset } from '../domain';
+import { DEFAULT_MASS_CHANGE_GUARD, guarded, type MassChangeGuard } from '../domain/guard';
 import type { Plan } from '../domain/plan';
 import { readDocumentFile } from './config';
 
@@ -15,7 +16,11 @@ export interface RulesProvider {
 
 export class FileRulesProvider implements RulesProvider {
   private cached: { mtimeMs: number; size: number; ruleset: Ruleset } | undefined;
-  constructor(readonly file: string) {
+  /** `guard`: the mass-change guard of the approvals file (default: DEFAULT_MASS_CHANGE_GUARD). */
+  constructor(
+    readonly file: string,
+    readonly guard: MassChangeGuard = DEFAULT_MASS_CHANGE_GUARD,
+  ) {
     this.current(); // fail fast on a bad file
   }
 
@@ -33,6 +38,6 @@ export class FileRulesProvider implements RulesProvider {
   }
 
   plan(amendment: Amendment, applied: AppliedState | null): Plan {
-    return planAmendment(amendment, applied, this.current());
+    return guarded(planAmendment(amendment, applied, this.current()), this.guard);
   }
 }

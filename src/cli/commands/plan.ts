@@ -6,6 +6,8 @@
  * state is replayed from the amendments next to FILE with a lower sequence (same contract).
  * Exit: 0 valid plan, 1 violations, 2 input error.
  */
+import { guarded } from '../../domain/guard';
+import { loadGovernancePolicy } from '../../worker/config';
 import { existsSync, readdirSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -114,7 +116,8 @@ export const planCommand: Command = async (argv, io) => {
     note = r.used.length > 0 ? `applied state replayed from ${r.used.join(', ')} in ${dirname(file)} (pass --applied to use a state file)` : 'no applied state (none given, none to replay)';
   } else note = 'baseline: nothing applied yet';
 
-  const plan = planAmendment(amendment, applied, ruleset);
+  // As the worker plans: the mass-change guard of the approvals file (AMENDCTL_APPROVALS), else its default.
+  const plan = guarded(planAmendment(amendment, applied, ruleset), loadGovernancePolicy(process.env.AMENDCTL_APPROVALS).guard);
   if (values.json) io.out(JSON.stringify(plan, null, 2));
   else io.out(planText(plan, { rules, note, file: basename(file) }));
   return plan.violations.length > 0 ? 1 : 0;

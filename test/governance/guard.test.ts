@@ -1,0 +1,36 @@
+/**
+ * The mass-change guard on the real dev server, PostgreSQL and scim2-server: suspending a
+ * 12-user contract (the reference rules need no approval for a suspension) waits for approval,
+ * the reason names the numbers, nothing is deactivated meanwhile; approved, it applies.
+ */
+import { baseline, changes, customer } from '../workflows/fixtures';
+import { pgSnapshot, startStack, type Stack } from '../workflows/stack';
+import { until } from '../harness/until';
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack('guard');
+});
+afterAll(async () => {
+  await stack?.stop();
+});
+
+test('suspending 12 named users waits for approval, naming the numbers; approved, every account is deactivated', async () => {
+  const c = customer('guard');
+  const users = Array.from({ length: 12 }, (_, i): [string, 'member'] => [`m${String(i).padStart(2, '0')}`, 'member']);
+  const first = baseline(c, users, { seats: 20 });
+  await stack.client.submitAmendment(first);
+  expect((await stack.client.waitForResult(first.amendmentId)).status).toBe('completed');
+
+  const suspend = changes(c, 2, [{ op: 'set', path: 'status', value: 'suspended' }]);
+  await stack.client.submitAmendment(suspend);
+  const v = await until('pending', () => stack.client.getStatus(suspend.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)), 30_000);
+  expect(v.approval?.reasons).toEqual([{ ruleId: 'mass-change-guard', message: expect.stringMatching(/^deactivates 12 of the contract's 12 accounts \(100%\)/) }]);
+  expect(Object.values(await pgSnapshot(c.domain)).every((r) => r.login)).toBe(true);
+
+  await stack.client.approve(suspend.amendmentId, { by: 'dana', comment: 'the customer asked for it' });
+  expect((await stack.client.waitForResult(suspend.amendmentId)).status).toBe('completed');
+  const after = Object.values(await pgSnapshot(c.domain));
+  expect(after).toHaveLength(12);
+  expect(after.filter((r) => r.login)).toEqual([]);
+}, 120_000);
