@@ -67,6 +67,11 @@ function withoutOwnerAttributes(op: OperationSpec): OperationSpec {
   return { ...op, params: { ...op.params, attributes: kept } };
 }
 
+/** The connector's result with the share step in its observed state, and the note (another contract names it) in its detail. */
+function withStep(d: { step: ShareStep; note?: string }, r: ApplyResult): ApplyResult {
+  return { ...r, prior: wrap(d.step, r.prior), ...(d.note ? { detail: r.detail ? `${r.detail}; ${d.note}` : d.note } : {}) };
+}
+
 export class SharedConnector implements Connector {
   readonly target: string;
   readonly type: string;
@@ -96,8 +101,7 @@ export class SharedConnector implements Connector {
     return this.shares.locked([key], async (tx) => {
       const decided = await this.decide(tx, op, key);
       if (!decided.send) return decided.result;
-      const r = await this.inner.apply(decided.send, journal);
-      return { ...r, prior: wrap(decided.step, r.prior), ...(decided.note ? { detail: r.detail ? `${r.detail}; ${decided.note}` : decided.note } : {}) };
+      return withStep(decided, await this.inner.apply(decided.send, journal));
     });
   }
 
@@ -111,11 +115,7 @@ export class SharedConnector implements Connector {
       const results = send.length > 0 ? await this.inner.applyGroupChange!(send) : [];
       if (results.length !== send.length) throw new Error(`${this.target}: a group change of ${send.length} gave ${results.length} results`);
       let k = 0;
-      return decided.map((d) => {
-        if (!d.send) return d.result;
-        const r = results[k++]!;
-        return { ...r, prior: wrap(d.step, r.prior), ...(d.note ? { detail: r.detail ? `${r.detail}; ${d.note}` : d.note } : {}) };
-      });
+      return decided.map((d) => (d.send ? withStep(d, results[k++]!) : d.result));
     });
   }
 

@@ -5,11 +5,11 @@
  * deployment runs `amendctl serve` with its own keys and sources files.
  */
 import { randomBytes } from 'node:crypto';
-import { appendFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { AmendctlClient } from '../client';
-import { PROJECT_ROOT } from '../codec';
+import { ensureSecretFile, PROJECT_ROOT } from '../codec';
 import { SCOPES, newApiKey, sha256 } from './auth';
 import { jsonLines } from './log';
 import { buildApiServer, DEFAULT_LIMITS } from './server';
@@ -18,13 +18,7 @@ import { loadWebhookSources } from './webhooks';
 export const DEV_API_KEY_FILE = resolve(PROJECT_ROOT, '.data', 'api-key');
 export const DEV_WEBHOOK_SECRET_FILE = resolve(PROJECT_ROOT, '.data', 'webhook-secret');
 
-function once(file: string, make: () => string): string {
-  if (!existsSync(file)) {
-    mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(file, `${make()}\n`, { mode: 0o600 });
-  }
-  return readFileSync(file, 'utf8').trim();
-}
+const once = (file: string, make: () => string): string => readFileSync(ensureSecretFile(file, make), 'utf8').trim();
 
 export interface DevApi {
   app: FastifyInstance;

@@ -118,10 +118,17 @@ export function loadCodecKeys(env: NodeJS.ProcessEnv = process.env): CodecKeys {
 
 /** The dev key file: created once (random key, 0600), then reused so old histories stay readable. */
 export function ensureDevKeyFile(file = DEV_KEY_FILE): string {
+  return ensureSecretFile(file, () => {
+    const id = `dev-${new Date().toISOString().slice(0, 10)}`;
+    return JSON.stringify({ current: id, keys: { [id]: randomBytes(32).toString('base64') } }, null, 2);
+  });
+}
+
+/** A secret file of the embedded default, made once (`make()`'s text) and kept; readable by its owner only. Returns its path. */
+export function ensureSecretFile(file: string, make: () => string): string {
   if (!existsSync(file)) {
     mkdirSync(dirname(file), { recursive: true });
-    const id = `dev-${new Date().toISOString().slice(0, 10)}`;
-    writeFileSync(file, `${JSON.stringify({ current: id, keys: { [id]: randomBytes(32).toString('base64') } }, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
+    writeFileSync(file, `${make()}\n`, { mode: 0o600, flag: 'wx' });
   }
   chmodSync(file, 0o600);
   return file;

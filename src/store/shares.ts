@@ -115,23 +115,33 @@ export class ShareStore {
 
 /** The shares of locked keys, inside their transaction. */
 export class ShareTx {
+  /** Each subject's stored forms, computed once per transaction (a take reads, then writes, the same key). */
+  private readonly keyed = new Map<string, Buffer[]>();
+
   constructor(
     private readonly c: PoolClient,
     private readonly store: ShareStore,
   ) {}
 
+  private subjectKeys(k: ShareKey): Buffer[] {
+    const id = `${k.target}\u0000${k.subject}`;
+    let keys = this.keyed.get(id);
+    if (!keys) this.keyed.set(id, (keys = this.store.subjectKeys(k.target, k.subject)));
+    return keys;
+  }
+
   /** Every contract's share of the key. */
   async shares(k: ShareKey): Promise<Share[]> {
     const r = await this.c.query<{ contract_id: string; amendment_id: string }>(
       `SELECT contract_id, amendment_id FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 ORDER BY since`,
-      [k.target, this.store.subjectKeys(k.target, k.subject), k.resource],
+      [k.target, this.subjectKeys(k), k.resource],
     );
     return r.rows.map((x) => ({ contractId: x.contract_id, amendmentId: x.amendment_id }));
   }
 
   /** The contract's share, taken by `amendmentId` (kept as it is when the contract holds it already). */
   async take(k: ShareKey, s: Share): Promise<void> {
-    const keys = this.store.subjectKeys(k.target, k.subject);
+    const keys = this.subjectKeys(k);
     await this.c.query(
       `INSERT INTO ${SHARES_TABLE} (target, subject_key, resource, contract_id, amendment_id, key_id)
        SELECT $1, $2, $3, $4, $5, $6
@@ -144,7 +154,7 @@ export class ShareTx {
   async drop(k: ShareKey, contractId: string): Promise<void> {
     await this.c.query(`DELETE FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 AND contract_id = $4`, [
       k.target,
-      this.store.subjectKeys(k.target, k.subject),
+      this.subjectKeys(k),
       k.resource,
       contractId,
     ]);

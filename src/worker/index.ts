@@ -132,17 +132,18 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
         }),
       );
     }
+    const source = workflowSource(env, tracing !== undefined);
     workers.unshift(
       await Worker.create({
         connection,
         namespace: temporal.namespace,
         taskQueue: files.taskQueue,
-        ...workflowSource(env, tracing !== undefined),
+        ...source,
         dataConverter: dataConverter(env, codecKeys),
         activities,
         ...(tracing
           ? {
-              interceptors: { ...workflowSource(env, true).interceptors, ...activityTracing(tracing).interceptors },
+              interceptors: { ...source.interceptors, ...activityTracing(tracing).interceptors },
               sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
             }
           : {}),
