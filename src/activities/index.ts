@@ -13,6 +13,8 @@ import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from 
 import type { OperationStore } from '../store/operations';
 import type { ShareStore } from '../store/shares';
 import type { RulesProvider } from '../worker/rules';
+import type { ApprovalVerifier } from '../approvals/token';
+import { createApprovalActivities } from './approvals';
 import { createAuditActivities } from './audit';
 import { createProvisioningActivities } from './provisioning';
 import { createReclaimActivities } from './reclaim';
@@ -29,6 +31,8 @@ export interface ActivityDeps {
   store: () => OperationStore;
   /** Which contracts share each account (src/store/shares.ts), opened on first use. */
   shares: () => ShareStore;
+  /** The keys approval proofs must be signed with (AMENDCTL_APPROVAL_KEYS); none: no approval counts. */
+  trust?: ApprovalVerifier;
 }
 
 export function createActivities(deps: ActivityDeps): AmendmentActivities {
@@ -36,6 +40,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
     ...createAuditActivities(deps.store), // the durable audit log (issue 6)
     ...createProvisioningActivities(deps), // amendmentV2: the plan in the operation store, batches per target
     ...createReclaimActivities(deps), // the contract takes a turn back from a holder that ended without releasing it
+    ...createApprovalActivities(deps.trust), // approval proofs verified with the trusted keys (issue 12)
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {

@@ -3,6 +3,7 @@
  * status, wait for its result. Workflow ids are business keys, so submitting the same
  * amendmentId twice starts nothing new.
  */
+import { type ApprovalSigner, type DecisionKind, loadSigningKey, type ProofMethod } from '../approvals/token';
 import { OpenTelemetryWorkflowClientInterceptor } from '@temporalio/interceptors-opentelemetry/lib/client';
 import { currentTracing } from '../observability/tracing';
 import { createHash } from 'node:crypto';
@@ -105,17 +106,49 @@ export class ReleaseRefusedError extends Error {
 export const rollbackAmendmentId = (amendmentId: string): string => `rollback-${amendmentId}`;
 
 export class AmendctlClient {
+  private signer: { key: ApprovalSigner; via: ProofMethod } | undefined;
   constructor(
     readonly client: Client,
     readonly taskQueue: string = TASK_QUEUE_DEFAULT,
   ) {}
+
+  /**
+   * Sign every approval and rejection this client sends with this key (src/approvals/token.ts):
+   * a person's own key (`via` personal-key), or an identity provider's after it proved who the
+   * approver is. Without a signer, a decision counts only if it carries its own `proof`.
+   */
+  signWith(key: ApprovalSigner, via: ProofMethod = key.approver ? 'personal-key' : 'service'): this {
+    this.signer = { key, via };
+    return this;
+  }
+
+  /**
+   * The proof for one decision on the amendment's current plan: signed by `key` (default: this
+   * client's signer). The token binds the amendment, its plan hash, the decision, the approver and
+   * the comment or reason, and expires (default 10 minutes).
+   */
+  async proofFor(amendmentId: string, decision: DecisionKind, by: string, text?: string, key = this.signer?.key, via = this.signer?.via): Promise<string> {
+    if (!key) throw new ApprovalRefusedError('no approval key to sign with: give the approver\'s key (amendctl approve --key FILE, or AMENDCTL_APPROVER_KEY)', 'NoApprovalKey');
+    const v = await this.getStatus(amendmentId);
+    if (v.status !== 'pending_approval' || !v.planHash) throw new ApprovalRefusedError(`${amendmentId} is ${v.status}, not pending approval${v.reason ? ` (${v.reason})` : ''}`, 'NotPendingApproval');
+    return key.sign({ amendmentId, planHash: v.planHash, decision, by, via: via ?? (key.approver ? 'personal-key' : 'service'), ...(text !== undefined ? { text } : {}) }).token;
+  }
+
+  /** The decision as it will be sent, with a proof of this client's signer unless it has one (the text signed is the one sent). */
+  private async withProof<T extends { by: string; proof?: string | undefined; comment?: string | undefined; reason?: string | undefined }>(amendmentId: string, decision: DecisionKind, d: T): Promise<T> {
+    if (d.proof || !this.signer) return d;
+    return { ...d, proof: await this.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason) };
+  }
 
   static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {
     const connection = await Connection.connect({ ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]), connectTimeout: '5s' });
     // Payloads are encrypted (src/codec): keys from AMENDCTL_CODEC_KEYS / AMENDCTL_CODEC_KEY_FILE / the dev key file.
     // Tracing installed in this process (src/observability/tracing.ts): the caller's trace continues into the workflow.
     const interceptors = currentTracing() ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {};
-    return new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(), ...interceptors }), taskQueue);
+    const client = new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(), ...interceptors }), taskQueue);
+    // The approver's own key (or a trusted service's): approvals and rejections are signed with it.
+    const key = process.env.AMENDCTL_APPROVER_KEY;
+    return key ? client.signWith(loadSigningKey(key)) : client;
   }
 
   async close(): Promise<void> {
@@ -166,7 +199,7 @@ export class AmendctlClient {
   }
 
   async approve(amendmentId: string, decision: ApproveInput): Promise<void> {
-    const d = checkInput(ApproveInputSchema, decision, 'invalid approval');
+    const d = await this.withProof(amendmentId, 'approve', checkInput(ApproveInputSchema, decision, 'invalid approval'));
     await this.handle(amendmentId).signal(approveSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 
@@ -176,7 +209,7 @@ export class AmendctlClient {
    * ApprovalRefusedError with the workflow's reason (and nothing is recorded).
    */
   async approveNow(amendmentId: string, decision: ApproveInput): Promise<ApproveUpdateResult> {
-    const d = checkInput(ApproveInputSchema, decision, 'invalid approval');
+    const d = await this.withProof(amendmentId, 'approve', checkInput(ApproveInputSchema, decision, 'invalid approval'));
     try {
       return await this.handle(amendmentId).executeUpdate(approveUpdate, { args: [{ ...d, at: d.at ?? new Date().toISOString() }] });
     } catch (err) {
@@ -220,7 +253,7 @@ export class AmendctlClient {
   }
 
   async reject(amendmentId: string, decision: RejectInput): Promise<void> {
-    const d = checkInput(RejectInputSchema, decision, 'invalid rejection');
+    const d = await this.withProof(amendmentId, 'reject', checkInput(RejectInputSchema, decision, 'invalid rejection'));
     await this.handle(amendmentId).signal(rejectSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 

@@ -15,9 +15,15 @@ const By = cleanText(256, { min: 1, what: 'who ("by")' });
 const Text = (what: string, min: number) => cleanText(2000, { min, what, multiline: true });
 const At = z.iso.datetime({ offset: true, error: 'an ISO date-time with an offset (2026-03-01T09:00:00Z)' }).optional();
 
-export const ApproveInputSchema = z.strictObject({ by: By, comment: Text('a comment', 0).optional(), at: At });
-export const RejectInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), at: At });
-export const CancelInputSchema = RejectInputSchema;
+/** A signed approval token (src/approvals/token.ts): `amap1.` and two base64url parts. */
+const Proof = z
+  .string()
+  .max(4096, 'the proof: at most 4096 characters')
+  .regex(/^amap1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'the proof: an amap1 approval token')
+  .optional();
+export const ApproveInputSchema = z.strictObject({ by: By, comment: Text('a comment', 0).optional(), at: At, proof: Proof });
+export const RejectInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), at: At, proof: Proof });
+export const CancelInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), at: At });
 export const ReleaseInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), amendmentId: BusinessIdSchema.optional(), timeoutMs: z.number().int().positive().optional() });
 
 /** Longest retry budget a submitter may ask for: 30 days (an operation retried longer than that is an outage to fix). */

@@ -19,6 +19,8 @@ export interface WorkerFiles {
   targetsFile: string;
   rulesFile: string;
   approvalsFile: string | undefined;
+  /** The approval keys file (src/approvals/token.ts): whose signatures prove an approver. */
+  approvalKeysFile: string | undefined;
   taskQueue: string;
 }
 
@@ -27,6 +29,7 @@ export function workerFiles(env: NodeJS.ProcessEnv = process.env): WorkerFiles {
     targetsFile: env.AMENDCTL_TARGETS ?? resolve(PROJECT_ROOT, 'examples/reference/targets.yaml'),
     rulesFile: env.AMENDCTL_RULES ?? resolve(PROJECT_ROOT, 'examples/reference/rules.yaml'),
     approvalsFile: env.AMENDCTL_APPROVALS || undefined,
+    approvalKeysFile: env.AMENDCTL_APPROVAL_KEYS || undefined,
     taskQueue: env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT,
   };
 }

@@ -8,6 +8,7 @@ import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
+import { loadTrust } from '../approvals/token';
 import { dataConverter, loadCodecKeys } from '../codec';
 import { useSharedRateLimits } from '../connectors/rate-limit';
 import { ConnectorRegistry, parseTargets, targetTaskQueue } from '../connectors/registry';
@@ -41,6 +42,8 @@ export interface AmendctlWorker {
   targetWorkers: Worker[];
   taskQueue: string;
   registry: ConnectorRegistry;
+  /** How many approval keys this worker trusts (0: no approval can count). */
+  approvalKeys: number;
   /** Run until shutdown; resolves when the worker has stopped and connections are closed. */
   run(): Promise<void>;
   shutdown(): void;
@@ -94,6 +97,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const registry = new ConnectorRegistry(parseTargets(readDocumentFile(files.targetsFile, 'targets file', 'AMENDCTL_TARGETS'), files.targetsFile, env));
   const governance = loadGovernancePolicy(files.approvalsFile);
   const rules = new FileRulesProvider(files.rulesFile, governance.guard);
+  const trust = files.approvalKeysFile ? loadTrust(files.approvalKeysFile) : undefined;
 
   // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
   const codecKeys = loadCodecKeys(env);
@@ -112,7 +116,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const connection = await connectPatiently(temporal, env);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
   const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
-  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares });
+  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares, ...(trust ? { trust } : {}) });
   const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close(), shareStore?.close()]);
   const workers: Worker[] = [];
   try {
@@ -169,6 +173,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
     targetWorkers,
     taskQueue: files.taskQueue,
     registry,
+    approvalKeys: trust?.size ?? 0,
     async run() {
       try {
         await Promise.all(workers.map((w) => w.run()));

@@ -70,6 +70,11 @@ import { AmendmentState, issuesText, UpdateRefused } from './state';
  * started before it have neither; `amendctl contract release` frees a turn one of them left held.
  */
 const KEEPER_PATCH = 'turn-keeper';
+/**
+ * Patch: an approval or rejection counts only with a proof of who decided, verified by the
+ * worker (issue 12). Runs started before it go on deciding by name.
+ */
+const APPROVAL_PROOF_PATCH = 'approval-proof';
 
 const DEFAULT_RETRY_BUDGET_S = 300;
 
@@ -81,6 +86,11 @@ const control = proxyLocalActivities<Pick<AmendmentActivities, 'enqueueAmendment
 const planning = proxyLocalActivities<Pick<AmendmentActivities, 'planAmendmentV2'>>({
   startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' },
+});
+/** Approval proofs, verified with the keys the worker trusts (a verdict, never a failure, for a bad token). */
+const proofs = proxyLocalActivities<Pick<AmendmentActivities, 'verifyApproval'>>({
+  startToCloseTimeout: '10s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
 });
 /** The durable audit log: retried until the store takes the record, so no final status goes unrecorded. */
 const auditLog = proxyLocalActivities<Pick<AmendmentActivities, 'recordAudit'>>({
@@ -98,6 +108,9 @@ export async function amendmentV2(input: AmendmentWorkflowInput): Promise<Amendm
   const amendment = validate(s, input);
   if (typeof amendment === 'string') return finish(s, 'invalid', amendment);
   const p: Progress = { holding: false, dispatched: [], keeper: patched(KEEPER_PATCH) };
+  // Asked here, in the first workflow task, with the keeper's: a patch first asked after the plan's
+  // local activity can replay out of step with its marker.
+  s.proofs = patched(APPROVAL_PROOF_PATCH);
   const contract = new ContractLine(s, amendment, p);
   if (!p.keeper) return phases(s, amendment, contract, p, input);
   startKeeper(s, amendment);
@@ -204,10 +217,17 @@ function listen(s: AmendmentState): void {
   setHandler(rejectSignal, (x) => s.onReject(x, now()));
   setHandler(
     approveUpdate,
-    (x) => {
-      const r = s.onApproveUpdate(x, now());
-      showStatus(s);
-      return r;
+    async (x) => {
+      if (!s.proofs) {
+        const r = s.onApproveUpdate(x, now());
+        showStatus(s);
+        return r;
+      }
+      // Verified by the approval loop, in arrival order with the signals; the answer once it is.
+      const u = s.queueApproveUpdate(x, now());
+      await condition(() => u.outcome !== undefined);
+      if (!u.outcome!.counted) throw ApplicationFailure.create({ message: u.outcome!.why, type: 'ApproverNotAllowed', nonRetryable: true });
+      return s.approvalResult();
     },
     {
       validator: (x) => {
@@ -374,13 +394,16 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
   approval.start(requestedAt);
   setStatus(s, 'pending_approval', approval.waitingFor());
   const decided = (): boolean => approval.approved || approval.rejected;
+  const wakeOn = (): boolean => decided() || s.unverified.length > 0;
   while (!decided()) {
+    await verifyDecisions(s, plan);
+    if (decided()) break;
     const wake = approval.nextWakeMs();
     if (wake === undefined) {
-      await condition(decided);
-      break;
+      await condition(wakeOn);
+      continue;
     }
-    if (wake > Date.now() && (await condition(decided, wake - Date.now()))) break;
+    if (wake > Date.now() && (await condition(wakeOn, wake - Date.now()))) continue;
     const event = approval.tick(Date.now());
     if (event?.kind === 'reminded') {
       // In history for the audit: the memo change (WorkflowPropertiesModified) and the details.
@@ -395,6 +418,7 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
     }
     setStatus(s, 'pending_approval', approval.waitingFor());
   }
+  s.dropUnverified(`decided before this decision was verified (status ${approval.rejected ? 'rejected' : approval.expired ? 'expired' : 'approved'})`);
   const v = approval.view;
   if (approval.expired) {
     const what = v.stage === 'escalated' ? `no decision by the escalation deadline ${v.deadline ?? ''}` : `no decision by the approval deadline ${v.deadline ?? ''}`;
@@ -402,6 +426,24 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
   }
   if (approval.rejected) return `rejected by ${v.rejection!.by}: ${v.rejection!.reason}`;
   return undefined;
+}
+
+/** Each decision that came with a proof, verified by the worker in arrival order, then counted or ignored with why. */
+async function verifyDecisions(s: AmendmentState, plan: PlannedAmendment): Promise<void> {
+  const approval = s.approval!;
+  while (s.unverified.length > 0 && !approval.approved && !approval.rejected && !approval.expired) {
+    const u = s.unverified.shift()!;
+    const r = await proofs.verifyApproval({
+      token: u.token,
+      amendmentId: s.view.amendmentId,
+      planHash: plan.planHash,
+      decision: u.kind,
+      by: u.by,
+      ...(u.text !== undefined ? { text: u.text } : {}),
+    });
+    s.onVerified(u, r);
+    showStatus(s);
+  }
 }
 
 /**

@@ -29,12 +29,18 @@ export const FINAL_STATUSES: ReadonlySet<AmendmentStatus> = new Set(['completed'
 
 // ---- Approval signals: validated at the boundary (the CLI, `temporal workflow signal`, the UI) ----
 
+/** Longest approval token (src/approvals/token.ts) a signal may carry. */
+export const MAX_PROOF_LENGTH = 4096;
+const Proof = z.string().max(MAX_PROOF_LENGTH, `the proof: at most ${MAX_PROOF_LENGTH} characters`).optional();
+
 export const ApproveSchema = z
   .object({
     by: z.string().trim().min(1, 'the approver ("by") is required'),
     comment: z.string().max(2000).optional(),
     /** Optional: the client's clock. The workflow records its own time as well. */
     at: z.string().optional(),
+    /** The signed approval token that proves who `by` is (issue 12); without a valid one the approval does not count. */
+    proof: Proof,
   })
   .strict();
 export type ApproveInput = z.input<typeof ApproveSchema>;
@@ -44,6 +50,7 @@ export const RejectSchema = z
     by: z.string().trim().min(1, 'the approver ("by") is required'),
     reason: z.string().trim().min(1, 'a reason is required'),
     at: z.string().optional(),
+    proof: Proof,
   })
   .strict();
 export type RejectInput = z.input<typeof RejectSchema>;
@@ -132,7 +139,31 @@ export interface Decision {
   by: string;
   at: string;
   comment?: string;
+  /** How `by` was proven (a verified approval token): absent in histories from before proofs. */
+  proof?: ProofView;
 }
+
+/** A verified approval token, as the audit shows it: who signed, how the approver proved themselves, when. */
+export interface ProofView {
+  via: 'oidc' | 'password' | 'api-key' | 'jwt' | 'personal-key' | 'service';
+  keyId: string;
+  issuedAt: string;
+  expiresAt: string;
+  tokenId: string;
+  /** When the worker verified it. */
+  verifiedAt: string;
+}
+
+/** What the worker's `verifyApproval` activity checks a token against. */
+export interface VerifyApprovalInput {
+  token: string | undefined;
+  amendmentId: string;
+  planHash: string;
+  decision: 'approve' | 'reject';
+  by: string;
+  text?: string;
+}
+export type VerifyApprovalResult = ({ ok: true } & Omit<ProofView, 'verifiedAt'> & { by: string; verifiedAt: string }) | { ok: false; why: string };
 
 export type ApprovalStage = 'primary' | 'escalated';
 
@@ -490,4 +521,6 @@ export interface AmendmentActivities {
   reclaimTurn(input: { contractId: string; holder: EnqueueRequest; by?: string; reason?: string }): Promise<ReclaimResult>;
   /** The worker's ordering policy (gap deadline). */
   orderingPolicy(): Promise<OrderingPolicy>;
+  /** Verify an approval token against the worker's trusted keys (issue 12); never throws for a bad token, answers why. */
+  verifyApproval(input: VerifyApprovalInput): Promise<VerifyApprovalResult>;
 }

@@ -33,6 +33,7 @@ import {
   RejectSchema,
   SHOWN_FAILURES,
   type TurnMessage,
+  type VerifyApprovalResult,
 } from './definitions';
 
 export type Waiting = Extract<ContractNotice, { kind: 'waiting' }>;
@@ -46,6 +47,22 @@ export function strictSignals(): boolean {
 export const MAX_BY = 256;
 export const MAX_REASON = 2000;
 export const IGNORED_SIGNALS_KEPT = 100;
+/** Decisions waiting for their proof to be verified, at most (more are ignored: nobody needs to send 20 at once). */
+export const UNVERIFIED_KEPT = 20;
+
+/**
+ * A decision whose proof the worker has yet to verify (histories with the patch `approval-proof`):
+ * the approval loop hands it to the `verifyApproval` activity, then `onVerified` counts it or
+ * records why not. An Update waits on `outcome`.
+ */
+export interface Unverified {
+  kind: 'approve' | 'reject';
+  by: string;
+  at: string;
+  text?: string;
+  token: string;
+  outcome?: { counted: true } | { counted: false; why: string };
+}
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
 const nullish = (v: unknown): boolean => v === null || v === undefined;
@@ -113,6 +130,12 @@ export class AmendmentState {
   notices = 0;
   /** Decisions that arrived before a plan existed: shown once the approval view exists. */
   private readonly early: Array<{ by: string; at: string; why: string }> = [];
+  /** An approval counts only with a verified proof of its identity (runs with the patch `approval-proof`, asked at the start). */
+  proofs = false;
+  /** Decisions with a proof, in arrival order, for the approval loop to verify. */
+  readonly unverified: Unverified[] = [];
+  /** Ids of the tokens already used here: a token counts once. */
+  private readonly usedTokens = new Set<string>();
 
   constructor(input: AmendmentWorkflowInput | undefined, workflowId: string, startedAt: string) {
     const raw = (input?.amendment ?? {}) as Partial<Record<string, unknown>>;
@@ -179,8 +202,55 @@ export class AmendmentState {
     const tooMuch = personProblem(parsed.data, undefined);
     if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed approve signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    if (this.proofs) return void this.toVerify({ kind: 'approve', by: d.by, at, ...(d.comment ? { text: d.comment } : {}) }, parsed.data.proof);
     this.approval.approve(d, this.samePersonChecks(d.by));
     if (!this.approval.approved) this.setStatus('pending_approval', this.approval.waitingFor());
+  }
+
+  /** Queues a decision for verification, or records why it cannot count as it is. Returns the queued entry. */
+  private toVerify(u: Omit<Unverified, 'token'>, token: string | undefined): Unverified | undefined {
+    const d = { by: u.by, at: u.at, ...(u.kind === 'reject' ? { reason: u.text ?? '' } : u.text ? { comment: u.text } : {}) };
+    if (!token) {
+      this.ignoreDecision(d, 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)');
+      return undefined;
+    }
+    if (this.unverified.length >= UNVERIFIED_KEPT) {
+      this.ignoreDecision(d, `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`);
+      return undefined;
+    }
+    const entry: Unverified = { ...u, token };
+    this.unverified.push(entry);
+    return entry;
+  }
+
+  /**
+   * The worker's verdict on a decision's proof: counted (under the approval policy, with the
+   * verified identity and how it was proven) or ignored with why. A token counts once.
+   */
+  onVerified(u: Unverified, r: VerifyApprovalResult): void {
+    const d: Decision = { by: u.by, at: u.at, ...(u.kind === 'approve' && u.text ? { comment: u.text } : {}) };
+    const ignore = (why: string): void => {
+      u.outcome = { counted: false, why };
+      this.ignoreDecision(u.kind === 'reject' ? { ...d, reason: u.text ?? '' } : d, why);
+    };
+    if (!r.ok) return ignore(r.why);
+    if (this.usedTokens.has(r.tokenId)) return ignore('this proof was already used (a token counts once)');
+    this.usedTokens.add(r.tokenId);
+    const a = this.approval;
+    if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) return ignore(`no approval is pending (status ${this.view.status})`);
+    const proven: Decision = { ...d, by: r.by, proof: { via: r.via, keyId: r.keyId, issuedAt: r.issuedAt, expiresAt: r.expiresAt, tokenId: r.tokenId, verifiedAt: r.verifiedAt } };
+    const strict = this.samePersonChecks(r.by);
+    const counted = u.kind === 'approve' ? a.approve(proven, strict) : a.reject({ ...proven, reason: u.text ?? '' }, strict);
+    u.outcome = counted ? { counted: true } : { counted: false, why: (u.kind === 'approve' ? a.whyNot(r.by, strict) : a.whyNot(r.by, strict)?.replace(/\bapprove\b/, 'reject')) ?? 'not counted under the approval policy' };
+    if (!a.approved && !a.rejected) this.setStatus('pending_approval', a.waitingFor());
+  }
+
+  /** Decisions still waiting when the approval is decided (or ends): recorded as ignored. */
+  dropUnverified(why: string): void {
+    for (const u of this.unverified.splice(0)) {
+      u.outcome = { counted: false, why };
+      this.ignoreDecision({ by: u.by, at: u.at, ...(u.kind === 'reject' ? { reason: u.text ?? '' } : {}) }, why);
+    }
   }
 
   /** The approval Update's validator: throws UpdateRefused, so a refused call leaves no trace in history. */
@@ -196,6 +266,8 @@ export class AmendmentState {
     }
     const why = a.whyNot(parsed.data.by, true);
     if (why) throw new UpdateRefused('ApproverNotAllowed', why);
+    if (this.proofs && !parsed.data.proof) throw new UpdateRefused('ApproverNotAllowed', 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)');
+    if (this.proofs && this.unverified.length >= UNVERIFIED_KEPT) throw new UpdateRefused('ApproverNotAllowed', `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`);
   }
 
   onApproveUpdate(input: unknown, at: string): ApproveUpdateResult {
@@ -203,6 +275,17 @@ export class AmendmentState {
     const d = decision(ApproveSchema.parse(input), at);
     a.approve(d, this.samePersonChecks(d.by));
     if (!a.approved) this.setStatus('pending_approval', a.waitingFor());
+    return this.approvalResult();
+  }
+
+  /** The approval Update with a proof: queued for verification like the signal (the validator refused what cannot count). */
+  queueApproveUpdate(input: unknown, at: string): Unverified {
+    const p = ApproveSchema.parse(input);
+    return this.toVerify({ kind: 'approve', by: p.by, at, ...(p.comment ? { text: p.comment } : {}) }, p.proof)!;
+  }
+
+  approvalResult(): ApproveUpdateResult {
+    const a = this.approval!;
     const v = a.view;
     return { amendmentId: this.view.amendmentId, approved: a.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
   }
@@ -214,6 +297,7 @@ export class AmendmentState {
     const tooMuch = personProblem(parsed.data, 'reason');
     if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed reject signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    if (this.proofs) return void this.toVerify({ kind: 'reject', by: d.by, at, text: d.reason }, parsed.data.proof);
     this.approval.reject(d, this.samePersonChecks(d.by));
   }
 

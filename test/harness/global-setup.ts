@@ -4,6 +4,8 @@
  * starts only those (for a quick local loop).
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeApprovalKeys } from './approval-keys';
 import { servers } from './servers';
 import { TEST_ENV_FILE } from './env';
 import { CACHE } from './proc';
@@ -15,7 +17,7 @@ export default async function globalSetup(): Promise<void> {
   process.env.AMENDCTL_TEST_RUN_ID ??= String(process.pid);
   const started: Array<() => Promise<void>> = [];
   (globalThis as { __amendctlStops?: typeof started }).__amendctlStops = started;
-  const env: Record<string, string> = {};
+  const env: Record<string, string> = { ...writeApprovalKeys(join(CACHE, 'test-runs', `approval-keys-${process.env.AMENDCTL_TEST_RUN_ID}`)) };
   const t0 = Date.now();
   const results = await Promise.allSettled(
     chosen.map(async (s) => {

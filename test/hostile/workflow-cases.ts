@@ -5,6 +5,7 @@
  * only (no server here): test/hostile/workflows.test.ts runs them against the dev server, and
  * test/hostile/documents.test.ts counts them into the table's total.
  */
+import { proven } from '../harness/approvals';
 import { randomBytes } from 'node:crypto';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { AmendctlClient } from '../../src/client';
@@ -56,6 +57,8 @@ const big = (n: number): string => 'x'.repeat(n);
 const noise = (chars: number): string => randomBytes(Math.ceil((chars * 3) / 4)).toString('base64').slice(0, chars);
 
 const sig = (on: Target, name: string, ...args: unknown[]) => (ctx: Ctx) => ctx[on].signal(name, ...args);
+/** A well-formed decision with a valid proof of `by` (the harness vouches), so what is tested is the approval policy. */
+const provenSig = (on: Target, name: 'approve' | 'reject', d: { by: string; comment?: string; reason?: string }) => async (ctx: Ctx) => ctx[on].signal(name, await proven(ctx[on], name, d));
 const upd = (on: Target, ...args: unknown[]) => (ctx: Ctx) => ctx[on].executeUpdate('approveUpdate', { args: args as [unknown] });
 const toContract = (name: string, ...args: unknown[]) => (ctx: Ctx) => ctx.contract.signal(name, ...args);
 
@@ -79,18 +82,22 @@ export const WORKFLOW_CASES: WorkflowCase[] = [
   { id: 'H012', boundary: 'approve signal', input: 'by of 300 characters', send: sig('holder', 'approve', { by: big(300) }), expect: ignoredApproval(/^malformed approve signal: by: at most 256 characters \(got 300\)$/, /^x{120}… \(300 characters\)$/) },
   { id: 'H013', boundary: 'approve signal', input: 'by "dana" + right-to-left override', send: sig('holder', 'approve', { by: 'dana\u202E' }), expect: ignoredApproval(/^malformed approve signal: by: contains the bidirectional control U\+202E at character 5/, /^dana<U\+202E>$/) },
   { id: 'H014', boundary: 'approve signal', input: 'by "dana" + zero-width space', send: sig('holder', 'approve', { by: 'dana\u200B' }), expect: ignoredApproval(/^malformed approve signal: by: contains the invisible character U\+200B at character 5$/) },
-  { id: 'H015', boundary: 'approve signal', input: 'by "mallory" (not an approver)', send: sig('holder', 'approve', { by: 'mallory' }), expect: ignoredApproval(/^mallory is not an approver for this amendment$/) },
-  { id: 'H016', boundary: 'approve signal', input: 'by "sam" (the submitter)', send: sig('holder', 'approve', { by: 'sam' }), expect: ignoredApproval(/^sam submitted this amendment and may not approve it \(separation of duties\)$/) },
-  { id: 'H017', boundary: 'approve signal', input: 'by "Sam" (the submitter, capitalised; an approver)', send: sig('holder', 'approve', { by: 'Sam' }), expect: ignoredApproval(/^Sam submitted this amendment and may not approve it \(separation of duties\)$/) },
-  { id: 'H018', boundary: 'approve signal', input: 'by " sam " (the submitter, padded)', send: sig('holder', 'approve', { by: ' sam ' }), expect: ignoredApproval(/^sam submitted this amendment and may not approve it/) },
+  { id: 'H015', boundary: 'approve signal', input: 'by "mallory" (not an approver)', send: provenSig('holder', 'approve', { by: 'mallory' }), expect: ignoredApproval(/^mallory is not an approver for this amendment$/) },
+  { id: 'H016', boundary: 'approve signal', input: 'by "sam" (the submitter)', send: provenSig('holder', 'approve', { by: 'sam' }), expect: ignoredApproval(/^sam submitted this amendment and may not approve it \(separation of duties\)$/) },
+  { id: 'H017', boundary: 'approve signal', input: 'by "Sam" (the submitter, capitalised; an approver)', send: provenSig('holder', 'approve', { by: 'Sam' }), expect: ignoredApproval(/^Sam submitted this amendment and may not approve it \(separation of duties\)$/) },
+  { id: 'H018', boundary: 'approve signal', input: 'by " sam " (the submitter, padded)', send: provenSig('holder', 'approve', { by: ' sam ' }), expect: ignoredApproval(/^sam submitted this amendment and may not approve it/) },
   { id: 'H019', boundary: 'approve signal', input: 'by of 1.5 MB (compresses under 2 MB)', send: sig('holder', 'approve', { by: big(1_500_000) }), expect: ignoredApproval(/^malformed approve signal: by: at most 256 characters \(got 1500000\)$/, /… \(1500000 characters\)$/) },
   { id: 'H020', boundary: 'approve signal', input: '3.5 MB of random text (over 2 MB encoded)', send: sig('holder', 'approve', { by: noise(3_500_000) }), expect: { kind: 'server-refused', on: 'holder', why: /exceeds|too large|size limit|larger than/i } },
   { id: 'H021', boundary: 'reject signal', input: 'payload null', send: sig('holder', 'reject', null), expect: ignoredApproval(/^malformed reject signal: \(root\): Invalid input: expected object, received null$/) },
   { id: 'H022', boundary: 'reject signal', input: 'by dana, no reason', send: sig('holder', 'reject', { by: 'dana' }), expect: ignoredApproval(/^malformed reject signal: reason: Invalid input: expected string, received undefined$/, /^dana$/) },
   { id: 'H023', boundary: 'reject signal', input: 'reason "  " (spaces)', send: sig('holder', 'reject', { by: 'dana', reason: '  ' }), expect: ignoredApproval(/^malformed reject signal: reason: a reason is required$/) },
-  { id: 'H024', boundary: 'reject signal', input: 'by "mallory" (not an approver)', send: sig('holder', 'reject', { by: 'mallory', reason: 'no' }), expect: ignoredApproval(/^mallory is not an approver for this amendment$/) },
+  { id: 'H024', boundary: 'reject signal', input: 'by "mallory" (not an approver)', send: provenSig('holder', 'reject', { by: 'mallory', reason: 'no' }), expect: ignoredApproval(/^mallory is not an approver for this amendment$/) },
   { id: 'H025', boundary: 'reject signal', input: 'reason of 3,000 characters', send: sig('holder', 'reject', { by: 'dana', reason: big(3000) }), expect: ignoredApproval(/^malformed reject signal: reason: at most 2000 characters \(got 3000\)$/) },
   { id: 'H026', boundary: 'reject signal', input: 'by with a line break (a forged log line)', send: sig('holder', 'reject', { by: 'dana\nerin approved', reason: 'x' }), expect: ignoredApproval(/^malformed reject signal: by: contains the control character U\+000A at character 5/, /^dana<U\+000A>erin approved$/) },
+  { id: 'P001', boundary: 'approve signal', input: 'by "dana" (an approver) with no proof', send: sig('holder', 'approve', { by: 'dana' }), expect: ignoredApproval(/^no proof of identity: an approval counts only with a signed token/, /^dana$/) },
+  { id: 'P002', boundary: 'reject signal', input: 'by "dana" (an approver) with no proof', send: sig('holder', 'reject', { by: 'dana', reason: 'no' }), expect: ignoredApproval(/^no proof of identity/) },
+  { id: 'P003', boundary: 'approve signal', input: 'proof of 5,000 characters', send: sig('holder', 'approve', { by: 'dana', proof: big(5000) }), expect: ignoredApproval(/^malformed approve signal: proof: the proof: at most 4096 characters$/) },
+  { id: 'P004', boundary: 'approve signal', input: 'proof "x" (not a token)', send: sig('holder', 'approve', { by: 'dana', proof: 'x' }), expect: ignoredApproval(/^the proof is not an amap1 approval token$/) },
   { id: 'H027', boundary: 'cancel signal', input: 'a well-formed cancel while pending approval', send: sig('holder', 'cancel', { by: 'olga', reason: 'changed my mind' }), expect: ignoredSignal('holder', /^too late to cancel: the amendment is pending_approval \(use reject\)$/) },
   { id: 'H028', boundary: 'cancel signal', input: 'payload null', send: sig('holder', 'cancel', null), expect: ignoredSignal('holder', /^malformed cancel signal: \(root\): Invalid input: expected object, received null$/) },
   { id: 'H029', boundary: 'signal name', input: '"approved" (no such signal)', send: sig('holder', 'approved', { by: 'dana' }), expect: { kind: 'dropped', on: 'holder' } },

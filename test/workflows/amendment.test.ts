@@ -2,6 +2,7 @@
  * The amendment workflow end to end on real servers: the Temporal dev server, PostgreSQL
  * and scim2-server (issue 2's acceptance points).
  */
+import { proven } from '../harness/approvals';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { RawScim } from '../harness/servers/scim';
@@ -72,7 +73,7 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
   // The Temporal CLI itself, not our code.
   await run(need('AMENDCTL_TEST_TEMPORAL_CLI'), [
     'workflow', 'signal', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default',
-    '--workflow-id', `amendment-${a.amendmentId}`, '--name', 'approve', '--input', JSON.stringify({ by: 'dana', comment: 'ok' }),
+    '--workflow-id', `amendment-${a.amendmentId}`, '--name', 'approve', '--input', JSON.stringify(await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', { by: 'dana', comment: 'ok' })),
   ]);
   v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');

@@ -16,6 +16,8 @@
  *
  * One stack per test file: its own task queue (and so its own target queues and contract ids).
  */
+import { createApprovalActivities } from '../../src/activities/approvals';
+import { loadTrust } from '../../src/approvals/token';
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, type WorkflowHandle } from '@temporalio/client';
@@ -55,7 +57,7 @@ import {
   SHOWN_OPERATIONS,
   statusQuery,
 } from '../../src/workflows/definitions';
-import { testEnv } from '../harness/env';
+import { need, testEnv } from '../harness/env';
 import { TEST_SERVER_WRAPPER } from '../harness/servers/timeskipping';
 import { quietRuntime } from './stack';
 
@@ -200,8 +202,10 @@ export class Stubs {
   }
 
   /** The main task queue's activities (local activities of amendmentV2). */
-  control(): Pick<AmendmentActivities, 'enqueueAmendment' | 'planAmendmentV2' | 'recordAudit' | 'orderingPolicy'> {
+  control(): Pick<AmendmentActivities, 'enqueueAmendment' | 'planAmendmentV2' | 'recordAudit' | 'orderingPolicy' | 'verifyApproval'> {
     return {
+      // The real verification, with the run's trusted keys (test/harness/approval-keys.ts).
+      ...createApprovalActivities(loadTrust(need('AMENDCTL_APPROVAL_KEYS'))),
       enqueueAmendment: async ({ contractId, ...request }) => {
         this.calls.enqueue.push({ contractId, ...request, seq: ++this.seq });
         const initial: ContractWorkflowState = { contractId, applied: null, waiting: [], holder: null, recent: [] };

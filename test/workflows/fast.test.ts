@@ -6,6 +6,7 @@
  *
  *   AMENDCTL_TEST_SERVERS=timeskipping,temporal npx jest test/workflows/fast.test.ts
  */
+import { proven } from '../harness/approvals';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, type Payload } from '@temporalio/common';
 import type { AmendmentInput } from '../../src/domain/amendment';
@@ -186,7 +187,7 @@ describe('approval', () => {
     expect(v.approval).toMatchObject({ required: true, reasons: APPROVAL_REASON, needed: 1, stillNeeded: 1, eligible: ['dana', 'erin'], approvals: [] });
     expect(v.reason).toBe('waiting for 1 more approval from dana, erin');
 
-    await h.signal(approveSignal, { by: 'sam' });
+    await h.signal(approveSignal, await proven(h, 'approve', { by: 'sam' }));
     v = await stack.until(a.amendmentId, "the submitter's approval recorded as ignored", (x) => (x.approval?.ignored.length ?? 0) === 1);
     expect(v.status).toBe('pending_approval');
     expect(v.approval!.approvals).toEqual([]);
@@ -215,10 +216,10 @@ describe('approval', () => {
     expect(v.approval!.approvals).toEqual([]);
     expect(stack.stubs.applies(a.amendmentId)).toEqual([]);
 
-    await h.signal(approveSignal, { by: 'dana', comment: 'checked with the customer' });
+    await h.signal(approveSignal, await proven(h, 'approve', { by: 'dana', comment: 'checked with the customer' }));
     v = await result(h);
     expect(v.status).toBe('completed');
-    expect(v.approval!.approvals).toEqual([{ by: 'dana', comment: 'checked with the customer', at: expect.any(String), stage: 'primary' }]);
+    expect(v.approval!.approvals).toEqual([{ by: 'dana', comment: 'checked with the customer', at: expect.any(String), stage: 'primary', proof: expect.objectContaining({ via: 'service', keyId: 'test-harness' }) }]);
     expect(stack.stubs.applies(a.amendmentId)).toHaveLength(2);
   });
 
@@ -232,7 +233,7 @@ describe('approval', () => {
     await stack.untilContract(c, `${a.amendmentId} holds the turn, ${next.amendmentId} waits`, (x) => x.holder === a.amendmentId && x.waiting.some((w) => w.amendmentId === next.amendmentId));
     expect((await stack.status(next.amendmentId)).status).toBe('queued');
 
-    await ha.signal(rejectSignal, { by: 'dana', reason: 'not this quarter' });
+    await ha.signal(rejectSignal, await proven(ha, 'reject', { by: 'dana', reason: 'not this quarter' }));
     const va = await result(ha);
     expect(va.status).toBe('rejected');
     expect(va.reason).toBe('rejected by dana: not this quarter');
@@ -462,7 +463,7 @@ describe('a workflow worker restarted mid-approval (on the dev server)', () => {
     // approval.requestedAt aside (REPLAY_TIME below).
     const stable = (v: AmendmentView): AmendmentView => ({ ...v, approval: { ...v.approval!, requestedAt: '(not compared)' } });
     expect(stable(after)).toEqual(stable(before));
-    const r = await h.executeUpdate(approveUpdate, { args: [{ by: 'dana' }] });
+    const r = await h.executeUpdate(approveUpdate, { args: [await proven(h, 'approve', { by: 'dana' })] });
     expect(r).toMatchObject({ amendmentId: a.amendmentId, approved: true, stillNeeded: 0 });
     const v = await result(h, undefined, dev);
     expect(v.status).toBe('completed');

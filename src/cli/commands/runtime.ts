@@ -129,6 +129,7 @@ export const workerCommand: Command = async (argv, io) => {
       ? await startOpsServer({ port: metricsPort, host: values['metrics-host'] ?? process.env.AMENDCTL_METRICS_HOST ?? '127.0.0.1', ready: () => w.ready(), sdkMetricsUrl: `http://${sdkMetrics}/metrics` })
       : undefined;
   io.out(`amendctl worker: ${target.address}, namespace ${target.namespace}, task queue "${w.taskQueue}"${ops ? `; health and metrics on ${ops.url}` : ''}`);
+  if (w.approvalKeys === 0) io.err('amendctl worker: no approval keys (AMENDCTL_APPROVAL_KEYS): amendments that need approval cannot be approved until a worker trusts the keys that sign approvals');
   const running = w.run();
   const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped')]);
   io.err(`${why}: draining ...`);
