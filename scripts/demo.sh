@@ -61,8 +61,8 @@ for f in examples/reference/amendments/*.json; do
     status="$(node bin/amendctl status "$id" --json 2>/dev/null | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{process.stdout.write(JSON.parse(s).status)}catch{}})' || true)"
     case "$status" in
       pending_approval)
-        echo "    pending approval; approving as demo-approver:  amendctl approve $id --by demo-approver"
-        node bin/amendctl approve "$id" --by demo-approver --comment "approved in the demo" >/dev/null || true ;;
+        echo "    pending approval; approving as demo-approver, signed with their key:  amendctl approve $id --key .data/demo-approver.key"
+        node bin/amendctl approve "$id" --key .data/demo-approver.key --comment "approved in the demo" >/dev/null || true ;;
       completed|invalid|rejected|rolled_back|failed) break ;;
     esac
     sleep 0.2

@@ -15,7 +15,7 @@ import { parseStructuredText } from '../domain/document';
 import { parseWith } from '../domain/errors';
 import { ProblemError } from './problem';
 
-/** submit: POST amendments; read: GET; cancel: cancel an amendment; approve: the approvals (issue 12). */
+/** submit: POST amendments; read: GET; cancel: cancel an amendment; approve: approve or reject as the credential's person. */
 export const SCOPES = ['submit', 'read', 'cancel', 'approve'] as const;
 export const ScopeSchema = z.enum(SCOPES);
 export type Scope = z.infer<typeof ScopeSchema>;
@@ -29,6 +29,8 @@ export const ApiKeysFileSchema = z
         sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the key, 64 lower-case hex digits'),
         scopes: z.array(ScopeSchema).min(1),
         name: z.string().min(1).optional(),
+        /** The person this key belongs to (an approver id): only a person's key may approve or reject. */
+        person: z.string().trim().min(1).max(256).optional(),
       }),
     ),
   })
@@ -73,6 +75,8 @@ export interface Principal {
   id: string;
   scopes: ReadonlySet<Scope>;
   log: string;
+  /** The person the credential proves (an API key's `person`, a token's subject); none for a service's key. */
+  person?: string;
 }
 
 const REALM = 'Bearer realm="amendctl"';
@@ -108,7 +112,7 @@ export class Authenticator {
   private verifyKey(credential: string): Principal {
     const key = this.byHash.get(sha256(credential));
     if (!key) throw unauthorized('unknown API key');
-    return { via: 'api-key', id: key.id, scopes: new Set(key.scopes), log: `key:${key.id}` };
+    return { via: 'api-key', id: key.id, scopes: new Set(key.scopes), log: `key:${key.id}`, ...(key.person ? { person: key.person } : {}) };
   }
 
   private async verifyJwt(token: string, jwks: JWTVerifyGetKey, cfg: JwtConfig): Promise<Principal> {
@@ -121,7 +125,7 @@ export class Authenticator {
     const sub = payload.sub!;
     const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)) : [];
     // A subject may be an email: the log shows a digest of it, never the subject itself.
-    return { via: 'jwt', id: sub, scopes: new Set(scopes), log: `jwt:${sha256(`${cfg.issuer} ${sub}`).slice(0, 16)}` };
+    return { via: 'jwt', id: sub, scopes: new Set(scopes), log: `jwt:${sha256(`${cfg.issuer} ${sub}`).slice(0, 16)}`, person: sub };
   }
 }
 

@@ -10,6 +10,8 @@ import { dirname, join, resolve } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { AmendctlClient } from '../client';
 import { ensureSecretFile, PROJECT_ROOT } from '../codec';
+import { loadSigningKey } from '../approvals/token';
+import { ApprovalDesk } from './approvals';
 import { SCOPES, newApiKey, sha256 } from './auth';
 import { jsonLines } from './log';
 import { buildApiServer, DEFAULT_LIMITS } from './server';
@@ -25,7 +27,7 @@ export interface DevApi {
   url: string;
 }
 
-export async function startDevApi(client: AmendctlClient, port: number, logFile?: string): Promise<DevApi> {
+export async function startDevApi(client: AmendctlClient, port: number, logFile?: string, approvalKeyFile?: string): Promise<DevApi> {
   const key = once(DEV_API_KEY_FILE, () => newApiKey({ id: 'dev', scopes: [...SCOPES] }).key);
   once(DEV_WEBHOOK_SECRET_FILE, () => `whsec_${randomBytes(32).toString('base64')}`);
   const sourcesFile = join(dirname(DEV_API_KEY_FILE), 'dev-sources.yaml');
@@ -33,6 +35,7 @@ export async function startDevApi(client: AmendctlClient, port: number, logFile?
   writeFileSync(sourcesFile, `# Written by amendctl dev: the webhook source of the embedded default.\nsources:\n  clm:\n    scheme: standard-webhooks\n    secrets: [{ file: ${JSON.stringify(DEV_WEBHOOK_SECRET_FILE)} }]\n    events: [contract.amended, contract.created]\n    record: { at: data }\n    mapping: ${JSON.stringify(mapping)}\n`);
   const app = buildApiServer({
     client,
+    ...(approvalKeyFile ? { desk: new ApprovalDesk({ client, signer: loadSigningKey(approvalKeyFile) }) } : {}),
     sources: loadWebhookSources(sourcesFile, process.env),
     auth: { keys: [{ id: 'dev', name: 'amendctl dev', scopes: [...SCOPES], sha256: sha256(key) }] },
     limits: DEFAULT_LIMITS,

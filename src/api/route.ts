@@ -6,6 +6,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AmendctlClient } from '../client';
+import type { ApprovalDesk } from './approvals';
 import { type Principal, type Scope } from './auth';
 import { ProblemError } from './problem';
 import type { WebhookSource } from './webhooks/types';
@@ -50,6 +51,8 @@ export interface RouteDeps {
   limits: Limits;
   /** The absolute base URL senders sign (`https://amendctl.example.com`); else the request's own scheme and Host. */
   publicUrl?: string;
+  /** Approvals by proven people (src/api/approvals.ts): absent when the server has no approval signing key. */
+  desk?: ApprovalDesk;
 }
 
 export interface Route {

@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { AmendmentSchema, BusinessIdSchema } from '../domain/amendment';
 import { ActionSchema } from '../domain/plan';
+import { PROOF_METHODS } from '../approvals/token';
 import { AMENDMENT_STATUSES, type AmendmentView, CancelSchema, type ContractView } from '../workflows/definitions';
 
 export const ProblemSchema = z
@@ -56,7 +57,13 @@ export const ReadinessSchema = z.object({ ready: z.boolean(), checks: z.array(z.
 
 const OUTCOMES = ['pending', 'running', 'applied', 'unchanged', 'failed', 'skipped', 'compensated', 'compensation_failed'] as const;
 const Outcome = z.enum(OUTCOMES);
-const DecisionSchema = z.object({ by: z.string(), at: z.string(), comment: z.string().optional() });
+const ProofViewSchema = z
+  .object({ via: z.enum(PROOF_METHODS), keyId: z.string(), issuedAt: z.string(), expiresAt: z.string(), tokenId: z.string(), verifiedAt: z.string() })
+  .meta({ description: 'how the decision was proven: the key that signed it, how the approver proved themselves to its holder, when' });
+const DecisionSchema = z.object({ by: z.string(), at: z.string(), comment: z.string().optional(), proof: ProofViewSchema.optional() });
+
+export const ApproveRequestSchema = z.strictObject({ comment: z.string().max(2000).optional() }).meta({ description: 'The approver is the caller: a person proven by the credential.' });
+export const RejectRequestSchema = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(2000) }).meta({ description: 'The approver is the caller: a person proven by the credential.' });
 
 const OperationViewSchema = z.object({
   id: z.string(),
@@ -114,6 +121,10 @@ export const AmendmentViewSchema = z
   })
   .meta({ description: 'An amendment: its status, plan, approvals and operations (amendctl status --json)' });
 
+export const DecidedSchema = z
+  .object({ amendmentId: z.string(), counted: z.literal(true), status: z.enum(AMENDMENT_STATUSES), reason: z.string().optional(), statusUrl: z.string() })
+  .meta({ description: 'The decision is recorded: the amendment proceeds, waits for more approvals, or is rejected' });
+
 const Queued = z.object({ amendmentId: z.string(), sequence: z.number().int() });
 export const ContractViewSchema = z
   .object({
@@ -135,6 +146,9 @@ export const NAMED_SCHEMAS = {
   Problem: ProblemSchema,
   AmendmentRequest: AmendmentRequestSchema,
   CancelRequest: CancelRequestSchema,
+  ApproveRequest: ApproveRequestSchema,
+  RejectRequest: RejectRequestSchema,
+  Decided: DecidedSchema,
   Accepted: AcceptedSchema,
   CancelAccepted: CancelAcceptedSchema,
   WebhookAccepted: WebhookAcceptedSchema,

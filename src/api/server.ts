@@ -14,6 +14,7 @@ import { openApiDocument } from './openapi';
 import { PROBLEM_MEDIA_TYPE, ProblemError, problemFrom } from './problem';
 import { DOCUMENT_MEDIA, type Route, type RouteDeps } from './route';
 import { amendmentRoutes } from './routes/amendments';
+import { approvalRoutes } from './routes/approvals';
 import { contractRoutes } from './routes/contracts';
 import { metaRoutes } from './routes/meta';
 import { webhookRoutes } from './routes/webhooks';
@@ -38,7 +39,7 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: limits.bodyBytes, routerOptions: { maxParamLength: 256 } });
   const auth = new Authenticator(deps.auth);
   let document: Record<string, unknown> = {};
-  const routes: Route[] = [...amendmentRoutes, ...contractRoutes, ...webhookRoutes, ...metaRoutes(() => document)];
+  const routes: Route[] = [...amendmentRoutes, ...approvalRoutes, ...contractRoutes, ...webhookRoutes, ...metaRoutes(() => document)];
   document = openApiDocument(routes, { version: '1.0.0' });
 
   const authenticate = (scope: Scope): onRequestHookHandler => async (req) => {

@@ -117,9 +117,18 @@ export function newSigningKey(id: string, approver?: string): { file: SigningKey
   };
 }
 
+/** The trust file entry for a signing key (its public half). */
+export function trustEntry(f: SigningKeyFile): TrustFile['keys'][number] {
+  const publicKey = createPublicKey(createPrivateKey(f.privateKey)).export({ format: 'der', type: 'spki' }).toString('base64');
+  return { id: f.id, publicKey, approvers: [f.approver ?? '*'] };
+}
+
+export function readSigningKeyFile(file: string): SigningKeyFile {
+  return parseWith(SigningKeyFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid approval signing key file', file);
+}
+
 export function loadSigningKey(file: string): ApprovalSigner {
-  const f = parseWith(SigningKeyFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid approval signing key file', file);
-  return new ApprovalSigner(f);
+  return new ApprovalSigner(readSigningKeyFile(file));
 }
 
 export function loadTrust(file: string): ApprovalVerifier {

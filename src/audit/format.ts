@@ -1,6 +1,6 @@
 /** An audit record as JSON, CSV (one row per fact, for spreadsheets) or Markdown (a report a reviewer reads). */
 import type { Change } from '../domain/plan';
-import type { AuditRecord } from './record';
+import { type AuditRecord, proofText } from './record';
 
 export type AuditFormat = 'json' | 'csv' | 'md';
 export const AUDIT_FORMATS: AuditFormat[] = ['json', 'csv', 'md'];
@@ -32,7 +32,7 @@ export function toCsv(records: AuditRecord[]): string {
     for (const c of r.changes) row('change', undefined, '', c.key ?? '', changeText(c), c.kind, undefined, undefined, undefined, c.source ? `${c.source.ref}: ${c.source.span}` : '');
     for (const v of r.violations) row('violation', undefined, '', '', v.message, 'invalid', undefined, undefined, v.ruleId ? [v.ruleId] : []);
     for (const a of r.approval.reasons) row('approval_required', undefined, '', '', a.message, '', undefined, undefined, a.ruleId ? [a.ruleId] : []);
-    for (const d of r.approval.decisions) row(d.kind, d.at, d.by, '', d.reason ?? d.comment ?? '', d.accepted ? 'accepted' : 'ignored', undefined, undefined, undefined, d.why);
+    for (const d of r.approval.decisions) row(d.kind, d.at, d.by, '', d.reason ?? d.comment ?? '', d.accepted ? 'accepted' : 'ignored', undefined, undefined, undefined, d.why ?? (d.proof ? proofText(d.proof) : undefined));
     for (const o of r.operations) {
       row('operation', o.startedAt ?? o.scheduledAt, o.target, o.subject, o.description, o.outcome, o.attempts, o.durationMs, o.ruleIds, o.error ? `${o.error.type}: ${o.error.message}` : o.detail);
       if (o.compensation) row('compensation', o.compensation.at, o.target, o.subject, `undo ${o.description}`, o.compensation.outcome, o.compensation.attempts, o.compensation.durationMs, o.ruleIds, o.compensation.detail);
@@ -113,7 +113,7 @@ export function toMarkdown(r: AuditRecord): string {
   if (r.approval.decisions.length > 0) {
     out.push('', '| When | Who | Decision | Counted? | Note |', '|---|---|---|---|---|');
     for (const d of r.approval.decisions) {
-      out.push(`| ${d.at} | ${md(d.by)} | ${d.kind === 'approve' ? 'approved' : d.kind === 'reject' ? 'rejected' : d.kind} | ${d.accepted ? 'yes' : `no — ${md(d.why ?? 'ignored')}`} | ${md(d.reason ?? d.comment ?? '')} |`);
+      out.push(`| ${d.at} | ${md(d.by)}${d.proof ? ` (${md(proofText(d.proof))})` : ''} | ${d.kind === 'approve' ? 'approved' : d.kind === 'reject' ? 'rejected' : d.kind} | ${d.accepted ? 'yes' : `no — ${md(d.why ?? 'ignored')}`} | ${md(d.reason ?? d.comment ?? '')} |`);
     }
   } else if (r.approval.required) out.push('', 'No decision was received.');
 

@@ -8,7 +8,7 @@
  */
 import type { ApprovalReason, Change, Violation } from '../domain/plan';
 import type { StoredOperation } from '../store/operations';
-import type { AmendmentView, OperationView } from '../workflows/definitions';
+import type { AmendmentView, OperationView, ProofView } from '../workflows/definitions';
 
 export const AUDIT_FORMAT = 'amendctl.audit/1';
 
@@ -21,7 +21,12 @@ export interface AuditDecision {
   comment?: string;
   reason?: string;
   why?: string;
+  /** How `by` was proven (a verified approval token): absent for decisions from before proofs. */
+  proof?: ProofView;
 }
+
+/** One line for a person: who vouched, how, when it was verified. */
+export const proofText = (p: ProofView): string => `proven by ${p.via} (key ${p.keyId}), verified ${p.verifiedAt}`;
 
 export interface AuditOperation {
   id: string;
@@ -100,8 +105,8 @@ export function decisionsFromView(v: AmendmentView): AuditDecision[] {
   const a = v.approval;
   if (!a) return [];
   const out: AuditDecision[] = [
-    ...a.approvals.map((d) => ({ kind: 'approve', by: d.by, at: d.at, accepted: true, ...(d.comment ? { comment: d.comment } : {}) })),
-    ...(a.rejection ? [{ kind: 'reject', by: a.rejection.by, at: a.rejection.at, accepted: true, reason: a.rejection.reason }] : []),
+    ...a.approvals.map((d) => ({ kind: 'approve', by: d.by, at: d.at, accepted: true, ...(d.comment ? { comment: d.comment } : {}), ...(d.proof ? { proof: d.proof } : {}) })),
+    ...(a.rejection ? [{ kind: 'reject', by: a.rejection.by, at: a.rejection.at, accepted: true, reason: a.rejection.reason, ...(a.rejection.proof ? { proof: a.rejection.proof } : {}) }] : []),
     ...a.ignored.map((d) => {
       const x = d as typeof d & { reason?: string };
       return { kind: /reject/i.test(d.why) || x.reason ? 'reject' : 'approve', by: d.by, at: d.at, accepted: false, why: d.why, ...(d.comment ? { comment: d.comment } : {}), ...(x.reason ? { reason: x.reason } : {}) };

@@ -18,6 +18,7 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   status: { summary: 'show an amendment: status, plan, approvals, operations', load: async () => (await import('./commands/amendments')).statusCommand },
   approve: { summary: 'approve an amendment pending approval', load: async () => (await import('./commands/amendments')).approveCommand },
   reject: { summary: 'reject an amendment pending approval', load: async () => (await import('./commands/amendments')).rejectCommand },
+  'approval-key': { summary: "approval-key new: a key that signs approvals (a person's own, or a service's) and its trust-file entry", load: async () => (await import('./commands/approval-key')).approvalKeyCommand },
   cancel: { summary: 'cancel a scheduled or queued amendment before it takes effect', load: async () => (await import('./commands/amendments')).cancelCommand },
   rollback: { summary: 'roll back a completed amendment (a reversal that needs approval)', load: async () => (await import('./commands/amendments')).rollbackCommand },
   contract: { summary: "contract ID: its line (applied, holder since when, waiting, scheduled); contract release ID: free an ended holder's turn", load: async () => (await import('./commands/contract')).contractCommand },

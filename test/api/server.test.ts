@@ -21,7 +21,10 @@ import { type CryptoKey, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { stringify as toYaml } from 'yaml';
 import { type ApiKey, loadApiKeys, newApiKey } from '../../src/api/auth';
 import type { LogEntry } from '../../src/api/log';
+import { ApprovalDesk } from '../../src/api/approvals';
 import { buildApiServer } from '../../src/api/server';
+import { loadSigningKey } from '../../src/approvals/token';
+import { need } from '../harness/env';
 import type { WebhookSource } from '../../src/api/webhooks/types';
 import { keysFileLine } from '../../src/cli/commands/serve';
 import { AmendctlClient, type AmendmentView } from '../../src/client';
@@ -50,8 +53,12 @@ const secrets: string[] = [];
 const keys = {
   clm: newApiKey({ id: 'svc-clm', name: 'contract system', scopes: ['submit', 'read', 'cancel'] }),
   reader: newApiKey({ id: 'svc-reader', scopes: ['read'] }),
+  /** People's keys (issue 12): under the default policy anyone but the submitter (sam) may approve; a service's key decides for no one. */
+  dana: newApiKey({ id: 'key-dana', scopes: ['read', 'approve'], person: 'dana' }),
+  sam: newApiKey({ id: 'key-sam', scopes: ['read', 'approve'], person: 'sam' }),
+  approverService: newApiKey({ id: 'svc-approver', scopes: ['read', 'approve'] }),
 };
-secrets.push(keys.clm.key, keys.reader.key);
+secrets.push(keys.clm.key, keys.reader.key, keys.dana.key, keys.sam.key, keys.approverService.key);
 
 /** A generic HMAC source for these tests only (the real schemes live in src/api/webhooks). */
 const testSource: WebhookSource = {
@@ -83,7 +90,7 @@ beforeAll(async () => {
   // The keys file as an operator writes it: the lines `amendctl serve key new` prints.
   const dir = mkdtempSync(join(tmpdir(), 'amendctl-api-'));
   const keysFile = join(dir, 'keys.yaml');
-  writeFileSync(keysFile, `keys:\n${[keys.clm.entry, keys.reader.entry].map((k: ApiKey) => keysFileLine(k)).join('\n')}\n`);
+  writeFileSync(keysFile, `keys:\n${[keys.clm.entry, keys.reader.entry, keys.dana.entry, keys.sam.entry, keys.approverService.entry].map((k: ApiKey) => keysFileLine(k)).join('\n')}\n`);
   // A real JWKS on loopback, from a key pair made here.
   const pair = await generateKeyPair('ES256');
   signingKey = pair.privateKey;
@@ -97,6 +104,8 @@ beforeAll(async () => {
     client: stack.client,
     sources: new Map([[testSource.name, testSource]]),
     auth: { keys: loadApiKeys(keysFile), jwt: { jwksUrl, issuer: ISSUER, audience: AUDIENCE } },
+    // The server signs with the key the run's workers trust (test/harness/approval-keys.ts), as a real API's would be.
+    desk: new ApprovalDesk({ client: stack.client, signer: loadSigningKey(need('AMENDCTL_APPROVER_KEY')) }),
     limits: { bodyBytes: BODY_LIMIT, temporalMs: 10_000 },
     logger: (e) => logs.push(e),
   });
@@ -317,6 +326,50 @@ describe('authentication', () => {
     const readOnly = await call('/v1/amendments', { token: await token({ sub: 'svc-billing', scope: 'read' }), ...asJson(doc) });
     expect(readOnly.status).toBe(403);
     expect(readOnly.headers.get('www-authenticate')).toContain('scope="submit"');
+  });
+});
+
+describe('approvals', () => {
+  const pending = async (tag: string) => {
+    const doc = baseline(customer(tag), [['ada', 'admin']], { submittedBy: 'sam' });
+    await stack.client.submitAmendment(doc);
+    await viewUntil(doc.amendmentId, 'pending_approval');
+    return doc.amendmentId;
+  };
+
+  test('a person approves with their own key: signed by the server, verified by the worker, recorded with the proof; refused for a service, the submitter, twice', async () => {
+    const id = await pending('api-approve');
+    const service = await call(`/v1/amendments/${id}/approve`, { key: keys.approverService.key, ...asJson({}) });
+    expect(service.status).toBe(403);
+    expect(service.body).toMatchObject({ type: expect.stringContaining('not-a-person'), detail: expect.stringContaining('belongs to a service, not a person') });
+    const own = await call(`/v1/amendments/${id}/approve`, { key: keys.sam.key, ...asJson({}) });
+    expect(own.status).toBe(403);
+    expect(own.body.detail).toBe('sam submitted this amendment and may not approve it (separation of duties)');
+    const noScope = await call(`/v1/amendments/${id}/approve`, { key: keys.clm.key, ...asJson({}) });
+    expect(noScope.status).toBe(403);
+    const bad = await call(`/v1/amendments/${id}/approve`, { key: keys.dana.key, ...asJson({ comment: 'ok', by: 'erin' }) });
+    expect(bad.status).toBe(422);
+
+    const ok = await call(`/v1/amendments/${id}/approve`, { key: keys.dana.key, ...asJson({ comment: 'checked the order form' }) });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ amendmentId: id, counted: true, statusUrl: `/v1/amendments/${id}` });
+    const v = await viewUntil(id, 'completed');
+    expect(v.approval!.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'checked the order form', proof: expect.objectContaining({ via: 'api-key', keyId: 'test-harness' }) })]);
+    const again = await call(`/v1/amendments/${id}/approve`, { key: keys.dana.key, ...asJson({}) });
+    expect(again.status).toBe(409);
+    expect((await call('/v1/amendments/no-such-amendment/approve', { key: keys.dana.key, ...asJson({}) })).status).toBe(404);
+  });
+
+  test("a person's bearer token rejects with a reason; a reason is required", async () => {
+    const id = await pending('api-reject');
+    const erin = await token({ sub: 'erin', scope: 'read approve' });
+    const noReason = await call(`/v1/amendments/${id}/reject`, { token: erin, ...asJson({}) });
+    expect(noReason.status).toBe(422);
+    const r = await call(`/v1/amendments/${id}/reject`, { token: erin, ...asJson({ reason: 'not in the signed contract' }) });
+    expect(r.status).toBe(200);
+    expect(r.body).toMatchObject({ counted: true, status: 'rejected' });
+    const v = await viewUntil(id, 'rejected');
+    expect(v.approval!.rejection).toMatchObject({ by: 'erin', reason: 'not in the signed contract', proof: expect.objectContaining({ via: 'jwt' }) });
   });
 });
 

@@ -2,8 +2,9 @@
  * The amendment workflow end to end on real servers: the Temporal dev server, PostgreSQL
  * and scim2-server (issue 2's acceptance points).
  */
-import { proven } from '../harness/approvals';
 import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT } from '../harness/proc';
 import { promisify } from 'node:util';
 import { RawScim } from '../harness/servers/scim';
 import { need } from '../harness/env';
@@ -70,11 +71,11 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
   expect(v.status).toBe('pending_approval');
   expect(v.approval?.ignored.map((i) => i.why).join()).toMatch(/separation of duties/);
 
-  // The Temporal CLI itself, not our code.
-  await run(need('AMENDCTL_TEST_TEMPORAL_CLI'), [
-    'workflow', 'signal', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default',
-    '--workflow-id', `amendment-${a.amendmentId}`, '--name', 'approve', '--input', JSON.stringify(await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', { by: 'dana', comment: 'ok' })),
-  ]);
+  // What `amendctl approve --print-signal` prints, run as printed by the Temporal CLI itself (not our code).
+  const printed = await run(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'approve', a.amendmentId, '--key', need('AMENDCTL_APPROVER_KEY'), '--by', 'dana', '--comment', 'ok', '--print-signal', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS')]);
+  const command = printed.stdout.trim();
+  expect(command).toMatch(new RegExp(`^temporal workflow signal --workflow-id amendment-${a.amendmentId} --name approve --input '\\{"by":"dana","comment":"ok","proof":"amap1\\.[^']+"\\}'$`));
+  await run('bash', ['-c', `${command.replace(/^temporal /, `${JSON.stringify(need('AMENDCTL_TEST_TEMPORAL_CLI'))} `)} --address ${need('AMENDCTL_TEST_TEMPORAL_ADDRESS')} --namespace default`]);
   v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
   expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'ok' })]);

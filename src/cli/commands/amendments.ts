@@ -5,6 +5,8 @@ import { ApproveInputSchema, checkId, checkInput, RejectInputSchema, RetryBudget
 import { OperationStore } from '../../store/operations';
 import type { AmendmentView } from '../../workflows/definitions';
 import { shown } from '../../domain/text';
+import { type ApprovalSigner, loadSigningKey } from '../../approvals/token';
+import { amendmentWorkflowId } from '../../workflows/definitions';
 import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 
@@ -41,7 +43,7 @@ export const submitCommand: Command = async (argv, io) => {
 };
 
 function progressLine(v: AmendmentView): string {
-  const hint = v.status === 'pending_approval' ? `\n  approve: amendctl approve ${v.amendmentId} --by YOU   reject: amendctl reject ${v.amendmentId} --by YOU --reason TEXT` : '';
+  const hint = v.status === 'pending_approval' ? `\n  approve: amendctl approve ${v.amendmentId} [--comment TEXT]   reject: amendctl reject ${v.amendmentId} --reason TEXT   (signed with your key: --key or AMENDCTL_APPROVER_KEY)` : '';
   return `  ${v.amendmentId}: ${v.status}${v.reason ? ` — ${v.reason}` : ''}${hint}`;
 }
 
@@ -112,27 +114,58 @@ async function operationsPage(io: CliIO, amendmentId: string, opts: { offset: nu
   }
 }
 
-const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID --by USER [--comment TEXT] [--signal]';
+const APPROVE_USAGE = 'amendctl approve AMENDMENT_ID [--key FILE] [--by USER] [--comment TEXT] [--signal | --print-signal]';
+const KEY_HELP =
+  'The decision is signed with the approver\'s key (--key FILE or AMENDCTL_APPROVER_KEY; make one with `amendctl approval-key new`), which the workers must trust (AMENDCTL_APPROVAL_KEYS): without a valid signature it does not count. --by defaults to the key\'s approver. --print-signal prints the signed `temporal workflow signal` command (valid 10 minutes) instead of sending anything.';
 export const approveCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, comment: { type: 'string' }, signal: { type: 'boolean' } }, APPROVE_USAGE);
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, comment: { type: 'string' }, signal: { type: 'boolean' }, 'print-signal': { type: 'boolean' }, key: { type: 'string' } }, APPROVE_USAGE);
   if (values.help) {
-    return help(io, APPROVE_USAGE, 'Approves an amendment that is pending approval, through the Update `approveUpdate`: a refused approval (not an approver, the submitter, already approved, not pending) fails at once with the reason. --signal sends the `approve` signal instead and reads back what the workflow made of it.');
+    return help(io, APPROVE_USAGE, `Approves an amendment that is pending approval, through the Update \`approveUpdate\`: a refused approval (not an approver, the submitter, already approved, not pending, a proof that does not verify) fails with the reason. --signal sends the \`approve\` signal instead and reads back what the workflow made of it.\n${KEY_HELP}`);
   }
-  if (positionals.length !== 1 || !values.by) throw new UsageError(`expected AMENDMENT_ID and --by USER\nusage: ${APPROVE_USAGE}`);
-  checkId('AMENDMENT_ID', positionals[0]!);
-  const decisionIn = checkInput(ApproveInputSchema, { by: values.by, ...(values.comment ? { comment: values.comment } : {}) }, 'invalid approval');
-  if (values.signal) return decide(io, values, positionals[0]!, (c, id) => c.approve(id, decisionIn));
-  const amendmentId = positionals[0]!;
+  if (positionals.length !== 1) throw new UsageError(`expected AMENDMENT_ID\nusage: ${APPROVE_USAGE}`);
+  const amendmentId = checkId('AMENDMENT_ID', positionals[0]!);
+  const key = approverKey(values.key);
+  const by = deciderOf(key, values.by, APPROVE_USAGE);
+  const decisionIn = checkInput(ApproveInputSchema, { by, ...(values.comment ? { comment: values.comment } : {}) }, 'invalid approval');
+  if (values['print-signal']) return printSignal(io, values, amendmentId, 'approve', key, decisionIn);
+  if (values.signal) return decide(io, values, amendmentId, key, (c, id) => c.approve(id, decisionIn));
   return withClient(io, values, async (client) => {
-    const r = await client.approveNow(amendmentId, decisionIn);
+    const r = await client.signWith(key).approveNow(amendmentId, decisionIn);
     io.out(
       r.approved
         ? `${amendmentId}: approved (${r.approvals.map((a) => a.by).join(', ')}); it proceeds`
-        : `${amendmentId}: approval by ${values.by} recorded; ${r.stillNeeded} more needed from ${r.eligible.join(', ')}${r.deadline ? ` by ${r.deadline}` : ''}`,
+        : `${amendmentId}: approval by ${by} recorded; ${r.stillNeeded} more needed from ${r.eligible.join(', ')}${r.deadline ? ` by ${r.deadline}` : ''}`,
     );
     return 0;
   });
 };
+
+/** The approver's signing key: --key, else AMENDCTL_APPROVER_KEY; a usage error saying how to get one otherwise. */
+function approverKey(file: string | undefined): ApprovalSigner {
+  const path = file ?? process.env.AMENDCTL_APPROVER_KEY;
+  if (!path) throw new UsageError('no approval key: give --key FILE or set AMENDCTL_APPROVER_KEY (make one with `amendctl approval-key new --id ID --approver YOU`, and have its public key added to the workers\' AMENDCTL_APPROVAL_KEYS)');
+  return loadSigningKey(path);
+}
+
+/** Who decides: the key's approver (--by may repeat it); a service's key must say whom it vouches for. */
+function deciderOf(key: ApprovalSigner, by: string | undefined, usage: string): string {
+  if (key.approver && by !== undefined && by !== key.approver) throw new UsageError(`--by ${by}: this key is ${key.approver}'s and signs only as ${key.approver}`);
+  const who = by ?? key.approver;
+  if (!who) throw new UsageError(`key ${key.id} is a service's key: say whom it signs for with --by USER\nusage: ${usage}`);
+  return who;
+}
+
+/** The signed payload as one `temporal workflow signal` command, for an operator to run (nothing is sent here). */
+async function printSignal(io: CliIO, values: Parameters<typeof connect>[0], amendmentId: string, decision: 'approve' | 'reject', key: ApprovalSigner, d: { by: string; comment?: string | undefined; reason?: string | undefined }): Promise<number> {
+  return withClient(io, values, async (client) => {
+    const proof = await client.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason, key);
+    const payload = JSON.stringify({ ...d, proof });
+    const quoted = `'${payload.replace(/'/g, `'\\''`)}'`;
+    io.out(`temporal workflow signal --workflow-id ${amendmentWorkflowId(amendmentId)} --name ${decision} --input ${quoted}`);
+    io.err(`signed for ${d.by} with key ${key.id}, for the current plan of ${amendmentId}; valid for 10 minutes, once`);
+    return 0;
+  });
+}
 
 /** Connect, run, close; a refused approval, an unknown amendment or a refused rollback is one line on stderr and exit 1. */
 async function withClient(io: CliIO, values: Parameters<typeof connect>[0], fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<number>): Promise<number> {
@@ -186,7 +219,7 @@ export const rollbackCommand: Command = async (argv, io) => {
     const r = await client.rollback(positionals[0]!, { by: values.by!, reason: values.reason! });
     if (!values.wait) {
       const v = await client.getStatus(r.amendmentId);
-      io.out(values.json ? viewJson(v) : `${r.duplicate ? 'already requested' : 'rollback requested'}: ${viewText(v)}\napprove: amendctl approve ${r.amendmentId} --by APPROVER`);
+      io.out(values.json ? viewJson(v) : `${r.duplicate ? 'already requested' : 'rollback requested'}: ${viewText(v)}\napprove: amendctl approve ${r.amendmentId} (as an approver, with your key)`);
       return 0;
     }
     const v = await client.waitForResult(r.amendmentId, { onUpdate: values.json ? undefined : (u) => io.err(progressLine(u)) });
@@ -195,18 +228,22 @@ export const rollbackCommand: Command = async (argv, io) => {
   });
 };
 
-const REJECT_USAGE = 'amendctl reject AMENDMENT_ID --by USER --reason TEXT';
+const REJECT_USAGE = 'amendctl reject AMENDMENT_ID --reason TEXT [--key FILE] [--by USER] [--print-signal]';
 export const rejectCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' } }, REJECT_USAGE);
-  if (values.help) return help(io, REJECT_USAGE, 'Rejects an amendment that is pending approval; nothing changes in any target.');
-  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${REJECT_USAGE}`);
-  checkId('AMENDMENT_ID', positionals[0]!);
-  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid rejection');
-  return decide(io, values, positionals[0]!, (c, id) => c.reject(id, { by: values.by!, reason: values.reason! }));
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' }, key: { type: 'string' }, 'print-signal': { type: 'boolean' } }, REJECT_USAGE);
+  if (values.help) return help(io, REJECT_USAGE, `Rejects an amendment that is pending approval; nothing changes in any target.\n${KEY_HELP}`);
+  if (positionals.length !== 1 || !values.reason) throw new UsageError(`expected AMENDMENT_ID and --reason TEXT\nusage: ${REJECT_USAGE}`);
+  const amendmentId = checkId('AMENDMENT_ID', positionals[0]!);
+  const key = approverKey(values.key);
+  const by = deciderOf(key, values.by, REJECT_USAGE);
+  const d = checkInput(RejectInputSchema, { by, reason: values.reason }, 'invalid rejection');
+  if (values['print-signal']) return printSignal(io, values, amendmentId, 'reject', key, d);
+  return decide(io, values, amendmentId, key, (c, id) => c.reject(id, d));
 };
 
-async function decide(io: CliIO, values: Parameters<typeof connect>[0], amendmentId: string, send: (c: Awaited<ReturnType<typeof connect>>, id: string) => Promise<void>): Promise<number> {
+async function decide(io: CliIO, values: Parameters<typeof connect>[0], amendmentId: string, key: ApprovalSigner, send: (c: Awaited<ReturnType<typeof connect>>, id: string) => Promise<void>): Promise<number> {
   return withClient(io, values, async (client) => {
+    client.signWith(key);
     const before = await client.getStatus(amendmentId);
     if (before.status !== 'pending_approval') {
       io.err(`amendctl: ${amendmentId} is ${before.status}, not pending approval${before.reason ? ` (${before.reason})` : ''}`);

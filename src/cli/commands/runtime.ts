@@ -7,6 +7,7 @@ import { temporalTarget } from '../../client/connection';
 import { randomBytes } from 'node:crypto';
 import { startOpsServer } from '../../observability/server';
 import { DEV_API_KEY_FILE, startDevApi } from '../../api/dev';
+import { ensureDevApprovalKeys } from '../../approvals/dev';
 import { AmendctlClient } from '../../client';
 import { DEV_KEY_FILE, ensureDevKeyFile, loadCodecKeys } from '../../codec';
 import { startCodecServer } from '../../codec/server';
@@ -47,7 +48,7 @@ export const devCommand: Command = async (argv, io) => {
     DEV_USAGE,
   );
   if (values.help) {
-    return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, a worker, and the HTTP API on loopback (its key in .data/api-key; webhook source clm, secret in .data/webhook-secret). Ctrl-C stops them.');
+    return help(io, DEV_USAGE, 'Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, a worker, and the HTTP API on loopback (its key in .data/api-key; webhook source clm, secret in .data/webhook-secret). Approvals are signed: demo-approver\'s key is .data/demo-approver.key (amendctl approve ID --key .data/demo-approver.key), and the worker trusts .data/approval-keys.yaml. Ctrl-C stops them.');
   }
   const apiPort = values['no-api'] ? undefined : portArg(values['api-port'], 8080, '--api-port');
   const port = portArg(values.port, 7233, '--port');
@@ -79,13 +80,16 @@ export const devCommand: Command = async (argv, io) => {
     }
   };
   try {
+    // Approval keys (issue 12): the dev API's and demo-approver's, trusted by the dev worker.
+    const approvalKeys = ensureDevApprovalKeys();
+    process.env.AMENDCTL_APPROVAL_KEYS ??= approvalKeys.trust;
     const w = await createAmendctlWorker({
       temporal: temporalTarget({ address: server.address, namespace: 'default' }),
       ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
     });
     const running = w.run();
     const apiClient = apiPort !== undefined ? await AmendctlClient.connect(temporalTarget({ address: server.address, namespace: 'default' }), w.taskQueue) : undefined;
-    const api = apiClient && apiPort !== undefined ? await startDevApi(apiClient, apiPort, resolve(PROJECT_ROOT, '.data', 'api-access.log')) : undefined;
+    const api = apiClient && apiPort !== undefined ? await startDevApi(apiClient, apiPort, resolve(PROJECT_ROOT, '.data', 'api-access.log'), approvalKeys.api) : undefined;
     const apiText = api ? `; API ${api.url} (key in ${DEV_API_KEY_FILE}, webhook source clm)` : '';
     io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}"${apiText}. Ctrl-C stops them.`);
     const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);

@@ -1,7 +1,9 @@
 /** `amendctl serve`: the HTTP API (src/api); `amendctl serve key new`: an API key for it. */
 import { BusinessIdSchema } from '../../domain/amendment';
 import { type ApiKey, type JwtConfig, loadApiKeys, newApiKey, SCOPES, ScopeSchema } from '../../api/auth';
+import { ApprovalDesk } from '../../api/approvals';
 import { jsonLines } from '../../api/log';
+import { loadSigningKey } from '../../approvals/token';
 import { buildApiServer, DEFAULT_LIMITS } from '../../api/server';
 import { loadWebhookSources, type WebhookSource } from '../../api/webhooks';
 import { connect, connectionOptions, parse } from '../common';
@@ -11,10 +13,11 @@ import { help } from './amendments';
 import { portArg, untilSignal } from './runtime';
 
 const USAGE =
-  'amendctl serve [--port 8080] [--host 127.0.0.1] [--keys FILE] [--sources FILE] [--public-url URL] [--max-body BYTES] [--jwks URL --issuer ISS --audience AUD] [--address HOST:PORT] | amendctl serve key new --id ID --scopes read,submit [--name TEXT]';
+  'amendctl serve [--port 8080] [--host 127.0.0.1] [--keys FILE] [--sources FILE] [--public-url URL] [--max-body BYTES] [--jwks URL --issuer ISS --audience AUD] [--approval-key FILE] [--address HOST:PORT] | amendctl serve key new --id ID --scopes read,submit [--name TEXT] [--person APPROVER]';
 
 const WHAT = [
-  'Serves API v1 (GET /openapi.json for all of it): POST /v1/amendments, GET /v1/amendments/{id}, GET /v1/contracts/{id}, POST /v1/amendments/{id}/cancel, POST /v1/webhooks/{source}, GET /healthz, /readyz, /metrics.',
+  'Serves API v1 (GET /openapi.json for all of it): POST /v1/amendments, GET /v1/amendments/{id}, GET /v1/contracts/{id}, POST /v1/amendments/{id}/cancel, /approve, /reject, POST /v1/webhooks/{source}, GET /healthz, /readyz, /metrics.',
+  'Approvals: a person (an API key with `person`, or a token\'s subject) approves or rejects; the server signs the decision with its approval key (--approval-key FILE or AMENDCTL_APPROVAL_SIGNING_KEY, from `amendctl approval-key new`), which the workers trust (AMENDCTL_APPROVAL_KEYS).',
   'Callers send Authorization: Bearer <API key> (--keys FILE or AMENDCTL_API_KEYS: { keys: [{ id, sha256, scopes, name }] }) or an access token (a JWT: --jwks, --issuer, --audience or AMENDCTL_API_JWKS_URL, AMENDCTL_API_ISSUER, AMENDCTL_API_AUDIENCE).',
   `Scopes: ${SCOPES.join(', ')}. Webhooks are authenticated by their signature (--sources FILE or AMENDCTL_API_SOURCES); --public-url is the base URL senders sign.`,
   'The access log is JSON lines on stdout. key new: prints a new key once and the entry for the keys file.',
@@ -37,6 +40,8 @@ export const serveCommand: Command = async (argv, io) => {
       id: { type: 'string' },
       scopes: { type: 'string' },
       name: { type: 'string' },
+      person: { type: 'string' },
+      'approval-key': { type: 'string' },
     },
     USAGE,
   );
@@ -60,8 +65,11 @@ export const serveCommand: Command = async (argv, io) => {
 
   tracingFromEnv('amendctl-api', env); // before the client, whose interceptor carries each request's trace into the workflow
   const client = await connect(values);
+  const signingKey = values['approval-key'] ?? env.AMENDCTL_APPROVAL_SIGNING_KEY;
+  const desk = signingKey ? new ApprovalDesk({ client, signer: loadSigningKey(signingKey) }) : undefined;
   const app = buildApiServer({
     client,
+    ...(desk ? { desk } : {}),
     sources,
     auth: { keys, ...(jwt ? { jwt } : {}) },
     limits: { ...DEFAULT_LIMITS, bodyBytes },
@@ -70,6 +78,7 @@ export const serveCommand: Command = async (argv, io) => {
   });
   try {
     const url = await app.listen({ port, host });
+    if (!desk) io.err('amendctl serve: no approval key (--approval-key): approve and reject answer 501');
     if (keys.length === 0 && !jwt) io.err('amendctl serve: warning: no API keys (--keys) and no token issuer (--jwks): only webhooks, /healthz and /openapi.json will answer');
     io.err(`amendctl serve: ${url} (API v1, ${url}/openapi.json); ${keys.length} API key(s)${jwt ? `, tokens from ${jwt.issuer}` : ''}, ${sources.size} webhook source(s)${sources.size ? ` (${[...sources.keys()].join(', ')})` : ''}. Ctrl-C stops it.`);
     const why = await untilSignal();
@@ -88,18 +97,18 @@ function jwtConfig(jwksUrl: string | undefined, issuer: string | undefined, audi
   return { jwksUrl, issuer, audience };
 }
 
-function keyNew(io: CliIO, values: { id?: string; scopes?: string; name?: string }): number {
+function keyNew(io: CliIO, values: { id?: string; scopes?: string; name?: string; person?: string }): number {
   if (!values.id || !values.scopes) throw new UsageError(`key new needs --id ID and --scopes LIST (of ${SCOPES.join(', ')})\nusage: ${USAGE}`);
   if (!BusinessIdSchema.safeParse(values.id).success) throw new UsageError(`--id: an id of letters, digits, ".", "_", ":" and "-", got "${values.id}"`);
   const scopes = values.scopes.split(',').map((s) => s.trim()).filter(Boolean);
   const bad = scopes.filter((s) => !ScopeSchema.safeParse(s).success);
   if (scopes.length === 0 || bad.length > 0) throw new UsageError(`--scopes: a comma-separated list of ${SCOPES.join(', ')}${bad.length ? `; not a scope: ${bad.join(', ')}` : ''}`);
-  const { key, entry } = newApiKey({ id: values.id, scopes: [...new Set(scopes)] as ApiKey['scopes'], ...(values.name ? { name: values.name } : {}) });
+  const { key, entry } = newApiKey({ id: values.id, scopes: [...new Set(scopes)] as ApiKey['scopes'], ...(values.name ? { name: values.name } : {}), ...(values.person ? { person: values.person } : {}) });
   io.out(`API key (shown once; give it to the caller as a secret, amendctl keeps only its SHA-256):\n${key}\n\nadd to the keys file, under keys:\n${keysFileLine(entry)}`);
   return 0;
 }
 
 /** The keys-file entry, as a YAML flow mapping (strings quoted as JSON, which YAML reads alike). */
 export function keysFileLine(k: ApiKey): string {
-  return `  - { id: ${JSON.stringify(k.id)}, ${k.name ? `name: ${JSON.stringify(k.name)}, ` : ''}scopes: [${k.scopes.join(', ')}], sha256: ${JSON.stringify(k.sha256)} }`;
+  return `  - { id: ${JSON.stringify(k.id)}, ${k.name ? `name: ${JSON.stringify(k.name)}, ` : ''}${k.person ? `person: ${JSON.stringify(k.person)}, ` : ''}scopes: [${k.scopes.join(', ')}], sha256: ${JSON.stringify(k.sha256)} }`;
 }
