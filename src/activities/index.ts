@@ -15,6 +15,8 @@ import type { ShareStore } from '../store/shares';
 import type { RulesProvider } from '../worker/rules';
 import type { ApprovalVerifier } from '../approvals/token';
 import { createApprovalActivities } from './approvals';
+import { NO_NOTIFICATIONS, type NotificationsConfig } from '../notify/config';
+import { notifyActivities } from './notify';
 import { createAuditActivities } from './audit';
 import { createProvisioningActivities } from './provisioning';
 import { createReclaimActivities } from './reclaim';
@@ -33,6 +35,8 @@ export interface ActivityDeps {
   shares: () => ShareStore;
   /** The keys approval proofs must be signed with (AMENDCTL_APPROVAL_KEYS); none: no approval counts. */
   trust?: ApprovalVerifier;
+  /** Where approval notices go (AMENDCTL_NOTIFICATIONS, src/notify/config.ts); default none. */
+  notifications?: NotificationsConfig;
 }
 
 export function createActivities(deps: ActivityDeps): AmendmentActivities {
@@ -41,6 +45,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities {
     ...createProvisioningActivities(deps), // amendmentV2: the plan in the operation store, batches per target
     ...createReclaimActivities(deps), // the contract takes a turn back from a holder that ended without releasing it
     ...createApprovalActivities(deps.trust), // approval proofs verified with the trusted keys (issue 12)
+    ...notifyActivities(deps.notifications ?? NO_NOTIFICATIONS), // approval notices to the configured webhooks (issue 12)
     async planAmendment({ amendment, applied }): Promise<PlanResult> {
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {

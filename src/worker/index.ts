@@ -9,6 +9,7 @@ import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
 import { createActivities } from '../activities';
 import { loadTrust } from '../approvals/token';
+import { loadNotifications } from '../notify/config';
 import { dataConverter, loadCodecKeys } from '../codec';
 import { useSharedRateLimits } from '../connectors/rate-limit';
 import { ConnectorRegistry, parseTargets, targetTaskQueue } from '../connectors/registry';
@@ -98,6 +99,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const governance = loadGovernancePolicy(files.approvalsFile);
   const rules = new FileRulesProvider(files.rulesFile, governance.guard);
   const trust = files.approvalKeysFile ? loadTrust(files.approvalKeysFile) : undefined;
+  const notifications = loadNotifications(env);
 
   // Payload encryption (src/codec): keys from this worker's environment; the worker and its client share them.
   const codecKeys = loadCodecKeys(env);
@@ -116,7 +118,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const connection = await connectPatiently(temporal, env);
   const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
   const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
-  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares, ...(trust ? { trust } : {}) });
+  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares, notifications, ...(trust ? { trust } : {}) });
   const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close(), shareStore?.close()]);
   const workers: Worker[] = [];
   try {

@@ -63,6 +63,8 @@ import {
   withdrawSignal,
 } from './definitions';
 import { turnKeeper } from './keeper';
+import { ApprovalNotifier } from './notify';
+import type { ApprovalNotice } from '../notify/notice';
 import { AmendmentState, issuesText, UpdateRefused } from './state';
 
 /**
@@ -72,7 +74,8 @@ import { AmendmentState, issuesText, UpdateRefused } from './state';
 const KEEPER_PATCH = 'turn-keeper';
 /**
  * Patch: an approval or rejection counts only with a proof of who decided, verified by the
- * worker (issue 12). Runs started before it go on deciding by name.
+ * worker, and approval notices go to the configured webhooks (issue 12). Runs started before
+ * it go on deciding by name, without notices.
  */
 const APPROVAL_PROOF_PATCH = 'approval-proof';
 
@@ -393,6 +396,10 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
   if (!needed) return undefined;
   approval.start(requestedAt);
   setStatus(s, 'pending_approval', approval.waitingFor());
+  // Notices to the configured webhooks: with the proofs, in runs with the patch (asked at the start).
+  const notifier = s.proofs ? new ApprovalNotifier(s, approval) : undefined;
+  s.notifier = notifier;
+  notifier?.send('requested');
   const decided = (): boolean => approval.approved || approval.rejected;
   const wakeOn = (): boolean => decided() || s.unverified.length > 0;
   while (!decided()) {
@@ -409,9 +416,11 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
       // In history for the audit: the memo change (WorkflowPropertiesModified) and the details.
       upsertMemo({ approvalReminder: { count: approval.view.reminders.length, ...event.reminder } });
       log.info('approval reminder', { amendmentId: s.view.amendmentId, ...event.reminder });
+      notifier?.send('reminded', approval.view.reminders.length);
     } else if (event?.kind === 'escalated') {
       upsertMemo({ approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null } });
       log.info('approval escalated', { amendmentId: s.view.amendmentId, at: event.at, to: approval.view.eligible });
+      notifier?.send('escalated');
     } else if (event?.kind === 'expired') {
       upsertMemo({ approvalExpired: { at: event.at } });
       break;
@@ -420,12 +429,21 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
   }
   s.dropUnverified(`decided before this decision was verified (status ${approval.rejected ? 'rejected' : approval.expired ? 'expired' : 'approved'})`);
   const v = approval.view;
+  notifier?.send('decided', 1, decisionOf(approval));
   if (approval.expired) {
     const what = v.stage === 'escalated' ? `no decision by the escalation deadline ${v.deadline ?? ''}` : `no decision by the approval deadline ${v.deadline ?? ''}`;
     return `${what}: rejected by the approval policy (${v.approvals.length} approval${v.approvals.length === 1 ? '' : 's'} of ${v.needed} in time)`;
   }
   if (approval.rejected) return `rejected by ${v.rejection!.by}: ${v.rejection!.reason}`;
   return undefined;
+}
+
+/** How the approval ended, for the `decided` notice. */
+function decisionOf(approval: ApprovalState): NonNullable<ApprovalNotice['decision']> {
+  const v = approval.view;
+  if (approval.expired) return { outcome: 'expired' };
+  if (approval.rejected) return { outcome: 'rejected', by: v.rejection!.by, reason: v.rejection!.reason };
+  return { outcome: 'approved', by: v.approvals.map((x) => x.by).join(', ') };
 }
 
 /** Each decision that came with a proof, verified by the worker in arrival order, then counted or ignored with why. */
@@ -522,6 +540,7 @@ async function finish(s: AmendmentState, status: AmendmentStatus, reason: string
   setStatus(s, status, reason);
   s.view.finishedAt ??= new Date().toISOString();
   await Promise.all([auditLog.recordAudit(s.view), release?.()]);
+  await s.notifier?.settled();
   return s.view;
 }
 

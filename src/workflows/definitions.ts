@@ -7,6 +7,7 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 import { z } from 'zod';
 import type { Contract } from '../domain/contract';
 import type { Amendment } from '../domain/amendment';
+import type { NotifyActivities } from '../notify/notice';
 import type { Action, ApplyResult, ApprovalReason, Change, CompensateResult, Operation, Plan, Violation } from '../domain/plan';
 
 export const TASK_QUEUE_DEFAULT = 'amendctl';
@@ -497,7 +498,7 @@ export interface CompensateBatchResult {
   failed: Array<{ idx: number; description: string; message: string }>;
 }
 
-export interface AmendmentActivities {
+export interface AmendmentActivities extends NotifyActivities {
   /** Diff, rules and plan, in the worker (the ruleset is worker configuration). */
   planAmendment(input: { amendment: Amendment; applied: AppliedStateView | null }): Promise<PlanResult>;
   /** One operation on its target, idempotent. */

@@ -134,6 +134,8 @@ export class AmendmentState {
   proofs = false;
   /** Decisions with a proof, in arrival order, for the approval loop to verify. */
   readonly unverified: Unverified[] = [];
+  /** Approval notices in flight (src/workflows/notify.ts): a finished amendment waits for them a little. */
+  notifier: { settled(): Promise<void> } | undefined;
   /** Ids of the tokens already used here: a token counts once. */
   private readonly usedTokens = new Set<string>();
 

@@ -99,7 +99,7 @@ test('amendctl rollback: a reversal that needs approval (not by the requester) a
   const audit = await cli(['audit', rollbackId, '--format', 'md']);
   expect(audit.code).toBe(0);
   expect(audit.stdout).toContain('| Rollback | requested by olga: signed in error |');
-  expect(audit.stdout).toMatch(/\| dana \| approved \| yes \| confirmed with sales \|/);
+  expect(audit.stdout).toMatch(/\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \| confirmed with sales \|/);
 
   // Asking again is a no-op; rolling back something that is no longer the last applied is refused.
   expect((await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'again'])).stdout).toMatch(/already requested/);

@@ -18,6 +18,8 @@
  */
 import { createApprovalActivities } from '../../src/activities/approvals';
 import { loadTrust } from '../../src/approvals/token';
+import { notifyActivities } from '../../src/activities/notify';
+import { NO_NOTIFICATIONS } from '../../src/notify/config';
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, type WorkflowHandle } from '@temporalio/client';
@@ -202,10 +204,11 @@ export class Stubs {
   }
 
   /** The main task queue's activities (local activities of amendmentV2). */
-  control(): Pick<AmendmentActivities, 'enqueueAmendment' | 'planAmendmentV2' | 'recordAudit' | 'orderingPolicy' | 'verifyApproval'> {
+  control(): Pick<AmendmentActivities, 'enqueueAmendment' | 'planAmendmentV2' | 'recordAudit' | 'orderingPolicy' | 'verifyApproval' | 'notificationEndpoints' | 'notifyApproval'> {
     return {
-      // The real verification, with the run's trusted keys (test/harness/approval-keys.ts).
+      // The real verification, with the run's trusted keys (test/harness/approval-keys.ts); the real notifications, none configured.
       ...createApprovalActivities(loadTrust(need('AMENDCTL_APPROVAL_KEYS'))),
+      ...notifyActivities(NO_NOTIFICATIONS),
       enqueueAmendment: async ({ contractId, ...request }) => {
         this.calls.enqueue.push({ contractId, ...request, seq: ++this.seq });
         const initial: ContractWorkflowState = { contractId, applied: null, waiting: [], holder: null, recent: [] };
