@@ -31,6 +31,16 @@ put warehouse-admin-password token
 put warehouse-password token
 put idp-token token
 put codec-keys.json codec_keys
+# The API's approval signing key (Ed25519, PKCS#8) and the trust file the workers read (its public half).
+if [[ ! -e "$dir/approval-signing.key" ]]; then
+  pem="$(openssl genpkey -algorithm ed25519)"
+  signing_key() { printf 'id: compose-api\nprivateKey: |\n%s\n' "$(printf '%s\n' "$pem" | sed 's/^/  /')"; }
+  trust() { printf 'keys:\n  - { id: compose-api, publicKey: %s, approvers: ["*"] }\n' "$(printf '%s\n' "$pem" | openssl pkey -pubout -outform DER | base64 | tr -d '\n')"; }
+  put approval-signing.key signing_key
+  put approval-keys.yaml trust
+else
+  echo "kept    $dir/approval-signing.key"
+fi
 if [[ ! -e "$dir/api-keys.json" ]]; then
   key="amk_$(token)"
   (umask 077; printf '%s\n' "$key" >"$dir/api-key")

@@ -39,10 +39,15 @@ export const AMENDCTL_DB_NEEDS: readonly EnvNeed[] = [
   { anyOf: ['AMENDCTL_AUDIT_DATABASE_URL', 'AMENDCTL_AUDIT_PASSWORD', 'AMENDCTL_WAREHOUSE_PASSWORD'], why: "the amendctl database's password", required: false, secret: true },
 ];
 
+/** The public keys whose signatures prove an approver (src/approvals/token.ts). */
+export const APPROVAL_KEYS_NEED: EnvNeed = { anyOf: ['AMENDCTL_APPROVAL_KEYS'], why: 'the approval keys file (else no approval counts)', required: false };
+/** The key the API signs people's decisions with. */
+export const APPROVAL_SIGNING_NEED: EnvNeed = { anyOf: ['AMENDCTL_APPROVAL_SIGNING_KEY'], why: "the API's approval signing key (else approve and reject answer 501)", required: false };
+
 /** `amendctl worker`, before the targets file's own needs. */
-export const WORKER_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, ...AMENDCTL_DB_NEEDS];
-/** `amendctl serve`: a Temporal client that encodes payloads. */
-export const API_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED];
+export const WORKER_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, ...AMENDCTL_DB_NEEDS, APPROVAL_KEYS_NEED];
+/** `amendctl serve`: a Temporal client that encodes payloads, and the key that signs approvals. */
+export const API_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, APPROVAL_SIGNING_NEED];
 
 /** Secrets that may come as NAME_FILE in every command (TEMPORAL_API_KEY: Temporal Cloud). */
 export const SECRET_ENV: readonly string[] = ['TEMPORAL_API_KEY', 'AMENDCTL_CODEC_SERVER_TOKEN', ...secretNames(AMENDCTL_DB_NEEDS)];

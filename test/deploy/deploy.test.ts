@@ -48,6 +48,7 @@ describe('the environment a worker needs, from the code', () => {
     ]);
     expect(unmetEnv([...WORKER_ENV, ...needs], { TEMPORAL_ADDRESS: 't:7233', AMENDCTL_CODEC_KEY_FILE: '/k', AMENDCTL_WAREHOUSE_HOST: 'db', AMENDCTL_IDP_URL: 'http://idp', AMENDCTL_IDP_TOKEN_FILE: '/t' }).map(describeNeed)).toEqual([
       "AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_DATABASE_URL_FILE or AMENDCTL_AUDIT_PASSWORD or AMENDCTL_AUDIT_PASSWORD_FILE or AMENDCTL_WAREHOUSE_PASSWORD or AMENDCTL_WAREHOUSE_PASSWORD_FILE: the amendctl database's password",
+      'AMENDCTL_APPROVAL_KEYS: the approval keys file (else no approval counts)',
       'AMENDCTL_WAREHOUSE_PASSWORD or AMENDCTL_WAREHOUSE_PASSWORD_FILE: the credential targets.warehouse.password in targets.yaml',
     ]);
   });
@@ -162,7 +163,7 @@ describe('docker-compose.yml', () => {
       'worker: not set: AMENDCTL_IDP_TOKEN or AMENDCTL_IDP_TOKEN_FILE: the credential targets.idp.auth.bearerTokenEnv in /app/examples/reference/targets.yaml',
     ]);
     const unmounted: Obj = clone(compose);
-    unmounted.services.worker.secrets = ['codec_keys', 'warehouse_password'];
+    unmounted.services.worker.secrets = ['codec_keys', 'warehouse_password', 'approval_keys'];
     expect(composeEnvProblems(unmounted)).toEqual(['worker: /run/secrets/idp_token is neither in the image nor mounted']);
   });
 
@@ -243,6 +244,8 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
       'Secret/amendctl-worker',
       'Secret/amendctl-api-keys',
       'Secret/amendctl-temporal',
+      'Secret/amendctl-approval-signing',
+      'Secret/amendctl-approval-keys',
       'Deployment/amendctl-worker',
       'Service/amendctl-worker-metrics',
       'PodDisruptionBudget/amendctl-worker',
