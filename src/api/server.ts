@@ -12,6 +12,7 @@ import { Authenticator, type AuthConfig, type Scope } from './auth';
 import type { ApiLogger } from './log';
 import { openApiDocument } from './openapi';
 import { PROBLEM_MEDIA_TYPE, ProblemError, problemFrom } from './problem';
+import { inboxRoutes, type InboxOptions } from './inbox';
 import { DOCUMENT_MEDIA, type Route, type RouteDeps } from './route';
 import { amendmentRoutes } from './routes/amendments';
 import { approvalRoutes } from './routes/approvals';
@@ -22,6 +23,8 @@ import { webhookRoutes } from './routes/webhooks';
 export interface ApiServerDeps extends RouteDeps {
   auth: AuthConfig;
   logger: ApiLogger;
+  /** The approvals inbox (/inbox, src/api/inbox): served only when given a users file and/or an OpenID provider. */
+  inbox?: InboxOptions;
 }
 
 export const DEFAULT_LIMITS = { bodyBytes: 1024 * 1024, temporalMs: 10_000 } as const;
@@ -69,6 +72,8 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
     raw.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
     for (const r of routes.filter((x) => x.body?.media === 'raw')) register(raw, r);
   });
+  // The approvals inbox: its pages, sign-in and the JSON its page reads (not part of API v1, not in /openapi.json).
+  if (deps.inbox) inboxRoutes(app, { ...deps, inbox: deps.inbox });
 
   app.setErrorHandler((err, req, reply) => {
     const p = problemFrom(err, limits);

@@ -12,6 +12,7 @@ import { applyFileEnv, SECRET_ENV } from '../worker/env';
 const commands: Record<string, { summary: string; load: () => Promise<Command> }> = {
   dev: { summary: 'run the embedded stack: Temporal dev server (SQLite, Web UI) and a worker', load: async () => (await import('./commands/runtime')).devCommand },
   serve: { summary: 'serve the HTTP API v1 (amendments, contracts, signed webhooks, /openapi.json); serve key new: an API key', load: async () => (await import('./commands/serve')).serveCommand },
+  users: { summary: 'users add ID --file FILE: a local user of the approvals inbox (password on stdin); users key: a session key', load: async () => (await import('./commands/users')).usersCommand },
   'codec-server': { summary: 'run the payload codec server (decode/encode for the Web UI and the temporal CLI)', load: async () => (await import('./commands/runtime')).codecServerCommand },
   worker: { summary: 'run a worker against any Temporal (address, namespace, TLS/API key from the environment or a profile)', load: async () => (await import('./commands/runtime')).workerCommand },
   submit: { summary: 'submit an amendment (JSON or YAML); --wait follows it to the end', load: async () => (await import('./commands/amendments')).submitCommand },

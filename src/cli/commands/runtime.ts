@@ -90,7 +90,8 @@ export const devCommand: Command = async (argv, io) => {
     const running = w.run();
     const apiClient = apiPort !== undefined ? await AmendctlClient.connect(temporalTarget({ address: server.address, namespace: 'default' }), w.taskQueue) : undefined;
     const api = apiClient && apiPort !== undefined ? await startDevApi(apiClient, apiPort, resolve(PROJECT_ROOT, '.data', 'api-access.log'), approvalKeys.api) : undefined;
-    const apiText = api ? `; API ${api.url} (key in ${DEV_API_KEY_FILE}, webhook source clm)` : '';
+    const inboxText = api?.inbox ? `; approvals inbox ${api.inbox.url} (user ${api.inbox.user}, password ${api.inbox.password})` : '';
+    const apiText = api ? `; API ${api.url} (key in ${DEV_API_KEY_FILE}, webhook source clm)${inboxText}` : '';
     io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}"${apiText}. Ctrl-C stops them.`);
     const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);
     io.err(`\n${why}: stopping the worker and the dev server ...`);
