@@ -19,4 +19,12 @@ for a in ContractId CustomerId AmendmentId AmendmentStatus; do
     temporal operator search-attribute create --namespace "$ns" --name "$a" --type Keyword >/dev/null 2>&1 || sleep 2
   done
 done
-echo "temporal-setup: namespace $ns with search attributes ContractId, CustomerId, AmendmentId, AmendmentStatus"
+# Drift (src/workflows/reconcile-definitions.ts DRIFT_SEARCH_ATTRIBUTES): NAME:TYPE.
+for at in DriftStatus:Keyword DriftCount:Int; do
+  a="${at%%:*}"; t="${at#*:}"; tries=0
+  until temporal operator search-attribute list --namespace "$ns" 2>/dev/null | grep -qw "$a"; do
+    tries=$((tries + 1)); [ "$tries" -lt 30 ] || { echo "temporal-setup: cannot create search attribute $a" >&2; exit 1; }
+    temporal operator search-attribute create --namespace "$ns" --name "$a" --type "$t" >/dev/null 2>&1 || sleep 2
+  done
+done
+echo "temporal-setup: namespace $ns with search attributes ContractId, CustomerId, AmendmentId, AmendmentStatus, DriftStatus, DriftCount"

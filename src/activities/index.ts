@@ -18,6 +18,8 @@ import { createApprovalActivities } from './approvals';
 import { NO_NOTIFICATIONS, type NotificationsConfig } from '../notify/config';
 import { notifyActivities } from './notify';
 import { createAuditActivities } from './audit';
+import { createDriftActivities } from './drift';
+import type { ReconcileActivities } from '../workflows/reconcile-definitions';
 import { createProvisioningActivities } from './provisioning';
 import { createReclaimActivities } from './reclaim';
 
@@ -39,8 +41,22 @@ export interface ActivityDeps {
   notifications?: NotificationsConfig;
 }
 
-export function createActivities(deps: ActivityDeps): AmendmentActivities {
+export function createActivities(deps: ActivityDeps): AmendmentActivities & ReconcileActivities {
   return {
+    // Drift and reconciliation (issue 13): read-only checks; repairs run as the batches below.
+    ...createDriftActivities({
+      registry: deps.registry,
+      ruleset: () => {
+        if (!deps.rules.current) throw ApplicationFailure.nonRetryable('this worker plans without a ruleset it can show: drift cannot be checked', 'DriftUnsupported');
+        return deps.rules.current();
+      },
+      client: deps.client,
+      shares: deps.shares,
+      store: deps.store,
+      approvalPolicy: deps.approvalPolicy,
+      ...(deps.rules.guard ? { guard: deps.rules.guard } : {}),
+      taskQueue: deps.taskQueue,
+    }),
     ...createAuditActivities(deps.store), // the durable audit log (issue 6)
     ...createProvisioningActivities(deps), // amendmentV2: the plan in the operation store, batches per target
     ...createReclaimActivities(deps), // the contract takes a turn back from a holder that ended without releasing it

@@ -26,6 +26,8 @@ const commands: Record<string, { summary: string; load: () => Promise<Command> }
   audit: { summary: 'audit AMENDMENT_ID | --contract ID [--format json|csv|md]; audit verify: the audit record and the durable log check', load: async () => (await import('./commands/audit')).auditCommand },
   replay: { summary: 'replay captured workflow histories against this build (before deploying a workflow change)', load: async () => (await import('./commands/replay')).replayCommand },
   plan: { summary: 'dry run: the plan an amendment would get (no Temporal); --json for data', load: async () => (await import('./commands/plan')).planCommand },
+  drift: { summary: 'drift [CONTRACT_ID]: what the targets hold against the applied contract and the rules (read-only); --json for data', load: async () => (await import('./commands/drift')).driftCommand },
+  reconcile: { summary: 'reconcile run|schedule|unschedule|approve|reject: check for drift and report or repair it, by hand or on a Temporal Schedule', load: async () => (await import('./commands/drift')).reconcileCommand },
   rules: { summary: 'rules validate RULES | rules test RULES CASES: check and test a policy', load: async () => (await import('./commands/rules')).rulesCommand },
 };
 

@@ -28,7 +28,7 @@
 import { Attribute, Change, Client, ResultCodeError, type Entry } from 'ldapts';
 import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
-import { childDn, equalityFilter, firstRdnValue } from './ldap-escape';
+import { childDn, equalityFilter, firstRdnValue, parseDn } from './ldap-escape';
 import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import { secretFrom, SecretRefSchema } from './secrets';
 import {
@@ -38,6 +38,8 @@ import {
   type Connector,
   type OperationSpec,
   PermanentTargetError,
+  type StateQuery,
+  type TargetState,
   TransientTargetError,
   nameParam,
   attributesParam,
@@ -69,6 +71,9 @@ export type LdapConfig = z.infer<typeof ldapConfigSchema>;
 /** The administrative lock value of the ppolicy overlay: locked until the attribute is removed. */
 export const LOCKED_VALUE = '000001010000Z';
 const LOCK_ATTR = 'pwdAccountLockedTime';
+/** Up to this many accounts, drift looks each up; more, it lists usersDn in pages of LIST_PAGE. */
+const FEW_SUBJECTS = 20;
+const LIST_PAGE = 500;
 
 /** Result codes (RFC 4511 appendix A) that may pass: time/admin limit, busy, unavailable. */
 const TRANSIENT_RESULT_CODES = new Set([3, 11, 51, 52]);
@@ -327,6 +332,56 @@ export class LdapConnector implements Connector {
       groups: await this.groupsOf(a.dn),
       attributes,
     };
+  }
+
+  /**
+   * Drift: the asked accounts (a few looked up one by one; many: every account under usersDn,
+   * with paged results) and the members of each asked group or role entry (member DNs read back
+   * to their uid; the placeholder member is none).
+   */
+  async readState(query: StateQuery): Promise<TargetState> {
+    const wanted = new Set(query.subjects);
+    const found: Account[] = [];
+    if (query.subjects.length <= FEW_SUBJECTS) {
+      for (const s of query.subjects) {
+        const a = await this.findAccount(s, false);
+        if (a) found.push(a);
+      }
+    } else {
+      const res = await this.request('list accounts', (c) =>
+        c.search(this.config.usersDn, { scope: 'one', filter: '(objectClass=inetOrgPerson)', attributes: this.accountAttributes(), paged: { pageSize: LIST_PAGE } }),
+      );
+      for (const e of res.searchEntries) if (values(e, 'uid').some((u) => wanted.has(u))) found.push({ dn: e.dn, entry: e });
+    }
+    const accounts: TargetState['accounts'] = found.map((a) => {
+      const attributes: Record<string, string> = {};
+      for (const [key, attr] of Object.entries(this.config.attributeMap)) {
+        const v = values(a.entry, attr)[0];
+        if (v !== undefined) attributes[key] = v;
+      }
+      return { subject: values(a.entry, 'uid').find((u) => wanted.has(u))!, active: values(a.entry, LOCK_ATTR).length === 0, attributes };
+    });
+    const members: TargetState['members'] = {};
+    for (const g of query.groups) {
+      const entry = await this.readEntry(this.groupDn(g.name, g.kind === 'role'), ['cn', 'member']);
+      if (!entry) {
+        members[g.name] = null;
+        continue;
+      }
+      const list: string[] = [];
+      for (const dn of values(entry, 'member')) {
+        if (dn === this.config.emptyGroupMember) continue;
+        let rdn;
+        try {
+          rdn = parseDn(dn)[0]?.[0];
+        } catch {
+          continue; // not a DN this connector wrote: no account of ours
+        }
+        if (rdn && rdn.type.toLowerCase() === 'uid') list.push(rdn.value);
+      }
+      members[g.name] = list;
+    }
+    return { accounts, members, managedAttributes: Object.keys(this.config.attributeMap) };
   }
 
   private async groupsOf(userDn: string): Promise<string[]> {

@@ -15,6 +15,8 @@ import {
   type Connector,
   type OperationSpec,
   PermanentTargetError,
+  type StateQuery,
+  type TargetState,
   TransientTargetError,
 } from './types';
 
@@ -39,6 +41,8 @@ export const postgresConfigSchema = z
 export type PostgresConfig = z.infer<typeof postgresConfigSchema>;
 
 const MAX_IDENTIFIER_BYTES = 63;
+/** Role names per query when reading state. */
+const READ_CHUNK = 5000;
 
 /** A quoted identifier: `"` doubled; refused when PostgreSQL could not store it exactly. */
 export function quoteIdent(name: string): string {
@@ -106,6 +110,31 @@ export class PostgresConnector implements Connector {
       const role = await this.role(c, subject);
       if (!role) return null;
       return { subject, id: role.rolname, active: role.rolcanlogin, groups: await this.memberships(c, subject), attributes: {} };
+    });
+  }
+
+  /** Drift: the asked roles and the members of the asked group roles, a few queries for any number (names as parameters, never in the SQL). */
+  async readState(query: StateQuery): Promise<TargetState> {
+    return this.withClient('read state', async (c) => {
+      const accounts: TargetState['accounts'] = [];
+      for (let i = 0; i < query.subjects.length; i += READ_CHUNK) {
+        const r = await c.query<RoleRow>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1::text[])', [query.subjects.slice(i, i + READ_CHUNK)]);
+        for (const row of r.rows) accounts.push({ subject: row.rolname, active: row.rolcanlogin, attributes: {} });
+      }
+      const names = [...new Set(query.groups.map((g) => g.name))];
+      const members: TargetState['members'] = {};
+      if (names.length > 0) {
+        const exist = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])', [names]);
+        for (const row of exist.rows) members[row.rolname] = [];
+        const r = await c.query<{ grp: string; member: string }>(
+          `SELECT r.rolname AS grp, u.rolname AS member FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+            WHERE r.rolname = ANY($1::text[])`,
+          [names],
+        );
+        for (const row of r.rows) members[row.grp]!.push(row.member);
+        for (const n of names) members[n] ??= null;
+      }
+      return { accounts, members, managedAttributes: [] };
     });
   }
 

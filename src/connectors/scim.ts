@@ -36,7 +36,7 @@ import { z } from 'zod';
 import type { JsonObject, JsonValue } from '../domain/json';
 import { type Gate, httpRequest, targetGate, throwForStatus, type HttpResponse } from './http-util';
 import { type RateLimiter, targetRateLimiter } from './rate-limit';
-import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationJournal, type OperationSpec } from './types';
+import { PermanentTargetError, TransientTargetError, type StateQuery, type TargetState, type AccountState, type ApplyResult, type CompensateResult, type Connector, type OperationJournal, type OperationSpec } from './types';
 
 export const scimConfigSchema = z
   .object({
@@ -97,6 +97,11 @@ async function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
 const USER_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:User';
 const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const PATCH_SCHEMA = 'urn:ietf:params:scim:api:messages:2.0:PatchOp';
+
+/** Up to this many accounts, drift looks each up by userName; more, it lists every user. */
+const FEW_SUBJECTS = 20;
+/** Users per page when drift lists a whole target. */
+const LIST_PAGE = 1000;
 
 /** A SCIM filter comparison value: a JSON string, so `"` and `\` (and control characters) are escaped (RFC 7644 §3.4.2.2). */
 export function scimFilterValue(value: string): string {
@@ -375,6 +380,75 @@ class ScimConnector implements Connector {
       groups: groups.map((g) => g.displayName).sort(),
       attributes: stateAttributes(user),
     };
+  }
+
+  /**
+   * Drift: the asked accounts (a few looked up by userName; many: every user, paged) and each
+   * asked group with its members (their ids resolved to userNames). SCIM roles are the `roles`
+   * of the accounts read.
+   */
+  async readState(query: StateQuery): Promise<TargetState> {
+    const wanted = new Set(query.subjects.map((s) => s.toLowerCase()));
+    const byId = new Map<string, ScimUser>();
+    if (query.subjects.length <= FEW_SUBJECTS) {
+      for (const s of query.subjects) {
+        const u = await this.findUser(s);
+        if (u) byId.set(u.id, u);
+      }
+    } else {
+      for (const u of await this.listAll<ScimUser>('/Users')) byId.set(u.id, u);
+    }
+    const accounts: TargetState['accounts'] = [];
+    for (const u of byId.values()) {
+      if (typeof u.userName !== 'string' || !wanted.has(u.userName.toLowerCase())) continue;
+      accounts.push({ subject: u.userName.toLowerCase(), active: u.active !== false, attributes: stateAttributes(u) });
+    }
+    const members: TargetState['members'] = {};
+    for (const g of query.groups) {
+      if (g.kind === 'role') {
+        members[g.name] = [...byId.values()].filter((u) => hasRole(u, g.name) && wanted.has(u.userName.toLowerCase())).map((u) => u.userName.toLowerCase());
+        continue;
+      }
+      const found = await this.search<ScimGroup>('/Groups', scimEq('displayName', g.name), (x) => x.displayName === g.name);
+      if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} groups are named ${JSON.stringify(g.name)}; resolve by hand`);
+      const group = found[0];
+      if (!group) {
+        members[g.name] = null;
+        continue;
+      }
+      const list: string[] = [];
+      for (const m of group.members ?? []) {
+        let u = byId.get(m.value);
+        if (!u) {
+          u = (await this.getUser(m.value)) ?? undefined;
+          if (u) byId.set(u.id, u);
+        }
+        if (u && typeof u.userName === 'string') list.push(u.userName.toLowerCase());
+      }
+      members[g.name] = list;
+    }
+    return { accounts, members, managedAttributes: [...MANAGED] };
+  }
+
+  /** Every resource of an endpoint, paged with startIndex/count (large pages: drift reads whole targets). */
+  private async listAll<T extends Resource>(endpoint: '/Users' | '/Groups'): Promise<T[]> {
+    const f = await this.getFeatures();
+    const want = Math.max(this.pageSize, LIST_PAGE);
+    const count = f.maxResults && f.maxResults > 0 ? Math.min(want, f.maxResults) : want;
+    const out: T[] = [];
+    let start = 1;
+    for (let page = 0; page < 100_000; page++) {
+      const res = await this.send('GET', endpoint, { query: { startIndex: String(start), count: String(count) } });
+      if (res.status !== 200) this.fail(res, `listing ${endpoint}`);
+      const body = res.body as { totalResults?: number; Resources?: T[] };
+      const items = Array.isArray(body?.Resources) ? body.Resources : [];
+      out.push(...items);
+      start += items.length;
+      const total = typeof body?.totalResults === 'number' ? body.totalResults : 0;
+      if (start > total) return out;
+      if (items.length === 0) throw new PermanentTargetError('TargetUnsupported', `${this.target}: ${endpoint} answered an empty page at startIndex ${start} of ${total} results`);
+    }
+    throw new TransientTargetError(`${this.target}: ${endpoint} paging did not end`);
   }
 
   async apply(op: OperationSpec, journal?: OperationJournal): Promise<ApplyResult> {

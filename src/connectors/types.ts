@@ -55,8 +55,30 @@ export interface Connector {
   applyGroupChange?(ops: OperationSpec[]): Promise<ApplyResult[]>;
   /** Undo an applied operation exactly, from the prior state `apply` recorded. Idempotent too. */
   compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult>;
+  /**
+   * Optional, read-only (drift): the accounts among `query.subjects` the target holds, and the
+   * members of each group or role of `query.groups`, read in pages. A connector without it
+   * cannot be checked for drift (reported as "not checked").
+   */
+  readState?(query: StateQuery): Promise<TargetState>;
   /** Release connections. */
   close(): Promise<void>;
+}
+
+/** What a drift check asks a target: the accounts a contract governs and the groups or roles it governs. */
+export interface StateQuery {
+  subjects: string[];
+  groups: Array<{ name: string; kind: 'group' | 'role' }>;
+}
+
+/** What a target holds for a StateQuery. */
+export interface TargetState {
+  /** Each asked subject the target has an account for (not listed: none). */
+  accounts: Array<{ subject: string; active: boolean; attributes: Record<string, string> }>;
+  /** The members (subjects) of each asked group or role, by name; null when it does not exist. */
+  members: Record<string, string[] | null>;
+  /** The account attributes this target holds (the others a plan sets are not compared). */
+  managedAttributes: string[];
 }
 
 /** A failure that may pass: network, 429, 5xx, lock timeouts. Retried with backoff; `retryAfterMs` honours Retry-After. */

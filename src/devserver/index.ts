@@ -9,6 +9,7 @@ import { connect, createServer } from 'node:net';
 import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { SEARCH_ATTRIBUTES } from '../workflows/definitions';
+import { DRIFT_SEARCH_ATTRIBUTES } from '../workflows/reconcile-definitions';
 
 const ROOT = resolve(__dirname, '..', '..');
 
@@ -48,7 +49,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(uiPort), '--ui-ip', ip);
   if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
-  for (const [name, type] of Object.entries(SEARCH_ATTRIBUTES)) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries({ ...SEARCH_ATTRIBUTES, ...DRIFT_SEARCH_ATTRIBUTES })) args.push('--search-attribute', `${name}=${type}`);
   const logFile = opts.logFile ?? resolve(dirname(dbFile), 'temporal.log');
   const fd = openSync(logFile, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', fd, fd] });

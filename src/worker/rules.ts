@@ -12,6 +12,10 @@ import { readDocumentFile } from './config';
 
 export interface RulesProvider {
   plan(amendment: Amendment, applied: AppliedState | null): Plan;
+  /** The ruleset itself (drift derives what targets should hold from it); absent: drift cannot check. */
+  current?(): Ruleset;
+  /** The mass-change guard (drift's repairs honour it too). */
+  readonly guard?: MassChangeGuard;
 }
 
 export class FileRulesProvider implements RulesProvider {

@@ -63,6 +63,7 @@ import {
   withdrawSignal,
 } from './definitions';
 import { turnKeeper } from './keeper';
+import { proofs, untilApprovalWakes } from './proofs';
 import { ApprovalNotifier } from './notify';
 import type { ApprovalNotice } from '../notify/notice';
 import { AmendmentState, issuesText, UpdateRefused } from './state';
@@ -89,11 +90,6 @@ const control = proxyLocalActivities<Pick<AmendmentActivities, 'enqueueAmendment
 const planning = proxyLocalActivities<Pick<AmendmentActivities, 'planAmendmentV2'>>({
   startToCloseTimeout: '10m',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '20s' },
-});
-/** Approval proofs, verified with the keys the worker trusts (a verdict, never a failure, for a bad token). */
-const proofs = proxyLocalActivities<Pick<AmendmentActivities, 'verifyApproval'>>({
-  startToCloseTimeout: '10s',
-  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
 });
 /** The durable audit log: retried until the store takes the record, so no final status goes unrecorded. */
 const auditLog = proxyLocalActivities<Pick<AmendmentActivities, 'recordAudit'>>({
@@ -405,13 +401,9 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
   while (!decided()) {
     await verifyDecisions(s, plan);
     if (decided()) break;
-    const wake = approval.nextWakeMs();
-    if (wake === undefined) {
-      await condition(wakeOn);
-      continue;
-    }
-    if (wake > Date.now() && (await condition(wakeOn, wake - Date.now()))) continue;
-    const event = approval.tick(Date.now());
+    const w = await untilApprovalWakes(approval, wakeOn);
+    if (w.woke) continue;
+    const event = w.event;
     if (event?.kind === 'reminded') {
       // In history for the audit: the memo change (WorkflowPropertiesModified) and the details.
       upsertMemo({ approvalReminder: { count: approval.view.reminders.length, ...event.reminder } });

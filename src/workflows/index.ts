@@ -5,3 +5,5 @@ export { contractWorkflow } from './contract';
 export { amendmentWorkflow } from './v1/amendment';
 /** The keeper of an amendment's turn: tells the contract when the amendment's run has closed, however it closed. */
 export { turnKeeper } from './keeper';
+/** Drift reconciliation of one contract or every contract (issue 13), run by a Temporal Schedule. */
+export { reconcileWorkflow } from './reconcile';

@@ -49,6 +49,8 @@ export const MAX_REASON = 2000;
 export const IGNORED_SIGNALS_KEPT = 100;
 /** Decisions waiting for their proof to be verified, at most (more are ignored: nobody needs to send 20 at once). */
 export const UNVERIFIED_KEPT = 20;
+/** Why a decision without a proof does not count. */
+export const NO_PROOF = 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)';
 
 /**
  * A decision whose proof the worker has yet to verify (histories with the patch `approval-proof`):
@@ -213,7 +215,7 @@ export class AmendmentState {
   private toVerify(u: Omit<Unverified, 'token'>, token: string | undefined): Unverified | undefined {
     const d = { by: u.by, at: u.at, ...(u.kind === 'reject' ? { reason: u.text ?? '' } : u.text ? { comment: u.text } : {}) };
     if (!token) {
-      this.ignoreDecision(d, 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)');
+      this.ignoreDecision(d, NO_PROOF);
       return undefined;
     }
     if (this.unverified.length >= UNVERIFIED_KEPT) {
@@ -268,7 +270,7 @@ export class AmendmentState {
     }
     const why = a.whyNot(parsed.data.by, true);
     if (why) throw new UpdateRefused('ApproverNotAllowed', why);
-    if (this.proofs && !parsed.data.proof) throw new UpdateRefused('ApproverNotAllowed', 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)');
+    if (this.proofs && !parsed.data.proof) throw new UpdateRefused('ApproverNotAllowed', NO_PROOF);
     if (this.proofs && this.unverified.length >= UNVERIFIED_KEPT) throw new UpdateRefused('ApproverNotAllowed', `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`);
   }
 

@@ -18,6 +18,23 @@ import { applyFileEnv, describeNeed, secretNames, fileEnvNeeds, unmetEnv, WORKER
 import { connectionOptions, parse } from '../common';
 import { type Command, UsageError } from '../io';
 import { help } from './amendments';
+import { checkInput } from '../../client/inputs';
+import { DurationSchema } from '../../worker/config';
+import { ReconcileInputSchema } from '../../workflows/reconcile-definitions';
+import { upsertReconcileSchedule } from './drift';
+
+/** The dev stack's reconciliation schedule (reconcile-all); returns what to say about it. */
+async function scheduleDevReconciliation(target: ReturnType<typeof temporalTarget>, taskQueue: string, every: string, policy: string): Promise<string> {
+  const seconds = checkInput(DurationSchema, every, 'invalid --reconcile-every');
+  const input = checkInput(ReconcileInputSchema, { policy }, 'invalid --reconcile-policy');
+  const client = await AmendctlClient.connect(target, taskQueue);
+  try {
+    await upsertReconcileSchedule(client.client, taskQueue, { policy: input.policy }, seconds);
+  } finally {
+    await client.close();
+  }
+  return `; schedule reconcile-all checks every contract for drift every ${seconds} s (policy ${input.policy})`;
+}
 
 let runtimeInstalled = false;
 /** The SDK runtime, logging warnings (AMENDCTL_LOG_LEVEL); with `sdkMetrics`, its Prometheus exporter on that loopback address. */
@@ -40,11 +57,11 @@ export function untilSignal(): Promise<string> {
   });
 }
 
-const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--api-port 8080] [--no-api] [--db FILE] [--headless]';
+const DEV_USAGE = 'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--api-port 8080] [--no-api] [--db FILE] [--headless] [--reconcile-every 1h] [--reconcile-policy report] [--no-reconcile]';
 export const devCommand: Command = async (argv, io) => {
   const { values } = parse(
     argv,
-    { port: { type: 'string' }, 'ui-port': { type: 'string' }, 'codec-port': { type: 'string' }, 'api-port': { type: 'string' }, 'no-api': { type: 'boolean' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' } },
+    { port: { type: 'string' }, 'ui-port': { type: 'string' }, 'codec-port': { type: 'string' }, 'api-port': { type: 'string' }, 'no-api': { type: 'boolean' }, db: { type: 'string' }, headless: { type: 'boolean' }, 'task-queue': { type: 'string' }, 'reconcile-every': { type: 'string' }, 'reconcile-policy': { type: 'string' }, 'no-reconcile': { type: 'boolean' } },
     DEV_USAGE,
   );
   if (values.help) {
@@ -88,11 +105,13 @@ export const devCommand: Command = async (argv, io) => {
       ...(values['task-queue'] ? { files: { taskQueue: values['task-queue'] } } : {}),
     });
     const running = w.run();
+    // Drift (issue 13): every contract reconciled on a Temporal Schedule (report only, unless asked otherwise).
+    const reconcileText = values['no-reconcile'] ? '' : await scheduleDevReconciliation(temporalTarget({ address: server.address, namespace: 'default' }), w.taskQueue, values['reconcile-every'] ?? '1h', values['reconcile-policy'] ?? 'report');
     const apiClient = apiPort !== undefined ? await AmendctlClient.connect(temporalTarget({ address: server.address, namespace: 'default' }), w.taskQueue) : undefined;
     const api = apiClient && apiPort !== undefined ? await startDevApi(apiClient, apiPort, resolve(PROJECT_ROOT, '.data', 'api-access.log'), approvalKeys.api) : undefined;
     const inboxText = api?.inbox ? `; approvals inbox ${api.inbox.url} (user ${api.inbox.user}, password ${api.inbox.password})` : '';
     const apiText = api ? `; API ${api.url} (key in ${DEV_API_KEY_FILE}, webhook source clm)${inboxText}` : '';
-    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}"${apiText}. Ctrl-C stops them.`);
+    io.out(`amendctl dev: Temporal at ${server.address}${server.uiUrl ? `, Web UI ${server.uiUrl}` : ''}; codec server ${codec.url} (loopback, token in the UI's endpoint); worker on task queue "${w.taskQueue}"${apiText}${reconcileText}. Ctrl-C stops them.`);
     const why = await Promise.race([untilSignal(), running.then(() => 'worker stopped'), once(server.process, 'exit').then(() => 'the dev server exited')]);
     io.err(`\n${why}: stopping the worker and the dev server ...`);
     await api?.app.close();

@@ -11,6 +11,7 @@
 import { join } from 'node:path';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES } from '../../../src/workflows/definitions';
+import { DRIFT_SEARCH_ATTRIBUTES } from '../../../src/workflows/reconcile-definitions';
 import type { TestServer } from '../server';
 import { ROOT } from '../proc';
 
@@ -21,8 +22,8 @@ export const timeSkipping: TestServer = {
   async start() {
     const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } } });
     try {
-      // IndexedValueType KEYWORD = 2.
-      const searchAttributes = Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2]));
+      // IndexedValueType KEYWORD = 2, INT = 3.
+      const searchAttributes = Object.fromEntries([...Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2]), ...Object.entries(DRIFT_SEARCH_ATTRIBUTES).map(([k, t]) => [k, t === 'Int' ? 3 : 2])]);
       await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
     } catch (err) {
       await env.teardown();
