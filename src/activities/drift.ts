@@ -12,6 +12,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
 import { opFromStored, recordFromView } from '../audit/record';
 import { AuditStore } from '../audit/store';
+import { driftFoundTotal, driftRepairedTotal } from '../observability/metrics';
 import type { ConnectorRegistry } from '../connectors/registry';
 import type { StateQuery } from '../connectors/types';
 import { type ActualState, compareTarget, countDifferences, type DesiredState, desiredState, type Difference, DriftError, governedSubjects, repairOperations } from '../domain/drift';
@@ -185,6 +186,7 @@ export function createDriftActivities(deps: DriftActivityDeps, env: NodeJS.Proce
         clearInterval(beat);
       }
       const options = { policy, targets };
+      for (const [target, kinds] of Object.entries(countDifferences(report.differences))) for (const [kind, n] of Object.entries(kinds)) driftFoundTotal.inc({ target, kind }, n ?? 0);
       const summary: DriftSummary = {
         contractId,
         customerId: report.customerId,
@@ -245,7 +247,10 @@ export function createDriftActivities(deps: DriftActivityDeps, env: NodeJS.Proce
         kind: 'reconciliation',
         drift: view.found ? { total: view.found.total, counts: view.found.counts, sharedSkipped: view.found.sharedSkipped, differences: view.found.differences, targets: view.found.targets, busy: view.found.busy ?? null } : null,
       };
-      return audit.append(record);
+      const appended = await audit.append(record);
+      // Counted once per reconciliation: a retried append finds its record already there.
+      if (!appended.duplicate) for (const [target, outcomes] of Object.entries(view.repair?.operationCounts ?? {})) for (const [outcome, n] of Object.entries(outcomes)) if (outcome !== 'pending') driftRepairedTotal.inc({ target, outcome }, n ?? 0);
+      return appended;
     },
   };
 }

@@ -137,6 +137,9 @@ export class AmendctlClient {
   /** The decision as it will be sent, with a proof of this client's signer unless it has one (the text signed is the one sent). */
   private async withProof<T extends { by: string; proof?: string | undefined; comment?: string | undefined; reason?: string | undefined }>(amendmentId: string, decision: DecisionKind, d: T): Promise<T> {
     if (d.proof || !this.signer) return d;
+    // The first release's amendments (workflow type amendmentWorkflow, still draining) have no plan hash and decide by name.
+    const v = await this.getStatus(amendmentId);
+    if (v.status === 'pending_approval' && !v.planHash) return d;
     return { ...d, proof: await this.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason) };
   }
 

@@ -45,6 +45,20 @@ export const compensationsTotal = new Counter({
   registers: [registry],
 });
 
+export const driftFoundTotal = new Counter({
+  name: 'amendctl_drift_found_total',
+  help: 'Differences drift checks found between a target and what its contract says, by target and kind (account_missing, membership_extra, ...).',
+  labelNames: ['target', 'kind'] as const,
+  registers: [registry],
+});
+
+export const driftRepairedTotal = new Counter({
+  name: 'amendctl_drift_repaired_total',
+  help: 'Repair operations of reconciliations, by target and outcome (applied, unchanged, failed, compensated, ...).',
+  labelNames: ['target', 'outcome'] as const,
+  registers: [registry],
+});
+
 export const apiRequestsTotal = new Counter({
   name: 'amendctl_api_requests_total',
   help: 'HTTP API requests, by route pattern and status.',

@@ -87,7 +87,7 @@ test('amendctl audit: md reads as a report (changes, rules, approvals with the i
   expect(md).toMatch(/ruleset `[0-9a-f]{16}…`/);
   expect(md).toMatch(/Required \(1 approval needed\), because:/);
   expect(md).toMatch(/\| sam \| approved \| no — [^|]*separation of duties/);
-  expect(md).toMatch(/\| dana \| approved \| yes \| matches the signed order form \|/);
+  expect(md).toMatch(/\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \| matches the signed order form \|/);
   expect(md).toMatch(new RegExp(`\\| warehouse: grant app_admin to ${c.email('alice').replace(/\./g, '\\.')} \\| [^|]+ \\| done \\| 1 \\|`));
   expect(md).toContain('the workflow history (every event)');
 
@@ -258,7 +258,7 @@ test('after the dev server forgets the workflows (a new server, a new database),
     expect(all.code).toBe(0);
     expect(all.stdout.match(/^# Audit record: amendment /gm)).toHaveLength(3);
     expect(all.stdout).toContain("the workflow's final state (durable audit log)");
-    expect(all.stdout).toMatch(/\| dana \| approved \| yes \|/);
+    expect(all.stdout).toMatch(/\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \|/);
   } finally {
     await fresh?.stop();
     rmSync(dir, { recursive: true, force: true });

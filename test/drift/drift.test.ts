@@ -10,6 +10,7 @@ import { auditCommand } from '../../src/cli/commands/audit';
 import { driftCommand, reconcileCommand } from '../../src/cli/commands/drift';
 import type { CliIO } from '../../src/cli/io';
 import { approveSignal } from '../../src/workflows/definitions';
+import { registry } from '../../src/observability/metrics';
 import { harnessSigner } from '../harness/approvals';
 import { reconcileStatusQuery, type ReconcileView } from '../../src/workflows/reconcile-definitions';
 import { need } from '../harness/env';
@@ -66,6 +67,12 @@ async function setMembers(name: string, members: string[]): Promise<void> {
   expect([200, 204]).toContain(r.status);
 }
 
+/** A counter's value in the worker's registry (what its /metrics serves), summed over series with these labels. */
+async function counted(name: string, labels: Record<string, string>): Promise<number> {
+  const m = await registry.getSingleMetric(name)!.get();
+  return m.values.filter((v) => Object.entries(labels).every(([k, x]) => v.labels[k] === x)).reduce((n, v) => n + v.value, 0);
+}
+
 test('out-of-band changes are reported by amendctl drift, only reported under report, repaired under repair', async () => {
   await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['dave', 'member']]));
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
@@ -115,6 +122,7 @@ test('out-of-band changes are reported by amendctl drift, only reported under re
   expect(text.out).toContain(`✗ ${stranger} is in group ${c.id}-members but should not be (an account the contract does not name)`);
 
   // Policy report: found, recorded, nothing changed.
+  const foundBefore = await counted('amendctl_drift_found_total', { target: 'idp' });
   const reported = await run(reconcileCommand, ['run', c.contractId, '--policy', 'report', '--wait', '--json']);
   const rv = JSON.parse(reported.out) as ReconcileView;
   expect(reported.code).toBe(1);
@@ -122,6 +130,8 @@ test('out-of-band changes are reported by amendctl drift, only reported under re
   expect(rv.found!.total).toBe(expected.length);
   expect(rv.repair).toBeUndefined();
   expect(brief(await drift())).toEqual(expected);
+  // The worker's /metrics counts what the check found (issue 14): idp's four differences.
+  expect((await counted('amendctl_drift_found_total', { target: 'idp' })) - foundBefore).toBe(4);
   // Operators find it in the UI: DriftStatus and DriftCount on the reconciliation.
   const listed = await until('the reconciliation in visibility', async () => {
     for await (const w of stack.client.client.workflow.list({ query: `DriftStatus = "reported" AND ContractId = "${c.contractId}" AND DriftCount = ${expected.length}` })) return w.workflowId;
@@ -135,6 +145,7 @@ test('out-of-band changes are reported by amendctl drift, only reported under re
   expect(brief(await drift())).toEqual(expected.filter((x) => x.startsWith('warehouse')));
 
   // Policy repair: every target as the contract says again.
+  const repairedBefore = await counted('amendctl_drift_repaired_total', { target: 'warehouse', outcome: 'applied' });
   const repaired = await run(reconcileCommand, ['run', c.contractId, '--policy', 'repair', '--wait', '--json']);
   const v = JSON.parse(repaired.out) as ReconcileView;
   expect(repaired.code).toBe(0);
@@ -143,6 +154,7 @@ test('out-of-band changes are reported by amendctl drift, only reported under re
     [`applied warehouse:deactivateAccount:${c.email('carol')}`, `applied warehouse:revokeRole:${c.email('bob')}:app_admin`, `applied warehouse:grantRole:${c.email('dave')}:app_write`].sort(),
   );
   expect((await drift()).total).toBe(0);
+  expect((await counted('amendctl_drift_repaired_total', { target: 'warehouse', outcome: 'applied' })) - repairedBefore).toBe(3);
   expect((await scim.readBack(c.email('carol')))?.active).toBe(false);
   expect((await scimGroup(`${c.id}-members`)).members).not.toContain((made.body as { id: string }).id);
   const roles = await pgSnapshot(c.domain);

@@ -6,7 +6,12 @@
  *   - a scheduled amendment superseded by a later one for its sequence, and one cancelled
  *   - a gap in the sequence: reported, then invalid at the gap deadline; a gap filled in time
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ApprovalRefusedError } from '../../src/client';
+import { until } from '../harness/until';
+import { newSecret, type Receiver, startReceiver } from '../notify/receiver';
 import { baseline, changes, customer } from '../workflows/fixtures';
 import { pgSnapshot } from '../workflows/stack';
 import { startTimeStack, type TimeStack } from './timeskipping';
@@ -25,11 +30,19 @@ const POLICY = {
 };
 
 let stack: TimeStack;
+/** Approval notices (issue 12) go to a local receiver that verifies their signatures. */
+const notifySecret = newSecret();
+let receiver: Receiver;
 beforeAll(async () => {
-  stack = await startTimeStack('ts', POLICY);
+  receiver = await startReceiver(notifySecret);
+  const file = join(mkdtempSync(join(tmpdir(), 'amendctl-ts-notify-')), 'notifications.yaml');
+  writeFileSync(file, `endpoints:\n  - name: approvers\n    url: ${receiver.url}\n    secret: env:AMENDCTL_TEST_TS_NOTIFY_SECRET\n`);
+  stack = await startTimeStack('ts', POLICY, { AMENDCTL_NOTIFICATIONS: file, AMENDCTL_TEST_TS_NOTIFY_SECRET: notifySecret });
 });
 afterAll(async () => {
   await stack?.stop();
+  await receiver?.close();
+  delete process.env.AMENDCTL_NOTIFICATIONS;
 });
 
 test('a 30-day effective date: scheduled, nothing changes, then it applies on the day', async () => {
@@ -99,6 +112,17 @@ test('a 72-hour approval deadline: reminders recorded, the submitter and strange
   const memoKeys = (history.events ?? []).flatMap((e) => Object.keys(e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields ?? {}));
   expect(memoKeys.filter((k) => k === 'approvalReminder')).toHaveLength(2);
   expect(memoKeys.filter((k) => k === 'approvalEscalated')).toHaveLength(1);
+
+  // And each was a signed notice to the configured endpoint: requested, two reminders, the escalation (to cio), the decision.
+  const ids = [1, 2].map((n) => `${a.amendmentId}:reminded:${n}`).concat([`${a.amendmentId}:requested:1`, `${a.amendmentId}:escalated:1`, `${a.amendmentId}:decided:1`]);
+  const notices = await until('every notice delivered', async () => {
+    const got = receiver.deliveries.filter((d) => String(d.headers['webhook-id']).startsWith(`${a.amendmentId}:`));
+    return ids.every((id) => got.some((d) => d.headers['webhook-id'] === id)) ? got : undefined;
+  });
+  expect(notices.every((d) => d.verified && d.hmacOk)).toBe(true);
+  expect(notices.map((d) => String(d.headers['webhook-id'])).sort()).toEqual([...ids].sort());
+  const escalated = JSON.stringify(notices.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:escalated:1`)!.json);
+  expect(escalated).toContain('cio');
 });
 
 test('when the escalation deadline passes too, the amendment is rejected and nothing changes', async () => {

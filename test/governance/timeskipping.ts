@@ -43,11 +43,11 @@ export interface TimeStack {
   stop(): Promise<void>;
 }
 
-/** `approvals`: the AMENDCTL_APPROVALS content (JSON) for this stack's worker. */
-export async function startTimeStack(name: string, approvals?: object): Promise<TimeStack> {
+/** `approvals`: the AMENDCTL_APPROVALS content (JSON) for this stack's worker; `extraEnv`: more of its environment. */
+export async function startTimeStack(name: string, approvals?: object, extraEnv: Record<string, string> = {}): Promise<TimeStack> {
   quietRuntime();
   const env = await timeSkippingEnv();
-  const workerEnv = referenceEnv();
+  const workerEnv = referenceEnv(extraEnv);
   Object.assign(process.env, workerEnv);
   let approvalsFile: string | undefined;
   if (approvals) {

@@ -29,6 +29,8 @@ import { main } from '../../src/cli/main';
 import { ROOT, referenceRules, stateBefore } from '../domain/support/reference';
 import { WORKFLOW_CASES } from './workflow-cases';
 import { HostileTable, inputErrorOf, issueAt } from './support';
+import { stringify as stringifyYaml } from 'yaml';
+import { newSigningKey } from '../../src/approvals/token';
 
 const table = new HostileTable('pure boundaries (documents, files, CLI)');
 afterAll(() => table.print());
@@ -466,6 +468,15 @@ interface CliCase {
 }
 
 const CLOSED = ['--address', '127.0.0.1:1'];
+let danaKeyFile: string | undefined;
+/** dana's own approval key (a file made once for these cases). */
+function personalKey(): string {
+  if (!danaKeyFile) {
+    danaKeyFile = join(mkdtempSync(join(tmpdir(), 'amendctl-cli-key-')), 'dana.key');
+    writeFileSync(danaKeyFile, stringifyYaml(newSigningKey('dana-laptop', 'dana').file), { mode: 0o600 });
+  }
+  return danaKeyFile;
+}
 const file = (name: string, text: string): string => {
   const p = join(DIR, name);
   writeFileSync(p, text);
@@ -516,14 +527,16 @@ const CLI: CliCase[] = [
   { id: 'C027', input: 'status X --operations --limit 1000000', argv: () => ['status', 'acme-msa-001', '--operations', '--limit', '1000000', ...CLOSED], code: 2, err: /--limit takes a whole number from 1 to 1000, got "1000000"/ },
   { id: 'C028', input: 'status X --operations --offset=-1', argv: () => ['status', 'acme-msa-001', '--operations', '--offset=-1', ...CLOSED], code: 2, err: /--offset takes a whole number, got "-1"/ },
   { id: 'C029', input: 'status X --operations --offset 0x10', argv: () => ['status', 'acme-msa-001', '--operations', '--offset', '0x10', ...CLOSED], code: 2, err: /--offset takes a whole number, got "0x10"/ },
-  { id: 'C030', input: 'approve X (no --by)', argv: () => ['approve', 'acme-msa-001', ...CLOSED], code: 2, err: /expected AMENDMENT_ID and --by USER/ },
-  { id: 'C031', input: 'approve X --by ""', argv: () => ['approve', 'acme-msa-001', '--by', '', ...CLOSED], code: 2, err: /expected AMENDMENT_ID and --by USER/ },
+  { id: 'C030', input: "approve X (no --by, a service's key)", argv: () => ['approve', 'acme-msa-001', ...CLOSED], code: 2, err: /key test-harness is a service's key: say whom it signs for with --by USER/ },
+  { id: 'C031', input: 'approve X --by ""', argv: () => ['approve', 'acme-msa-001', '--by', '', ...CLOSED], code: 2, err: /key test-harness is a service's key: say whom it signs for with --by USER/ },
   { id: 'C032', input: 'approve X --by "   "', argv: () => ['approve', 'acme-msa-001', '--by', '   ', ...CLOSED], code: 2, err: /invalid approval:\n {2}by: who \("by"\) is required \(not only spaces\)/ },
   { id: 'C033', input: 'approve X --by "dana" + right-to-left override', argv: () => ['approve', 'acme-msa-001', '--by', 'dana\u202E', ...CLOSED], code: 2, err: /by: contains the bidirectional control U\+202E at character 5/ },
   { id: 'C034', input: 'approve X --by (300 characters)', argv: () => ['approve', 'acme-msa-001', '--by', big(300), ...CLOSED], code: 2, err: /by: at most 256 characters/ },
   { id: 'C035', input: 'approve X --comment (3,000 characters)', argv: () => ['approve', 'acme-msa-001', '--by', 'dana', '--comment', big(3000), ...CLOSED], code: 2, err: /comment: at most 2000 characters/ },
   { id: 'C036', input: 'approve "bad id!" --by dana', argv: () => ['approve', 'bad id!', '--by', 'dana', ...CLOSED], code: 2, err: /AMENDMENT_ID: "bad id!" is not an id/ },
-  { id: 'C037', input: 'reject X --by dana (no reason)', argv: () => ['reject', 'acme-msa-001', '--by', 'dana', ...CLOSED], code: 2, err: /expected AMENDMENT_ID, --by USER and --reason TEXT/ },
+  { id: 'C037', input: 'reject X --by dana (no reason)', argv: () => ['reject', 'acme-msa-001', '--by', 'dana', ...CLOSED], code: 2, err: /expected AMENDMENT_ID and --reason TEXT/ },
+  { id: 'C037a', input: 'approve X --key (a file that is not there)', argv: () => ['approve', 'acme-msa-001', '--key', '/nonexistent/dana.key', ...CLOSED], code: 2, err: /^amendctl approve: --key \/nonexistent\/dana\.key: cannot read the approval key: no such file/ },
+  { id: 'C037b', input: "approve X --key (someone's key) --by another", argv: () => ['approve', 'acme-msa-001', '--key', personalKey(), '--by', 'mallory', ...CLOSED], code: 2, err: /--by mallory: this key is dana's and signs only as dana/ },
   { id: 'C038', input: 'reject X --by dana --reason "  "', argv: () => ['reject', 'acme-msa-001', '--by', 'dana', '--reason', '  ', ...CLOSED], code: 2, err: /invalid rejection:\n {2}reason: a reason is required \(not only spaces\)/ },
   { id: 'C039', input: 'cancel X --by "olga\\nadmin"', argv: () => ['cancel', 'acme-msa-001', '--by', 'olga\nadmin', '--reason', 'x', ...CLOSED], code: 2, err: /by: contains the control character U\+000A at character 5/ },
   { id: 'C040', input: 'rollback X --reason (3,000 characters)', argv: () => ['rollback', 'acme-msa-001', '--by', 'dana', '--reason', big(3000), ...CLOSED], code: 2, err: /invalid rollback request:\n {2}reason: at most 2000 characters/ },

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { need } from '../harness/env';
+import { proven } from '../harness/approvals';
 import { ROOT } from '../harness/proc';
 import { baseline, customer } from '../workflows/fixtures';
 import { startStack, type Stack } from '../workflows/stack';
@@ -95,13 +96,15 @@ test("the UI's signal form approves an amendment like our CLI and `temporal work
   await page.locator('[role=option]:visible', { hasText: /^\s*approve\s*$/ }).first().click();
   const dialog = page.locator('[data-testid="signal-confirmation-modal"]:visible');
   await dialog.locator('.cm-content').first().click();
-  await page.keyboard.type(JSON.stringify({ by: 'ulla', comment: 'approved in the Web UI' }));
+  // The signed input `amendctl approve --print-signal` prints (here: the run's harness key vouches for ulla).
+  const input = await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', { by: 'ulla', comment: 'approved in the Web UI' });
+  await page.keyboard.type(JSON.stringify(input));
   mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-signal-approve.png') });
   await dialog.getByRole('button', { name: 'Submit' }).click();
 
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
-  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'ulla', comment: 'approved in the Web UI' })]);
+  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'ulla', comment: 'approved in the Web UI', proof: expect.objectContaining({ keyId: 'test-harness' }) })]);
   await page.close();
 });

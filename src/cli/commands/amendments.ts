@@ -5,6 +5,7 @@ import { ApproveInputSchema, checkId, checkInput, RejectInputSchema, RetryBudget
 import { OperationStore } from '../../store/operations';
 import type { AmendmentView } from '../../workflows/definitions';
 import { shown } from '../../domain/text';
+import { InputError } from '../../domain/errors';
 import { type ApprovalSigner, loadSigningKey } from '../../approvals/token';
 import { amendmentWorkflowId } from '../../workflows/definitions';
 import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
@@ -144,7 +145,14 @@ export const approveCommand: Command = async (argv, io) => {
 function approverKey(file: string | undefined): ApprovalSigner {
   const path = file ?? process.env.AMENDCTL_APPROVER_KEY;
   if (!path) throw new UsageError('no approval key: give --key FILE or set AMENDCTL_APPROVER_KEY (make one with `amendctl approval-key new --id ID --approver YOU`, and have its public key added to the workers\' AMENDCTL_APPROVAL_KEYS)');
-  return loadSigningKey(path);
+  try {
+    return loadSigningKey(path);
+  } catch (err) {
+    if (err instanceof InputError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new UsageError(`${file ? '--key' : 'AMENDCTL_APPROVER_KEY'} ${path}: cannot read the approval key: ${why}`);
+  }
 }
 
 /** Who decides: the key's approver (--by may repeat it); a service's key must say whom it vouches for. */
