@@ -8,20 +8,28 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { RawScim } from '../harness/servers/scim';
 import { need } from '../harness/env';
-import { ROOT } from '../harness/proc';
+import { freePort, ROOT } from '../harness/proc';
+import { sampleSum } from '../harness/prometheus';
+import { type OpsServer, startOpsServer } from '../../src/observability/server';
 import { pgSnapshot, referenceEnv, startStack, type Stack } from '../workflows/stack';
 
 const EXAMPLES = join(ROOT, 'examples', 'reference', 'amendments');
 let stack: Stack;
 let scim: RawScim;
+let ops: OpsServer;
 
 beforeAll(async () => {
   stack = await startStack('reference');
   scim = new RawScim(need('AMENDCTL_TEST_SCIM_URL'), need('AMENDCTL_TEST_SCIM_TOKEN'));
+  // The worker's health and metrics endpoint (amendctl worker --metrics-port), scraped after the story.
+  ops = await startOpsServer({ port: await freePort(), host: '127.0.0.1', ready: () => stack.worker!.ready() });
 });
 afterAll(async () => {
+  await ops?.close();
   await stack?.stop();
 });
+
+const scrape = (): Promise<string> => fetch(`${ops.url}/metrics`).then((r) => r.text());
 
 interface CliResult {
   code: number;
@@ -66,9 +74,16 @@ async function idp(user: string) {
   return a && { active: a.active, groups: a.groups, displayName: a.attributes.displayName, externalId: a.attributes.externalId };
 }
 
-test('the reference story, amendment by amendment, leaves both targets as the policy says', async () => {
+test('the reference story, amendment by amendment, leaves both targets as the policy says, and /metrics counts it', async () => {
+  const metricsBefore = await scrape(); // this process's counters may already hold earlier test files' amendments
+  const views: Array<Awaited<ReturnType<typeof submit>>['view']> = [];
+  const story = async (file: string, approver?: string) => {
+    const out = await submit(file, approver);
+    views.push(out.view);
+    return out;
+  };
   // 1. Baseline: grants admin, so it waits for approval.
-  let r = await submit('01-baseline.json', 'dana');
+  let r = await story('01-baseline.json', 'dana');
   expect(r.code).toBe(0);
   expect(r.view.status).toBe('completed');
   expect(r.view.operations.every((o) => ['target', 'action', 'subject', 'outcome'].every((k) => k in o))).toBe(true);
@@ -81,20 +96,20 @@ test('the reference story, amendment by amendment, leaves both targets as the po
   expect((await idp('carol'))?.groups).toEqual(['acme-mod-analytics', 'acme-viewers']);
 
   // 2. Dave joins as a member; module billing added for everyone.
-  r = await submit('02-add-dave-and-billing.json');
+  r = await story('02-add-dave-and-billing.json');
   expect(r.view.status).toBe('completed');
   expect((await pgSnapshot('acme.com'))[E('dave')]).toEqual({ login: true, memberOf: ['app_write'] });
   for (const u of ['alice', 'bob', 'carol', 'dave']) expect((await idp(u))?.groups).toContain('acme-mod-billing');
 
   // 3. Carol becomes a member; Bob's name changes.
-  r = await submit('03-role-and-name.json');
+  r = await story('03-role-and-name.json');
   expect(r.view.status).toBe('completed');
   expect((await pgSnapshot('acme.com'))[E('carol')]).toEqual({ login: true, memberOf: ['app_write'] });
   expect((await idp('carol'))?.groups).toEqual(['acme-members', 'acme-mod-analytics', 'acme-mod-billing']);
   expect((await idp('bob'))?.displayName).toBe('Robert Brown');
 
   // 4. Suspended: everyone deactivated, memberships kept.
-  r = await submit('04-suspend.json');
+  r = await story('04-suspend.json');
   expect(r.view.status).toBe('completed');
   let pg = await pgSnapshot('acme.com');
   expect(Object.values(pg).map((x) => x.login)).toEqual([false, false, false, false]);
@@ -102,14 +117,14 @@ test('the reference story, amendment by amendment, leaves both targets as the po
   expect(await idp('alice')).toMatchObject({ active: false, groups: ['acme-admins', 'acme-mod-analytics', 'acme-mod-billing'] });
 
   // 5. Back to active.
-  r = await submit('05-reactivate.json');
+  r = await story('05-reactivate.json');
   expect(r.view.status).toBe('completed');
   expect(Object.values(await pgSnapshot('acme.com')).every((x) => x.login)).toBe(true);
   expect((await idp('dave'))?.active).toBe(true);
 
   // 6. Too many named users for the seats: refused before anything changes, naming both numbers.
   const before = await pgSnapshot('acme.com');
-  r = await submit('06-too-many-users.invalid.json');
+  r = await story('06-too-many-users.invalid.json');
   expect(r.code).toBe(1);
   expect(r.view.status).toBe('invalid');
   expect(r.stderr).toMatch(/6.*5|5.*6/);
@@ -117,14 +132,14 @@ test('the reference story, amendment by amendment, leaves both targets as the po
   expect(await idp('erin')).toBeNull();
 
   // 7. Reverses 05: suspended again.
-  r = await submit('07-reverse-05.json');
+  r = await story('07-reverse-05.json');
   expect(r.view.status).toBe('completed');
   pg = await pgSnapshot('acme.com');
   expect(Object.values(pg).every((x) => !x.login)).toBe(true);
   expect((await idp('bob'))?.active).toBe(false);
 
   // 8. Terminated (needs approval): deactivated and out of every group and role.
-  r = await submit('08-terminate.json', 'dana');
+  r = await story('08-terminate.json', 'dana');
   expect(r.view.status).toBe('completed');
   expect(await pgSnapshot('acme.com')).toEqual({
     [E('alice')]: { login: false, memberOf: [] },
@@ -133,6 +148,19 @@ test('the reference story, amendment by amendment, leaves both targets as the po
     [E('dave')]: { login: false, memberOf: [] },
   });
   for (const u of ['alice', 'bob', 'carol', 'dave']) expect(await idp(u)).toMatchObject({ active: false, groups: [] });
+
+  // /metrics (issue 14): seven amendments completed, one invalid; the operations applied per target as the views say.
+  const after = await scrape();
+  const delta = (name: string, labels: Record<string, string>) => sampleSum(after, name, labels) - sampleSum(metricsBefore, name, labels);
+  expect(views.map((v) => v.status)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed', 'invalid', 'completed', 'completed']);
+  expect(delta('amendctl_amendments_total', { status: 'completed' })).toBe(7);
+  expect(delta('amendctl_amendments_total', { status: 'invalid' })).toBe(1);
+  for (const target of ['idp', 'warehouse']) {
+    const applied = views.flatMap((v) => v.operations).filter((o) => o.target === target && o.outcome === 'applied').length;
+    expect(applied).toBeGreaterThan(10);
+    expect({ target, applied: delta('amendctl_operations_total', { target, outcome: 'applied' }) }).toEqual({ target, applied });
+  }
+  expect(delta('amendctl_operations_total', { outcome: 'failed' })).toBe(0);
 }, 240_000);
 
 test('bad input is refused with the file, the path and what was expected', async () => {

@@ -34,3 +34,24 @@ test('suspending 12 named users waits for approval, naming the numbers; approved
   expect(after).toHaveLength(12);
   expect(after.filter((r) => r.login)).toEqual([]);
 }, 120_000);
+
+test('terminating a 100-user contract stays pending approval under the guard, both numbers in the reason; rejected, nothing is deactivated', async () => {
+  const c = customer('guard100');
+  const users = Array.from({ length: 100 }, (_, i): [string, 'member'] => [`u${String(i).padStart(3, '0')}`, 'member']);
+  const first = baseline(c, users, { seats: 100 });
+  await stack.client.submitAmendment(first);
+  expect((await stack.client.waitForResult(first.amendmentId)).status).toBe('completed');
+
+  const terminate = changes(c, 2, [{ op: 'set', path: 'status', value: 'terminated' }]);
+  await stack.client.submitAmendment(terminate);
+  const v = await until('pending', () => stack.client.getStatus(terminate.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)), 60_000);
+  const guard = v.approval!.reasons.find((r) => r.ruleId === 'mass-change-guard');
+  expect(guard?.message).toMatch(/^deactivates 100 of the contract's 100 accounts \(100%\)/);
+  expect(v.reason).toMatch(/^waiting for 1 more approval/);
+
+  await stack.client.reject(terminate.amendmentId, { by: 'dana', reason: 'not before the renewal call' });
+  expect((await stack.client.waitForResult(terminate.amendmentId)).status).toBe('rejected');
+  const after = Object.values(await pgSnapshot(c.domain));
+  expect(after).toHaveLength(100);
+  expect(after.every((r) => r.login)).toBe(true);
+}, 240_000);

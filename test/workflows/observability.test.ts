@@ -11,6 +11,7 @@ import { AmendctlClient, temporalTarget, type AmendmentView } from '../../src/cl
 import { startTcpProxy, type TcpProxy } from '../connectors/conformance';
 import { need } from '../harness/env';
 import { until } from '../harness/until';
+import { sampleSum } from '../harness/prometheus';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { registry } from '../../src/observability/metrics';
@@ -39,18 +40,7 @@ afterAll(async () => {
   await proxy?.close();
 });
 
-/** Every sample of a metric whose labels include `labels`, summed. */
-function sum(text: string, name: string, labels: Record<string, string> = {}): number {
-  let total = 0;
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][\w:]*)(\{[^}]*\})? ([^ ]+)/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const have = Object.fromEntries([...(m[2] ?? '').matchAll(/(\w+)="([^"]*)"/g)].map((x) => [x[1], x[2]]));
-    if (Object.entries(labels).every(([k, v]) => have[k] === v)) total += Number(m[3]);
-  }
-  return total;
-}
-
+const sum = sampleSum;
 const scrape = () => fetch(`${ops}/metrics`).then((r) => r.text());
 const applied = (views: AmendmentView[], target: string) => views.flatMap((v) => v.operations).filter((o) => o.target === target && o.outcome === 'applied').length;
 

@@ -300,7 +300,9 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
         return sendPage(reply, 422, detailPage({ session: s, view: v, ...mayDecide(v, s.sub), error: { field: 'comment', message: problem ?? 'not a decision' }, comment }));
       }
       try {
-        await decide(s, id, parsed.data.decision, parsed.data.comment);
+        const out = await decide(s, id, parsed.data.decision, parsed.data.comment);
+        // Sent, but the worker did not count it (the policy changed, the proof did not verify): say why.
+        if (!out.counted) return sendPage(reply, 403, detailPage({ session: s, view: out.view, ...mayDecide(out.view, s.sub), error: { message: `Not counted: ${out.why ?? 'refused by the approval policy'}` }, comment }));
       } catch (err) {
         if (!(err instanceof ProblemError) || err.status >= 500 || err.status === 404) throw err;
         const v = await view(id);
