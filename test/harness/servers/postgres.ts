@@ -27,7 +27,7 @@ export const postgres: TestServer = {
         AMENDCTL_TEST_PG_SUPERUSER_SOCKET: join(dir, 'sock'),
       },
       async stop() {
-        await run('bash', [script, 'stop', dir], { timeout: 60_000 }).catch(() => undefined);
+        await run('bash', [script, 'stop', dir, '--remove'], { timeout: 60_000 }).catch(() => undefined);
       },
     };
   },
