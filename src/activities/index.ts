@@ -7,7 +7,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry } from '../connectors/registry';
-import { PermanentTargetError, TransientTargetError } from '../connectors/types';
+import { type FailureType, PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, OrderingPolicy, PlanResult } from '../workflows/definitions';
 import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from '../workflows/definitions';
 import type { OperationStore } from '../store/operations';
@@ -113,7 +113,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities & Reco
 
 function connectorFor(registry: ConnectorRegistry, target: string) {
   const c = registry.get(target);
-  if (!c) throw ApplicationFailure.nonRetryable(`no target "${target}" is configured in this worker`, 'TargetMisconfigured');
+  if (!c) throw ApplicationFailure.nonRetryable(`no target "${target}" is configured in this worker`, 'TargetMisconfigured' satisfies FailureType);
   return c;
 }
 
@@ -125,12 +125,12 @@ export function toFailure(err: unknown, what: string): ApplicationFailure {
   if (err instanceof TransientTargetError) {
     return ApplicationFailure.create({
       message: err.message,
-      type: 'TargetUnavailable',
+      type: err.type,
       nonRetryable: false,
       ...(err.retryAfterMs !== undefined ? { nextRetryDelay: Math.max(1, Math.round(err.retryAfterMs)) } : {}),
     });
   }
   if (err instanceof ApplicationFailure) return err;
   const e = err as Error;
-  return ApplicationFailure.create({ message: `${what}: ${e?.message ?? String(err)}`, type: 'UnclassifiedTargetError', nonRetryable: false });
+  return ApplicationFailure.create({ message: `${what}: ${e?.message ?? String(err)}`, type: 'UnclassifiedTargetError' satisfies FailureType, nonRetryable: false });
 }

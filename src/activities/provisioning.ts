@@ -18,7 +18,7 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { canonicalJson } from '../domain/json';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../connectors/registry';
-import { type Connector, type OperationJournal, PermanentTargetError, TransientTargetError } from '../connectors/types';
+import { type Connector, type FailureType, type OperationJournal, PermanentTargetError, TransientTargetError } from '../connectors/types';
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
 import type { ShareStore } from '../store/shares';
 import { compensationsTotal, operationsTotal, retriesTotal } from '../observability/metrics';
@@ -99,7 +99,7 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
 
 async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: StoredOperation[]; connector: Connector; provisioning: Provisioning }> {
   const target = deps.registry.get(input.target);
-  if (!target) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured');
+  if (!target) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured' satisfies FailureType);
   const connector = sharedTarget(deps, target, input);
   const rows = await deps.store().load(input.amendmentId, input.planHash, input.from, input.to);
   if (rows.length !== input.to - input.from) {
@@ -176,7 +176,7 @@ type Classified = { kind: 'permanent'; type: string; message: string } | { kind:
 function classify(err: unknown): Classified {
   if (err instanceof PermanentTargetError) return { kind: 'permanent', type: err.type, message: err.message };
   if (err instanceof TransientTargetError) return { kind: 'transient', message: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-  if (err instanceof ApplicationFailure && err.nonRetryable) return { kind: 'permanent', type: err.type ?? 'TargetRejected', message: err.message };
+  if (err instanceof ApplicationFailure && err.nonRetryable) return { kind: 'permanent', type: err.type ?? ('TargetRejected' satisfies FailureType), message: err.message };
   return { kind: 'transient', message: (err as Error)?.message ?? String(err) };
 }
 

@@ -156,7 +156,7 @@ export function classifyStatus(status: number, ctx: { target: string; method: st
   if (status === 408 || status === 425 || status === 429 || (status >= 500 && status !== 501 && status !== 505)) return new TransientTargetError(msg, ctx.retryAfterMs);
   switch (status) {
     case 401:
-      return new PermanentTargetError('TargetMisconfigured', `${msg}: authentication failed, check the target's credentials in the worker configuration`);
+      return new PermanentTargetError('TargetAuthentication', `${msg}: authentication failed, check the target's credentials in the worker configuration`);
     case 403:
       return new PermanentTargetError('TargetForbidden', `${msg}: the credentials are not allowed to do this`);
     case 404:

@@ -118,14 +118,14 @@ function lookup(ctx: Record<string, JsonValue>, name: string): JsonValue | undef
 function scalarText(v: JsonValue, name: string): string {
   if (typeof v === 'string') return v;
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  throw new PermanentTargetError('TargetRejected', `{${name}} is not a string or number`);
+  throw new PermanentTargetError('InvalidParams', `{${name}} is not a string or number`);
 }
 
 /** Expand a path template: every value percent-encoded as (part of) one segment. */
 export function expandPath(template: string, ctx: Record<string, JsonValue>): string {
   return template.replace(PLACEHOLDER, (_m, name: string) => {
     const v = lookup(ctx, name);
-    if (v === undefined || v === null) throw new PermanentTargetError('TargetRejected', `the request path needs {${name}}, which has no value`);
+    if (v === undefined || v === null) throw new PermanentTargetError('InvalidParams', `the request path needs {${name}}, which has no value`);
     const text = scalarText(v, name);
     if (text === '') throw new PermanentTargetError('InvalidIdentifier', `{${name}} is empty and cannot be a path segment`);
     if (text === '.' || text === '..') throw new PermanentTargetError('InvalidIdentifier', `{${name}} "${text}" would be a dot-segment of the path`);
@@ -303,7 +303,7 @@ export class HttpConnector implements Connector {
     const raw = attributesParam(op);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) {
-      if (typeof v !== 'string') throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${k}" must be a string`);
+      if (typeof v !== 'string') throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${k}" must be a string`);
       out[k] = v;
     }
     return out;
@@ -317,7 +317,7 @@ export class HttpConnector implements Connector {
       case 'updateAttributes': {
         const want = this.wantedAttributes(op);
         if (!cur) {
-          if (op.action === 'updateAttributes') throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(op.subject)} to update`);
+          if (op.action === 'updateAttributes') throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} to update`);
           await this.call('ensureAccount', op.subject, op.params, 'create');
           return { outcome: 'applied', prior: { kind: 'created' }, detail: `created ${op.subject}` };
         }
@@ -337,7 +337,7 @@ export class HttpConnector implements Connector {
         const want = op.action === 'reactivateAccount';
         if (!cur) {
           if (!want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account to deactivate' };
-          throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(op.subject)} to reactivate`);
+          throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} to reactivate`);
         }
         if (cur.active === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? 'already active' : 'already inactive' };
         await this.call(op.action, op.subject, op.params, op.action);
@@ -352,14 +352,14 @@ export class HttpConnector implements Connector {
         const want = op.action === 'joinGroup' || op.action === 'grantRole';
         if (!cur) {
           if (!want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account' };
-          throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(op.subject)} for ${op.action} ${name}`);
+          throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} for ${op.action} ${name}`);
         }
         if (cur.groups.includes(name) === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? `already has ${name}` : `does not have ${name}` };
         const r = await this.call(op.action, op.subject, op.params, op.action);
         return { outcome: 'applied', prior: { kind: 'toggle', undo: INVERSE[op.action]!, params: { [key]: name } }, detail: `${op.action} ${name}${r === 'already' ? ' (the application says: already so)' : ''}` };
       }
       default:
-        throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
@@ -374,7 +374,7 @@ export class HttpConnector implements Connector {
         return r === 'already' ? { outcome: 'unchanged', detail: 'already gone' } : { outcome: 'compensated', detail: `removed ${op.subject}` };
       }
       case 'state': {
-        if (!cur) throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${op.subject} disappeared; cannot restore it`);
+        if (!cur) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${op.subject} disappeared; cannot restore it`);
         const restore = Object.fromEntries(Object.entries(prior.attributes ?? {}).filter(([k, v]) => (cur.attributes[k] ?? null) !== v));
         const reactivated = prior.active === false && cur.active;
         if (Object.keys(restore).length === 0 && !reactivated) return { outcome: 'unchanged', detail: 'already as before' };

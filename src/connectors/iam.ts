@@ -57,6 +57,7 @@ import {
   type CompensateResult,
   type Connector,
   type OperationSpec,
+  type PermanentFailureType,
   PermanentTargetError,
   TransientTargetError,
   nameParam,
@@ -120,7 +121,7 @@ const TRANSIENT_NAMES = new Set([
   'TimeoutError',
   'AbortError',
 ]);
-const PERMANENT_TYPES: Record<string, string> = {
+const PERMANENT_TYPES: Record<string, PermanentFailureType> = {
   AccessDenied: 'TargetForbidden',
   AccessDeniedException: 'TargetForbidden',
   InvalidClientTokenId: 'TargetAuthentication',
@@ -334,7 +335,7 @@ export class IamConnector implements Connector {
 
   private async needUser(subject: string, why: string) {
     const u = await this.findUser(subject);
-    if (!u) throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to ${why}`);
+    if (!u) throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to ${why}`);
     return u;
   }
 
@@ -421,7 +422,7 @@ export class IamConnector implements Connector {
       case 'revokeRole':
         return this.attachment(op.subject, nameParam(op, 'role'), op.action === 'grantRole');
       default:
-        throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
@@ -431,9 +432,9 @@ export class IamConnector implements Connector {
     const out: Record<string, string> = {};
     for (const [attr, v] of Object.entries(raw)) {
       const key = this.config.attributeTags[attr];
-      if (!key) throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`);
+      if (!key) throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`);
       if (typeof v !== 'string' || !TAG_VALUE.test(v)) {
-        throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`);
+        throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`);
       }
       out[key] = v;
     }
@@ -562,7 +563,7 @@ export class IamConnector implements Connector {
     const u = await this.findUser(subject);
     if (!u) {
       if (!join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
-      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`);
+      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`);
     }
     const user = u.user.UserName!;
     const member = (await this.groupsOf(user)).includes(group);
@@ -594,7 +595,7 @@ export class IamConnector implements Connector {
     const u = await this.findUser(subject);
     if (!u) {
       if (!grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
-      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`);
+      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`);
     }
     const user = u.user.UserName!;
     const attached = (await this.attachedArns(user)).includes(arn);

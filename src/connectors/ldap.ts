@@ -37,6 +37,7 @@ import {
   type CompensateResult,
   type Connector,
   type OperationSpec,
+  type PermanentFailureType,
   PermanentTargetError,
   type StateQuery,
   type TargetState,
@@ -77,7 +78,7 @@ const LIST_PAGE = 500;
 
 /** Result codes (RFC 4511 appendix A) that may pass: time/admin limit, busy, unavailable. */
 const TRANSIENT_RESULT_CODES = new Set([3, 11, 51, 52]);
-const PERMANENT_TYPES: Record<number, string> = {
+const PERMANENT_TYPES: Record<number, PermanentFailureType> = {
   8: 'TargetMisconfigured', // strongAuthRequired
   13: 'TargetMisconfigured', // confidentialityRequired
   17: 'TargetMisconfigured', // undefinedAttributeType (e.g. no ppolicy overlay)
@@ -283,7 +284,7 @@ export class LdapConnector implements Connector {
 
   private async needAccount(subject: string): Promise<Account> {
     const a = await this.findAccount(subject, true);
-    if (!a) throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(subject)}`);
+    if (!a) throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)}`);
     return a;
   }
 
@@ -415,7 +416,7 @@ export class LdapConnector implements Connector {
       case 'revokeRole':
         return this.membership(op.subject, nameParam(op, 'role'), true, false);
       default:
-        throw new PermanentTargetError('TargetRejected', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
@@ -425,8 +426,8 @@ export class LdapConnector implements Connector {
     const out: Record<string, string> = {};
     for (const [key, v] of Object.entries(raw)) {
       const attr = this.config.attributeMap[key];
-      if (!attr) throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${key}" is not mapped (attributeMap has ${Object.keys(this.config.attributeMap).join(', ')})`);
-      if (typeof v !== 'string' || v === '') throw new PermanentTargetError('TargetRejected', `target ${this.target}: attribute "${key}" must be a non-empty string`);
+      if (!attr) throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${key}" is not mapped (attributeMap has ${Object.keys(this.config.attributeMap).join(', ')})`);
+      if (typeof v !== 'string' || v === '') throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${key}" must be a non-empty string`);
       out[attr] = v;
       if (key === 'displayName') out.cn = v;
     }
@@ -483,7 +484,7 @@ export class LdapConnector implements Connector {
     const a = await this.findAccount(subject, true);
     if (!a) {
       if (locked) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account to deactivate' };
-      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(subject)} to reactivate`);
+      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)} to reactivate`);
     }
     const cur = values(a.entry, LOCK_ATTR);
     const prior: AttrPrior = { kind: 'attrs', dn: a.dn, created: false, attrs: { [LOCK_ATTR]: cur } };
@@ -497,7 +498,7 @@ export class LdapConnector implements Connector {
     const a = await this.findAccount(subject, true);
     if (!a) {
       if (!join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account' };
-      throw new PermanentTargetError('TargetRejected', `target ${this.target}: no account ${JSON.stringify(subject)} to add to ${groupDn}`);
+      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)} to add to ${groupDn}`);
     }
     for (let attempt = 0; attempt < 4; attempt++) {
       const s = await this.groupState(groupDn, name, a.dn);
@@ -550,7 +551,7 @@ export class LdapConnector implements Connector {
       const name = nameParam(op, op.action === 'grantRole' || op.action === 'revokeRole' ? 'role' : 'group');
       return this.restoreMembership(prior, name);
     }
-    throw new PermanentTargetError('TargetRejected', `target ${this.target}: unknown prior ${JSON.stringify(prior as JsonObject)}`);
+    throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: unknown prior ${JSON.stringify(prior as JsonObject)}`);
   }
 
   private async restoreAttrs(prior: AttrPrior): Promise<CompensateResult> {
@@ -560,7 +561,7 @@ export class LdapConnector implements Connector {
     }
     const names = Object.keys(prior.attrs);
     const entry = await this.readEntry(prior.dn, names);
-    if (!entry) throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${prior.dn} disappeared; cannot restore ${names.join(', ')}`);
+    if (!entry) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.dn} disappeared; cannot restore ${names.join(', ')}`);
     const changes = names.filter((n) => !sameSet(values(entry, n), prior.attrs[n]!)).map((n) => replace(n, prior.attrs[n]!));
     if (changes.length === 0) return { outcome: 'unchanged', detail: 'already as before' };
     await this.request(`restore ${prior.dn}`, (c) => c.modify(prior.dn, changes));
@@ -583,7 +584,7 @@ export class LdapConnector implements Connector {
         if (await this.modifyMembers(s, prior.userDn, false, false)) return { outcome: 'compensated', detail: `removed ${prior.userDn}; ${prior.groupDn} has other members now, kept` };
         continue;
       }
-      if (s === null) throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${prior.groupDn} disappeared; cannot restore membership of ${prior.userDn}`);
+      if (s === null) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.groupDn} disappeared; cannot restore membership of ${prior.userDn}`);
       if (s.isMember === prior.member && s.hasPlaceholder === prior.placeholder) return { outcome: 'unchanged', detail: 'already as before' };
       if (await this.modifyMembers(s, prior.userDn, prior.member, prior.placeholder)) {
         return { outcome: 'compensated', detail: `${prior.member ? 'added' : 'removed'} ${prior.userDn} ${prior.member ? 'to' : 'from'} ${prior.groupDn}` };

@@ -257,7 +257,7 @@ export class PostgresConnector implements Connector {
 
   private grantedRole(op: OperationSpec): string {
     const name = op.params.role ?? op.params.group;
-    if (typeof name !== 'string' || name === '') throw new PermanentTargetError('InvalidOperation', `${this.target}: ${op.action} needs a role`);
+    if (typeof name !== 'string' || name === '') throw new PermanentTargetError('InvalidParams', `${this.target}: ${op.action} needs a role`);
     if (this.config.managedRolePrefix && !name.startsWith(this.config.managedRolePrefix)) {
       throw new PermanentTargetError('TargetForbidden', `${this.target}: role "${name}" is outside the managed prefix "${this.config.managedRolePrefix}"`);
     }

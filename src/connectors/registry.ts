@@ -1,20 +1,19 @@
 /**
  * Target configuration and the Connector for each Target. The worker reads a targets
- * file (YAML) once; `${VAR}` and `${VAR:-default}` in it are replaced from the worker's
- * environment (for addresses and ports; credentials are named with `{ env }` or `{ file }`
- * and read only when a connector uses them).
+ * file (YAML) once; `${VAR}` and `${VAR:-default}` in its values are replaced from the
+ * worker's environment after it is parsed (src/connectors/interpolate.ts: for addresses and
+ * ports; credentials are named with `{ env }` or `{ file }` and read only when a connector
+ * uses them).
  */
 import { z } from 'zod';
-import { InputError, zodIssues } from '../domain/errors';
-import { parseStructuredText } from '../domain/document';
-import { unsafeText } from '../domain/text';
+import { InputError } from '../domain/errors';
 import { createHttpConnector, httpConfigSchema } from './http';
 import { createIamConnector, iamConfigSchema } from './iam';
 import { createLdapConnector, ldapConfigSchema } from './ldap';
 import { createPostgresConnector, postgresConfigSchema } from './postgres';
 import { createScimConnector, scimConfigSchema } from './scim';
+import { parseEnvTyped, parseWithEnv } from './interpolate';
 import type { Connector } from './types';
-import { ENV_PLACEHOLDER } from '../worker/env';
 
 /** One line per connector type: its config schema and its factory. */
 const connectorTypes = {
@@ -58,31 +57,10 @@ export interface TargetsConfig {
 /** The task queue a target's batches run on: every worker of `taskQueue` polls it, and nothing else does. */
 export const targetTaskQueue = (taskQueue: string, target: string): string => `${taskQueue}.target.${target}`;
 
-/** Replace `${VAR}` / `${VAR:-default}` from env; an unset variable without a default is an error naming it. */
-export function interpolateEnv(text: string, env: NodeJS.ProcessEnv, file: string, what = 'targets file'): string {
-  const missing: string[] = [];
-  const unsafe: Array<{ name: string; why: string }> = [];
-  const out = text.replace(ENV_PLACEHOLDER, (_m, name: string, def: string | undefined) => {
-    const v = env[name];
-    if (v !== undefined && v !== '') {
-      // The value goes into the YAML text: a line break in it would write keys of its own.
-      const why = unsafeText(v);
-      if (why) unsafe.push({ name, why });
-      return v;
-    }
-    if (def !== undefined) return def;
-    missing.push(name);
-    return '';
-  });
-  if (missing.length > 0) throw new InputError(`${what} names unset environment variables`, missing.map((m) => ({ file, path: '', message: `\${${m}} is not set` })));
-  if (unsafe.length > 0) throw new InputError(`${what} names environment variables that are not one line of text`, unsafe.map((u) => ({ file, path: '', message: `\${${u.name}} ${u.why}` })));
-  return out;
-}
-
 export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv = process.env): TargetsConfig {
-  const raw = parseStructuredText(interpolateEnv(text, env, file), file);
-  const top = TargetsFileSchema.safeParse(raw);
-  if (!top.success) throw new InputError('invalid targets file', zodIssues(top.error, file));
+  const doc = parseWithEnv(text, env, file, 'targets file');
+  const top = parseEnvTyped(TargetsFileSchema, doc.value, doc.sole, file);
+  if (!top.success) throw new InputError('invalid targets file', top.issues);
   const targets: TargetsConfig['targets'] = {};
   const issues = [];
   for (const [name, cfg] of Object.entries(top.data.targets)) {
@@ -93,10 +71,10 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
       continue;
     }
     const { provisioning, ...connectorConfig } = cfg as Record<string, unknown>;
-    const p = ProvisioningSchema.safeParse(provisioning ?? {});
-    if (!p.success) issues.push(...zodIssues(p.error, file).map((i) => ({ ...i, path: `targets.${name}.provisioning${i.path ? `.${i.path}` : ''}` })));
-    const r = (entry.schema as z.ZodType).safeParse(connectorConfig);
-    if (!r.success) issues.push(...zodIssues(r.error, file).map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
+    const p = parseEnvTyped(ProvisioningSchema, provisioning ?? {}, doc.sole, file, ['targets', name, 'provisioning']);
+    if (!p.success) issues.push(...p.issues.map((i) => ({ ...i, path: `targets.${name}.provisioning${i.path ? `.${i.path}` : ''}` })));
+    const r = parseEnvTyped(entry.schema as z.ZodType, connectorConfig, doc.sole, file, ['targets', name]);
+    if (!r.success) issues.push(...r.issues.map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
     else if (p.success) targets[name] = { type, config: r.data, provisioning: p.data };
   }
   if (issues.length > 0) throw new InputError('invalid targets file', issues);

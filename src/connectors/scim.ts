@@ -487,7 +487,7 @@ class ScimConnector implements Connector {
 
   private async requireUser(op: OperationSpec): Promise<ScimUser> {
     const u = await this.findUser(op.subject);
-    if (!u) throw new PermanentTargetError('TargetNotFound', `${this.target}: ${op.action}: no user with userName ${JSON.stringify(op.subject)} (ensureAccount must come first)`);
+    if (!u) throw new PermanentTargetError('AccountMissing', `${this.target}: ${op.action}: no user with userName ${JSON.stringify(op.subject)} (ensureAccount must come first)`);
     return u;
   }
 
@@ -619,8 +619,8 @@ class ScimConnector implements Connector {
     if (!first) return [];
     const name = groupParam(first);
     const join = first.action === 'joinGroup';
-    if (!join && first.action !== 'leaveGroup') throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`);
-    if (ops.some((o) => o.action !== first.action || groupParam(o) !== name)) throw new PermanentTargetError('TargetRejected', `${this.target}: a group change is one action on one group`);
+    if (!join && first.action !== 'leaveGroup') throw new PermanentTargetError('UnsupportedAction', `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`);
+    if (ops.some((o) => o.action !== first.action || groupParam(o) !== name)) throw new PermanentTargetError('InvalidParams', `${this.target}: a group change is one action on one group`);
     const users = await Promise.all(ops.map((op) => this.recentUser(op.subject) ?? (join ? this.requireUser(op) : this.findUser(op.subject))));
     const results: Array<ApplyResult | undefined> = ops.map(() => undefined);
     let group = await this.findGroup(name);
@@ -749,7 +749,7 @@ class ScimConnector implements Connector {
     if (result.outcome === 'unchanged') return { outcome: 'unchanged', detail: 'the operation changed nothing' };
     const prior = result.prior as Prior;
     if (!prior || typeof prior !== 'object' || typeof (prior as { kind?: unknown }).kind !== 'string') {
-      throw new PermanentTargetError('InvalidPrior', `${this.target}: cannot compensate ${op.id}: its recorded prior state is not a SCIM connector's`);
+      throw new PermanentTargetError('CompensationImpossible', `${this.target}: cannot compensate ${op.id}: its recorded prior state is not a SCIM connector's`);
     }
     const once = () => this.compensateOnce(op, prior);
     // Deleting a group we created must not race a join of it in this process.

@@ -3,7 +3,7 @@
  *
  *   endpoints:
  *     - name: approvals-channel          # a-z, 0-9, "-": what the workflow and its history name
- *       url: https://hooks.example.com/amendctl   # http(s); ${VAR} / ${VAR:-default} from the environment
+ *       url: https://hooks.example.com/amendctl   # http(s); ${VAR} / ${VAR:-default} from the environment (in values, after parsing)
  *       events: [requested, escalated, decided]   # default: all four (requested, reminded, escalated, decided)
  *       secret: env:AMENDCTL_NOTIFY_SECRET        # or file:/run/secrets/notify, or { env: NAME } / { file: PATH }
  *       inboxUrl: https://amendctl.example.com    # optional: a link to ${inboxUrl}/inbox/amendments/{id}
@@ -19,9 +19,8 @@
  */
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseStructuredText } from '../domain/document';
-import { type InputIssue, InputError, parseWith } from '../domain/errors';
-import { interpolateEnv } from '../connectors/registry';
+import { type InputIssue, InputError } from '../domain/errors';
+import { parseWithEnv, parseWithEnvTyped } from '../connectors/interpolate';
 import { secretFrom, type SecretRef, SecretRefSchema } from '../connectors/secrets';
 import { readDocumentFile } from '../worker/config';
 import { NOTICE_KINDS, type NoticeKind } from './notice';
@@ -113,8 +112,7 @@ export const NO_NOTIFICATIONS: NotificationsConfig = { endpoints: [] };
 
 /** The file's text to its configuration; `checkSecrets` (default) reads every secret once, so a missing one fails here, with the file and field named. */
 export function parseNotifications(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { checkSecrets?: boolean } = {}): NotificationsConfig {
-  const raw = parseStructuredText(interpolateEnv(text, env, file, 'notifications file'), file);
-  const parsed = parseWith(NotificationsFileSchema, raw, 'invalid notifications file', file);
+  const parsed = parseWithEnvTyped(NotificationsFileSchema, parseWithEnv(text, env, file, 'notifications file'), 'invalid notifications file', file);
   const dir = dirname(file);
   const issues: InputIssue[] = [];
   const endpoints = parsed.endpoints.map((e, i): NotifyEndpoint => {

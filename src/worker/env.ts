@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { parseStructuredText } from '../domain/document';
 
-/** `${VAR}` or `${VAR:-default}` in a targets file (src/connectors/registry.ts interpolateEnv replaces them). */
+/** `${VAR}` or `${VAR:-default}` in a policy file's string values (src/connectors/interpolate.ts substituteEnv replaces them). */
 export const ENV_PLACEHOLDER = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
 export interface EnvNeed {
@@ -61,24 +61,29 @@ export function fileEnvNeeds(text: string, file: string): EnvNeed[] {
     const had = needs.get(name);
     if (!had || (need.required && !had.required)) needs.set(name, { anyOf: [name], ...need });
   };
-  for (const m of text.matchAll(ENV_PLACEHOLDER)) {
-    const [, name, def] = m as unknown as [string, string, string | undefined];
-    if (def === undefined) add(name, { why: `\${${name}} in ${file} has no default`, required: true });
-    else if (LOOPBACK.test(def.trim())) add(name, { why: `\${${name}} in ${file} defaults to ${def}, this machine`, required: false });
-  }
+  // Placeholders count where they are replaced, in string values (not in keys or comments), before the credentials.
+  const values: string[] = [];
+  const credentials: Array<[string, Omit<EnvNeed, 'anyOf'>]> = [];
   const walk = (node: unknown, path: string): void => {
-    if (Array.isArray(node)) node.forEach((v, i) => walk(v, `${path}[${i}]`));
+    if (typeof node === 'string') values.push(node);
+    else if (Array.isArray(node)) node.forEach((v, i) => walk(v, `${path}[${i}]`));
     else if (node && typeof node === 'object') {
       const o = node as Record<string, unknown>;
       const keys = Object.keys(o);
-      if (keys.length === 1 && typeof o.env === 'string') add(o.env, { why: `the credential ${path} in ${file}`, required: true, secret: true });
+      if (keys.length === 1 && typeof o.env === 'string') credentials.push([o.env, { why: `the credential ${path} in ${file}`, required: true, secret: true }]);
       for (const [k, v] of Object.entries(o)) {
-        if (k === 'bearerTokenEnv' && typeof v === 'string') add(v, { why: `the credential ${path}.${k} in ${file}`, required: true, secret: true });
+        if (k === 'bearerTokenEnv' && typeof v === 'string') credentials.push([v, { why: `the credential ${path}.${k} in ${file}`, required: true, secret: true }]);
         else walk(v, path ? `${path}.${k}` : k);
       }
     }
   };
   walk(parseStructuredText(text, file), '');
+  for (const m of values.flatMap((v) => [...v.matchAll(ENV_PLACEHOLDER)])) {
+    const [, name, def] = m as unknown as [string, string, string | undefined];
+    if (def === undefined) add(name, { why: `\${${name}} in ${file} has no default`, required: true });
+    else if (LOOPBACK.test(def.trim())) add(name, { why: `\${${name}} in ${file} defaults to ${def}, this machine`, required: false });
+  }
+  for (const [name, need] of credentials) add(name, need);
   return [...needs.values()];
 }
 

@@ -151,7 +151,7 @@ describe('http connector, internal app behaviour', () => {
 
     process.env.AMENDCTL_TEST_HTTP_WRONG = 'not-the-secret';
     const wrong = createHttpConnector('billing-app', config(app.port, { signing: { secret: { env: 'AMENDCTL_TEST_HTTP_WRONG' }, header: 'X-Amendctl-Signature', timestampHeader: 'X-Amendctl-Timestamp', nonceHeader: 'X-Amendctl-Nonce' } }));
-    await expect(wrong.readAccount(subject)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'TargetMisconfigured' });
+    await expect(wrong.readAccount(subject)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'TargetAuthentication' });
   });
 
   test('hostile values reach the app literally: path segments decoded to the exact subject, body strings as JSON strings', async () => {

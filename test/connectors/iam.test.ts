@@ -193,7 +193,7 @@ describe('iam connector, IAM behaviour', () => {
     }
     await expect(c.apply(op('joinGroup', `path-${run}@example.test`, { group: 'a group' }))).rejects.toMatchObject({ type: 'InvalidIdentifier' });
     const subject = `tagval-${run}@example.test`;
-    await expect(c.apply(op('ensureAccount', subject, { attributes: { displayName: "O'Hara" } }))).rejects.toMatchObject({ type: 'TargetRejected' });
+    await expect(c.apply(op('ensureAccount', subject, { attributes: { displayName: "O'Hara" } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });
     expect(await readBack(iam, subject, {})).toBeNull();
   });
 

@@ -297,12 +297,12 @@ describe('scim connector specifics', () => {
     expect(parseRetryAfter('999999999', now)).toBe(15 * 60_000);
   });
 
-  test('4xx are permanent with a type; a wrong or missing token is TargetMisconfigured and never shown', async () => {
+  test('4xx are permanent with a type; a wrong token is TargetAuthentication, a missing one TargetMisconfigured, neither shown', async () => {
     process.env.AMENDCTL_SCIM_WRONG_TOKEN = 'not-the-token-Zq9';
     const wrong = createScimConnector('idp-wrong', scimConfigSchema.parse({ type: 'scim', baseUrl: m.url, auth: { bearerTokenEnv: 'AMENDCTL_SCIM_WRONG_TOKEN' } }));
     const e = await wrong.readAccount('x@example.test').catch((err: unknown) => err);
     expect(e).toBeInstanceOf(PermanentTargetError);
-    expect((e as PermanentTargetError).type).toBe('TargetMisconfigured');
+    expect((e as PermanentTargetError).type).toBe('TargetAuthentication');
     expect((e as Error).message).toMatch(/401/);
     expect((e as Error).message).not.toContain('not-the-token-Zq9');
 
@@ -310,7 +310,7 @@ describe('scim connector specifics', () => {
     await expect(unset.readAccount('x@example.test')).rejects.toMatchObject({ type: 'TargetMisconfigured' });
 
     const subject = `${uniq('perm')}@example.test`;
-    await expect(c.apply(op(c, 'joinGroup', subject, { group: 'g' }))).rejects.toMatchObject({ type: 'TargetNotFound' });
+    await expect(c.apply(op(c, 'joinGroup', subject, { group: 'g' }))).rejects.toMatchObject({ type: 'AccountMissing' });
     await expect(c.apply(op(c, 'ensureAccount', subject, { attributes: { password: 'x' } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });
     // A value the server refuses (400) is permanent, with the server's explanation.
     await c.apply(ensure(subject));

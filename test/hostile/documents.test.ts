@@ -378,8 +378,8 @@ const FILES: FileCase[] = [
   targetsCase('T014', 'provisioning batchSize 0', () => `${REFERENCE_TARGETS}    provisioning: { batchSize: 0 }\n`, 'targets.warehouse.provisioning.batchSize', /Too small: expected number to be >=1/),
   targetsCase('T015', 'provisioning lanes 1000', () => `${REFERENCE_TARGETS}    provisioning: { lanes: 1000 }\n`, 'targets.warehouse.provisioning.lanes', /Too big: expected number to be <=32/),
   targetsCase('T016', 'provisioning key "parallel"', () => `${REFERENCE_TARGETS}    provisioning: { parallel: 4 }\n`, 'targets.warehouse.provisioning.parallel', /unknown field/),
-  targetsCase('T017', '${UNSET_VAR} with no default', () => REFERENCE_TARGETS.replace('127.0.0.1:8280', '${AMENDCTL_HOSTILE_UNSET}'), '', /^\$\{AMENDCTL_HOSTILE_UNSET\} is not set$/),
-  targetsCase('T018', 'an env value with a line break (YAML injection)', () => REFERENCE_TARGETS.replace('host: 127.0.0.1', 'host: ${AMENDCTL_HOSTILE_HOST}'), '', /^\$\{AMENDCTL_HOSTILE_HOST\} contains the control character U\+000A at character 10/, { AMENDCTL_HOSTILE_HOST: '127.0.0.1\n    ssl: false\n    managedRolePrefix: ""' }),
+  targetsCase('T017', '${UNSET_VAR} with no default', () => REFERENCE_TARGETS.replace('127.0.0.1:8280', '${AMENDCTL_HOSTILE_UNSET}'), 'targets.idp.baseUrl', /^\$\{AMENDCTL_HOSTILE_UNSET\} is not set$/),
+  targetsCase('T018', 'an env value with a right-to-left override', () => REFERENCE_TARGETS.replace('host: 127.0.0.1', 'host: ${AMENDCTL_HOSTILE_HOST}'), 'targets.warehouse.host', /^\$\{AMENDCTL_HOSTILE_HOST\} contains the bidirectional control U\+202E at character 4/, { AMENDCTL_HOSTILE_HOST: 'db.\u202Elacol' }),
   targetsCase('T019', 'target idp twice', () => `${REFERENCE_TARGETS}  idp:\n    type: scim\n`, 'line 13, column 3', /duplicate key/),
   targetsCase('T020', '10 MB targets file', () => `${REFERENCE_TARGETS}# ${big(10 * 1024 * 1024)}\n`, '', /bytes \(10\.0 MB\); a document is at most/),
   targetsCase('T021', 'baseUrl with a right-to-left override', () => REFERENCE_TARGETS.replace('http://127.0.0.1:8280/v2', 'http://idp.example/\u202E2v'), 'targets.idp.baseUrl', /bidirectional control U\+202E/),
@@ -454,6 +454,13 @@ describe('rules, targets and approvals files, rule cases and webhooks', () => {
     writeFileSync(f, MINI_RULES.replace('group: g', 'group: g2'));
     expect(provider.current().rules[0]!.actions).toHaveLength(1);
     table.add({ id: 'R028', boundary: 'rules file', input: 'rules file broken after the worker started', outcome: 'refused; fixed file used', message: `${issue.path}: ${issue.message}` });
+  });
+
+  test('T024 an env value with a line break (YAML injection): one value, no keys of its own', () => {
+    const host = '127.0.0.1\n    ssl: true\n    managedRolePrefix: ""';
+    const t = parseTargets(REFERENCE_TARGETS.replace('host: 127.0.0.1', 'host: ${AMENDCTL_HOSTILE_HOST}'), 'targets.yaml', { AMENDCTL_HOSTILE_HOST: host }).targets['warehouse']!;
+    expect(t.config).toMatchObject({ host, ssl: false, managedRolePrefix: '' });
+    table.add({ id: 'T024', boundary: 'targets file', input: 'an env value with a line break (YAML injection)', outcome: 'accepted as one value', message: `targets.warehouse.host is the variable's text; ssl stays false` });
   });
 });
 
@@ -575,7 +582,7 @@ describe("the CLI's arguments (main() in process; Temporal commands pointed at a
 
 describe('the table', () => {
   test('every case is in the table, and with the workflow file there are at least 200', () => {
-    expect(table.rows.length).toBe(DOCS.length + VALUES.length + FILES.length + 1 + CLI.length);
+    expect(table.rows.length).toBe(DOCS.length + VALUES.length + FILES.length + 2 + CLI.length);
     expect(table.rows.length).toBeGreaterThanOrEqual(150);
     expect(table.rows.length + WORKFLOW_CASES.length).toBeGreaterThanOrEqual(200);
     for (const r of table.rows) expect(r.message).not.toBe('');

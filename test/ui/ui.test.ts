@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
 import { need } from '../harness/env';
 import { proven } from '../harness/approvals';
+import { until } from '../harness/until';
 import { ROOT } from '../harness/proc';
 import { baseline, customer } from '../workflows/fixtures';
 import { startStack, type Stack } from '../workflows/stack';
@@ -98,9 +99,14 @@ test("the UI's signal form approves an amendment like our CLI and `temporal work
   await dialog.locator('.cm-content').first().click();
   // The signed input `amendctl approve --print-signal` prints (here: the run's harness key vouches for ulla).
   const input = await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', { by: 'ulla', comment: 'approved in the Web UI' });
-  await page.keyboard.type(JSON.stringify(input));
+  await page.keyboard.insertText(JSON.stringify(input)); // at once: the editor would pair brackets and quotes typed one by one
   mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-signal-approve.png') });
+  // Leaving the editor reformats the JSON and the dialog grows: leave it first (and wait for the
+  // reformatted text), so the click lands on Submit rather than where it was.
+  const editor = dialog.locator('.cm-content').first();
+  await editor.blur();
+  await until('the input reformatted', async () => ((await editor.textContent())?.includes('"by": "ulla"') ? true : undefined), 10_000, 100);
   await dialog.getByRole('button', { name: 'Submit' }).click();
 
   const v = await stack.client.waitForResult(a.amendmentId);

@@ -2,8 +2,9 @@
  * The webhook sources file (YAML or JSON): one entry per `POST /v1/webhooks/{name}`, its
  * signature scheme and options, its secrets by reference only (`{ env: NAME }` or
  * `{ file: PATH }`, as in the targets file; a list, any one verifies, for rotation), its
- * mapping file, and for thin events how to fetch the record. `${VAR}` / `${VAR:-default}`
- * are replaced from the environment (addresses, not secrets); relative paths are relative to
+ * mapping file, and for thin events how to fetch the record. `${VAR}` / `${VAR:-default}` in
+ * values are replaced from the environment after parsing (addresses, not secrets:
+ * src/connectors/interpolate.ts); relative paths are relative to
  * the sources file. Secrets, keys and mappings are read once, when the file is loaded, so a
  * missing one stops the server at start with the file and path named.
  */
@@ -11,10 +12,9 @@ import { createPublicKey, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
-import { parseStructuredText } from '../../domain/document';
-import { type InputIssue, InputError, zodIssues } from '../../domain/errors';
+import { type InputIssue, InputError } from '../../domain/errors';
 import { loadWebhookMapping, type WebhookMapping } from '../../domain/webhook';
-import { interpolateEnv } from '../../connectors/registry';
+import { parseEnvTyped, parseWithEnv } from '../../connectors/interpolate';
 import { secretFrom, type SecretRef, SecretRefSchema } from '../../connectors/secrets';
 import { docusignVerifier } from './docusign';
 import { httpFetcher, type RecordFetcher } from './fetch';
@@ -92,9 +92,9 @@ export interface LoadOptions {
 }
 
 export function parseWebhookSources(text: string, file: string, env: NodeJS.ProcessEnv, options: LoadOptions = {}): Map<string, WebhookSource> {
-  const raw = parseStructuredText(interpolateEnv(text, env, file, 'webhook sources file'), file);
-  const top = SourcesFileSchema.safeParse(raw);
-  if (!top.success) throw new InputError('invalid webhook sources file', zodIssues(top.error, file));
+  const doc = parseWithEnv(text, env, file, 'webhook sources file');
+  const top = parseEnvTyped(SourcesFileSchema, doc.value, doc.sole, file);
+  if (!top.success) throw new InputError('invalid webhook sources file', top.issues);
   const dir = dirname(file);
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(dir, p));
   const issues: InputIssue[] = [];
