@@ -131,10 +131,13 @@ test(`${VARIANTS.length} forged decisions claiming an allowed approver: none cou
   const ctx: Ctx = { id: a.amendmentId, plan: va.planHash!, other: { id: other.amendmentId, plan: vo.planHash! }, h: handle };
 
   const sent: Array<{ variant: Variant; signal: Signal }> = [];
+  // One at a time, each recorded before the next: a burst would also meet the bound on decisions
+  // waiting to be verified (20), which is another test's subject.
   for (const variant of VARIANTS) {
     const signal = variant.make(ctx);
     sent.push({ variant, signal });
     await handle.signal(signal.name, signal.payload);
+    await until(`${variant.name} recorded`, async () => ((await stack.client.getStatus(a.amendmentId)).approval!.ignored.length >= sent.length ? true : undefined), 30_000, 50);
   }
   const v = await until('every forged decision recorded', async () => { const x = await stack.client.getStatus(a.amendmentId); return (x.approval?.ignored.length ?? 0) >= VARIANTS.length ? x : undefined; }, 120_000);
   expect(v.status).toBe('pending_approval');
