@@ -127,9 +127,9 @@ export class AmendctlClient {
    * client's signer). The token binds the amendment, its plan hash, the decision, the approver and
    * the comment or reason, and expires (default 10 minutes).
    */
-  async proofFor(amendmentId: string, decision: DecisionKind, by: string, text?: string, key = this.signer?.key, via = this.signer?.via): Promise<string> {
+  async proofFor(amendmentId: string, decision: DecisionKind, by: string, text?: string, key = this.signer?.key, via = this.signer?.via, view?: AmendmentView): Promise<string> {
     if (!key) throw new ApprovalRefusedError('no approval key to sign with: give the approver\'s key (amendctl approve --key FILE, or AMENDCTL_APPROVER_KEY)', 'NoApprovalKey');
-    const v = await this.getStatus(amendmentId);
+    const v = view ?? (await this.getStatus(amendmentId));
     if (v.status !== 'pending_approval' || !v.planHash) throw new ApprovalRefusedError(`${amendmentId} is ${v.status}, not pending approval${v.reason ? ` (${v.reason})` : ''}`, 'NotPendingApproval');
     return key.sign({ amendmentId, planHash: v.planHash, decision, by, via: via ?? (key.approver ? 'personal-key' : 'service'), ...(text !== undefined ? { text } : {}) }).token;
   }
@@ -140,7 +140,7 @@ export class AmendctlClient {
     // The first release's amendments (workflow type amendmentWorkflow, still draining) have no plan hash and decide by name.
     const v = await this.getStatus(amendmentId);
     if (v.status === 'pending_approval' && !v.planHash) return d;
-    return { ...d, proof: await this.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason) };
+    return { ...d, proof: await this.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason, this.signer.key, this.signer.via, v) };
   }
 
   static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {

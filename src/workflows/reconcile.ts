@@ -31,7 +31,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { ApprovalState } from './approval';
-import { proofs, untilApprovalWakes } from './proofs';
+import { proofs, proofView, untilApprovalWakes } from './proofs';
 import { NO_PROOF, UNVERIFIED_KEPT } from './state';
 import { type AmendmentActivities, type ApprovalPolicy, approveSignal, type BatchSpec, type OperationOutcome, rejectSignal, SA } from './definitions';
 import {
@@ -177,7 +177,7 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
       else if (used.has(r.tokenId)) approval.ignore(base, 'this proof was already used (a token counts once)');
       else {
         used.add(r.tokenId);
-        const proven = { ...base, proof: { via: r.via, keyId: r.keyId, issuedAt: r.issuedAt, expiresAt: r.expiresAt, tokenId: r.tokenId, verifiedAt: r.verifiedAt } };
+        const proven = { ...base, proof: proofView(r) };
         if (u.kind === 'approve') approval.approve(proven, true);
         else approval.reject({ ...proven, reason: u.text ?? '' }, true);
       }

@@ -15,6 +15,7 @@ import { inWorkflowContext, patched } from '@temporalio/workflow';
 import { formatPath } from '../domain/errors';
 import { shown, unsafeText } from '../domain/text';
 import { type ApprovalState, identity } from './approval';
+import { proofView } from './proofs';
 import {
   type AmendmentStatus,
   type AmendmentView,
@@ -242,7 +243,7 @@ export class AmendmentState {
     this.usedTokens.add(r.tokenId);
     const a = this.approval;
     if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) return ignore(`no approval is pending (status ${this.view.status})`);
-    const proven: Decision = { ...d, by: r.by, proof: { via: r.via, keyId: r.keyId, issuedAt: r.issuedAt, expiresAt: r.expiresAt, tokenId: r.tokenId, verifiedAt: r.verifiedAt } };
+    const proven: Decision = { ...d, by: r.by, proof: proofView(r) };
     const strict = this.samePersonChecks(r.by);
     const counted = u.kind === 'approve' ? a.approve(proven, strict) : a.reject({ ...proven, reason: u.text ?? '' }, strict);
     u.outcome = counted ? { counted: true } : { counted: false, why: (u.kind === 'approve' ? a.whyNot(r.by, strict) : a.whyNot(r.by, strict)?.replace(/\bapprove\b/, 'reject')) ?? 'not counted under the approval policy' };

@@ -142,7 +142,7 @@ export const approveCommand: Command = async (argv, io) => {
 };
 
 /** The approver's signing key: --key, else AMENDCTL_APPROVER_KEY; a usage error saying how to get one otherwise. */
-function approverKey(file: string | undefined): ApprovalSigner {
+export function approverKey(file: string | undefined): ApprovalSigner {
   const path = file ?? process.env.AMENDCTL_APPROVER_KEY;
   if (!path) throw new UsageError('no approval key: give --key FILE or set AMENDCTL_APPROVER_KEY (make one with `amendctl approval-key new --id ID --approver YOU`, and have its public key added to the workers\' AMENDCTL_APPROVAL_KEYS)');
   try {
@@ -156,7 +156,7 @@ function approverKey(file: string | undefined): ApprovalSigner {
 }
 
 /** Who decides: the key's approver (--by may repeat it); a service's key must say whom it vouches for. */
-function deciderOf(key: ApprovalSigner, by: string | undefined, usage: string): string {
+export function deciderOf(key: ApprovalSigner, by: string | undefined, usage: string): string {
   if (key.approver && by !== undefined && by !== key.approver) throw new UsageError(`--by ${by}: this key is ${key.approver}'s and signs only as ${key.approver}`);
   const who = by ?? key.approver;
   if (!who) throw new UsageError(`key ${key.id} is a service's key: say whom it signs for with --by USER\nusage: ${usage}`);

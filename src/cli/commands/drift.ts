@@ -16,11 +16,10 @@ import { ShareStore } from '../../store/shares';
 import { DurationSchema, readDocumentFile, workerFiles } from '../../worker/config';
 import { FileRulesProvider } from '../../worker/rules';
 import { approveSignal, rejectSignal } from '../../workflows/definitions';
-import { loadSigningKey } from '../../approvals/token';
 import { type ReconcileAllView, type ReconcileInput, ReconcileInputSchema, type ReconcilePolicy, RECONCILE_POLICIES, reconcileScheduleId, reconcileStatusQuery, type ReconcileView, reconcileWorkflowIdPrefix } from '../../workflows/reconcile-definitions';
 import { connect, connectionOptions, parse } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
-import { help } from './amendments';
+import { approverKey, deciderOf, help } from './amendments';
 
 const DRIFT_USAGE = 'amendctl drift [CONTRACT_ID] [--json]';
 
@@ -241,11 +240,8 @@ async function decide(verb: 'approve' | 'reject', rest: string[], values: { by?:
   const workflowId = rest[0]!;
   if (!/^reconcile-[A-Za-z0-9._:/-]{1,300}$/.test(workflowId)) throw new UsageError(`${JSON.stringify(workflowId.slice(0, 80))} is not a reconciliation's workflow id (reconcile-...)`);
   // Signed with the approver's key, as an amendment's decision is (README "Approving").
-  const keyFile = values.key ?? process.env.AMENDCTL_APPROVER_KEY;
-  if (!keyFile) throw new UsageError('no approval key: give --key FILE or set AMENDCTL_APPROVER_KEY (amendctl approval-key new)');
-  const key = loadSigningKey(keyFile);
-  const by = values.by ?? key.approver;
-  if (!by) throw new UsageError(`key ${key.id} is a service's key: say whom it signs for with --by USER`);
+  const key = approverKey(values.key);
+  const by = deciderOf(key, values.by, RECONCILE_USAGE);
   const client = await connect(values);
   try {
     const h = client.client.workflow.getHandle(workflowId);
