@@ -18,6 +18,7 @@ import { SCOPES, newApiKey, sha256 } from './auth';
 import { LocalUsers, parseSessionKeys } from './inbox';
 import { newSessionKey } from './inbox/session';
 import { addUser } from './inbox/users';
+import { Intake } from './intake';
 import { jsonLines } from './log';
 import { buildApiServer, DEFAULT_LIMITS } from './server';
 import { loadWebhookSources } from './webhooks';
@@ -58,6 +59,7 @@ export async function startDevApi(client: AmendctlClient, port: number, logFile?
     client,
     ...(approvalKeyFile ? { desk: new ApprovalDesk({ client, signer: loadSigningKey(approvalKeyFile) }) } : {}),
     ...(inbox ? { inbox } : {}),
+    intake: Intake.fromEnv(client),
     sources: loadWebhookSources(sourcesFile, process.env),
     auth: { keys: [{ id: 'dev', name: 'amendctl dev', scopes: [...SCOPES], sha256: sha256(key) }] },
     limits: DEFAULT_LIMITS,

@@ -3,6 +3,7 @@
  * answers (zod schemas), and its handler. The server registers it from this declaration and
  * the OpenAPI document describes it from the same, so the two cannot drift apart.
  */
+import type { Intake } from './intake';
 import type { FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { AmendctlClient } from '../client';
@@ -53,6 +54,11 @@ export interface RouteDeps {
   publicUrl?: string;
   /** Approvals by proven people (src/api/approvals.ts): absent when the server has no approval signing key. */
   desk?: ApprovalDesk;
+  /**
+   * The webhook intake (src/api/intake.ts): deliveries acknowledged once kept in the amendctl
+   * database, their workflows started right after. Absent: acknowledged once started.
+   */
+  intake?: Intake;
 }
 
 export interface Route {

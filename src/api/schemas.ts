@@ -52,6 +52,20 @@ export const WebhookAcceptedSchema = z.object({
   amendments: z.array(AcceptedSchema.extend({ differs: z.boolean().optional().meta({ description: 'a duplicate whose earlier delivery carried other content: the first stands' }) })),
 });
 
+export const ReceivedSchema = z
+  .object({
+    amendmentId: z.string(),
+    contractId: z.string(),
+    workflowId: z.string(),
+    status: z.literal('received'),
+    source: z.string().meta({ description: 'the webhook source that delivered it' }),
+    eventId: z.string(),
+    receivedAt: z.string(),
+    attempts: z.number().int().meta({ description: 'starts tried so far' }),
+    lastError: z.string().optional().meta({ description: 'why the last start failed (Temporal unavailable, ...); it is retried' }),
+  })
+  .meta({ description: 'acknowledged and kept by the webhook intake; its workflow starts shortly (ask again after Retry-After)' });
+
 export const HealthSchema = z.object({ status: z.literal('ok') });
 export const ReadinessSchema = z.object({ ready: z.boolean(), checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })) });
 
@@ -152,6 +166,7 @@ export const NAMED_SCHEMAS = {
   Accepted: AcceptedSchema,
   CancelAccepted: CancelAcceptedSchema,
   WebhookAccepted: WebhookAcceptedSchema,
+  Received: ReceivedSchema,
   AmendmentView: AmendmentViewSchema,
   ContractView: ContractViewSchema,
   Health: HealthSchema,

@@ -74,6 +74,9 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
   });
   // The approvals inbox: its pages, sign-in and the JSON its page reads (not part of API v1, not in /openapi.json).
   if (deps.inbox) inboxRoutes(app, { ...deps, inbox: deps.inbox });
+  // The intake's starts in flight end before the server is closed (what is left, the next instance starts).
+  const intake = deps.intake;
+  if (intake) app.addHook('onClose', () => intake.close());
 
   app.setErrorHandler((err, req, reply) => {
     const p = problemFrom(err, limits);

@@ -67,6 +67,14 @@ export interface SubmitResult {
   differs?: boolean;
 }
 
+/** A validated amendment ready to start (AmendctlClient.prepareSubmission): plain JSON, so it can be kept and started later. */
+export interface Submission {
+  input: AmendmentWorkflowInput & { amendment: Amendment };
+  /** SHA-256 of the amendment's canonical JSON: the memo `amendmentHash`, which tells a duplicate that differs. */
+  hash: string;
+  claimedBy?: string;
+}
+
 export interface SubmitOptions {
   retryBudgetSeconds?: number;
   /** Set by `rollback`: the amendment is an operator rollback and always needs approval. */
@@ -160,26 +168,38 @@ export class AmendctlClient {
 
   /** Validate and start; the same amendmentId again returns the existing workflow. */
   async submitAmendment(document: unknown, options: SubmitOptions = {}): Promise<SubmitResult> {
+    return this.startSubmission(await this.prepareSubmission(document, options));
+  }
+
+  /**
+   * Everything a start checks before it calls Temporal: the document, the options, and the size
+   * of the workflow input as it would be sent (compressed, then encrypted), which Temporal would
+   * refuse with an opaque error. The webhook intake (src/api/intake.ts) prepares before it
+   * acknowledges, so what it keeps can start.
+   */
+  async prepareSubmission(document: unknown, options: SubmitOptions = {}): Promise<Submission> {
     const amendment: Amendment = parseWith(AmendmentDocumentSchema, document, 'invalid amendment');
     checkInput(SubmitOptionsSchema, options, 'invalid submit options');
-    const workflowId = amendmentWorkflowId(amendment.amendmentId);
-    const hash = contentHash(amendment);
-    const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
-    const existing = await this.describe(workflowId);
-    if (existing) return { ...base, runId: existing.runId, duplicate: true, differs: existing.memo?.amendmentHash !== hash };
     const opts = { ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}), ...(options.rollback ? { rollback: options.rollback } : {}) };
-    const input: AmendmentWorkflowInput = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
-    // Measured as it would be sent (compressed, then encrypted): Temporal would refuse it with an opaque error.
+    const input: Submission['input'] = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
     const payloads = (await encodeToPayloads(this.client.options.loadedDataConverter, input)) ?? [];
     const bytes = payloads.reduce((n, p) => n + (p.data?.length ?? 0), 0);
     if (bytes > MAX_PAYLOAD_BYTES) {
       throw new InputError('amendment too large for Temporal', [{ path: '', message: `${bytes} bytes once compressed and encrypted; Temporal takes at most ${MAX_PAYLOAD_BYTES} bytes per payload (split the amendment, or keep large data out of custom clauses)` }]);
     }
+    return { input, hash: contentHash(amendment), ...(options.claimedBy ? { claimedBy: options.claimedBy } : {}) };
+  }
+
+  /** Start a prepared submission: one call to Temporal, and a second only for a duplicate (to tell whether it differs). */
+  async startSubmission(sub: Submission): Promise<SubmitResult> {
+    const { amendment } = sub.input;
+    const workflowId = amendmentWorkflowId(amendment.amendmentId);
+    const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
     try {
       const handle = await this.client.workflow.start<typeof amendmentV2>('amendmentV2', {
         taskQueue: this.taskQueue,
         workflowId,
-        args: [input],
+        args: [sub.input],
         // A running or closed workflow with this id means: already submitted. Start nothing.
         workflowIdConflictPolicy: 'FAIL',
         workflowIdReusePolicy: 'REJECT_DUPLICATE',
@@ -188,14 +208,14 @@ export class AmendctlClient {
           { key: SA.AmendmentId, value: amendment.amendmentId },
           { key: SA.AmendmentStatus, value: 'queued' },
         ],
-        memo: { amendmentHash: hash, sequence: amendment.sequence, ...(options.claimedBy ? { claimedBy: options.claimedBy } : {}) },
+        memo: { amendmentHash: sub.hash, sequence: amendment.sequence, ...(sub.claimedBy ? { claimedBy: sub.claimedBy } : {}) },
         staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}${amendment.reverses ? `, reverses ${amendment.reverses}` : ''}`,
       });
       return { ...base, runId: handle.firstExecutionRunId, duplicate: false };
     } catch (err) {
       if (err instanceof WorkflowExecutionAlreadyStartedError) {
         const d = await this.describe(workflowId);
-        return { ...base, runId: d?.runId ?? '', duplicate: true, differs: d?.memo?.amendmentHash !== hash };
+        return { ...base, runId: d?.runId ?? '', duplicate: true, differs: d?.memo?.amendmentHash !== sub.hash };
       }
       throw err;
     }

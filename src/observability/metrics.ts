@@ -66,6 +66,19 @@ export const apiRequestsTotal = new Counter({
   registers: [registry],
 });
 
+export const intakeStartSeconds = new Histogram({
+  name: 'amendctl_intake_start_duration_seconds',
+  help: 'Webhook intake: time to start the workflow of an amendment the intake holds (one StartWorkflowExecution).',
+  buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+  registers: [registry],
+});
+
+export const intakeWaiting = new Gauge({
+  name: 'amendctl_intake_waiting',
+  help: 'Webhook intake: acknowledged amendments whose workflow has not started yet (all instances).',
+  registers: [registry],
+});
+
 export const apiRequestSeconds = new Histogram({
   name: 'amendctl_api_request_duration_seconds',
   help: 'HTTP API request duration, by route pattern.',

@@ -1,11 +1,11 @@
 /** POST /v1/amendments, GET /v1/amendments/{id}, POST /v1/amendments/{id}/cancel. */
-import type { SubmitResult } from '../../client';
+import { AmendmentNotFoundError, amendmentWorkflowId, type SubmitResult } from '../../client';
 import { AmendmentSchema } from '../../domain/amendment';
 import { parseWith } from '../../domain/errors';
 import { asCaller, asSubmitter, readDocument } from '../body';
 import { ProblemError } from '../problem';
 import { DOCUMENT_MEDIA, type Route, route, statusUrl, UNAVAILABLE } from '../route';
-import { AcceptedSchema, AmendmentRequestSchema, AmendmentViewSchema, CancelAcceptedSchema, CancelRequestSchema, IdParamsSchema } from '../schemas';
+import { AcceptedSchema, AmendmentRequestSchema, AmendmentViewSchema, CancelAcceptedSchema, CancelRequestSchema, IdParamsSchema, ReceivedSchema } from '../schemas';
 import { onTemporal } from '../temporal';
 
 const INVALID = { description: 'the document does not validate: `errors` names each field' };
@@ -51,12 +51,21 @@ const get = route({
   params: IdParamsSchema,
   answers: {
     200: { description: "the amendment's view (as amendctl status --json)", schema: AmendmentViewSchema },
+    202: { description: 'delivered by a webhook and kept by the intake; its workflow has not started yet', schema: ReceivedSchema, headers: ['Retry-After'] },
     404: { description: 'no amendment with this id' },
     422: { description: 'the id is not a valid amendment id' },
     503: UNAVAILABLE,
   },
-  async handle(_req, { client, limits }, { id }) {
-    return { status: 200, body: await onTemporal(client, limits.temporalMs, () => client.getStatus(id)) };
+  async handle(_req, { client, limits, intake }, { id }) {
+    try {
+      return { status: 200, body: await onTemporal(client, limits.temporalMs, () => client.getStatus(id)) };
+    } catch (err) {
+      if (!(err instanceof AmendmentNotFoundError) || !intake) throw err;
+      const held = await intake.status(id).catch(() => undefined);
+      if (!held || held.startedAt) throw err;
+      const { startedAt: _started, ...rest } = held;
+      return { status: 202, headers: { 'retry-after': '1' }, body: { ...rest, workflowId: amendmentWorkflowId(id), status: 'received' } };
+    }
   },
 });
 

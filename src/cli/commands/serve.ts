@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { BusinessIdSchema } from '../../domain/amendment';
 import { type ApiKey, type JwtConfig, loadApiKeys, newApiKey, SCOPES, ScopeSchema } from '../../api/auth';
 import { ApprovalDesk } from '../../api/approvals';
+import { Intake } from '../../api/intake';
 import { type InboxOptions, loadOidcConfig, loadSessionKeys, LocalUsers, parseSessionKeys } from '../../api/inbox';
 import { jsonLines } from '../../api/log';
 import { loadSigningKey } from '../../approvals/token';
@@ -22,6 +23,7 @@ const WHAT = [
   'Approvals: a person (an API key with `person`, or a token\'s subject) approves or rejects; the server signs the decision with its approval key (--approval-key FILE or AMENDCTL_APPROVAL_SIGNING_KEY, from `amendctl approval-key new`), which the workers trust (AMENDCTL_APPROVAL_KEYS).',
   'Callers send Authorization: Bearer <API key> (--keys FILE or AMENDCTL_API_KEYS: { keys: [{ id, sha256, scopes, name }] }) or an access token (a JWT: --jwks, --issuer, --audience or AMENDCTL_API_JWKS_URL, AMENDCTL_API_ISSUER, AMENDCTL_API_AUDIENCE).',
   `Scopes: ${SCOPES.join(', ')}. Webhooks are authenticated by their signature (--sources FILE or AMENDCTL_API_SOURCES); --public-url is the base URL senders sign.`,
+  'The webhook intake (with sources; --intake off or AMENDCTL_INTAKE=off to go without): a delivery is acknowledged once its amendments are kept in the amendctl database (AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_HOST/PORT/USER/PASSWORD, as the worker) and their workflows start right after, from any instance; without it, once started.',
   'The approvals inbox (/inbox, for people; needs the approval key): sign-in with local users (--users FILE or AMENDCTL_INBOX_USERS; amendctl users add) and/or an OpenID provider (--oidc FILE or AMENDCTL_INBOX_OIDC: { issuer, clientId, clientSecret: { env: NAME } | { file: PATH }, redirectUrl, approverClaim: sub | preferred_username | email }); sessions sealed with --session-keys FILE or AMENDCTL_INBOX_SESSION_KEYS (amendctl users key makes one; every instance behind a load balancer gets the same).',
   'The access log is JSON lines on stdout. key new: prints a new key once and the entry for the keys file.',
 ].join('\n');
@@ -48,6 +50,7 @@ export const serveCommand: Command = async (argv, io) => {
       users: { type: 'string' },
       oidc: { type: 'string' },
       'session-keys': { type: 'string' },
+      intake: { type: 'string' },
     },
     USAGE,
   );
@@ -73,12 +76,16 @@ export const serveCommand: Command = async (argv, io) => {
 
   tracingFromEnv('amendctl-api', env); // before the client, whose interceptor carries each request's trace into the workflow
   const client = await connect(values);
+  const intakeSetting = values.intake ?? env.AMENDCTL_INTAKE ?? 'on';
+  if (intakeSetting !== 'on' && intakeSetting !== 'off') throw new UsageError(`--intake takes on or off, got "${intakeSetting}"`);
+  const intake = sources.size > 0 && intakeSetting === 'on' ? Intake.fromEnv(client, env) : undefined;
   const signingKey = values['approval-key'] ?? env.AMENDCTL_APPROVAL_SIGNING_KEY;
   const desk = signingKey ? new ApprovalDesk({ client, signer: loadSigningKey(signingKey) }) : undefined;
   const app = buildApiServer({
     client,
     ...(desk ? { desk } : {}),
     ...(inbox ? { inbox } : {}),
+    ...(intake ? { intake } : {}),
     sources,
     auth: { keys, ...(jwt ? { jwt } : {}) },
     limits: { ...DEFAULT_LIMITS, bodyBytes },
@@ -89,7 +96,7 @@ export const serveCommand: Command = async (argv, io) => {
     const url = await app.listen({ port, host });
     if (!desk) io.err('amendctl serve: no approval key (--approval-key): approve and reject answer 501');
     if (keys.length === 0 && !jwt) io.err('amendctl serve: warning: no API keys (--keys) and no token issuer (--jwks): only webhooks, /healthz and /openapi.json will answer');
-    io.err(`amendctl serve: ${url} (API v1, ${url}/openapi.json); ${keys.length} API key(s)${jwt ? `, tokens from ${jwt.issuer}` : ''}, ${sources.size} webhook source(s)${sources.size ? ` (${[...sources.keys()].join(', ')})` : ''}${inbox ? `; approvals inbox ${url}/inbox (${[inbox.users ? 'local users' : '', inbox.oidc ? `OpenID provider ${inbox.oidc.issuer}` : ''].filter(Boolean).join(', ')})` : ''}. Ctrl-C stops it.`);
+    io.err(`amendctl serve: ${url} (API v1, ${url}/openapi.json); ${keys.length} API key(s)${jwt ? `, tokens from ${jwt.issuer}` : ''}, ${sources.size} webhook source(s)${sources.size ? ` (${[...sources.keys()].join(', ')}${intake ? '; acknowledged once kept by the intake' : '; acknowledged once started, no intake'})` : ''}${inbox ? `; approvals inbox ${url}/inbox (${[inbox.users ? 'local users' : '', inbox.oidc ? `OpenID provider ${inbox.oidc.issuer}` : ''].filter(Boolean).join(', ')})` : ''}. Ctrl-C stops it.`);
     const why = await untilSignal();
     io.err(`${why}: stopping the API server ...`);
   } finally {
