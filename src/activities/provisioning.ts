@@ -10,7 +10,7 @@
  *   the retry budget is spent; then it has failed, and the batch starts nothing more. Outcomes,
  *   attempts, timing and the prior state go to the store as they happen, so a batch retried
  *   after a lost worker resumes where it was; heartbeats carry progress.
- * - compensateBatch: the exact undo of the batch's applied operations, each account's newest
+ * - compensateBatch: the compensation of the batch's applied operations (each one's exact inverse), each account's newest
  *   first, from the prior state the store kept.
  */
 import { createHash } from 'node:crypto';
@@ -117,8 +117,8 @@ function sharedTarget(deps: Pick<ProvisioningDeps, 'shares'>, connector: Connect
   return input.contractId ? new SharedConnector(connector, deps.shares(), input.contractId, input.amendmentId) : connector;
 }
 
-/** An operation whose undo has something to do: it changed the target, or only its contract's share. */
-function undoable(row: StoredOperation): boolean {
+/** An operation whose compensation has something to do: it changed the target, or only its contract's share. */
+function compensable(row: StoredOperation): boolean {
   return row.outcome === 'applied' || (row.outcome === 'unchanged' && changedShare(row.result));
 }
 
@@ -259,7 +259,7 @@ class BatchRun {
     }
     for (const row of this.rows) if (row.outcome === 'pending') this.setOutcome(row, { outcome: 'skipped' });
     await this.flush(true);
-    // Cancelled (the amendment was cancelled or has ended): what was done is in the store for its undo; nothing new started.
+    // Cancelled (the amendment was cancelled or has ended): what was done is in the store for its compensation; nothing new started.
     if (cancelled()) await Context.current().cancelled;
     const base = this.startedAt;
     const operations: OperationRecord[] = this.rows.map((row) => {
@@ -375,15 +375,15 @@ class BatchRun {
     await Promise.all(Array.from({ length: Math.min(this.settings.concurrency, tasks.length) }, worker));
   }
 
-  /** Each account's applied operations undone newest first, accounts `concurrency` at once; every undo runs even if one fails. */
+  /** Each account's applied operations compensated newest first, accounts `concurrency` at once; every compensation runs even if one fails. */
   async compensate(): Promise<CompensateBatchResult> {
     const failed: CompensateBatchResult['failed'] = [];
     const outcomes: CompensateBatchResult['operations'] = [];
-    const undo = async (row: StoredOperation): Promise<void> => {
-      if (!undoable(row)) return;
+    const compensateOne = async (row: StoredOperation): Promise<void> => {
+      if (!compensable(row)) return;
       if (!row.compensation) {
         const outcome = row.outcome === 'applied' ? 'applied' : 'unchanged';
-        const r = await this.withRetries(() => inSpan(`${this.input.target} undo ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx }, () => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) })));
+        const r = await this.withRetries(() => inSpan(`${this.input.target} compensate ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx }, () => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) })));
         const at = new Date().toISOString();
         row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
         this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
@@ -399,20 +399,20 @@ class BatchRun {
     this.heartbeat();
     try {
       // The apply steps in reverse: deactivations, then memberships (one group's newest first, so
-      // the join that created a group is undone after every other join of it), then the accounts.
+      // the join that created a group is compensated after every other join of it), then the accounts.
       const newestFirst = [...this.rows].reverse();
-      await this.pool(newestFirst.filter((r) => STEP[r.op.action] === 2).map((row) => () => undo(row)));
+      await this.pool(newestFirst.filter((r) => STEP[r.op.action] === 2).map((row) => () => compensateOne(row)));
       const byGroup = new Map<string, StoredOperation[]>();
       for (const row of newestFirst.filter((r) => STEP[r.op.action] === 1)) {
         const key = typeof row.op.params['group'] === 'string' ? `group\u0000${row.op.params['group']}` : `one\u0000${row.idx}`;
         byGroup.set(key, [...(byGroup.get(key) ?? []), row]);
       }
       await this.pool([...byGroup.values()].map((list) => async () => {
-        for (const row of list) await undo(row);
+        for (const row of list) await compensateOne(row);
       }));
       const accounts = [...bySubject(newestFirst.filter((r) => STEP[r.op.action] === 0)).values()];
       await this.pool(accounts.map((list) => async () => {
-        for (const row of list) await undo(row);
+        for (const row of list) await compensateOne(row);
       }));
     } finally {
       clearInterval(beat);
@@ -488,15 +488,15 @@ function failedOf(row: StoredOperation): FailedOperation {
 }
 
 /**
- * Undo what an amendment applied and never undid, target by target, as a batch's compensation
- * does (src/activities/reclaim.ts: a holder that ended without releasing its turn). Returns
- * how many operations were undone and the undos that failed.
+ * Compensate what an amendment applied and never compensated, target by target, as a batch's
+ * compensation does (src/activities/reclaim.ts: a holder that ended without releasing its turn).
+ * Returns how many operations were compensated and the compensations that failed.
  */
-export async function undoApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store' | 'shares'>, contractId: string, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ undone: number; failed: string[] }> {
-  const open = rows.filter((r) => undoable(r) && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
+export async function compensateApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store' | 'shares'>, contractId: string, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ compensated: number; failed: string[] }> {
+  const open = rows.filter((r) => compensable(r) && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
   const byTarget = new Map<string, StoredOperation[]>();
   for (const r of open) byTarget.set(r.op.target, [...(byTarget.get(r.op.target) ?? []), { ...r, compensation: undefined }]);
-  let undone = 0;
+  let compensated = 0;
   const failed: string[] = [];
   for (const [target, list] of byTarget) {
     const configured = deps.registry.get(target);
@@ -507,8 +507,8 @@ export async function undoApplied(deps: Pick<ProvisioningDeps, 'registry' | 'sto
     const connector = sharedTarget(deps, configured, { contractId, amendmentId });
     const input: BatchInput = { amendmentId, contractId, planHash, target, from: list[0]!.idx, to: list[list.length - 1]!.idx + 1, batch: 1, of: 1, budgetSeconds };
     const r = await new BatchRun(deps.store(), connector, deps.registry.provisioning(target), input, list).compensate();
-    undone += r.operations.filter(([, o]) => o !== 'failed').length;
+    compensated += r.operations.filter(([, o]) => o !== 'failed').length;
     failed.push(...r.failed.map((f) => `${f.description} (${f.message})`));
   }
-  return { undone, failed };
+  return { compensated, failed };
 }

@@ -5,13 +5,13 @@
  *
  * What "taken back" means, so that the contract's applied state and the targets agree:
  *  - the contract's applied state stays what it was (the holder never applied as a whole);
- *  - every operation the holder applied and did not undo is undone now (from the operation
- *    store, as its own compensation would have, newest first); an undo that fails is flagged,
+ *  - every operation the holder applied and did not compensate is compensated now (from the
+ *    operation store, as its own compensation would have, newest first); a compensation that fails is flagged,
  *    in the audit record and in the contract's view, for an operator;
  *  - its batches were stopped first: a batch activity learns at its next heartbeat (at most a
- *    second or two) that its workflow is gone and starts nothing new, so the undo waits a few
+ *    second or two) that its workflow is gone and starts nothing new, so the compensation waits a few
  *    seconds after the close before it reads the store;
- *  - the amendment gets its audit record (it never wrote one): the way it ended, who released it, what was undone.
+ *  - the amendment gets its audit record (it never wrote one): the way it ended, who released it, what was compensated.
  * A holder that still runs is left alone; a reset (a new run of the same workflow) asks for its
  * turn again; a holder that completed normally has released, or its release is on its way.
  */
@@ -24,7 +24,7 @@ import type { ShareStore } from '../store/shares';
 import type { OperationStore } from '../store/operations';
 import { type AmendmentActivities, type AmendmentView, FINAL_STATUSES, type ReclaimResult, statusQuery } from '../workflows/definitions';
 import { countFinal } from '../observability/metrics';
-import { undoApplied } from './provisioning';
+import { compensateApplied } from './provisioning';
 
 /** A batch activity sees its workflow gone at its next heartbeat (throttled to a second): wait this long after the close. */
 const SETTLE_MS = 3_000;
@@ -60,14 +60,15 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       const store = deps.store();
       const plan = await store.latestPlan(holder.amendmentId);
       const rows = plan ? await store.all(holder.amendmentId, plan.planHash) : [];
-      ctx.heartbeat({ phase: 'undoing', operations: rows.length });
-      const { undone, failed } = plan ? await undoApplied(deps, contractId, holder.amendmentId, plan.planHash, rows, BUDGET_S) : { undone: 0, failed: [] };
+      ctx.heartbeat({ phase: 'compensating', operations: rows.length });
+      const { compensated, failed } = plan ? await compensateApplied(deps, contractId, holder.amendmentId, plan.planHash, rows, BUDGET_S) : { compensated: 0, failed: [] };
 
       // The audit record: the holder's own last view where it could be read, and what the contract did.
       const at = new Date().toISOString();
       const how = `the workflow ${describeEnd(ended)}${by ? `; ${by} released its turn: ${reason ?? ''}` : ''}`;
-      const status: AmendmentView['status'] = failed.length > 0 ? 'failed' : undone > 0 ? 'rolled_back' : 'rejected';
-      const what = failed.length > 0 ? `${undone} applied operation${undone === 1 ? '' : 's'} undone, ${failed.length} left for an operator` : undone > 0 ? `every applied operation (${undone}) was undone` : 'nothing had been applied';
+      const status: AmendmentView['status'] = failed.length > 0 ? 'failed' : compensated > 0 ? 'rolled_back' : 'rejected';
+      // The reason is recorded (audit log, contract view) in the words the amendment workflow's own reasons use.
+      const what = failed.length > 0 ? `${compensated} applied operation${compensated === 1 ? '' : 's'} undone, ${failed.length} left for an operator` : compensated > 0 ? `every applied operation (${compensated}) was undone` : 'nothing had been applied';
       const view: AmendmentView = {
         ...(last ?? { amendmentId: holder.amendmentId, contractId, sequence: holder.sequence, workflowId: holder.workflowId, submittedBy: '', changes: [], violations: [], operations: [], submittedAt: at }),
         status,
@@ -81,7 +82,7 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       if (!rec.duplicate) countFinal(view);
       return {
         kind: 'reclaimed',
-        view: { amendmentId: holder.amendmentId, sequence: holder.sequence, at, ended, ...(by ? { by } : {}), ...(reason ? { reason } : {}), undone, flagged: failed.slice(0, 20), auditSeq: rec.seq },
+        view: { amendmentId: holder.amendmentId, sequence: holder.sequence, at, ended, ...(by ? { by } : {}), ...(reason ? { reason } : {}), undone: compensated, flagged: failed.slice(0, 20), auditSeq: rec.seq },
       };
     },
   };

@@ -9,8 +9,8 @@
  * - deactivate, leave, revoke: the share is given up; the target is changed only when no other
  *   contract holds one, otherwise the operation is `unchanged` ("kept: named by 1 other contract").
  * - updateAttributes: applied, except owner attributes while another contract holds the account.
- * - Compensation restores the share as it was, and undoes the target change only when no other
- *   contract has come to rely on it meanwhile; a share-only step (the target unchanged) is undone too.
+ * - Compensation restores the share as it was, and compensates the target change only when no other
+ *   contract has come to rely on it meanwhile; a share-only step (the target unchanged) is compensated too.
  *
  * What the wrapper adds to an operation's observed state is `{ [SHARE]: {...}, prior }`; the
  * connector only ever sees its own `prior`.
@@ -125,7 +125,7 @@ export class SharedConnector implements Connector {
     const mine = all.find((s) => s.contractId === this.contractId);
     const others = all.length - (mine ? 1 : 0);
     if (TAKES.has(op.action)) {
-      // Taken by this amendment already (an earlier attempt) counts as taken now, so its undo gives it up.
+      // Taken by this amendment already (an earlier attempt) counts as taken now, so its compensation gives it up.
       const step: ShareStep = !mine || mine.amendmentId === this.amendmentId ? { took: true } : {};
       if (!mine) await tx.take(key, { contractId: this.contractId, amendmentId: this.amendmentId });
       const send = others > 0 && op.action === 'ensureAccount' ? withoutOwnerAttributes(op) : op;
@@ -143,7 +143,7 @@ export class SharedConnector implements Connector {
 
   async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
     const u = unwrap(result.prior);
-    if (!u) return this.inner.compensate(op, result); // applied before shares: the connector's own undo
+    if (!u) return this.inner.compensate(op, result); // applied before shares: the connector's own compensation
     const key = shareKey(op);
     return this.shares.locked([key], async (tx) => {
       if (u.step.took) await tx.drop(key, this.contractId);

@@ -35,7 +35,7 @@ export function toCsv(records: AuditRecord[]): string {
     for (const d of r.approval.decisions) row(d.kind, d.at, d.by, '', d.reason ?? d.comment ?? '', d.accepted ? 'accepted' : 'ignored', undefined, undefined, undefined, d.why ?? (d.proof ? proofText(d.proof) : undefined));
     for (const o of r.operations) {
       row('operation', o.startedAt ?? o.scheduledAt, o.target, o.subject, o.description, o.outcome, o.attempts, o.durationMs, o.ruleIds, o.error ? `${o.error.type}: ${o.error.message}` : o.detail);
-      if (o.compensation) row('compensation', o.compensation.at, o.target, o.subject, `undo ${o.description}`, o.compensation.outcome, o.compensation.attempts, o.compensation.durationMs, o.ruleIds, o.compensation.detail);
+      if (o.compensation) row('compensation', o.compensation.at, o.target, o.subject, `compensate ${o.description}`, o.compensation.outcome, o.compensation.attempts, o.compensation.durationMs, o.ruleIds, o.compensation.detail);
     }
     row('finished', r.finishedAt, '', '', r.reason ?? '', r.status);
     for (const l of r.leftForOperator) row('left_for_operator', r.finishedAt, '', '', l, 'open');
@@ -64,8 +64,8 @@ const OUTCOME_WORD: Record<string, string> = {
   unchanged: 'already so (nothing to do)',
   failed: 'FAILED',
   skipped: 'skipped (an earlier step failed)',
-  compensated: 'done, then undone',
-  compensation_failed: 'done; UNDO FAILED',
+  compensated: 'done, then compensated',
+  compensation_failed: 'done; COMPENSATION FAILED',
   pending: 'not started',
   running: 'in progress',
 };
@@ -82,7 +82,7 @@ export function toMarkdown(r: AuditRecord): string {
   out.push(`| Submitted | by ${md(r.submittedBy)} at ${r.submittedAt} |`);
   if (r.finishedAt) out.push(`| Finished | ${r.finishedAt}${r.submittedAt ? ` (${took(Date.parse(r.finishedAt) - Date.parse(r.submittedAt))} after submission)` : ''} |`);
   if (r.reverses) out.push(`| Reverses | amendment ${md(r.reverses)} |`);
-  if (r.rollback) out.push(`| Rollback | requested by ${md(r.rollback.requestedBy)}: ${md(r.rollback.reason)} |`);
+  if (r.rollback) out.push(`| Reversal | requested by ${md(r.rollback.requestedBy)}: ${md(r.rollback.reason)} |`);
   out.push(`| Policy | ruleset ${r.rulesetHash ? `\`${r.rulesetHash.slice(0, 16)}…\` (sha256 ${r.rulesetHash})` : 'not reached (the amendment stopped before planning)'} |`);
   out.push(`| Workflow | ${md(r.workflowId)}${r.runId ? ` run ${r.runId}` : ''} |`);
   out.push(`| Record built from | ${r.source === 'history' ? 'the workflow history (every event)' : "the workflow's final state (durable audit log)"} |`);
@@ -127,12 +127,12 @@ export function toMarkdown(r: AuditRecord): string {
     });
   }
 
-  const undone = r.operations.filter((o) => o.compensation);
-  out.push('', '## 5. Compensations (undo after a failure)', '');
-  if (undone.length === 0) out.push('None: nothing had to be undone.');
+  const compensated = r.operations.filter((o) => o.compensation);
+  out.push('', '## 5. Compensations (after a failure or a cancellation)', '');
+  if (compensated.length === 0) out.push('None: nothing had to be compensated.');
   else {
-    out.push('Applied operations were undone newest first:', '', '| Undo of | Result | When | Detail |', '|---|---|---|---|');
-    for (const o of [...undone].sort((a, b) => (a.compensation!.at ?? '').localeCompare(b.compensation!.at ?? ''))) out.push(`| ${md(o.description)} | ${o.compensation!.outcome} | ${o.compensation!.at ?? ''} | ${md(o.compensation!.detail ?? '')} |`);
+    out.push('Applied operations were compensated newest first:', '', '| Compensation of | Result | When | Detail |', '|---|---|---|---|');
+    for (const o of [...compensated].sort((a, b) => (a.compensation!.at ?? '').localeCompare(b.compensation!.at ?? ''))) out.push(`| ${md(o.description)} | ${o.compensation!.outcome} | ${o.compensation!.at ?? ''} | ${md(o.compensation!.detail ?? '')} |`);
   }
   if (r.leftForOperator.length > 0) {
     out.push('', '## Left for an operator', '');

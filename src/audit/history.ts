@@ -120,16 +120,16 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
   // Operations: the plan's order; outcome from the final view when there is one, timing and attempts from the activities.
   const viewOps = new Map((final?.operations ?? []).map((o) => [o.id, o]));
   const applies = new Map(all.filter((t) => t.type === 'applyOperation').map((t) => [(t.input as Operation).id, t]));
-  const undos = new Map(all.filter((t) => t.type === 'compensateOperation').map((t) => [(t.input as { op: Operation }).op.id, t]));
+  const compensations = new Map(all.filter((t) => t.type === 'compensateOperation').map((t) => [(t.input as { op: Operation }).op.id, t]));
   const ops: Operation[] = plan?.operations ?? [];
   let operations: AuditOperation[] = ops.map((op) => {
     const apply = applies.get(op.id);
-    const undo = undos.get(op.id);
+    const comp = compensations.get(op.id);
     const v = viewOps.get(op.id);
     const res = apply?.result as (ApplyResult & { attempt: number }) | undefined;
     const outcome: AuditOperation['outcome'] = v?.outcome ?? (apply?.failure ? 'failed' : res ? res.outcome : apply ? 'running' : 'pending');
     const dur = apply?.scheduledAt && apply.finishedAt ? Date.parse(apply.finishedAt) - Date.parse(apply.scheduledAt) : undefined;
-    const u = undo?.result as CompensateResult | undefined;
+    const u = comp?.result as CompensateResult | undefined;
     return dropUndefined({
       id: op.id,
       target: op.target,
@@ -145,13 +145,13 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
       startedAt: apply?.startedAt,
       finishedAt: apply?.finishedAt,
       durationMs: dur,
-      compensation: undo
+      compensation: comp
         ? {
-            outcome: undo.failure ? 'failed' : (u?.outcome ?? 'running'),
-            detail: undo.failure?.message ?? u?.detail,
-            at: undo.finishedAt,
-            attempts: undo.attempt,
-            durationMs: undo.scheduledAt && undo.finishedAt ? Date.parse(undo.finishedAt) - Date.parse(undo.scheduledAt) : undefined,
+            outcome: comp.failure ? 'failed' : (u?.outcome ?? 'running'),
+            detail: comp.failure?.message ?? u?.detail,
+            at: comp.finishedAt,
+            attempts: comp.attempt,
+            durationMs: comp.scheduledAt && comp.finishedAt ? Date.parse(comp.finishedAt) - Date.parse(comp.scheduledAt) : undefined,
           }
         : undefined,
     });

@@ -63,7 +63,7 @@ export interface AuditRecord {
   status: AmendmentView['status'];
   reason?: string;
   reverses?: string;
-  /** An operator rollback: who asked for it and why. */
+  /** An operator's reversal (`amendctl reverse`): of which amendment, who asked for it and why. The field keeps its recorded name. */
   rollback?: { of: string; requestedBy: string; reason: string };
   rulesetHash?: string;
   changes: Change[];

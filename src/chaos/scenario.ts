@@ -7,11 +7,10 @@
  * for approval when admin is granted or a contract is terminated, and neither happens here).
  * Emails are unique per contract (an own email domain): no account is shared by contracts.
  */
-import { type Amendment, type AmendmentInput, AmendmentSchema, type ChangeOp } from '../domain/amendment';
+import { type Amendment, type AmendmentInput, AmendmentSchema, type Edit } from '../domain/amendment';
 import type { Contract, NamedUser, Role } from '../domain/contract';
 import type { Plan } from '../domain/plan';
-import { type AppliedState, planAmendment } from '../domain/planner';
-import { appliedAfter } from '../domain/history';
+import { type AppliedState, appliedAfter, planAmendment } from '../domain/planner';
 import type { Ruleset } from '../domain/rules';
 import { Rng } from './rng';
 
@@ -96,7 +95,7 @@ function generateContract(customerId: string, count: number, rng: Rng, ruleset: 
   accept(baseline);
   for (let sequence = 2; sequence <= count; sequence++) {
     const current = applied!.contract;
-    const changes = nextChange(current, [...everNamed.values()], () => user(nextUser++), rng);
+    const changes = nextEdits(current, [...everNamed.values()], () => user(nextUser++), rng);
     accept({ amendmentId: amendmentIdFor(customerId, sequence), contractId, sequence, submittedBy: 'chaos', changes });
   }
   return { customerId, contractId, domain, amendments, plans, final: applied!.contract, everNamed };
@@ -106,11 +105,11 @@ export const amendmentIdFor = (customerId: string, sequence: number): string => 
 
 interface Candidate {
   weight: number;
-  make(): ChangeOp[];
+  make(): Edit[];
 }
 
-/** One change that applies to `c`, drawn by weight among those that can. */
-function nextChange(c: Contract, everNamed: NamedUser[], newUser: () => NamedUser, rng: Rng): ChangeOp[] {
+/** The edits of one change that applies to `c`, drawn by weight among those that can. */
+function nextEdits(c: Contract, everNamed: NamedUser[], newUser: () => NamedUser, rng: Rng): Edit[] {
   const named = new Set(c.namedUsers.map((u) => u.email));
   const removed = everNamed.filter((u) => !named.has(u.email));
   const unlicensed = CHAOS_MODULES.filter((m) => !c.modules.includes(m));

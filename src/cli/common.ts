@@ -65,7 +65,7 @@ export function viewText(v: AmendmentView): string {
   }
   for (const p of v.progress ?? []) lines.push(`  … ${p.target}: batch ${p.batch} of ${p.of}: ${p.done} of ${p.total} operations done${p.failed ? `, ${p.failed} failed` : ''}`);
   const opLine = (op: OperationView): string => {
-    const extra = op.error ? ` (${op.error.type}: ${op.error.message})` : op.compensation ? ` (undo: ${op.compensation.outcome}${op.compensation.detail ? `, ${op.compensation.detail}` : ''})` : '';
+    const extra = op.error ? ` (${op.error.type}: ${op.error.message})` : op.compensation ? ` (compensation: ${op.compensation.outcome}${op.compensation.detail ? `, ${op.compensation.detail}` : ''})` : '';
     return `  ${OUTCOME_MARK[op.outcome]} ${op.outcome.padEnd(11)} ${op.description}${extra}`;
   };
   for (const op of v.operations) lines.push(opLine(op));

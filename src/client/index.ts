@@ -77,7 +77,10 @@ export interface Submission {
 
 export interface SubmitOptions {
   retryBudgetSeconds?: number;
-  /** Set by `rollback`: the amendment is an operator rollback and always needs approval. */
+  /**
+   * Set by `reverse`: the amendment is an operator's reversal and always needs approval. The field
+   * keeps its recorded name `rollback` (workflow input and view, docs/ARCHITECTURE.md, "Words").
+   */
   rollback?: { requestedBy: string; reason: string };
   /**
    * Set by the HTTP API (src/api): the submitter the document named when it was not the proven
@@ -101,9 +104,9 @@ export class ApprovalRefusedError extends Error {
   }
 }
 
-/** A rollback that cannot be submitted: the amendment is not completed, or is not the contract's last applied one. */
-export class RollbackRefusedError extends Error {
-  override readonly name = 'RollbackRefusedError';
+/** A reversal that cannot be submitted: the amendment is not completed, or is not the contract's last applied one. */
+export class ReversalRefusedError extends Error {
+  override readonly name = 'ReversalRefusedError';
 }
 
 /** An operator release that cannot be done: no holder, another holder, or a holder that still runs. */
@@ -111,7 +114,8 @@ export class ReleaseRefusedError extends Error {
   override readonly name = 'ReleaseRefusedError';
 }
 
-export const rollbackAmendmentId = (amendmentId: string): string => `rollback-${amendmentId}`;
+/** The id of the reversal of `amendmentId`: `rollback-<id>` (a recorded reference value, kept). */
+export const reversalAmendmentId = (amendmentId: string): string => `rollback-${amendmentId}`;
 
 export class AmendctlClient {
   private signer: { key: ApprovalSigner; via: ProofMethod } | undefined;
@@ -252,27 +256,32 @@ export class AmendctlClient {
   }
 
   /**
-   * Operator rollback: submits `rollback-<id>` with the contract's next sequence,
+   * An operator's reversal: submits `rollback-<id>` with the contract's next sequence,
    * `reverses: <id>` and `submittedBy: by`. It always needs approval under the approval
    * policy (so `by` can never approve it alone), and its view names who asked and why.
-   * Only a completed amendment that is the contract's last applied one can be rolled back.
+   * Only a completed amendment that is the contract's last applied one can be reversed.
    */
-  async rollback(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
+  async reverse(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
     checkId('AMENDMENT_ID', amendmentId);
-    const checked = checkInput(RejectInputSchema, { by: request.by, reason: request.reason }, 'invalid rollback request');
+    const checked = checkInput(RejectInputSchema, { by: request.by, reason: request.reason }, 'invalid reversal request');
     const by = checked.by.trim();
     const reason = checked.reason.trim();
-    const id = rollbackAmendmentId(amendmentId);
+    const id = reversalAmendmentId(amendmentId);
     const earlier = await this.describe(amendmentWorkflowId(id));
     if (earlier) return { amendmentId: id, contractId: earlier.typedSearchAttributes.get(SA.ContractId) ?? '', workflowId: amendmentWorkflowId(id), runId: earlier.runId, duplicate: true, differs: false };
     const target = await this.getStatus(amendmentId);
-    if (target.status !== 'completed') throw new RollbackRefusedError(`${amendmentId} is ${target.status}, not completed: only a completed amendment can be rolled back`);
+    if (target.status !== 'completed') throw new ReversalRefusedError(`${amendmentId} is ${target.status}, not completed: only a completed amendment can be reversed`);
     const { view: contract } = await this.getContract(target.contractId);
     if (contract.lastAmendmentId !== amendmentId) {
-      throw new RollbackRefusedError(`${amendmentId} is not the last applied amendment of contract ${target.contractId} (that is ${contract.lastAmendmentId ?? 'none'}, sequence ${contract.appliedSequence}); roll back the later ones first`);
+      throw new ReversalRefusedError(`${amendmentId} is not the last applied amendment of contract ${target.contractId} (that is ${contract.lastAmendmentId ?? 'none'}, sequence ${contract.appliedSequence}); reverse the later ones first`);
     }
     const doc = { amendmentId: id, contractId: target.contractId, sequence: contract.appliedSequence + 1, submittedBy: by, reverses: amendmentId };
     return this.submitAmendment(doc, { rollback: { requestedBy: by, reason } });
+  }
+
+  /** @deprecated The former name of `reverse`. */
+  rollback(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
+    return this.reverse(amendmentId, request);
   }
 
   async reject(amendmentId: string, decision: RejectInput): Promise<void> {

@@ -53,7 +53,7 @@ export interface Connector {
    * operation's own, as `apply` would give it; a throw means the runner applies them one by one.
    */
   applyGroupChange?(ops: OperationSpec[]): Promise<ApplyResult[]>;
-  /** Undo an applied operation exactly, from the prior state `apply` recorded. Idempotent too. */
+  /** Compensate an applied operation: its exact inverse, from the prior state `apply` recorded. Idempotent too. */
   compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult>;
   /**
    * Optional, read-only (drift): the accounts among `query.subjects` the target holds, and the

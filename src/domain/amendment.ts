@@ -17,7 +17,11 @@ export const BusinessIdSchema = z
   .string()
   .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'an id of letters, digits, ".", "_", ":" and "-" (at most 128)');
 
-export const ChangeOpSchema = z.object({
+/**
+ * One edit of the `changes` form, applied to the applied contract (src/domain/edits.ts). Not a
+ * `Change`: that is a difference the diff finds between two contracts (src/domain/plan.ts).
+ */
+export const EditSchema = z.object({
   op: z.enum(['set', 'add', 'remove']),
   /** A clause path: `seats`, `modules`, `namedUsers`, `namedUsers.role`, `customer.name`, `term.end`, `custom.sla`. */
   path: z.string().min(1),
@@ -25,7 +29,7 @@ export const ChangeOpSchema = z.object({
   /** Picks list items (for `namedUsers`: `{ email }`). */
   match: z.record(z.string(), z.json()).optional(),
 });
-export type ChangeOp = z.infer<typeof ChangeOpSchema>;
+export type Edit = z.infer<typeof EditSchema>;
 
 export const ClauseTextSchema = z.object({
   ref: z.string().min(1),
@@ -55,7 +59,7 @@ export const AmendmentSchema = z
     submittedBy: z.string().min(1),
     reverses: BusinessIdSchema.optional(),
     contract: ContractSchema.optional(),
-    changes: z.array(ChangeOpSchema).optional(),
+    changes: z.array(EditSchema).optional(),
     clauses: z.array(ClauseTextSchema).optional(),
   })
   .strict()
@@ -66,14 +70,14 @@ export type AmendmentInput = z.input<typeof AmendmentSchema>;
 const unknownKey = (what: string, allowed: readonly string[]) => (iss: { code?: string }) =>
   iss.code === 'unrecognized_keys' ? `unknown ${what} (expected ${allowed.join(', ')})` : undefined;
 
-const ChangeOpDocumentSchema = z.strictObject(
+const EditDocumentSchema = z.strictObject(
   {
     op: z.enum(['set', 'add', 'remove']),
     path: cleanText(200, { min: 1, what: 'a clause path (seats, namedUsers.role, custom.sla ...)' }),
     value: z.json().optional(),
     match: z.record(cleanText(64, { min: 1, what: 'a field' }), z.json()).optional(),
   },
-  { error: unknownKey('field of a change', ['op', 'path', 'value', 'match']) },
+  { error: unknownKey('field of an edit', ['op', 'path', 'value', 'match']) },
 );
 
 const ClauseTextDocumentSchema = z.strictObject(
@@ -118,7 +122,7 @@ export const AmendmentDocumentSchema = z
           submittedBy: cleanText(256, { min: 1, what: 'the submitter' }),
           reverses: BusinessIdSchema.optional(),
           contract: ContractDocumentSchema.optional(),
-          changes: z.array(ChangeOpDocumentSchema).max(10_000).optional(),
+          changes: z.array(EditDocumentSchema).max(10_000).optional(),
           clauses: z.array(ClauseTextDocumentSchema).max(1000).optional(),
         },
         { error: unknownKey('field', AMENDMENT_FIELDS) },

@@ -71,7 +71,7 @@ export function diff(before: Contract | null, after: Contract): Change[] {
   return out;
 }
 
-/** The changes that undo `changes`: added and removed swap, before and after swap. */
+/** The inverse of `changes` (the diff the other way round): added and removed swap, before and after swap. */
 export function invertChanges(changes: readonly Change[]): Change[] {
   return changes.map((c) => {
     const kind = c.kind === 'added' ? 'removed' : c.kind === 'removed' ? 'added' : 'modified';

@@ -66,7 +66,7 @@ export const OperationSchema = z.object({
   /** The account the operation is about (reference policy: the lower-cased email). */
   subject: z.string().min(1),
   params: z.record(z.string(), z.json()),
-  /** The undo, as the planner knows it. Connectors record the prior state they observe, so compensation is exact. */
+  /** The inverse: what compensation runs, as the planner knows it. Connectors record the prior state they observe, so compensation is exact. */
   inverse: z.object({ action: ActionSchema.or(z.literal('removeAccount')).or(z.literal('restoreAttributes')), params: z.record(z.string(), z.json()) }),
   risk: RiskSchema,
   /** The rules that produced it. */

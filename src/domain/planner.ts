@@ -15,10 +15,11 @@
  *
  * Business problems are violations in the plan, never exceptions. Pure: no I/O.
  */
-import type { Amendment } from './amendment';
+import { z } from 'zod';
+import { type Amendment, BusinessIdSchema } from './amendment';
 import { type CelContext, CelEvalError, celText, toCel } from './cel';
 import { contractFromClauses, sourceFor } from './clauses';
-import { applyChangeOps } from './changeops';
+import { applyEdits } from './edits';
 import { type Contract, ContractDocumentSchema, canonicalContract } from './contract';
 import { changeField, diff } from './diff';
 import { zodIssues } from './errors';
@@ -32,6 +33,22 @@ export interface AppliedState {
   amendmentId: string;
   /** The contract before the last applied amendment (null when that was the baseline). */
   previous: Contract | null;
+}
+
+/** An applied state read from a document (`amendctl plan --applied`, rule cases): its contracts read as documents from outside are. */
+export const AppliedStateSchema = z
+  .object({
+    contract: ContractDocumentSchema,
+    sequence: z.number().int().min(1),
+    amendmentId: BusinessIdSchema,
+    previous: ContractDocumentSchema.nullable().default(null),
+  })
+  .strict();
+
+/** The applied state once `plan` has completed; an invalid plan changes nothing (and consumes no sequence). */
+export function appliedAfter(plan: Plan, applied: AppliedState | null): AppliedState | null {
+  if (plan.violations.length > 0) return applied;
+  return { contract: plan.after, sequence: plan.sequence, amendmentId: plan.amendmentId, previous: plan.before };
 }
 
 /** Rule id of violations found while reading the amendment itself (not by a rule). */
@@ -70,7 +87,7 @@ export function normaliseAmendment(amendment: Amendment, applied: AppliedState |
     where = 'contract';
   } else if (amendment.changes) {
     if (!before) return refuse(`a changes amendment needs the applied contract; contract ${amendment.contractId} has none (sequence 1 must carry the whole contract as contract or clauses)`);
-    const r = applyChangeOps(before, amendment.changes);
+    const r = applyEdits(before, amendment.changes);
     for (const p of r.problems) violations.push({ ruleId: AMENDMENT_RULE, message: `${p.path}: ${p.message}` });
     draft = r.draft;
     where = 'the amended contract';

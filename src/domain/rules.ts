@@ -23,6 +23,8 @@
  * Conditions are CEL; `{...}` in any text is a CEL expression too. Errors name the file,
  * the rule id and the field path. Pure: the caller reads the file.
  */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { CEL_VARIABLES, CelCompileError, type CompiledExpression, type Template, compileCel, compileTemplate } from './cel';
 import { RoleSchema } from './contract';
@@ -30,7 +32,6 @@ import { parseStructuredText } from './document';
 import { type InputIssue, InputError, formatPath } from './errors';
 import { canonicalJson } from './json';
 import { ACTIONS, type Action, type ClauseName, RiskSchema, type Risk } from './plan';
-import { sha256Hex } from './sha256';
 
 const CLAUSES = ['customer', 'status', 'tier', 'seats', 'modules', 'namedUsers', 'term', 'region', 'custom'] as const satisfies readonly ClauseName[];
 const KINDS = ['added', 'removed', 'modified'] as const;
@@ -313,7 +314,7 @@ export function compileRuleset(doc: RulesetDocument, file: string): Ruleset {
     }
   });
 
-  return { hash: sha256Hex(canonicalJson(doc)), file, document: doc, targets, roleMap, moduleMap, rules, validations, index };
+  return { hash: bytesToHex(sha256(utf8ToBytes(canonicalJson(doc)))), file, document: doc, targets, roleMap, moduleMap, rules, validations, index };
 }
 
 /** An issue at a document path, with the rule id named when the path is inside a rule. */

@@ -40,7 +40,7 @@ export const retriesTotal = new Counter({
 
 export const compensationsTotal = new Counter({
   name: 'amendctl_compensations_total',
-  help: 'Operations undone by compensation, by target and outcome (compensated, unchanged, failed).',
+  help: 'Operations compensated, by target and outcome (compensated, unchanged, failed).',
   labelNames: ['target', 'outcome'] as const,
   registers: [registry],
 });

@@ -8,7 +8,7 @@
  *      workflow keeps the claim check: counts, the first operations, the batches]
  *   -> approval [pending_approval where the plan asks for it]
  *   -> provision [each target's batches on the target's own task queue, `lanes` at once]
- *   -> completed | compensate [every applied operation undone, newest first, per target]
+ *   -> completed | compensate [every applied operation compensated, newest first, per target]
  *   -> rolled_back | failed (naming what is left for an operator).
  *
  * The state and what signals and updates do to it live in AmendmentState (src/workflows/state.ts).
@@ -121,7 +121,7 @@ export async function amendmentV2(input: AmendmentWorkflowInput): Promise<Amendm
   }
 }
 
-/** Where the amendment is, for what a cancellation request must undo. */
+/** Where the amendment is, for what a cancellation request must compensate. */
 interface Progress {
   /** It holds its contract's turn (and has not released it). */
   holding: boolean;
@@ -153,10 +153,10 @@ async function phases(s: AmendmentState, amendment: Amendment, contract: Contrac
   const budget = retryBudget(input);
   const { failure, dispatched } = await provision(s, amendment, plan, budget, p);
   if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after), p);
-  return undoAndFinish(s, amendment, plan, dispatched, budget, failure, contract, p);
+  return compensateAndFinish(s, amendment, plan, dispatched, budget, failure, contract, p);
 }
 
-async function undoAndFinish(s: AmendmentState, amendment: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string, contract: ContractLine, p?: Progress): Promise<AmendmentView> {
+async function compensateAndFinish(s: AmendmentState, amendment: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string, contract: ContractLine, p?: Progress): Promise<AmendmentView> {
   const left = await compensate(s, amendment, plan, dispatched, budget, failure);
   if (left.length > 0) {
     s.view.leftForOperator = left;
@@ -185,7 +185,7 @@ function startKeeper(s: AmendmentState, a: Amendment): void {
  * A Temporal cancellation request (the Web UI, `temporal workflow cancel`): the amendment ends
  * as a business outcome, not half-way. Before its turn: it leaves the line. Holding the turn,
  * nothing applied: rejected, released. Batches sent: they stop (each waits for its activity to
- * end), every applied operation is undone, released. Already finishing: the record and release repeated.
+ * end), every applied operation is compensated, released. Already finishing: the record and release repeated.
  */
 async function onCancellation(s: AmendmentState, a: Amendment, line: ContractLine, p: Progress, input: AmendmentWorkflowInput): Promise<AmendmentView> {
   const at = new Date().toISOString();
@@ -194,7 +194,7 @@ async function onCancellation(s: AmendmentState, a: Amendment, line: ContractLin
   s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };
   if (p.plan && p.dispatched.length > 0) {
     const budget = retryBudget(input);
-    return undoAndFinish(s, a, p.plan, p.dispatched, budget, `cancelled by ${why}`, line);
+    return compensateAndFinish(s, a, p.plan, p.dispatched, budget, `cancelled by ${why}`, line);
   }
   if (p.holding) return finish(s, 'rejected', `cancelled by ${why} before anything was applied`, () => line.release());
   await line.withdraw();
@@ -260,8 +260,8 @@ function validate(s: AmendmentState, input: AmendmentWorkflowInput): Amendment |
   if (!parsed.success) return `invalid amendment: ${issuesText(parsed.error.issues)}`;
   const a = parsed.data;
   if (a.reverses) s.view.reverses = a.reverses;
-  const rollback = input.options?.rollback;
-  if (rollback && a.reverses) s.view.rollback = { of: a.reverses, requestedBy: rollback.requestedBy, reason: rollback.reason };
+  const reversal = input.options?.rollback;
+  if (reversal && a.reverses) s.view.rollback = { of: a.reverses, requestedBy: reversal.requestedBy, reason: reversal.reason };
   return a;
 }
 
@@ -381,12 +381,13 @@ async function planPhase(s: AmendmentState, a: Amendment, applied: AppliedStateV
   return plan;
 }
 
-/** Approval where the plan asks for it (and always for an operator rollback). Returns why it was refused, if it was. */
+/** Approval where the plan asks for it (and always for an operator's reversal). Returns why it was refused, if it was. */
 async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requestedAt: number): Promise<string | undefined> {
   const reasons = [...plan.approval.reasons];
-  const rb = s.view.rollback;
-  if (rb) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${rb.of} requested by ${rb.requestedBy}: ${rb.reason}` });
-  const needed = plan.approval.required || rb !== undefined;
+  const reversal = s.view.rollback;
+  // The rule id and the message are recorded (approval reasons, audit records): they keep the word rollback.
+  if (reversal) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${reversal.of} requested by ${reversal.requestedBy}: ${reversal.reason}` });
+  const needed = plan.approval.required || reversal !== undefined;
   const approval = new ApprovalState(plan.approvalPolicy, s.view.submittedBy, needed, reasons);
   s.startApproval(approval);
   if (!needed) return undefined;
@@ -502,7 +503,7 @@ async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment
   return failure === undefined ? { dispatched } : { failure, dispatched };
 }
 
-/** Undo every applied operation: per target, its batches newest first; targets at once. Returns what is left for an operator. */
+/** Compensate every applied operation: per target, its batches newest first; targets at once. Returns what is left for an operator. */
 async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string): Promise<string[]> {
   setStatus(s, 'running', `compensating after ${failure}`);
   const left: string[] = [];
@@ -566,7 +567,7 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
  */
 function batchActivities(b: BatchSpec, kind: 'apply' | 'undo', budgetSeconds: number, waitOnCancel = false): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
-    // Cancelled, the batch stops taking new operations and records what it did; the undo waits for that.
+    // Cancelled, the batch stops taking new operations and records what it did; the compensation waits for that.
     ...(waitOnCancel ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     taskQueue: b.taskQueue,
     summary: `${b.target}: ${kind === 'undo' ? 'undo ' : ''}batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,

@@ -3,7 +3,7 @@
  * hands out turns, so amendments of one contract never interleave and apply strictly in
  * `sequence` order. An amendment enqueues itself; when its predecessor is applied it gets
  * a turn carrying the applied state; it releases the turn with the new contract (applied)
- * or without (invalid, rejected, rolled back). The workflow never ends: it continues as new
+ * or without (invalid, rejected, rolled_back). The workflow never ends: it continues as new
  * when its history grows, carrying only bounded state.
  *
  * It also keeps the amendments that wait for their effective date (`scheduled`): a later
@@ -13,7 +13,7 @@
  *
  * No holder keeps the turn past its end: each amendment's turn keeper (src/workflows/keeper.ts)
  * reports its run's close, however it closed, and a holder that did not release is reclaimed
- * (the reclaimTurn activity: what it applied undone, an audit record; src/activities/reclaim.ts).
+ * (the reclaimTurn activity: what it applied compensated, an audit record; src/activities/reclaim.ts).
  * An operator frees a turn the same way (`amendctl contract release`). The next in line is told
  * who holds the turn and since when.
  */
@@ -91,7 +91,7 @@ const RECLAIMED_KEPT = 20;
 /** Patch: the next in line is told who holds the turn (its notices changed; runs started before keep theirs). */
 const HOLDER_NOTICE_PATCH = 'holder-in-notice';
 
-/** On the contract's own task queue: it waits for the holder's batches to stop, undoes, records. */
+/** On the contract's own task queue: it waits for the holder's batches to stop, compensates, records. */
 const reclaiming = proxyActivities<Pick<AmendmentActivities, 'reclaimTurn'>>({
   startToCloseTimeout: '30m',
   heartbeatTimeout: '60s',

@@ -221,7 +221,7 @@ export interface AmendmentView {
   effectiveAt?: string;
   /** While queued: what the contract is at and which earlier sequences have not arrived. */
   queue?: { appliedSequence: number; missing: number[]; gapDeadline?: string; holder?: TurnHolderView };
-  /** An operator rollback: who asked, why, and which amendment it reverses. */
+  /** An operator's reversal: who asked, why, and which amendment it reverses (recorded as `rollback`). */
   rollback?: { of: string; requestedBy: string; reason: string };
   /** A cancel or supersede that ended this amendment before it took effect. */
   cancellation?: { by: string; at: string; reason: string; kind: 'cancelled' | 'superseded' };
@@ -344,7 +344,7 @@ export interface ReclaimView {
   ended: string;
   by?: string;
   reason?: string;
-  /** Operations the holder had applied that were undone, and those that could not be (left for an operator). */
+  /** Operations the holder had applied that were compensated (the field keeps its recorded name), and those that could not be (left for an operator). */
   undone: number;
   flagged: string[];
   /** The audit record's sequence in the durable log. */
@@ -384,7 +384,7 @@ export interface AmendmentWorkflowInput {
   options?: {
     /** How long one operation may keep retrying a target before it counts as failed (default 300 s). */
     retryBudgetSeconds?: number;
-    /** An operator rollback (`amendctl rollback`): always needs approval under the approval policy. */
+    /** An operator's reversal (`amendctl reverse`; recorded as `rollback`): always needs approval under the approval policy. */
     rollback?: { requestedBy: string; reason: string };
   };
 }
@@ -491,10 +491,10 @@ export interface FailedOperation extends Pick<OperationView, 'id' | 'action' | '
 
 export interface CompensateBatchResult {
   target: string;
-  /** [index, outcome] of every operation the batch undid or found already as before. */
+  /** [index, outcome] of every operation the batch compensated or found already as before. */
   operations: Array<[number, 'compensated' | 'unchanged' | 'failed']>;
   at: string;
-  /** Undos that failed for good: left for an operator. */
+  /** Compensations that failed for good: left for an operator. */
   failed: Array<{ idx: number; description: string; message: string }>;
 }
 
@@ -503,7 +503,7 @@ export interface AmendmentActivities extends NotifyActivities {
   planAmendment(input: { amendment: Amendment; applied: AppliedStateView | null }): Promise<PlanResult>;
   /** One operation on its target, idempotent. */
   applyOperation(op: Operation): Promise<ApplyResult & { attempt: number }>;
-  /** The exact undo of an applied operation, idempotent. */
+  /** The compensation of an applied operation (its exact inverse, from the recorded prior state), idempotent. */
   compensateOperation(input: { op: Operation; result: ApplyResult }): Promise<CompensateResult>;
   /** Register with the contract's entity workflow (signal-with-start), so amendments apply in sequence; answers the ordering policy. */
   enqueueAmendment(input: EnqueueRequest & { contractId: string }): Promise<OrderingPolicy | void>;
@@ -511,13 +511,13 @@ export interface AmendmentActivities extends NotifyActivities {
   planAmendmentV2(input: { amendment: Amendment; applied: AppliedStateView | null }): Promise<PlannedAmendment>;
   /** One batch of operations on its target, each operation idempotent and retried on its own; resumes from the store. */
   applyBatch(input: BatchInput): Promise<BatchResult>;
-  /** The exact undo of a batch's applied operations, newest first; idempotent. */
+  /** The compensation of a batch's applied operations, newest first; idempotent. */
   compensateBatch(input: BatchInput): Promise<CompensateBatchResult>;
   /** Append the amendment's audit record (from its final view) to the durable hash-chained log; idempotent (src/activities/audit.ts). */
   recordAudit(view: AmendmentView): Promise<{ seq: number; hash: string; duplicate: boolean }>;
   /**
    * The contract takes the turn back from a holder that ended without releasing it: how the run
-   * ended; what it had applied, undone; the audit record (src/activities/reclaim.ts).
+   * ended; what it had applied, compensated; the audit record (src/activities/reclaim.ts).
    */
   reclaimTurn(input: { contractId: string; holder: EnqueueRequest; by?: string; reason?: string }): Promise<ReclaimResult>;
   /** The worker's ordering policy (gap deadline). */

@@ -263,7 +263,7 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
     return finish(view, 'repaired', `${what}; repaired: ${applied} changed, ${repair.operationsTotal - applied} already so`, 0);
   }
 
-  // The same compensation as an amendment's: every applied repair undone, newest first.
+  // The same compensation as an amendment's: every applied repair compensated, newest first.
   view.repair.failure = failure;
   const left: string[] = [];
   for (const b of [...dispatched].reverse()) {

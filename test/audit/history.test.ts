@@ -49,16 +49,16 @@ test('approval: the ignored self-approval and the counted one, in order, with ar
   expect(r.operations.every((o) => o.outcome === 'applied' && o.attempts === 1 && o.scheduledAt && o.finishedAt)).toBe(true);
 });
 
-test('rollback: the failed operation with its error and attempts, every applied one compensated', async () => {
+test('rolled_back: the failed operation with its error and attempts, every applied one compensated', async () => {
   const r = await recordFromHistory(load('failed'), plain);
   expect(r.status).toBe('rolled_back');
   const failed = r.operations.filter((o) => o.outcome === 'failed');
   expect(failed).toHaveLength(1);
   expect(failed[0]!.error?.message).toMatch(/superuser/);
   expect(failed[0]!.attempts).toBeGreaterThanOrEqual(1);
-  const undone = r.operations.filter((o) => o.compensation);
-  expect(undone.length).toBeGreaterThan(0);
-  expect(undone.every((o) => o.outcome === 'compensated' && ['compensated', 'unchanged'].includes(o.compensation!.outcome))).toBe(true);
+  const compensated = r.operations.filter((o) => o.compensation);
+  expect(compensated.length).toBeGreaterThan(0);
+  expect(compensated.every((o) => o.outcome === 'compensated' && ['compensated', 'unchanged'].includes(o.compensation!.outcome))).toBe(true);
   expect(r.operations.filter((o) => o.outcome === 'applied')).toEqual([]);
 });
 
@@ -70,7 +70,7 @@ test('the three formats of a reference-like amendment', async () => {
   expect(md).toMatch(/- added modules\[billing\] = "billing"|- added modules\[billing\]/);
   expect(md).toContain('Not required: the plan grants no admin role');
   expect(md).toMatch(/\| 1 \| \w+ \| .+dave@.+ \| `[^`]+` \| done \| 1 \| \d{4}-/);
-  expect(md).toContain('None: nothing had to be undone.');
+  expect(md).toContain('None: nothing had to be compensated.');
   const csv = toCsv([r]).split('\n');
   expect(csv.filter((l) => l.split(',')[4] === 'operation')).toHaveLength(r.operations.length);
   expect(csv.filter((l) => l.split(',')[4] === 'change')).toHaveLength(2);

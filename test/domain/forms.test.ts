@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Plan } from '../../src/domain/plan';
 import { planAmendment } from '../../src/domain/planner';
-import { amendmentFromWebhook, loadWebhookMapping } from '../../src/domain/webhook';
+import { amendmentFromWebhook, loadWebhookMapping } from '../../src/api/webhooks/mapping';
 import { ROOT, amendmentFile, referenceRules, stateBefore } from './support/reference';
 
 const rules = referenceRules();

@@ -133,16 +133,16 @@ describe('reference behaviour (shared/REFERENCE-POLICY.md)', () => {
     expect(planAmendment(amendment({ sequence: 1, reverses: 'x' }), null, rules).violations[0]!.message).toMatch(/nothing has been applied/);
   });
 
-  it('8. undoing a role and name change yields the exact opposite operations', () => {
+  it('8. reversing a role and name change yields the exact opposite operations', () => {
     const rules2 = rules;
     const forward = planStory('03-role-and-name.json', rules2);
     const applied = stateBefore('04-suspend.json', rules2)!;
-    const undo = planAmendment(amendment({ sequence: 4, reverses: 'acme-msa-003' }), applied, rules2);
+    const reversal = planAmendment(amendment({ sequence: 4, reverses: 'acme-msa-003' }), applied, rules2);
     const inverted = forward.operations.map((o) => `${o.target}:${o.inverse.action}:${o.subject}`).sort();
-    expect(undo.operations.map((o) => `${o.target}:${o.action}:${o.subject}`).sort()).toEqual(inverted.map((s) => s.replace('restoreAttributes', 'updateAttributes')));
+    expect(reversal.operations.map((o) => `${o.target}:${o.action}:${o.subject}`).sort()).toEqual(inverted.map((s) => s.replace('restoreAttributes', 'updateAttributes')));
   });
 
-  it('9. every operation carries its inverse, and the plan is ordered so compensation in reverse order undoes it', () => {
+  it('9. every operation carries its inverse, and the plan is ordered so compensation, newest first, takes it back', () => {
     const expected: Record<string, string> = {
       ensureAccount: 'removeAccount', updateAttributes: 'restoreAttributes', deactivateAccount: 'reactivateAccount', reactivateAccount: 'deactivateAccount',
       joinGroup: 'leaveGroup', leaveGroup: 'joinGroup', grantRole: 'revokeRole', revokeRole: 'grantRole',

@@ -1,7 +1,9 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAmendmentText } from '../../src/domain/document';
 import { InputError } from '../../src/domain/errors';
+import { canonicalJson } from '../../src/domain/json';
 import { planAmendment } from '../../src/domain/planner';
 import { loadRuleset } from '../../src/domain/rules';
 import { REFERENCE, amendment, referenceRules, stateBefore } from './support/reference';
@@ -80,6 +82,16 @@ describe('rules language: refusing malformed rules with file, rule and path', ()
     const b = loadRuleset(`# another comment\n${text.replace('version: 1\n', '').replace('targets: [idp, warehouse]', 'targets: [idp, warehouse]\nversion: 1')}`, 'b.yaml');
     expect(b.hash).toBe(a.hash);
     expect(loadRuleset(text.replace('app_admin', 'app_owner'), 'c.yaml').hash).not.toBe(a.hash);
+  });
+
+  it('hash: the SHA-256 of the canonical JSON, as hex, with non-ASCII text encoded as UTF-8', () => {
+    // Plans and audit records of running and past amendments carry this value: it must not change.
+    const text = 'version: 1\ntargets: [idp]\nvalidations:\n  - id: seat-limit\n    when: after.seats > 1000\n    message: "Größe – 日本 🎉 seats {after.seats}"\n';
+    const rs = loadRuleset(text, 'v.yaml');
+    expect(rs.hash).toBe('37f4dd3a7cd904f247ca16322d34c1f15b4217d705c355cfbd7e8433494d5406');
+    expect(rs.hash).toBe(createHash('sha256').update(canonicalJson(rs.document), 'utf8').digest('hex'));
+    const reference = referenceRules();
+    expect(reference.hash).toBe(createHash('sha256').update(canonicalJson(reference.document), 'utf8').digest('hex'));
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * Governance on the run's real Temporal dev server, PostgreSQL and scim2-server:
- *   - `amendctl rollback` (the built CLI) of a completed amendment: needs approval, the
+ *   - `amendctl reverse` (the built CLI) of a completed amendment: needs approval, the
  *     requester cannot approve it, and both targets end exactly as before the amendment
  *   - compensation runs every undo even when undos fail for good, and reports `failed`
  *     naming each operation left for an operator
@@ -52,7 +52,7 @@ async function targets(c: Customer, locals: string[]) {
   return { warehouse: await pgSnapshot(c.domain), idp };
 }
 
-test('amendctl rollback: a reversal that needs approval (not by the requester) and restores PostgreSQL and SCIM exactly', async () => {
+test('amendctl reverse: a reversal that needs approval (not by the requester) and restores PostgreSQL and SCIM exactly', async () => {
   const c = customer('rb');
   const people = ['bob', 'carol', 'erin'];
   await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['erin', 'member']]));
@@ -71,15 +71,15 @@ test('amendctl rollback: a reversal that needs approval (not by the requester) a
   expect(applied.status).toBe('completed');
   expect(await targets(c, people)).not.toEqual(before);
 
-  const asked = await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'signed in error']);
+  const asked = await cli(['reverse', second.amendmentId, '--by', 'olga', '--reason', 'signed in error']);
   expect(asked.stderr).toBe('');
   expect(asked.code).toBe(0);
   const rollbackId = `rollback-${second.amendmentId}`;
-  expect(asked.stdout).toMatch(new RegExp(`^rollback requested: ${rollbackId} \\(contract ${c.contractId}, sequence 3\\)`));
+  expect(asked.stdout).toMatch(new RegExp(`^reversal requested: ${rollbackId} \\(contract ${c.contractId}, sequence 3\\)`));
   const pending = await until(rollbackId, 'pending_approval');
   expect(pending.approval!.reasons.map((r) => r.message)).toContain(`operator rollback of ${second.amendmentId} requested by olga: signed in error`);
 
-  // The requester cannot approve its own rollback (Update: refused at once, exit 1).
+  // The requester cannot approve its own reversal (Update: refused at once, exit 1).
   const own = await cli(['approve', rollbackId, '--by', 'olga']);
   expect(own.code).toBe(1);
   expect(own.stderr).toMatch(/not counted: olga submitted this amendment and may not approve it \(separation of duties\)/);
@@ -95,15 +95,16 @@ test('amendctl rollback: a reversal that needs approval (not by the requester) a
   expect(v.approval!.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'confirmed with sales' })]);
   expect(await targets(c, people)).toEqual(before);
 
-  // The audit trail shows who asked for the rollback, why, and who approved it.
+  // The audit trail shows who asked for the reversal, why, and who approved it.
   const audit = await cli(['audit', rollbackId, '--format', 'md']);
   expect(audit.code).toBe(0);
-  expect(audit.stdout).toContain('| Rollback | requested by olga: signed in error |');
+  expect(audit.stdout).toContain('| Reversal | requested by olga: signed in error |');
   expect(audit.stdout).toMatch(/\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \| confirmed with sales \|/);
 
-  // Asking again is a no-op; rolling back something that is no longer the last applied is refused.
+  // Asking again is a no-op; reversing something that is no longer the last applied is refused.
+  // `rollback`, the former name of the verb, is the same command.
   expect((await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'again'])).stdout).toMatch(/already requested/);
-  const stale = await cli(['rollback', `${c.id}-001`, '--by', 'olga', '--reason', 'x']);
+  const stale = await cli(['reverse', `${c.id}-001`, '--by', 'olga', '--reason', 'x']);
   expect(stale.code).toBe(1);
   expect(stale.stderr).toMatch(new RegExp(`is not the last applied amendment of contract ${c.contractId} \\(that is ${rollbackId}, sequence 3\\)`));
 }, 120_000);

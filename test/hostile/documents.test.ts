@@ -12,14 +12,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AmendmentDocumentSchema, type Amendment } from '../../src/domain/amendment';
-import { loadCases, runCases } from '../../src/domain/cases';
+import { loadCases, runCases } from '../../src/cli/rule-cases';
 import { parseAmendmentText } from '../../src/domain/document';
 import { parseWith } from '../../src/domain/errors';
-import { appliedAfter } from '../../src/domain/history';
 import type { Plan } from '../../src/domain/plan';
-import { type AppliedState, planAmendment } from '../../src/domain/planner';
+import { type AppliedState, appliedAfter, planAmendment } from '../../src/domain/planner';
 import { loadRuleset } from '../../src/domain/rules';
-import { amendmentFromWebhook, loadWebhookMapping } from '../../src/domain/webhook';
+import { amendmentFromWebhook, loadWebhookMapping } from '../../src/api/webhooks/mapping';
 import { MAX_DOCUMENT_BYTES } from '../../src/domain/text';
 import { parseTargets } from '../../src/connectors/registry';
 import { governancePolicyFrom, loadGovernancePolicy } from '../../src/worker/config';
@@ -181,7 +180,7 @@ const DOCS: DocCase[] = [
   { id: 'D072', input: 'unknown field namedUsers[1].phone', text: () => json((d) => (d.contract.namedUsers[1]!['phone'] = '+1 555')), expect: { refused: 'contract.namedUsers[1].phone', what: /unknown field of a named user \(expected email, name, role\)/ } },
   { id: 'D073', input: 'unknown field customer.vat', text: () => json((d) => (d.contract['customer'] = { id: 'acme', name: 'Acme', vat: 'x' })), expect: { refused: 'contract.customer.vat', what: /unknown field of customer/ } },
   { id: 'D074', input: 'unknown field term.renewal', text: () => json((d) => (d.contract['term'] = { start: '2025-01-01', renewal: 'auto' })), expect: { refused: 'contract.term.renewal', what: /unknown field of term \(expected start, end\)/ } },
-  { id: 'D075', input: 'changes[0].vaule (a typo for value)', applied: AFTER_BASELINE, text: () => changesDoc([{ op: 'set', path: 'seats', vaule: 9 }]), expect: { refused: 'changes[0].vaule', what: /unknown field of a change \(expected op, path, value, match\)/ } },
+  { id: 'D075', input: 'changes[0].vaule (a typo for value)', applied: AFTER_BASELINE, text: () => changesDoc([{ op: 'set', path: 'seats', vaule: 9 }]), expect: { refused: 'changes[0].vaule', what: /unknown field of an edit \(expected op, path, value, match\)/ } },
   { id: 'D076', input: 'clauses[0].title (not a clause field)', text: () => JSON.stringify({ amendmentId: 'a-1', contractId: 'a', sequence: 1, submittedBy: 'x', clauses: [{ ref: '1', text: 'Seats: 5', title: 'x' }] }), expect: { refused: 'clauses[0].title', what: /unknown field of a clause \(expected ref, heading, text\)/ } },
   { id: 'D077', input: 'contract and changes together', text: () => json((d) => (d['changes'] = [])), expect: { refused: '', what: /exactly one of contract, changes or clauses is required \(found contract, changes\)/ } },
   { id: 'D078', input: 'a reversal that carries a contract', text: () => json((d) => (d['reverses'] = 'acme-msa-000')), expect: { refused: 'contract', what: /a reversal carries no contract, changes or clauses/ } },
@@ -546,7 +545,8 @@ const CLI: CliCase[] = [
   { id: 'C037b', input: "approve X --key (someone's key) --by another", argv: () => ['approve', 'acme-msa-001', '--key', personalKey(), '--by', 'mallory', ...CLOSED], code: 2, err: /--by mallory: this key is dana's and signs only as dana/ },
   { id: 'C038', input: 'reject X --by dana --reason "  "', argv: () => ['reject', 'acme-msa-001', '--by', 'dana', '--reason', '  ', ...CLOSED], code: 2, err: /invalid rejection:\n {2}reason: a reason is required \(not only spaces\)/ },
   { id: 'C039', input: 'cancel X --by "olga\\nadmin"', argv: () => ['cancel', 'acme-msa-001', '--by', 'olga\nadmin', '--reason', 'x', ...CLOSED], code: 2, err: /by: contains the control character U\+000A at character 5/ },
-  { id: 'C040', input: 'rollback X --reason (3,000 characters)', argv: () => ['rollback', 'acme-msa-001', '--by', 'dana', '--reason', big(3000), ...CLOSED], code: 2, err: /invalid rollback request:\n {2}reason: at most 2000 characters/ },
+  { id: 'C040', input: 'reverse X --reason (3,000 characters)', argv: () => ['reverse', 'acme-msa-001', '--by', 'dana', '--reason', big(3000), ...CLOSED], code: 2, err: /^amendctl reverse: invalid reversal request:\n {2}reason: at most 2000 characters/ },
+  { id: 'C040a', input: 'rollback (the former name of reverse) X --by dana (no reason)', argv: () => ['rollback', 'acme-msa-001', '--by', 'dana', ...CLOSED], code: 2, err: /^amendctl rollback: expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: amendctl reverse / },
   { id: 'C041', input: 'contract (no id)', argv: () => ['contract', ...CLOSED], code: 2, err: /expected one CONTRACT_ID/ },
   { id: 'C042', input: 'contract "acme msa"', argv: () => ['contract', 'acme msa', ...CLOSED], code: 2, err: /invalid CONTRACT_ID:\n {2}CONTRACT_ID: "acme msa" is not an id/ },
   { id: 'C043', input: 'contract X --by dana (not a release)', argv: () => ['contract', 'acme-msa', '--by', 'dana', ...CLOSED], code: 2, err: /--by and --reason go with release/ },

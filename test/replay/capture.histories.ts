@@ -126,11 +126,11 @@ test('capture', async () => {
   expect(approved.approval?.ignored.length).toBeGreaterThan(0);
   await save('approved', `amendment-${b1.amendmentId}`);
 
-  // Rolled back through amendctl's rollback (a reversal that needs approval).
+  // Reversed through amendctl reverse (a reversal that needs approval).
   const b2 = changes(d, 2, [{ op: 'add', path: 'namedUsers', value: { email: d.email('erin'), name: 'Erin', role: 'member' } }]);
   await stack.client.submitAmendment(b2);
   await ends(stack, b2.amendmentId, 'completed');
-  const rb = await stack.client.rollback(b2.amendmentId, { by: 'olga', reason: 'signed in error' });
+  const rb = await stack.client.reverse(b2.amendmentId, { by: 'olga', reason: 'signed in error' });
   await until(stack, rb.amendmentId, 'pending_approval');
   await stack.client.approve(rb.amendmentId, { by: 'dana' });
   await ends(stack, rb.amendmentId, 'completed');

@@ -185,7 +185,7 @@ function facts(v: AmendmentView): Html {
   <div><dt>Contract</dt><dd>${v.contractId} (sequence ${v.sequence})</dd></div>
   <div><dt>Customer</dt><dd>${v.customerId ?? 'unknown'}</dd></div>
   <div><dt>Submitted by</dt><dd>${v.submittedBy}, ${when(v.submittedAt)}</dd></div>
-  ${v.rollback ? html`<div><dt>Rolls back</dt><dd>${v.rollback.of}: asked by ${v.rollback.requestedBy} (“${v.rollback.reason}”)</dd></div>` : ''}
+  ${v.rollback ? html`<div><dt>Reverses</dt><dd>${v.rollback.of}: asked by ${v.rollback.requestedBy} (“${v.rollback.reason}”)</dd></div>` : ''}
   <div><dt>Deadline</dt><dd>${when(a?.deadline)}${a?.stage === 'escalated' ? ' (escalated)' : ''}</dd></div>
   <div><dt>Approvals</dt><dd class="approval-count">${approvalCount(v)}</dd></div>
 </dl>`;

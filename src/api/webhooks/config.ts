@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { type InputIssue, InputError } from '../../domain/errors';
-import { loadWebhookMapping, type WebhookMapping } from '../../domain/webhook';
+import { loadWebhookMapping, type WebhookMapping } from './mapping';
 import { parseEnvTyped, parseWithEnv } from '../../connectors/interpolate';
 import { secretFrom, type SecretRef, SecretRefSchema } from '../../connectors/secrets';
 import { docusignVerifier } from './docusign';

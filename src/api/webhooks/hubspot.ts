@@ -10,7 +10,7 @@
  * Event identity: a batch of subscription events (a JSON array) by its `eventId`s; a workflow
  * webhook (one object) carries none, so by its body or configured fields (identity.ts).
  */
-import { sha256Hex } from '../../domain/sha256';
+import { createHash } from 'node:crypto';
 import { bodyEventId } from './identity';
 import { isObject, parseJson } from './json';
 import { isRefusal, refuse } from './refusal';
@@ -62,5 +62,5 @@ function hubspotEventId(body: Buffer, fields: string[] | undefined): string | Re
   const missing = ids.indexOf(undefined);
   if (missing >= 0) return refuse('body-malformed', `[${missing}].eventId: expected every subscription event to carry an eventId`);
   if (ids.length === 1) return ids[0]!;
-  return `events:${sha256Hex([...ids].sort().join(','))}`;
+  return `events:${createHash('sha256').update([...ids].sort().join(','), 'utf8').digest('hex')}`;
 }

@@ -7,13 +7,13 @@
  *   workflow webhooks, most HMAC senders); a sender that changes the body on a retry (an
  *   attempt counter) needs `fields`.
  */
-import { sha256Hex } from '../../domain/sha256';
+import { createHash } from 'node:crypto';
 import { parseJson, textAt } from './json';
 import { refuse } from './refusal';
 import type { Refusal } from './types';
 
 export function bodyEventId(body: Buffer, fields: ReadonlyArray<string> | undefined): string | Refusal {
-  if (!fields) return `sha256:${sha256Hex(body)}`;
+  if (!fields) return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   const doc = parseJson(body);
   if (!doc) return refuse('body-malformed', `the body is not JSON, so it has no ${fields.join(', ')} to identify the event`);
   const parts: string[] = [];

@@ -1,6 +1,6 @@
 /**
  * How a source's payload carries the contract record, turned into the typed record that the
- * webhook mapping (src/domain/webhook.ts) reads: `{ id, properties: { name: { type, value } }, links }`.
+ * webhook mapping (mapping.ts) reads: `{ id, properties: { name: { type, value } }, links }`.
  *
  * - `typed`: the payload is that record already (Ironclad records, our own senders).
  * - `hubspot`: a CRM object as a workflow webhook or the CRM API sends it, `{ id | objectId,
@@ -14,7 +14,7 @@
  * declared type stays a string, so the mapping refuses it naming the property. Empty values
  * (null) are absent.
  */
-import type { WebhookMapping } from '../../domain/webhook';
+import type { WebhookMapping } from './mapping';
 import { isObject, textAt, valueAt } from './json';
 import { refuse } from './refusal';
 

@@ -1,10 +1,10 @@
 /**
  * A configured webhook source: its scheme's verifier, then the way from a verified delivery to
  * amendments: the body's JSON, the event filter (events that change no contract carry none),
- * the thin-event fetch, the payload's shape, and the declared mapping (src/domain/webhook.ts).
+ * the thin-event fetch, the payload's shape, and the declared mapping (mapping.ts).
  */
 import { InputError } from '../../domain/errors';
-import { amendmentFromWebhook, type WebhookMapping } from '../../domain/webhook';
+import { amendmentFromWebhook, type WebhookMapping } from './mapping';
 import type { RecordFetcher } from './fetch';
 import { parseJson, textAt, valueAt } from './json';
 import { isRefusal, refuse } from './refusal';

@@ -1,6 +1,6 @@
-/** submit, status, approve, reject, cancel, rollback: the amendment commands on the typed client. */
+/** submit, status, approve, reject, cancel, reverse: the amendment commands on the typed client. */
 import { opFromStored } from '../../audit/record';
-import { AmendmentNotFoundError, ApprovalRefusedError, RollbackRefusedError } from '../../client';
+import { AmendmentNotFoundError, ApprovalRefusedError, ReversalRefusedError } from '../../client';
 import { ApproveInputSchema, checkId, checkInput, RejectInputSchema, RetryBudgetSchema } from '../../client/inputs';
 import { OperationStore } from '../../store/operations';
 import type { AmendmentView } from '../../workflows/definitions';
@@ -105,7 +105,7 @@ async function operationsPage(io: CliIO, amendmentId: string, opts: { offset: nu
     io.out(`${amendmentId}: operations ${rows.length ? `${page.offset + 1}-${end}` : 'none'} of ${page.total} (plan ${page.planHash.slice(0, 12)})`);
     for (const [i, o] of rows.entries()) {
       const timing = o.durationMs !== undefined ? `, ${o.durationMs} ms` : '';
-      const extra = o.error ? ` (${o.error.type}: ${o.error.message})` : o.compensation ? ` (undo: ${o.compensation.outcome}${o.compensation.detail ? `, ${o.compensation.detail}` : ''})` : '';
+      const extra = o.error ? ` (${o.error.type}: ${o.error.message})` : o.compensation ? ` (compensation: ${o.compensation.outcome}${o.compensation.detail ? `, ${o.compensation.detail}` : ''})` : '';
       io.out(`  ${String(page.offset + i + 1).padStart(String(page.total).length)} ${o.outcome.padEnd(11)} ${o.description}${o.attempts ? ` [${o.attempts} attempt${o.attempts === 1 ? '' : 's'}${timing}]` : ''}${extra}`);
     }
     if (end < page.total) io.out(`next: amendctl status ${amendmentId} --operations --offset ${end} --limit ${opts.limit}`);
@@ -175,7 +175,7 @@ async function printSignal(io: CliIO, values: Parameters<typeof connect>[0], ame
   });
 }
 
-/** Connect, run, close; a refused approval, an unknown amendment or a refused rollback is one line on stderr and exit 1. */
+/** Connect, run, close; a refused approval, an unknown amendment or a refused reversal is one line on stderr and exit 1. */
 async function withClient(io: CliIO, values: Parameters<typeof connect>[0], fn: (c: Awaited<ReturnType<typeof connect>>) => Promise<number>): Promise<number> {
   const client = await connect(values);
   try {
@@ -185,7 +185,7 @@ async function withClient(io: CliIO, values: Parameters<typeof connect>[0], fn: 
       io.err(`amendctl: not counted: ${err.message}`);
       return 1;
     }
-    if (err instanceof AmendmentNotFoundError || err instanceof RollbackRefusedError) {
+    if (err instanceof AmendmentNotFoundError || err instanceof ReversalRefusedError) {
       io.err(`amendctl: ${err.message}`);
       return 1;
     }
@@ -210,24 +210,24 @@ export const cancelCommand: Command = async (argv, io) => {
   });
 };
 
-const ROLLBACK_USAGE = 'amendctl rollback AMENDMENT_ID --by USER --reason TEXT [--wait] [--json]';
-export const rollbackCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } }, ROLLBACK_USAGE);
+const REVERSE_USAGE = 'amendctl reverse AMENDMENT_ID --by USER --reason TEXT [--wait] [--json]';
+export const reverseCommand: Command = async (argv, io) => {
+  const { values, positionals } = parse(argv, { ...connectionOptions, by: { type: 'string' }, reason: { type: 'string' }, wait: { type: 'boolean' }, json: { type: 'boolean' } }, REVERSE_USAGE);
   if (values.help) {
     return help(
       io,
-      ROLLBACK_USAGE,
-      'Rolls back a completed amendment (the contract\'s last applied one): submits the reversal amendment rollback-AMENDMENT_ID with the next sequence, submitted by USER. A rollback always needs approval under the approval policy; USER cannot approve it. --wait follows it to a final status.',
+      REVERSE_USAGE,
+      'Reverses a completed amendment (the contract\'s last applied one): submits the reversal amendment rollback-AMENDMENT_ID with the next sequence, submitted by USER. A reversal always needs approval under the approval policy; USER cannot approve it. --wait follows it to a final status. `amendctl rollback` is the former name of this command.',
     );
   }
-  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${ROLLBACK_USAGE}`);
+  if (positionals.length !== 1 || !values.by || !values.reason) throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${REVERSE_USAGE}`);
   checkId('AMENDMENT_ID', positionals[0]!);
-  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid rollback request');
+  checkInput(RejectInputSchema, { by: values.by, reason: values.reason }, 'invalid reversal request');
   return withClient(io, values, async (client) => {
-    const r = await client.rollback(positionals[0]!, { by: values.by!, reason: values.reason! });
+    const r = await client.reverse(positionals[0]!, { by: values.by!, reason: values.reason! });
     if (!values.wait) {
       const v = await client.getStatus(r.amendmentId);
-      io.out(values.json ? viewJson(v) : `${r.duplicate ? 'already requested' : 'rollback requested'}: ${viewText(v)}\napprove: amendctl approve ${r.amendmentId} (as an approver, with your key)`);
+      io.out(values.json ? viewJson(v) : `${r.duplicate ? 'already requested' : 'reversal requested'}: ${viewText(v)}\napprove: amendctl approve ${r.amendmentId} (as an approver, with your key)`);
       return 0;
     }
     const v = await client.waitForResult(r.amendmentId, { onUpdate: values.json ? undefined : (u) => io.err(progressLine(u)) });

@@ -17,7 +17,7 @@ export const contractCommand: Command = async (argv, io) => {
       [
         "Shows a contract's line: the sequence applied, who holds its turn and since when, who waits, what is scheduled, the last amendments applied, turns taken back.",
         'release: frees the turn of a holder whose workflow has ended without releasing it (an amendment started before turn keepers existed, or one whose keeper could not report).',
-        'What the holder applied is undone and an audit record names USER and TEXT. A holder that still runs is refused: reject or cancel it, and it releases the turn itself.',
+        'What the holder applied is compensated and an audit record names USER and TEXT. A holder that still runs is refused: reject or cancel it, and it releases the turn itself.',
       ].join('\n'),
     );
   }
@@ -58,7 +58,7 @@ export const contractCommand: Command = async (argv, io) => {
 
 function reclaimText(r: NonNullable<ContractView['reclaimed']>[number]): string {
   const flagged = r.flagged.length > 0 ? `; left for an operator: ${r.flagged.slice(0, 3).join('; ')}${r.flagged.length > 3 ? ` and ${r.flagged.length - 3} more` : ''}` : '';
-  return `${r.amendmentId} (sequence ${r.sequence}) ${r.ended.toLowerCase()}${r.by ? `, released by ${r.by}: ${r.reason ?? ''}` : ''}; ${r.undone} operation${r.undone === 1 ? '' : 's'} undone${flagged} (${r.at})`;
+  return `${r.amendmentId} (sequence ${r.sequence}) ${r.ended.toLowerCase()}${r.by ? `, released by ${r.by}: ${r.reason ?? ''}` : ''}; ${r.undone} operation${r.undone === 1 ? '' : 's'} compensated${flagged} (${r.at})`;
 }
 
 export function contractText(v: ContractView, applied: AppliedStateView | null): string {

@@ -3,11 +3,11 @@
  * amendctl rules test RULES CASES
  *
  * `validate` loads and compiles a ruleset (exit 2 with file, rule and path on error).
- * `test` runs table cases (see src/domain/cases.ts) and reports each; exit 1 if any fail.
+ * `test` runs table cases (see src/cli/rule-cases.ts) and reports each; exit 1 if any fail.
  */
 import { dirname, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadCases, runCases } from '../../domain/cases';
+import { loadCases, runCases } from '../rule-cases';
 import { type Command, UsageError } from '../io';
 import { readInputFile, readRuleset } from './plan';
 

@@ -3,9 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Amendment } from '../../../src/domain/amendment';
 import { parseAmendmentText } from '../../../src/domain/document';
-import { appliedAfter } from '../../../src/domain/history';
 import type { Plan } from '../../../src/domain/plan';
-import { type AppliedState, planAmendment } from '../../../src/domain/planner';
+import { type AppliedState, appliedAfter, planAmendment } from '../../../src/domain/planner';
 import { type Ruleset, loadRuleset } from '../../../src/domain/rules';
 
 export const ROOT = resolve(__dirname, '..', '..', '..');

@@ -20,13 +20,14 @@
  * (`contractId: [{ link: parent }, { from: id }]`: a baseline record is its own contract).
  * A record whose sequence is 1 is a baseline: its mapped fields must make the whole
  * contract (the `contract` form). Otherwise each mapped property present becomes a `set`
- * change. Errors are InputError naming the file and the path. Pure: no I/O.
+ * edit. Errors are InputError naming the file and the path. Pure: no I/O (src/api/webhooks/source.ts
+ * reads the payload, config.ts the mapping file).
  */
 import { z } from 'zod';
-import { type Amendment, AmendmentDocumentSchema } from './amendment';
-import { parseStructuredText } from './document';
-import { type InputIssue, InputError, parseWith, zodIssues } from './errors';
-import type { JsonValue } from './json';
+import { type Amendment, AmendmentDocumentSchema } from '../../domain/amendment';
+import { parseStructuredText } from '../../domain/document';
+import { type InputIssue, InputError, parseWith, zodIssues } from '../../domain/errors';
+import type { JsonValue } from '../../domain/json';
 
 const Source = z.union([
   z.object({ from: z.string().min(1) }).strict(),

@@ -15,27 +15,16 @@
  *         changes: [namedUsers[dave@acme.com]]       # exactly these change paths
  *         inverses: { idp:joinGroup:x@y:g: leaveGroup }   # the compensation of an operation
  *
- * Instead of `history`, `applied` gives the applied state inline. Pure: the caller reads files.
+ * Instead of `history`, `applied` gives the applied state inline. The runner of `amendctl rules
+ * test` (src/cli/commands/rules.ts). Pure: the caller reads files.
  */
 import { z } from 'zod';
-import { type Amendment, AmendmentDocumentSchema, BusinessIdSchema } from './amendment';
-import { ContractDocumentSchema } from './contract';
-import { parseAmendmentText, parseStructuredText } from './document';
-import { InputError, parseWith, zodIssues } from './errors';
-import { appliedAfter } from './history';
-import type { Plan } from './plan';
-import { type AppliedState, planAmendment } from './planner';
-import type { Ruleset } from './rules';
-
-/** An applied state read from a file (plan --applied, rule cases): its contracts read as documents from outside are. */
-export const AppliedStateSchema = z
-  .object({
-    contract: ContractDocumentSchema,
-    sequence: z.number().int().min(1),
-    amendmentId: BusinessIdSchema,
-    previous: ContractDocumentSchema.nullable().default(null),
-  })
-  .strict();
+import { type Amendment, AmendmentDocumentSchema } from '../domain/amendment';
+import { parseAmendmentText, parseStructuredText } from '../domain/document';
+import { InputError, parseWith, zodIssues } from '../domain/errors';
+import type { Plan } from '../domain/plan';
+import { type AppliedState, AppliedStateSchema, appliedAfter, planAmendment } from '../domain/planner';
+import type { Ruleset } from '../domain/rules';
 
 const AmendmentRef = z.union([z.string().min(1), z.record(z.string(), z.unknown())]);
 

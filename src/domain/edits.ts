@@ -1,14 +1,14 @@
 /**
- * The `changes` form: clause-level operations (`set`, `add`, `remove`, with `match` for
+ * The `changes` form: clause-level edits (`set`, `add`, `remove`, with `match` for
  * list items) applied to the applied contract. The result is checked against the
  * contract model; the canonical change set is then `diff(before, after)`.
  * Pure: no I/O.
  */
-import type { ChangeOp } from './amendment';
+import type { Edit } from './amendment';
 import type { Contract } from './contract';
 import type { JsonValue } from './json';
 
-export interface OpProblem {
+export interface EditProblem {
   /** `changes[2]` */
   path: string;
   message: string;
@@ -30,66 +30,66 @@ function matches(item: Record<string, unknown>, match: Record<string, JsonValue>
   return Object.entries(match).every(([k, v]) => (k === 'email' ? lower(item[k]) === lower(v) : item[k] === v));
 }
 
-/** Apply the operations to a copy of `contract`; what cannot apply is reported, never guessed. */
-export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { draft: unknown; problems: OpProblem[] } {
+/** Apply the edits, in order, to a copy of `contract`; what cannot apply is reported, never guessed. */
+export function applyEdits(contract: Contract, edits: readonly Edit[]): { draft: unknown; problems: EditProblem[] } {
   const d = clone(contract) as unknown as Draft;
-  const problems: OpProblem[] = [];
+  const problems: EditProblem[] = [];
   /** Lower-cased emails of d.namedUsers, rebuilt lazily after a whole-list change. */
   let emails: Set<unknown> | null = null;
   const emailSet = (): Set<unknown> => (emails ??= new Set(d.namedUsers.map((x) => lower(x['email']))));
-  ops.forEach((op, i) => {
+  edits.forEach((edit, i) => {
     const where = `changes[${i}]`;
     const fail = (message: string): void => {
-      problems.push({ path: where, message: `${op.op} ${op.path}: ${message}` });
+      problems.push({ path: where, message: `${edit.op} ${edit.path}: ${message}` });
     };
-    const [head, ...restParts] = op.path.split('.');
+    const [head, ...restParts] = edit.path.split('.');
     const rest = restParts.join('.');
     if (head === undefined) return fail('an empty path');
 
     if (SCALARS.has(head) && !rest) {
-      if (op.op !== 'set') return fail(`${head} can only be set`);
-      if (op.value === undefined) return fail('a value is required');
-      d[head] = op.value;
+      if (edit.op !== 'set') return fail(`${head} can only be set`);
+      if (edit.value === undefined) return fail('a value is required');
+      d[head] = edit.value;
       return;
     }
     if (head in STRUCTS) {
       const fields = STRUCTS[head]!;
       if (!rest) {
-        if (op.op !== 'set' || op.value === undefined) return fail(`${head} can only be set to a whole value`);
-        d[head] = op.value;
+        if (edit.op !== 'set' || edit.value === undefined) return fail(`${head} can only be set to a whole value`);
+        d[head] = edit.value;
         return;
       }
       if (!fields.includes(rest)) return fail(`unknown field (expected ${fields.map((f) => `${head}.${f}`).join(' or ')})`);
       const target = d[head] as Record<string, unknown>;
-      if (op.op === 'remove') delete target[rest];
-      else if (op.op === 'set' && op.value !== undefined) target[rest] = op.value;
+      if (edit.op === 'remove') delete target[rest];
+      else if (edit.op === 'set' && edit.value !== undefined) target[rest] = edit.value;
       else fail('expected set with a value, or remove');
       return;
     }
     if (head === 'custom') {
       if (!rest) {
-        if (op.op !== 'set' || op.value === null || typeof op.value !== 'object' || Array.isArray(op.value)) return fail('custom can only be set to a whole map');
-        d.custom = op.value as Record<string, unknown>;
-      } else if (op.op === 'remove') {
+        if (edit.op !== 'set' || edit.value === null || typeof edit.value !== 'object' || Array.isArray(edit.value)) return fail('custom can only be set to a whole map');
+        d.custom = edit.value as Record<string, unknown>;
+      } else if (edit.op === 'remove') {
         if (!(rest in d.custom)) return fail(`no custom clause "${rest}"`);
         delete d.custom[rest];
-      } else if (op.op === 'set' && op.value !== undefined) d.custom[rest] = op.value;
+      } else if (edit.op === 'set' && edit.value !== undefined) d.custom[rest] = edit.value;
       else fail('expected set with a value, or remove');
       return;
     }
     if (head === 'modules') {
       if (rest) return fail('modules has no fields');
-      const values = op.value === undefined ? [] : Array.isArray(op.value) ? op.value : [op.value];
-      if (op.op === 'set') {
-        if (!Array.isArray(op.value)) return fail('set modules takes the whole list');
-        d.modules = [...op.value];
+      const values = edit.value === undefined ? [] : Array.isArray(edit.value) ? edit.value : [edit.value];
+      if (edit.op === 'set') {
+        if (!Array.isArray(edit.value)) return fail('set modules takes the whole list');
+        d.modules = [...edit.value];
         return;
       }
-      const names = op.match?.['name'] !== undefined ? [op.match['name']] : values;
+      const names = edit.match?.['name'] !== undefined ? [edit.match['name']] : values;
       if (names.length === 0) return fail('a module name (value) is required');
       for (const name of names) {
         const has = d.modules.includes(name);
-        if (op.op === 'add') {
+        if (edit.op === 'add') {
           if (has) fail(`module ${String(name)} is already licensed`);
           else d.modules.push(name);
         } else if (!has) fail(`module ${String(name)} is not licensed`);
@@ -99,12 +99,12 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
     }
     if (head === 'namedUsers') {
       if (!rest) {
-        if (op.op === 'set') {
-          if (!Array.isArray(op.value)) return fail('set namedUsers takes the whole list');
-          d.namedUsers = clone(op.value) as Array<Record<string, unknown>>;
+        if (edit.op === 'set') {
+          if (!Array.isArray(edit.value)) return fail('set namedUsers takes the whole list');
+          d.namedUsers = clone(edit.value) as Array<Record<string, unknown>>;
           emails = null;
-        } else if (op.op === 'add') {
-          const users = Array.isArray(op.value) ? op.value : op.value === undefined ? [] : [op.value];
+        } else if (edit.op === 'add') {
+          const users = Array.isArray(edit.value) ? edit.value : edit.value === undefined ? [] : [edit.value];
           if (users.length === 0) return fail('a named user ({ email, name, role }) is required as value');
           for (const u of users) {
             if (u === null || typeof u !== 'object' || Array.isArray(u)) {
@@ -119,7 +119,7 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
             }
           }
         } else {
-          const match = op.match ?? (op.value && typeof op.value === 'object' && !Array.isArray(op.value) ? (op.value as Record<string, JsonValue>) : undefined);
+          const match = edit.match ?? (edit.value && typeof edit.value === 'object' && !Array.isArray(edit.value) ? (edit.value as Record<string, JsonValue>) : undefined);
           if (!match || Object.keys(match).length === 0) return fail('match (e.g. { email }) picks the named users to remove');
           const before = d.namedUsers.length;
           d.namedUsers = d.namedUsers.filter((u) => !matches(u, match));
@@ -129,16 +129,16 @@ export function applyChangeOps(contract: Contract, ops: readonly ChangeOp[]): { 
         return;
       }
       if (!USER_FIELDS.has(rest)) return fail(`unknown field (expected namedUsers.name or namedUsers.role${rest === 'email' ? '; the email is the key: remove the user and add the new one' : ''})`);
-      if (op.op !== 'set' || op.value === undefined) return fail('named user fields can only be set');
-      if (!op.match || Object.keys(op.match).length === 0) return fail('match (e.g. { email }) picks the named users to change');
+      if (edit.op !== 'set' || edit.value === undefined) return fail('named user fields can only be set');
+      if (!edit.match || Object.keys(edit.match).length === 0) return fail('match (e.g. { email }) picks the named users to change');
       let hit = 0;
       for (const u of d.namedUsers) {
-        if (matches(u, op.match)) {
-          u[rest] = op.value;
+        if (matches(u, edit.match)) {
+          u[rest] = edit.value;
           hit++;
         }
       }
-      if (hit === 0) fail(`no named user matches ${JSON.stringify(op.match)}`);
+      if (hit === 0) fail(`no named user matches ${JSON.stringify(edit.match)}`);
       return;
     }
     fail('unknown clause (expected customer, status, tier, seats, modules, namedUsers, term, region or custom.<name>)');

@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError } from '../../src/domain/errors';
-import { amendmentFromWebhook, loadWebhookMapping } from '../../src/domain/webhook';
-import { ROOT } from './support/reference';
+import { amendmentFromWebhook, loadWebhookMapping } from '../../src/api/webhooks/mapping';
+import { ROOT } from '../domain/support/reference';
 
 const mapping = loadWebhookMapping(readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'), 'examples/webhook/mapping.yaml');
 const payload = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(ROOT, 'examples/webhook', name), 'utf8')) as Record<string, unknown>;
 
 describe('webhook payload mapped into an amendment', () => {
-  it('an amendment record (linked to its parent) becomes set changes', () => {
+  it('an amendment record (linked to its parent) becomes set edits', () => {
     const a = amendmentFromWebhook(payload('amendment-02.json'), mapping, 'amendment-02.json');
     expect(a).toMatchObject({ amendmentId: 'acme-msa-002', contractId: 'acme-msa', sequence: 2, submittedBy: 'ironclad' });
     expect(a.changes).toEqual([
