@@ -88,7 +88,7 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities & Reco
       try {
         return await connector.compensate(op, result);
       } catch (err) {
-        throw toFailure(err, `undo ${op.description}`);
+        throw toFailure(err, `compensation of ${op.description}`);
       }
     },
 

@@ -393,7 +393,7 @@ class BatchRun {
         void this.flush(false);
       }
       outcomes.push([row.idx, row.compensation.outcome]);
-      if (row.compensation.outcome === 'failed') failed.push({ idx: row.idx, description: row.op.description, message: row.compensation.detail ?? 'undo failed' });
+      if (row.compensation.outcome === 'failed') failed.push({ idx: row.idx, description: row.op.description, message: row.compensation.detail ?? 'compensation failed' });
     };
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeat();

@@ -68,7 +68,7 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       const how = `the workflow ${describeEnd(ended)}${by ? `; ${by} released its turn: ${reason ?? ''}` : ''}`;
       const status: AmendmentView['status'] = failed.length > 0 ? 'failed' : compensated > 0 ? 'rolled_back' : 'rejected';
       // The reason is recorded (audit log, contract view) in the words the amendment workflow's own reasons use.
-      const what = failed.length > 0 ? `${compensated} applied operation${compensated === 1 ? '' : 's'} undone, ${failed.length} left for an operator` : compensated > 0 ? `every applied operation (${compensated}) was undone` : 'nothing had been applied';
+      const what = failed.length > 0 ? `${compensated} applied operation${compensated === 1 ? '' : 's'} compensated, ${failed.length} left for an operator` : compensated > 0 ? `every applied operation (${compensated}) was compensated` : 'nothing had been applied';
       const view: AmendmentView = {
         ...(last ?? { amendmentId: holder.amendmentId, contractId, sequence: holder.sequence, workflowId: holder.workflowId, submittedBy: '', changes: [], violations: [], operations: [], submittedAt: at }),
         status,

@@ -17,7 +17,7 @@
  */
 import type { JsonObject, JsonValue } from '../domain/json';
 import type { Action } from '../domain/plan';
-import type { AccountState, ApplyResult, CompensateResult, Connector, OperationJournal, OperationSpec } from '../connectors/types';
+import type { AccountState, ApplyResult, CompensateResult, CompensationSpec, Connector, OperationJournal, OperationSpec } from '../connectors/types';
 import type { ShareKey, ShareStore, ShareTx } from '../store/shares';
 
 export const SHARE = '@share';
@@ -141,7 +141,7 @@ export class SharedConnector implements Connector {
     return { step: {}, send: others > 0 ? withoutOwnerAttributes(op) : op };
   }
 
-  async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
+  async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
     const u = unwrap(result.prior);
     if (!u) return this.inner.compensate(op, result); // applied before shares: the connector's own compensation
     const key = shareKey(op);

@@ -357,7 +357,7 @@ export class AmendctlClient {
   /**
    * An operator frees a contract's turn from a holder whose workflow has ended (`amendctl contract
    * release`): the contract takes it back as it does when a keeper reports the end (what the holder
-   * applied is undone; an audit record names `by` and `reason`). A holder that still runs is
+   * applied is compensated; an audit record names `by` and `reason`). A holder that still runs is
    * refused: reject or cancel it instead. Resolves with the contract's view once the turn is free.
    */
   async releaseTurn(contractId: string, request: { by: string; reason: string; amendmentId?: string; timeoutMs?: number }): Promise<ContractView> {

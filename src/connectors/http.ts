@@ -3,43 +3,36 @@
  * is assumed: the configuration declares one request per action and one read request
  * with a response mapping, and the connector supplies the idempotency (read before
  * write, "already so" is success), the exact compensation and the failure classification.
+ * Templates, signing and transport are the client's (./clients/http.ts).
  *
- * Templates: `{subject}`, `{params.group}`, `{params.role}`, `{params.attributes.email}`,
- * `{attributes.displayName}` (shorthand for params.attributes) ... In a path each value is
- * percent-encoded as one segment (RFC 3986 `encodeURIComponent`; `.` and `..` refused);
- * in a body template (any JSON) a string that is exactly one placeholder becomes the value
- * itself (any JSON type), placeholders inside longer strings are interpolated, and the
- * body is then serialised with JSON.stringify: no value is ever concatenated into a URL or
- * a JSON text raw. A body key whose placeholder has no value is left out.
- *
- * Signing: every request (reads too) carries `X-Amendctl-Timestamp` (unix seconds),
- * `X-Amendctl-Nonce` and `X-Amendctl-Signature: sha256=<hex>`, the HMAC-SHA256 with the
- * shared secret of `timestamp \n nonce \n METHOD \n path?query \n body`. The application
- * rejects a stale timestamp or a nonce it has seen (replay). Header names are configurable.
- *
- * Compensation uses the same declared endpoints: a created account is removed with the
- * `removeAccount` endpoint (declare it, or creations cannot be undone and compensation
- * fails as TargetMisconfigured), changed attributes are put back with `updateAttributes`
- * (an attribute that was absent is sent as null), and join/leave, grant/revoke,
- * deactivate/reactivate undo each other.
+ * Compensation is the operation's inverse (./compensation.ts), sent to the same declared
+ * endpoints: a created account is removed with the `removeAccount` endpoint (declare it, or
+ * creations cannot be compensated and compensation fails as TargetMisconfigured), changed
+ * attributes are put back with `updateAttributes` (an attribute that was absent is sent as
+ * null), and the inverse of join/leave, grant/revoke, deactivate/reactivate is called with
+ * its own params.
  */
-import { createHmac, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import type { JsonValue } from '../domain/json';
 import { ACTIONS, type Action } from '../domain/plan';
-import { httpRequest, throwForStatus, type HttpResponse } from './http-util';
-import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
-import { secretFrom, SecretRefSchema } from './secrets';
+import { HttpClient } from './clients/http';
+import { compensateWith, priorMismatch, type PriorFacts, type CompensationAction } from './compensation';
+import { throwForStatus } from './http-util';
+import { RateLimitSchema } from './rate-limit';
+import { type SecretSource, secretSource, SecretRefSchema } from './secrets';
 import {
   type AccountState,
   type ApplyResult,
   type CompensateResult,
+  type CompensationSpec,
   type Connector,
   type OperationSpec,
   PermanentTargetError,
   nameParam,
   attributesParam,
 } from './types';
+
+export { expandBody, expandPath, hmacSignature, signingInput } from './clients/http';
 
 const MethodSchema = z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']);
 const FieldPath = z.string().regex(/^[A-Za-z_$][\w$-]*(?:\.[A-Za-z_$][\w$-]*)*$/, 'a dotted field path (a.b.c)');
@@ -101,87 +94,6 @@ export const httpConfigSchema = z
   .strict();
 export type HttpConfig = z.infer<typeof httpConfigSchema>;
 
-// ---- templates ---------------------------------------------------------------------------
-
-const PLACEHOLDER = /\{([A-Za-z_][\w.-]*)\}/g;
-
-/** The value a placeholder names in the template context, or undefined. */
-function lookup(ctx: Record<string, JsonValue>, name: string): JsonValue | undefined {
-  let cur: JsonValue | undefined = ctx;
-  for (const part of name.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
-    cur = (cur as Record<string, JsonValue>)[part];
-  }
-  return cur;
-}
-
-function scalarText(v: JsonValue, name: string): string {
-  if (typeof v === 'string') return v;
-  if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  throw new PermanentTargetError('InvalidParams', `{${name}} is not a string or number`);
-}
-
-/** Expand a path template: every value percent-encoded as (part of) one segment. */
-export function expandPath(template: string, ctx: Record<string, JsonValue>): string {
-  return template.replace(PLACEHOLDER, (_m, name: string) => {
-    const v = lookup(ctx, name);
-    if (v === undefined || v === null) throw new PermanentTargetError('InvalidParams', `the request path needs {${name}}, which has no value`);
-    const text = scalarText(v, name);
-    if (text === '') throw new PermanentTargetError('InvalidIdentifier', `{${name}} is empty and cannot be a path segment`);
-    if (text === '.' || text === '..') throw new PermanentTargetError('InvalidIdentifier', `{${name}} "${text}" would be a dot-segment of the path`);
-    if (/[\uD800-\uDFFF]/.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) throw new PermanentTargetError('InvalidIdentifier', `{${name}} is not well-formed Unicode`);
-    return encodeURIComponent(text);
-  });
-}
-
-const OMIT = Symbol('omit');
-
-/** Expand a JSON body template into a JSON value (serialised later, as a whole, by JSON.stringify). */
-export function expandBody(template: JsonValue, ctx: Record<string, JsonValue>): JsonValue {
-  const walk = (t: JsonValue): JsonValue | typeof OMIT => {
-    if (typeof t === 'string') {
-      const whole = /^\{([A-Za-z_][\w.-]*)\}$/.exec(t);
-      if (whole) {
-        const v = lookup(ctx, whole[1]!);
-        return v === undefined ? OMIT : v;
-      }
-      let missing = false;
-      const s = t.replace(PLACEHOLDER, (_m, name: string) => {
-        const v = lookup(ctx, name);
-        if (v === undefined || v === null) {
-          missing = true;
-          return '';
-        }
-        return scalarText(v, name);
-      });
-      return missing ? OMIT : s;
-    }
-    if (Array.isArray(t)) return t.map(walk).filter((x): x is JsonValue => x !== OMIT);
-    if (t !== null && typeof t === 'object') {
-      const out: Record<string, JsonValue> = {};
-      for (const [k, v] of Object.entries(t)) {
-        const x = walk(v);
-        if (x !== OMIT) out[k] = x;
-      }
-      return out;
-    }
-    return t;
-  };
-  const r = walk(template);
-  return r === OMIT ? null : r;
-}
-
-/** The signed string: timestamp, nonce, method, path with query, body; one per line. */
-export function signingInput(timestamp: string, nonce: string, method: string, pathAndQuery: string, body: string): string {
-  return `${timestamp}\n${nonce}\n${method.toUpperCase()}\n${pathAndQuery}\n${body}`;
-}
-
-export function hmacSignature(secret: string, input: string): string {
-  return `sha256=${createHmac('sha256', secret).update(input, 'utf8').digest('hex')}`;
-}
-
-// ---- connector ---------------------------------------------------------------------------
-
 function field(body: unknown, path: string): unknown {
   let cur: unknown = body;
   for (const part of path.split('.')) {
@@ -191,63 +103,43 @@ function field(body: unknown, path: string): unknown {
   return cur;
 }
 
-type Prior =
-  | { kind: 'none' }
-  | { kind: 'created' }
-  | { kind: 'state'; active?: boolean; attributes?: Record<string, string | null> }
-  | { kind: 'toggle'; undo: Action; params: Record<string, JsonValue> };
+/** What compensation needs (JSON). `toggle` (deactivate/reactivate, join/leave, grant/revoke): the state was the opposite of the one asked. */
+type Prior = { kind: 'none' } | { kind: 'created' } | { kind: 'state'; active?: boolean; attributes?: Record<string, string | null> } | { kind: 'toggle' };
 
-const INVERSE: Partial<Record<Action, Action>> = {
-  joinGroup: 'leaveGroup',
-  leaveGroup: 'joinGroup',
-  grantRole: 'revokeRole',
-  revokeRole: 'grantRole',
-  deactivateAccount: 'reactivateAccount',
-  reactivateAccount: 'deactivateAccount',
-};
+const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = { joinGroup: 'group', leaveGroup: 'group', grantRole: 'role', revokeRole: 'role' };
+
+/** What the recorded prior state says for the inverse (./compensation.ts). */
+function priorFacts(prior: Prior | null, op: OperationSpec): PriorFacts | null {
+  if (!prior || typeof prior !== 'object') return null;
+  switch (prior.kind) {
+    case 'created':
+      return { kind: 'account', existed: false };
+    case 'state':
+      return { kind: 'account', existed: true, ...(prior.active === false ? { active: false } : {}) };
+    case 'toggle':
+      // An applied toggle found the opposite of what it asked for.
+      if (MEMBERSHIP_KEY[op.action]) return { kind: 'membership', member: op.action === 'leaveGroup' || op.action === 'revokeRole' };
+      return { kind: 'account', existed: true, active: op.action === 'deactivateAccount' };
+    default:
+      return null;
+  }
+}
 
 export class HttpConnector implements Connector {
   readonly type = 'http';
-  private readonly limiter: RateLimiter | undefined;
-  private readonly base: URL;
 
   constructor(
     readonly target: string,
     private readonly config: HttpConfig,
-  ) {
-    this.base = new URL(config.baseUrl.endsWith('/') ? config.baseUrl.slice(0, -1) : config.baseUrl);
-    this.limiter = targetRateLimiter(target, config.rateLimit);
-  }
+    private readonly client: HttpClient,
+  ) {}
 
   async close(): Promise<void> {
     // fetch keeps no per-connector state
   }
 
-  /** One signed request; network failures are transient (http-util), statuses are left to the caller. */
-  private async send(method: HttpEndpoint['method'], pathTemplate: string, bodyTemplate: JsonValue | undefined, ctx: Record<string, JsonValue>): Promise<HttpResponse> {
-    const path = expandPath(pathTemplate, ctx);
-    const url = `${this.base.origin}${this.base.pathname === '/' ? '' : this.base.pathname}${path}`;
-    const body = bodyTemplate === undefined ? '' : JSON.stringify(expandBody(bodyTemplate, ctx));
-    const secret = secretFrom(this.config.signing.secret, `target ${this.target}: signing secret`);
-    const timestamp = String(Math.floor(Date.now() / 1000));
-    const nonce = randomBytes(12).toString('base64url');
-    const u = new URL(url);
-    const signature = hmacSignature(secret, signingInput(timestamp, nonce, method, `${u.pathname}${u.search}`, body));
-    return httpRequest({
-      method,
-      url,
-      headers: {
-        ...this.config.headers,
-        accept: 'application/json',
-        [this.config.signing.timestampHeader]: timestamp,
-        [this.config.signing.nonceHeader]: nonce,
-        [this.config.signing.header]: signature,
-      },
-      ...(bodyTemplate === undefined ? {} : { body, contentType: 'application/json' }),
-      timeoutMs: this.config.timeoutMs,
-      limiter: this.limiter,
-      target: this.target,
-    });
+  private send(method: HttpConfig['read']['method'], pathTemplate: string, bodyTemplate: JsonValue | undefined, ctx: Record<string, JsonValue>) {
+    return this.client.send(method, pathTemplate, bodyTemplate, ctx);
   }
 
   private context(subject: string, params: Record<string, JsonValue>): Record<string, JsonValue> {
@@ -341,7 +233,7 @@ export class HttpConnector implements Connector {
         }
         if (cur.active === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? 'already active' : 'already inactive' };
         await this.call(op.action, op.subject, op.params, op.action);
-        return { outcome: 'applied', prior: { kind: 'toggle', undo: INVERSE[op.action]!, params: {} }, detail: `${op.action} ${op.subject}` };
+        return { outcome: 'applied', prior: { kind: 'toggle' }, detail: `${op.action} ${op.subject}` };
       }
       case 'joinGroup':
       case 'leaveGroup':
@@ -356,45 +248,68 @@ export class HttpConnector implements Connector {
         }
         if (cur.groups.includes(name) === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? `already has ${name}` : `does not have ${name}` };
         const r = await this.call(op.action, op.subject, op.params, op.action);
-        return { outcome: 'applied', prior: { kind: 'toggle', undo: INVERSE[op.action]!, params: { [key]: name } }, detail: `${op.action} ${name}${r === 'already' ? ' (the application says: already so)' : ''}` };
+        return { outcome: 'applied', prior: { kind: 'toggle' }, detail: `${op.action} ${name}${r === 'already' ? ' (the application says: already so)' : ''}` };
       }
       default:
         throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
     }
   }
 
-  async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
-    const prior = result.prior as Prior;
-    if (result.outcome === 'unchanged' || !prior || typeof prior !== 'object' || prior.kind === 'none') return { outcome: 'unchanged', detail: 'nothing was changed' };
+  async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
+    const prior = result.prior as Prior | null;
+    return compensateWith(op, result, priorFacts(prior, op), (step) => this.performCompensation(op, prior!, step));
+  }
+
+  /** Perform a compensation step through the declared endpoints, from the account as it is now. */
+  private async performCompensation(op: CompensationSpec, prior: Prior, step: CompensationAction): Promise<CompensateResult> {
     const cur = await this.readAccount(op.subject);
-    switch (prior.kind) {
-      case 'created': {
+    switch (step.action) {
+      case 'removeAccount': {
         if (!cur) return { outcome: 'unchanged', detail: 'already gone' };
-        const r = await this.call('removeAccount', op.subject, op.params, 'to undo a creation');
+        const r = await this.call('removeAccount', op.subject, op.params, 'to compensate a creation');
         return r === 'already' ? { outcome: 'unchanged', detail: 'already gone' } : { outcome: 'compensated', detail: `removed ${op.subject}` };
       }
-      case 'state': {
+      case 'restoreAccount':
+      case 'restoreAttributes': {
+        if (prior.kind !== 'state') throw priorMismatch(this.target, prior.kind, step);
         if (!cur) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${op.subject} disappeared; cannot restore it`);
-        const restore = Object.fromEntries(Object.entries(prior.attributes ?? {}).filter(([k, v]) => (cur.attributes[k] ?? null) !== v));
-        const reactivated = prior.active === false && cur.active;
+        const names = step.action === 'restoreAttributes' ? new Set(step.attributes) : undefined;
+        const restore = Object.fromEntries(Object.entries(prior.attributes ?? {}).filter(([k, v]) => (!names || names.has(k)) && (cur.attributes[k] ?? null) !== v));
+        const reactivated = step.action === 'restoreAccount' && prior.active === false && cur.active;
         if (Object.keys(restore).length === 0 && !reactivated) return { outcome: 'unchanged', detail: 'already as before' };
         if (Object.keys(restore).length > 0) await this.call('updateAttributes', op.subject, { attributes: restore }, 'to restore attributes');
         if (reactivated) await this.call('deactivateAccount', op.subject, {}, 'to restore the inactive state');
         return { outcome: 'compensated', detail: `restored ${[...Object.keys(restore), ...(reactivated ? ['active'] : [])].join(', ')}` };
       }
-      case 'toggle': {
+      case 'reactivateAccount':
+      case 'deactivateAccount': {
         if (!cur) return { outcome: 'unchanged', detail: 'no account' };
-        const name = prior.params.group ?? prior.params.role;
-        const isNow = prior.undo === 'reactivateAccount' || prior.undo === 'deactivateAccount' ? cur.active : cur.groups.includes(String(name));
-        const undoWants = prior.undo === 'reactivateAccount' || prior.undo === 'joinGroup' || prior.undo === 'grantRole';
-        if (isNow === undoWants) return { outcome: 'unchanged', detail: 'already as before' };
-        await this.call(prior.undo, op.subject, prior.params, 'to compensate');
-        return { outcome: 'compensated', detail: `${prior.undo}${name ? ` ${String(name)}` : ''}` };
+        if (cur.active === (step.action === 'reactivateAccount')) return { outcome: 'unchanged', detail: 'already as before' };
+        await this.call(step.action, op.subject, {}, 'to compensate');
+        return { outcome: 'compensated', detail: step.action };
+      }
+      case 'joinGroup':
+      case 'leaveGroup':
+      case 'grantRole':
+      case 'revokeRole': {
+        if (!cur) return { outcome: 'unchanged', detail: 'no account' };
+        const want = step.action === 'joinGroup' || step.action === 'grantRole';
+        if (cur.groups.includes(step.name) === want) return { outcome: 'unchanged', detail: 'already as before' };
+        await this.call(step.action, op.subject, { [MEMBERSHIP_KEY[step.action]!]: step.name }, 'to compensate');
+        return { outcome: 'compensated', detail: `${step.action} ${step.name}` };
       }
     }
   }
 }
 
-export function createHttpConnector(target: string, config: HttpConfig): Connector {
-  return new HttpConnector(target, httpConfigSchema.parse(config));
+export function createHttpConnector(target: string, config: HttpConfig, secrets: SecretSource = secretSource()): Connector {
+  const c = httpConfigSchema.parse(config);
+  const client = new HttpClient(target, {
+    baseUrl: c.baseUrl,
+    signing: { ...c.signing, secret: secrets.reader(c.signing.secret, `target ${target}: signing secret`) },
+    headers: c.headers,
+    timeoutMs: c.timeoutMs,
+    ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
+  });
+  return new HttpConnector(target, c, client);
 }

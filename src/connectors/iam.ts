@@ -16,11 +16,11 @@
  *   - the tag `amendctl:active=false`.
  * Reactivation is the mirror image (`amendctl:active=true`).
  *
- * Credentials come from the worker only: named environment variables or files in the
- * configuration, or else the SDK's default chain of the worker's environment. `endpoint`
- * points the client at another implementation of the API (moto in tests). The SDK's own
- * retries are off by default: failures are classified here and retried by the activity,
- * through the per-target rate limit.
+ * The API (credentials, requests, paging, failure classification) is the client's
+ * (./clients/iam.ts); this is what operations mean on users, groups and policies.
+ * Compensation is the operation's inverse (./compensation.ts) with the prior state recorded
+ * here: a created user deleted, a snapshot of everything an update or (de)activation touched
+ * put back, a group we created deleted once empty, a policy re-attached or detached.
  */
 import {
   AddUserToGroupCommand,
@@ -33,12 +33,6 @@ import {
   DetachUserPolicyCommand,
   GetGroupCommand,
   GetUserCommand,
-  IAMClient,
-  ListAccessKeysCommand,
-  ListAttachedUserPoliciesCommand,
-  ListGroupsForUserCommand,
-  ListPoliciesCommand,
-  ListUserPoliciesCommand,
   PutUserPolicyCommand,
   RemoveUserFromGroupCommand,
   TagUserCommand,
@@ -49,20 +43,24 @@ import {
 } from '@aws-sdk/client-iam';
 import { z } from 'zod';
 import type { JsonValue } from '../domain/json';
-import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
-import { secretFrom, SecretRefSchema } from './secrets';
+import { IamClient, isAlreadyExists, isNoSuchEntity } from './clients/iam';
+import { compensateWith, priorMismatch, type PriorFacts, type CompensationAction } from './compensation';
+import { RateLimitSchema } from './rate-limit';
+import { type SecretSource, secretSource, SecretRefSchema } from './secrets';
 import {
   type AccountState,
   type ApplyResult,
   type CompensateResult,
+  type CompensationSpec,
   type Connector,
   type OperationSpec,
-  type PermanentFailureType,
   PermanentTargetError,
   TransientTargetError,
   nameParam,
   attributesParam,
 } from './types';
+
+export { classifyIamError } from './clients/iam';
 
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 const TAG_VALUE = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{0,256}$/u;
@@ -102,96 +100,6 @@ export const DEACTIVATED_KEYS_TAG = 'amendctl:deactivatedKeys';
 export const DENY_POLICY_NAME = 'amendctl-deactivated';
 const DENY_ALL = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'AmendctlDeactivated', Effect: 'Deny', Action: '*', Resource: '*' }] });
 
-const TRANSIENT_NAMES = new Set([
-  'Throttling',
-  'ThrottlingException',
-  'RequestLimitExceeded',
-  'TooManyRequestsException',
-  'ServiceUnavailable',
-  'ServiceUnavailableException',
-  'ServiceFailure',
-  'ServiceFailureException',
-  'InternalFailure',
-  'ConcurrentModification',
-  'ConcurrentModificationException',
-  'EntityTemporarilyUnmodifiable',
-  'EntityTemporarilyUnmodifiableException',
-  'RequestTimeout',
-  'RequestTimeoutException',
-  'TimeoutError',
-  'AbortError',
-]);
-const PERMANENT_TYPES: Record<string, PermanentFailureType> = {
-  AccessDenied: 'TargetForbidden',
-  AccessDeniedException: 'TargetForbidden',
-  InvalidClientTokenId: 'TargetAuthentication',
-  SignatureDoesNotMatch: 'TargetAuthentication',
-  UnrecognizedClientException: 'TargetAuthentication',
-  ExpiredToken: 'TargetAuthentication',
-  CredentialsProviderError: 'TargetMisconfigured',
-  ValidationError: 'InvalidIdentifier',
-  InvalidInput: 'TargetRejected',
-  InvalidInputException: 'TargetRejected',
-  LimitExceeded: 'TargetRejected',
-  LimitExceededException: 'TargetRejected',
-  MalformedPolicyDocument: 'TargetRejected',
-  MalformedPolicyDocumentException: 'TargetRejected',
-  DeleteConflict: 'TargetConflict',
-  DeleteConflictException: 'TargetConflict',
-  EntityAlreadyExists: 'TargetConflict',
-  EntityAlreadyExistsException: 'TargetConflict',
-  NoSuchEntity: 'TargetNotFound',
-  NoSuchEntityException: 'TargetNotFound',
-  PolicyNotAttachable: 'TargetMisconfigured',
-  PolicyNotAttachableException: 'TargetMisconfigured',
-  UnmodifiableEntity: 'TargetForbidden',
-  UnmodifiableEntityException: 'TargetForbidden',
-};
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
-
-interface AwsError {
-  name?: string;
-  code?: string;
-  Code?: string;
-  message?: string;
-  $fault?: string;
-  $metadata?: { httpStatusCode?: number };
-}
-
-function errorName(err: unknown): string {
-  const e = err as AwsError;
-  return e?.Code ?? e?.name ?? '';
-}
-
-/** Map an AWS SDK (or network) error to Transient/Permanent. */
-export function classifyIamError(err: unknown, what: string): Error {
-  if (err instanceof TransientTargetError || err instanceof PermanentTargetError) return err;
-  const e = (err ?? {}) as AwsError;
-  const name = errorName(err);
-  const status = e.$metadata?.httpStatusCode;
-  const msg = `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`;
-  if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(e.name ?? '')) return new TransientTargetError(msg, undefined, err);
-  if (PERMANENT_TYPES[name]) return new PermanentTargetError(PERMANENT_TYPES[name], msg, err);
-  if (status !== undefined && (status === 429 || status >= 500)) return new TransientTargetError(msg, undefined, err);
-  // A connection cut mid-answer: the SDK could not read the (partial) response.
-  if (/\baborted\b|Deserialization error|premature close/i.test(`${e.name} ${e.message}`)) return new TransientTargetError(msg, undefined, err);
-  if (status === 403) return new PermanentTargetError('TargetForbidden', msg, err);
-  if (status !== undefined && status >= 400) return new PermanentTargetError('TargetRejected', msg, err);
-  // No HTTP answer at all: the network, a dropped keep-alive socket, a timeout.
-  if ((e.code && NETWORK_CODES.has(e.code)) || /socket|ECONN|timeout|timed out|network|EPIPE/i.test(`${e.name} ${e.message}`)) {
-    return new TransientTargetError(msg, undefined, err);
-  }
-  return new PermanentTargetError('TargetRejected', msg, err);
-}
-
-function isNoSuchEntity(err: unknown): boolean {
-  const n = errorName((err as { cause?: unknown }).cause ?? err);
-  return n === 'NoSuchEntity' || n === 'NoSuchEntityException';
-}
-function isAlreadyExists(err: unknown): boolean {
-  const n = errorName((err as { cause?: unknown }).cause ?? err);
-  return n === 'EntityAlreadyExists' || n === 'EntityAlreadyExistsException';
-}
 
 function tagMap(tags: Tag[] | undefined): Record<string, string> {
   const m: Record<string, string> = {};
@@ -215,52 +123,16 @@ type Prior =
 
 export class IamConnector implements Connector {
   readonly type = 'iam';
-  private client: IAMClient | undefined;
-  private readonly limiter: RateLimiter | undefined;
   private readonly policyArns = new Map<string, string>();
 
   constructor(
     readonly target: string,
     private readonly config: IamConfig,
-  ) {
-    this.limiter = targetRateLimiter(target, config.rateLimit);
-  }
-
-  private iam(): IAMClient {
-    if (this.client) return this.client;
-    const c = this.config;
-    const credentials = c.accessKeyId && c.secretAccessKey
-      ? {
-          accessKeyId: secretFrom(c.accessKeyId, `target ${this.target}: accessKeyId`),
-          secretAccessKey: secretFrom(c.secretAccessKey, `target ${this.target}: secretAccessKey`),
-          ...(c.sessionToken ? { sessionToken: secretFrom(c.sessionToken, `target ${this.target}: sessionToken`) } : {}),
-        }
-      : undefined;
-    this.client = new IAMClient({
-      region: c.region,
-      ...(c.endpoint ? { endpoint: c.endpoint } : {}),
-      ...(credentials ? { credentials } : {}),
-      maxAttempts: c.maxAttempts,
-      requestHandler: { connectionTimeout: c.timeoutMs, requestTimeout: c.timeoutMs, throwOnRequestTimeout: true },
-    });
-    return this.client;
-  }
-
-  /** One IAM request through the rate limit, its failure classified. */
-  private async send<T = unknown>(what: string, command: { readonly input: object }): Promise<T> {
-    await this.limiter?.acquire();
-    try {
-      return (await this.iam().send(command as never)) as T;
-    } catch (err) {
-      const classified = classifyIamError(err, `target ${this.target}: ${what}`);
-      if (classified instanceof TransientTargetError && /Throttl|RequestLimit|TooManyRequests/.test(errorName(err))) this.limiter?.pause(1000);
-      throw classified;
-    }
-  }
+    private readonly client: IamClient,
+  ) {}
 
   async close(): Promise<void> {
-    this.client?.destroy();
-    this.client = undefined;
+    this.client.close();
   }
 
   // ---- names --------------------------------------------------------------------------
@@ -286,11 +158,7 @@ export class IamConnector implements Connector {
     const cached = this.policyArns.get(ref);
     if (cached) return cached;
     for (const scope of ['Local', 'AWS'] as const) {
-      const policies = await this.listAll(
-        `list ${scope} policies`,
-        (Marker) => new ListPoliciesCommand({ Scope: scope, Marker, MaxItems: 1000 }),
-        (p: { Policies?: Array<{ PolicyName?: string; Arn?: string }> }) => p.Policies ?? [],
-      );
+      const policies = await this.client.policies(scope);
       const hit = policies.find((p) => p.PolicyName === ref);
       if (hit?.Arn) {
         this.policyArns.set(ref, hit.Arn);
@@ -318,7 +186,7 @@ export class IamConnector implements Connector {
     const name = this.userName(subject);
     let user: User | undefined;
     try {
-      user = (await this.send<{ User?: User }>(`get user ${name}`, new GetUserCommand({ UserName: name }))).User;
+      user = (await this.client.send<{ User?: User }>(`get user ${name}`, new GetUserCommand({ UserName: name }))).User;
     } catch (err) {
       if (isNoSuchEntity(err)) return null;
       throw err;
@@ -339,44 +207,8 @@ export class IamConnector implements Connector {
     return u;
   }
 
-  /** Every item of a Marker-paginated IAM list, one rate-limited request per page. */
-  private async listAll<P, T>(what: string, command: (marker: string | undefined) => { readonly input: object }, items: (page: P) => T[]): Promise<T[]> {
-    const out: T[] = [];
-    let marker: string | undefined;
-    do {
-      const page = await this.send<P & { IsTruncated?: boolean; Marker?: string }>(what, command(marker));
-      out.push(...items(page));
-      marker = page.IsTruncated ? page.Marker : undefined;
-    } while (marker);
-    return out;
-  }
-
-  private groupsOf(user: string): Promise<string[]> {
-    return this.listAll(
-      `list groups of ${user}`,
-      (Marker) => new ListGroupsForUserCommand({ UserName: user, Marker }),
-      (p: { Groups?: Array<{ GroupName?: string }> }) => (p.Groups ?? []).flatMap((g) => (g.GroupName ? [g.GroupName] : [])),
-    );
-  }
-
-  private attachedArns(user: string): Promise<string[]> {
-    return this.listAll(
-      `list policies of ${user}`,
-      (Marker) => new ListAttachedUserPoliciesCommand({ UserName: user, Marker }),
-      (p: { AttachedPolicies?: Array<{ PolicyArn?: string }> }) => (p.AttachedPolicies ?? []).flatMap((a) => (a.PolicyArn ? [a.PolicyArn] : [])),
-    );
-  }
-
   private async hasDenyPolicy(user: string): Promise<boolean> {
-    const names = await this.listAll(`list inline policies of ${user}`, (Marker) => new ListUserPoliciesCommand({ UserName: user, Marker }), (p: { PolicyNames?: string[] }) => p.PolicyNames ?? []);
-    return names.includes(DENY_POLICY_NAME);
-  }
-
-  private async accessKeys(user: string): Promise<Record<string, 'Active' | 'Inactive'>> {
-    const page = await this.send<{ AccessKeyMetadata?: Array<{ AccessKeyId?: string; Status?: string }> }>(`list access keys of ${user}`, new ListAccessKeysCommand({ UserName: user }));
-    const keys: Record<string, 'Active' | 'Inactive'> = {};
-    for (const k of page.AccessKeyMetadata ?? []) if (k.AccessKeyId) keys[k.AccessKeyId] = k.Status === 'Active' ? 'Active' : 'Inactive';
-    return keys;
+    return (await this.client.inlinePolicies(user)).includes(DENY_POLICY_NAME);
   }
 
   // ---- Connector ------------------------------------------------------------------------
@@ -388,7 +220,7 @@ export class IamConnector implements Connector {
     const roles: string[] = [];
     if (Object.keys(this.config.roles).length > 0) {
       await Promise.all(Object.keys(this.config.roles).map((r) => this.policyArn(r).catch(() => undefined)));
-      for (const arn of await this.attachedArns(name)) roles.push(...this.rolesOfArn(arn));
+      for (const arn of await this.client.attachedArns(name)) roles.push(...this.rolesOfArn(arn));
     }
     const attributes: Record<string, string> = {};
     for (const [attr, key] of Object.entries(this.config.attributeTags)) if (u.tags[key] !== undefined) attributes[attr] = u.tags[key];
@@ -396,7 +228,7 @@ export class IamConnector implements Connector {
       subject,
       id: name,
       active: u.tags[ACTIVE_TAG] !== 'false',
-      groups: [...new Set([...(await this.groupsOf(name)), ...roles])].sort(),
+      groups: [...new Set([...(await this.client.groupsOf(name)), ...roles])].sort(),
       attributes,
     };
   }
@@ -447,7 +279,7 @@ export class IamConnector implements Connector {
       const u = await this.findUser(subject);
       if (u) return this.reconcile(name, u.tags, { [SUBJECT_TAG]: subject, ...tags }, true, 'user exists');
       try {
-        await this.send(`create user ${name}`, new CreateUserCommand({ UserName: name, Path: this.config.path, Tags: Object.entries({ [SUBJECT_TAG]: subject, ...tags }).map(([Key, Value]) => ({ Key, Value })) }));
+        await this.client.send(`create user ${name}`, new CreateUserCommand({ UserName: name, Path: this.config.path, Tags: Object.entries({ [SUBJECT_TAG]: subject, ...tags }).map(([Key, Value]) => ({ Key, Value })) }));
       } catch (err) {
         if (isAlreadyExists(err)) continue; // created meanwhile (or a case variant): look again
         throw err;
@@ -458,7 +290,7 @@ export class IamConnector implements Connector {
   }
 
   /**
-   * Bring tags to `want` and, when `activate`, undo a deactivation (deny policy removed,
+   * Bring tags to `want` and, when `activate`, take back a deactivation (deny policy removed,
    * the keys we deactivated re-enabled). Prior: a snapshot of everything touched.
    */
   private async reconcile(user: string, current: Record<string, string>, want: Record<string, string>, activate: boolean, unchangedNote: string): Promise<ApplyResult> {
@@ -475,7 +307,7 @@ export class IamConnector implements Connector {
     if (activate) {
       const deny = await this.hasDenyPolicy(user);
       const listed = (current[DEACTIVATED_KEYS_TAG] ?? '').split(' ').filter(Boolean);
-      const keys = listed.length > 0 ? await this.accessKeys(user) : {};
+      const keys = listed.length > 0 ? await this.client.accessKeys(user) : {};
       reenable = listed.filter((id) => keys[id] === 'Inactive');
       dropPolicy = deny;
       if (deny) before.denyPolicy = true;
@@ -493,16 +325,16 @@ export class IamConnector implements Connector {
     if (Object.keys(setTags).length === 0 && removeTags.length === 0 && reenable.length === 0 && !dropPolicy) {
       return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
     }
-    for (const id of reenable) await this.send(`activate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Active' }));
+    for (const id of reenable) await this.client.send(`activate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Active' }));
     if (dropPolicy) await this.deletePolicy(user);
-    if (Object.keys(setTags).length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
-    if (removeTags.length > 0) await this.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    if (Object.keys(setTags).length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
+    if (removeTags.length > 0) await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
     return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `updated IAM user ${user}${activate && (dropPolicy || reenable.length) ? ' (reactivated)' : ''}` };
   }
 
   private async deletePolicy(user: string): Promise<void> {
     try {
-      await this.send(`delete deny policy of ${user}`, new DeleteUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME }));
+      await this.client.send(`delete deny policy of ${user}`, new DeleteUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME }));
     } catch (err) {
       if (!isNoSuchEntity(err)) throw err;
     }
@@ -512,7 +344,7 @@ export class IamConnector implements Connector {
     const u = await this.findUser(subject);
     if (!u) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user to deactivate' };
     const user = u.user.UserName!;
-    const keys = await this.accessKeys(user);
+    const keys = await this.client.accessKeys(user);
     const deny = await this.hasDenyPolicy(user);
     const active = Object.keys(keys).filter((id) => keys[id] === 'Active');
     const listed = (u.tags[DEACTIVATED_KEYS_TAG] ?? '').split(' ').filter(Boolean);
@@ -530,15 +362,15 @@ export class IamConnector implements Connector {
     const prior: Prior = { kind: 'user', user, before };
     if (deny && active.length === 0 && Object.keys(setTags).length === 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'already deactivated' };
     // Deny first: from this request on the user can do nothing, whatever happens next.
-    if (!deny) await this.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
-    if (Object.keys(setTags).length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
-    for (const id of active) await this.send(`deactivate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Inactive' }));
+    if (!deny) await this.client.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
+    if (Object.keys(setTags).length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
+    for (const id of active) await this.client.send(`deactivate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Inactive' }));
     return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `deactivated IAM user ${user} (${active.length} access key(s) set Inactive)` };
   }
 
   private async groupMembersEmpty(group: string): Promise<boolean | null> {
     try {
-      const g = await this.send<{ Users?: unknown[] }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      const g = await this.client.send<{ Users?: unknown[] }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
       return (g.Users ?? []).length === 0;
     } catch (err) {
       if (isNoSuchEntity(err)) return null;
@@ -548,7 +380,7 @@ export class IamConnector implements Connector {
 
   private async groupExists(group: string): Promise<boolean> {
     try {
-      const g = await this.send<{ Group?: { GroupName?: string } }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      const g = await this.client.send<{ Group?: { GroupName?: string } }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
       if (g.Group?.GroupName !== undefined && g.Group.GroupName !== group) {
         throw new PermanentTargetError('TargetConflict', `target ${this.target}: IAM group ${JSON.stringify(g.Group.GroupName)} answers to ${JSON.stringify(group)}`);
       }
@@ -566,11 +398,11 @@ export class IamConnector implements Connector {
       throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`);
     }
     const user = u.user.UserName!;
-    const member = (await this.groupsOf(user)).includes(group);
+    const member = (await this.client.groupsOf(user)).includes(group);
     if (member === join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: join ? 'already a member' : 'not a member' };
     if (!join) {
       try {
-        await this.send(`remove ${user} from ${group}`, new RemoveUserFromGroupCommand({ GroupName: group, UserName: user }));
+        await this.client.send(`remove ${user} from ${group}`, new RemoveUserFromGroupCommand({ GroupName: group, UserName: user }));
       } catch (err) {
         if (!isNoSuchEntity(err)) throw err;
       }
@@ -579,14 +411,14 @@ export class IamConnector implements Connector {
     let created = false;
     if (!(await this.groupExists(group))) {
       try {
-        await this.send(`create group ${group}`, new CreateGroupCommand({ GroupName: group, Path: this.config.path }));
+        await this.client.send(`create group ${group}`, new CreateGroupCommand({ GroupName: group, Path: this.config.path }));
         created = true;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
         await this.groupExists(group); // a case variant is a conflict
       }
     }
-    await this.send(`add ${user} to ${group}`, new AddUserToGroupCommand({ GroupName: group, UserName: user }));
+    await this.client.send(`add ${user} to ${group}`, new AddUserToGroupCommand({ GroupName: group, UserName: user }));
     return { outcome: 'applied', prior: { kind: 'group', user, group, created, member: false }, detail: `${created ? 'created group and ' : ''}added ${user} to ${group}` };
   }
 
@@ -598,7 +430,7 @@ export class IamConnector implements Connector {
       throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`);
     }
     const user = u.user.UserName!;
-    const attached = (await this.attachedArns(user)).includes(arn);
+    const attached = (await this.client.attachedArns(user)).includes(arn);
     if (attached === grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: grant ? 'already attached' : 'not attached' };
     await this.setAttached(user, arn, grant);
     return { outcome: 'applied', prior: { kind: 'policy', user, arn, attached }, detail: `${grant ? 'attached' : 'detached'} ${arn} ${grant ? 'to' : 'from'} ${user}` };
@@ -606,44 +438,60 @@ export class IamConnector implements Connector {
 
   private async setAttached(user: string, arn: string, attach: boolean): Promise<void> {
     try {
-      await this.send(`${attach ? 'attach' : 'detach'} ${arn}`, attach ? new AttachUserPolicyCommand({ UserName: user, PolicyArn: arn }) : new DetachUserPolicyCommand({ UserName: user, PolicyArn: arn }));
+      await this.client.send(`${attach ? 'attach' : 'detach'} ${arn}`, attach ? new AttachUserPolicyCommand({ UserName: user, PolicyArn: arn }) : new DetachUserPolicyCommand({ UserName: user, PolicyArn: arn }));
     } catch (err) {
       if (!(isNoSuchEntity(err) && !attach)) throw err;
     }
   }
 
-  async compensate(_op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
-    const prior = result.prior as unknown as Prior;
-    if (result.outcome === 'unchanged' || !prior || typeof prior !== 'object' || prior.kind === 'none') return { outcome: 'unchanged', detail: 'nothing was changed' };
-    switch (prior.kind) {
-      case 'created':
+  async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
+    const prior = result.prior as unknown as Prior | null;
+    return compensateWith(op, result, priorFacts(prior), (step) => this.performCompensation(prior!, step));
+  }
+
+  /** Perform a compensation step, with the exact values the prior state recorded. */
+  private async performCompensation(prior: Prior, step: CompensationAction): Promise<CompensateResult> {
+    const mismatch = () => priorMismatch(this.target, prior.kind, step);
+    switch (step.action) {
+      case 'removeAccount':
+        if (prior.kind !== 'created') throw mismatch();
         try {
-          await this.send(`delete user ${prior.user}`, new DeleteUserCommand({ UserName: prior.user }));
+          await this.client.send(`delete user ${prior.user}`, new DeleteUserCommand({ UserName: prior.user }));
           return { outcome: 'compensated', detail: `deleted IAM user ${prior.user}` };
         } catch (err) {
           if (isNoSuchEntity(err)) return { outcome: 'unchanged', detail: `${prior.user} already gone` };
           throw err;
         }
-      case 'user':
+      case 'restoreAccount':
+      case 'reactivateAccount':
+      case 'deactivateAccount':
+        if (prior.kind !== 'user') throw mismatch();
         return this.restoreUser(prior.user, prior.before);
-      case 'group': {
-        const member = (await this.groupsOf(prior.user).catch((err: unknown) => (isNoSuchEntity(err) ? ([] as string[]) : Promise.reject(err)))).includes(prior.group);
-        const wantMember = prior.member;
+      case 'restoreAttributes': {
+        if (prior.kind !== 'user') throw mismatch();
+        const keys = new Set(step.attributes.map((a) => this.config.attributeTags[a]));
+        return this.restoreUser(prior.user, { tags: Object.fromEntries(Object.entries(prior.before.tags).filter(([k]) => keys.has(k))) });
+      }
+      case 'joinGroup':
+      case 'leaveGroup': {
+        if (prior.kind !== 'group') throw mismatch();
+        const join = step.action === 'joinGroup';
+        const member = (await this.client.groupsOf(prior.user).catch((err: unknown) => (isNoSuchEntity(err) ? ([] as string[]) : Promise.reject(err)))).includes(prior.group);
         let changed = false;
-        if (member !== wantMember) {
-          if (wantMember) await this.send(`add ${prior.user} to ${prior.group}`, new AddUserToGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+        if (member !== join) {
+          if (join) await this.client.send(`add ${prior.user} to ${prior.group}`, new AddUserToGroupCommand({ GroupName: prior.group, UserName: prior.user }));
           else {
             try {
-              await this.send(`remove ${prior.user} from ${prior.group}`, new RemoveUserFromGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+              await this.client.send(`remove ${prior.user} from ${prior.group}`, new RemoveUserFromGroupCommand({ GroupName: prior.group, UserName: prior.user }));
             } catch (err) {
               if (!isNoSuchEntity(err)) throw err;
             }
           }
           changed = true;
         }
-        if (prior.created && (await this.groupMembersEmpty(prior.group)) === true) {
+        if (step.action === 'leaveGroup' && step.created && (await this.groupMembersEmpty(prior.group)) === true) {
           try {
-            await this.send(`delete group ${prior.group}`, new DeleteGroupCommand({ GroupName: prior.group }));
+            await this.client.send(`delete group ${prior.group}`, new DeleteGroupCommand({ GroupName: prior.group }));
             changed = true;
           } catch (err) {
             if (!isNoSuchEntity(err)) throw err;
@@ -651,35 +499,70 @@ export class IamConnector implements Connector {
         }
         return changed ? { outcome: 'compensated', detail: `restored ${prior.user} in ${prior.group}` } : { outcome: 'unchanged', detail: 'already as before' };
       }
-      case 'policy': {
-        const attached = (await this.attachedArns(prior.user)).includes(prior.arn);
-        if (attached === prior.attached) return { outcome: 'unchanged', detail: 'already as before' };
-        await this.setAttached(prior.user, prior.arn, prior.attached);
-        return { outcome: 'compensated', detail: `${prior.attached ? 're-attached' : 'detached'} ${prior.arn}` };
+      case 'grantRole':
+      case 'revokeRole': {
+        if (prior.kind !== 'policy') throw mismatch();
+        const attach = step.action === 'grantRole';
+        const attached = (await this.client.attachedArns(prior.user)).includes(prior.arn);
+        if (attached === attach) return { outcome: 'unchanged', detail: 'already as before' };
+        await this.setAttached(prior.user, prior.arn, attach);
+        return { outcome: 'compensated', detail: `${attach ? 're-attached' : 'detached'} ${prior.arn}` };
       }
     }
   }
 
   private async restoreUser(user: string, before: UserSnapshot): Promise<CompensateResult> {
-    const u = await this.send<{ User?: User }>(`get user ${user}`, new GetUserCommand({ UserName: user }));
+    const u = await this.client.send<{ User?: User }>(`get user ${user}`, new GetUserCommand({ UserName: user }));
     const tags = tagMap(u.User?.Tags);
     const setTags = Object.entries(before.tags).filter(([k, v]) => v !== null && tags[k] !== v) as Array<[string, string]>;
     const removeTags = Object.entries(before.tags).filter(([k, v]) => v === null && tags[k] !== undefined).map(([k]) => k);
-    const keys = before.keys && Object.keys(before.keys).length > 0 ? await this.accessKeys(user) : {};
+    const keys = before.keys && Object.keys(before.keys).length > 0 ? await this.client.accessKeys(user) : {};
     const keyChanges = Object.entries(before.keys ?? {}).filter(([id, status]) => keys[id] !== undefined && keys[id] !== status);
     const deny = before.denyPolicy === undefined ? undefined : await this.hasDenyPolicy(user);
     const policyChange = before.denyPolicy !== undefined && deny !== before.denyPolicy;
     if (setTags.length === 0 && removeTags.length === 0 && keyChanges.length === 0 && !policyChange) return { outcome: 'unchanged', detail: 'already as before' };
     // Lift the deny last when re-enabling, put it first when disabling again.
-    if (policyChange && before.denyPolicy) await this.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
-    for (const [id, status] of keyChanges) await this.send(`restore key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: status }));
-    if (setTags.length > 0) await this.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: setTags.map(([Key, Value]) => ({ Key, Value })) }));
-    if (removeTags.length > 0) await this.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    if (policyChange && before.denyPolicy) await this.client.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
+    for (const [id, status] of keyChanges) await this.client.send(`restore key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: status }));
+    if (setTags.length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: setTags.map(([Key, Value]) => ({ Key, Value })) }));
+    if (removeTags.length > 0) await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
     if (policyChange && !before.denyPolicy) await this.deletePolicy(user);
     return { outcome: 'compensated', detail: `restored IAM user ${user}` };
   }
 }
 
-export function createIamConnector(target: string, config: IamConfig): Connector {
-  return new IamConnector(target, iamConfigSchema.parse(config));
+/** What the recorded prior state says for the inverse (./compensation.ts). */
+function priorFacts(prior: Prior | null): PriorFacts | null {
+  if (!prior || typeof prior !== 'object') return null;
+  switch (prior.kind) {
+    case 'created':
+      return { kind: 'account', existed: false };
+    case 'user':
+      return { kind: 'account', existed: true };
+    case 'group':
+      return { kind: 'membership', member: prior.member, created: prior.created };
+    case 'policy':
+      return { kind: 'membership', member: prior.attached };
+    default:
+      return null;
+  }
+}
+
+export function createIamConnector(target: string, config: IamConfig, secrets: SecretSource = secretSource()): Connector {
+  const c = iamConfigSchema.parse(config);
+  const { accessKeyId, secretAccessKey, sessionToken } = c;
+  const read = (ref: NonNullable<IamConfig['accessKeyId']>, what: string) => secrets.reader(ref, `target ${target}: ${what}`);
+  const keyId = accessKeyId && read(accessKeyId, 'accessKeyId');
+  const secret = secretAccessKey && read(secretAccessKey, 'secretAccessKey');
+  const token = sessionToken && read(sessionToken, 'sessionToken');
+  const credentials = keyId && secret ? () => ({ accessKeyId: keyId(), secretAccessKey: secret(), ...(token ? { sessionToken: token() } : {}) }) : undefined;
+  const client = new IamClient(target, {
+    region: c.region,
+    ...(c.endpoint ? { endpoint: c.endpoint } : {}),
+    ...(credentials ? { credentials } : {}),
+    timeoutMs: c.timeoutMs,
+    maxAttempts: c.maxAttempts,
+    ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
+  });
+  return new IamConnector(target, c, client);
 }

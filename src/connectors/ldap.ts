@@ -20,24 +20,30 @@
  * as a real member joins (in the same modify request), and is never reported as a member.
  * A group that does not exist is created on join, and compensation of that join deletes it.
  *
+ * The protocol (the bound session, result codes, classification) is the client's
+ * (./clients/ldap.ts); this is what operations mean on entries. Compensation is the
+ * operation's inverse (./compensation.ts) with the prior state recorded here (the touched
+ * attributes' values, the membership and placeholder as they were).
+ *
  * Every DN is built with RFC 4514 escaping and every filter with RFC 4515 escaping
  * (./ldap-escape). The directory matches `uid` and `cn` case- and compatibility-
  * insensitively, so an entry whose stored value is not exactly the asked name (a fullwidth
  * or differently-cased look-alike) is refused as a conflict rather than taken for it.
  */
-import { Attribute, Change, Client, ResultCodeError, type Entry } from 'ldapts';
 import { z } from 'zod';
-import type { JsonObject, JsonValue } from '../domain/json';
+import type { JsonValue } from '../domain/json';
+import { addValue, type Change, deleteValue, type Entry, LdapClient, replace, sameSet, values } from './clients/ldap';
+import { compensateWith, priorMismatch, type PriorFacts, type CompensationAction } from './compensation';
 import { childDn, equalityFilter, firstRdnValue, parseDn } from './ldap-escape';
-import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
-import { secretFrom, SecretRefSchema } from './secrets';
+import { RateLimitSchema } from './rate-limit';
+import { type SecretSource, secretSource, SecretRefSchema } from './secrets';
 import {
   type AccountState,
   type ApplyResult,
   type CompensateResult,
+  type CompensationSpec,
   type Connector,
   type OperationSpec,
-  type PermanentFailureType,
   PermanentTargetError,
   type StateQuery,
   type TargetState,
@@ -45,6 +51,8 @@ import {
   nameParam,
   attributesParam,
 } from './types';
+
+export { classifyLdapError } from './clients/ldap';
 
 const attributeName = z.string().regex(/^[A-Za-z][A-Za-z0-9-]*$/, 'an LDAP attribute name');
 
@@ -75,66 +83,6 @@ const LOCK_ATTR = 'pwdAccountLockedTime';
 /** Up to this many accounts, drift looks each up; more, it lists usersDn in pages of LIST_PAGE. */
 const FEW_SUBJECTS = 20;
 const LIST_PAGE = 500;
-
-/** Result codes (RFC 4511 appendix A) that may pass: time/admin limit, busy, unavailable. */
-const TRANSIENT_RESULT_CODES = new Set([3, 11, 51, 52]);
-const PERMANENT_TYPES: Record<number, PermanentFailureType> = {
-  8: 'TargetMisconfigured', // strongAuthRequired
-  13: 'TargetMisconfigured', // confidentialityRequired
-  17: 'TargetMisconfigured', // undefinedAttributeType (e.g. no ppolicy overlay)
-  32: 'TargetMisconfigured', // noSuchObject where the base must exist
-  34: 'InvalidIdentifier', // invalidDNSyntax
-  48: 'TargetMisconfigured', // inappropriateAuthentication
-  49: 'TargetAuthentication', // invalidCredentials
-  50: 'TargetForbidden', // insufficientAccessRights
-  64: 'InvalidIdentifier', // namingViolation
-  68: 'TargetConflict', // entryAlreadyExists (when not expected)
-};
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
-
-/** Map an ldapts or socket error to Transient/Permanent. */
-export function classifyLdapError(err: unknown, what: string): Error {
-  if (err instanceof TransientTargetError || err instanceof PermanentTargetError) return err;
-  if (err instanceof ResultCodeError) {
-    const msg = `${what}: LDAP result ${err.code} ${err.message}`;
-    if (TRANSIENT_RESULT_CODES.has(err.code)) return new TransientTargetError(msg, undefined, err);
-    return new PermanentTargetError(PERMANENT_TYPES[err.code] ?? 'TargetRejected', msg, err);
-  }
-  const e = err as { code?: unknown; message?: unknown };
-  const message = typeof e?.message === 'string' ? e.message : String(err);
-  if ((typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) || /timeout|timed out|socket|connection/i.test(message)) {
-    return new TransientTargetError(`${what}: ${message}`, undefined, err);
-  }
-  if (err instanceof RangeError) return new PermanentTargetError('InvalidIdentifier', `${what}: ${message}`, err);
-  return new PermanentTargetError('TargetRejected', `${what}: ${message}`, err);
-}
-
-function codeOf(err: unknown): number | undefined {
-  return err instanceof ResultCodeError ? err.code : undefined;
-}
-
-/** Values of an attribute, case-insensitively by name, as strings. */
-function values(entry: Entry, name: string): string[] {
-  const key = Object.keys(entry).find((k) => k.toLowerCase() === name.toLowerCase());
-  if (key === undefined) return [];
-  const v = entry[key]!;
-  const list = Array.isArray(v) ? v : [v];
-  return list.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : x));
-}
-
-function sameSet(a: string[], b: string[]): boolean {
-  return a.length === b.length && [...a].sort().join('\u0000') === [...b].sort().join('\u0000');
-}
-
-function replace(type: string, vals: string[]): Change {
-  return new Change({ operation: 'replace', modification: new Attribute({ type, values: vals }) });
-}
-function addValue(type: string, value: string): Change {
-  return new Change({ operation: 'add', modification: new Attribute({ type, values: [value] }) });
-}
-function deleteValue(type: string, value: string): Change {
-  return new Change({ operation: 'delete', modification: new Attribute({ type, values: [value] }) });
-}
 
 interface Account {
   dn: string;
@@ -168,77 +116,18 @@ type Prior = AttrPrior | MemberPrior | { kind: 'none' };
 
 export class LdapConnector implements Connector {
   readonly type = 'ldap';
-  private client: Client | undefined;
-  private binding: Promise<Client> | undefined;
-  private readonly limiter: RateLimiter | undefined;
   private readonly rolesDn: string;
 
   constructor(
     readonly target: string,
     private readonly config: LdapConfig,
+    private readonly client: LdapClient,
   ) {
     this.rolesDn = config.rolesDn ?? config.groupsDn;
-    this.limiter = targetRateLimiter(target, config.rateLimit);
-  }
-
-  // ---- connection ---------------------------------------------------------------------
-
-  /** A connected client bound as bindDn. A dropped connection is re-bound, never reused anonymously. */
-  private session(): Promise<Client> {
-    if (this.client?.isConnected && !this.binding) return Promise.resolve(this.client);
-    this.binding ??= this.bind().finally(() => {
-      this.binding = undefined;
-    });
-    return this.binding;
-  }
-
-  private async bind(): Promise<Client> {
-    const old = this.client;
-    this.client = undefined;
-    if (old) await old.unbind().catch(() => undefined);
-    const password = secretFrom(this.config.bindPassword, `target ${this.target}: bind password`);
-    const client = new Client({ url: this.config.url, timeout: this.config.timeoutMs, connectTimeout: this.config.timeoutMs });
-    try {
-      await client.bind(this.config.bindDn, password);
-    } catch (err) {
-      await client.unbind().catch(() => undefined);
-      throw classifyLdapError(err, `target ${this.target}: bind as ${this.config.bindDn}`);
-    }
-    this.client = client;
-    return client;
-  }
-
-  /**
-   * One LDAP request. The connected-check and the request start in the same tick, so a
-   * request never goes out on a silently re-opened (anonymous) connection.
-   */
-  private async request<T>(what: string, fn: (c: Client) => Promise<T>): Promise<T> {
-    await this.limiter?.acquire();
-    const c = await this.session();
-    if (!c.isConnected) throw new TransientTargetError(`target ${this.target}: ${what}: connection lost`);
-    try {
-      return await fn(c);
-    } catch (err) {
-      throw classifyLdapError(err, `target ${this.target}: ${what}`);
-    }
-  }
-
-  /** Run a request, returning the LDAP result code instead of throwing for the codes listed. */
-  private async tolerate(what: string, fn: (c: Client) => Promise<unknown>, codes: number[]): Promise<number> {
-    try {
-      await this.request(what, fn);
-      return 0;
-    } catch (err) {
-      const code = codeOf((err as { cause?: unknown }).cause);
-      if (code !== undefined && codes.includes(code)) return code;
-      throw err;
-    }
   }
 
   async close(): Promise<void> {
-    const c = this.client;
-    this.client = undefined;
-    if (c) await c.unbind().catch(() => undefined);
+    await this.client.close();
   }
 
   // ---- lookups --------------------------------------------------------------------------
@@ -269,7 +158,7 @@ export class LdapConnector implements Connector {
    */
   private async findAccount(subject: string, strict: boolean): Promise<Account | null> {
     const filter = this.safe(() => `(&(objectClass=inetOrgPerson)${equalityFilter('uid', subject)})`, `subject "${subject}"`);
-    const res = await this.request(`find account ${JSON.stringify(subject)}`, (c) =>
+    const res = await this.client.request(`find account ${JSON.stringify(subject)}`, (c) =>
       c.search(this.config.usersDn, { scope: 'one', filter, attributes: this.accountAttributes(), sizeLimit: 2 }),
     );
     const exact = res.searchEntries.filter((e) => values(e, 'uid').includes(subject));
@@ -288,18 +177,8 @@ export class LdapConnector implements Connector {
     return a;
   }
 
-  private async readEntry(dn: string, attributes: string[]): Promise<Entry | null> {
-    try {
-      const res = await this.request(`read ${dn}`, (c) => c.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes }));
-      return res.searchEntries[0] ?? null;
-    } catch (err) {
-      if (codeOf((err as { cause?: unknown }).cause) === 32) return null;
-      throw err;
-    }
-  }
-
   private async groupState(groupDn: string, name: string, userDn: string): Promise<GroupState | null> {
-    const entry = await this.readEntry(groupDn, ['cn', 'member', 'objectClass']);
+    const entry = await this.client.readEntry(groupDn, ['cn', 'member', 'objectClass']);
     if (!entry) return null;
     if (!values(entry, 'objectClass').some((o) => o.toLowerCase() === 'groupofnames')) {
       throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${groupDn} exists and is not a groupOfNames`);
@@ -309,10 +188,10 @@ export class LdapConnector implements Connector {
     }
     const members = values(entry, 'member');
     // DN equality is the server's (distinguishedNameMatch): ask it rather than compare strings.
-    const isMember = members.length > 0 && (await this.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', userDn)));
+    const isMember = members.length > 0 && (await this.client.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', userDn)));
     const hasPlaceholder =
       members.includes(this.config.emptyGroupMember) ||
-      (members.length > 0 && this.config.emptyGroupMember !== '' && (await this.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', this.config.emptyGroupMember))));
+      (members.length > 0 && this.config.emptyGroupMember !== '' && (await this.client.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', this.config.emptyGroupMember))));
     return { dn: groupDn, count: members.length, isMember, hasPlaceholder };
   }
 
@@ -349,7 +228,7 @@ export class LdapConnector implements Connector {
         if (a) found.push(a);
       }
     } else {
-      const res = await this.request('list accounts', (c) =>
+      const res = await this.client.request('list accounts', (c) =>
         c.search(this.config.usersDn, { scope: 'one', filter: '(objectClass=inetOrgPerson)', attributes: this.accountAttributes(), paged: { pageSize: LIST_PAGE } }),
       );
       for (const e of res.searchEntries) if (values(e, 'uid').some((u) => wanted.has(u))) found.push({ dn: e.dn, entry: e });
@@ -364,7 +243,7 @@ export class LdapConnector implements Connector {
     });
     const members: TargetState['members'] = {};
     for (const g of query.groups) {
-      const entry = await this.readEntry(this.groupDn(g.name, g.kind === 'role'), ['cn', 'member']);
+      const entry = await this.client.readEntry(this.groupDn(g.name, g.kind === 'role'), ['cn', 'member']);
       if (!entry) {
         members[g.name] = null;
         continue;
@@ -390,7 +269,7 @@ export class LdapConnector implements Connector {
     const bases = [...new Set([this.config.groupsDn, this.rolesDn])];
     const names = new Set<string>();
     for (const base of bases) {
-      const res = await this.request(`groups of ${userDn}`, (c) => c.search(base, { scope: 'one', filter, attributes: ['cn'] }));
+      const res = await this.client.request(`groups of ${userDn}`, (c) => c.search(base, { scope: 'one', filter, attributes: ['cn'] }));
       for (const e of res.searchEntries) names.add(firstRdnValue(e.dn));
     }
     return [...names].sort();
@@ -447,7 +326,7 @@ export class LdapConnector implements Connector {
         sn: [name],
       };
       for (const [k, v] of Object.entries(attrs)) entry[k] = [v];
-      const code = await this.tolerate(`add ${dn}`, (c) => c.add(dn, entry), [68]);
+      const code = await this.client.tolerate(`add ${dn}`, (c) => c.add(dn, entry), [68]);
       if (code === 68) continue; // created meanwhile (or a look-alike): look again
       const prior: AttrPrior = { kind: 'attrs', dn, created: true, attrs: {} };
       return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `created ${dn}` };
@@ -476,7 +355,7 @@ export class LdapConnector implements Connector {
     }
     const prior: AttrPrior = { kind: 'attrs', dn: a.dn, created: false, attrs: before };
     if (changes.length === 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
-    await this.request(`modify ${a.dn}`, (c) => c.modify(a.dn, changes));
+    await this.client.request(`modify ${a.dn}`, (c) => c.modify(a.dn, changes));
     return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `modified ${Object.keys(before).join(', ')} of ${a.dn}` };
   }
 
@@ -489,7 +368,7 @@ export class LdapConnector implements Connector {
     const cur = values(a.entry, LOCK_ATTR);
     const prior: AttrPrior = { kind: 'attrs', dn: a.dn, created: false, attrs: { [LOCK_ATTR]: cur } };
     if (locked === cur.length > 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: locked ? 'already locked' : 'already active' };
-    await this.request(`${locked ? 'lock' : 'unlock'} ${a.dn}`, (c) => c.modify(a.dn, [replace(LOCK_ATTR, locked ? [LOCKED_VALUE] : [])]));
+    await this.client.request(`${locked ? 'lock' : 'unlock'} ${a.dn}`, (c) => c.modify(a.dn, [replace(LOCK_ATTR, locked ? [LOCKED_VALUE] : [])]));
     return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `${locked ? 'locked' : 'unlocked'} ${a.dn}` };
   }
 
@@ -507,7 +386,7 @@ export class LdapConnector implements Connector {
       if (s !== null && s.isMember === join) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: join ? 'already a member' : 'not a member' };
       const done =
         s === null
-          ? (await this.tolerate(`add ${groupDn}`, (c) => c.add(groupDn, { objectClass: ['top', 'groupOfNames'], cn: [name], member: [a.dn] }), [68])) === 0
+          ? (await this.client.tolerate(`add ${groupDn}`, (c) => c.add(groupDn, { objectClass: ['top', 'groupOfNames'], cn: [name], member: [a.dn] }), [68])) === 0
           : await this.modifyMembers(s, a.dn, join, false);
       if (done) return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `${join ? (s === null ? 'created with' : 'added') : 'removed'} member ${a.dn} ${join ? 'to' : 'from'} ${groupDn}` };
       // someone else changed the group between our read and our write: read again
@@ -537,46 +416,76 @@ export class LdapConnector implements Connector {
     if (!wantPlaceholder && s.hasPlaceholder) changes.push(deleteValue('member', this.config.emptyGroupMember));
     if (changes.length === 0) return true;
     // 16 noSuchAttribute, 20 attributeOrValueExists, 65 objectClassViolation: the group moved on.
-    const code = await this.tolerate(`modify ${s.dn}`, (c) => c.modify(s.dn, changes), [16, 20, 65]);
+    const code = await this.client.tolerate(`modify ${s.dn}`, (c) => c.modify(s.dn, changes), [16, 20, 65]);
     return code === 0;
   }
 
-  async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
-    const prior = result.prior as unknown as Prior;
-    if (result.outcome === 'unchanged' || !prior || typeof prior !== 'object' || prior.kind === 'none') {
-      return { outcome: 'unchanged', detail: 'nothing was changed' };
-    }
-    if (prior.kind === 'attrs') return this.restoreAttrs(prior);
-    if (prior.kind === 'member') {
-      const name = nameParam(op, op.action === 'grantRole' || op.action === 'revokeRole' ? 'role' : 'group');
-      return this.restoreMembership(prior, name);
-    }
-    throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: unknown prior ${JSON.stringify(prior as JsonObject)}`);
+  async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
+    const prior = result.prior as unknown as Prior | null;
+    return compensateWith(op, result, priorFacts(prior), (step) => this.performCompensation(prior!, step));
   }
 
-  private async restoreAttrs(prior: AttrPrior): Promise<CompensateResult> {
-    if (prior.created) {
-      const code = await this.tolerate(`delete ${prior.dn}`, (c) => c.del(prior.dn), [32]);
-      return code === 32 ? { outcome: 'unchanged', detail: `${prior.dn} already gone` } : { outcome: 'compensated', detail: `deleted ${prior.dn}` };
+  /** Perform a compensation step, with the exact values the prior state recorded. */
+  private async performCompensation(prior: Prior, step: CompensationAction): Promise<CompensateResult> {
+    const mismatch = () => priorMismatch(this.target, prior.kind, step);
+    switch (step.action) {
+      case 'removeAccount': {
+        if (prior.kind !== 'attrs' || !prior.created) throw mismatch();
+        const code = await this.client.tolerate(`delete ${prior.dn}`, (c) => c.del(prior.dn), [32]);
+        return code === 32 ? { outcome: 'unchanged', detail: `${prior.dn} already gone` } : { outcome: 'compensated', detail: `deleted ${prior.dn}` };
+      }
+      case 'restoreAccount':
+      case 'restoreAttributes':
+      case 'reactivateAccount':
+      case 'deactivateAccount': {
+        if (prior.kind !== 'attrs' || prior.created) throw mismatch();
+        return this.restoreAttrs(prior, this.touched(prior, step));
+      }
+      case 'leaveGroup':
+      case 'revokeRole':
+      case 'joinGroup':
+      case 'grantRole': {
+        if (prior.kind !== 'member') throw mismatch();
+        const join = step.action === 'joinGroup' || step.action === 'grantRole';
+        return this.restoreMembership(prior, step.name, join, 'created' in step && step.created);
+      }
     }
-    const names = Object.keys(prior.attrs);
-    const entry = await this.readEntry(prior.dn, names);
+  }
+
+  /** The LDAP attributes (and values) an account step puts back: every recorded one, the mapped attributes named, or the lock. */
+  private touched(prior: AttrPrior, step: CompensationAction): Record<string, string[]> {
+    if (step.action === 'restoreAccount') return prior.attrs;
+    if (step.action === 'restoreAttributes') {
+      const names = new Set(step.attributes.flatMap((a) => [this.config.attributeMap[a], a === 'displayName' ? 'cn' : undefined]).filter((n): n is string => n !== undefined));
+      return Object.fromEntries(Object.entries(prior.attrs).filter(([n]) => names.has(n)));
+    }
+    return { [LOCK_ATTR]: prior.attrs[LOCK_ATTR] ?? (step.action === 'reactivateAccount' ? [] : [LOCKED_VALUE]) };
+  }
+
+  private async restoreAttrs(prior: AttrPrior, attrs: Record<string, string[]>): Promise<CompensateResult> {
+    const names = Object.keys(attrs);
+    if (names.length === 0) return { outcome: 'unchanged', detail: 'nothing recorded to restore' };
+    const entry = await this.client.readEntry(prior.dn, names);
     if (!entry) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.dn} disappeared; cannot restore ${names.join(', ')}`);
-    const changes = names.filter((n) => !sameSet(values(entry, n), prior.attrs[n]!)).map((n) => replace(n, prior.attrs[n]!));
+    const changes = names.filter((n) => !sameSet(values(entry, n), attrs[n]!)).map((n) => replace(n, attrs[n]!));
     if (changes.length === 0) return { outcome: 'unchanged', detail: 'already as before' };
-    await this.request(`restore ${prior.dn}`, (c) => c.modify(prior.dn, changes));
+    await this.client.request(`restore ${prior.dn}`, (c) => c.modify(prior.dn, changes));
     return { outcome: 'compensated', detail: `restored ${changes.map((c) => c.modification.type).join(', ')} of ${prior.dn}` };
   }
 
-  private async restoreMembership(prior: MemberPrior, name: string): Promise<CompensateResult> {
+  /**
+   * The subject's membership back to `member` (and the placeholder as it was); `created`: the
+   * group was the operation's own, deleted when nobody else is in it.
+   */
+  private async restoreMembership(prior: MemberPrior, name: string, member: boolean, created: boolean): Promise<CompensateResult> {
     for (let attempt = 0; attempt < 4; attempt++) {
       const s = await this.groupState(prior.groupDn, name, prior.userDn);
-      if (!prior.existed) {
+      if (created) {
         if (s === null) return { outcome: 'unchanged', detail: `${prior.groupDn} already gone` };
         const realMembers = s.count - (s.hasPlaceholder ? 1 : 0) - (s.isMember ? 1 : 0);
         if (realMembers === 0) {
           // The group we created holds nobody else: delete it, as it was before.
-          const code = await this.tolerate(`delete ${prior.groupDn}`, (c) => c.del(prior.groupDn), [32]);
+          const code = await this.client.tolerate(`delete ${prior.groupDn}`, (c) => c.del(prior.groupDn), [32]);
           if (code === 0) return { outcome: 'compensated', detail: `deleted ${prior.groupDn}` };
           continue;
         }
@@ -585,15 +494,28 @@ export class LdapConnector implements Connector {
         continue;
       }
       if (s === null) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.groupDn} disappeared; cannot restore membership of ${prior.userDn}`);
-      if (s.isMember === prior.member && s.hasPlaceholder === prior.placeholder) return { outcome: 'unchanged', detail: 'already as before' };
-      if (await this.modifyMembers(s, prior.userDn, prior.member, prior.placeholder)) {
-        return { outcome: 'compensated', detail: `${prior.member ? 'added' : 'removed'} ${prior.userDn} ${prior.member ? 'to' : 'from'} ${prior.groupDn}` };
+      if (s.isMember === member && s.hasPlaceholder === prior.placeholder) return { outcome: 'unchanged', detail: 'already as before' };
+      if (await this.modifyMembers(s, prior.userDn, member, prior.placeholder)) {
+        return { outcome: 'compensated', detail: `${member ? 'added' : 'removed'} ${prior.userDn} ${member ? 'to' : 'from'} ${prior.groupDn}` };
       }
     }
     throw new TransientTargetError(`target ${this.target}: ${prior.groupDn} keeps changing under us`);
   }
 }
 
-export function createLdapConnector(target: string, config: LdapConfig): Connector {
-  return new LdapConnector(target, ldapConfigSchema.parse(config));
+/** What the recorded prior state says for the inverse (./compensation.ts). */
+function priorFacts(prior: Prior | null): PriorFacts | null {
+  if (!prior || typeof prior !== 'object') return null;
+  if (prior.kind === 'attrs') {
+    const lock = prior.attrs[LOCK_ATTR];
+    return { kind: 'account', existed: !prior.created, ...(lock ? { active: lock.length === 0 } : {}) };
+  }
+  if (prior.kind === 'member') return { kind: 'membership', member: prior.member, created: !prior.existed };
+  return null;
+}
+
+export function createLdapConnector(target: string, config: LdapConfig, secrets: SecretSource = secretSource()): Connector {
+  const c = ldapConfigSchema.parse(config);
+  const client = new LdapClient(target, { url: c.url, bindDn: c.bindDn, password: secrets.reader(c.bindPassword, `target ${target}: bind password`), timeoutMs: c.timeoutMs, ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}) });
+  return new LdapConnector(target, c, client);
 }

@@ -6,12 +6,14 @@
  */
 import { Pool, type PoolClient, type PoolConfig } from 'pg';
 import { z } from 'zod';
-import { secretFrom, SecretRefSchema } from './secrets';
+import { compensateWith, type PriorFacts, type CompensationAction } from './compensation';
+import { type Secret, type SecretSource, secretSource, SecretRefSchema } from './secrets';
 import { RateLimitSchema, type RateLimiter, targetRateLimiter } from './rate-limit';
 import {
   type AccountState,
   type ApplyResult,
   type CompensateResult,
+  type CompensationSpec,
   type Connector,
   type OperationSpec,
   PermanentTargetError,
@@ -74,6 +76,17 @@ export function classifyPgError(err: unknown, what: string): Error {
   return new PermanentTargetError('TargetRejected', msg, err);
 }
 
+/** What compensation needs (JSON): the account role as it was, or the membership as it was (and whether the group role was created). */
+type Prior = { existed: boolean; login?: boolean } | { member: boolean; createdRole?: boolean } | null;
+
+/** What the recorded prior state says for the inverse (./compensation.ts). */
+function priorFacts(prior: Prior): PriorFacts | null {
+  if (!prior || typeof prior !== 'object') return null;
+  if ('member' in prior) return { kind: 'membership', member: prior.member, created: prior.createdRole === true };
+  if ('existed' in prior) return { kind: 'account', existed: prior.existed, ...(typeof prior.login === 'boolean' ? { active: prior.login } : {}) };
+  return null;
+}
+
 interface RoleRow {
   rolname: string;
   rolcanlogin: boolean;
@@ -84,9 +97,11 @@ export class PostgresConnector implements Connector {
   private readonly pool: Pool;
   private readonly limiter: RateLimiter | undefined;
 
+  /** `password`: the reader of the configured password (none: the server asks for none). */
   constructor(
     readonly target: string,
     private readonly config: PostgresConfig,
+    password?: Secret,
   ) {
     const poolConfig: PoolConfig = {
       host: config.host,
@@ -99,7 +114,7 @@ export class PostgresConnector implements Connector {
       statement_timeout: config.statementTimeoutMs,
       application_name: `amendctl:${target}`,
     };
-    if (config.password) poolConfig.password = () => Promise.resolve(secretFrom(config.password!, `${target}.password`));
+    if (password) poolConfig.password = () => Promise.resolve(password());
     this.pool = new Pool(poolConfig);
     this.pool.on('error', () => undefined); // idle client errors surface on the next query
     this.limiter = targetRateLimiter(target, config.rateLimit);
@@ -203,52 +218,56 @@ export class PostgresConnector implements Connector {
     });
   }
 
-  async compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult> {
-    if (result.outcome === 'unchanged') return { outcome: 'unchanged', detail: 'nothing was changed' };
-    const prior = (result.prior ?? {}) as { existed?: boolean; login?: boolean; member?: boolean; createdRole?: boolean };
-    const what = `${this.target}: undo ${op.action} ${op.subject}`;
-    return this.withClient(what, async (c) => {
-      const subject = quoteIdent(op.subject);
-      const role = await this.role(c, op.subject);
-      switch (op.action) {
-        case 'ensureAccount':
-        case 'reactivateAccount':
-        case 'deactivateAccount': {
-          if (prior.existed === false) {
-            if (!role) return { outcome: 'unchanged', detail: 'already gone' };
-            await c.query(`DROP ROLE ${subject}`);
-            return { outcome: 'compensated', detail: `dropped role ${subject}` };
-          }
-          if (!role) throw new PermanentTargetError('CompensationImpossible', `${what}: role ${subject} disappeared`);
-          if (role.rolcanlogin === prior.login) return { outcome: 'unchanged', detail: 'already as before' };
-          await c.query(`ALTER ROLE ${subject} ${prior.login ? 'LOGIN' : 'NOLOGIN'}`);
-          return { outcome: 'compensated', detail: prior.login ? 'restored LOGIN' : 'restored NOLOGIN' };
-        }
-        case 'grantRole':
-        case 'joinGroup':
-        case 'revokeRole':
-        case 'leaveGroup': {
-          const roleName = this.grantedRole(op);
-          const granted = quoteIdent(roleName);
-          if (!role) return { outcome: 'unchanged', detail: 'no such account' };
-          const member = (await this.role(c, roleName)) ? await this.isMember(c, op.subject, roleName) : false;
-          let detail = 'already as before';
-          if (member !== prior.member) {
-            await c.query(prior.member ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
-            detail = prior.member ? `re-granted ${granted}` : `revoked ${granted}`;
-          }
-          if (prior.createdRole && (await this.role(c, roleName)) && !(await this.hasMembers(c, roleName))) {
-            await c.query(`DROP ROLE ${granted}`);
-            detail += `; dropped the role ${granted} it had created`;
-          } else if (member === prior.member) {
-            return { outcome: 'unchanged', detail };
-          }
-          return { outcome: 'compensated', detail };
-        }
-        default:
-          return { outcome: 'unchanged' };
+  async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
+    const prior = (result.prior ?? null) as Prior;
+    const what = `${this.target}: compensate ${op.action} ${op.subject}`;
+    return compensateWith(op, result, priorFacts(prior), (step) => this.withClient(what, (c) => this.performCompensation(c, op, prior!, step, what)));
+  }
+
+  /** Perform a compensation step, from the role as it is now and the prior state recorded. */
+  private async performCompensation(c: PoolClient, op: CompensationSpec, prior: NonNullable<Prior>, step: CompensationAction, what: string): Promise<CompensateResult> {
+    const subject = quoteIdent(op.subject);
+    const role = await this.role(c, op.subject);
+    switch (step.action) {
+      case 'removeAccount':
+        if (!role) return { outcome: 'unchanged', detail: 'already gone' };
+        await c.query(`DROP ROLE ${subject}`);
+        return { outcome: 'compensated', detail: `dropped role ${subject}` };
+      case 'restoreAttributes':
+        // PostgreSQL roles carry no profile attributes the plan manages.
+        return { outcome: 'unchanged', detail: 'no attributes in PostgreSQL' };
+      case 'restoreAccount':
+      case 'reactivateAccount':
+      case 'deactivateAccount': {
+        if (!role) throw new PermanentTargetError('CompensationImpossible', `${what}: role ${subject} disappeared`);
+        const login = step.action === 'restoreAccount' ? 'login' in prior && prior.login === true : step.action === 'reactivateAccount';
+        if (role.rolcanlogin === login) return { outcome: 'unchanged', detail: 'already as before' };
+        await c.query(`ALTER ROLE ${subject} ${login ? 'LOGIN' : 'NOLOGIN'}`);
+        return { outcome: 'compensated', detail: login ? 'restored LOGIN' : 'restored NOLOGIN' };
       }
-    });
+      case 'joinGroup':
+      case 'grantRole':
+      case 'leaveGroup':
+      case 'revokeRole': {
+        const roleName = this.grantedRole(op);
+        const granted = quoteIdent(roleName);
+        if (!role) return { outcome: 'unchanged', detail: 'no such account' };
+        const grant = step.action === 'joinGroup' || step.action === 'grantRole';
+        const member = (await this.role(c, roleName)) ? await this.isMember(c, op.subject, roleName) : false;
+        let detail = 'already as before';
+        if (member !== grant) {
+          await c.query(grant ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
+          detail = grant ? `re-granted ${granted}` : `revoked ${granted}`;
+        }
+        if ('created' in step && step.created && (await this.role(c, roleName)) && !(await this.hasMembers(c, roleName))) {
+          await c.query(`DROP ROLE ${granted}`);
+          detail += `; dropped the role ${granted} it had created`;
+        } else if (member === grant) {
+          return { outcome: 'unchanged', detail };
+        }
+        return { outcome: 'compensated', detail };
+      }
+    }
   }
 
   async close(): Promise<void> {
@@ -317,6 +336,6 @@ export class PostgresConnector implements Connector {
   }
 }
 
-export function createPostgresConnector(target: string, config: PostgresConfig): Connector {
-  return new PostgresConnector(target, config);
+export function createPostgresConnector(target: string, config: PostgresConfig, secrets: SecretSource = secretSource()): Connector {
+  return new PostgresConnector(target, config, config.password ? secrets.reader(config.password, `${target}.password`) : undefined);
 }

@@ -4,6 +4,12 @@
  * worker's environment after it is parsed (src/connectors/interpolate.ts: for addresses and
  * ports; credentials are named with `{ env }` or `{ file }` and read only when a connector
  * uses them).
+ *
+ * Each connector is a protocol client (src/connectors/clients/: transport, auth, paging,
+ * quirks) under a thin connector of its target type; the registry creates them from the
+ * configuration and hands them the one source of credentials (src/connectors/secrets.ts, over
+ * the registry's environment): no client or connector reads the environment or a secret file
+ * itself.
  */
 import { z } from 'zod';
 import { InputError } from '../domain/errors';
@@ -13,16 +19,17 @@ import { createLdapConnector, ldapConfigSchema } from './ldap';
 import { createPostgresConnector, postgresConfigSchema } from './postgres';
 import { createScimConnector, scimConfigSchema } from './scim';
 import { parseEnvTyped, parseWithEnv } from './interpolate';
+import { type SecretSource, secretSource } from './secrets';
 import type { Connector } from './types';
 
-/** One line per connector type: its config schema and its factory. */
+/** One line per connector type: its config schema and its factory (the client and the connector on it, given the credentials' source). */
 const connectorTypes = {
   postgres: { schema: postgresConfigSchema, create: createPostgresConnector },
   scim: { schema: scimConfigSchema, create: createScimConnector },
   ldap: { schema: ldapConfigSchema, create: createLdapConnector },
   http: { schema: httpConfigSchema, create: createHttpConnector },
   iam: { schema: iamConfigSchema, create: createIamConnector },
-} as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never) => Connector }>;
+} as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never, secrets: SecretSource) => Connector }>;
 
 export type ConnectorType = keyof typeof connectorTypes;
 
@@ -84,14 +91,21 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
 /** Connectors by target name, created on first use and shared by every activity in this worker. */
 export class ConnectorRegistry {
   private readonly connectors = new Map<string, Connector>();
-  constructor(readonly config: TargetsConfig) {}
+  private readonly secrets: SecretSource;
+  /** `env`: where the targets' credentials named `{ env }` are read (the worker's environment). */
+  constructor(
+    readonly config: TargetsConfig,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.secrets = secretSource(env);
+  }
 
   get(target: string): Connector | undefined {
     let c = this.connectors.get(target);
     if (c) return c;
     const t = this.config.targets[target];
     if (!t) return undefined;
-    c = (connectorTypes[t.type].create as (target: string, config: unknown) => Connector)(target, t.config);
+    c = (connectorTypes[t.type].create as (target: string, config: unknown, secrets: SecretSource) => Connector)(target, t.config, this.secrets);
     this.connectors.set(target, c);
     return c;
   }

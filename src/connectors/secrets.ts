@@ -24,3 +24,21 @@ export function secretFrom(ref: SecretRef, what: string, env: NodeJS.ProcessEnv 
     throw new PermanentTargetError('TargetMisconfigured', `${what}: cannot read ${ref.file}: ${(err as Error).message}`);
   }
 }
+
+/** A credential, read each time it is called (a rotated file is picked up); a permanent TargetMisconfigured when it cannot be read. */
+export type Secret = () => string;
+
+/**
+ * Where the connectors' credentials come from: the one place they are read. The registry makes
+ * one over the worker's environment and hands each client the readers of its credentials, so no
+ * connector or client reads the environment or a secret file itself.
+ */
+export interface SecretSource {
+  /** The reader of the credential `ref` names; `what` says whose it is in messages (never the value). */
+  reader(ref: SecretRef, what: string): Secret;
+}
+
+/** Credentials from `env` (the worker's environment by default) and files. */
+export function secretSource(env: NodeJS.ProcessEnv = process.env): SecretSource {
+  return { reader: (ref, what) => () => secretFrom(ref, what, env) };
+}

@@ -9,6 +9,9 @@ import type { Operation } from '../domain/plan';
 /** What a connector needs of an operation (a plan Operation fits). */
 export type OperationSpec = Pick<Operation, 'id' | 'target' | 'action' | 'subject' | 'params'>;
 
+/** What compensation needs of an operation: the operation and the planner's inverse of it (a plan Operation fits). */
+export type CompensationSpec = OperationSpec & Pick<Operation, 'inverse'>;
+
 /** An account as a target holds it, normalised so the conformance suite can compare targets. */
 export interface AccountState {
   subject: string;
@@ -53,8 +56,12 @@ export interface Connector {
    * operation's own, as `apply` would give it; a throw means the runner applies them one by one.
    */
   applyGroupChange?(ops: OperationSpec[]): Promise<ApplyResult[]>;
-  /** Compensate an applied operation: its exact inverse, from the prior state `apply` recorded. Idempotent too. */
-  compensate(op: OperationSpec, result: ApplyResult): Promise<CompensateResult>;
+  /**
+   * Compensate an applied operation exactly: the operation's inverse (`op.inverse`, the
+   * planner's), with the facts of the prior state `apply` recorded (src/connectors/compensation.ts
+   * decides which step that is). Idempotent too.
+   */
+  compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult>;
   /**
    * Optional, read-only (drift): the accounts among `query.subjects` the target holds, and the
    * members of each group or role of `query.groups`, read in pages. A connector without it
@@ -103,7 +110,7 @@ export const FAILURE_TYPES = {
   TargetNotFound: { kind: 'permanent', doc: 'the target answered that a resource the request names is not there (HTTP 404/410, a resource gone mid-change)' },
   TargetUnsupported: { kind: 'permanent', doc: 'the target does not support what the connector needs of it (HTTP 501/505, a SCIM provider that does not page)' },
   TargetRejected: { kind: 'permanent', doc: 'the target refused the request for any other reason (HTTP 400/422, a limit, a malformed policy)' },
-  CompensationImpossible: { kind: 'permanent', doc: 'a change cannot be undone exactly: what it changed disappeared, or the recorded prior state is unreadable' },
+  CompensationImpossible: { kind: 'permanent', doc: 'a change cannot be compensated exactly: what it changed disappeared, or the recorded prior state is unreadable' },
   // ---- transient: retried with backoff (Retry-After honoured)
   TargetUnavailable: { kind: 'transient', doc: 'a failure that may pass (network, 429, 5xx, lock timeouts, a resource changing under us): every TransientTargetError' },
   UnclassifiedTargetError: { kind: 'transient', doc: 'an error no connector classified; retried, since it may be transient' },

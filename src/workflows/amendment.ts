@@ -161,9 +161,9 @@ async function compensateAndFinish(s: AmendmentState, amendment: Amendment, plan
   if (left.length > 0) {
     s.view.leftForOperator = left;
     const shown = `${left.slice(0, 5).join('; ')}${left.length > 5 ? `; and ${left.length - 5} more` : ''}`;
-    return finish(s, 'failed', `${failure} and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release(), p);
+    return finish(s, 'failed', `${failure} and ${left.length} compensation${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release(), p);
   }
-  return finish(s, 'rolled_back', `${failure}; every applied operation was undone`, () => contract.release(), p);
+  return finish(s, 'rolled_back', `${failure}; every applied operation was compensated`, () => contract.release(), p);
 }
 
 /** The keeper child (src/workflows/keeper.ts): started with the enqueue, it outlives this run only to report its end. */
@@ -511,11 +511,11 @@ async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendmen
     byTarget(dispatched).map(async (batches) => {
       for (const b of [...batches].reverse()) {
         try {
-          const r = await batchActivities(b, 'undo', budget).compensateBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+          const r = await batchActivities(b, 'compensate', budget).compensateBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
           s.recordCompensation(b.target, r);
           for (const f of r.failed) left.push(`${f.description} (${f.message})`);
         } catch (err) {
-          left.push(`${b.target}: undo of batch ${b.batch} of ${b.of} could not run (${failureInfo(err).message}): check operations ${b.from}-${b.to - 1} with amendctl status --operations`);
+          left.push(`${b.target}: the compensation of batch ${b.batch} of ${b.of} could not run (${failureInfo(err).message}): check operations ${b.from}-${b.to - 1} with amendctl status --operations`);
         }
         setCurrentDetails(details(s.view));
       }
@@ -565,12 +565,12 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
  * inside the activity; the activity's own retries cover a lost worker (heartbeat timeout),
  * and a retried batch resumes from the operation store.
  */
-function batchActivities(b: BatchSpec, kind: 'apply' | 'undo', budgetSeconds: number, waitOnCancel = false): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+function batchActivities(b: BatchSpec, kind: 'apply' | 'compensate', budgetSeconds: number, waitOnCancel = false): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
     // Cancelled, the batch stops taking new operations and records what it did; the compensation waits for that.
     ...(waitOnCancel ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
     taskQueue: b.taskQueue,
-    summary: `${b.target}: ${kind === 'undo' ? 'undo ' : ''}batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
+    summary: `${b.target}: ${kind === 'compensate' ? 'compensating ' : ''}batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
     heartbeatTimeout: '30s',
     startToCloseTimeout: `${budgetSeconds + 1800}s`,
     scheduleToCloseTimeout: `${budgetSeconds * 2 + 3600}s`,

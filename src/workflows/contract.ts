@@ -324,7 +324,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     const reclaimed: ReclaimView = result.view;
     state.reclaimed!.push(reclaimed);
     if (state.reclaimed!.length > RECLAIMED_KEPT) state.reclaimed!.splice(0, state.reclaimed!.length - RECLAIMED_KEPT);
-    log.warn('turn reclaimed from an amendment that ended without releasing it', { amendmentId: holder.amendmentId, ended: reclaimed.ended, undone: reclaimed.undone, flagged: reclaimed.flagged.length });
+    log.warn('turn reclaimed from an amendment that ended without releasing it', { amendmentId: holder.amendmentId, ended: reclaimed.ended, compensated: reclaimed.undone, flagged: reclaimed.flagged.length });
     state.holder = null;
     noticeWaiting();
   };

@@ -268,18 +268,18 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   const left: string[] = [];
   for (const b of [...dispatched].reverse()) {
     try {
-      const r = await batchActivities(b, o.retryBudgetSeconds, 'undo').compensateBatch(input(b));
+      const r = await batchActivities(b, o.retryBudgetSeconds, 'compensate').compensateBatch(input(b));
       for (const [, outcome] of r.operations) count(b.target, outcome === 'failed' ? 'compensation_failed' : 'compensated');
       for (const f of r.failed) left.push(`${f.description} (${f.message})`);
     } catch (err) {
-      left.push(`${b.target}: undo of batch ${b.batch} of ${b.of} could not run (${failureMessage(err)})`);
+      left.push(`${b.target}: the compensation of batch ${b.batch} of ${b.of} could not run (${failureMessage(err)})`);
     }
   }
   if (left.length > 0) {
     view.repair.leftForOperator = left.slice(0, 50);
-    return finish(view, 'failed', `${what}; the repair failed (${failure}) and ${left.length} undo${left.length === 1 ? '' : 's'} failed`, found.total);
+    return finish(view, 'failed', `${what}; the repair failed (${failure}) and ${left.length} compensation${left.length === 1 ? '' : 's'} failed`, found.total);
   }
-  return finish(view, 'rolled_back', `${what}; the repair failed (${failure}); every applied repair was undone`, found.total);
+  return finish(view, 'rolled_back', `${what}; the repair failed (${failure}); every applied repair was compensated`, found.total);
 }
 
 /** Without a deadline in the approval policy, a repair waits `seconds`, then is only reported (never escalated forever). */
@@ -323,10 +323,10 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
 }
 
 /** The amendment's batch activities on the target's task queue (the same retries, shares and compensation). */
-function batchActivities(b: BatchSpec, budgetSeconds: number, kind: 'apply' | 'undo' = 'apply'): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+function batchActivities(b: BatchSpec, budgetSeconds: number, kind: 'apply' | 'compensate' = 'apply'): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
     taskQueue: b.taskQueue,
-    summary: `${b.target}: ${kind === 'undo' ? 'undo ' : ''}repair batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
+    summary: `${b.target}: ${kind === 'compensate' ? 'compensating ' : ''}repair batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,
     heartbeatTimeout: '30s',
     startToCloseTimeout: `${budgetSeconds + 1800}s`,
     scheduleToCloseTimeout: `${budgetSeconds * 2 + 3600}s`,

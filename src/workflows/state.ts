@@ -400,7 +400,7 @@ export class AmendmentState {
       const shown = this.view.operations[idx];
       if (shown) {
         shown.outcome = to;
-        shown.compensation = { outcome, at: r.at, ...(outcome === 'failed' ? { detail: r.failed.find((f) => f.idx === idx)?.message ?? 'undo failed' } : {}) };
+        shown.compensation = { outcome, at: r.at, ...(outcome === 'failed' ? { detail: r.failed.find((f) => f.idx === idx)?.message ?? 'compensation failed' } : {}) };
       }
     }
   }

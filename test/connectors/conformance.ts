@@ -25,14 +25,23 @@
  *       refuses and drops connections until the returned restore function is called
  *   retryTransient(fn, budgetMs): what a Temporal activity retry does, for the tests
  *   HOSTILE_FRAGMENTS: the identifier fragments the hostile cases use
+ *   plannedOperation(target, action, subject, params, attributesBefore?): an operation with
+ *       the inverse the planner gives it (plannerInverse), what compensate is called with
+ *   inverseApplied(op, outcome, before, after, roleAttribute?): the account state the
+ *       planner's inverse leads to from the state after the operation, with the facts of the
+ *       prior state (what every compensation must leave)
  *
  * Cases (one `describe(name + ' conformance')`):
  *   - ensureAccount is idempotent: twice gives one account (accountCount, when given)
  *   - joinGroup / leaveGroup are idempotent ('unchanged' the second time)
  *   - deactivate and reactivate (idempotent; memberships kept)
- *   - compensation restores the exact prior state, for every supported action from
- *     several prior states, through a JSON round-trip of the ApplyResult (as Temporal
- *     stores it), and compensating twice changes nothing more
+ *   - compensation is the planner's inverse applied to the prior state, for every supported
+ *     action from several prior states: the account read back before and after equals
+ *     `inverseApplied` (and so the exact prior state), through a JSON round-trip of the
+ *     ApplyResult (as Temporal stores it); compensating twice changes nothing more; a group
+ *     change (applyGroupChange, where the connector has it) is compensated operation by operation
+ *   - compensation follows the inverse the operation carries: none, one of another group, or
+ *     one the prior state says nothing about is refused (CompensationImpossible), nothing changed
  *   - hostile identifiers (subjects and group names with quotes, `)(`, `*`, commas,
  *     `'; DROP`, backslashes, unicode look-alikes) are stored literally or refused with
  *     PermanentTargetError; a lookup never matches another account; bystander accounts
@@ -45,9 +54,8 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { JsonValue } from '../../src/domain/json';
-import type { OperationSpec } from '../../src/connectors/types';
-import { ACTIONS, type Action } from '../../src/domain/plan';
-import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type Connector } from '../../src/connectors/types';
+import { ACTIONS, type Action, type Operation } from '../../src/domain/plan';
+import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensationSpec, type Connector } from '../../src/connectors/types';
 
 export interface ConformanceSubject {
   /** The connector under test, configured against the real server (through a proxy if outage needs one). */
@@ -72,6 +80,8 @@ export interface ConformanceSubject {
   groupFor?(base: string): string;
   /** Two grantable role names for grantRole/revokeRole (default `${prefix}-role-a`, `-b`). */
   roles?: [string, string];
+  /** The attribute readAccount lists roles in (a JSON array of names), when they are not among `groups` (SCIM: `roles`). */
+  roleAttribute?: string;
   /** The actions the connector implements (default: every Action). */
   actions?: readonly Action[];
   /** Independent: does the group exist on the target? Enables "a group we created is removed by compensation". */
@@ -193,6 +203,112 @@ function roundTrip(r: ApplyResult): ApplyResult {
   return JSON.parse(JSON.stringify(r)) as ApplyResult;
 }
 
+/**
+ * The inverse the planner gives an operation (src/domain/planner.ts, toOperation):
+ * ensureAccount → removeAccount, updateAttributes → restoreAttributes of the attributes as the
+ * planner knew them before (`attributesBefore`), deactivate ↔ reactivate, join ↔ leave and
+ * grant ↔ revoke of the same group or role. test/connectors/compensation.test.ts checks it
+ * against the planner's plans.
+ */
+export function plannerInverse(action: Action, params: Record<string, JsonValue>, attributesBefore: Record<string, string> = {}): Operation['inverse'] {
+  switch (action) {
+    case 'ensureAccount':
+      return { action: 'removeAccount', params: {} };
+    case 'updateAttributes':
+      return { action: 'restoreAttributes', params: { attributes: attributesBefore } };
+    case 'deactivateAccount':
+      return { action: 'reactivateAccount', params: {} };
+    case 'reactivateAccount':
+      return { action: 'deactivateAccount', params: {} };
+    case 'joinGroup':
+      return { action: 'leaveGroup', params: { group: params['group'] ?? null } };
+    case 'leaveGroup':
+      return { action: 'joinGroup', params: { group: params['group'] ?? null } };
+    case 'grantRole':
+      return { action: 'revokeRole', params: { role: params['role'] ?? null } };
+    case 'revokeRole':
+      return { action: 'grantRole', params: { role: params['role'] ?? null } };
+  }
+}
+
+/** An operation as a plan holds it (the planner's id and inverse): what apply and compensate are called with. */
+export function plannedOperation(target: string, action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec {
+  const extra = typeof params['group'] === 'string' ? `:${params['group']}` : typeof params['role'] === 'string' ? `:${params['role']}` : '';
+  return { id: `${target}:${action}:${subject}${extra}`, target, action, subject, params, inverse: plannerInverse(action, params, attributesBefore) };
+}
+
+function attributeNames(v: JsonValue | undefined): string[] {
+  return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : [];
+}
+
+/**
+ * The account state the planner's inverse leads to: `op.inverse` applied to the state after
+ * the operation (`after`), with the facts of the prior state (`before`) it needs: whether the
+ * account existed, its attributes and active state as they were, whether it was a member of
+ * the group or had the role. An operation that changed nothing is compensated by nothing.
+ * `roleAttribute`: where the target's AccountState lists roles when not among the groups.
+ */
+export function inverseApplied(op: CompensationSpec, outcome: ApplyResult['outcome'], before: AccountState | null, after: AccountState | null, roleAttribute?: string): AccountState | null {
+  if (outcome !== 'applied') return after;
+  const inverse = op.inverse;
+  if (inverse.action === 'removeAccount' && before === null) return null;
+  if (after === null || before === null) return after;
+  const restored = (names: string[]) => {
+    const attributes = { ...after.attributes };
+    for (const k of names) {
+      if (before.attributes[k] !== undefined) attributes[k] = before.attributes[k];
+      else delete attributes[k];
+    }
+    return attributes;
+  };
+  const opAttributes = attributeNames(op.params['attributes']);
+  const roles = (st: AccountState): string[] => (roleAttribute ? (JSON.parse(st.attributes[roleAttribute] ?? '[]') as string[]) : st.groups);
+  const withRoles = (list: string[]): AccountState => {
+    const sorted = [...new Set(list)].sort();
+    if (!roleAttribute) return { ...after, groups: sorted };
+    const attributes = { ...after.attributes };
+    if (sorted.length > 0) attributes[roleAttribute] = JSON.stringify(sorted);
+    else delete attributes[roleAttribute];
+    return { ...after, attributes };
+  };
+  const member = (name: string, list: string[], join: boolean, wasMember: boolean) => (join ? (wasMember ? [...list, name] : list) : wasMember ? list : list.filter((g) => g !== name));
+  switch (inverse.action) {
+    case 'removeAccount':
+      return { ...after, active: before.active, attributes: restored(opAttributes) };
+    case 'restoreAttributes':
+      return { ...after, attributes: restored([...opAttributes, ...attributeNames(inverse.params['attributes'])]) };
+    case 'reactivateAccount':
+      return { ...after, active: true };
+    case 'deactivateAccount':
+      return { ...after, active: false };
+    case 'joinGroup':
+    case 'leaveGroup': {
+      const g = String(inverse.params['group']);
+      return { ...after, groups: [...new Set(member(g, after.groups, inverse.action === 'joinGroup', before.groups.includes(g)))].sort() };
+    }
+    case 'grantRole':
+    case 'revokeRole': {
+      const r = String(inverse.params['role']);
+      return withRoles(member(r, roles(after), inverse.action === 'grantRole', roles(before).includes(r)));
+    }
+    default:
+      throw new Error(`${inverse.action} is no inverse the planner gives`);
+  }
+}
+
+/** Resolves with `p` once it settles, or fails naming `what` after `ms`. */
+async function settled<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([p, late]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 export function describeConformance(name: string, setup: () => Promise<ConformanceSubject>): void {
   describe(`${name} conformance`, () => {
     let s: ConformanceSubject;
@@ -217,10 +333,8 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
     const attrs = (subject: string, v: 1 | 2) => (s.attributesFor ? s.attributesFor(subject, v) : { displayName: `Conformance ${v}`, email: subject });
     const roles = (): [string, string] => s.roles ?? [`${prefix}-role-a`, `${prefix}-role-b`];
 
-    function op(action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec {
-      const extra = typeof params.group === 'string' ? `:${params.group}` : typeof params.role === 'string' ? `:${params.role}` : '';
-      return { id: `${c.target}:${action}:${subject}${extra}`, target: c.target, action, subject, params };
-    }
+    const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec =>
+      plannedOperation(c.target, action, subject, params, attributesBefore);
     const ensure = (subject: string, v: 1 | 2 = 1) => op('ensureAccount', subject, { attributes: attrs(subject, v) });
 
     async function expectRefusedOrOk<T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
@@ -292,6 +406,8 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       params(subj: string, ctx: { group: string; bystander: string }): Record<string, JsonValue>;
       /** The group is new: after compensation it must not exist (when groupExists is given). */
       groupIsNew?: boolean;
+      /** For updateAttributes: the attributes as the planner knew them before (its inverse restores them). */
+      attributesBefore?(subj: string): Record<string, string>;
     }
     const nothing = async () => undefined;
     const cases: CompCase[] = [
@@ -306,7 +422,13 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         params: (x) => ({ attributes: attrs(x, 1) }),
       },
       { title: 'ensureAccount already so', action: 'ensureAccount', arrange: async (x) => void (await c.apply(ensure(x))), params: (x) => ({ attributes: attrs(x, 1) }) },
-      { title: 'updateAttributes', action: 'updateAttributes', arrange: async (x) => void (await c.apply(ensure(x, 1))), params: (x) => ({ attributes: attrs(x, 2) }) },
+      {
+        title: 'updateAttributes',
+        action: 'updateAttributes',
+        arrange: async (x) => void (await c.apply(ensure(x, 1))),
+        params: (x) => ({ attributes: attrs(x, 2) }),
+        attributesBefore: (x) => attrs(x, 1),
+      },
       { title: 'deactivateAccount of an active account', action: 'deactivateAccount', arrange: async (x) => void (await c.apply(ensure(x))), params: () => ({}) },
       {
         title: 'reactivateAccount of an inactive account',
@@ -361,7 +483,7 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       },
     ];
 
-    test.each(cases.map((k) => [k.title, k] as const))('compensation restores the exact prior state: %s', async (_t, k) => {
+    test.each(cases.map((k) => [k.title, k] as const))("compensation is the planner's inverse applied to the prior state: %s", async (_t, k) => {
       const needs: Action[] = [k.action, 'ensureAccount'];
       if (k.title.includes('inactive') || k.action === 'reactivateAccount') needs.push('deactivateAccount');
       if (k.action === 'leaveGroup') needs.push('joinGroup');
@@ -374,7 +496,7 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       const beforeBystander = await s.readBack(ctx.bystander);
       const groupBefore = s.groupExists && (k.action === 'joinGroup' || k.action === 'leaveGroup') ? await s.groupExists(ctx.group) : undefined;
 
-      const o = op(k.action, subj, k.params(subj, ctx));
+      const o = op(k.action, subj, k.params(subj, ctx), k.attributesBefore?.(subj));
       const result = roundTrip(await c.apply(o));
       const applied = await s.readBack(subj);
       if (result.outcome === 'applied') expect(applied).not.toEqual(before);
@@ -382,7 +504,9 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
 
       const comp = await c.compensate(o, result);
       expect(comp.outcome).toBe(result.outcome === 'applied' ? 'compensated' : 'unchanged');
-      expect(await s.readBack(subj)).toEqual(before);
+      const after = await s.readBack(subj);
+      expect(after).toEqual(inverseApplied(o, result.outcome, before, applied, s.roleAttribute));
+      expect(after).toEqual(before);
       expect(await s.readBack(ctx.bystander)).toEqual(beforeBystander);
       if (groupBefore !== undefined) expect(await s.groupExists!(ctx.group)).toBe(groupBefore);
       if (k.groupIsNew && s.groupExists) expect(await s.groupExists(ctx.group)).toBe(false);
@@ -390,6 +514,47 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       // Compensation is idempotent too (a retried compensation activity).
       const again = await c.compensate(o, result);
       expect(again.outcome).toBe('unchanged');
+      expect(await s.readBack(subj)).toEqual(before);
+    });
+
+    test('a group change is compensated operation by operation, each by its inverse', async () => {
+      if (!c.applyGroupChange || !supports('joinGroup')) return;
+      const g = newGroup('gc');
+      const [a, b, member] = [newSubject('gca'), newSubject('gcb'), newSubject('gcm')];
+      for (const x of [a, b, member]) await c.apply(ensure(x));
+      await c.apply(op('joinGroup', member, { group: g }));
+      const before = await Promise.all([a, b, member].map((x) => s.readBack(x)));
+      const ops = [a, b, member].map((x) => op('joinGroup', x, { group: g }));
+      const results = (await c.applyGroupChange(ops)).map(roundTrip);
+      expect(results.map((r) => r.outcome)).toEqual(['applied', 'applied', 'unchanged']);
+      const applied = await Promise.all([a, b, member].map((x) => s.readBack(x)));
+      for (const [i, o] of ops.entries()) expect((await c.compensate(o, results[i]!)).outcome).toBe(i < 2 ? 'compensated' : 'unchanged');
+      const after = await Promise.all([a, b, member].map((x) => s.readBack(x)));
+      expect(after).toEqual(ops.map((o, i) => inverseApplied(o, results[i]!.outcome, before[i]!, applied[i]!, s.roleAttribute)));
+      expect(after).toEqual(before);
+    });
+
+    test('compensation follows the inverse the operation carries; one the prior state cannot serve is refused and changes nothing', async () => {
+      if (!supports('joinGroup')) return;
+      const subj = newSubject('inv');
+      const g = newGroup('ig');
+      await c.apply(ensure(subj));
+      const before = await s.readBack(subj);
+      const o = op('joinGroup', subj, { group: g });
+      const result = roundTrip(await c.apply(o));
+      expect(result.outcome).toBe('applied');
+      const joined = await s.readBack(subj);
+      const refused = [
+        { ...o, inverse: { action: 'leaveGroup', params: { group: newGroup('other') } } },
+        { ...o, inverse: { action: 'restoreAttributes', params: { attributes: {} } } },
+        { ...o, inverse: { action: 'joinGroup', params: { group: g } } },
+        { ...o, inverse: undefined as unknown as CompensationSpec['inverse'] },
+      ] satisfies CompensationSpec[];
+      for (const wrong of refused) {
+        await expect(c.compensate(wrong, result)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'CompensationImpossible' });
+        expect(await s.readBack(subj)).toEqual(joined);
+      }
+      expect((await c.compensate(o, result)).outcome).toBe('compensated');
       expect(await s.readBack(subj)).toEqual(before);
     });
 
@@ -487,11 +652,14 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
             return 'transient' as const;
           },
         );
-        await sleep(delayMs);
+        await sleep(delayMs); // when the outage begins: the case's parameter, not a wait for anything
         const restore = await s.outage();
-        await sleep(300);
-        await restore();
-        await first;
+        try {
+          // The outage lasts until the first attempt has met it (a transient failure) or finished.
+          await settled(first, s.retryBudgetMs ?? 20_000, 'the first attempt, during the outage');
+        } finally {
+          await restore();
+        }
         await retryTransient(run, s.retryBudgetMs ?? 20_000, seen);
         const st = (await s.readBack(subj))!;
         expect(st.active).toBe(true);

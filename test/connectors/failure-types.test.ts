@@ -5,7 +5,7 @@
  * whose type it cannot tell, and on a declared type nothing raises or uses.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { FAILURE_TYPES } from '../../src/connectors/types';
 
 const ROOT = join(__dirname, '..', '..');
@@ -82,10 +82,21 @@ function raisesIn(src: Source): Raise[] {
   return out;
 }
 
-/** failure type → the connectors that raise it, a shared module's raise counted for each connector calling its function. */
+/** The top-level functions and classes of a source, with their text. */
+function declarations(text: string): Array<{ name: string; body: string }> {
+  return [...text.matchAll(/^(?:export )?(?:async )?(?:function\*? |class )(\w+)[\s\S]*?^\}/gm)].map((m) => ({ name: m[1]!, body: m[0] }));
+}
+
+/**
+ * failure type → the connectors that raise it. A shared module's raise (a protocol client's,
+ * http-util's...) counts for each connector that reaches it: through the functions and classes
+ * of shared modules that call one another (a client calling http-util), to the connectors that
+ * name one of them.
+ */
 function failureTable(sources: Source[]): { table: Map<string, Set<string>>; raises: Raise[] } {
   const isConnector = (s: Source) => /\bimplements Connector\b/.test(s.text);
   const connectors = sources.filter(isConnector);
+  const shared = sources.filter((s) => !isConnector(s)).flatMap((s) => declarations(s.text));
   const table = new Map<string, Set<string>>();
   const add = (type: string, who: string) => table.set(type, (table.get(type) ?? new Set()).add(who));
   const raises = sources.flatMap(raisesIn);
@@ -95,20 +106,19 @@ function failureTable(sources: Source[]): { table: Map<string, Set<string>>; rai
       for (const t of r.types) add(t, src.file.replace(/\.ts$/, ''));
       continue;
     }
-    // Shared: the functions of that module that reach the raise, then the connectors calling one of them.
+    // Shared: the shared functions and classes that reach the raise, then the connectors naming one of them.
     const reach = new Set(r.within ? [r.within] : []);
+    const names = (text: string) => [...reach].some((n) => new RegExp(`\\b${n}\\b`).test(text));
     for (let grew = true; grew; ) {
       grew = false;
-      for (const m of src.text.matchAll(/^(?:export )?(?:async )?function\*? (\w+)[\s\S]*?^\}/gm)) {
-        if (!reach.has(m[1]!) && [...reach].some((n) => new RegExp(`\\b${n}\\(`).test(m[0]))) {
-          reach.add(m[1]!);
+      for (const d of shared) {
+        if (!reach.has(d.name) && names(d.body)) {
+          reach.add(d.name);
           grew = true;
         }
       }
     }
-    for (const c of connectors) {
-      if ([...reach].some((n) => new RegExp(`\\b${n}\\b`).test(c.text))) for (const t of r.types) add(t, c.file.replace(/\.ts$/, ''));
-    }
+    for (const c of connectors) if (names(c.text)) for (const t of r.types) add(t, c.file.replace(/\.ts$/, ''));
   }
   return { table, raises };
 }
@@ -132,8 +142,9 @@ function problems(sources: Source[], usedElsewhere: Set<string>): string[] {
 }
 
 describe('failure types (issue 15)', () => {
-  const sources: Source[] = readdirSync(CONNECTORS_DIR)
-    .filter((f) => f.endsWith('.ts'))
+  // The connectors and what they share, protocol clients (src/connectors/clients/) included.
+  const sources: Source[] = tsFiles(CONNECTORS_DIR)
+    .map((p) => relative(CONNECTORS_DIR, p))
     .sort()
     .map((file) => ({ file, text: readFileSync(join(CONNECTORS_DIR, file), 'utf8') }));
   const others = tsFiles(join(ROOT, 'src'))

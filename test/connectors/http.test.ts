@@ -10,11 +10,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHttpConnector, expandBody, expandPath, type HttpConfig } from '../../src/connectors/http';
 import { ConnectorRegistry, parseTargets } from '../../src/connectors/registry';
-import { PermanentTargetError, TransientTargetError, type OperationSpec } from '../../src/connectors/types';
+import { PermanentTargetError, TransientTargetError, type CompensationSpec } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 import { InternalApp } from '../harness/internal-app';
-import { describeConformance, startTcpProxy } from './conformance';
+import { describeConformance, plannedOperation, startTcpProxy } from './conformance';
 
 const SECRET = randomBytes(24).toString('base64url');
 process.env.AMENDCTL_TEST_HTTP_SECRET = SECRET;
@@ -118,7 +118,7 @@ describe('http connector, internal app behaviour', () => {
   const app = new InternalApp(SECRET);
   const run = randomBytes(3).toString('hex');
   let c: ReturnType<typeof createHttpConnector>;
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `billing-app:${action}:${subject}`, target: 'billing-app', action, subject, params });
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation('billing-app', action, subject, params);
 
   beforeAll(async () => {
     await app.start();

@@ -20,12 +20,12 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { classifyIamError, createIamConnector, type IamConfig } from '../../src/connectors/iam';
-import { PermanentTargetError, TransientTargetError, type AccountState, type OperationSpec } from '../../src/connectors/types';
+import { PermanentTargetError, TransientTargetError, type AccountState, type CompensationSpec } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 import { freePort } from '../harness/proc';
 import { need } from '../harness/env';
-import { describeConformance, startTcpProxy } from './conformance';
+import { describeConformance, plannedOperation, startTcpProxy } from './conformance';
 
 // moto accepts any credentials; distinctive ones per run let the tests look for leaks.
 const KEY_ID = `AKIA${randomBytes(8).toString('hex').toUpperCase()}`;
@@ -111,7 +111,7 @@ describe('iam connector, IAM behaviour', () => {
   const iam = admin();
   let roleArn: string;
   let c: ReturnType<typeof createIamConnector>;
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `aws:${action}:${subject}`, target: 'aws', action, subject, params });
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation('aws', action, subject, params);
 
   beforeAll(async () => {
     roleArn = await makePolicy(iam, `reader-${run}`);

@@ -21,12 +21,12 @@ import {
   type Entry,
 } from 'ldapts';
 import { classifyLdapError, createLdapConnector, LOCKED_VALUE, type LdapConfig } from '../../src/connectors/ldap';
-import { PermanentTargetError, TransientTargetError, type AccountState, type OperationSpec } from '../../src/connectors/types';
+import { PermanentTargetError, TransientTargetError, type AccountState, type CompensationSpec } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 import { freePort } from '../harness/proc';
 import { need } from '../harness/env';
-import { describeConformance, startTcpProxy } from './conformance';
+import { describeConformance, plannedOperation, startTcpProxy } from './conformance';
 
 const PASSWORD_ENV = 'AMENDCTL_TEST_LDAP_CONNECTOR_PASSWORD';
 
@@ -119,7 +119,7 @@ describe('ldap connector, directory behaviour', () => {
   let admin: Client;
   const connector = () => createLdapConnector('directory', config());
   const c = connector();
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `directory:${action}:${subject}`, target: 'directory', action, subject, params });
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec => plannedOperation('directory', action, subject, params, attributesBefore);
 
   beforeAll(async () => {
     admin = await adminClient();
@@ -177,18 +177,18 @@ describe('ldap connector, directory behaviour', () => {
     expect(await groupMembers(admin, group)).toEqual(['']);
     expect((await c.readAccount(subject))!.groups).toEqual([]);
 
-    // Undo the leave: the member is back and the placeholder gone, in one modify.
+    // Compensate the leave: the member is back and the placeholder gone, in one modify.
     expect((await c.compensate(op('leaveGroup', subject, { group }), JSON.parse(JSON.stringify(leave)))).outcome).toBe('compensated');
     expect(await groupMembers(admin, group)).toEqual([dn]);
 
-    // Leave again, then a fresh join onto the placeholder-only group, then undo that join.
+    // Leave again, then a fresh join onto the placeholder-only group, then compensate that join.
     await c.apply(op('leaveGroup', subject, { group }));
     const rejoin = await c.apply(op('joinGroup', subject, { group }));
     expect(await groupMembers(admin, group)).toEqual([dn]);
     await c.compensate(op('joinGroup', subject, { group }), JSON.parse(JSON.stringify(rejoin)));
     expect(await groupMembers(admin, group)).toEqual(['']);
 
-    // Undo the first join, which created the group: the group goes.
+    // Compensate the first join, which created the group: the group goes.
     await c.apply(op('joinGroup', subject, { group }));
     expect((await c.compensate(op('joinGroup', subject, { group }), JSON.parse(JSON.stringify(join)))).outcome).toBe('compensated');
     expect(await groupMembers(admin, group)).toBeNull();
@@ -220,11 +220,12 @@ describe('ldap connector, directory behaviour', () => {
   test('attributes: updateAttributes changes displayName (and cn), compensation restores them; unmapped attributes are refused', async () => {
     const subject = `attrs-${run}@example.test`;
     await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Before', email: subject, externalId: 'acme:1' } }));
-    const r = await c.apply(op('updateAttributes', subject, { attributes: { displayName: 'After' } }));
+    const update = op('updateAttributes', subject, { attributes: { displayName: 'After' } }, { displayName: 'Before' });
+    const r = await c.apply(update);
     const dn = (await c.readAccount(subject))!.id;
     const e = (await admin.search(dn, { scope: 'base', attributes: ['cn', 'displayName', 'employeeNumber'] })).searchEntries[0]!;
     expect([vals(e, 'cn'), vals(e, 'displayName'), vals(e, 'employeeNumber')]).toEqual([['After'], ['After'], ['acme:1']]);
-    await c.compensate(op('updateAttributes', subject, {}), JSON.parse(JSON.stringify(r)));
+    await c.compensate(update, JSON.parse(JSON.stringify(r)));
     const back = (await admin.search(dn, { scope: 'base', attributes: ['cn', 'displayName'] })).searchEntries[0]!;
     expect([vals(back, 'cn'), vals(back, 'displayName')]).toEqual([['Before'], ['Before']]);
     await expect(c.apply(op('updateAttributes', subject, { attributes: { phone: '1' } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });

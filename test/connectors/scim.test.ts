@@ -7,12 +7,13 @@
  * Where scim2-server cannot show a behaviour (it never answers 429 or 503), an HTTP proxy
  * in front of the real server answers those requests itself; everything else reaches it.
  */
-import { describeConformance, startTcpProxy, type ConformanceSubject } from './conformance';
+import { describeConformance, plannedOperation, startTcpProxy, type ConformanceSubject } from './conformance';
 import { need } from '../harness/env';
+import { until } from '../harness/until';
 import { RawScim, startHttpProxy, startScimServer, type HttpProxy, type RunningScim, type Seen } from '../harness/servers/scim';
 import { createScimConnector, scimConfigSchema, scimFilterValue, type ScimConfig } from '../../src/connectors/scim';
 import { parseRetryAfter } from '../../src/connectors/http-util';
-import { PermanentTargetError, TransientTargetError, type Connector, type OperationJournal, type OperationSpec } from '../../src/connectors/types';
+import { PermanentTargetError, TransientTargetError, type CompensationSpec, type Connector, type OperationJournal } from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 
@@ -43,6 +44,7 @@ async function subjectOver(url: string, token: string, target: string, extra: Pa
     readBack: (s) => raw.readBack(s),
     outage: proxy.outage,
     attributesFor,
+    roleAttribute: 'roles',
     groupExists: (g) => raw.groupExists(g),
     accountCount: async (s) => (await raw.users(s)).length,
     cleanup: async () => {
@@ -76,7 +78,7 @@ describeConformance('scim without PATCH or filtering', async () => {
 
 let seq = 0;
 const uniq = (tag: string) => `s${Date.now().toString(36)}${(++seq).toString(36)}-${tag}`;
-const op = (c: Connector, action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `${c.target}:${action}:${subject}`, target: c.target, action, subject, params });
+const op = (c: Connector, action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation(c.target, action, subject, params);
 
 describe('scim connector specifics', () => {
   let m: { url: string; token: string; origin: string };
@@ -282,7 +284,13 @@ describe('scim connector specifics', () => {
     const e3 = await c.readAccount(subject).catch((e: unknown) => e);
     expect(e3).toBeInstanceOf(TransientTargetError);
     expect((e3 as TransientTargetError).retryAfterMs).toBeUndefined();
-    await new Promise((r) => setTimeout(r, 3100));
+    // The next test starts with the target as it was: answered, and not held back by its limiter.
+    answer = undefined;
+    await until('the target answers without being held back', async () => {
+      const t0 = Date.now();
+      await c.readAccount(subject);
+      return Date.now() - t0 < 250 ? true : undefined;
+    }, 10_000, 100);
   });
 
   test('parseRetryAfter reads seconds and HTTP-dates, and ignores junk', () => {

@@ -1,5 +1,5 @@
 /**
- * A repair that fails for good is undone like an amendment: the batches that ran are
+ * A repair that fails for good is taken back as an amendment is: the batches that ran are
  * compensated (newest first), the reconciliation ends rolled_back, and the drift is still there
  * to report. The failure: the policy (re-read by the running worker) now grants a warehouse role
  * that PostgreSQL does not have (a permanent TargetMisconfigured), while the idp repair succeeds.
@@ -27,7 +27,7 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-test('a repair that fails for good is compensated: rolled_back, what it changed undone', async () => {
+test('a repair that fails for good is compensated: rolled_back, what it changed taken back', async () => {
   await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer']]));
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
   await stack.client.submitAmendment(changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]));
@@ -48,7 +48,7 @@ test('a repair that fails for good is compensated: rolled_back, what it changed 
     [`idp account_active ${c.email('carol')}`, `warehouse membership_missing ${c.email('bob')} app_missing_${c.id}`].sort(),
   );
   expect(v.repair!.operationCounts).toEqual({ idp: { applied: 1, compensated: 1 }, warehouse: { failed: 1 } });
-  expect(v.reason).toMatch(/every applied repair was undone$/);
-  // The idp repair (carol deactivated) was undone: she is as the out-of-band change left her.
+  expect(v.reason).toMatch(/every applied repair was compensated$/);
+  // The idp repair (carol deactivated) was compensated: she is as the out-of-band change left her.
   expect((await scim.readBack(c.email('carol')))?.active).toBe(true);
 });

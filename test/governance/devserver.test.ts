@@ -2,7 +2,7 @@
  * Governance on the run's real Temporal dev server, PostgreSQL and scim2-server:
  *   - `amendctl reverse` (the built CLI) of a completed amendment: needs approval, the
  *     requester cannot approve it, and both targets end exactly as before the amendment
- *   - compensation runs every undo even when undos fail for good, and reports `failed`
+ *   - compensation runs every inverse even when some fail for good, and reports `failed`
  *     naming each operation left for an operator
  *   - a contract amended many times stays bounded: its entity workflow continues as new
  */
@@ -109,10 +109,10 @@ test('amendctl reverse: a reversal that needs approval (not by the requester) an
   expect(stale.stderr).toMatch(new RegExp(`is not the last applied amendment of contract ${c.contractId} \\(that is ${rollbackId}, sequence 3\\)`));
 }, 120_000);
 
-test('compensation runs every undo even when some fail for good, and `failed` names each one left for an operator', async () => {
+test('compensation runs every inverse even when some fail for good, and `failed` names each one left for an operator', async () => {
   // The idp target goes through a proxy in front of the real scim2-server: it refuses (403)
-  // creating erin, and from then on every change: so the idp undos fail for good, while the
-  // warehouse undos (real PostgreSQL, untouched) must all still run.
+  // creating erin, and from then on every change: so the idp compensations fail for good, while the
+  // warehouse compensations (real PostgreSQL, untouched) must all still run.
   const proxy: HttpProxy = await startHttpProxy(new URL(need('AMENDCTL_TEST_SCIM_URL')).origin);
   const own = await startStack('govfail', { env: { AMENDCTL_IDP_URL: `${proxy.url}/v2` } });
   const c = customer('cmp');
@@ -121,7 +121,7 @@ test('compensation runs every undo even when some fail for good, and `failed` na
   proxy.hooks.push(async (req) => {
     const body = req.body as { userName?: string } | undefined;
     if (req.method === 'POST' && req.path.endsWith('/Users') && body?.userName === c.email('erin')) {
-      // Accounts are created concurrently: erin's is refused only once bob's and carol's exist, so those have something to undo.
+      // Accounts are created concurrently: erin's is refused only once bob's and carol's exist, so those have something to compensate.
       const deadline = Date.now() + 20_000;
       while (!(await Promise.all([scim.users(c.email('bob')), scim.users(c.email('carol'))])).every((u) => u.length > 0)) {
         if (Date.now() > deadline) throw new Error('bob and carol were never created');
@@ -142,12 +142,12 @@ test('compensation runs every undo even when some fail for good, and `failed` na
     const pgApplied = v.operations.filter((o) => o.target === 'warehouse' && o.compensation);
     expect(idpApplied.length).toBeGreaterThan(0);
     expect(idpApplied.every((o) => o.outcome === 'compensation_failed')).toBe(true);
-    // Every warehouse undo ran (after, and despite, the failed idp undos) and PostgreSQL is as before.
+    // Every warehouse compensation ran (after, and despite, the failed idp ones) and PostgreSQL is as before.
     expect(pgApplied.every((o) => o.outcome === 'compensated')).toBe(true);
     expect(await pgSnapshot(c.domain)).toEqual(pgBefore);
     expect(v.leftForOperator).toHaveLength(idpApplied.length);
     for (const o of idpApplied) expect(v.leftForOperator!.some((l) => l.startsWith(o.description))).toBe(true);
-    expect(v.reason).toMatch(new RegExp(`and ${idpApplied.length} undos? failed`));
+    expect(v.reason).toMatch(new RegExp(`and ${idpApplied.length} compensations? failed`));
   } finally {
     await own.stop();
     await proxy.close();

@@ -315,7 +315,7 @@ export class Stubs {
         const info = Context.current().info;
         this.calls.compensate.push(this.call(input, info.attempt, info.taskQueue));
         const s = this.scenario(input.amendmentId);
-        if (s.undoThrows?.includes(batchKey(input.target, input.batch))) throw quietFailure(`${input.target} cannot undo batch ${input.batch} (scripted)`, 'TargetRejected', true);
+        if (s.undoThrows?.includes(batchKey(input.target, input.batch))) throw quietFailure(`${input.target} cannot compensate batch ${input.batch} (scripted)`, 'TargetRejected', true);
         const outcomes = this.outcomesOf(input.amendmentId);
         const r: CompensateBatchResult = { target: input.target, operations: [], at: new Date().toISOString(), failed: [] };
         // Newest first, only what was applied (as the real one: `unchanged` has nothing to undo).
@@ -323,7 +323,7 @@ export class Stubs {
           if (outcomes.get(idx) !== 'applied') continue;
           if (s.undoFailsAt?.includes(idx)) {
             r.operations.push([idx, 'failed']);
-            r.failed.push({ idx, description: `undo ${operationAt(input.amendmentId, input.target, idx).description}`, message: 'the target refused the undo (scripted)' });
+            r.failed.push({ idx, description: operationAt(input.amendmentId, input.target, idx).description, message: 'the target refused the compensation (scripted)' });
           } else r.operations.push([idx, 'compensated']);
         }
         return r;

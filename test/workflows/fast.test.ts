@@ -311,7 +311,7 @@ describe('cancel', () => {
 });
 
 describe('compensation', () => {
-  test('a permanent failure in one batch: no further batch starts, every dispatched batch is undone newest first per target, rolled_back', async () => {
+  test('a permanent failure in one batch: no further batch starts, every dispatched batch is compensated newest first per target, rolled_back', async () => {
     const c = stack.contractId('undo');
     const a = amendment(c, 1);
     const idp2 = gate();
@@ -328,10 +328,10 @@ describe('compensation', () => {
 
     const failure = `warehouse: ensure account u45@${a.amendmentId.toLowerCase()}.test failed: warehouse refused u45@${a.amendmentId.toLowerCase()}.test (scripted)`;
     expect(v.status).toBe('rolled_back');
-    expect(v.reason).toBe(`${failure}; every applied operation was undone`);
+    expect(v.reason).toBe(`${failure}; every applied operation was compensated`);
     // Nothing started after the failure: each target's third batch was skipped.
     expect(stack.stubs.applies(a.amendmentId).map((b) => `${b.target}#${b.batch}`).sort()).toEqual(['idp#1', 'idp#2', 'warehouse#1', 'warehouse#2']);
-    // Every dispatched batch undone, per target newest first, one after the other.
+    // Every dispatched batch compensated, per target newest first, one after the other.
     const undos = stack.stubs.compensations(a.amendmentId);
     expect(undos.filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
     expect(undos.filter((b) => b.target === 'warehouse').map((b) => b.batch)).toEqual([2, 1]);
@@ -346,7 +346,7 @@ describe('compensation', () => {
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });
 
-  test('a Temporal cancellation request while batches run: the running batch ends first, every dispatched batch is undone, rolled_back, released', async () => {
+  test('a Temporal cancellation request while batches run: the running batch ends first, every dispatched batch is compensated, rolled_back, released', async () => {
     const c = stack.contractId('tcancel');
     const a = amendment(c, 1);
     const idp2 = gate();
@@ -358,7 +358,7 @@ describe('compensation', () => {
     idp2.open();
     const v = await result(h);
     expect(v.status).toBe('rolled_back');
-    expect(v.reason).toBe('cancelled by a Temporal cancellation request (the Web UI or temporal workflow cancel); every applied operation was undone');
+    expect(v.reason).toBe('cancelled by a Temporal cancellation request (the Web UI or temporal workflow cancel); every applied operation was compensated');
     expect(v.cancellation).toEqual({ kind: 'cancelled', by: 'Temporal', at: expect.any(String), reason: 'a Temporal cancellation request (the Web UI or temporal workflow cancel)' });
     expect(stack.stubs.applies(a.amendmentId).map((b) => `${b.target}#${b.batch}`).sort()).toEqual(['idp#1', 'idp#2', 'warehouse#1']);
     const undos = stack.stubs.compensations(a.amendmentId);
@@ -368,26 +368,26 @@ describe('compensation', () => {
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });
 
-  test('an undo that fails ends it failed, naming what is left for an operator', async () => {
+  test('a compensation that fails ends it failed, naming what is left for an operator', async () => {
     const c = stack.contractId('undofail');
     const a = amendment(c, 1);
-    // idp: 0-19 in two batches, operation 15 fails for good, the undo of 12 fails; warehouse: 20-29, its undo cannot run.
+    // idp: 0-19 in two batches, operation 15 fails for good, the compensation of 12 fails; warehouse: 20-29, its compensation cannot run.
     const h = await stack.submit(a, { operations: { idp: 20, warehouse: 10 }, batchSize: 10, failAt: 15, undoFailsAt: [12], undoThrows: ['warehouse#1'] });
     const v = await result(h);
     const subject = (i: number): string => `u${i}@${a.amendmentId.toLowerCase()}.test`;
 
     expect(v.status).toBe('failed');
     const left = [
-      `undo idp: ensure account ${subject(12)} (the target refused the undo (scripted))`,
-      `warehouse: undo of batch 1 of 1 could not run (warehouse cannot undo batch 1 (scripted)): check operations 20-29 with amendctl status --operations`,
+      `idp: ensure account ${subject(12)} (the target refused the compensation (scripted))`,
+      `warehouse: the compensation of batch 1 of 1 could not run (warehouse cannot compensate batch 1 (scripted)): check operations 20-29 with amendctl status --operations`,
     ];
     expect([...v.leftForOperator!].sort()).toEqual([...left].sort());
-    expect(v.reason).toMatch(new RegExp(`^idp: ensure account ${subject(15).replace(/\./g, '\\.')} failed: .* and 2 undos failed: `));
+    expect(v.reason).toMatch(new RegExp(`^idp: ensure account ${subject(15).replace(/\./g, '\\.')} failed: .* and 2 compensations failed: `));
     expect(v.operationCounts).toEqual({
       idp: { compensated: 14, compensation_failed: 1, failed: 1, skipped: 4 },
       warehouse: { applied: 10 },
     });
-    expect(v.operations[12]).toMatchObject({ outcome: 'compensation_failed', compensation: { outcome: 'failed', detail: 'the target refused the undo (scripted)' } });
+    expect(v.operations[12]).toMatchObject({ outcome: 'compensation_failed', compensation: { outcome: 'failed', detail: 'the target refused the compensation (scripted)' } });
     expect(stack.stubs.compensations(a.amendmentId).filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });

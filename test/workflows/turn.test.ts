@@ -2,7 +2,7 @@
  * No contract ever blocks (issue 10, point 1), on the real dev server, PostgreSQL and
  * scim2-server: whatever ends the amendment that holds a contract's turn (a termination in
  * the UI, a Temporal cancellation request, a workflow timeout), the contract has its turn back
- * within seconds, what the holder applied is undone, the audit log has its record, and the
+ * within seconds, what the holder applied is compensated, the audit log has its record, and the
  * next amendment completes. A queued amendment names the holder and since when.
  */
 import { execFile } from 'node:child_process';
@@ -118,7 +118,7 @@ test('a holder whose workflow timed out: the turn is back within 10 s of the tim
   await until('next completes', status(next.amendmentId, 'completed'), 30_000);
 });
 
-test('a holder terminated half-way through provisioning: what it applied is undone, and the targets agree with the contract', async () => {
+test('a holder terminated half-way through provisioning: what it applied is compensated, and the targets agree with the contract', async () => {
   const c = customer('halfway');
   const users: Array<[string, 'member']> = Array.from({ length: 30 }, (_, i) => [`u${String(i).padStart(2, '0')}`, 'member']);
   const first = baseline(c, users, { seats: 40 });
@@ -135,7 +135,7 @@ test('a holder terminated half-way through provisioning: what it applied is undo
   const left = await pgSnapshot(c.domain);
   expect(Object.values(left).filter((role) => role.login)).toEqual([]);
   const row = await audit.amendmentRow(first.amendmentId);
-  expect(row?.record).toMatchObject({ status: 'rolled_back', reason: expect.stringMatching(/terminated; the contract took its turn back: every applied operation \(\d+\) was undone/) });
+  expect(row?.record).toMatchObject({ status: 'rolled_back', reason: expect.stringMatching(/terminated; the contract took its turn back: every applied operation \(\d+\) was compensated/) });
   // The same baseline again (a new amendment id, sequence 1) now applies whole.
   const again = baseline(c, users, { seats: 40, amendmentId: `${c.id}-001b` });
   await stack.client.submitAmendment(again);
