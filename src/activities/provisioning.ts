@@ -206,6 +206,8 @@ function chunks<T>(list: T[], size: number): T[][] {
   return out;
 }
 
+/** Accounts whose lookups one prefetch asks the connector for. */
+const PREFETCH_ACCOUNTS = 20;
 const FLUSH_MS = 250;
 const FLUSH_ROWS = 200;
 /** A heartbeat at least this often (and after each operation: the SDK sends at most one a second), so progress shows and a lost worker is noticed. */
@@ -245,7 +247,9 @@ class BatchRun {
     this.heartbeat();
     try {
       const accounts = [...bySubject(this.rows).values()];
-      await this.pool(accounts.map((list) => async () => {
+      const prefetch = this.prefetcher(accounts);
+      await this.pool(accounts.map((list, i) => async () => {
+        await prefetch(i);
         for (const row of list.filter((r) => STEP[r.op.action] === 0)) {
           await one(row);
           if (blocked.has(row.op.subject)) break;
@@ -320,14 +324,37 @@ class BatchRun {
     };
   }
 
-  /** Memberships as units: the joins (or leaves) of one group together where the connector takes them so, else one each. */
+  /**
+   * Where the connector can look accounts up in few requests: the lookups of the accounts
+   * `accounts[i]` is among, `PREFETCH_ACCOUNTS` at a time, made when the first of them starts
+   * (so none is stale by the time its turn comes). A failed prefetch costs nothing: each
+   * operation looks up its own.
+   */
+  private prefetcher(accounts: StoredOperation[][]): (i: number) => Promise<void> {
+    const connector = this.connector;
+    if (!connector.prefetchAccounts) return async () => undefined;
+    const chunks = new Map<number, Promise<void>>();
+    return (i) => {
+      const c = Math.floor(i / PREFETCH_ACCOUNTS);
+      let p = chunks.get(c);
+      if (!p) {
+        const ops = accounts.slice(c * PREFETCH_ACCOUNTS, (c + 1) * PREFETCH_ACCOUNTS).flatMap((list) => list.filter((r) => r.outcome === 'pending' && r.op.action === 'ensureAccount').map((r) => r.op));
+        p = ops.length > 0 ? connector.prefetchAccounts!(ops).catch(() => undefined) : Promise.resolve();
+        chunks.set(c, p);
+      }
+      return p;
+    };
+  }
+
+  /** Memberships as units: the joins (or leaves, grants, revokes) of one group or role together where the connector takes them so, else one each. */
   private units(rows: StoredOperation[]): StoredOperation[][] {
     if (!this.connector.applyGroupChange) return rows.map((r) => [r]);
+    const actions: readonly string[] = this.connector.groupChangeActions ?? ['joinGroup', 'leaveGroup'];
     const groups = new Map<string, StoredOperation[]>();
     const singles: StoredOperation[][] = [];
     for (const r of rows) {
-      const group = r.op.params['group'];
-      if ((r.op.action === 'joinGroup' || r.op.action === 'leaveGroup') && typeof group === 'string') {
+      const group = r.op.params['group'] ?? r.op.params['role'];
+      if (actions.includes(r.op.action) && typeof group === 'string') {
         const key = `${r.op.action}\u0000${group}`;
         groups.set(key, [...(groups.get(key) ?? []), r]);
       } else singles.push([r]);

@@ -76,6 +76,8 @@ export class SharedConnector implements Connector {
   readonly target: string;
   readonly type: string;
   readonly applyGroupChange?: (ops: OperationSpec[]) => Promise<ApplyResult[]>;
+  readonly groupChangeActions?: readonly OperationSpec['action'][];
+  readonly prefetchAccounts?: (ops: OperationSpec[]) => Promise<void>;
 
   constructor(
     private readonly inner: Connector,
@@ -86,6 +88,8 @@ export class SharedConnector implements Connector {
     this.target = inner.target;
     this.type = inner.type;
     if (inner.applyGroupChange) this.applyGroupChange = (ops) => this.groupChange(ops);
+    if (inner.groupChangeActions) this.groupChangeActions = inner.groupChangeActions;
+    if (inner.prefetchAccounts) this.prefetchAccounts = (ops) => inner.prefetchAccounts!(ops);
   }
 
   readAccount(subject: string): Promise<AccountState | null> {

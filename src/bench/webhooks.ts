@@ -16,6 +16,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
+import { Intake } from '../api/intake';
 import { buildApiServer, DEFAULT_LIMITS } from '../api/server';
 import { loadWebhookSources } from '../api/webhooks';
 import { AmendctlClient, temporalTarget } from '../client';
@@ -32,6 +33,7 @@ const Args = z.object({
   duplicates: z.coerce.number().min(0).max(0.9).default(0.3),
   'out-of-order': z.coerce.number().min(0).max(0.5).default(0.1),
   seed: z.coerce.number().int().default(1),
+  intake: z.enum(['on', 'off']).default('on'),
   json: z.string().optional(),
 });
 
@@ -54,7 +56,7 @@ async function floorStarts(client: AmendctlClient, n: number, senders: number): 
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { deliveries: { type: 'string' }, contracts: { type: 'string' }, senders: { type: 'string' }, duplicates: { type: 'string' }, 'out-of-order': { type: 'string' }, seed: { type: 'string' }, json: { type: 'string' } } });
+  const { values } = parseArgs({ options: { deliveries: { type: 'string' }, contracts: { type: 'string' }, senders: { type: 'string' }, duplicates: { type: 'string' }, 'out-of-order': { type: 'string' }, seed: { type: 'string' }, intake: { type: 'string' }, json: { type: 'string' } } });
   const parsed = Args.safeParse(values);
   if (!parsed.success) throw new Error(`bench:webhooks: ${parsed.error.issues.map((i) => `--${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const a = parsed.data;
@@ -74,7 +76,8 @@ async function main(): Promise<void> {
     client = await AmendctlClient.connect(temporalTarget({ address: stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS }), taskQueue);
     const sourcesFile = join(stack.env.dir, 'sources.yaml');
     writeFileSync(sourcesFile, `sources:\n  clm:\n    scheme: standard-webhooks\n    secrets: [{ env: AMENDCTL_CLM_WEBHOOK_SECRET }]\n    events: [contract.amended, contract.created]\n    record: { at: data }\n    mapping: ${JSON.stringify(join(ROOT, 'examples', 'webhook', 'mapping.yaml'))}\n`);
-    const api = buildApiServer({ client, sources: loadWebhookSources(sourcesFile, process.env), auth: { keys: [] }, limits: DEFAULT_LIMITS, logger: () => undefined });
+    const intake = a.intake === 'on' ? Intake.fromEnv(client, process.env) : undefined;
+    const api = buildApiServer({ client, ...(intake ? { intake } : {}), sources: loadWebhookSources(sourcesFile, process.env), auth: { keys: [] }, limits: DEFAULT_LIMITS, logger: () => undefined });
     const base = await api.listen({ port: await freePort(), host: '127.0.0.1' });
 
     say(`  floor: ${unique} bare workflow starts from ${a.senders} concurrent callers ...`);

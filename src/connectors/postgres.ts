@@ -218,6 +218,62 @@ export class PostgresConnector implements Connector {
     });
   }
 
+  /** Grants and revokes of one role go as one change (applyGroupChange); PostgreSQL treats joinGroup and leaveGroup the same. */
+  readonly groupChangeActions = ['grantRole', 'revokeRole', 'joinGroup', 'leaveGroup'] as const;
+
+  /**
+   * Many grants (or revokes) of one role at once, in one connection and one statement for all
+   * that need it (`GRANT r TO a, b, ...`): a baseline of thousands of users takes a few
+   * statements, not a statement (and a rate-limit token) each. Each result is what `apply` would
+   * give that operation; an account missing for a grant throws, and the runner applies them one by one.
+   */
+  async applyGroupChange(ops: OperationSpec[]): Promise<ApplyResult[]> {
+    const first = ops[0];
+    if (!first) return [];
+    const roleName = this.grantedRole(first);
+    const granted = quoteIdent(roleName);
+    const grant = first.action === 'grantRole' || first.action === 'joinGroup';
+    if (ops.some((o) => o.action !== first.action || this.grantedRole(o) !== roleName)) throw new PermanentTargetError('InvalidParams', `${this.target}: a group change takes one action on one role`);
+    const what = `${this.target}: ${first.action} ${granted} (${ops.length} accounts)`;
+    return this.withClient(what, async (c) => {
+      const subjects = [...new Set(ops.map((o) => o.subject))];
+      const found = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [subjects]);
+      const existing = new Set(found.rows.map((r) => r.rolname));
+      const missing = subjects.filter((x) => !existing.has(x));
+      if (grant && missing.length > 0) throw new PermanentTargetError('AccountMissing', `${what}: no role ${quoteIdent(missing[0]!)} to grant ${granted} to`);
+      let createdRole = false;
+      if (!(await this.role(c, roleName))) {
+        if (!grant) return ops.map(() => ({ outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` }));
+        if (!this.config.createMissingRoles) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
+        try {
+          await c.query(`CREATE ROLE ${granted} NOLOGIN`);
+          createdRole = true;
+        } catch (err) {
+          if ((err as { code?: string }).code !== '42710') throw err; // created concurrently: use it
+        }
+      }
+      const m = await c.query<{ rolname: string }>(
+        `SELECT u.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
+          WHERE r.rolname = $1 AND u.rolname = ANY($2)`,
+        [roleName, subjects],
+      );
+      const members = new Set(m.rows.map((r) => r.rolname));
+      const change = subjects.filter((x) => existing.has(x) && members.has(x) !== grant);
+      if (change.length > 0) await c.query(grant ? `GRANT ${granted} TO ${change.map(quoteIdent).join(', ')}` : `REVOKE ${granted} FROM ${change.map(quoteIdent).join(', ')}`);
+      const changed = new Set(change);
+      let creditCreate = createdRole;
+      return ops.map((op): ApplyResult => {
+        if (!existing.has(op.subject)) return { outcome: 'unchanged', prior: { member: false }, detail: 'no such account' };
+        const member = members.has(op.subject);
+        if (!changed.delete(op.subject)) return { outcome: 'unchanged', prior: { member }, detail: grant ? `already a member of ${granted}` : `not a member of ${granted}` };
+        // The role this change created is compensated (dropped once memberless) by one operation: the first it applied.
+        const created = creditCreate;
+        creditCreate = false;
+        return { outcome: 'applied', prior: { member, ...(created ? { createdRole: true } : {}) }, detail: `${grant ? 'granted' : 'revoked'} ${granted}${created ? ' (role created)' : ''}` };
+      });
+    });
+  }
+
   async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
     const prior = (result.prior ?? null) as Prior;
     const what = `${this.target}: compensate ${op.action} ${op.subject}`;

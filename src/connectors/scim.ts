@@ -50,6 +50,10 @@ export { scimConfigSchema, scimEq, scimFilterValue, scimRateLimiter, type ScimCo
 /** Recently created or linked users kept (their ids) for the group changes that follow. */
 const RECENT_USERS = 10_000;
 const RECENT_USER_MS = 60_000;
+/** Accounts looked up by one prefetch search (40 filter terms with their externalIds: a URL of a few KB). */
+const PREFETCH_CHUNK = 20;
+/** A prefetched lookup older than this is looked up again. */
+const PREFETCH_MS = 30_000;
 
 /**
  * Find-or-create of a group is serialised per target and group name in this process: many
@@ -130,6 +134,52 @@ export class ScimConnector implements Connector {
 
   private findUser(subject: string): Promise<ScimUser | null> {
     return this.client.findUser(subject);
+  }
+
+  /**
+   * What a batch's prefetch (prefetchAccounts) found for a lookup key (`u:` lower-cased
+   * userName, `x:` externalId): the users, or none. Each key is used once, by the operation it
+   * was fetched for; a retry looks again. Bounded in size and age.
+   */
+  private readonly prefetched = new Map<string, { users: ScimUser[]; at: number }>();
+  private prefetchRefused = false;
+
+  async prefetchAccounts(ops: OperationSpec[]): Promise<void> {
+    if (this.prefetchRefused) return;
+    const keys = ops.filter((op) => op.action === 'ensureAccount').map((op) => lookupKeys(op));
+    for (let i = 0; i < keys.length; i += PREFETCH_CHUNK) {
+      const chunk = keys.slice(i, i + PREFETCH_CHUNK);
+      let users: ScimUser[] | undefined;
+      try {
+        users = await this.client.findUsers(chunk);
+      } catch (err) {
+        // A provider that refuses the combined filter (400) is asked one by one from now on; anything else, this time.
+        if (err instanceof PermanentTargetError) this.prefetchRefused = true;
+        return;
+      }
+      if (!users) {
+        this.prefetchRefused = true;
+        return;
+      }
+      const at = Date.now();
+      for (const k of chunk) {
+        this.keep(`u:${k.userName.toLowerCase()}`, users.filter((u) => u.userName?.toLowerCase() === k.userName.toLowerCase()), at);
+        if (k.externalId !== undefined) this.keep(`x:${k.externalId}`, users.filter((u) => u.externalId === k.externalId), at);
+      }
+    }
+  }
+
+  private keep(key: string, users: ScimUser[], at: number): void {
+    if (this.prefetched.size >= RECENT_USERS) this.prefetched.delete(this.prefetched.keys().next().value!);
+    this.prefetched.set(key, { users, at });
+  }
+
+  /** A prefetched answer for `key`, once (undefined: none, or too old: look it up). */
+  private takePrefetched(key: string): ScimUser[] | undefined {
+    const hit = this.prefetched.get(key);
+    if (!hit) return undefined;
+    this.prefetched.delete(key);
+    return Date.now() - hit.at < PREFETCH_MS ? hit.users : undefined;
   }
 
   private async findGroup(name: string): Promise<ScimGroup | null> {
@@ -262,7 +312,8 @@ export class ScimConnector implements Connector {
     const want = desiredAttrs(op, true);
     const userName = (want.userName as string | undefined) ?? op.subject;
     const externalId = typeof want.externalId === 'string' ? want.externalId : undefined;
-    let user = await this.findByKeys(userName, externalId);
+    // The first lookup may be the batch's prefetch; after a 409 it is always fresh.
+    let user = await this.findByKeys(userName, externalId, true);
     let detail = '';
     if (user && createdByEarlierAttempt(journal?.noted, user)) {
       await this.setUser(user, want, true, `ensuring ${op.subject}`);
@@ -290,11 +341,17 @@ export class ScimConnector implements Connector {
     return { outcome: changed ? 'applied' : 'unchanged', prior: prior as JsonValue, detail: `${detail}${changed ? `updated user ${user.id}` : `user ${user.id} already so`}` };
   }
 
-  /** By userName, and by externalId when given; two different users answering is a conflict. */
-  private async findByKeys(userName: string, externalId?: string): Promise<ScimUser | null> {
-    const byName = await this.findUser(userName);
+  /** By userName, and by externalId when given; two different users answering is a conflict. A batch's prefetch answers first, once. */
+  private async findByKeys(userName: string, externalId?: string, prefetched = false): Promise<ScimUser | null> {
+    const one = (users: ScimUser[], what: string): ScimUser | null => {
+      if (users.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${users.length} users have ${what} (ids ${users.map((u) => u.id).join(', ')})`);
+      return users[0] ?? null;
+    };
+    const nameHit = prefetched ? this.takePrefetched(`u:${userName.toLowerCase()}`) : undefined;
+    const extHit = prefetched && externalId !== undefined ? this.takePrefetched(`x:${externalId}`) : undefined;
+    const byName = nameHit ? one(nameHit, `userName ${JSON.stringify(userName)}`) : await this.findUser(userName);
     if (externalId === undefined) return byName;
-    const byExt = await this.client.findUserByExternalId(externalId);
+    const byExt = extHit ? one(extHit, `externalId ${JSON.stringify(externalId)}`) : await this.client.findUserByExternalId(externalId);
     if (byName && byExt && byName.id !== byExt.id) {
       throw new PermanentTargetError('TargetConflict', `${this.target}: userName ${JSON.stringify(userName)} is user ${byName.id} but externalId ${JSON.stringify(externalId)} is user ${byExt.id}; resolve by hand`);
     }
@@ -507,6 +564,13 @@ function createdByEarlierAttempt(noted: JsonValue | undefined, user: ScimUser): 
   if (noted['creating'] !== user.userName.toLowerCase() || typeof noted['at'] !== 'string') return false;
   const created = user.meta?.created ? Date.parse(user.meta.created) : NaN;
   return Number.isNaN(created) || created >= Date.parse(noted['at']) - CLOCK_SKEW_MS;
+}
+
+/** The keys ensureAccount looks a user up by: its userName (the subject unless set) and its externalId when set. */
+function lookupKeys(op: OperationSpec): { userName: string; externalId?: string } {
+  const want = desiredAttrs(op, true);
+  const userName = (want.userName as string | undefined) ?? op.subject;
+  return typeof want.externalId === 'string' ? { userName, externalId: want.externalId } : { userName };
 }
 
 /** The attributes an ensureAccount/updateAttributes asks for, validated; email and the simple ones. */

@@ -56,6 +56,15 @@ export interface Connector {
    * operation's own, as `apply` would give it; a throw means the runner applies them one by one.
    */
   applyGroupChange?(ops: OperationSpec[]): Promise<ApplyResult[]>;
+  /** The membership actions `applyGroupChange` takes (default: joinGroup and leaveGroup). */
+  readonly groupChangeActions?: readonly OperationSpec['action'][];
+  /**
+   * Optional: look up, in a few requests, the accounts these operations' `apply` will look up
+   * one by one (a batch calls it before its accounts' own operations). A hint only: `apply`
+   * uses each answer once, looks again on a retry, and stays correct if the target changes
+   * meanwhile (a create that meets a conflict links). May do nothing; never throws for an operation.
+   */
+  prefetchAccounts?(ops: OperationSpec[]): Promise<void>;
   /**
    * Compensate an applied operation exactly: the operation's inverse (`op.inverse`, the
    * planner's), with the facts of the prior state `apply` recorded (src/connectors/compensation.ts

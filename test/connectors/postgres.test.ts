@@ -85,6 +85,32 @@ describe('postgres specifics', () => {
     }
   });
 
+  test('grants of one role to many accounts are one change: each its own result, one GRANT for those not yet members; a missing account throws', async () => {
+    const c = createPostgresConnector('warehouse-group', config(Number(need('AMENDCTL_TEST_PG_PORT')), { managedRolePrefix: 'app_' }));
+    try {
+      const t = Date.now();
+      const role = `app_grp_${t}`;
+      const subjects = [1, 2, 3].map((i) => `pg-grp-${i}-${t}@acme.test`);
+      for (const x of subjects) await c.apply({ id: `e-${x}`, target: 'warehouse-group', action: 'ensureAccount', subject: x, params: { attributes: {} } });
+      await c.apply({ id: 'g0', target: 'warehouse-group', action: 'grantRole', subject: subjects[0]!, params: { role } }); // creates the role; already a member below
+      const ops = subjects.map((x, i) => ({ id: `g${i}`, target: 'warehouse-group', action: 'grantRole' as const, subject: x, params: { role } }));
+      const results = await c.applyGroupChange!(ops);
+      expect(results.map((r) => [r.outcome, r.prior])).toEqual([
+        ['unchanged', { member: true }],
+        ['applied', { member: false }],
+        ['applied', { member: false }],
+      ]);
+      for (const x of subjects) expect((await readBack(x))?.groups).toEqual([role]);
+      const gone = `pg-grp-missing-${t}@acme.test`;
+      await expect(c.applyGroupChange!([...ops, { id: 'gx', target: 'warehouse-group', action: 'grantRole', subject: gone, params: { role } }])).rejects.toMatchObject({ type: 'AccountMissing' });
+      const revoked = await c.applyGroupChange!(ops.map((o) => ({ ...o, action: 'revokeRole' as const })));
+      expect(revoked.map((r) => r.outcome)).toEqual(['applied', 'applied', 'applied']);
+      for (const x of subjects) expect((await readBack(x))?.groups).toEqual([]);
+    } finally {
+      await c.close();
+    }
+  });
+
   test('a wrong password is a permanent authentication failure, never retried', async () => {
     process.env.AMENDCTL_TEST_WRONG_PASSWORD = 'not-the-password';
     const c = createPostgresConnector('warehouse-wrong', config(Number(need('AMENDCTL_TEST_PG_PORT')), { password: { env: 'AMENDCTL_TEST_WRONG_PASSWORD' } }));

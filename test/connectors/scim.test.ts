@@ -123,6 +123,40 @@ describe('scim connector specifics', () => {
     expect((await raw.readBack(bystander))!.attributes.displayName).toBe('Specific');
   });
 
+  test('a prefetch looks up a batch of accounts in one filtered search; each ensureAccount then only writes, with the same results', async () => {
+    const subjects = [1, 2, 3, 4, 5].map((i) => `${uniq(`pre${i}`)}@example.test`);
+    await c.apply(ensure(subjects[0]!, 'There Before')); // one exists: it is found, not created again
+    const ops = subjects.map((x) => ensure(x));
+    const n = proxy.log.length;
+    await c.prefetchAccounts!(ops);
+    const searches = since(n).filter((r) => r.method === 'GET' && r.path.endsWith('/Users'));
+    expect(searches).toHaveLength(1);
+    expect(searches[0]!.query.get('filter')).toBe(subjects.flatMap((x) => [`userName eq "${x}"`]).concat(subjects.map((x) => `externalId eq "spec:${x}"`)).join(' or '));
+    const m2 = proxy.log.length;
+    const results = [];
+    for (const o of ops) results.push(await c.apply(o));
+    expect(since(m2).filter((r) => r.method === 'GET' && r.path.endsWith('/Users'))).toHaveLength(0);
+    expect(results.map((r) => r.outcome)).toEqual(['applied', 'applied', 'applied', 'applied', 'applied']);
+    expect(results[0]!.prior).toMatchObject({ kind: 'account', existed: true });
+    for (const r of results.slice(1)) expect(r.prior).toMatchObject({ kind: 'account', existed: false });
+    for (const x of subjects) expect(await raw.users(x)).toHaveLength(1);
+    // Used once: the same operation again looks up for itself, and finds it so.
+    const m3 = proxy.log.length;
+    expect((await c.apply(ops[1]!)).outcome).toBe('unchanged');
+    expect(since(m3).filter((r) => r.method === 'GET' && r.path.endsWith('/Users')).length).toBeGreaterThan(0);
+  });
+
+  test('a prefetch gone stale (the user made meanwhile elsewhere) ends in a 409 and a link, never a second user', async () => {
+    const subject = `${uniq('stale')}@example.test`;
+    const o = ensure(subject, 'Ours');
+    await c.prefetchAccounts!([o]); // finds nobody
+    const made = await raw.call('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: subject, displayName: 'Made Elsewhere', active: true });
+    expect(made.status).toBe(201);
+    const res = await c.apply(o);
+    expect(res.detail).toMatch(/linked to existing user .* after 409 uniqueness/);
+    expect(await raw.users(subject)).toHaveLength(1);
+  });
+
   test('a 409 uniqueness on create links to the account made meanwhile, never a second one; compensation keeps it', async () => {
     const subject = `${uniq('race')}@example.test`;
     // Hold our create until another writer has made the same user on the real server.

@@ -208,6 +208,20 @@ export class ScimClient {
     return found[0] ?? null;
   }
 
+  /**
+   * The users any of `keys` names (by userName, case-insensitive, or by externalId), found with
+   * one filtered search (`... or ...`, RFC 7644 §3.4.2.2) instead of one or two each; undefined
+   * when the provider cannot filter. The caller decides per key what it found.
+   */
+  async findUsers(keys: Array<{ userName: string; externalId?: string }>): Promise<ScimUser[] | undefined> {
+    if (keys.length === 0) return [];
+    if (!(await this.getFeatures()).filter) return undefined;
+    const names = new Set(keys.map((k) => k.userName.toLowerCase()));
+    const ids = new Set(keys.flatMap((k) => (k.externalId === undefined ? [] : [k.externalId])));
+    const filter = [...keys.map((k) => scimEq('userName', k.userName)), ...[...ids].map((x) => scimEq('externalId', x))].join(' or ');
+    return this.search<ScimUser>('/Users', filter, (u) => (typeof u.userName === 'string' && names.has(u.userName.toLowerCase())) || (typeof u.externalId === 'string' && ids.has(u.externalId)));
+  }
+
   /** The one user whose externalId is exactly `externalId`, or null; two is a conflict. */
   async findUserByExternalId(externalId: string): Promise<ScimUser | null> {
     const found = await this.search<ScimUser>('/Users', scimEq('externalId', externalId), (u) => u.externalId === externalId);
