@@ -2,6 +2,8 @@
 # Temporal's time-skipping test server (Java, io.temporal:temporal-test-server from Maven
 # Central, resolved by `scripts/setup.sh testserver`). The TypeScript SDK runs it as an
 # `existing-path` executable with `<port> --enable-time-skipping`; the arguments pass through.
+# Its output (SLF4J's notice, the JVM's) goes to .cache/test-logs/temporal-test-server.log, not
+# into the test output: the SDK inherits our stdout and stderr, and waits for the port only.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CP_FILE="$ROOT/.cache/temporal-test-server.classpath"
@@ -9,4 +11,7 @@ if [[ ! -s "$CP_FILE" ]]; then
   echo "temporal-test-server: $CP_FILE is missing; run: bash scripts/setup.sh testserver" >&2
   exit 1
 fi
+LOG_DIR="$ROOT/.cache/test-logs"
+mkdir -p "$LOG_DIR"
+exec >>"$LOG_DIR/temporal-test-server.log" 2>&1
 exec java ${AMENDCTL_TEST_SERVER_JAVA_OPTS:--Xms64m -Xmx512m -XX:+UseSerialGC -XX:TieredStopAtLevel=1} -cp "$(cat "$CP_FILE")" io.temporal.testserver.TestServer "$@"

@@ -51,11 +51,11 @@ describe('the users file', () => {
     const file = join(dir, 'replace.yaml');
     await addUser(file, { id: 'erin', password: PASSWORD }, 10);
     const users = new LocalUsers(file);
-    expect(await users.verify('erin', PASSWORD)).toBeDefined();
+    expect((await users.verify('erin', PASSWORD))?.id).toBe('erin');
     expect(await addUser(file, { id: 'erin', password: 'a different long password' }, 10)).toEqual({ replaced: true });
     await addUser(file, { id: 'frank', password: 'franks long password' }, 10);
     expect(await users.verify('erin', PASSWORD)).toBeUndefined();
-    expect(await users.verify('erin', 'a different long password')).toBeDefined();
+    expect((await users.verify('erin', 'a different long password'))?.id).toBe('erin');
     expect(readUsersFile(file).map((u) => u.id)).toEqual(['erin', 'frank']);
   });
 
@@ -70,7 +70,7 @@ describe('the users file', () => {
     const long = 'x'.repeat(72);
     await addUser(file, { id: 'ann', password: long }, 10);
     const users = new LocalUsers(file);
-    expect(await users.verify('ann', long)).toBeDefined();
+    expect((await users.verify('ann', long))?.id).toBe('ann');
     expect(await users.verify('ann', `${long}y`)).toBeUndefined();
   });
 

@@ -16,6 +16,7 @@ import { recordFromView } from '../../src/audit/record';
 import type { AuditRecord } from '../../src/audit/record';
 import { need } from '../harness/env';
 import { freePort, ROOT } from '../harness/proc';
+import { until } from '../harness/until';
 import { baseline, changes, customer } from '../workflows/fixtures';
 import { referenceEnv, startStack, type Stack } from '../workflows/stack';
 
@@ -49,10 +50,7 @@ beforeAll(async () => {
   // 001: grants admin, so it needs approval; the submitter's own approval is ignored, dana's counts.
   const first = baseline(c, [['alice', 'admin'], ['bob', 'member']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(first);
-  for (let i = 0; (await stack.client.getStatus(ids.approved)).status !== 'pending_approval'; i++) {
-    if (i > 150) throw new Error('001 never reached pending_approval');
-    await new Promise((r) => setTimeout(r, 200));
-  }
+  await until('001 pending approval', () => stack.client.getStatus(ids.approved).then((v) => (v.status === 'pending_approval' ? v : undefined)), 30_000);
   await stack.client.approve(ids.approved, { by: 'sam', comment: 'my own' });
   await stack.client.approve(ids.approved, { by: 'dana', comment: 'matches the signed order form' });
   expect((await stack.client.waitForResult(ids.approved)).status).toBe('completed');

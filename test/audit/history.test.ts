@@ -46,6 +46,7 @@ test('approval: the ignored self-approval and the counted one, in order, with ar
   ]);
   expect(r.approval.decisions[0]!.why).toMatch(/separation of duties/);
   expect(r.rulesetHash).toMatch(/^[0-9a-f]{64}$/);
+  expect(r.operations.length).toBeGreaterThan(0);
   expect(r.operations.every((o) => o.outcome === 'applied' && o.attempts === 1 && o.scheduledAt && o.finishedAt)).toBe(true);
 });
 
@@ -84,6 +85,7 @@ test('a history cut short (still waiting for approval) still gives a record: sta
   expect(r.status).toBe('pending_approval');
   expect(r.finishedAt).toBeUndefined();
   expect(r.approval.decisions).toEqual([]);
+  expect(r.operations.length).toBeGreaterThan(0);
   expect(r.operations.every((o) => o.outcome === 'pending')).toBe(true);
   // With the first signal received but not judged yet, it is listed as such.
   const r2 = await recordFromHistory({ ...h, events: h.events!.slice(0, firstSignal + 1) }, plain);

@@ -207,6 +207,7 @@ describe('docker-compose.yml', () => {
       const out = join(dir, 'secrets');
       execFileSync('bash', [join(ROOT, 'scripts/compose-secrets.sh'), out], { stdio: 'pipe' });
       const files = Object.values(compose.secrets as Record<string, { file: string }>).map((s) => s.file.replace('./deploy/secrets/', ''));
+      expect(files.length).toBeGreaterThan(0);
       for (const f of files) expect(statSync(join(out, f)).mode & 0o777).toBe(0o644);
       expect(statSync(out).mode & 0o777).toBe(0o700);
       const keys = loadCodecKeys({ AMENDCTL_CODEC_KEY_FILE: join(out, 'codec-keys.json') });

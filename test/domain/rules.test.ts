@@ -31,15 +31,14 @@ describe('rules language: refusing malformed rules with file, rule and path', ()
     [`${HEAD}rules:\n  - id: r6\n    actions:\n      - { target: idp, action: joinGroup, subject: "{user.email", group: g }\n`, 'rules[0].actions[0].subject', 'unclosed "{"'],
     [`${HEAD}rules:\n  - { id: dup }\n  - { id: dup }\n`, 'rules[1].id', 'duplicate rule id "dup"'],
     [`${HEAD}validations:\n  - { id: v1, when: "size(after.namedUsers) > ", message: m }\n`, 'validations[0].when', 'validation "v1": expected a CEL expression'],
-    [`version: 2\ntargets: [idp]\n`, 'version', ''],
-    [`${HEAD}rules:\n  - id: r7\n   bad indent: [\n`, 'line', ''],
+    [`version: 2\ntargets: [idp]\n`, 'version', 'expected 1'],
+    [`${HEAD}rules:\n  - id: r7\n   bad indent: [\n`, 'line 5, column 1', 'Sequence item without - indicator'],
   ])('case %#', (text, path, message) => {
+    expect(message).not.toBe(''); // every case names what it expects said
     const err = inputError(() => loadRuleset(text, 'policy.yaml'));
-    const issue = err.issues.find((i) => i.path.startsWith(path));
-    expect(issue).toBeDefined();
-    expect(issue!.file).toBe('policy.yaml');
-    expect(issue!.message).toContain(message);
-    expect(err.message).toContain('policy.yaml');
+    const issue = err.issues.find((i) => i.path.startsWith(path) && i.message.includes(message));
+    expect({ issue, issues: err.issues }).toEqual({ issue: { file: 'policy.yaml', path: expect.stringMatching(/./), message: expect.stringContaining(message) }, issues: err.issues });
+    expect(err.message).toContain(`policy.yaml: ${issue!.path}: ${issue!.message}`);
   });
 
   it('a malformed amendment names the file, the path and what was expected', () => {

@@ -126,6 +126,7 @@ test('a suspended contract keeps its accounts inactive with their groups; a term
   const idp = t.targets.get('idp')!;
   expect(idp.accounts.size).toBe(0);
   expect([...idp.inactive].sort()).toEqual(['ann@acme.com', 'bob@acme.com']);
+  expect(idp.groups.size).toBeGreaterThan(0); // the groups are still governed: emptied, not forgotten
   expect([...idp.groups.values()].every((g) => g.members.size === 0)).toBe(true);
   const actual: ActualState = { accounts: new Map([['ann@acme.com', { active: true, attributes: {} }]]), members: new Map([['acme-admins', new Set(['ann@acme.com'])]]), managedAttributes: new Set() };
   expect(compareTarget(idp, actual).map((x) => x.kind)).toEqual(['account_active', 'membership_extra']);

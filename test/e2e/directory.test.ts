@@ -237,6 +237,7 @@ async function run(doc: { amendmentId: string }, approval: boolean): Promise<Ame
   await stack.client.submitAmendment(doc);
   if (approval) {
     const v = await until(doc.amendmentId, 'pending_approval');
+    expect(v.operations.length).toBeGreaterThan(0);
     expect(v.operations.every((o) => o.outcome === 'pending')).toBe(true);
     await stack.client.approve(doc.amendmentId, { by: 'dana', comment: 'as signed' });
   }

@@ -17,7 +17,7 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { AmendctlClient, temporalTarget, type AmendmentView } from '../../src/client';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
 import { need } from '../harness/env';
-import { quietRuntime, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from '../workflows/stack';
+import { REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from '../workflows/stack';
 
 type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
 
@@ -45,7 +45,6 @@ export interface TimeStack {
 
 /** `approvals`: the AMENDCTL_APPROVALS content (JSON) for this stack's worker; `extraEnv`: more of its environment. */
 export async function startTimeStack(name: string, approvals?: object, extraEnv: Record<string, string> = {}): Promise<TimeStack> {
-  quietRuntime();
   const env = await timeSkippingEnv();
   const workerEnv = referenceEnv(extraEnv);
   Object.assign(process.env, workerEnv);

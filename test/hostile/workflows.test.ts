@@ -16,6 +16,7 @@ import { InputError } from '../../src/domain/errors';
 import { amendmentWorkflowId, contractWorkflowId, SA, type AmendmentView, type ContractView } from '../../src/workflows/definitions';
 import { baseline, changes, customer, type Customer } from '../workflows/fixtures';
 import { pgSnapshot, startStack, type Stack } from '../workflows/stack';
+import { until } from '../harness/until';
 import { excerpt, HostileTable } from './support';
 import { type Ctx, type Target, WORKFLOW_CASES, type WorkflowCase } from './workflow-cases';
 
@@ -25,21 +26,6 @@ let ctx: Ctx;
 let c: Customer;
 const ids: Record<Target, string> = { holder: '', queued: '', scheduled: '' };
 const started: string[] = [];
-
-async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (last error: ${String(last)})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const view = (on: Target): Promise<AmendmentView> => stack.client.getStatus(ids[on]);
 const contractView = (): Promise<ContractView> => stack.client.getContract(c.contractId).then((x) => x.view);
@@ -126,7 +112,7 @@ async function runCase(k: WorkflowCase): Promise<void> {
     case 'ignored': {
       if (thrown) throw thrown;
       const n = recorded(before, e.list).length;
-      const after = await until(`${k.id} recorded`, () => view(on).then((v) => (recorded(v, e.list).length > n ? v : undefined)));
+      const after = await until(`${k.id} recorded`, () => view(on).then((v) => (recorded(v, e.list).length > n ? v : undefined)), 15_000, 100);
       const entry = recorded(after, e.list)[n]!;
       expect(entry.why).toMatch(e.why);
       if (e.by) expect(entry.by).toMatch(e.by);

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Client, Connection } from '@temporalio/client';
-import { DefaultLogger, NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { NativeConnection, Worker } from '@temporalio/worker';
 import { notifyActivities } from '../../src/activities/notify';
 import { need } from '../harness/env';
 import { config, endpoint, sampleNotice, secretVar } from './fixtures';
@@ -21,11 +21,6 @@ let client: Client;
 const taskQueue = `notify-test-${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
-  try {
-    Runtime.install({ logger: new DefaultLogger('ERROR') });
-  } catch {
-    // installed by an earlier file in this jest worker
-  }
   flaky = await startReceiver(secret, (n) => (n === 1 ? { status: 503, headers: { 'retry-after': '3' } } : n === 2 ? { status: 503 } : { status: 200 }));
   refusing = await startReceiver(secret, () => ({ status: 400, body: 'invalid_payload' }));
   healthy = await startReceiver(secret);

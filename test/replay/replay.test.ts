@@ -1,7 +1,9 @@
 /**
  * Replays captured histories (test/replay/histories, see capture.histories.ts) against the
- * current workflow code, through `amendctl replay` (a process of its own, as an operator
- * runs it before a deploy): a change that would break a running workflow fails here, and
+ * current workflow code: each one with the SDK's replay API in this process, on a bundle built
+ * from src/workflows for this file (never lib/, which may be older than the code), and all of
+ * them through `amendctl replay` (a process of its own, as an operator runs it before a
+ * deploy) on that same bundle. A change that would break a running workflow fails here, and
  * must go through `patched()` or a new workflow type.
  *
  *   histories/v1: the first release's `amendmentWorkflow` (and its contract workflow), as that
@@ -13,7 +15,10 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { Worker } from '@temporalio/worker';
+import { workflowSource } from '../../src/worker';
+import { buildWorkflowBundle } from '../../src/worker/bundle';
 import { ROOT, runDir } from '../harness/proc';
 
 const DIR = join(__dirname, 'histories');
@@ -37,9 +42,23 @@ interface History {
 const read = (file: string): History => JSON.parse(readFileSync(file, 'utf8')) as History;
 const typeOf = (h: History): string | undefined => h.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
+/** The workflow code of this checkout, bundled as the worker bundles it (src/worker/bundle.ts). */
+let bundle: string;
+beforeAll(async () => {
+  const dir = runDir('replay');
+  mkdirSync(dir, { recursive: true });
+  bundle = join(dir, 'workflow-bundle.js');
+  await buildWorkflowBundle(bundle);
+}, 180_000);
+
+/** One history through the SDK's replay API, with the worker's own workflow source: resolves, or throws what diverged. */
+const replayHere = (file: string, h: unknown = JSON.parse(readFileSync(file, 'utf8'))): Promise<void> =>
+  Worker.runReplayHistory({ ...workflowSource({ AMENDCTL_WORKFLOW_BUNDLE: bundle }), replayName: relative(DIR, file) }, h, `replay-${relative(DIR, file)}`);
+
+/** `amendctl replay` on the current code (the bundle above, not lib/'s). */
 function replay(paths: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'replay', ...paths], { maxBuffer: 16 << 20 }, (err, stdout, stderr) =>
+    execFile(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'replay', ...paths], { maxBuffer: 16 << 20, env: { ...process.env, AMENDCTL_WORKFLOW_BUNDLE: bundle, AMENDCTL_WORKFLOW_SOURCES: '' } }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -59,7 +78,22 @@ test.each(Object.keys(SETS) as Release[])('there are captured %s histories of ev
   for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, expected(f)]);
 });
 
-test('every captured history, of both types, replays against the current workflow code', async () => {
+test('the histories folder is not empty: at least one history per path of every set', () => {
+  expect(all.length).toBeGreaterThanOrEqual(Object.values(SETS).reduce((n, s) => n + s.paths.length, 0));
+});
+
+// One test per file, so a divergence names its history; an empty folder fails above and here (jest refuses an empty table).
+test.each(all.map((f) => [relative(DIR, f), f]))('%s replays against the current workflow code (SDK replay API)', async (_name, file) => {
+  await replayHere(file);
+}, 60_000);
+
+test.each(Object.keys(SETS) as Release[])('a %s history the code does not produce fails the SDK replay with a nondeterminism error', async (set) => {
+  const h = read(join(DIR, set, 'completed.json'));
+  h.events.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
+  await expect(replayHere(join(DIR, set, 'completed.json'), h)).rejects.toMatchObject({ name: 'DeterminismViolationError' });
+}, 60_000);
+
+test('every captured history, of both types, replays through `amendctl replay`, which names each one', async () => {
   const r = await replay(all);
   expect(r.stderr).toBe('');
   for (const file of all) expect(r.stdout).toContain(`✓ ${file}`);

@@ -83,10 +83,7 @@ test("the UI's signal form approves an amendment like our CLI and `temporal work
   const c = customer('ui-signal');
   const a = baseline(c, [['ines', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(a);
-  for (let i = 0; (await stack.client.getStatus(a.amendmentId)).status !== 'pending_approval'; i++) {
-    if (i > 300) throw new Error(`${a.amendmentId} never pending approval`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await until(`${a.amendmentId} pending approval`, () => stack.client.getStatus(a.amendmentId).then((v) => (v.status === 'pending_approval' ? v : undefined)), 30_000, 100);
 
   const page = await browser.newPage();
   await page.goto(`${need('AMENDCTL_TEST_TEMPORAL_UI')}/namespaces/default/workflows/${encodeURIComponent(`amendment-${a.amendmentId}`)}`, { waitUntil: 'domcontentloaded' });

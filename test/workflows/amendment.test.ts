@@ -8,10 +8,9 @@ import { ROOT } from '../harness/proc';
 import { promisify } from 'node:util';
 import { RawScim } from '../harness/servers/scim';
 import { need } from '../harness/env';
-import { until as poll } from '../harness/until';
+import { until } from '../harness/until';
 import { baseline, changes, customer } from './fixtures';
-import { pgSnapshot, spawnWorkerProcess, startStack, type Stack } from './stack';
-import type { AmendmentView } from '../../src/client';
+import { pgSnapshot, reached, spawnWorkerProcess, startStack, type Stack } from './stack';
 
 const run = promisify(execFile);
 let stack: Stack;
@@ -24,16 +23,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await stack?.stop();
 });
-
-async function until(amendmentId: string, status: AmendmentView['status'], timeoutMs = 60_000): Promise<AmendmentView> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await stack.client.getStatus(amendmentId);
-    if (v.status === status) return v;
-    if (Date.now() > deadline) throw new Error(`${amendmentId}: still ${v.status} (${v.reason ?? ''}) after ${timeoutMs} ms, expected ${status}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function scimState(domain: string) {
   const users = (await scim.list<{ userName: string; active: boolean }>('/Users')).filter((u) => u.userName.endsWith(`@${domain}`));
@@ -48,6 +37,7 @@ test('happy path: a baseline with no admin applies without approval and creates 
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
   expect(v.approval?.required).toBe(false);
+  expect(v.operations.length).toBeGreaterThan(0);
   expect(v.operations.every((o) => o.outcome === 'applied' || o.outcome === 'unchanged')).toBe(true);
   expect(await pgSnapshot(c.domain)).toEqual({
     [c.email('bob')]: { login: true, memberOf: ['app_write'] },
@@ -61,13 +51,13 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
   const c = customer('approve');
   const a = baseline(c, [['alice', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(a);
-  let v = await until(a.amendmentId, 'pending_approval');
+  let v = await reached(stack.client, a.amendmentId, 'pending_approval');
   expect(v.approval?.reasons.length).toBeGreaterThan(0);
   expect(await pgSnapshot(c.domain)).toEqual({});
 
   await stack.client.approve(a.amendmentId, { by: 'sam' });
   // Recorded as ignored (the workflow has handled the signal), and still pending.
-  v = await poll('the ignored approval', () => stack.client.getStatus(a.amendmentId).then((x) => ((x.approval?.ignored.length ?? 0) > 0 ? x : undefined)));
+  v = await until('the ignored approval', () => stack.client.getStatus(a.amendmentId).then((x) => ((x.approval?.ignored.length ?? 0) > 0 ? x : undefined)));
   expect(v.status).toBe('pending_approval');
   expect(v.approval?.ignored.map((i) => i.why).join()).toMatch(/separation of duties/);
 
@@ -86,11 +76,12 @@ test('rejection changes nothing', async () => {
   const c = customer('reject');
   const a = baseline(c, [['alice', 'admin'], ['bob', 'member']]);
   await stack.client.submitAmendment(a);
-  await until(a.amendmentId, 'pending_approval');
+  await reached(stack.client, a.amendmentId, 'pending_approval');
   await stack.client.reject(a.amendmentId, { by: 'dana', reason: 'not in the signed contract' });
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('rejected');
   expect(v.reason).toMatch(/dana.*not in the signed contract/);
+  expect(v.operations.length).toBeGreaterThan(0); // a plan was made, and none of it ran
   expect(v.operations.every((o) => o.outcome === 'pending')).toBe(true);
   expect(await pgSnapshot(c.domain)).toEqual({});
   expect((await scimState(c.domain)).users).toEqual([]);
@@ -116,10 +107,10 @@ test('out-of-order sequence: amendment 2 waits, queued, until 1 is applied', asy
   const c = customer('order');
   const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }]);
   await stack.client.submitAmendment(second);
-  const queued = await until(second.amendmentId, 'queued');
+  const queued = await reached(stack.client, second.amendmentId, 'queued');
   expect(queued.reason).toMatch(/sequence 2/);
   // The contract has it in line, waiting for sequence 1: it stays queued until that is applied.
-  const line = await poll('in the contract line', () => stack.client.getContract(c.contractId).then((x) => (x.view.waiting.some((w) => w.amendmentId === second.amendmentId) ? x.view : undefined)));
+  const line = await until('in the contract line', () => stack.client.getContract(c.contractId).then((x) => (x.view.waiting.some((w) => w.amendmentId === second.amendmentId) ? x.view : undefined)));
   expect({ applied: line.appliedSequence, holder: line.holder }).toEqual({ applied: 0, holder: undefined });
   expect((await stack.client.getStatus(second.amendmentId)).status).toBe('queued');
 
@@ -171,13 +162,12 @@ test('a worker killed mid-plan and restarted finishes with no duplicate effects'
   const client = await AmendctlClient.connect(temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS') }), queue);
   try {
     await client.submitAmendment(a);
-    const deadline = Date.now() + 60_000;
-    for (;;) {
+    await until('4 operations applied before the kill', async () => {
       const v = await client.getStatus(a.amendmentId);
-      if (v.operations.filter((o) => o.outcome === 'applied').length >= 4) break;
-      if (Date.now() > deadline) throw new Error(`no progress: ${v.status} ${v.reason}`);
-      await new Promise((r) => setTimeout(r, 100));
-    }
+      const applied = v.operations.filter((o) => o.outcome === 'applied').length;
+      if (applied < 4) throw new Error(`${applied} applied: ${v.status} ${v.reason ?? ''}`);
+      return v;
+    }, 60_000, 100);
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('exit', r));
     const mid = await client.getStatus(a.amendmentId);

@@ -23,9 +23,9 @@ import { NO_NOTIFICATIONS } from '../../src/notify/config';
 import { createHash, randomBytes } from 'node:crypto';
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import { Client, type WorkflowHandle } from '@temporalio/client';
-import { ApplicationFailureCategory, type DataConverter, type Logger, type LogLevel, type LogMetadata } from '@temporalio/common';
+import { ApplicationFailureCategory, type DataConverter } from '@temporalio/common';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { DefaultLogger, makeTelemetryFilterString, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { Worker, type WorkerOptions } from '@temporalio/worker';
 import { dataConverter, newKeyList } from '../../src/codec';
 import type { AmendmentInput } from '../../src/domain/amendment';
 import type { Contract } from '../../src/domain/contract';
@@ -61,7 +61,6 @@ import {
 } from '../../src/workflows/definitions';
 import { need, testEnv } from '../harness/env';
 import { TEST_SERVER_WRAPPER } from '../harness/servers/timeskipping';
-import { quietRuntime } from './stack';
 
 // ---- what a test scripts ----------------------------------------------------------------
 
@@ -385,47 +384,6 @@ async function connectEnv(server: FastServer, converter: DataConverter): Promise
   return env;
 }
 
-/**
- * SDK lines these tests cause on purpose and nothing else: the target workers register only
- * activities (as production's do), and the test server lacks a capability core asks for.
- */
-const EXPECTED_SDK_LINES = [/^No workflows registered, not polling for workflow tasks$/, /did not advertise the activity_failure_include_heartbeat capability/];
-
-class FilteringLogger implements Logger {
-  private readonly out = new DefaultLogger('WARN');
-  log(level: LogLevel, message: string, meta?: LogMetadata): void {
-    if (EXPECTED_SDK_LINES.some((re) => re.test(message))) return;
-    this.out.log(level, message, meta);
-  }
-  trace(message: string, meta?: LogMetadata): void {
-    this.log('TRACE', message, meta);
-  }
-  debug(message: string, meta?: LogMetadata): void {
-    this.log('DEBUG', message, meta);
-  }
-  info(message: string, meta?: LogMetadata): void {
-    this.log('INFO', message, meta);
-  }
-  warn(message: string, meta?: LogMetadata): void {
-    this.log('WARN', message, meta);
-  }
-  error(message: string, meta?: LogMetadata): void {
-    this.log('ERROR', message, meta);
-  }
-}
-
-let runtimeInstalled = false;
-/** Warnings and errors (core's too, forwarded), less the expected lines above; else quietRuntime() if a runtime is already installed. */
-function fastRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    Runtime.install({ logger: new FilteringLogger(), telemetryOptions: { logging: { filter: makeTelemetryFilterString({ core: 'WARN' }), forward: {} } } });
-  } catch {
-    quietRuntime();
-  }
-}
-
 export type AmendmentHandle = WorkflowHandle<typeof amendmentV2>;
 
 export interface FastStack {
@@ -462,7 +420,6 @@ interface Running {
 }
 
 export async function startFastStack(name: string, server: FastServer = 'timeskipping'): Promise<FastStack> {
-  fastRuntime();
   // As production: the codec with the run's key (set by the temporal harness server), else a key of our own.
   const converter = dataConverter({ AMENDCTL_CODEC_KEYS: optional('AMENDCTL_CODEC_KEYS') ?? newKeyList('fast') });
   const env = await connectEnv(server, converter);

@@ -10,6 +10,8 @@ import { startTcpProxy, type TcpProxy } from '../connectors/conformance';
 import { baseline, customer } from './fixtures';
 import { pgSnapshot, startStack, type Stack } from './stack';
 import type { AmendmentView } from '../../src/client';
+import { retriesTotal } from '../../src/observability/metrics';
+import { until } from '../harness/until';
 
 let proxy: TcpProxy;
 let stack: Stack;
@@ -39,6 +41,11 @@ async function waitUntil(id: string, pred: (v: AmendmentView) => boolean, what: 
 /** The warehouse batch is under way: an operation done (its heartbeat says so) and more to go. */
 const warehouseApplied = (v: AmendmentView) => v.progress?.some((p) => p.target === 'warehouse' && p.done > 0 && p.done < p.total) ?? false;
 
+/** Transient warehouse failures the worker (in this process) has retried so far. */
+async function warehouseRetries(): Promise<number> {
+  return (await retriesTotal.get()).values.filter((v) => v.labels.target === 'warehouse').reduce((n, v) => n + v.value, 0);
+}
+
 async function scimUsers(domain: string): Promise<string[]> {
   return (await scim.list<{ userName: string }>('/Users')).filter((u) => u.userName.endsWith(`@${domain}`)).map((u) => u.userName).sort();
 }
@@ -48,10 +55,13 @@ test('an outage shorter than the retry budget delays the amendment, which then c
   const a = baseline(c, [['ann', 'member'], ['ben', 'member'], ['cat', 'viewer'], ['dan', 'viewer']]);
   await stack.client.submitAmendment(a, { retryBudgetSeconds: 60 });
   await waitUntil(a.amendmentId, warehouseApplied, 'started on the warehouse');
+  const retried = await warehouseRetries();
   const restore = await proxy.outage();
-  await new Promise((r) => setTimeout(r, 3000));
+  // The outage meets the amendment: warehouse operations fail to connect and are retried, not failed.
+  await until('warehouse operations retried during the outage', async () => ((await warehouseRetries()) >= retried + 2 ? true : undefined), 60_000, 50);
   const during = await stack.client.getStatus(a.amendmentId);
   expect(during.status).toBe('running');
+  expect(during.operations.filter((o) => o.outcome === 'failed')).toEqual([]);
   await restore();
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');

@@ -10,11 +10,13 @@ import { Client as PgClient } from 'pg';
 import type { PgAccount } from '../../src/chaos/expect';
 import { readPgRoles } from '../../src/chaos/readback';
 import { AmendctlClient, temporalTarget } from '../../src/client';
-import { DefaultLogger, Runtime, type WorkerOptions } from '@temporalio/worker';
+import type { WorkerOptions } from '@temporalio/worker';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
 import type { Tracing } from '../../src/observability/tracing';
+import type { AmendmentView } from '../../src/workflows/definitions';
 import { need } from '../harness/env';
 import { ROOT } from '../harness/proc';
+import { until } from '../harness/until';
 
 export const REFERENCE_TARGETS = join(ROOT, 'examples', 'reference', 'targets.yaml');
 export const REFERENCE_RULES = join(ROOT, 'examples', 'reference', 'rules.yaml');
@@ -44,21 +46,8 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
-let runtimeInstalled = false;
-/** Warnings and errors only: the SDK's info lines drown the test output. Once per process. */
-export function quietRuntime(): void {
-  if (runtimeInstalled) return;
-  runtimeInstalled = true;
-  try {
-    Runtime.install({ logger: new DefaultLogger('WARN') });
-  } catch {
-    // already installed by an earlier test file in this jest worker
-  }
-}
-
-/** An in-process worker and a client on one task queue. */
+/** An in-process worker and a client on one task queue. Its SDK log goes to the test file's log (test/harness/logs.ts). */
 export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string; worker?: Partial<WorkerOptions>; tracing?: Tracing } = {}): Promise<Stack> {
-  quietRuntime();
   const env = referenceEnv(opts.env);
   Object.assign(process.env, env); // connectors read credentials from the worker's environment
   const taskQueue = uniqueQueue(name);
@@ -88,6 +77,15 @@ export async function startStack(name: string, opts: { env?: Record<string, stri
       await client.close();
     },
   };
+}
+
+/** The amendment's view once it is in `status`; else a failure after `timeoutMs` saying where it stayed. */
+export function reached(client: AmendctlClient, amendmentId: string, status: AmendmentView['status'], timeoutMs = 60_000): Promise<AmendmentView> {
+  return until(`${amendmentId} ${status}`, async () => {
+    const v = await client.getStatus(amendmentId);
+    if (v.status !== status) throw new Error(`still ${v.status} (${v.reason ?? ''})`);
+    return v;
+  }, timeoutMs);
 }
 
 /** A worker in its own process (the built CLI), so a test can SIGKILL it. */

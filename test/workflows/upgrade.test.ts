@@ -25,7 +25,7 @@ import { need } from '../harness/env';
 import { ROOT, runDir } from '../harness/proc';
 import { RawScim } from '../harness/servers/scim';
 import { baseline, changes, customer } from './fixtures';
-import { pgSnapshot, quietRuntime, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from './stack';
+import { pgSnapshot, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from './stack';
 
 /** The last commit of the release whose only amendment type was `amendmentWorkflow`. */
 const PREVIOUS_RELEASE = 'e3675d3';
@@ -38,7 +38,6 @@ let previous: { codePath: string; source: string };
 const running: Array<{ w: AmendctlWorker; done: Promise<void> }> = [];
 
 beforeAll(async () => {
-  quietRuntime();
   Object.assign(process.env, referenceEnv()); // connectors read credentials from the worker's environment
   temporal = temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), namespace: 'default' });
   taskQueue = uniqueQueue('upgrade');
