@@ -206,8 +206,6 @@ function chunks<T>(list: T[], size: number): T[][] {
   return out;
 }
 
-/** Accounts whose lookups one prefetch asks the connector for. */
-const PREFETCH_ACCOUNTS = 20;
 const FLUSH_MS = 250;
 const FLUSH_ROWS = 200;
 /** A heartbeat at least this often (and after each operation: the SDK sends at most one a second), so progress shows and a lost worker is noticed. */
@@ -325,20 +323,21 @@ class BatchRun {
   }
 
   /**
-   * Where the connector can look accounts up in few requests: the lookups of the accounts
-   * `accounts[i]` is among, `PREFETCH_ACCOUNTS` at a time, made when the first of them starts
+   * Where the target's `lookupBatch` asks for it and the connector can: the lookups of the
+   * accounts `accounts[i]` is among, `lookupBatch` at a time, made when the first of them starts
    * (so none is stale by the time its turn comes). A failed prefetch costs nothing: each
    * operation looks up its own.
    */
   private prefetcher(accounts: StoredOperation[][]): (i: number) => Promise<void> {
     const connector = this.connector;
-    if (!connector.prefetchAccounts) return async () => undefined;
+    const size = this.settings.lookupBatch;
+    if (!connector.prefetchAccounts || size <= 1) return async () => undefined;
     const chunks = new Map<number, Promise<void>>();
     return (i) => {
-      const c = Math.floor(i / PREFETCH_ACCOUNTS);
+      const c = Math.floor(i / size);
       let p = chunks.get(c);
       if (!p) {
-        const ops = accounts.slice(c * PREFETCH_ACCOUNTS, (c + 1) * PREFETCH_ACCOUNTS).flatMap((list) => list.filter((r) => r.outcome === 'pending' && r.op.action === 'ensureAccount').map((r) => r.op));
+        const ops = accounts.slice(c * size, (c + 1) * size).flatMap((list) => list.filter((r) => r.outcome === 'pending' && r.op.action === 'ensureAccount').map((r) => r.op));
         p = ops.length > 0 ? connector.prefetchAccounts!(ops).catch(() => undefined) : Promise.resolve();
         chunks.set(c, p);
       }

@@ -44,13 +44,18 @@ export const TargetsFileSchema = z
 /**
  * `provisioning` in any target's configuration: how amendments run on it. Operations go in
  * batches of `batchSize` (whole accounts), `concurrency` accounts at once inside a batch, and
- * up to `lanes` batches of one amendment at once (on any workers).
+ * up to `lanes` batches of one amendment at once (on any workers). `lookupBatch` accounts are
+ * looked up with one request where the connector can (SCIM: a search for `userName eq ... or
+ * externalId eq ...`): under a rate limit a new account then costs one request, not three. It is
+ * 1 (each alone) unless set, since a provider that does not index such a search scans every
+ * user for it (scim2-server does: at 10,000 users the searches cost more than they save).
  */
 export const ProvisioningSchema = z
   .object({
     batchSize: z.number().int().min(1).max(5000).default(250),
     concurrency: z.number().int().min(1).max(64).default(8),
     lanes: z.number().int().min(1).max(32).default(1),
+    lookupBatch: z.number().int().min(1).max(50).default(1),
   })
   .strict();
 export type Provisioning = z.infer<typeof ProvisioningSchema>;

@@ -50,8 +50,8 @@ export { scimConfigSchema, scimEq, scimFilterValue, scimRateLimiter, type ScimCo
 /** Recently created or linked users kept (their ids) for the group changes that follow. */
 const RECENT_USERS = 10_000;
 const RECENT_USER_MS = 60_000;
-/** Accounts looked up by one prefetch search (40 filter terms with their externalIds: a URL of a few KB). */
-const PREFETCH_CHUNK = 20;
+/** Accounts looked up by one prefetch search at most (100 filter terms with their externalIds: a URL of some 10 KB). */
+const PREFETCH_CHUNK = 50;
 /** A prefetched lookup older than this is looked up again. */
 const PREFETCH_MS = 30_000;
 

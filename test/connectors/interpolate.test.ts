@@ -122,7 +122,7 @@ describe('the targets file', () => {
 
   test('parseEnvTyped on its own: paths are relative to the value, the variable found under `at`', () => {
     const doc = parseWithEnv('p: { lanes: "${L}" }\n', { L: '3' }, FILE);
-    expect(parseEnvTyped(ProvisioningSchema, (doc.value as { p: unknown }).p, doc.sole, FILE, ['p'])).toEqual({ success: true, data: { batchSize: 250, concurrency: 8, lanes: 3 } });
+    expect(parseEnvTyped(ProvisioningSchema, (doc.value as { p: unknown }).p, doc.sole, FILE, ['p'])).toEqual({ success: true, data: { batchSize: 250, concurrency: 8, lanes: 3, lookupBatch: 1 } });
   });
 
   test('a variable that is not clean text is refused, naming the variable and the value', () => {
