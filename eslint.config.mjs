@@ -12,7 +12,16 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     files: ['**/*.js', '**/*.cjs'],
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      sourceType: 'commonjs',
+      globals: {
+        require: 'readonly',
+        module: 'writable',
+        process: 'readonly',
+        __dirname: 'readonly',
+        console: 'readonly',
+      },
+    },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
@@ -28,14 +37,37 @@ export default tseslint.config(
   {
     files: ['src/workflows/**/*.ts', 'src/domain/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow and domain code must stay deterministic: no Node built-ins.' })),
-        patterns: [
-          { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'], message: 'Workflow and domain code may not use client, worker or activity APIs.' },
-          { group: ['pg', 'ldapts', '@aws-sdk/*', '**/connectors/**', '**/activities/**', '**/worker/**', '**/client/**', '**/cli/**', '**/devserver/**'], message: 'No I/O or plumbing in workflow and domain code.' },
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({
+            name,
+            message: 'Workflow and domain code must stay deterministic: no Node built-ins.',
+          })),
+          patterns: [
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'],
+              message: 'Workflow and domain code may not use client, worker or activity APIs.',
+            },
+            {
+              group: [
+                'pg',
+                'ldapts',
+                '@aws-sdk/*',
+                '**/connectors/**',
+                '**/activities/**',
+                '**/worker/**',
+                '**/client/**',
+                '**/cli/**',
+                '**/devserver/**',
+              ],
+              message: 'No I/O or plumbing in workflow and domain code.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'process', message: 'No process access in deterministic code.' },
         { name: 'setTimeout', message: 'Use workflow sleep() in workflows.' },
         { name: 'fetch', message: 'No I/O in deterministic code.' },
@@ -45,10 +77,20 @@ export default tseslint.config(
   {
     files: ['src/domain/**/*.ts'],
     rules: {
-      'no-restricted-syntax': ['error',
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Domain code takes time as an argument.' },
-        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Domain code takes time as an argument.' },
-        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'Domain code is deterministic.' },
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Domain code takes time as an argument.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Domain code takes time as an argument.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          message: 'Domain code is deterministic.',
+        },
       ],
     },
   },

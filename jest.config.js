@@ -7,7 +7,10 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { tsconfig: '<rootDir>/tsconfig.json' }],
     // @marcbachmann/cel-js, @noble/hashes, jose and openid-client (with oauth4webapi) ship only ES modules; Node loads them (require(esm)), Jest on Node 20 needs them as CommonJS.
-    '/node_modules/(@marcbachmann/cel-js|@noble/hashes|jose|openid-client|oauth4webapi)/.+\\.js$': ['ts-jest', { tsconfig: { allowJs: true, module: 'commonjs', target: 'es2022', isolatedModules: true } }],
+    '/node_modules/(@marcbachmann/cel-js|@noble/hashes|jose|openid-client|oauth4webapi)/.+\\.js$': [
+      'ts-jest',
+      { tsconfig: { allowJs: true, module: 'commonjs', target: 'es2022', isolatedModules: true } },
+    ],
   },
   transformIgnorePatterns: ['/node_modules/(?!(@marcbachmann/cel-js|@noble/hashes|jose|openid-client|oauth4webapi)/)'],
   // Each test file logs to .cache/test-logs/tests/<file>.log (test/harness/logs.ts): its console and, through

@@ -8,9 +8,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 start=$(date +%s)
 bash scripts/setup.sh all
-echo "  test: typecheck and lint" >&2
+echo "  test: typecheck, lint and format" >&2
 npx tsc -p tsconfig.json --noEmit
 npx eslint . --max-warnings 0
+npx prettier --check . --log-level warn
 rm -f .cache/test-summary.txt
 set +e
 npx jest "$@"

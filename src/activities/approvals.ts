@@ -7,15 +7,27 @@
 import type { ApprovalVerifier } from '../approvals/token';
 import type { VerifyApprovalInput, VerifyApprovalResult } from '../workflows/definitions';
 
-export const NO_TRUST = 'this worker trusts no approval keys (AMENDCTL_APPROVAL_KEYS is not set): no approval can be verified';
+export const NO_TRUST =
+  'this worker trusts no approval keys (AMENDCTL_APPROVAL_KEYS is not set): no approval can be verified';
 
-export function createApprovalActivities(trust: ApprovalVerifier | undefined): { verifyApproval(input: VerifyApprovalInput): Promise<VerifyApprovalResult> } {
+export function createApprovalActivities(trust: ApprovalVerifier | undefined): {
+  verifyApproval(input: VerifyApprovalInput): Promise<VerifyApprovalResult>;
+} {
   return {
     async verifyApproval(input) {
       if (!trust) return { ok: false, why: NO_TRUST };
       const v = trust.verify(input.token, input);
       if (!v.ok) return v;
-      return { ok: true, by: v.by, via: v.via, keyId: v.keyId, issuedAt: v.issuedAt, expiresAt: v.expiresAt, tokenId: v.tokenId, verifiedAt: new Date().toISOString() };
+      return {
+        ok: true,
+        by: v.by,
+        via: v.via,
+        keyId: v.keyId,
+        issuedAt: v.issuedAt,
+        expiresAt: v.expiresAt,
+        tokenId: v.tokenId,
+        verifiedAt: new Date().toISOString(),
+      };
     },
   };
 }

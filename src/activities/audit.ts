@@ -13,7 +13,10 @@ import { countFinal } from '../observability/metrics';
 import { currentTraceId } from '../observability/tracing';
 
 /** `operations`: the operation store, where amendmentV2's whole list of operations is (its view shows the first ones). */
-export function createAuditActivities(operations: () => OperationStore, env: NodeJS.ProcessEnv = process.env): Pick<AmendmentActivities, 'recordAudit'> {
+export function createAuditActivities(
+  operations: () => OperationStore,
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<AmendmentActivities, 'recordAudit'> {
   let store: AuditStore | undefined;
   return {
     async recordAudit(view) {
@@ -21,8 +24,17 @@ export function createAuditActivities(operations: () => OperationStore, env: Nod
       const { workflowExecution } = Context.current().info;
       const traceId = currentTraceId();
       const total = view.operationsTotal ?? 0;
-      const all = view.planHash && total > 0 ? (await operations().load(view.amendmentId, view.planHash, 0, total)).map(opFromStored) : undefined;
-      const row = await store.append(recordFromView(view, { runId: workflowExecution?.runId, ...(all ? { operations: all } : {}), ...(traceId ? { traceId } : {}) }));
+      const all =
+        view.planHash && total > 0
+          ? (await operations().load(view.amendmentId, view.planHash, 0, total)).map(opFromStored)
+          : undefined;
+      const row = await store.append(
+        recordFromView(view, {
+          runId: workflowExecution?.runId,
+          ...(all ? { operations: all } : {}),
+          ...(traceId ? { traceId } : {}),
+        }),
+      );
       if (!row.duplicate) countFinal(view);
       return row;
     },

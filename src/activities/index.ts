@@ -8,7 +8,13 @@ import type { Client } from '@temporalio/client';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry } from '../connectors/registry';
 import { type FailureType, PermanentTargetError, TransientTargetError } from '../connectors/types';
-import type { AmendmentActivities, ApprovalPolicy, ContractWorkflowState, OrderingPolicy, PlanResult } from '../workflows/definitions';
+import type {
+  AmendmentActivities,
+  ApprovalPolicy,
+  ContractWorkflowState,
+  OrderingPolicy,
+  PlanResult,
+} from '../workflows/definitions';
 import { contractWorkflowId, DEFAULT_GAP_DEADLINE_SECONDS, enqueueSignal } from '../workflows/definitions';
 import type { OperationStore } from '../store/operations';
 import type { ShareStore } from '../store/shares';
@@ -47,7 +53,11 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities & Reco
     ...createDriftActivities({
       registry: deps.registry,
       ruleset: () => {
-        if (!deps.rules.current) throw ApplicationFailure.nonRetryable('this worker plans without a ruleset it can show: drift cannot be checked', 'DriftUnsupported');
+        if (!deps.rules.current)
+          throw ApplicationFailure.nonRetryable(
+            'this worker plans without a ruleset it can show: drift cannot be checked',
+            'DriftUnsupported',
+          );
         return deps.rules.current();
       },
       client: deps.client,
@@ -66,7 +76,10 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities & Reco
       const plan = deps.rules.plan(amendment, applied);
       for (const op of plan.operations) {
         if (!deps.registry.has(op.target)) {
-          plan.violations.push({ ruleId: op.ruleIds[0] ?? '', message: `the plan names target "${op.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})` });
+          plan.violations.push({
+            ruleId: op.ruleIds[0] ?? '',
+            message: `the plan names target "${op.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})`,
+          });
           break;
         }
       }
@@ -113,7 +126,11 @@ export function createActivities(deps: ActivityDeps): AmendmentActivities & Reco
 
 function connectorFor(registry: ConnectorRegistry, target: string) {
   const c = registry.get(target);
-  if (!c) throw ApplicationFailure.nonRetryable(`no target "${target}" is configured in this worker`, 'TargetMisconfigured' satisfies FailureType);
+  if (!c)
+    throw ApplicationFailure.nonRetryable(
+      `no target "${target}" is configured in this worker`,
+      'TargetMisconfigured' satisfies FailureType,
+    );
   return c;
 }
 
@@ -132,5 +149,9 @@ export function toFailure(err: unknown, what: string): ApplicationFailure {
   }
   if (err instanceof ApplicationFailure) return err;
   const e = err as Error;
-  return ApplicationFailure.create({ message: `${what}: ${e?.message ?? String(err)}`, type: 'UnclassifiedTargetError' satisfies FailureType, nonRetryable: false });
+  return ApplicationFailure.create({
+    message: `${what}: ${e?.message ?? String(err)}`,
+    type: 'UnclassifiedTargetError' satisfies FailureType,
+    nonRetryable: false,
+  });
 }

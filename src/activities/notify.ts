@@ -29,14 +29,27 @@ export const ApprovalNoticeSchema = z.object({
   deadline: z.string().max(64).optional(),
   reasons: z.array(z.object({ ruleId: z.string().max(300), message: Text })).max(1000),
   grants: z.object({ total: z.number().int().min(0), first: z.array(Text).max(NOTICE_GRANTS_SHOWN) }),
-  decision: z.object({ outcome: z.enum(['approved', 'rejected', 'expired']), by: z.string().max(300).optional(), reason: Text.optional() }).optional(),
+  decision: z
+    .object({
+      outcome: z.enum(['approved', 'rejected', 'expired']),
+      by: z.string().max(300).optional(),
+      reason: Text.optional(),
+    })
+    .optional(),
 }) satisfies z.ZodType<ApprovalNotice>;
 
-export function notifyActivities(config: NotificationsConfig, opts: { env?: NodeJS.ProcessEnv } = {}): NotifyActivities {
+export function notifyActivities(
+  config: NotificationsConfig,
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): NotifyActivities {
   const byName = new Map(config.endpoints.map((e) => [e.name, e]));
   return {
     async notificationEndpoints(kind) {
-      if (!(NOTICE_KINDS as readonly string[]).includes(kind)) throw ApplicationFailure.nonRetryable(`notificationEndpoints: "${String(kind).slice(0, 40)}" is not a notice kind (${NOTICE_KINDS.join(', ')})`, 'InvalidNotice');
+      if (!(NOTICE_KINDS as readonly string[]).includes(kind))
+        throw ApplicationFailure.nonRetryable(
+          `notificationEndpoints: "${String(kind).slice(0, 40)}" is not a notice kind (${NOTICE_KINDS.join(', ')})`,
+          'InvalidNotice',
+        );
       return endpointsFor(config, kind);
     },
 
@@ -50,11 +63,22 @@ export function notifyActivities(config: NotificationsConfig, opts: { env?: Node
       const e = byName.get(endpoint);
       if (!e) {
         const known = [...byName.keys()].join(', ') || 'none';
-        throw ApplicationFailure.nonRetryable(`no notification endpoint "${String(endpoint).slice(0, 60)}" in ${config.file ?? 'the notifications file'} (configured: ${known})`, 'NotificationMisconfigured');
+        throw ApplicationFailure.nonRetryable(
+          `no notification endpoint "${String(endpoint).slice(0, 60)}" in ${config.file ?? 'the notifications file'} (configured: ${known})`,
+          'NotificationMisconfigured',
+        );
       }
       const ctx = Context.current();
-      const delivered = await sendNotice(e, n, { ...(opts.env ? { env: opts.env } : {}), signal: ctx.cancellationSignal });
-      ctx.log.info('notification delivered', { endpoint: e.name, notice: n.id, status: delivered.status, attempt: ctx.info.attempt });
+      const delivered = await sendNotice(e, n, {
+        ...(opts.env ? { env: opts.env } : {}),
+        signal: ctx.cancellationSignal,
+      });
+      ctx.log.info('notification delivered', {
+        endpoint: e.name,
+        notice: n.id,
+        status: delivered.status,
+        attempt: ctx.info.attempt,
+      });
       return delivered;
     },
   };

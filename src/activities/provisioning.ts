@@ -18,7 +18,13 @@ import { ApplicationFailure, Context } from '@temporalio/activity';
 import { canonicalJson } from '../domain/json';
 import type { Operation } from '../domain/plan';
 import { type ConnectorRegistry, type Provisioning, targetTaskQueue } from '../connectors/registry';
-import { type Connector, type FailureType, type OperationJournal, PermanentTargetError, TransientTargetError } from '../connectors/types';
+import {
+  type Connector,
+  type FailureType,
+  type OperationJournal,
+  PermanentTargetError,
+  TransientTargetError,
+} from '../connectors/types';
 import type { CompensationUpdate, OperationStore, OutcomeUpdate, StoredOperation } from '../store/operations';
 import type { ShareStore } from '../store/shares';
 import { compensationsTotal, operationsTotal, retriesTotal } from '../observability/metrics';
@@ -60,10 +66,15 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
       const plan = deps.rules.plan(amendment, applied);
       const unknown = plan.operations.find((op) => !deps.registry.has(op.target));
       if (unknown) {
-        plan.violations.push({ ruleId: unknown.ruleIds[0] ?? '', message: `the plan names target "${unknown.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})` });
+        plan.violations.push({
+          ruleId: unknown.ruleIds[0] ?? '',
+          message: `the plan names target "${unknown.target}", which this worker has no configuration for (configured: ${deps.registry.names().join(', ') || 'none'})`,
+        });
       }
       const operations = plan.violations.length > 0 ? [] : provisioningOrder(plan.operations);
-      const planHash = createHash('sha256').update(canonicalJson({ rulesetHash: plan.rulesetHash, operations })).digest('hex');
+      const planHash = createHash('sha256')
+        .update(canonicalJson({ rulesetHash: plan.rulesetHash, operations }))
+        .digest('hex');
       if (operations.length > 0) await deps.store().savePlan(amendment.amendmentId, planHash, operations);
       const batches = makeBatches(operations, (t) => deps.registry.provisioning(t), deps.taskQueue);
       const lanes: Record<string, number> = {};
@@ -97,13 +108,23 @@ export function createProvisioningActivities(deps: ProvisioningDeps): Activities
   };
 }
 
-async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: StoredOperation[]; connector: Connector; provisioning: Provisioning }> {
+async function open(
+  deps: ProvisioningDeps,
+  input: BatchInput,
+): Promise<{ rows: StoredOperation[]; connector: Connector; provisioning: Provisioning }> {
   const target = deps.registry.get(input.target);
-  if (!target) throw ApplicationFailure.nonRetryable(`no target "${input.target}" is configured in this worker`, 'TargetMisconfigured' satisfies FailureType);
+  if (!target)
+    throw ApplicationFailure.nonRetryable(
+      `no target "${input.target}" is configured in this worker`,
+      'TargetMisconfigured' satisfies FailureType,
+    );
   const connector = sharedTarget(deps, target, input);
   const rows = await deps.store().load(input.amendmentId, input.planHash, input.from, input.to);
   if (rows.length !== input.to - input.from) {
-    throw ApplicationFailure.nonRetryable(`operations ${input.from}-${input.to - 1} of plan ${input.planHash.slice(0, 12)} of ${input.amendmentId} are not in the operation store (found ${rows.length})`, 'PlanMissing');
+    throw ApplicationFailure.nonRetryable(
+      `operations ${input.from}-${input.to - 1} of plan ${input.planHash.slice(0, 12)} of ${input.amendmentId} are not in the operation store (found ${rows.length})`,
+      'PlanMissing',
+    );
   }
   return { rows, connector, provisioning: deps.registry.provisioning(input.target) };
 }
@@ -113,8 +134,14 @@ async function open(deps: ProvisioningDeps, input: BatchInput): Promise<{ rows: 
  * contract's share of the account (src/activities/shares.ts). Batches scheduled by a run from
  * before shares (no contractId in their input) act on the target alone, as they did then.
  */
-function sharedTarget(deps: Pick<ProvisioningDeps, 'shares'>, connector: Connector, input: Pick<BatchInput, 'contractId' | 'amendmentId'>): Connector {
-  return input.contractId ? new SharedConnector(connector, deps.shares(), input.contractId, input.amendmentId) : connector;
+function sharedTarget(
+  deps: Pick<ProvisioningDeps, 'shares'>,
+  connector: Connector,
+  input: Pick<BatchInput, 'contractId' | 'amendmentId'>,
+): Connector {
+  return input.contractId
+    ? new SharedConnector(connector, deps.shares(), input.contractId, input.amendmentId)
+    : connector;
 }
 
 /** An operation whose compensation has something to do: it changed the target, or only its contract's share. */
@@ -141,7 +168,11 @@ export function provisioningOrder(operations: Operation[]): Operation[] {
 }
 
 /** Contiguous ranges of whole accounts, up to the target's batch size (an account with more operations is one batch). */
-export function makeBatches(operations: Operation[], settings: (target: string) => Provisioning, taskQueue: string): BatchSpec[] {
+export function makeBatches(
+  operations: Operation[],
+  settings: (target: string) => Provisioning,
+  taskQueue: string,
+): BatchSpec[] {
   const out: BatchSpec[] = [];
   let i = 0;
   while (i < operations.length) {
@@ -166,17 +197,32 @@ export function makeBatches(operations: Operation[], settings: (target: string) 
 }
 
 function toView(op: Operation): OperationView {
-  return { id: op.id, target: op.target, action: op.action, subject: op.subject, description: op.description, ruleIds: op.ruleIds, outcome: 'pending' };
+  return {
+    id: op.id,
+    target: op.target,
+    action: op.action,
+    subject: op.subject,
+    description: op.description,
+    ruleIds: op.ruleIds,
+    outcome: 'pending',
+  };
 }
 
 // ---- running a batch --------------------------------------------------------------------
 
-type Classified = { kind: 'permanent'; type: string; message: string } | { kind: 'transient'; message: string; retryAfterMs?: number };
+type Classified =
+  { kind: 'permanent'; type: string; message: string } | { kind: 'transient'; message: string; retryAfterMs?: number };
 
 function classify(err: unknown): Classified {
   if (err instanceof PermanentTargetError) return { kind: 'permanent', type: err.type, message: err.message };
-  if (err instanceof TransientTargetError) return { kind: 'transient', message: err.message, ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}) };
-  if (err instanceof ApplicationFailure && err.nonRetryable) return { kind: 'permanent', type: err.type ?? ('TargetRejected' satisfies FailureType), message: err.message };
+  if (err instanceof TransientTargetError)
+    return {
+      kind: 'transient',
+      message: err.message,
+      ...(err.retryAfterMs !== undefined ? { retryAfterMs: err.retryAfterMs } : {}),
+    };
+  if (err instanceof ApplicationFailure && err.nonRetryable)
+    return { kind: 'permanent', type: err.type ?? ('TargetRejected' satisfies FailureType), message: err.message };
   return { kind: 'transient', message: (err as Error)?.message ?? String(err) };
 }
 
@@ -246,15 +292,21 @@ class BatchRun {
     try {
       const accounts = [...bySubject(this.rows).values()];
       const prefetch = this.prefetcher(accounts);
-      await this.pool(accounts.map((list, i) => async () => {
-        await prefetch(i);
-        for (const row of list.filter((r) => STEP[r.op.action] === 0)) {
-          await one(row);
-          if (blocked.has(row.op.subject)) break;
-        }
-      }));
+      await this.pool(
+        accounts.map((list, i) => async () => {
+          await prefetch(i);
+          for (const row of list.filter((r) => STEP[r.op.action] === 0)) {
+            await one(row);
+            if (blocked.has(row.op.subject)) break;
+          }
+        }),
+      );
       const memberships = unblocked(this.rows.filter((r) => STEP[r.op.action] === 1));
-      await this.pool(this.units(memberships).map((unit) => () => (unit.length === 1 ? one(unit[0]!) : this.applyGroupChange(unit, failures, blocked))));
+      await this.pool(
+        this.units(memberships).map(
+          (unit) => () => (unit.length === 1 ? one(unit[0]!) : this.applyGroupChange(unit, failures, blocked)),
+        ),
+      );
       await this.pool(unblocked(this.rows.filter((r) => STEP[r.op.action] === 2)).map((row) => () => one(row)));
     } finally {
       clearInterval(beat);
@@ -296,13 +348,32 @@ class BatchRun {
     const journal = this.journal(row);
     const r = await this.withRetries((attempt) => {
       row.attempts = attempt;
-      return inSpan(`${this.input.target} ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx, 'amendctl.attempt': attempt }, () => this.connector.apply(row.op, journal));
+      return inSpan(
+        `${this.input.target} ${row.op.action}`,
+        {
+          'amendctl.target': this.input.target,
+          'amendctl.action': row.op.action,
+          'amendctl.operation': row.idx,
+          'amendctl.attempt': attempt,
+        },
+        () => this.connector.apply(row.op, journal),
+      );
     });
     if (r.ok) {
-      this.setOutcome(row, { outcome: r.value.outcome, startedAt: started, finishedAt: new Date().toISOString(), result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) } });
+      this.setOutcome(row, {
+        outcome: r.value.outcome,
+        startedAt: started,
+        finishedAt: new Date().toISOString(),
+        result: { prior: r.value.prior, ...(r.value.detail ? { detail: r.value.detail } : {}) },
+      });
       return true;
     }
-    this.setOutcome(row, { outcome: 'failed', startedAt: started, finishedAt: new Date().toISOString(), result: { error: r.error } });
+    this.setOutcome(row, {
+      outcome: 'failed',
+      startedAt: started,
+      finishedAt: new Date().toISOString(),
+      result: { error: r.error },
+    });
     failures.push(failedOf(row));
     this.stopped = true;
     return false;
@@ -337,7 +408,11 @@ class BatchRun {
       const c = Math.floor(i / size);
       let p = chunks.get(c);
       if (!p) {
-        const ops = accounts.slice(c * size, (c + 1) * size).flatMap((list) => list.filter((r) => r.outcome === 'pending' && r.op.action === 'ensureAccount').map((r) => r.op));
+        const ops = accounts
+          .slice(c * size, (c + 1) * size)
+          .flatMap((list) =>
+            list.filter((r) => r.outcome === 'pending' && r.op.action === 'ensureAccount').map((r) => r.op),
+          );
         p = ops.length > 0 ? connector.prefetchAccounts!(ops).catch(() => undefined) : Promise.resolve();
         chunks.set(c, p);
       }
@@ -362,7 +437,11 @@ class BatchRun {
   }
 
   /** A group change: every operation's own result; if the change as a whole fails, each is applied alone (so the failing one is named). */
-  private async applyGroupChange(unit: StoredOperation[], failures: FailedOperation[], blocked: Set<string>): Promise<void> {
+  private async applyGroupChange(
+    unit: StoredOperation[],
+    failures: FailedOperation[],
+    blocked: Set<string>,
+  ): Promise<void> {
     const todo = unit.filter((r) => r.outcome === 'pending');
     for (const r of unit.filter((x) => x.outcome === 'failed')) {
       failures.push(failedOf(r));
@@ -376,8 +455,15 @@ class BatchRun {
     let attempts = 0;
     const r = await this.withRetries((attempt) => {
       attempts = attempt;
-      return inSpan(`${this.input.target} ${todo[0]!.op.action} (${todo.length})`, { 'amendctl.target': this.input.target, 'amendctl.action': todo[0]!.op.action, 'amendctl.operations': todo.length, 'amendctl.attempt': attempt }, () =>
-        this.connector.applyGroupChange!(todo.map((x) => x.op)),
+      return inSpan(
+        `${this.input.target} ${todo[0]!.op.action} (${todo.length})`,
+        {
+          'amendctl.target': this.input.target,
+          'amendctl.action': todo[0]!.op.action,
+          'amendctl.operations': todo.length,
+          'amendctl.attempt': attempt,
+        },
+        () => this.connector.applyGroupChange!(todo.map((x) => x.op)),
       );
     });
     if (r.ok && r.value.length === todo.length) {
@@ -385,7 +471,12 @@ class BatchRun {
       todo.forEach((row, i) => {
         const res = r.value[i]!;
         row.attempts = attempts;
-        this.setOutcome(row, { outcome: res.outcome, startedAt: started, finishedAt: finished, result: { prior: res.prior, ...(res.detail ? { detail: res.detail } : {}) } });
+        this.setOutcome(row, {
+          outcome: res.outcome,
+          startedAt: started,
+          finishedAt: finished,
+          result: { prior: res.prior, ...(res.detail ? { detail: res.detail } : {}) },
+        });
       });
       return;
     }
@@ -409,17 +500,40 @@ class BatchRun {
       if (!compensable(row)) return;
       if (!row.compensation) {
         const outcome = row.outcome === 'applied' ? 'applied' : 'unchanged';
-        const r = await this.withRetries(() => inSpan(`${this.input.target} compensate ${row.op.action}`, { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx }, () => this.connector.compensate(row.op, { outcome, prior: row.result?.prior ?? null, ...(row.result?.detail ? { detail: row.result.detail } : {}) })));
+        const r = await this.withRetries(() =>
+          inSpan(
+            `${this.input.target} compensate ${row.op.action}`,
+            { 'amendctl.target': this.input.target, 'amendctl.action': row.op.action, 'amendctl.operation': row.idx },
+            () =>
+              this.connector.compensate(row.op, {
+                outcome,
+                prior: row.result?.prior ?? null,
+                ...(row.result?.detail ? { detail: row.result.detail } : {}),
+              }),
+          ),
+        );
         const at = new Date().toISOString();
-        row.compensation = r.ok ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) } : { outcome: 'failed', at, detail: r.error.message };
-        this.pendingCompensations.push({ idx: row.idx, outcome: row.compensation.outcome, at, detail: row.compensation.detail });
+        row.compensation = r.ok
+          ? { outcome: r.value.outcome, at, ...(r.value.detail ? { detail: r.value.detail } : {}) }
+          : { outcome: 'failed', at, detail: r.error.message };
+        this.pendingCompensations.push({
+          idx: row.idx,
+          outcome: row.compensation.outcome,
+          at,
+          detail: row.compensation.detail,
+        });
         compensationsTotal.inc({ target: this.input.target, outcome: row.compensation.outcome });
         this.done++;
         this.heartbeat();
         void this.flush(false);
       }
       outcomes.push([row.idx, row.compensation.outcome]);
-      if (row.compensation.outcome === 'failed') failed.push({ idx: row.idx, description: row.op.description, message: row.compensation.detail ?? 'compensation failed' });
+      if (row.compensation.outcome === 'failed')
+        failed.push({
+          idx: row.idx,
+          description: row.op.description,
+          message: row.compensation.detail ?? 'compensation failed',
+        });
     };
     const beat = setInterval(() => this.heartbeat(), HEARTBEAT_MS);
     this.heartbeat();
@@ -430,16 +544,21 @@ class BatchRun {
       await this.pool(newestFirst.filter((r) => STEP[r.op.action] === 2).map((row) => () => compensateOne(row)));
       const byGroup = new Map<string, StoredOperation[]>();
       for (const row of newestFirst.filter((r) => STEP[r.op.action] === 1)) {
-        const key = typeof row.op.params['group'] === 'string' ? `group\u0000${row.op.params['group']}` : `one\u0000${row.idx}`;
+        const key =
+          typeof row.op.params['group'] === 'string' ? `group\u0000${row.op.params['group']}` : `one\u0000${row.idx}`;
         byGroup.set(key, [...(byGroup.get(key) ?? []), row]);
       }
-      await this.pool([...byGroup.values()].map((list) => async () => {
-        for (const row of list) await compensateOne(row);
-      }));
+      await this.pool(
+        [...byGroup.values()].map((list) => async () => {
+          for (const row of list) await compensateOne(row);
+        }),
+      );
       const accounts = [...bySubject(newestFirst.filter((r) => STEP[r.op.action] === 0)).values()];
-      await this.pool(accounts.map((list) => async () => {
-        for (const row of list) await compensateOne(row);
-      }));
+      await this.pool(
+        accounts.map((list) => async () => {
+          for (const row of list) await compensateOne(row);
+        }),
+      );
     } finally {
       clearInterval(beat);
     }
@@ -449,7 +568,9 @@ class BatchRun {
   }
 
   /** One operation, retried on its own: transient failures with backoff (Retry-After honoured) until the budget is spent. */
-  private async withRetries<T>(fn: (attempt: number) => Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: { type: string; message: string } }> {
+  private async withRetries<T>(
+    fn: (attempt: number) => Promise<T>,
+  ): Promise<{ ok: true; value: T } | { ok: false; error: { type: string; message: string } }> {
     const ctx = Context.current();
     const began = Date.now();
     const budgetMs = this.input.budgetSeconds * 1000;
@@ -459,10 +580,17 @@ class BatchRun {
       } catch (err) {
         const c = classify(err);
         if (c.kind === 'permanent') return { ok: false, error: { type: c.type, message: c.message } };
-        const delay = c.retryAfterMs !== undefined ? Math.max(1, c.retryAfterMs) : Math.min(30_000, 1000 * 2 ** (attempt - 1));
+        const delay =
+          c.retryAfterMs !== undefined ? Math.max(1, c.retryAfterMs) : Math.min(30_000, 1000 * 2 ** (attempt - 1));
         const spent = Date.now() - began;
         if (spent + delay > budgetMs) {
-          return { ok: false, error: { type: 'TargetUnavailable', message: `${c.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${Math.round(spent / 1000)} s, the retry budget being ${this.input.budgetSeconds} s)` } };
+          return {
+            ok: false,
+            error: {
+              type: 'TargetUnavailable',
+              message: `${c.message} (gave up after ${attempt} attempt${attempt === 1 ? '' : 's'} in ${Math.round(spent / 1000)} s, the retry budget being ${this.input.budgetSeconds} s)`,
+            },
+          };
         }
         retriesTotal.inc({ target: this.input.target });
         await ctx.sleep(delay); // throws when the activity is cancelled
@@ -487,7 +615,10 @@ class BatchRun {
 
   /** Outcomes to the store: every FLUSH_MS or FLUSH_ROWS, and at the end (`all`), in order. */
   private flush(all: boolean): Promise<void> {
-    const due = all || this.pendingOutcomes.length + this.pendingCompensations.length >= FLUSH_ROWS || Date.now() - this.lastFlush >= FLUSH_MS;
+    const due =
+      all ||
+      this.pendingOutcomes.length + this.pendingCompensations.length >= FLUSH_ROWS ||
+      Date.now() - this.lastFlush >= FLUSH_MS;
     if (!due) return this.flushing;
     this.lastFlush = Date.now();
     const outcomes = this.pendingOutcomes.splice(0);
@@ -503,14 +634,30 @@ class BatchRun {
   }
 
   private heartbeat(): void {
-    const progress: BatchProgress = { target: this.input.target, batch: this.input.batch, of: this.input.of, done: this.done, total: this.rows.length, failed: this.failed };
+    const progress: BatchProgress = {
+      target: this.input.target,
+      batch: this.input.batch,
+      of: this.input.of,
+      done: this.done,
+      total: this.rows.length,
+      failed: this.failed,
+    };
     Context.current().heartbeat(progress);
   }
 }
 
 function failedOf(row: StoredOperation): FailedOperation {
   const e = row.result?.error ?? { type: 'TargetRejected', message: 'failed' };
-  return { idx: row.idx, id: row.op.id, action: row.op.action, subject: row.op.subject, description: row.op.description, ruleIds: row.op.ruleIds, type: e.type, message: e.message };
+  return {
+    idx: row.idx,
+    id: row.op.id,
+    action: row.op.action,
+    subject: row.op.subject,
+    description: row.op.description,
+    ruleIds: row.op.ruleIds,
+    type: e.type,
+    message: e.message,
+  };
 }
 
 /**
@@ -518,10 +665,20 @@ function failedOf(row: StoredOperation): FailedOperation {
  * compensation does (src/activities/reclaim.ts: a holder that ended without releasing its turn).
  * Returns how many operations were compensated and the compensations that failed.
  */
-export async function compensateApplied(deps: Pick<ProvisioningDeps, 'registry' | 'store' | 'shares'>, contractId: string, amendmentId: string, planHash: string, rows: StoredOperation[], budgetSeconds: number): Promise<{ compensated: number; failed: string[] }> {
-  const open = rows.filter((r) => compensable(r) && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged');
+export async function compensateApplied(
+  deps: Pick<ProvisioningDeps, 'registry' | 'store' | 'shares'>,
+  contractId: string,
+  amendmentId: string,
+  planHash: string,
+  rows: StoredOperation[],
+  budgetSeconds: number,
+): Promise<{ compensated: number; failed: string[] }> {
+  const open = rows.filter(
+    (r) => compensable(r) && r.compensation?.outcome !== 'compensated' && r.compensation?.outcome !== 'unchanged',
+  );
   const byTarget = new Map<string, StoredOperation[]>();
-  for (const r of open) byTarget.set(r.op.target, [...(byTarget.get(r.op.target) ?? []), { ...r, compensation: undefined }]);
+  for (const r of open)
+    byTarget.set(r.op.target, [...(byTarget.get(r.op.target) ?? []), { ...r, compensation: undefined }]);
   let compensated = 0;
   const failed: string[] = [];
   for (const [target, list] of byTarget) {
@@ -531,7 +688,17 @@ export async function compensateApplied(deps: Pick<ProvisioningDeps, 'registry' 
       continue;
     }
     const connector = sharedTarget(deps, configured, { contractId, amendmentId });
-    const input: BatchInput = { amendmentId, contractId, planHash, target, from: list[0]!.idx, to: list[list.length - 1]!.idx + 1, batch: 1, of: 1, budgetSeconds };
+    const input: BatchInput = {
+      amendmentId,
+      contractId,
+      planHash,
+      target,
+      from: list[0]!.idx,
+      to: list[list.length - 1]!.idx + 1,
+      batch: 1,
+      of: 1,
+      budgetSeconds,
+    };
     const r = await new BatchRun(deps.store(), connector, deps.registry.provisioning(target), input, list).compensate();
     compensated += r.operations.filter(([, o]) => o !== 'failed').length;
     failed.push(...r.failed.map((f) => `${f.description} (${f.message})`));

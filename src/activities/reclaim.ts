@@ -22,7 +22,13 @@ import { AuditStore } from '../audit/store';
 import type { ConnectorRegistry } from '../connectors/registry';
 import type { ShareStore } from '../store/shares';
 import type { OperationStore } from '../store/operations';
-import { type AmendmentActivities, type AmendmentView, FINAL_STATUSES, type ReclaimResult, statusQuery } from '../workflows/definitions';
+import {
+  type AmendmentActivities,
+  type AmendmentView,
+  FINAL_STATUSES,
+  type ReclaimResult,
+  statusQuery,
+} from '../workflows/definitions';
 import { countFinal } from '../observability/metrics';
 import { compensateApplied } from './provisioning';
 
@@ -44,12 +50,21 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
     async reclaimTurn({ contractId, holder, by, reason }): Promise<ReclaimResult> {
       const ctx = Context.current();
       const latest = await describe(deps.client, holder.workflowId);
-      const run = holder.runId && latest?.runId !== holder.runId ? await describe(deps.client, holder.workflowId, holder.runId) : latest;
-      if (latest && latest.runId !== run?.runId && latest.status === 'RUNNING') return { kind: 'rerun', runId: latest.runId };
+      const run =
+        holder.runId && latest?.runId !== holder.runId
+          ? await describe(deps.client, holder.workflowId, holder.runId)
+          : latest;
+      if (latest && latest.runId !== run?.runId && latest.status === 'RUNNING')
+        return { kind: 'rerun', runId: latest.runId };
       if (run?.status === 'RUNNING') return { kind: 'running' };
       if (run?.status === 'COMPLETED') return { kind: 'ended' };
       // Its last view (a closed run's queries replay its history): final means its release went out with its audit record.
-      const last = run ? await deps.client.workflow.getHandle(holder.workflowId, run.runId).query(statusQuery).catch(() => undefined) : undefined;
+      const last = run
+        ? await deps.client.workflow
+            .getHandle(holder.workflowId, run.runId)
+            .query(statusQuery)
+            .catch(() => undefined)
+        : undefined;
       if (last && FINAL_STATUSES.has(last.status)) return { kind: 'ended' };
       const ended = run?.status ?? 'NOT_FOUND';
       const closedAt = run?.closeTime?.getTime() ?? Date.now();
@@ -61,16 +76,34 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       const plan = await store.latestPlan(holder.amendmentId);
       const rows = plan ? await store.all(holder.amendmentId, plan.planHash) : [];
       ctx.heartbeat({ phase: 'compensating', operations: rows.length });
-      const { compensated, failed } = plan ? await compensateApplied(deps, contractId, holder.amendmentId, plan.planHash, rows, BUDGET_S) : { compensated: 0, failed: [] };
+      const { compensated, failed } = plan
+        ? await compensateApplied(deps, contractId, holder.amendmentId, plan.planHash, rows, BUDGET_S)
+        : { compensated: 0, failed: [] };
 
       // The audit record: the holder's own last view where it could be read, and what the contract did.
       const at = new Date().toISOString();
       const how = `the workflow ${describeEnd(ended)}${by ? `; ${by} released its turn: ${reason ?? ''}` : ''}`;
-      const status: AmendmentView['status'] = failed.length > 0 ? 'failed' : compensated > 0 ? 'rolled_back' : 'rejected';
+      const status: AmendmentView['status'] =
+        failed.length > 0 ? 'failed' : compensated > 0 ? 'rolled_back' : 'rejected';
       // The reason is recorded (audit log, contract view) in the words the amendment workflow's own reasons use.
-      const what = failed.length > 0 ? `${compensated} applied operation${compensated === 1 ? '' : 's'} compensated, ${failed.length} left for an operator` : compensated > 0 ? `every applied operation (${compensated}) was compensated` : 'nothing had been applied';
+      const what =
+        failed.length > 0
+          ? `${compensated} applied operation${compensated === 1 ? '' : 's'} compensated, ${failed.length} left for an operator`
+          : compensated > 0
+            ? `every applied operation (${compensated}) was compensated`
+            : 'nothing had been applied';
       const view: AmendmentView = {
-        ...(last ?? { amendmentId: holder.amendmentId, contractId, sequence: holder.sequence, workflowId: holder.workflowId, submittedBy: '', changes: [], violations: [], operations: [], submittedAt: at }),
+        ...(last ?? {
+          amendmentId: holder.amendmentId,
+          contractId,
+          sequence: holder.sequence,
+          workflowId: holder.workflowId,
+          submittedBy: '',
+          changes: [],
+          violations: [],
+          operations: [],
+          submittedAt: at,
+        }),
         status,
         reason: `${how}; the contract took its turn back: ${what}`,
         finishedAt: at,
@@ -78,11 +111,23 @@ export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivi
       };
       audit ??= AuditStore.fromEnv(deps.env ?? process.env);
       const all = plan ? (await store.all(holder.amendmentId, plan.planHash)).map(opFromStored) : undefined;
-      const rec = await audit.append(recordFromView(view, { ...(run ? { runId: run.runId } : {}), ...(all ? { operations: all } : {}) }));
+      const rec = await audit.append(
+        recordFromView(view, { ...(run ? { runId: run.runId } : {}), ...(all ? { operations: all } : {}) }),
+      );
       if (!rec.duplicate) countFinal(view);
       return {
         kind: 'reclaimed',
-        view: { amendmentId: holder.amendmentId, sequence: holder.sequence, at, ended, ...(by ? { by } : {}), ...(reason ? { reason } : {}), undone: compensated, flagged: failed.slice(0, 20), auditSeq: rec.seq },
+        view: {
+          amendmentId: holder.amendmentId,
+          sequence: holder.sequence,
+          at,
+          ended,
+          ...(by ? { by } : {}),
+          ...(reason ? { reason } : {}),
+          undone: compensated,
+          flagged: failed.slice(0, 20),
+          auditSeq: rec.seq,
+        },
       };
     },
   };

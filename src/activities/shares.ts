@@ -17,7 +17,15 @@
  */
 import type { JsonObject, JsonValue } from '../domain/json';
 import type { Action } from '../domain/plan';
-import type { AccountState, ApplyResult, CompensateResult, CompensationSpec, Connector, OperationJournal, OperationSpec } from '../connectors/types';
+import type {
+  AccountState,
+  ApplyResult,
+  CompensateResult,
+  CompensationSpec,
+  Connector,
+  OperationJournal,
+  OperationSpec,
+} from '../connectors/types';
 import type { ShareKey, ShareStore, ShareTx } from '../store/shares';
 
 export const SHARE = '@share';
@@ -37,7 +45,12 @@ interface ShareStep {
 export function shareKey(op: OperationSpec): ShareKey {
   const group = op.params['group'];
   const role = op.params['role'];
-  const resource = (op.action === 'joinGroup' || op.action === 'leaveGroup') && typeof group === 'string' ? `group:${group}` : (op.action === 'grantRole' || op.action === 'revokeRole') && typeof role === 'string' ? `role:${role}` : '';
+  const resource =
+    (op.action === 'joinGroup' || op.action === 'leaveGroup') && typeof group === 'string'
+      ? `group:${group}`
+      : (op.action === 'grantRole' || op.action === 'revokeRole') && typeof role === 'string'
+        ? `role:${role}`
+        : '';
   return { target: op.target, subject: op.subject, resource };
 }
 
@@ -62,14 +75,21 @@ function plural(n: number, what: string): string {
 
 function withoutOwnerAttributes(op: OperationSpec): OperationSpec {
   const attrs = op.params['attributes'];
-  if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs) || !OWNER_ATTRIBUTES.some((a) => a in attrs)) return op;
-  const kept = Object.fromEntries(Object.entries(attrs).filter(([k]) => !(OWNER_ATTRIBUTES as readonly string[]).includes(k)));
+  if (typeof attrs !== 'object' || attrs === null || Array.isArray(attrs) || !OWNER_ATTRIBUTES.some((a) => a in attrs))
+    return op;
+  const kept = Object.fromEntries(
+    Object.entries(attrs).filter(([k]) => !(OWNER_ATTRIBUTES as readonly string[]).includes(k)),
+  );
   return { ...op, params: { ...op.params, attributes: kept } };
 }
 
 /** The connector's result with the share step in its observed state, and the note (another contract names it) in its detail. */
 function withStep(d: { step: ShareStep; note?: string }, r: ApplyResult): ApplyResult {
-  return { ...r, prior: wrap(d.step, r.prior), ...(d.note ? { detail: r.detail ? `${r.detail}; ${d.note}` : d.note } : {}) };
+  return {
+    ...r,
+    prior: wrap(d.step, r.prior),
+    ...(d.note ? { detail: r.detail ? `${r.detail}; ${d.note}` : d.note } : {}),
+  };
 }
 
 export class SharedConnector implements Connector {
@@ -117,14 +137,21 @@ export class SharedConnector implements Connector {
       for (let i = 0; i < ops.length; i++) decided.push(await this.decide(tx, ops[i]!, keys[i]!));
       const send = decided.flatMap((d) => (d.send ? [d.send] : []));
       const results = send.length > 0 ? await this.inner.applyGroupChange!(send) : [];
-      if (results.length !== send.length) throw new Error(`${this.target}: a group change of ${send.length} gave ${results.length} results`);
+      if (results.length !== send.length)
+        throw new Error(`${this.target}: a group change of ${send.length} gave ${results.length} results`);
       let k = 0;
       return decided.map((d) => (d.send ? withStep(d, results[k++]!) : d.result));
     });
   }
 
   /** The share step of one operation, and what (if anything) goes to the target. */
-  private async decide(tx: ShareTx, op: OperationSpec, key: ShareKey): Promise<{ step: ShareStep; send: OperationSpec; note?: string } | { step: ShareStep; send?: undefined; result: ApplyResult }> {
+  private async decide(
+    tx: ShareTx,
+    op: OperationSpec,
+    key: ShareKey,
+  ): Promise<
+    { step: ShareStep; send: OperationSpec; note?: string } | { step: ShareStep; send?: undefined; result: ApplyResult }
+  > {
     const all = await tx.shares(key);
     const mine = all.find((s) => s.contractId === this.contractId);
     const others = all.length - (mine ? 1 : 0);
@@ -138,7 +165,15 @@ export class SharedConnector implements Connector {
     if (GIVES_UP.has(op.action)) {
       const step: ShareStep = mine ? { gaveUp: mine.amendmentId } : {};
       if (mine) await tx.drop(key, this.contractId);
-      if (others > 0) return { step, result: { outcome: 'unchanged', prior: wrap(step, null), detail: `kept: named by ${plural(others, 'contract')}` } };
+      if (others > 0)
+        return {
+          step,
+          result: {
+            outcome: 'unchanged',
+            prior: wrap(step, null),
+            detail: `kept: named by ${plural(others, 'contract')}`,
+          },
+        };
       return { step, send: op };
     }
     // updateAttributes: the person's attributes follow, the owner's stay while another contract holds the account.
@@ -153,7 +188,10 @@ export class SharedConnector implements Connector {
       if (u.step.took) await tx.drop(key, this.contractId);
       if (u.step.gaveUp !== undefined) await tx.take(key, { contractId: this.contractId, amendmentId: u.step.gaveUp });
       const shareNote = u.step.took ? 'share given back' : u.step.gaveUp !== undefined ? 'share restored' : undefined;
-      if (result.outcome !== 'applied') return shareNote ? { outcome: 'compensated', detail: `${shareNote} (the target was not changed)` } : { outcome: 'unchanged' };
+      if (result.outcome !== 'applied')
+        return shareNote
+          ? { outcome: 'compensated', detail: `${shareNote} (the target was not changed)` }
+          : { outcome: 'unchanged' };
       if (TAKES.has(op.action)) {
         const others = (await tx.shares(key)).filter((s) => s.contractId !== this.contractId).length;
         if (others > 0) return { outcome: 'unchanged', detail: `kept: named by ${plural(others, 'contract')} now` };

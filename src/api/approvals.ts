@@ -63,10 +63,19 @@ export class ApprovalDesk {
     const before = await this.status(amendmentId);
     const why = this.whyNot(before, approver.id, decision);
     if (why) {
-      if (before.status !== 'pending_approval') throw new ProblemError(409, 'not-pending-approval', 'Not pending approval', `${why}${before.reason ? ` (${before.reason})` : ''}`);
+      if (before.status !== 'pending_approval')
+        throw new ProblemError(
+          409,
+          'not-pending-approval',
+          'Not pending approval',
+          `${why}${before.reason ? ` (${before.reason})` : ''}`,
+        );
       throw new ProblemError(403, 'approver-not-allowed', 'Not allowed', why);
     }
-    if (decision === 'reject' && !text?.trim()) throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'a rejection needs a reason', { errors: [{ path: 'reason', message: 'required' }] });
+    if (decision === 'reject' && !text?.trim())
+      throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'a rejection needs a reason', {
+        errors: [{ path: 'reason', message: 'required' }],
+      });
     const { token } = this.opts.signer.sign({
       amendmentId,
       planHash: before.planHash!,
@@ -76,7 +85,8 @@ export class ApprovalDesk {
       ...(text !== undefined ? { text } : {}),
       seconds: this.opts.tokenSeconds ?? 300,
     });
-    if (decision === 'approve') await client.approve(amendmentId, { by: approver.id, ...(text ? { comment: text } : {}), proof: token });
+    if (decision === 'approve')
+      await client.approve(amendmentId, { by: approver.id, ...(text ? { comment: text } : {}), proof: token });
     else await client.reject(amendmentId, { by: approver.id, reason: text!, proof: token });
     return this.outcome(amendmentId, before);
   }
@@ -85,7 +95,8 @@ export class ApprovalDesk {
     try {
       return await this.opts.client.getStatus(amendmentId);
     } catch (err) {
-      if (err instanceof AmendmentNotFoundError) throw new ProblemError(404, 'not-found', 'Not found', `no amendment ${amendmentId}`);
+      if (err instanceof AmendmentNotFoundError)
+        throw new ProblemError(404, 'not-found', 'Not found', `no amendment ${amendmentId}`);
       throw err;
     }
   }
@@ -99,8 +110,19 @@ export class ApprovalDesk {
       const v = await this.status(amendmentId);
       const ignored = v.approval?.ignored.slice(ignoredBefore) ?? [];
       if (ignored.length > 0) return { view: v, counted: false, why: ignored.map((i) => i.why).join('; ') };
-      if ((v.approval?.approvals.length ?? 0) > approvalsBefore || v.approval?.rejection || v.status !== 'pending_approval') return { view: v, counted: true };
-      if (Date.now() >= deadline) throw new ProblemError(504, 'decision-not-recorded', 'Not recorded in time', `the decision was sent to ${amendmentId} but the workflow has not recorded it yet; its status will show it`);
+      if (
+        (v.approval?.approvals.length ?? 0) > approvalsBefore ||
+        v.approval?.rejection ||
+        v.status !== 'pending_approval'
+      )
+        return { view: v, counted: true };
+      if (Date.now() >= deadline)
+        throw new ProblemError(
+          504,
+          'decision-not-recorded',
+          'Not recorded in time',
+          `the decision was sent to ${amendmentId} but the workflow has not recorded it yet; its status will show it`,
+        );
       await new Promise((r) => setTimeout(r, 100));
     }
   }

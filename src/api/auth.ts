@@ -38,8 +38,10 @@ export const ApiKeysFileSchema = z
     const ids = new Set<string>();
     const hashes = new Set<string>();
     f.keys.forEach((k, i) => {
-      if (ids.has(k.id)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `key id "${k.id}" is listed twice` });
-      if (hashes.has(k.sha256)) ctx.addIssue({ code: 'custom', path: ['keys', i, 'sha256'], message: 'this key is listed twice' });
+      if (ids.has(k.id))
+        ctx.addIssue({ code: 'custom', path: ['keys', i, 'id'], message: `key id "${k.id}" is listed twice` });
+      if (hashes.has(k.sha256))
+        ctx.addIssue({ code: 'custom', path: ['keys', i, 'sha256'], message: 'this key is listed twice' });
       ids.add(k.id);
       hashes.add(k.sha256);
     });
@@ -49,7 +51,8 @@ export const sha256 = (text: string): string => createHash('sha256').update(text
 export type ApiKey = z.output<typeof ApiKeysFileSchema>['keys'][number];
 
 export function loadApiKeys(file: string): ApiKey[] {
-  return parseWith(ApiKeysFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid keys file', file).keys;
+  return parseWith(ApiKeysFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid keys file', file)
+    .keys;
 }
 
 /** A new API key and the entry for the keys file (the key itself is shown once and stored nowhere). */
@@ -82,7 +85,9 @@ export interface Principal {
 const REALM = 'Bearer realm="amendctl"';
 
 function unauthorized(detail: string, slug = 'credential-invalid', error = 'invalid_token'): ProblemError {
-  return new ProblemError(401, slug, 'Not authenticated', detail, { headers: { 'www-authenticate': `${REALM}, error="${error}", error_description="${detail.replace(/"/g, "'")}"` } });
+  return new ProblemError(401, slug, 'Not authenticated', detail, {
+    headers: { 'www-authenticate': `${REALM}, error="${error}", error_description="${detail.replace(/"/g, "'")}"` },
+  });
 }
 
 export class Authenticator {
@@ -91,16 +96,32 @@ export class Authenticator {
 
   constructor(private readonly config: AuthConfig) {
     this.byHash = new Map(config.keys.map((k) => [k.sha256, k]));
-    if (config.jwt) this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+    if (config.jwt)
+      this.jwks = createRemoteJWKSet(new URL(config.jwt.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
   }
 
   /** The caller, proven and allowed `scope`; a 401 or 403 problem otherwise. */
   async authenticate(authorization: string | undefined, scope: Scope): Promise<Principal> {
-    if (!authorization) throw new ProblemError(401, 'credential-missing', 'Not authenticated', 'send Authorization: Bearer <API key or access token>', { headers: { 'www-authenticate': REALM } });
+    if (!authorization)
+      throw new ProblemError(
+        401,
+        'credential-missing',
+        'Not authenticated',
+        'send Authorization: Bearer <API key or access token>',
+        { headers: { 'www-authenticate': REALM } },
+      );
     const m = /^Bearer[ ]+(\S+)$/i.exec(authorization.trim());
-    if (!m) throw unauthorized('the Authorization header must be "Bearer <API key or access token>"', 'credential-invalid', 'invalid_request');
+    if (!m)
+      throw unauthorized(
+        'the Authorization header must be "Bearer <API key or access token>"',
+        'credential-invalid',
+        'invalid_request',
+      );
     const credential = m[1]!;
-    const principal = this.jwks && credential.split('.').length === 3 ? await this.verifyJwt(credential, this.jwks, this.config.jwt!) : this.verifyKey(credential);
+    const principal =
+      this.jwks && credential.split('.').length === 3
+        ? await this.verifyJwt(credential, this.jwks, this.config.jwt!)
+        : this.verifyKey(credential);
     if (!principal.scopes.has(scope)) {
       throw new ProblemError(403, 'scope-missing', 'Not allowed', `this credential lacks the scope "${scope}"`, {
         headers: { 'www-authenticate': `${REALM}, error="insufficient_scope", scope="${scope}"` },
@@ -112,30 +133,59 @@ export class Authenticator {
   private verifyKey(credential: string): Principal {
     const key = this.byHash.get(sha256(credential));
     if (!key) throw unauthorized('unknown API key');
-    return { via: 'api-key', id: key.id, scopes: new Set(key.scopes), log: `key:${key.id}`, ...(key.person ? { person: key.person } : {}) };
+    return {
+      via: 'api-key',
+      id: key.id,
+      scopes: new Set(key.scopes),
+      log: `key:${key.id}`,
+      ...(key.person ? { person: key.person } : {}),
+    };
   }
 
   private async verifyJwt(token: string, jwks: JWTVerifyGetKey, cfg: JwtConfig): Promise<Principal> {
     let payload;
     try {
-      ({ payload } = await jwtVerify(token, jwks, { issuer: cfg.issuer, audience: cfg.audience, clockTolerance: 5, requiredClaims: ['sub', 'exp'] }));
+      ({ payload } = await jwtVerify(token, jwks, {
+        issuer: cfg.issuer,
+        audience: cfg.audience,
+        clockTolerance: 5,
+        requiredClaims: ['sub', 'exp'],
+      }));
     } catch (err) {
       throw jwtProblem(err);
     }
     const sub = payload.sub!;
-    const scopes = typeof payload.scope === 'string' ? payload.scope.split(' ').filter((s): s is Scope => (SCOPES as readonly string[]).includes(s)) : [];
+    const scopes =
+      typeof payload.scope === 'string'
+        ? payload.scope.split(' ').filter((s): s is Scope => (SCOPES as readonly string[]).includes(s))
+        : [];
     // A subject may be an email: the log shows a digest of it, never the subject itself.
-    return { via: 'jwt', id: sub, scopes: new Set(scopes), log: `jwt:${sha256(`${cfg.issuer} ${sub}`).slice(0, 16)}`, person: sub };
+    return {
+      via: 'jwt',
+      id: sub,
+      scopes: new Set(scopes),
+      log: `jwt:${sha256(`${cfg.issuer} ${sub}`).slice(0, 16)}`,
+      person: sub,
+    };
   }
 }
 
 function jwtProblem(err: unknown): ProblemError {
   if (err instanceof joseErrors.JWTExpired) return unauthorized('the access token has expired');
-  if (err instanceof joseErrors.JWTClaimValidationFailed) return unauthorized(`the access token's "${err.claim}" claim is not accepted (${err.reason})`);
+  if (err instanceof joseErrors.JWTClaimValidationFailed)
+    return unauthorized(`the access token's "${err.claim}" claim is not accepted (${err.reason})`);
   if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError)) {
-    return new ProblemError(503, 'jwks-unavailable', 'Cannot verify access tokens now', "the issuer's key set could not be fetched; try again", { headers: { 'retry-after': '10' } });
+    return new ProblemError(
+      503,
+      'jwks-unavailable',
+      'Cannot verify access tokens now',
+      "the issuer's key set could not be fetched; try again",
+      { headers: { 'retry-after': '10' } },
+    );
   }
-  if (err instanceof joseErrors.JWKSNoMatchingKey) return unauthorized("the access token is not signed by a key of the issuer's key set");
-  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return unauthorized("the access token's signature does not verify");
+  if (err instanceof joseErrors.JWKSNoMatchingKey)
+    return unauthorized("the access token is not signed by a key of the issuer's key set");
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed)
+    return unauthorized("the access token's signature does not verify");
   return unauthorized(`the access token is not valid (${err.code})`);
 }

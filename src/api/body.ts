@@ -20,7 +20,10 @@ export function readDocument(body: unknown): unknown {
 export function asSubmitter(doc: unknown, caller: Principal): { doc: unknown; claimedBy?: string } {
   if (!doc || typeof doc !== 'object' || Array.isArray(doc)) return { doc };
   const claimed = (doc as Record<string, unknown>).submittedBy;
-  return { doc: { ...doc, submittedBy: caller.id }, ...(claimed !== undefined && claimed !== caller.id ? { claimedBy: String(claimed) } : {}) };
+  return {
+    doc: { ...doc, submittedBy: caller.id },
+    ...(claimed !== undefined && claimed !== caller.id ? { claimedBy: String(claimed) } : {}),
+  };
 }
 
 /** Who acts on an amendment (a cancel's `by`) is the caller; a body naming someone else is refused (403), never recorded as it claims. */
@@ -29,9 +32,15 @@ export function asCaller(doc: unknown, field: string, caller: Principal): unknow
   const claimed = (doc as Record<string, unknown>)[field];
   if (claimed !== undefined && claimed !== caller.id) {
     const proof = caller.via === 'jwt' ? 'its access token' : 'its API key';
-    throw new ProblemError(403, 'identity-mismatch', 'Not allowed', `${field} must be the caller, "${caller.id}" (from ${proof}), or be left out`, {
-      errors: [{ path: field, message: `names someone other than the caller "${caller.id}"` }],
-    });
+    throw new ProblemError(
+      403,
+      'identity-mismatch',
+      'Not allowed',
+      `${field} must be the caller, "${caller.id}" (from ${proof}), or be left out`,
+      {
+        errors: [{ path: field, message: `names someone other than the caller "${caller.id}"` }],
+      },
+    );
   }
   return { ...doc, [field]: caller.id };
 }

@@ -43,18 +43,32 @@ export interface DevApi {
 async function devInboxUser(): Promise<string> {
   const password = once(DEV_INBOX_PASSWORD_FILE, () => randomBytes(15).toString('base64url'));
   const users = existsSync(DEV_INBOX_USERS_FILE) ? new LocalUsers(DEV_INBOX_USERS_FILE) : undefined;
-  if (!(await users?.verify(DEV_INBOX_USER, password))) await addUser(DEV_INBOX_USERS_FILE, { id: DEV_INBOX_USER, name: 'Dev approver', password }, 10);
+  if (!(await users?.verify(DEV_INBOX_USER, password)))
+    await addUser(DEV_INBOX_USERS_FILE, { id: DEV_INBOX_USER, name: 'Dev approver', password }, 10);
   return password;
 }
 
-export async function startDevApi(client: AmendctlClient, port: number, logFile?: string, approvalKeyFile?: string): Promise<DevApi> {
+export async function startDevApi(
+  client: AmendctlClient,
+  port: number,
+  logFile?: string,
+  approvalKeyFile?: string,
+): Promise<DevApi> {
   const key = once(DEV_API_KEY_FILE, () => newApiKey({ id: 'dev', scopes: [...SCOPES] }).key);
   once(DEV_WEBHOOK_SECRET_FILE, () => `whsec_${randomBytes(32).toString('base64')}`);
   const sourcesFile = join(dirname(DEV_API_KEY_FILE), 'dev-sources.yaml');
   const mapping = resolve(PROJECT_ROOT, 'examples', 'webhook', 'mapping.yaml');
-  writeFileSync(sourcesFile, `# Written by amendctl dev: the webhook source of the embedded default.\nsources:\n  clm:\n    scheme: standard-webhooks\n    secrets: [{ file: ${JSON.stringify(DEV_WEBHOOK_SECRET_FILE)} }]\n    events: [contract.amended, contract.created]\n    record: { at: data }\n    mapping: ${JSON.stringify(mapping)}\n`);
+  writeFileSync(
+    sourcesFile,
+    `# Written by amendctl dev: the webhook source of the embedded default.\nsources:\n  clm:\n    scheme: standard-webhooks\n    secrets: [{ file: ${JSON.stringify(DEV_WEBHOOK_SECRET_FILE)} }]\n    events: [contract.amended, contract.created]\n    record: { at: data }\n    mapping: ${JSON.stringify(mapping)}\n`,
+  );
   const password = approvalKeyFile ? await devInboxUser() : undefined;
-  const inbox = approvalKeyFile ? { sessionKeys: parseSessionKeys(once(DEV_INBOX_SESSION_KEY_FILE, newSessionKey), DEV_INBOX_SESSION_KEY_FILE), users: new LocalUsers(DEV_INBOX_USERS_FILE) } : undefined;
+  const inbox = approvalKeyFile
+    ? {
+        sessionKeys: parseSessionKeys(once(DEV_INBOX_SESSION_KEY_FILE, newSessionKey), DEV_INBOX_SESSION_KEY_FILE),
+        users: new LocalUsers(DEV_INBOX_USERS_FILE),
+      }
+    : undefined;
   const app = buildApiServer({
     client,
     ...(approvalKeyFile ? { desk: new ApprovalDesk({ client, signer: loadSigningKey(approvalKeyFile) }) } : {}),

@@ -99,7 +99,9 @@ export class Intake {
   private async start(item: IntakeItem): Promise<void> {
     const t0 = performance.now();
     try {
-      const r = await this.client.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () => this.client.startSubmission(item.submission));
+      const r = await this.client.client.connection.withDeadline(Date.now() + START_DEADLINE_MS, () =>
+        this.client.startSubmission(item.submission),
+      );
       intakeStartSeconds.observe((performance.now() - t0) / 1000);
       await this.store.started(r).catch(() => undefined); // not recorded: a later sweep starts it again, which finds it started
     } catch (err) {
@@ -108,7 +110,9 @@ export class Intake {
       await this.store.retryLater(item.amendmentId, delay, why).catch(() => undefined); // not recorded: its lease ends and a sweep takes it
       if (Date.now() - this.lastWarn > 60_000) {
         this.lastWarn = Date.now();
-        this.warn(`amendctl serve: intake: starting amendment ${item.amendmentId} failed (attempt ${item.attempts + 1}; again in ${Math.round(delay / 1000)} s): ${why}`);
+        this.warn(
+          `amendctl serve: intake: starting amendment ${item.amendmentId} failed (attempt ${item.attempts + 1}; again in ${Math.round(delay / 1000)} s): ${why}`,
+        );
       }
     }
   }

@@ -6,7 +6,16 @@
  * own errors also by their message (about ids, namespaces and settings; payloads are encrypted).
  */
 export type LogEntry =
-  | { kind: 'access'; time: string; request: string; method: string; route: string | null; status: number; ms: number; caller?: string }
+  | {
+      kind: 'access';
+      time: string;
+      request: string;
+      method: string;
+      route: string | null;
+      status: number;
+      ms: number;
+      caller?: string;
+    }
   | { kind: 'error'; time: string; request: string; route: string | null; error: string; detail?: string };
 
 export type ApiLogger = (entry: LogEntry) => void;

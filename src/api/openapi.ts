@@ -21,7 +21,9 @@ function components(): { schemas: Record<string, Json>; ref: (schema: z.ZodType)
     ids.set(schema, id);
   }
   // Input form for all: documents are read as sent, and views may carry fields beyond those documented.
-  const out = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'input', uri: (id) => `${COMPONENTS}${id}` }) as { schemas: Record<string, Json> };
+  const out = z.toJSONSchema(registry, { target: 'draft-2020-12', io: 'input', uri: (id) => `${COMPONENTS}${id}` }) as {
+    schemas: Record<string, Json>;
+  };
   const shared = (out.schemas.__shared?.$defs ?? {}) as Record<string, Json>;
   const sharedName = (def: string): string => `Json${def.replace(/^schema/, '')}`;
   const rewrite = (v: unknown): unknown => {
@@ -30,14 +32,16 @@ function components(): { schemas: Record<string, Json>; ref: (schema: z.ZodType)
     const o: Json = {};
     for (const [k, x] of Object.entries(v)) {
       if (k === '$schema' || k === '$id') continue;
-      if (k === '$ref' && typeof x === 'string' && x.startsWith(`${COMPONENTS}__shared#/$defs/`)) o[k] = `${COMPONENTS}${sharedName(x.slice(x.lastIndexOf('/') + 1))}`;
+      if (k === '$ref' && typeof x === 'string' && x.startsWith(`${COMPONENTS}__shared#/$defs/`))
+        o[k] = `${COMPONENTS}${sharedName(x.slice(x.lastIndexOf('/') + 1))}`;
       else o[k] = rewrite(x);
     }
     return o;
   };
   const schemas: Record<string, Json> = {};
   for (const [id, s] of Object.entries(out.schemas)) if (id !== '__shared') schemas[id] = rewrite(s) as Json;
-  for (const [def, s] of Object.entries(shared)) schemas[sharedName(def)] = { ...(rewrite(s) as Json), description: 'any JSON value' };
+  for (const [def, s] of Object.entries(shared))
+    schemas[sharedName(def)] = { ...(rewrite(s) as Json), description: 'any JSON value' };
   return {
     schemas,
     ref: (schema) => {
@@ -51,7 +55,10 @@ function components(): { schemas: Record<string, Json>; ref: (schema: z.ZodType)
 const HEADER_DOCS: Record<string, { description: string; schema: Json }> = {
   Location: { description: "the amendment's status URL", schema: { type: 'string' } },
   'Retry-After': { description: 'seconds to wait before trying again', schema: { type: 'integer' } },
-  'WWW-Authenticate': { description: 'RFC 6750: the Bearer challenge, with error and scope', schema: { type: 'string' } },
+  'WWW-Authenticate': {
+    description: 'RFC 6750: the Bearer challenge, with error and scope',
+    schema: { type: 'string' },
+  },
 };
 
 export function openApiDocument(routes: readonly Route[], info: { version: string }): Json {
@@ -80,7 +87,9 @@ export function openApiDocument(routes: readonly Route[], info: { version: strin
             content:
               r.body.media === 'raw'
                 ? { '*/*': { schema: { type: 'string', contentMediaType: 'application/octet-stream' } } }
-                : Object.fromEntries(r.body.media.map((m) => [m, { schema: r.body?.schema ? ref(r.body.schema) : {} }])),
+                : Object.fromEntries(
+                    r.body.media.map((m) => [m, { schema: r.body?.schema ? ref(r.body.schema) : {} }]),
+                  ),
           },
         }
       : {};
@@ -100,7 +109,8 @@ export function openApiDocument(routes: readonly Route[], info: { version: strin
     info: {
       title: 'amendctl API',
       version: info.version,
-      description: 'Contract amendments turned into access changes, on Temporal. Errors are RFC 9457 problems (application/problem+json).',
+      description:
+        'Contract amendments turned into access changes, on Temporal. Errors are RFC 9457 problems (application/problem+json).',
     },
     paths,
     components: {

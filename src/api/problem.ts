@@ -44,12 +44,24 @@ export class ProblemError extends Error {
 
 /** A document that validates but says what it may not (another submitter, a field's value): 422 naming each field. */
 export function invalid(err: InputError): ProblemError {
-  return new ProblemError(422, 'validation-failed', 'The request does not validate', err.message.split('\n')[0]?.replace(/:$/, ''), { errors: err.issues });
+  return new ProblemError(
+    422,
+    'validation-failed',
+    'The request does not validate',
+    err.message.split('\n')[0]?.replace(/:$/, ''),
+    { errors: err.issues },
+  );
 }
 
 /** A body that is not JSON or YAML at all. */
 export function malformed(err: InputError): ProblemError {
-  return new ProblemError(400, 'malformed-body', 'The body is not valid JSON or YAML', err.issues.map((i) => i.message).join('; '), { errors: err.issues });
+  return new ProblemError(
+    400,
+    'malformed-body',
+    'The body is not valid JSON or YAML',
+    err.issues.map((i) => i.message).join('; '),
+    { errors: err.issues },
+  );
 }
 
 /** Fastify's own request errors (FST_ERR_*), by their status: a stable slug and title each. */
@@ -63,7 +75,8 @@ const FRAMEWORK: Record<number, [string, string]> = {
 export function problemFrom(err: unknown, limits: { bodyBytes: number }): ProblemError {
   if (err instanceof ProblemError) return err;
   if (err instanceof InputError) return invalid(err);
-  if (err instanceof AmendmentNotFoundError) return new ProblemError(404, 'amendment-not-found', 'No such amendment', err.message);
+  if (err instanceof AmendmentNotFoundError)
+    return new ProblemError(404, 'amendment-not-found', 'No such amendment', err.message);
   const status = (err as { statusCode?: unknown }).statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const [slug, title] = FRAMEWORK[status] ?? ['bad-request', 'Bad request'];

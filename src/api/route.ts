@@ -79,13 +79,25 @@ export interface Route {
 }
 
 /** A route whose handler gets its path parameters parsed (a 422 problem naming the parameter otherwise). */
-export function route<P extends z.ZodObject>(spec: Omit<Route, 'params' | 'handle'> & { params?: P; handle(req: FastifyRequest, deps: RouteDeps, params: z.output<P>): Promise<Reply> }): Route {
+export function route<P extends z.ZodObject>(
+  spec: Omit<Route, 'params' | 'handle'> & {
+    params?: P;
+    handle(req: FastifyRequest, deps: RouteDeps, params: z.output<P>): Promise<Reply>;
+  },
+): Route {
   return {
     ...spec,
     handle: (req, deps) => {
       if (!spec.params) return spec.handle(req, deps, {} as z.output<P>);
       const r = spec.params.safeParse(req.params);
-      if (!r.success) throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'a path parameter is not valid', { errors: zodIssues(r.error) });
+      if (!r.success)
+        throw new ProblemError(
+          422,
+          'validation-failed',
+          'The request does not validate',
+          'a path parameter is not valid',
+          { errors: zodIssues(r.error) },
+        );
       return spec.handle(req, deps, r.data);
     },
   };
@@ -95,7 +107,11 @@ export function route<P extends z.ZodObject>(spec: Omit<Route, 'params' | 'handl
 export function statusesOf(r: Route): Record<number, Answer> {
   const added: Record<number, Answer> = {};
   if (r.access !== 'public' && r.access !== 'signature') {
-    added[401] = { description: 'no credential, or one that does not verify (unknown key, bad signature, expired, wrong issuer or audience)', headers: ['WWW-Authenticate'] };
+    added[401] = {
+      description:
+        'no credential, or one that does not verify (unknown key, bad signature, expired, wrong issuer or audience)',
+      headers: ['WWW-Authenticate'],
+    };
     added[403] = { description: `the credential lacks the scope "${r.access}"`, headers: ['WWW-Authenticate'] };
   }
   if (r.body) {
@@ -107,7 +123,10 @@ export function statusesOf(r: Route): Record<number, Answer> {
 }
 
 /** Every route that calls Temporal answers this when it cannot reach it. */
-export const UNAVAILABLE: Answer = { description: 'Temporal is unavailable: nothing is known to have started or changed; retry after Retry-After', headers: ['Retry-After'] };
+export const UNAVAILABLE: Answer = {
+  description: 'Temporal is unavailable: nothing is known to have started or changed; retry after Retry-After',
+  headers: ['Retry-After'],
+};
 
 /** Where a status answer points a caller: the amendment's view. */
 export const statusUrl = (amendmentId: string): string => `/v1/amendments/${encodeURIComponent(amendmentId)}`;

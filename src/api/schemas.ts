@@ -17,7 +17,14 @@ export const ProblemSchema = z
     title: z.string(),
     status: z.number().int(),
     detail: z.string().optional(),
-    errors: z.array(z.object({ path: z.string().meta({ description: 'the field: `namedUsers[2].email`; empty for the whole document' }), message: z.string() })).optional(),
+    errors: z
+      .array(
+        z.object({
+          path: z.string().meta({ description: 'the field: `namedUsers[2].email`; empty for the whole document' }),
+          message: z.string(),
+        }),
+      )
+      .optional(),
   })
   .meta({ description: 'RFC 9457 problem details' });
 
@@ -34,14 +41,18 @@ export const CancelRequestSchema = z
   .meta({ description: '`by` is the caller (its API key id or token subject): leave it out, or give exactly that.' });
 
 export const IdParamsSchema = z.object({ id: BusinessIdSchema });
-export const SourceParamsSchema = z.object({ source: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a source name') });
+export const SourceParamsSchema = z.object({
+  source: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a source name'),
+});
 
 export const AcceptedSchema = z.object({
   amendmentId: z.string(),
   contractId: z.string(),
   workflowId: z.string(),
-  statusUrl: z.string().meta({ description: 'GET it for the amendment\'s view; also the Location header' }),
-  duplicate: z.boolean().meta({ description: 'true: this amendmentId was submitted before and nothing new was started' }),
+  statusUrl: z.string().meta({ description: "GET it for the amendment's view; also the Location header" }),
+  duplicate: z
+    .boolean()
+    .meta({ description: 'true: this amendmentId was submitted before and nothing new was started' }),
 });
 
 export const CancelAcceptedSchema = z.object({ amendmentId: z.string(), statusUrl: z.string() });
@@ -49,7 +60,14 @@ export const CancelAcceptedSchema = z.object({ amendmentId: z.string(), statusUr
 export const WebhookAcceptedSchema = z.object({
   source: z.string(),
   eventId: z.string(),
-  amendments: z.array(AcceptedSchema.extend({ differs: z.boolean().optional().meta({ description: 'a duplicate whose earlier delivery carried other content: the first stands' }) })),
+  amendments: z.array(
+    AcceptedSchema.extend({
+      differs: z
+        .boolean()
+        .optional()
+        .meta({ description: 'a duplicate whose earlier delivery carried other content: the first stands' }),
+    }),
+  ),
 });
 
 export const ReceivedSchema = z
@@ -62,22 +80,59 @@ export const ReceivedSchema = z
     eventId: z.string(),
     receivedAt: z.string(),
     attempts: z.number().int().meta({ description: 'starts tried so far' }),
-    lastError: z.string().optional().meta({ description: 'why the last start failed (Temporal unavailable, ...); it is retried' }),
+    lastError: z
+      .string()
+      .optional()
+      .meta({ description: 'why the last start failed (Temporal unavailable, ...); it is retried' }),
   })
-  .meta({ description: 'acknowledged and kept by the webhook intake; its workflow starts shortly (ask again after Retry-After)' });
+  .meta({
+    description:
+      'acknowledged and kept by the webhook intake; its workflow starts shortly (ask again after Retry-After)',
+  });
 
 export const HealthSchema = z.object({ status: z.literal('ok') });
-export const ReadinessSchema = z.object({ ready: z.boolean(), checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })) });
+export const ReadinessSchema = z.object({
+  ready: z.boolean(),
+  checks: z.array(z.object({ name: z.string(), ok: z.boolean(), detail: z.string().optional() })),
+});
 
-const OUTCOMES = ['pending', 'running', 'applied', 'unchanged', 'failed', 'skipped', 'compensated', 'compensation_failed'] as const;
+const OUTCOMES = [
+  'pending',
+  'running',
+  'applied',
+  'unchanged',
+  'failed',
+  'skipped',
+  'compensated',
+  'compensation_failed',
+] as const;
 const Outcome = z.enum(OUTCOMES);
 const ProofViewSchema = z
-  .object({ via: z.enum(PROOF_METHODS), keyId: z.string(), issuedAt: z.string(), expiresAt: z.string(), tokenId: z.string(), verifiedAt: z.string() })
-  .meta({ description: 'how the decision was proven: the key that signed it, how the approver proved themselves to its holder, when' });
-const DecisionSchema = z.object({ by: z.string(), at: z.string(), comment: z.string().optional(), proof: ProofViewSchema.optional() });
+  .object({
+    via: z.enum(PROOF_METHODS),
+    keyId: z.string(),
+    issuedAt: z.string(),
+    expiresAt: z.string(),
+    tokenId: z.string(),
+    verifiedAt: z.string(),
+  })
+  .meta({
+    description:
+      'how the decision was proven: the key that signed it, how the approver proved themselves to its holder, when',
+  });
+const DecisionSchema = z.object({
+  by: z.string(),
+  at: z.string(),
+  comment: z.string().optional(),
+  proof: ProofViewSchema.optional(),
+});
 
-export const ApproveRequestSchema = z.strictObject({ comment: z.string().max(2000).optional() }).meta({ description: 'The approver is the caller: a person proven by the credential.' });
-export const RejectRequestSchema = z.strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(2000) }).meta({ description: 'The approver is the caller: a person proven by the credential.' });
+export const ApproveRequestSchema = z
+  .strictObject({ comment: z.string().max(2000).optional() })
+  .meta({ description: 'The approver is the caller: a person proven by the credential.' });
+export const RejectRequestSchema = z
+  .strictObject({ reason: z.string().trim().min(1, 'a reason is required').max(2000) })
+  .meta({ description: 'The approver is the caller: a person proven by the credential.' });
 
 const OperationViewSchema = z.object({
   id: z.string(),
@@ -110,7 +165,14 @@ export const AmendmentViewSchema = z
     finishedAt: z.string().optional(),
     rulesetHash: z.string().optional(),
     planHash: z.string().optional(),
-    changes: z.array(z.object({ kind: z.enum(['added', 'removed', 'modified']), clause: z.string(), path: z.string(), key: z.string().optional() })),
+    changes: z.array(
+      z.object({
+        kind: z.enum(['added', 'removed', 'modified']),
+        clause: z.string(),
+        path: z.string(),
+        key: z.string().optional(),
+      }),
+    ),
     violations: z.array(z.object({ ruleId: z.string(), message: z.string() })),
     approval: z
       .object({
@@ -128,15 +190,37 @@ export const AmendmentViewSchema = z
       .optional(),
     operations: z.array(OperationViewSchema).meta({ description: 'the first 50' }),
     operationsTotal: z.number().int().optional(),
-    operationCounts: z.record(z.string(), z.partialRecord(Outcome, z.number().int())).optional().meta({ description: 'per target and outcome' }),
+    operationCounts: z
+      .record(z.string(), z.partialRecord(Outcome, z.number().int()))
+      .optional()
+      .meta({ description: 'per target and outcome' }),
     failures: z.array(OperationViewSchema).optional(),
-    cancellation: z.object({ by: z.string(), at: z.string(), reason: z.string(), kind: z.enum(['cancelled', 'superseded']) }).optional(),
-    progress: z.array(z.object({ target: z.string(), batch: z.number().int(), of: z.number().int(), done: z.number().int(), total: z.number().int(), failed: z.number().int() })).optional(),
+    cancellation: z
+      .object({ by: z.string(), at: z.string(), reason: z.string(), kind: z.enum(['cancelled', 'superseded']) })
+      .optional(),
+    progress: z
+      .array(
+        z.object({
+          target: z.string(),
+          batch: z.number().int(),
+          of: z.number().int(),
+          done: z.number().int(),
+          total: z.number().int(),
+          failed: z.number().int(),
+        }),
+      )
+      .optional(),
   })
   .meta({ description: 'An amendment: its status, plan, approvals and operations (amendctl status --json)' });
 
 export const DecidedSchema = z
-  .object({ amendmentId: z.string(), counted: z.literal(true), status: z.enum(AMENDMENT_STATUSES), reason: z.string().optional(), statusUrl: z.string() })
+  .object({
+    amendmentId: z.string(),
+    counted: z.literal(true),
+    status: z.enum(AMENDMENT_STATUSES),
+    reason: z.string().optional(),
+    statusUrl: z.string(),
+  })
   .meta({ description: 'The decision is recorded: the amendment proceeds, waits for more approvals, or is rejected' });
 
 const Queued = z.object({ amendmentId: z.string(), sequence: z.number().int() });
@@ -153,7 +237,9 @@ export const ContractViewSchema = z
     run: z.number().int(),
     applied: Queued.nullable().meta({ description: 'the last applied amendment, or null before the first' }),
   })
-  .meta({ description: "A contract's line: the sequence applied, who holds its turn, who waits (amendctl contract --json)" });
+  .meta({
+    description: "A contract's line: the sequence applied, who holds its turn, who waits (amendctl contract --json)",
+  });
 
 /** Named in the OpenAPI document's components, in this order. */
 export const NAMED_SCHEMAS = {
@@ -176,4 +262,7 @@ export const NAMED_SCHEMAS = {
 // Compile-time: the fields the views document have the types the client returns.
 type Fits<Real, Documented> = Real extends Documented ? true : never;
 const _amendmentViewFits: Fits<AmendmentView, z.output<typeof AmendmentViewSchema>> = true;
-const _contractViewFits: Fits<ContractView & { applied: { amendmentId: string; sequence: number } | null }, z.output<typeof ContractViewSchema>> = true;
+const _contractViewFits: Fits<
+  ContractView & { applied: { amendmentId: string; sequence: number } | null },
+  z.output<typeof ContractViewSchema>
+> = true;

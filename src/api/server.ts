@@ -42,12 +42,20 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
   const app = Fastify({ logger: false, bodyLimit: limits.bodyBytes, routerOptions: { maxParamLength: 256 } });
   const auth = new Authenticator(deps.auth);
   let document: Record<string, unknown> = {};
-  const routes: Route[] = [...amendmentRoutes, ...approvalRoutes, ...contractRoutes, ...webhookRoutes, ...metaRoutes(() => document)];
+  const routes: Route[] = [
+    ...amendmentRoutes,
+    ...approvalRoutes,
+    ...contractRoutes,
+    ...webhookRoutes,
+    ...metaRoutes(() => document),
+  ];
   document = openApiDocument(routes, { version: '1.0.0' });
 
-  const authenticate = (scope: Scope): onRequestHookHandler => async (req) => {
-    req.principal = await auth.authenticate(req.headers.authorization, scope);
-  };
+  const authenticate =
+    (scope: Scope): onRequestHookHandler =>
+    async (req) => {
+      req.principal = await auth.authenticate(req.headers.authorization, scope);
+    };
   const register = (scope: FastifyInstance, r: Route): void => {
     scope.route({
       method: r.method,
@@ -57,7 +65,10 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
       handler: (req, reply) =>
         inSpan(`${r.method} ${r.path}`, { 'http.request.method': r.method, 'http.route': r.path }, async () => {
           const out = await r.handle(req, deps);
-          return reply.code(out.status).headers(out.headers ?? {}).send(out.body);
+          return reply
+            .code(out.status)
+            .headers(out.headers ?? {})
+            .send(out.body);
         }),
     });
   };
@@ -81,11 +92,34 @@ export function buildApiServer(deps: ApiServerDeps): FastifyInstance {
   app.setErrorHandler((err, req, reply) => {
     const p = problemFrom(err, limits);
     if (p.status < 500 || err instanceof ProblemError) return sendProblem(reply, p);
-    const detail = err instanceof ServiceError ? [err.message, err.cause?.message].filter(Boolean).join(': ').slice(0, 300) : undefined;
-    logger({ kind: 'error', time: new Date().toISOString(), request: req.id, route: req.routeOptions.url ?? null, error: (err as Error).name ?? 'Error', ...(detail ? { detail } : {}) });
-    return sendProblem(reply, new ProblemError(p.status, p.slug, p.title, `the server could not answer; its log has the error under request ${req.id}`));
+    const detail =
+      err instanceof ServiceError
+        ? [err.message, err.cause?.message].filter(Boolean).join(': ').slice(0, 300)
+        : undefined;
+    logger({
+      kind: 'error',
+      time: new Date().toISOString(),
+      request: req.id,
+      route: req.routeOptions.url ?? null,
+      error: (err as Error).name ?? 'Error',
+      ...(detail ? { detail } : {}),
+    });
+    return sendProblem(
+      reply,
+      new ProblemError(
+        p.status,
+        p.slug,
+        p.title,
+        `the server could not answer; its log has the error under request ${req.id}`,
+      ),
+    );
   });
-  app.setNotFoundHandler((req, reply) => sendProblem(reply, new ProblemError(404, 'not-found', 'Not found', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  app.setNotFoundHandler((req, reply) =>
+    sendProblem(
+      reply,
+      new ProblemError(404, 'not-found', 'Not found', `no route ${req.method} ${req.url.split('?')[0]}`),
+    ),
+  );
   app.addHook('onResponse', async (req, reply) => {
     const labels = { route: req.routeOptions.url ?? 'unmatched', status: String(reply.statusCode) };
     apiRequestsTotal.inc(labels);

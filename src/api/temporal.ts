@@ -21,9 +21,15 @@ function isOutage(err: unknown): boolean {
 export const RETRY_AFTER_SECONDS = 5;
 
 export function temporalUnavailable(): ProblemError {
-  return new ProblemError(503, 'temporal-unavailable', 'Temporal is unavailable', `nothing was started or changed for certain; try again in ${RETRY_AFTER_SECONDS} s`, {
-    headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
-  });
+  return new ProblemError(
+    503,
+    'temporal-unavailable',
+    'Temporal is unavailable',
+    `nothing was started or changed for certain; try again in ${RETRY_AFTER_SECONDS} s`,
+    {
+      headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+    },
+  );
 }
 
 export async function onTemporal<T>(client: AmendctlClient, timeoutMs: number, fn: () => Promise<T>): Promise<T> {

@@ -28,6 +28,9 @@ export function ensureDevApprovalKeys(): typeof DEV_APPROVAL_FILES {
   ensureSecretFile(f.api, () => stringify(newSigningKey('dev-api').file).trimEnd());
   ensureSecretFile(f.demoApprover, () => stringify(newSigningKey('dev-demo-approver', DEMO_APPROVER).file).trimEnd());
   const keys = [f.api, f.demoApprover].map((file) => trustEntry(readSigningKeyFile(file)));
-  writeFileSync(f.trust, `# Written by amendctl dev: the keys whose signatures prove an approver to the dev worker.\n${stringify({ keys })}`);
+  writeFileSync(
+    f.trust,
+    `# Written by amendctl dev: the keys whose signatures prove an approver to the dev worker.\n${stringify({ keys })}`,
+  );
   return f;
 }

@@ -14,7 +14,16 @@
  * activity; the token travels in the approve or reject signal and is no secret: it proves one
  * decision and nothing else.
  */
-import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject, randomUUID, sign, verify } from 'node:crypto';
+import {
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  generateKeyPairSync,
+  type KeyObject,
+  randomUUID,
+  sign,
+  verify,
+} from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BusinessIdSchema } from '../domain/amendment';
@@ -61,7 +70,10 @@ const ClaimsSchema = z.strictObject({
 });
 export type ApprovalClaims = z.infer<typeof ClaimsSchema>;
 
-export const textHash = (text: string | undefined): string => createHash('sha256').update(text ?? '', 'utf8').digest('hex');
+export const textHash = (text: string | undefined): string =>
+  createHash('sha256')
+    .update(text ?? '', 'utf8')
+    .digest('hex');
 const b64url = (b: Buffer | string): string => Buffer.from(b).toString('base64url');
 
 // ---- keys ---------------------------------------------------------------------------------
@@ -92,7 +104,8 @@ export const TrustFileSchema = z.strictObject({
     .superRefine((keys, ctx) => {
       const seen = new Set<string>();
       keys.forEach((k, i) => {
-        if (seen.has(k.id)) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `key id "${k.id}" is listed twice` });
+        if (seen.has(k.id))
+          ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `key id "${k.id}" is listed twice` });
         seen.add(k.id);
       });
     }),
@@ -103,28 +116,49 @@ export type TrustFile = z.output<typeof TrustFileSchema>;
 
 function publicKeyFrom(text: string): KeyObject {
   const t = text.trim();
-  const key = t.includes('BEGIN') ? createPublicKey(t) : createPublicKey({ key: Buffer.from(t, 'base64'), format: 'der', type: 'spki' });
-  if (key.asymmetricKeyType !== 'ed25519') throw new Error(`an Ed25519 key, not ${key.asymmetricKeyType ?? 'an unknown type'}`);
+  const key = t.includes('BEGIN')
+    ? createPublicKey(t)
+    : createPublicKey({ key: Buffer.from(t, 'base64'), format: 'der', type: 'spki' });
+  if (key.asymmetricKeyType !== 'ed25519')
+    throw new Error(`an Ed25519 key, not ${key.asymmetricKeyType ?? 'an unknown type'}`);
   return key;
 }
 
 /** A new key pair: the signing key file's content and the trust file entry for its public key. */
-export function newSigningKey(id: string, approver?: string): { file: SigningKeyFile; trust: TrustFile['keys'][number] } {
+export function newSigningKey(
+  id: string,
+  approver?: string,
+): { file: SigningKeyFile; trust: TrustFile['keys'][number] } {
   const { privateKey, publicKey } = generateKeyPairSync('ed25519');
   return {
-    file: { id, ...(approver ? { approver } : {}), privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString() },
-    trust: { id, publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'), approvers: [approver ?? '*'] },
+    file: {
+      id,
+      ...(approver ? { approver } : {}),
+      privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+    },
+    trust: {
+      id,
+      publicKey: publicKey.export({ format: 'der', type: 'spki' }).toString('base64'),
+      approvers: [approver ?? '*'],
+    },
   };
 }
 
 /** The trust file entry for a signing key (its public half). */
 export function trustEntry(f: SigningKeyFile): TrustFile['keys'][number] {
-  const publicKey = createPublicKey(createPrivateKey(f.privateKey)).export({ format: 'der', type: 'spki' }).toString('base64');
+  const publicKey = createPublicKey(createPrivateKey(f.privateKey))
+    .export({ format: 'der', type: 'spki' })
+    .toString('base64');
   return { id: f.id, publicKey, approvers: [f.approver ?? '*'] };
 }
 
 export function readSigningKeyFile(file: string): SigningKeyFile {
-  return parseWith(SigningKeyFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid approval signing key file', file);
+  return parseWith(
+    SigningKeyFileSchema,
+    parseStructuredText(readFileSync(file, 'utf8'), file),
+    'invalid approval signing key file',
+    file,
+  );
 }
 
 export function loadSigningKey(file: string): ApprovalSigner {
@@ -132,7 +166,12 @@ export function loadSigningKey(file: string): ApprovalSigner {
 }
 
 export function loadTrust(file: string): ApprovalVerifier {
-  const t = parseWith(TrustFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid approval keys file', file);
+  const t = parseWith(
+    TrustFileSchema,
+    parseStructuredText(readFileSync(file, 'utf8'), file),
+    'invalid approval keys file',
+    file,
+  );
   return new ApprovalVerifier(t, file);
 }
 
@@ -157,7 +196,10 @@ export class ApprovalSigner {
   private readonly key: KeyObject;
   constructor(private readonly file: SigningKeyFile) {
     this.key = createPrivateKey(file.privateKey);
-    if (this.key.asymmetricKeyType !== 'ed25519') throw new Error(`approval signing key ${file.id}: an Ed25519 key is needed, not ${this.key.asymmetricKeyType ?? 'unknown'}`);
+    if (this.key.asymmetricKeyType !== 'ed25519')
+      throw new Error(
+        `approval signing key ${file.id}: an Ed25519 key is needed, not ${this.key.asymmetricKeyType ?? 'unknown'}`,
+      );
   }
   get id(): string {
     return this.file.id;
@@ -170,7 +212,8 @@ export class ApprovalSigner {
   sign(r: SignRequest): { token: string; claims: ApprovalClaims } {
     const by = r.by ?? this.file.approver;
     if (!by) throw new Error(`approval signing key ${this.file.id} is no person's: say whom it signs for`);
-    if (this.file.approver && by !== this.file.approver) throw new Error(`approval signing key ${this.file.id} is ${this.file.approver}'s and cannot sign for ${by}`);
+    if (this.file.approver && by !== this.file.approver)
+      throw new Error(`approval signing key ${this.file.id} is ${this.file.approver}'s and cannot sign for ${by}`);
     const iat = Math.floor((r.nowMs ?? Date.now()) / 1000);
     const claims: ApprovalClaims = {
       kid: this.file.id,
@@ -239,36 +282,58 @@ export class ApprovalVerifier {
   /** Whether this token proves this decision; else why not (one line, no secret). */
   /** `nowMs`: the verifier's clock (as for any bearer token, the verifier's clock decides expiry). */
   verify(token: unknown, x: Expected, nowMs: number = Date.now()): Verification {
-    if (typeof token !== 'string' || token === '') return refuse('no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)');
+    if (typeof token !== 'string' || token === '')
+      return refuse(
+        'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)',
+      );
     if (token.length > MAX_TOKEN_LENGTH) return refuse(`the proof is longer than ${MAX_TOKEN_LENGTH} characters`);
     const parts = token.split('.');
-    if (parts.length !== 3 || parts[0] !== TOKEN_PREFIX) return refuse(`the proof is not an ${TOKEN_PREFIX} approval token`);
+    if (parts.length !== 3 || parts[0] !== TOKEN_PREFIX)
+      return refuse(`the proof is not an ${TOKEN_PREFIX} approval token`);
     let claims: ApprovalClaims;
     try {
       const parsed = ClaimsSchema.safeParse(JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8')));
-      if (!parsed.success) return refuse('the proof\'s claims are malformed');
+      if (!parsed.success) return refuse("the proof's claims are malformed");
       claims = parsed.data;
     } catch {
-      return refuse('the proof\'s claims are not JSON');
+      return refuse("the proof's claims are not JSON");
     }
     const trusted = this.keys.get(claims.kid);
     if (!trusted) return refuse(`the proof is signed with key "${claims.kid}", which this worker does not trust`);
     const signature = Buffer.from(parts[2]!, 'base64url');
-    if (signature.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${parts[1]}`), trusted.key, signature)) return refuse(`the proof's signature does not verify with key "${claims.kid}"`);
+    if (signature.length !== 64 || !verify(null, Buffer.from(`${parts[0]}.${parts[1]}`), trusted.key, signature))
+      return refuse(`the proof's signature does not verify with key "${claims.kid}"`);
     // Signed: from here the claims are the signer's word.
-    if (claims.amendmentId !== x.amendmentId) return refuse(`the proof is for amendment ${claims.amendmentId}, not this one`);
-    if (claims.planHash !== x.planHash) return refuse('the proof is for another plan of this amendment (its plan hash differs)');
-    if (claims.decision !== x.decision) return refuse(`the proof is for ${claims.decision === 'approve' ? 'an approval' : 'a rejection'}, not ${x.decision === 'approve' ? 'an approval' : 'a rejection'}`);
+    if (claims.amendmentId !== x.amendmentId)
+      return refuse(`the proof is for amendment ${claims.amendmentId}, not this one`);
+    if (claims.planHash !== x.planHash)
+      return refuse('the proof is for another plan of this amendment (its plan hash differs)');
+    if (claims.decision !== x.decision)
+      return refuse(
+        `the proof is for ${claims.decision === 'approve' ? 'an approval' : 'a rejection'}, not ${x.decision === 'approve' ? 'an approval' : 'a rejection'}`,
+      );
     if (claims.sub !== x.by) return refuse(`the proof is ${claims.sub}'s, not from ${x.by}`);
-    if (!trusted.approvers.has('*') && !trusted.approvers.has(claims.sub)) return refuse(`key "${claims.kid}" may not sign for ${claims.sub}`);
-    if (trusted.methods && !trusted.methods.has(claims.via)) return refuse(`key "${claims.kid}" may not sign approvals proven by ${claims.via}`);
-    if (claims.text !== textHash(x.text)) return refuse(`the ${x.decision === 'approve' ? 'comment' : 'reason'} is not the one the proof was signed for`);
+    if (!trusted.approvers.has('*') && !trusted.approvers.has(claims.sub))
+      return refuse(`key "${claims.kid}" may not sign for ${claims.sub}`);
+    if (trusted.methods && !trusted.methods.has(claims.via))
+      return refuse(`key "${claims.kid}" may not sign approvals proven by ${claims.via}`);
+    if (claims.text !== textHash(x.text))
+      return refuse(`the ${x.decision === 'approve' ? 'comment' : 'reason'} is not the one the proof was signed for`);
     const now = Math.floor(nowMs / 1000);
     if (claims.exp <= claims.iat) return refuse('the proof expires before it was issued');
-    if (claims.exp - claims.iat > this.trust.maxLifetimeSeconds) return refuse(`the proof claims a lifetime over ${this.trust.maxLifetimeSeconds} s`);
+    if (claims.exp - claims.iat > this.trust.maxLifetimeSeconds)
+      return refuse(`the proof claims a lifetime over ${this.trust.maxLifetimeSeconds} s`);
     if (claims.iat > now + CLOCK_SKEW_SECONDS) return refuse(`the proof is issued in the future (${iso(claims.iat)})`);
     if (claims.exp <= now) return refuse(`the proof expired at ${iso(claims.exp)}`);
-    return { ok: true, by: claims.sub, via: claims.via, keyId: claims.kid, issuedAt: iso(claims.iat), expiresAt: iso(claims.exp), tokenId: claims.jti };
+    return {
+      ok: true,
+      by: claims.sub,
+      via: claims.via,
+      keyId: claims.kid,
+      issuedAt: iso(claims.iat),
+      expiresAt: iso(claims.exp),
+      tokenId: claims.jti,
+    };
   }
 }
 

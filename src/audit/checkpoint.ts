@@ -23,7 +23,15 @@ export const CheckpointSchema = z
     at: z.iso.datetime({ offset: true }),
     keyId: z.string().min(1),
     // Any contract id the log holds (an invalid amendment that named none is chained under '').
-    heads: z.array(z.object({ contractId: z.string().max(10_000), seq: z.number().int().positive(), hash: z.string().regex(/^[0-9a-f]{64}$/) }).strict()),
+    heads: z.array(
+      z
+        .object({
+          contractId: z.string().max(10_000),
+          seq: z.number().int().positive(),
+          hash: z.string().regex(/^[0-9a-f]{64}$/),
+        })
+        .strict(),
+    ),
     signature: z.string().min(1),
   })
   .strict();
@@ -32,7 +40,9 @@ export type ChainHead = Checkpoint['heads'][number];
 
 function signingKey(keys: CodecKeys, keyId: string): Buffer | undefined {
   const key = keys.keys.get(keyId);
-  return key ? Buffer.from(hkdfSync('sha256', key, Buffer.from('amendctl'), Buffer.from('audit-checkpoint/1'), 32)) : undefined;
+  return key
+    ? Buffer.from(hkdfSync('sha256', key, Buffer.from('amendctl'), Buffer.from('audit-checkpoint/1'), 32))
+    : undefined;
 }
 
 function mac(key: Buffer, c: Omit<Checkpoint, 'signature'>): string {
@@ -41,7 +51,12 @@ function mac(key: Buffer, c: Omit<Checkpoint, 'signature'>): string {
 
 /** A checkpoint of these heads, signed with the current key. */
 export function signCheckpoint(heads: ChainHead[], keys: CodecKeys, at = new Date()): Checkpoint {
-  const body = { format: CHECKPOINT_FORMAT, at: at.toISOString(), keyId: keys.current, heads: [...heads].sort((a, b) => a.contractId.localeCompare(b.contractId)) } as const;
+  const body = {
+    format: CHECKPOINT_FORMAT,
+    at: at.toISOString(),
+    keyId: keys.current,
+    heads: [...heads].sort((a, b) => a.contractId.localeCompare(b.contractId)),
+  } as const;
   return { ...body, signature: mac(signingKey(keys, keys.current)!, body) };
 }
 
@@ -57,11 +72,17 @@ export interface CheckpointProblem {
  */
 export function checkCheckpoint(c: Checkpoint, rows: AuditRow[], keys: CodecKeys, only?: string): CheckpointProblem[] {
   const key = signingKey(keys, c.keyId);
-  if (!key) return [{ problem: `the checkpoint is signed with key "${c.keyId}", which is not among the configured codec keys (${[...keys.keys.keys()].join(', ')})` }];
+  if (!key)
+    return [
+      {
+        problem: `the checkpoint is signed with key "${c.keyId}", which is not among the configured codec keys (${[...keys.keys.keys()].join(', ')})`,
+      },
+    ];
   const { signature, ...body } = c;
   const expected = Buffer.from(mac(key, body));
   const given = Buffer.from(signature);
-  if (expected.length !== given.length || !timingSafeEqual(expected, given)) return [{ problem: 'the checkpoint does not match its signature (it was altered after it was signed)' }];
+  if (expected.length !== given.length || !timingSafeEqual(expected, given))
+    return [{ problem: 'the checkpoint does not match its signature (it was altered after it was signed)' }];
   const byContract = new Map<string, AuditRow[]>();
   for (const r of rows) byContract.set(r.contractId, [...(byContract.get(r.contractId) ?? []), r]);
   const problems: CheckpointProblem[] = [];
@@ -71,9 +92,17 @@ export function checkCheckpoint(c: Checkpoint, rows: AuditRow[], keys: CodecKeys
     const row = chain.find((r) => r.seq === head.seq);
     const last = chain.reduce((m, r) => Math.max(m, r.seq), 0);
     if (!row) {
-      problems.push({ contractId: head.contractId, seq: head.seq, problem: `truncated: the checkpoint of ${c.at} names record seq ${head.seq} (hash ${head.hash.slice(0, 12)}…), the log ${last === 0 ? 'has no record of this contract' : `ends at seq ${last}`}` });
+      problems.push({
+        contractId: head.contractId,
+        seq: head.seq,
+        problem: `truncated: the checkpoint of ${c.at} names record seq ${head.seq} (hash ${head.hash.slice(0, 12)}…), the log ${last === 0 ? 'has no record of this contract' : `ends at seq ${last}`}`,
+      });
     } else if (row.hash !== head.hash) {
-      problems.push({ contractId: head.contractId, seq: head.seq, problem: `rewritten: record seq ${head.seq} has hash ${row.hash.slice(0, 12)}…, the checkpoint of ${c.at} says ${head.hash.slice(0, 12)}…` });
+      problems.push({
+        contractId: head.contractId,
+        seq: head.seq,
+        problem: `rewritten: record seq ${head.seq} has hash ${row.hash.slice(0, 12)}…, the checkpoint of ${c.at} says ${head.hash.slice(0, 12)}…`,
+      });
     }
   }
   return problems;

@@ -9,7 +9,15 @@ import type { Amendment } from '../domain/amendment';
 import type { ApplyResult, CompensateResult, Operation, Plan } from '../domain/plan';
 import type { StoredOperation } from '../store/operations';
 import type { AmendmentView, BatchResult, PlanResult } from '../workflows/definitions';
-import { AUDIT_FORMAT, type AuditDecision, type AuditOperation, type AuditRecord, decisionsFromView, dropUndefined, opFromStored } from './record';
+import {
+  AUDIT_FORMAT,
+  type AuditDecision,
+  type AuditOperation,
+  type AuditRecord,
+  decisionsFromView,
+  dropUndefined,
+  opFromStored,
+} from './record';
 
 export type History = Awaited<ReturnType<WorkflowHandle['fetchHistory']>>;
 export type HistoryEvent = NonNullable<History['events']>[number];
@@ -56,11 +64,16 @@ interface ActivityTrack {
 /** amendmentV2's operations, from the operation store (the history holds the batches, not the list). */
 export type LoadOperations = (amendmentId: string, planHash: string) => Promise<StoredOperation[]>;
 
-export async function recordFromHistory(history: History, decode: Decode, extra: { runId?: string; operations?: LoadOperations } = {}): Promise<AuditRecord> {
+export async function recordFromHistory(
+  history: History,
+  decode: Decode,
+  extra: { runId?: string; operations?: LoadOperations } = {},
+): Promise<AuditRecord> {
   const events = history.events ?? [];
   const acts = new Map<number, ActivityTrack>();
   const signals: Array<{ kind: string; at: string; input: Record<string, unknown> }> = [];
-  let input: { amendment?: Partial<Amendment>; options?: { rollback?: { requestedBy: string; reason: string } } } | undefined;
+  let input:
+    { amendment?: Partial<Amendment>; options?: { rollback?: { requestedBy: string; reason: string } } } | undefined;
   let summary: string | undefined;
   let startedAt: string | undefined;
   let workflowId = '';
@@ -80,23 +93,42 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
       workflowId = a.workflowId ?? '';
     } else if (e.activityTaskScheduledEventAttributes) {
       const a = e.activityTaskScheduledEventAttributes;
-      acts.set(id, { type: a.activityType?.name ?? '', input: await decode(a.input?.payloads?.[0]), summary: (await decode(e.userMetadata?.summary)) as string | undefined, scheduledAt: at });
+      acts.set(id, {
+        type: a.activityType?.name ?? '',
+        input: await decode(a.input?.payloads?.[0]),
+        summary: (await decode(e.userMetadata?.summary)) as string | undefined,
+        scheduledAt: at,
+      });
     } else if (e.activityTaskStartedEventAttributes) {
       const t = acts.get(n(e.activityTaskStartedEventAttributes.scheduledEventId));
       if (t) Object.assign(t, { startedAt: at, attempt: e.activityTaskStartedEventAttributes.attempt ?? 1 });
     } else if (e.activityTaskCompletedEventAttributes) {
       const t = acts.get(n(e.activityTaskCompletedEventAttributes.scheduledEventId));
-      if (t) Object.assign(t, { finishedAt: at, result: await decode(e.activityTaskCompletedEventAttributes.result?.payloads?.[0]) });
+      if (t)
+        Object.assign(t, {
+          finishedAt: at,
+          result: await decode(e.activityTaskCompletedEventAttributes.result?.payloads?.[0]),
+        });
     } else if (e.activityTaskFailedEventAttributes || e.activityTaskTimedOutEventAttributes) {
       const a = (e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes)!;
       const t = acts.get(n(a.scheduledEventId));
       if (t) Object.assign(t, { finishedAt: at, failure: await failureText(a.failure as Failure, decode) });
     } else if (e.workflowExecutionSignaledEventAttributes) {
       const a = e.workflowExecutionSignaledEventAttributes;
-      if (['approve', 'reject', 'cancel'].includes(a.signalName ?? '')) signals.push({ kind: a.signalName!, at: at ?? '', input: ((await decode(a.input?.payloads?.[0])) ?? {}) as Record<string, unknown> });
+      if (['approve', 'reject', 'cancel'].includes(a.signalName ?? ''))
+        signals.push({
+          kind: a.signalName!,
+          at: at ?? '',
+          input: ((await decode(a.input?.payloads?.[0])) ?? {}) as Record<string, unknown>,
+        });
     } else if (e.workflowExecutionUpdateAcceptedEventAttributes) {
       const req = e.workflowExecutionUpdateAcceptedEventAttributes.acceptedRequest?.input;
-      if (req?.name === 'approveUpdate') signals.push({ kind: 'approve', at: at ?? '', input: ((await decode(req.args?.payloads?.[0])) ?? {}) as Record<string, unknown> });
+      if (req?.name === 'approveUpdate')
+        signals.push({
+          kind: 'approve',
+          at: at ?? '',
+          input: ((await decode(req.args?.payloads?.[0])) ?? {}) as Record<string, unknown>,
+        });
     } else if (e.workflowPropertiesModifiedEventAttributes) {
       const p = e.workflowPropertiesModifiedEventAttributes.upsertedMemo?.fields?.planHash;
       if (p) memoPlanHash = String(await decode(p));
@@ -106,29 +138,39 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     } else if (e.workflowExecutionCompletedEventAttributes) {
       final = (await decode(e.workflowExecutionCompletedEventAttributes.result?.payloads?.[0])) as AmendmentView;
       closedAt = at;
-    } else if (e.workflowExecutionFailedEventAttributes || e.workflowExecutionTerminatedEventAttributes || e.workflowExecutionCanceledEventAttributes || e.workflowExecutionTimedOutEventAttributes) {
+    } else if (
+      e.workflowExecutionFailedEventAttributes ||
+      e.workflowExecutionTerminatedEventAttributes ||
+      e.workflowExecutionCanceledEventAttributes ||
+      e.workflowExecutionTimedOutEventAttributes
+    ) {
       closedAt = at;
       lastStatus = 'failed';
     }
   }
 
   const all = [...acts.values()];
-  const planned = all.find((t) => t.type === 'planAmendment' && t.result) as (ActivityTrack & { result: PlanResult }) | undefined;
+  const planned = all.find((t) => t.type === 'planAmendment' && t.result) as
+    (ActivityTrack & { result: PlanResult }) | undefined;
   const plan: Plan | undefined = planned?.result.plan;
   const doc = input?.amendment ?? {};
 
   // Operations: the plan's order; outcome from the final view when there is one, timing and attempts from the activities.
   const viewOps = new Map((final?.operations ?? []).map((o) => [o.id, o]));
   const applies = new Map(all.filter((t) => t.type === 'applyOperation').map((t) => [(t.input as Operation).id, t]));
-  const compensations = new Map(all.filter((t) => t.type === 'compensateOperation').map((t) => [(t.input as { op: Operation }).op.id, t]));
+  const compensations = new Map(
+    all.filter((t) => t.type === 'compensateOperation').map((t) => [(t.input as { op: Operation }).op.id, t]),
+  );
   const ops: Operation[] = plan?.operations ?? [];
   let operations: AuditOperation[] = ops.map((op) => {
     const apply = applies.get(op.id);
     const comp = compensations.get(op.id);
     const v = viewOps.get(op.id);
     const res = apply?.result as (ApplyResult & { attempt: number }) | undefined;
-    const outcome: AuditOperation['outcome'] = v?.outcome ?? (apply?.failure ? 'failed' : res ? res.outcome : apply ? 'running' : 'pending');
-    const dur = apply?.scheduledAt && apply.finishedAt ? Date.parse(apply.finishedAt) - Date.parse(apply.scheduledAt) : undefined;
+    const outcome: AuditOperation['outcome'] =
+      v?.outcome ?? (apply?.failure ? 'failed' : res ? res.outcome : apply ? 'running' : 'pending');
+    const dur =
+      apply?.scheduledAt && apply.finishedAt ? Date.parse(apply.finishedAt) - Date.parse(apply.scheduledAt) : undefined;
     const u = comp?.result as CompensateResult | undefined;
     return dropUndefined({
       id: op.id,
@@ -151,7 +193,10 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
             detail: comp.failure?.message ?? u?.detail,
             at: comp.finishedAt,
             attempts: comp.attempt,
-            durationMs: comp.scheduledAt && comp.finishedAt ? Date.parse(comp.finishedAt) - Date.parse(comp.scheduledAt) : undefined,
+            durationMs:
+              comp.scheduledAt && comp.finishedAt
+                ? Date.parse(comp.finishedAt) - Date.parse(comp.scheduledAt)
+                : undefined,
           }
         : undefined,
     });
@@ -172,16 +217,33 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
             const a = attempts.get(row.idx);
             return a !== undefined && a > 0 ? { ...o, attempts: a } : o;
           })
-        : (final?.operations ?? []).map((o) => dropUndefined({ ...o, durationMs: o.startedAt && o.finishedAt ? Date.parse(o.finishedAt) - Date.parse(o.startedAt) : undefined }));
+        : (final?.operations ?? []).map((o) =>
+            dropUndefined({
+              ...o,
+              durationMs: o.startedAt && o.finishedAt ? Date.parse(o.finishedAt) - Date.parse(o.startedAt) : undefined,
+            }),
+          );
   }
 
   // Decisions: as the workflow judged them (final view), else the raw signals (not judged yet).
   const decisions: AuditDecision[] = final?.approval
     ? decisionsFromView(final)
-    : signals.map((s) => dropUndefined({ kind: s.kind, by: String(s.input.by ?? '?'), at: s.at, accepted: false, why: 'not yet judged (the workflow is still running)', comment: s.input.comment as string | undefined, reason: s.input.reason as string | undefined }));
+    : signals.map((s) =>
+        dropUndefined({
+          kind: s.kind,
+          by: String(s.input.by ?? '?'),
+          at: s.at,
+          accepted: false,
+          why: 'not yet judged (the workflow is still running)',
+          comment: s.input.comment as string | undefined,
+          reason: s.input.reason as string | undefined,
+        }),
+      );
   // The arrival time in history is authoritative for when a decision was received.
   for (const d of decisions) {
-    const s = signals.find((x) => x.kind === d.kind && x.input.by === d.by && Math.abs(Date.parse(x.at) - Date.parse(d.at)) < 5_000);
+    const s = signals.find(
+      (x) => x.kind === d.kind && x.input.by === d.by && Math.abs(Date.parse(x.at) - Date.parse(d.at)) < 5_000,
+    );
     if (s) d.at = s.at;
   }
 
@@ -201,7 +263,9 @@ export async function recordFromHistory(history: History, decode: Decode, extra:
     status: (final?.status ?? lastStatus ?? 'queued') as AuditRecord['status'],
     reason: final?.reason,
     reverses: final?.reverses ?? doc.reverses,
-    rollback: final?.rollback ?? (input?.options?.rollback && doc.reverses ? { of: doc.reverses, ...input.options.rollback } : undefined),
+    rollback:
+      final?.rollback ??
+      (input?.options?.rollback && doc.reverses ? { of: doc.reverses, ...input.options.rollback } : undefined),
     rulesetHash: plan?.rulesetHash ?? final?.rulesetHash,
     changes: plan?.changes ?? final?.changes ?? [],
     violations: plan?.violations ?? final?.violations ?? [],

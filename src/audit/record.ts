@@ -78,7 +78,8 @@ export interface AuditRecord {
   traceId?: string;
 }
 
-const ms = (a?: string, b?: string): number | undefined => (a && b ? Math.max(0, Date.parse(b) - Date.parse(a)) : undefined);
+const ms = (a?: string, b?: string): number | undefined =>
+  a && b ? Math.max(0, Date.parse(b) - Date.parse(a)) : undefined;
 
 function opFromView(o: OperationView): AuditOperation {
   const d = ms(o.startedAt, o.finishedAt);
@@ -105,11 +106,37 @@ export function decisionsFromView(v: AmendmentView): AuditDecision[] {
   const a = v.approval;
   if (!a) return [];
   const out: AuditDecision[] = [
-    ...a.approvals.map((d) => ({ kind: 'approve', by: d.by, at: d.at, accepted: true, ...(d.comment ? { comment: d.comment } : {}), ...(d.proof ? { proof: d.proof } : {}) })),
-    ...(a.rejection ? [{ kind: 'reject', by: a.rejection.by, at: a.rejection.at, accepted: true, reason: a.rejection.reason, ...(a.rejection.proof ? { proof: a.rejection.proof } : {}) }] : []),
+    ...a.approvals.map((d) => ({
+      kind: 'approve',
+      by: d.by,
+      at: d.at,
+      accepted: true,
+      ...(d.comment ? { comment: d.comment } : {}),
+      ...(d.proof ? { proof: d.proof } : {}),
+    })),
+    ...(a.rejection
+      ? [
+          {
+            kind: 'reject',
+            by: a.rejection.by,
+            at: a.rejection.at,
+            accepted: true,
+            reason: a.rejection.reason,
+            ...(a.rejection.proof ? { proof: a.rejection.proof } : {}),
+          },
+        ]
+      : []),
     ...a.ignored.map((d) => {
       const x = d as typeof d & { reason?: string };
-      return { kind: /reject/i.test(d.why) || x.reason ? 'reject' : 'approve', by: d.by, at: d.at, accepted: false, why: d.why, ...(d.comment ? { comment: d.comment } : {}), ...(x.reason ? { reason: x.reason } : {}) };
+      return {
+        kind: /reject/i.test(d.why) || x.reason ? 'reject' : 'approve',
+        by: d.by,
+        at: d.at,
+        accepted: false,
+        why: d.why,
+        ...(d.comment ? { comment: d.comment } : {}),
+        ...(x.reason ? { reason: x.reason } : {}),
+      };
     }),
   ];
   return out.sort((p, q) => p.at.localeCompare(q.at));
@@ -117,7 +144,11 @@ export function decisionsFromView(v: AmendmentView): AuditDecision[] {
 
 /** An operation as the operation store kept it (amendmentV2: the whole list, not only the view's first ones). */
 export function opFromStored(row: StoredOperation): AuditOperation {
-  const outcome: OperationView['outcome'] = row.compensation ? (row.compensation.outcome === 'failed' ? 'compensation_failed' : 'compensated') : row.outcome;
+  const outcome: OperationView['outcome'] = row.compensation
+    ? row.compensation.outcome === 'failed'
+      ? 'compensation_failed'
+      : 'compensated'
+    : row.outcome;
   const o = row.op;
   return opFromView({
     id: o.id,
@@ -137,7 +168,10 @@ export function opFromStored(row: StoredOperation): AuditOperation {
 }
 
 /** The record from a final view (the durable log's record); `operations` replaces the view's (bounded) list. */
-export function recordFromView(v: AmendmentView, extra: { runId?: string; operations?: AuditOperation[]; traceId?: string } = {}): AuditRecord {
+export function recordFromView(
+  v: AmendmentView,
+  extra: { runId?: string; operations?: AuditOperation[]; traceId?: string } = {},
+): AuditRecord {
   return dropUndefined({
     format: AUDIT_FORMAT,
     source: 'workflow',
@@ -157,7 +191,12 @@ export function recordFromView(v: AmendmentView, extra: { runId?: string; operat
     rulesetHash: v.rulesetHash,
     changes: v.changes,
     violations: v.violations,
-    approval: { required: v.approval?.required ?? false, reasons: v.approval?.reasons ?? [], needed: v.approval?.needed ?? 0, decisions: decisionsFromView(v) },
+    approval: {
+      required: v.approval?.required ?? false,
+      reasons: v.approval?.reasons ?? [],
+      needed: v.approval?.needed ?? 0,
+      decisions: decisionsFromView(v),
+    },
     operations: extra.operations ?? v.operations.map(opFromView),
     leftForOperator: v.leftForOperator ?? [],
     planHash: v.planHash,

@@ -30,7 +30,8 @@ export const AUDIT_TABLE = 'amendctl_audit_log';
 export const GENESIS = '0'.repeat(64);
 
 export function auditDbConfig(env: NodeJS.ProcessEnv = process.env): PoolConfig {
-  if (env.AMENDCTL_AUDIT_DATABASE_URL) return { connectionString: env.AMENDCTL_AUDIT_DATABASE_URL, max: 4, allowExitOnIdle: true };
+  if (env.AMENDCTL_AUDIT_DATABASE_URL)
+    return { connectionString: env.AMENDCTL_AUDIT_DATABASE_URL, max: 4, allowExitOnIdle: true };
   const password = env.AMENDCTL_AUDIT_PASSWORD ?? env.AMENDCTL_WAREHOUSE_PASSWORD;
   return {
     host: env.AMENDCTL_AUDIT_HOST ?? env.AMENDCTL_WAREHOUSE_HOST ?? '127.0.0.1',
@@ -114,21 +115,23 @@ export class AuditStore {
     await this.ensureSchema();
     return inTransaction(this.pool, async (c) => {
       await c.query(`SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, [`amendctl_audit:${record.contractId}`]);
-      const existing = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 AND amendment_id = $2`, [record.contractId, record.amendmentId]);
+      const existing = await c.query<{ seq: string; hash: string }>(
+        `SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 AND amendment_id = $2`,
+        [record.contractId, record.amendmentId],
+      );
       if (existing.rows[0]) return { seq: Number(existing.rows[0].seq), hash: existing.rows[0].hash, duplicate: true };
-      const last = await c.query<{ seq: string; hash: string }>(`SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq DESC LIMIT 1`, [record.contractId]);
+      const last = await c.query<{ seq: string; hash: string }>(
+        `SELECT seq, hash FROM ${AUDIT_TABLE} WHERE contract_id = $1 ORDER BY seq DESC LIMIT 1`,
+        [record.contractId],
+      );
       const seq = Number(last.rows[0]?.seq ?? 0) + 1;
       const prevHash = last.rows[0]?.hash ?? GENESIS;
       const stored = { sealed: this.sealer.seal(record).toString('utf8') };
       const hash = chainHash(prevHash, stored);
-      await c.query(`INSERT INTO ${AUDIT_TABLE} (contract_id, seq, amendment_id, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)`, [
-        record.contractId,
-        seq,
-        record.amendmentId,
-        JSON.stringify(stored),
-        prevHash,
-        hash,
-      ]);
+      await c.query(
+        `INSERT INTO ${AUDIT_TABLE} (contract_id, seq, amendment_id, record, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6)`,
+        [record.contractId, seq, record.amendmentId, JSON.stringify(stored), prevHash, hash],
+      );
       return { seq, hash, duplicate: false };
     });
   }
@@ -141,7 +144,10 @@ export class AuditStore {
 
   async amendmentRow(amendmentId: string): Promise<AuditRow | undefined> {
     await this.ensureSchema();
-    const r = await this.pool.query(`SELECT * FROM ${AUDIT_TABLE} WHERE amendment_id = $1 ORDER BY recorded_at LIMIT 1`, [amendmentId]);
+    const r = await this.pool.query(
+      `SELECT * FROM ${AUDIT_TABLE} WHERE amendment_id = $1 ORDER BY recorded_at LIMIT 1`,
+      [amendmentId],
+    );
     return r.rows[0] ? this.toRow(r.rows[0]) : undefined;
   }
 
@@ -162,14 +168,19 @@ export class AuditStore {
   /** Each contract chain's head: its last seq and hash (what a checkpoint signs: src/audit/checkpoint.ts). */
   async heads(): Promise<Array<{ contractId: string; seq: number; hash: string }>> {
     await this.ensureSchema();
-    const r = await this.pool.query<{ contract_id: string; seq: string; hash: string }>(`SELECT DISTINCT ON (contract_id) contract_id, seq, hash FROM ${AUDIT_TABLE} ORDER BY contract_id, seq DESC`);
+    const r = await this.pool.query<{ contract_id: string; seq: string; hash: string }>(
+      `SELECT DISTINCT ON (contract_id) contract_id, seq, hash FROM ${AUDIT_TABLE} ORDER BY contract_id, seq DESC`,
+    );
     return r.rows.map((x) => ({ contractId: x.contract_id, seq: Number(x.seq), hash: x.hash }));
   }
 
   /** A row, its record opened with the codec keys (a key that is not configured is an error naming it). */
   private toRow(r: Record<string, unknown>): AuditRow {
     const stored = r.record;
-    const sealed = stored && typeof stored === 'object' && typeof (stored as { sealed?: unknown }).sealed === 'string' ? (stored as { sealed: string }).sealed : undefined;
+    const sealed =
+      stored && typeof stored === 'object' && typeof (stored as { sealed?: unknown }).sealed === 'string'
+        ? (stored as { sealed: string }).sealed
+        : undefined;
     return {
       contractId: String(r.contract_id),
       seq: Number(r.seq),
@@ -181,7 +192,6 @@ export class AuditStore {
       recordedAt: r.recorded_at instanceof Date ? r.recorded_at.toISOString() : String(r.recorded_at),
     };
   }
-
 }
 
 /** Pure: rows ordered by contract, then seq. */
@@ -203,9 +213,14 @@ export function verifyRows(rows: AuditRow[]): VerifyResult {
             : chainHash(row.prevHash, row.stored) !== row.hash
               ? `the record does not match its hash (it was edited after it was written)`
               : undefined;
-    if (problem) return { ok: false, contracts: contracts.size, rows: rows.length, broken: { contractId: row.contractId, seq: row.seq, amendmentId: row.amendmentId, problem } };
+    if (problem)
+      return {
+        ok: false,
+        contracts: contracts.size,
+        rows: rows.length,
+        broken: { contractId: row.contractId, seq: row.seq, amendmentId: row.amendmentId, problem },
+      };
     prev = row;
   }
   return { ok: true, contracts: contracts.size, rows: rows.length };
 }
-

@@ -44,13 +44,24 @@ const USAGE = `usage: npm run bench:e2e -- [--small] [--only a,b,c,d,e,f] [sizes
 export function parseArgs(argv: string[]): CliOptions {
   const small = argv.includes('--small');
   const sizes: Sizes = { ...(small ? SMALL : FULL) };
-  const opts: CliOptions = { only: [...CASES], sizes, small, maxMinutes: small ? 20 : 180, json: join(ROOT, '.cache', 'bench-e2e.json'), keep: false };
+  const opts: CliOptions = {
+    only: [...CASES],
+    sizes,
+    small,
+    maxMinutes: small ? 20 : 180,
+    json: join(ROOT, '.cache', 'bench-e2e.json'),
+    keep: false,
+  };
   const num = (flag: string, v: string | undefined): number => {
     const n = Number(v);
     if (!v || !Number.isInteger(n) || n < 0) throw new Error(`${flag} needs a whole number, got ${v ?? 'nothing'}`);
     return n;
   };
-  const list = (flag: string, v: string | undefined): number[] => (v ?? '').split(',').filter(Boolean).map((x) => num(flag, x));
+  const list = (flag: string, v: string | undefined): number[] =>
+    (v ?? '')
+      .split(',')
+      .filter(Boolean)
+      .map((x) => num(flag, x));
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i]!;
     const v = (): string | undefined => argv[++i];
@@ -61,9 +72,13 @@ export function parseArgs(argv: string[]): CliOptions {
         opts.keep = true;
         break;
       case '--only': {
-        const only = (v() ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+        const only = (v() ?? '')
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
         const bad = only.filter((c) => !CASES.includes(c as CaseId));
-        if (bad.length > 0 || only.length === 0) throw new Error(`--only takes cases among ${CASES.join(',')}, got ${bad.join(',') || 'nothing'}`);
+        if (bad.length > 0 || only.length === 0)
+          throw new Error(`--only takes cases among ${CASES.join(',')}, got ${bad.join(',') || 'nothing'}`);
         opts.only = only as CaseId[];
         break;
       }
@@ -120,7 +135,17 @@ export async function runCases(bench: Bench, only: readonly CaseId[]): Promise<v
   for (const c of CASE_ORDER.filter((x) => only.includes(x))) {
     if (bench.outOfTime()) {
       bench.log(`[${c}] skipped: the time limit was reached`);
-      bench.add(figure({ case: c, key: `${c}.skipped`, label: 'not run', unit: 'ms', floor: null, value: null, error: 'skipped: time limit reached' }));
+      bench.add(
+        figure({
+          case: c,
+          key: `${c}.skipped`,
+          label: 'not run',
+          unit: 'ms',
+          floor: null,
+          value: null,
+          error: 'skipped: time limit reached',
+        }),
+      );
       continue;
     }
     if (c === 'd' || c === 'e') await bench.stopInProcess(); // their workers run in processes of their own
@@ -131,7 +156,17 @@ export async function runCases(bench: Bench, only: readonly CaseId[]): Promise<v
     } catch (err) {
       const message = (err as Error)?.message ?? String(err);
       bench.log(`[${c}] failed after ${((Date.now() - t0) / 1000).toFixed(0)} s: ${message}`);
-      bench.add(figure({ case: c, key: `${c}.failed`, label: 'case failed', unit: 'ms', floor: null, value: null, error: message }));
+      bench.add(
+        figure({
+          case: c,
+          key: `${c}.failed`,
+          label: 'case failed',
+          unit: 'ms',
+          floor: null,
+          value: null,
+          error: message,
+        }),
+      );
     }
   }
 }
@@ -140,7 +175,12 @@ export async function runCases(bench: Bench, only: readonly CaseId[]): Promise<v
 export function report(bench: Bench, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {
     bench: 'amendctl e2e vs bare-Temporal floor (issue 9, point 8)',
-    machine: { node: process.version, cpus: cpus().length, memoryMB: Math.round(totalmem() / 1024 / 1024), platform: process.platform },
+    machine: {
+      node: process.version,
+      cpus: cpus().length,
+      memoryMB: Math.round(totalmem() / 1024 / 1024),
+      platform: process.platform,
+    },
     sizes: bench.sizes,
     ...extra,
     figures: bench.figures,
@@ -159,8 +199,12 @@ async function main(): Promise<number> {
   }
   const startedAt = new Date();
   const deadline = Date.now() + opts.maxMinutes * 60_000;
-  process.stdout.write(`amendctl bench:e2e (${opts.small ? 'small' : 'full'} sizes; cases ${opts.only.join(',')}; at most ${opts.maxMinutes} min) on ${cpus().length} CPUs, node ${process.version}\n`);
-  process.stdout.write(`starting the servers (Temporal dev server with a fresh SQLite file, PostgreSQL, scim2-server) ...\n`);
+  process.stdout.write(
+    `amendctl bench:e2e (${opts.small ? 'small' : 'full'} sizes; cases ${opts.only.join(',')}; at most ${opts.maxMinutes} min) on ${cpus().length} CPUs, node ${process.version}\n`,
+  );
+  process.stdout.write(
+    `starting the servers (Temporal dev server with a fresh SQLite file, PostgreSQL, scim2-server) ...\n`,
+  );
   let stack: Stack | undefined;
   let bench: Bench | undefined;
   let finishing: Promise<void> | undefined;
@@ -168,7 +212,16 @@ async function main(): Promise<number> {
     (finishing ??= (async () => {
       if (bench) {
         process.stdout.write(`\n${table(bench.figures)}\n`);
-        writeJson(opts.json, report(bench, { startedAt: startedAt.toISOString(), finishedAt: new Date().toISOString(), ended: why, cases: opts.only, temporalCli: stack?.env.temporalCli }));
+        writeJson(
+          opts.json,
+          report(bench, {
+            startedAt: startedAt.toISOString(),
+            finishedAt: new Date().toISOString(),
+            ended: why,
+            cases: opts.only,
+            temporalCli: stack?.env.temporalCli,
+          }),
+        );
         process.stdout.write(`\nfigures: ${opts.json}${why === 'completed' ? '' : ` (${why}: partial)`}\n`);
         await bench.close().catch(() => undefined);
       }
@@ -189,12 +242,22 @@ async function main(): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   // The hard limit: phases stop taking work at the deadline; if one hangs past it, stop anyway.
-  const hard = setTimeout(() => void finish('time limit').finally(() => process.exit(124)), opts.maxMinutes * 60_000 + 120_000);
+  const hard = setTimeout(
+    () => void finish('time limit').finally(() => process.exit(124)),
+    opts.maxMinutes * 60_000 + 120_000,
+  );
   hard.unref();
   try {
     stack = await startStack({ keepDir: opts.keep });
-    process.stdout.write(`servers up: Temporal ${stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS}, PostgreSQL :${stack.env.AMENDCTL_TEST_PG_PORT}, SCIM ${stack.env.AMENDCTL_TEST_SCIM_URL} (folder ${stack.env.dir})\n`);
-    bench = await Bench.create(stack.env, { sizes: opts.sizes, deadline, dir: stack.env.dir, ...(opts.rssCapMB ? { rssCapMB: opts.rssCapMB } : {}) });
+    process.stdout.write(
+      `servers up: Temporal ${stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS}, PostgreSQL :${stack.env.AMENDCTL_TEST_PG_PORT}, SCIM ${stack.env.AMENDCTL_TEST_SCIM_URL} (folder ${stack.env.dir})\n`,
+    );
+    bench = await Bench.create(stack.env, {
+      sizes: opts.sizes,
+      deadline,
+      dir: stack.env.dir,
+      ...(opts.rssCapMB ? { rssCapMB: opts.rssCapMB } : {}),
+    });
     await runCases(bench, opts.only);
     await finish(bench.outOfTime() ? 'time limit' : 'completed');
     return 0;

@@ -85,9 +85,15 @@ export interface ScenarioOptions {
 
 /** The floor workflows' entry modules (bundled by heap.ts), by scenario name. */
 export const FLOOR_ENTRIES: Record<string, { module: string; description: string }> = {
-  floor: { module: './floor-workflow', description: 'a workflow that waits for one signal (bundle: the workflow SDK only)' },
+  floor: {
+    module: './floor-workflow',
+    description: 'a workflow that waits for one signal (bundle: the workflow SDK only)',
+  },
   'floor+zod': { module: './heap-floor-zod', description: 'the floor, its bundle also evaluating the zod library' },
-  'floor+schemas': { module: './heap-floor-schemas', description: "the floor, its bundle also evaluating the amendment workflow's schema modules" },
+  'floor+schemas': {
+    module: './heap-floor-schemas',
+    description: "the floor, its bundle also evaluating the amendment workflow's schema modules",
+  },
 };
 
 export function floorScenario(name: string, opts: ScenarioOptions): HeapScenario {
@@ -132,11 +138,17 @@ export function baselineAmendment(i: number, run: string): AmendmentInput {
 function substitute(v: unknown, i: number, run: string): unknown {
   if (typeof v === 'string') return v.replaceAll('{i}', String(i)).replaceAll('{run}', run);
   if (Array.isArray(v)) return v.map((x) => substitute(x, i, run));
-  if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, i, run)]));
+  if (v && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, substitute(x, i, run)]));
   return v;
 }
 
-export const BENCH_APPROVAL_POLICY: ApprovalPolicy = { approvers: ['*'], groups: {}, required: 1, separationOfDuties: true };
+export const BENCH_APPROVAL_POLICY: ApprovalPolicy = {
+  approvers: ['*'],
+  groups: {},
+  required: 1,
+  separationOfDuties: true,
+};
 
 export interface AmendmentScenarioOptions {
   name?: string;
@@ -152,9 +164,16 @@ export interface AmendmentScenarioOptions {
 }
 
 /** The stub activities of the amendment workflow: no targets, no audit store; the plan is real. */
-export type V1Activities = Pick<AmendmentActivities, 'orderingPolicy' | 'enqueueAmendment' | 'planAmendment' | 'applyOperation' | 'compensateOperation' | 'recordAudit'>;
+export type V1Activities = Pick<
+  AmendmentActivities,
+  'orderingPolicy' | 'enqueueAmendment' | 'planAmendment' | 'applyOperation' | 'compensateOperation' | 'recordAudit'
+>;
 
-export function amendmentStubActivities(ctx: ScenarioContext, rules: Ruleset, approvalPolicy: ApprovalPolicy): V1Activities {
+export function amendmentStubActivities(
+  ctx: ScenarioContext,
+  rules: Ruleset,
+  approvalPolicy: ApprovalPolicy,
+): V1Activities {
   return {
     async orderingPolicy() {
       return { gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS };
@@ -180,7 +199,10 @@ export function amendmentStubActivities(ctx: ScenarioContext, rules: Ruleset, ap
 }
 
 export function amendmentScenario(o: AmendmentScenarioOptions = {}): HeapScenario {
-  const rules = loadRuleset(readFileSync(resolve(ROOT, 'examples', 'reference', 'rules.yaml'), 'utf8'), 'examples/reference/rules.yaml');
+  const rules = loadRuleset(
+    readFileSync(resolve(ROOT, 'examples', 'reference', 'rules.yaml'), 'utf8'),
+    'examples/reference/rules.yaml',
+  );
   const args = o.args ?? ((i: number, run: string) => [{ amendment: baselineAmendment(i, run) }]);
   return {
     name: o.name ?? 'amendment',
@@ -197,17 +219,32 @@ export function amendmentScenario(o: AmendmentScenarioOptions = {}): HeapScenari
       ],
       memo: { sequence: 1 },
     }),
-    activities: (ctx) => ({ ...amendmentStubActivities(ctx, rules, o.approvalPolicy ?? BENCH_APPROVAL_POLICY), ...(o.activities?.(ctx) ?? {}) }),
+    activities: (ctx) => ({
+      ...amendmentStubActivities(ctx, rules, o.approvalPolicy ?? BENCH_APPROVAL_POLICY),
+      ...(o.activities?.(ctx) ?? {}),
+    }),
     async setup(ctx) {
       // The contract entity the amendments release their turn to (it logs and ignores releases it did not grant).
-      const initial: ContractWorkflowState = { contractId: `bench-${ctx.run}`, applied: null, waiting: [], holder: null, recent: [] };
-      await ctx.client.workflow.start('contractWorkflow', { taskQueue: ctx.taskQueue, workflowId: contractWorkflowId(`bench-${ctx.run}`), args: [initial] });
+      const initial: ContractWorkflowState = {
+        contractId: `bench-${ctx.run}`,
+        applied: null,
+        waiting: [],
+        holder: null,
+        recent: [],
+      };
+      await ctx.client.workflow.start('contractWorkflow', {
+        taskQueue: ctx.taskQueue,
+        workflowId: contractWorkflowId(`bench-${ctx.run}`),
+        args: [initial],
+      });
     },
     waitingQuery: 'AmendmentStatus = "pending_approval"',
     release: o.release ?? ((h) => h.signal('approve', { by: 'bench-approver', comment: 'approved by the heap bench' })),
     checkResult: (r) => {
       const v = r as AmendmentView | undefined;
-      return v?.status === 'completed' ? undefined : `status ${v?.status ?? '?'}: ${v?.reason ?? JSON.stringify(r).slice(0, 200)}`;
+      return v?.status === 'completed'
+        ? undefined
+        : `status ${v?.status ?? '?'}: ${v?.reason ?? JSON.stringify(r).slice(0, 200)}`;
     },
   };
 }
@@ -218,7 +255,11 @@ export function amendmentScenario(o: AmendmentScenarioOptions = {}): HeapScenari
  * batch applied at once. Typed loosely on purpose: amendmentV2's types are still moving, and a
  * bench must not break the build; a mismatch shows as a workflow that does not park or complete.
  */
-export function amendmentV2StubActivities(ctx: ScenarioContext, rules: Ruleset, approvalPolicy: ApprovalPolicy): Record<string, (input: never) => Promise<unknown>> {
+export function amendmentV2StubActivities(
+  ctx: ScenarioContext,
+  rules: Ruleset,
+  approvalPolicy: ApprovalPolicy,
+): Record<string, (input: never) => Promise<unknown>> {
   const v1 = amendmentStubActivities(ctx, rules, approvalPolicy);
   return {
     async enqueueAmendment(req: Parameters<V1Activities['enqueueAmendment']>[0]) {
@@ -230,7 +271,15 @@ export function amendmentV2StubActivities(ctx: ScenarioContext, rules: Ruleset, 
       const targets = [...new Set(plan.operations.map((o) => o.target))];
       const batches = targets.map((target) => {
         const idx = plan.operations.map((o, i) => (o.target === target ? i : -1)).filter((i) => i >= 0);
-        return { target, taskQueue: ctx.taskQueue, from: idx[0]!, to: idx[idx.length - 1]! + 1, subjects: new Set(idx.map((i) => plan.operations[i]!.subject)).size, batch: 1, of: 1 };
+        return {
+          target,
+          taskQueue: ctx.taskQueue,
+          from: idx[0]!,
+          to: idx[idx.length - 1]! + 1,
+          subjects: new Set(idx.map((i) => plan.operations[i]!.subject)).size,
+          batch: 1,
+          of: 1,
+        };
       });
       return {
         planHash: `bench-${plan.amendmentId}`,
@@ -241,7 +290,15 @@ export function amendmentV2StubActivities(ctx: ScenarioContext, rules: Ruleset, 
         violations: plan.violations,
         approval: plan.approval,
         operationsTotal: plan.operations.length,
-        operations: plan.operations.slice(0, 50).map((op) => ({ id: op.id, target: op.target, action: op.action, subject: op.subject, description: op.description, ruleIds: op.ruleIds, outcome: 'pending' })),
+        operations: plan.operations.slice(0, 50).map((op) => ({
+          id: op.id,
+          target: op.target,
+          action: op.action,
+          subject: op.subject,
+          description: op.description,
+          ruleIds: op.ruleIds,
+          outcome: 'pending',
+        })),
         batches,
         lanes: Object.fromEntries(targets.map((t) => [t, 1])),
         after: plan.after,
@@ -254,7 +311,12 @@ export function amendmentV2StubActivities(ctx: ScenarioContext, rules: Ruleset, 
       return { target: input.target, from: input.from, to: input.to, startedAt: new Date().toISOString(), operations };
     },
     async compensateBatch(input: { target: string; from: number; to: number }) {
-      return { target: input.target, operations: Array.from({ length: input.to - input.from }, (_, k) => [input.from + k, 'compensated']), at: new Date().toISOString(), failed: [] };
+      return {
+        target: input.target,
+        operations: Array.from({ length: input.to - input.from }, (_, k) => [input.from + k, 'compensated']),
+        at: new Date().toISOString(),
+        failed: [],
+      };
     },
     recordAudit: v1.recordAudit,
   };
@@ -280,7 +342,10 @@ export const scenarioFactories: Record<string, (o: ScenarioOptions) => HeapScena
 };
 
 scenarioFactories.amendmentV2 = (o) => {
-  const rules = loadRuleset(readFileSync(resolve(ROOT, 'examples', 'reference', 'rules.yaml'), 'utf8'), 'examples/reference/rules.yaml');
+  const rules = loadRuleset(
+    readFileSync(resolve(ROOT, 'examples', 'reference', 'rules.yaml'), 'utf8'),
+    'examples/reference/rules.yaml',
+  );
   return amendmentScenario({
     name: 'amendmentV2',
     workflowType: o.workflowType ?? 'amendmentV2',

@@ -67,7 +67,8 @@ export function readHeapSnapshot(file: string): HeapGraph {
   };
   const nodesAt = find('"nodes":[', 0);
   const header = buf.toString('utf8', 0, nodesAt).trim().replace(/,$/, '') + '}';
-  const snapshot = (JSON.parse(header) as { snapshot: { meta: Meta; node_count: number; edge_count: number } }).snapshot;
+  const snapshot = (JSON.parse(header) as { snapshot: { meta: Meta; node_count: number; edge_count: number } })
+    .snapshot;
   const { meta } = snapshot;
   const nf = meta.node_fields.length;
   const ef = meta.edge_fields.length;
@@ -76,8 +77,14 @@ export function readHeapSnapshot(file: string): HeapGraph {
     if (i < 0) throw new Error(`${file}: no field ${name}`);
     return i;
   };
-  const [nType, nName, nSelf, nEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) => fi(f, meta.node_fields)) as [number, number, number, number];
-  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => fi(f, meta.edge_fields)) as [number, number, number];
+  const [nType, nName, nSelf, nEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) =>
+    fi(f, meta.node_fields),
+  ) as [number, number, number, number];
+  const [eType, eName, eTo] = ['type', 'name_or_index', 'to_node'].map((f) => fi(f, meta.edge_fields)) as [
+    number,
+    number,
+    number,
+  ];
 
   let pos = nodesAt + '"nodes":['.length;
   // Reads the next unsigned integer (snapshot arrays hold only non-negative integers).
@@ -156,7 +163,20 @@ export function readHeapSnapshot(file: string): HeapGraph {
     strings.push(s.length > MAX_NAME ? s.slice(0, MAX_NAME) : s);
     pos++;
   }
-  return { nodeCount, edgeCount, nodeType, nodeName, selfSize, firstEdge, edgeType, edgeName, edgeTo, strings, nodeTypes: meta.node_types[0], edgeTypes: meta.edge_types[0] };
+  return {
+    nodeCount,
+    edgeCount,
+    nodeType,
+    nodeName,
+    selfSize,
+    firstEdge,
+    edgeType,
+    edgeName,
+    edgeTo,
+    strings,
+    nodeTypes: meta.node_types[0],
+    edgeTypes: meta.edge_types[0],
+  };
 }
 
 /** The DevTools-like class of a node: the constructor name for objects, the V8 node type otherwise. */
@@ -233,7 +253,12 @@ export interface ClassDelta {
 }
 
 /** (after - before) / per, largest self size first. */
-export function diffSummaries(before: Map<string, ClassStat>, after: Map<string, ClassStat>, per: number, top = 30): ClassDelta[] {
+export function diffSummaries(
+  before: Map<string, ClassStat>,
+  after: Map<string, ClassStat>,
+  per: number,
+  top = 30,
+): ClassDelta[] {
   const keys = new Set([...before.keys(), ...after.keys()]);
   const out: ClassDelta[] = [];
   for (const k of keys) {
@@ -320,7 +345,7 @@ export function dominators(g: HeapGraph): Dominators {
     }
     return a;
   };
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (let p = root - 1; p >= 0; p--) {
       let nd = -1;
@@ -411,14 +436,19 @@ function packageOf(moduleId: string): string {
 }
 
 /** What the cached workflows in one snapshot are made of (see the file comment). */
-export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: number; depth?: number } = {}): WorkflowBreakdown | undefined {
+export function workflowBreakdown(
+  g: HeapGraph,
+  d: Dominators,
+  opts: { top?: number; depth?: number } = {},
+): WorkflowBreakdown | undefined {
   const top = opts.top ?? 30;
   const objectType = g.nodeTypes.indexOf('object');
   let roots: number[] = [];
   let rootClass = '';
   for (const cls of ['ReusableVMWorkflow', 'VMWorkflow']) {
     roots = [];
-    for (let n = 0; n < g.nodeCount; n++) if (g.nodeType[n] === objectType && g.strings[g.nodeName[n]!] === cls && d.idom[n]! >= 0) roots.push(n);
+    for (let n = 0; n < g.nodeCount; n++)
+      if (g.nodeType[n] === objectType && g.strings[g.nodeName[n]!] === cls && d.idom[n]! >= 0) roots.push(n);
     if (roots.length > 0) {
       rootClass = cls;
       break;
@@ -495,7 +525,8 @@ export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: num
         seen.add(n);
         if (claim) claimed[n] = 1;
         size += g.selfSize[n]!;
-        for (let ei = g.firstEdge[n]!; ei < g.firstEdge[n + 1]!; ei++) if (g.edgeType[ei] !== weak) queue.push(g.edgeTo[ei]!);
+        for (let ei = g.firstEdge[n]!; ei < g.firstEdge[n + 1]!; ei++)
+          if (g.edgeType[ei] !== weak) queue.push(g.edgeTo[ei]!);
       }
       return size;
     };
@@ -507,7 +538,9 @@ export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: num
   for (const v of modules.values()) claimedTotal += v;
   unclaimed -= claimedTotal;
   const S = Math.max(1, sample.length);
-  const moduleList = [...modules].map(([id, v]) => ({ id: id.replace(/^(\.\.\/)+.*?node_modules\//, 'node_modules/'), retainedPer: v / S })).sort((a, b) => b.retainedPer - a.retainedPer);
+  const moduleList = [...modules]
+    .map(([id, v]) => ({ id: id.replace(/^(\.\.\/)+.*?node_modules\//, 'node_modules/'), retainedPer: v / S }))
+    .sort((a, b) => b.retainedPer - a.retainedPer);
   const pk = new Map<string, { modules: number; retainedPer: number }>();
   for (const m of moduleList) {
     const name = packageOf(m.id);
@@ -542,7 +575,12 @@ export function workflowBreakdown(g: HeapGraph, d: Dominators, opts: { top?: num
       const ei = edgeBetween(g, n, c);
       const name = g.strings[g.nodeName[c]!] ?? '';
       const cls = nodeClass(g, c);
-      const shown = cls === '(closure)' ? `closure ${name || '(anonymous)'}` : cls === name || !name ? cls : `${cls} ${JSON.stringify(name.slice(0, 60))}`;
+      const shown =
+        cls === '(closure)'
+          ? `closure ${name || '(anonymous)'}`
+          : cls === name || !name
+            ? cls
+            : `${cls} ${JSON.stringify(name.slice(0, 60))}`;
       walk(c, depth + 1, `${ei >= 0 ? edgeLabel(g, ei) : '(indirect)'}: ${shown}`);
     }
     if (restCount > 0) {

@@ -140,7 +140,9 @@ class ThreadInspector {
         else p?.resolve(msg.result);
       }
     });
-    await new Promise<void>((res, rej) => this.session.post('NodeWorker.enable', { waitForDebuggerOnStart: false }, (err) => (err ? rej(err) : res())));
+    await new Promise<void>((res, rej) =>
+      this.session.post('NodeWorker.enable', { waitForDebuggerOnStart: false }, (err) => (err ? rej(err) : res())),
+    );
     const until = Date.now() + timeoutMs;
     while (this.threads.size === 0) {
       if (Date.now() > until) throw new Error('no workflow thread to attach the inspector to');
@@ -152,12 +154,16 @@ class ThreadInspector {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject });
-      this.session.post('NodeWorker.sendMessageToWorker', { sessionId, message: JSON.stringify({ id, method, params }) }, (err) => {
-        if (err) {
-          this.pending.delete(id);
-          reject(err);
-        }
-      });
+      this.session.post(
+        'NodeWorker.sendMessageToWorker',
+        { sessionId, message: JSON.stringify({ id, method, params }) },
+        (err) => {
+          if (err) {
+            this.pending.delete(id);
+            reject(err);
+          }
+        },
+      );
     });
   }
 
@@ -184,7 +190,10 @@ class ThreadInspector {
       return { malloced: h.malloced_memory, peakMalloced: h.peak_malloced_memory, externalMemory: h.external_memory, physical: h.total_physical_size, nativeContexts: h.number_of_native_contexts, detachedContexts: h.number_of_detached_contexts, globalHandles: h.total_global_handles_size, external: m.external, arrayBuffers: m.arrayBuffers, ...spaces };
     })())`;
     try {
-      const r = await this.send<{ result: { value?: string } }>(s, 'Runtime.evaluate', { expression, returnByValue: true });
+      const r = await this.send<{ result: { value?: string } }>(s, 'Runtime.evaluate', {
+        expression,
+        returnByValue: true,
+      });
       return r.result.value ? (JSON.parse(r.result.value) as Record<string, number>) : {};
     } catch {
       return {};
@@ -205,7 +214,9 @@ class ThreadInspector {
  * on the SDK's thread (a protected field of the SDK Worker: a bench may look).
  */
 async function snapshotWorkflowThread(worker: Worker, file: string): Promise<void> {
-  const thread = (worker as unknown as { workflowCreator?: { workerThreadClients?: Array<{ workerThread?: NodeWorkerThread }> } }).workflowCreator?.workerThreadClients?.[0]?.workerThread;
+  const thread = (
+    worker as unknown as { workflowCreator?: { workerThreadClients?: Array<{ workerThread?: NodeWorkerThread }> } }
+  ).workflowCreator?.workerThreadClients?.[0]?.workerThread;
   if (!thread) throw new Error('no workflow thread to snapshot (debugMode?)');
   await withDeadline(
     thread.getHeapSnapshot().then((stream) => pipeline(stream, createWriteStream(file))),
@@ -244,7 +255,15 @@ function smapsSummary(): Record<string, number> {
       if (name === '[heap]') kind = 'malloc [heap]';
       else if (name.startsWith('[')) kind = 'other [special]';
       else if (name) kind = 'files';
-      else kind = size <= 256 ? 'anon <=256K (V8 pages)' : size <= 1024 ? 'anon <=1M' : size <= 65536 ? 'anon <=64M (malloc arenas, V8 large)' : 'anon >64M';
+      else
+        kind =
+          size <= 256
+            ? 'anon <=256K (V8 pages)'
+            : size <= 1024
+              ? 'anon <=1M'
+              : size <= 65536
+                ? 'anon <=64M (malloc arenas, V8 large)'
+                : 'anon >64M';
       continue;
     }
     const r = /^Rss:\s+(\d+) kB/.exec(line);
@@ -264,12 +283,28 @@ async function settleAndMeasure(inspector: ThreadInspector): Promise<Mem> {
   const m = process.memoryUsage();
   const t = await inspector.heapUsage();
   const thread = await inspector.stats();
-  return { rss: m.rss, rssAnon: rssAnon(), mainHeapUsed: m.heapUsed, mainHeapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers, threadHeapUsed: t.used, threadHeapTotal: t.total, smaps: smapsSummary(), thread };
+  return {
+    rss: m.rss,
+    rssAnon: rssAnon(),
+    mainHeapUsed: m.heapUsed,
+    mainHeapTotal: m.heapTotal,
+    external: m.external,
+    arrayBuffers: m.arrayBuffers,
+    threadHeapUsed: t.used,
+    threadHeapTotal: t.total,
+    smaps: smapsSummary(),
+    thread,
+  };
 }
 
 function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let t: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<never>((_, rej) => (t = setTimeout(() => rej(new Error(`out of time waiting for ${what}`)), Math.max(0, ms))))]).finally(() => clearTimeout(t));
+  return Promise.race([
+    p,
+    new Promise<never>(
+      (_, rej) => (t = setTimeout(() => rej(new Error(`out of time waiting for ${what}`)), Math.max(0, ms))),
+    ),
+  ]).finally(() => clearTimeout(t));
 }
 
 async function inBatches(count: number, width: number, f: (i: number) => Promise<void>): Promise<void> {
@@ -302,7 +337,9 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
   });
   // Creations and evictions: a protected counter of the SDK Worker (a bench may look).
   let created = 0;
-  const subject = (worker as unknown as { numCachedWorkflowsSubject?: { value: number; subscribe(f: (v: number) => void): unknown } }).numCachedWorkflowsSubject;
+  const subject = (
+    worker as unknown as { numCachedWorkflowsSubject?: { value: number; subscribe(f: (v: number) => void): unknown } }
+  ).numCachedWorkflowsSubject;
   let last = subject?.value ?? 0;
   subject?.subscribe((v) => {
     if (v > last) created += v - last;
@@ -313,7 +350,8 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
   const check = (what: string): void => {
     if (remaining() < 0) throw new Error(`${cfg.label}: out of time while ${what}`);
   };
-  const query = (extra: string): string => `TaskQueue = "${taskQueue}" AND WorkflowType = "${scenario.workflowType}" AND ${extra}`;
+  const query = (extra: string): string =>
+    `TaskQueue = "${taskQueue}" AND WorkflowType = "${scenario.workflowType}" AND ${extra}`;
   const countOf = async (q: string): Promise<number> => (await client.workflow.count(q)).count;
   const waitIdle = async (): Promise<void> => {
     let quiet = 0;
@@ -333,7 +371,10 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
 
   const t00 = Date.now();
   const progress = (what: string): void => {
-    if (cfg.verbose) process.stderr.write(`  [${cfg.label} N=${cfg.n} cache=${cfg.cache} +${((Date.now() - t00) / 1000).toFixed(1)}s] ${what}\n`);
+    if (cfg.verbose)
+      process.stderr.write(
+        `  [${cfg.label} N=${cfg.n} cache=${cfg.cache} +${((Date.now() - t00) / 1000).toFixed(1)}s] ${what}\n`,
+      );
   };
   const body = async (): Promise<RunResult> => {
     await inspector.attach();
@@ -343,7 +384,13 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
     const warm: Array<{ i: number; id: string }> = [];
     for (let w = 0; w < cfg.warmup; w++) {
       const spec = scenario.start(1_000_000 + w, ctx);
-      await client.workflow.start(scenario.workflowType, { taskQueue, workflowId: spec.workflowId, args: spec.args, ...(spec.typedSearchAttributes ? { typedSearchAttributes: spec.typedSearchAttributes } : {}), ...(spec.memo ? { memo: spec.memo } : {}) });
+      await client.workflow.start(scenario.workflowType, {
+        taskQueue,
+        workflowId: spec.workflowId,
+        args: spec.args,
+        ...(spec.typedSearchAttributes ? { typedSearchAttributes: spec.typedSearchAttributes } : {}),
+        ...(spec.memo ? { memo: spec.memo } : {}),
+      });
       warm.push({ i: 1_000_000 + w, id: spec.workflowId });
     }
     while ((await countOf(query(`ExecutionStatus = "Running" AND ${scenario.waitingQuery}`))) < cfg.warmup) {
@@ -354,16 +401,24 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
     for (const w of warm) {
       const h = client.workflow.getHandle(w.id);
       await scenario.release(h, w.i, ctx);
-      const problem = scenario.checkResult(await withDeadline(h.result(), remaining(), `the warm-up workflow ${w.id}`), w.i);
+      const problem = scenario.checkResult(
+        await withDeadline(h.result(), remaining(), `the warm-up workflow ${w.id}`),
+        w.i,
+      );
       if (problem) throw new Error(`${cfg.label}: warm-up workflow ${w.id} did not end as expected: ${problem}`);
     }
     await waitIdle();
     progress('warmed up');
     const baseline = await settleAndMeasure(inspector);
-    progress(`baseline: RSS ${(baseline.rss / MB).toFixed(0)} MB, workflow heap ${(baseline.threadHeapUsed / MB).toFixed(0)} MB`);
+    progress(
+      `baseline: RSS ${(baseline.rss / MB).toFixed(0)} MB, workflow heap ${(baseline.threadHeapUsed / MB).toFixed(0)} MB`,
+    );
     let snapshots: RunResult['snapshots'];
     if (cfg.snapshotDir) {
-      snapshots = { before: join(cfg.snapshotDir, `${cfg.run}-0.heapsnapshot`), after: join(cfg.snapshotDir, `${cfg.run}-${cfg.n}.heapsnapshot`) };
+      snapshots = {
+        before: join(cfg.snapshotDir, `${cfg.run}-0.heapsnapshot`),
+        after: join(cfg.snapshotDir, `${cfg.run}-${cfg.n}.heapsnapshot`),
+      };
       await snapshotWorkflowThread(worker, snapshots.before);
       progress(`snapshot ${snapshots.before}`);
     }
@@ -372,7 +427,13 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
     const handles: string[] = [];
     await inBatches(cfg.n, 20, async (i) => {
       const spec = scenario.start(i, ctx);
-      await client.workflow.start(scenario.workflowType, { taskQueue, workflowId: spec.workflowId, args: spec.args, ...(spec.typedSearchAttributes ? { typedSearchAttributes: spec.typedSearchAttributes } : {}), ...(spec.memo ? { memo: spec.memo } : {}) });
+      await client.workflow.start(scenario.workflowType, {
+        taskQueue,
+        workflowId: spec.workflowId,
+        args: spec.args,
+        ...(spec.typedSearchAttributes ? { typedSearchAttributes: spec.typedSearchAttributes } : {}),
+        ...(spec.memo ? { memo: spec.memo } : {}),
+      });
       handles[i] = spec.workflowId;
     });
     progress(`${cfg.n} started`);
@@ -386,9 +447,15 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
     await waitIdle();
     const startSeconds = (Date.now() - t0) / 1000;
     const cachedAtLoaded = worker.getStatus().numCachedWorkflows;
-    const loadedBeforeGc = { rss: process.memoryUsage.rss(), threadHeapUsed: (await inspector.heapUsage()).used, mainHeapUsed: process.memoryUsage().heapUsed };
+    const loadedBeforeGc = {
+      rss: process.memoryUsage.rss(),
+      threadHeapUsed: (await inspector.heapUsage()).used,
+      mainHeapUsed: process.memoryUsage().heapUsed,
+    };
     const loaded = await settleAndMeasure(inspector);
-    progress(`loaded: RSS ${(loaded.rss / MB).toFixed(0)} MB, workflow heap ${(loaded.threadHeapUsed / MB).toFixed(0)} MB, ${cachedAtLoaded} cached`);
+    progress(
+      `loaded: RSS ${(loaded.rss / MB).toFixed(0)} MB, workflow heap ${(loaded.threadHeapUsed / MB).toFixed(0)} MB, ${cachedAtLoaded} cached`,
+    );
     if (snapshots) {
       await snapshotWorkflowThread(worker, snapshots.after);
       progress(`snapshot ${snapshots.after}`);
@@ -409,7 +476,10 @@ async function measureRun(cfg: RunConfig): Promise<RunResult> {
       let completed = 0;
       await inBatches(cfg.n, 20, async (i) => {
         try {
-          const problem = scenario.checkResult(await withDeadline(client.workflow.getHandle(handles[i]!).result(), remaining(), handles[i]!), i);
+          const problem = scenario.checkResult(
+            await withDeadline(client.workflow.getHandle(handles[i]!).result(), remaining(), handles[i]!),
+            i,
+          );
           if (problem) failed.push(`${handles[i]}: ${problem}`);
           else completed++;
         } catch (err) {
@@ -488,8 +558,25 @@ interface Args {
 }
 
 function parseArgs(argv: string[]): Args {
-  const a: Args = { scenarios: ['floor', 'amendment'], counts: [100, 1000], caches: ['default', 50], snapshot: 200, snapshotScenarios: ['amendment'], release: true, warmup: 5, reuseV8Context: true, timeoutMin: 60, keep: false, verbose: false, env: {} };
-  const list = (v: string | undefined): string[] => (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const a: Args = {
+    scenarios: ['floor', 'amendment'],
+    counts: [100, 1000],
+    caches: ['default', 50],
+    snapshot: 200,
+    snapshotScenarios: ['amendment'],
+    release: true,
+    warmup: 5,
+    reuseV8Context: true,
+    timeoutMin: 60,
+    keep: false,
+    verbose: false,
+    env: {},
+  };
+  const list = (v: string | undefined): string[] =>
+    (v ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean);
   for (let i = 0; i < argv.length; i++) {
     const k = argv[i]!;
     const v = (): string => {
@@ -498,37 +585,87 @@ function parseArgs(argv: string[]): Args {
       return x;
     };
     switch (k) {
-      case '--scenarios': a.scenarios = list(v()); break;
-      case '--counts': a.counts = list(v()).map(Number); break;
-      case '--caches': a.caches = list(v()).map((c) => (c === 'default' ? 'default' : Number(c))); break;
-      case '--snapshot': a.snapshot = Number(v()); break;
-      case '--snapshot-scenarios': a.snapshotScenarios = list(v()); break;
-      case '--no-release': a.release = false; break;
-      case '--warmup': a.warmup = Number(v()); break;
-      case '--reuse-v8-context': a.reuseV8Context = v() !== 'false'; break;
-      case '--bundle': a.bundle = resolve(v()); break;
+      case '--scenarios':
+        a.scenarios = list(v());
+        break;
+      case '--counts':
+        a.counts = list(v()).map(Number);
+        break;
+      case '--caches':
+        a.caches = list(v()).map((c) => (c === 'default' ? 'default' : Number(c)));
+        break;
+      case '--snapshot':
+        a.snapshot = Number(v());
+        break;
+      case '--snapshot-scenarios':
+        a.snapshotScenarios = list(v());
+        break;
+      case '--no-release':
+        a.release = false;
+        break;
+      case '--warmup':
+        a.warmup = Number(v());
+        break;
+      case '--reuse-v8-context':
+        a.reuseV8Context = v() !== 'false';
+        break;
+      case '--bundle':
+        a.bundle = resolve(v());
+        break;
       case '--preload':
         // "zod" preloads src/workflows/preload-zod.ts (a bare 'zod' is dropped by webpack: sideEffects false);
         // "raw:NAME" passes NAME as it is; a path is made absolute.
         // "none": bundle lib/workflows with no preloadModules at all (e.g. to compare with a bundle built with them).
-        a.preload = list(v()).filter((m) => m !== 'none').map((m) => (m === 'zod' ? require.resolve('../workflows/preload-zod') : m.startsWith('raw:') ? m.slice(4) : m.startsWith('.') || m.includes('/') ? resolve(m) : m));
+        a.preload = list(v())
+          .filter((m) => m !== 'none')
+          .map((m) =>
+            m === 'zod'
+              ? require.resolve('../workflows/preload-zod')
+              : m.startsWith('raw:')
+                ? m.slice(4)
+                : m.startsWith('.') || m.includes('/')
+                  ? resolve(m)
+                  : m,
+          );
         break;
-      case '--workflow-type': a.workflowType = v(); break;
-      case '--input-file': a.inputFile = resolve(v()); break;
-      case '--temporal': a.temporal = v(); break;
-      case '--timeout-min': a.timeoutMin = Number(v()); break;
-      case '--json': a.json = resolve(v()); break;
-      case '--keep': a.keep = true; break;
-      case '--verbose': a.verbose = true; break;
+      case '--workflow-type':
+        a.workflowType = v();
+        break;
+      case '--input-file':
+        a.inputFile = resolve(v());
+        break;
+      case '--temporal':
+        a.temporal = v();
+        break;
+      case '--timeout-min':
+        a.timeoutMin = Number(v());
+        break;
+      case '--json':
+        a.json = resolve(v());
+        break;
+      case '--keep':
+        a.keep = true;
+        break;
+      case '--verbose':
+        a.verbose = true;
+        break;
       case '--env': {
         const [name, ...rest] = v().split('=');
         a.env[name!] = rest.join('=');
         break;
       }
-      case '--analyse': a.analyse = [resolve(v()), resolve(v()), Number(v())]; break;
+      case '--analyse':
+        a.analyse = [resolve(v()), resolve(v()), Number(v())];
+        break;
       case '--help':
       case '-h':
-        process.stdout.write(`${readFileSync(__filename, 'utf8').match(/\/\*\*([\s\S]*?)\*\//)?.[1]?.replace(/^ \* ?/gm, '') ?? ''}\n`);
+        process.stdout.write(
+          `${
+            readFileSync(__filename, 'utf8')
+              .match(/\/\*\*([\s\S]*?)\*\//)?.[1]
+              ?.replace(/^ \* ?/gm, '') ?? ''
+          }\n`,
+        );
         process.exit(0);
         break;
       default:
@@ -536,10 +673,10 @@ function parseArgs(argv: string[]): Args {
     }
   }
   for (const n of a.counts) if (!Number.isInteger(n) || n < 1) throw new Error(`bad count ${n}`);
-  for (const c of a.caches) if (c !== 'default' && (!Number.isInteger(c) || c < 2)) throw new Error(`bad cache size ${c}`);
+  for (const c of a.caches)
+    if (c !== 'default' && (!Number.isInteger(c) || c < 2)) throw new Error(`bad cache size ${c}`);
   return a;
 }
-
 
 const quietLogger = { trace() {}, debug() {}, info() {}, warn: console.warn, error: console.error, log() {} };
 
@@ -547,7 +684,11 @@ let currentChild: ChildProcess | undefined;
 
 function runChild(cfg: RunConfig, env: Record<string, string>): Promise<RunResult> {
   return new Promise((res, rej) => {
-    const child = fork(__filename, ['--child'], { execArgv: ['--expose-gc'], env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+    const child = fork(__filename, ['--child'], {
+      execArgv: ['--expose-gc'],
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
     currentChild = child;
     let answer: { ok: boolean; result?: RunResult; error?: string } | undefined;
     const kill = setTimeout(() => child.kill('SIGKILL'), Math.max(1000, cfg.deadline - Date.now() + 60_000));
@@ -570,7 +711,9 @@ const perWf = (b: number): string => (Math.abs(b) >= MB ? `${(b / MB).toFixed(2)
 function row(r: RunResult): string {
   const d = (k: Exclude<keyof Mem, 'smaps' | 'thread'>): number => (r.loaded[k] - r.baseline[k]) / r.n;
   const native = d('rss') - d('threadHeapTotal') - d('mainHeapTotal');
-  const rel = r.release ? `${r.release.completed}/${r.n} completed in ${r.release.seconds.toFixed(0)} s${r.release.failed.length ? ` (FAILED: ${r.release.failed[0]})` : ''}` : '-';
+  const rel = r.release
+    ? `${r.release.completed}/${r.n} completed in ${r.release.seconds.toFixed(0)} s${r.release.failed.length ? ` (FAILED: ${r.release.failed[0]})` : ''}`
+    : '-';
   return [
     r.label.padEnd(22),
     `${r.cache === 'default' ? `default=${r.maxCachedWorkflows}` : r.cache}`.padEnd(13),
@@ -601,7 +744,10 @@ function smapsLine(r: RunResult): string {
   const threadParts = [...tk]
     .map((k) => ({ k, d: ((r.loaded.thread?.[k] ?? 0) - (r.baseline.thread?.[k] ?? 0)) / r.n }))
     .filter((x) => Math.abs(x.d) >= 1024 || x.k === 'nativeContexts')
-    .map((x) => `${x.k} ${x.k === 'nativeContexts' ? `${r.baseline.thread?.[x.k] ?? '?'} -> ${r.loaded.thread?.[x.k] ?? '?'}` : `${x.d >= 0 ? '+' : ''}${perWf(x.d)}`}`);
+    .map(
+      (x) =>
+        `${x.k} ${x.k === 'nativeContexts' ? `${r.baseline.thread?.[x.k] ?? '?'} -> ${r.loaded.thread?.[x.k] ?? '?'}` : `${x.d >= 0 ? '+' : ''}${perWf(x.d)}`}`,
+    );
   return `${''.padEnd(22)} RSS growth per workflow by mapping: ${parts.join(', ') || '-'}\n${''.padEnd(22)} workflow thread, per workflow: ${threadParts.join(', ') || '-'}`;
 }
 
@@ -626,24 +772,36 @@ function printComparison(c: SnapshotComparison, label: string): void {
   const kb = (b: number): string => `${(b / 1024).toFixed(1)} KB`;
   const out: string[] = [];
   out.push(`\n== heap snapshot of the workflow thread: ${label}, 0 vs ${c.per} cached workflows`);
-  out.push(`   nodes ${c.before.nodes} -> ${c.after.nodes}; self sizes ${mb(c.before.totalSelf)} -> ${mb(c.after.totalSelf)} MB: ${kb((c.after.totalSelf - c.before.totalSelf) / c.per)} per workflow`);
+  out.push(
+    `   nodes ${c.before.nodes} -> ${c.after.nodes}; self sizes ${mb(c.before.totalSelf)} -> ${mb(c.after.totalSelf)} MB: ${kb((c.after.totalSelf - c.before.totalSelf) / c.per)} per workflow`,
+  );
   out.push('   difference per workflow, by class (self size, count):');
-  for (const x of c.diff.slice(0, 25)) out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
+  for (const x of c.diff.slice(0, 25))
+    out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
   out.push('   closures per workflow, by function name:');
-  for (const x of c.closuresDiff.slice(0, 12)) out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
+  for (const x of c.closuresDiff.slice(0, 12))
+    out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
   const b = c.breakdown;
   if (b) {
-    out.push(`   retained per cached workflow (${b.workflows} ${b.rootClass} objects): median ${kb(b.retainedMedian)}, avg ${kb(b.retainedAvg)} (min ${kb(b.retainedMin)}: the one the shared context points at, max ${kb(b.retainedMax)})`);
-    out.push(`   per workflow by bundle module (re-evaluated for every workflow; each module claims the objects it reaches first, leaves first; ${b.moduleSample} workflows near the median):`);
-    for (const p of b.packages.slice(0, 12)) out.push(`     ${kb(p.retainedPer).padStart(10)}  ${String(p.modules).padStart(4)} modules  ${p.name}`);
+    out.push(
+      `   retained per cached workflow (${b.workflows} ${b.rootClass} objects): median ${kb(b.retainedMedian)}, avg ${kb(b.retainedAvg)} (min ${kb(b.retainedMin)}: the one the shared context points at, max ${kb(b.retainedMax)})`,
+    );
+    out.push(
+      `   per workflow by bundle module (re-evaluated for every workflow; each module claims the objects it reaches first, leaves first; ${b.moduleSample} workflows near the median):`,
+    );
+    for (const p of b.packages.slice(0, 12))
+      out.push(`     ${kb(p.retainedPer).padStart(10)}  ${String(p.modules).padStart(4)} modules  ${p.name}`);
     out.push('   largest modules (claimed per workflow):');
     for (const m of b.modules.slice(0, 15)) out.push(`     ${kb(m.retainedPer).padStart(10)}  ${m.id}`);
     out.push('   what the workflows dominate, per workflow, by class (self size, count):');
-    for (const x of b.byClass.slice(0, 25)) out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
+    for (const x of b.byClass.slice(0, 25))
+      out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
     out.push('   closures the workflows dominate, per workflow:');
-    for (const x of b.closures.slice(0, 12)) out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
+    for (const x of b.closures.slice(0, 12))
+      out.push(`     ${kb(x.selfPer).padStart(10)}  ${x.countPer.toFixed(0).padStart(6)}  ${x.name}`);
     out.push('   dominator tree of the median workflow (retained / self):');
-    for (const t of b.tree) out.push(`     ${kb(t.retained).padStart(10)} ${kb(t.self).padStart(9)}  ${'  '.repeat(t.depth)}${t.label}`);
+    for (const t of b.tree)
+      out.push(`     ${kb(t.retained).padStart(10)} ${kb(t.self).padStart(9)}  ${'  '.repeat(t.depth)}${t.label}`);
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -666,10 +824,13 @@ async function parentMain(args: Args): Promise<void> {
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
-  const overall = setTimeout(() => {
-    process.stderr.write(`heap bench: out of time (${args.timeoutMin} min); stopping\n`);
-    void cleanup().finally(() => process.exit(2));
-  }, args.timeoutMin * 60_000 + 90_000);
+  const overall = setTimeout(
+    () => {
+      process.stderr.write(`heap bench: out of time (${args.timeoutMin} min); stopping\n`);
+      void cleanup().finally(() => process.exit(2));
+    },
+    args.timeoutMin * 60_000 + 90_000,
+  );
   overall.unref();
 
   const results: RunResult[] = [];
@@ -685,22 +846,51 @@ async function parentMain(args: Args): Promise<void> {
     for (const [name, entry] of Object.entries(FLOOR_ENTRIES)) {
       if (!names.has(name)) continue;
       const file = join(tmp, `${name.replace(/\W/g, '-')}-bundle.js`);
-      writeFileSync(file, (await bundleWorkflowCode({ workflowsPath: require.resolve(entry.module), logger: quietLogger, ...(args.preload ? { preloadModules: args.preload } : {}) })).code);
+      writeFileSync(
+        file,
+        (
+          await bundleWorkflowCode({
+            workflowsPath: require.resolve(entry.module),
+            logger: quietLogger,
+            ...(args.preload ? { preloadModules: args.preload } : {}),
+          })
+        ).code,
+      );
       scenarioOptions.floorBundles[name] = file;
     }
     if (args.preload) {
       const bundle = join(tmp, 'preload-bundle.js');
-      writeFileSync(bundle, (await bundleWorkflowCode({ workflowsPath: require.resolve('../workflows'), preloadModules: args.preload, logger: quietLogger })).code);
+      writeFileSync(
+        bundle,
+        (
+          await bundleWorkflowCode({
+            workflowsPath: require.resolve('../workflows'),
+            preloadModules: args.preload,
+            logger: quietLogger,
+          })
+        ).code,
+      );
       scenarioOptions.bundle = bundle;
     }
     const amendmentBundle = scenarioOptions.bundle ?? resolve(ROOT, 'lib', 'workflow-bundle.js');
-    if (names.has('amendment') && !existsSync(amendmentBundle)) throw new Error(`no workflow bundle at ${amendmentBundle}: run npm run build`);
+    if (names.has('amendment') && !existsSync(amendmentBundle))
+      throw new Error(`no workflow bundle at ${amendmentBundle}: run npm run build`);
     let address = args.temporal;
     if (!address) {
-      server = await startDevServer({ cli: await findTemporalCli(), port: await freePort(), headless: true, dbFile: join(tmp, 't.db'), logFile: join(tmp, 'temporal.log') });
+      server = await startDevServer({
+        cli: await findTemporalCli(),
+        port: await freePort(),
+        headless: true,
+        dbFile: join(tmp, 't.db'),
+        logFile: join(tmp, 'temporal.log'),
+      });
       address = server.address;
     }
-    const variant = `${args.preload?.length === 0 ? ' no preload' : ''}${args.preload?.length ? ` +preload(${args.preload.map((m) => m.replace(/^.*\/(preload-)?/, '').replace(/\.js$/, '')).join(',')})` : ''}${args.reuseV8Context ? '' : ' noReuseV8'}${Object.entries(args.env).map(([k, v]) => ` ${k}=${v}`).join('')}`;
+    const variant = `${args.preload?.length === 0 ? ' no preload' : ''}${args.preload?.length ? ` +preload(${args.preload.map((m) => m.replace(/^.*\/(preload-)?/, '').replace(/\.js$/, '')).join(',')})` : ''}${args.reuseV8Context ? '' : ' noReuseV8'}${Object.entries(
+      args.env,
+    )
+      .map(([k, v]) => ` ${k}=${v}`)
+      .join('')}`;
     process.stdout.write(
       `amendctl worker memory per cached workflow (node ${process.version}, Temporal ${address}, ${args.reuseV8Context ? 'reuseV8Context' : 'one V8 context per workflow'}; per-workflow figures: (loaded - baseline) / N after GC)\n` +
         `   noGC: RSS growth before the forced GC (what a process monitor sees); wfheap: V8 heap used of the workflow thread; main: of the main thread;\n` +
@@ -731,7 +921,9 @@ async function parentMain(args: Args): Promise<void> {
             results.push(r);
             process.stdout.write(`${row(r)}\n${smapsLine(r)}\n`);
           } catch (err) {
-            process.stdout.write(`${`${scenario}${variant}`.padEnd(22)} ${String(cache).padEnd(13)} ${String(n).padStart(5)}  FAILED: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}\n`);
+            process.stdout.write(
+              `${`${scenario}${variant}`.padEnd(22)} ${String(cache).padEnd(13)} ${String(n).padStart(5)}  FAILED: ${(err as Error).message.split('\n').slice(0, 3).join(' | ')}\n`,
+            );
           }
         }
       }

@@ -25,13 +25,19 @@ function policy(total: number): Ruleset {
   for (let i = 0; extra.length < total - reference; i++) {
     switch (i % 3) {
       case 0:
-        extra.push(`  - { id: gen-module-${i}, on: { clause: modules, key: extra-${i} }, when: 'after.status == "active"', actions: [{ target: idp, action: joinGroup, forEach: after.namedUsers, as: u, subject: "{u.email}", group: "{customer}-extra-${i}" }] }`);
+        extra.push(
+          `  - { id: gen-module-${i}, on: { clause: modules, key: extra-${i} }, when: 'after.status == "active"', actions: [{ target: idp, action: joinGroup, forEach: after.namedUsers, as: u, subject: "{u.email}", group: "{customer}-extra-${i}" }] }`,
+        );
         break;
       case 1:
-        extra.push(`  - { id: gen-custom-${i}, on: { clause: custom, key: flag${i} }, when: 'change.after == true', actions: [{ target: warehouse, action: grantRole, forEach: after.namedUsers, as: u, subject: "{u.email}", role: "feature_${i}" }] }`);
+        extra.push(
+          `  - { id: gen-custom-${i}, on: { clause: custom, key: flag${i} }, when: 'change.after == true', actions: [{ target: warehouse, action: grantRole, forEach: after.namedUsers, as: u, subject: "{u.email}", role: "feature_${i}" }] }`,
+        );
         break;
       default:
-        extra.push(`  - { id: gen-vip-${i}, on: { clause: namedUsers, kind: added, key: "vip${i}@elsewhere.example" }, actions: [{ target: idp, action: joinGroup, subject: "{user.email}", group: "{customer}-vip" }] }`);
+        extra.push(
+          `  - { id: gen-vip-${i}, on: { clause: namedUsers, kind: added, key: "vip${i}@elsewhere.example" }, actions: [{ target: idp, action: joinGroup, subject: "{user.email}", group: "{customer}-vip" }] }`,
+        );
     }
   }
   return loadRuleset(`${referenceText}\n${extra.join('\n')}\n`, `reference+${total - reference}`);
@@ -59,7 +65,11 @@ function amendmentText(users: number): string {
     contractId: 'bench-msa',
     sequence: 2,
     submittedBy: 'bench',
-    changes: Array.from({ length: users }, (_, i) => ({ op: 'add', path: 'namedUsers', value: { email: `user${i}@bench.example`, name: `User ${i}`, role: roles[i % 3] } })),
+    changes: Array.from({ length: users }, (_, i) => ({
+      op: 'add',
+      path: 'namedUsers',
+      value: { email: `user${i}@bench.example`, name: `User ${i}`, role: roles[i % 3] },
+    })),
   });
 }
 

@@ -40,12 +40,17 @@ export interface ExpectedAccounts {
 
 export function expectedAccounts(c: ContractScenario, ruleset: Ruleset): ExpectedAccounts {
   const customer = c.customerId;
-  const mapped = (perTarget: Map<string, Template> | undefined, target: string, ctx: Record<string, unknown>): string[] => {
+  const mapped = (
+    perTarget: Map<string, Template> | undefined,
+    target: string,
+    ctx: Record<string, unknown>,
+  ): string[] => {
     const t = perTarget?.get(target);
     return t ? [t.render({ customer, ...ctx })] : [];
   };
   const roleIn = (role: string, target: string): string[] => mapped(ruleset.roleMap.get(role), target, {});
-  const moduleIn = (module: string, target: string): string[] => mapped(ruleset.moduleMap.get(module) ?? ruleset.moduleMap.get(ANY), target, { module });
+  const moduleIn = (module: string, target: string): string[] =>
+    mapped(ruleset.moduleMap.get(module) ?? ruleset.moduleMap.get(ANY), target, { module });
   const attributes = lastAttributes(c);
   const idp = new Map<string, ScimAccount>();
   const warehouse = new Map<string, PgAccount>();
@@ -56,7 +61,11 @@ export function expectedAccounts(c: ContractScenario, ruleset: Ruleset): Expecte
     const attrs = attributes.get(email) ?? {};
     const base = { externalId: attrs.externalId ?? null, displayName: attrs.displayName ?? null };
     if (u) {
-      idp.set(email, { ...base, active, groups: [...roleIn(u.role, IDP), ...c.final.modules.flatMap((m) => moduleIn(m, IDP))].sort() });
+      idp.set(email, {
+        ...base,
+        active,
+        groups: [...roleIn(u.role, IDP), ...c.final.modules.flatMap((m) => moduleIn(m, IDP))].sort(),
+      });
       warehouse.set(email, { login: active, memberOf: roleIn(u.role, WAREHOUSE).sort() });
     } else {
       idp.set(email, { ...base, active: false, groups: [] });

@@ -40,7 +40,9 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
   try {
     stack = await startStack({ keepDir: opts.keep });
-    log(`servers up: Temporal ${stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS}, PostgreSQL :${stack.env.AMENDCTL_TEST_PG_PORT}, SCIM ${stack.env.AMENDCTL_TEST_SCIM_URL} (folder ${stack.env.dir}${opts.keep ? ', kept' : ''})`);
+    log(
+      `servers up: Temporal ${stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS}, PostgreSQL :${stack.env.AMENDCTL_TEST_PG_PORT}, SCIM ${stack.env.AMENDCTL_TEST_SCIM_URL} (folder ${stack.env.dir}${opts.keep ? ', kept' : ''})`,
+    );
     const report = await runChaos(opts, { env: stack.env, temporal: stack.temporal }, log, interrupted.signal);
     log(`\n${summary(report)}`);
     if (opts.json) {

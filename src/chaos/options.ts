@@ -12,7 +12,9 @@ export const ChaosOptionsSchema = z
     contracts: int(1).max(500).default(20),
     amendments: int(1).max(100).default(10),
     /** Default: a random one, printed, so the run can be repeated. */
-    seed: int(0).max(0xffffffff).default(() => Math.floor(Math.random() * 0x7fffffff)),
+    seed: int(0)
+      .max(0xffffffff)
+      .default(() => Math.floor(Math.random() * 0x7fffffff)),
     /** Mean seconds between SIGKILLs (each interval drawn from 0.5 to 1.5 times it). */
     killEvery: seconds.default(5),
     /** At most this many kills (default: no limit). */
@@ -51,7 +53,21 @@ export class UsageError extends Error {
   }
 }
 
-const FLAGS = ['contracts', 'amendments', 'seed', 'kill-every', 'max-kills', 'workers', 'outage-target', 'outage-seconds', 'restart-at', 'outage-at', 'submit-gap-ms', 'timeout', 'json'] as const;
+const FLAGS = [
+  'contracts',
+  'amendments',
+  'seed',
+  'kill-every',
+  'max-kills',
+  'workers',
+  'outage-target',
+  'outage-seconds',
+  'restart-at',
+  'outage-at',
+  'submit-gap-ms',
+  'timeout',
+  'json',
+] as const;
 
 const camel = (flag: string): string => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 const kebab = (key: string): string => key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
@@ -62,7 +78,11 @@ export function parseChaosArgs(argv: string[]): ChaosOptions {
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { ...Object.fromEntries(FLAGS.map((f) => [f, { type: 'string' as const }])), keep: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        ...Object.fromEntries(FLAGS.map((f) => [f, { type: 'string' as const }])),
+        keep: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -70,7 +90,11 @@ export function parseChaosArgs(argv: string[]): ChaosOptions {
     throw new UsageError(`${(err as Error).message}\n${USAGE}`);
   }
   if (values.help) throw new UsageError(USAGE, 0);
-  const raw = Object.fromEntries(Object.entries(values).filter(([k, v]) => k !== 'help' && v !== undefined).map(([k, v]) => [camel(k), v]));
+  const raw = Object.fromEntries(
+    Object.entries(values)
+      .filter(([k, v]) => k !== 'help' && v !== undefined)
+      .map(([k, v]) => [camel(k), v]),
+  );
   const parsed = ChaosOptionsSchema.safeParse(raw);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `--${kebab(formatPath(i.path))}: ${i.message}`);

@@ -25,8 +25,11 @@ export interface ScimGroupResource {
 /** Every resource of an endpoint, page by page (1,000 at a time). */
 export async function listScim<T>(baseUrl: string, token: string, endpoint: '/Users' | '/Groups'): Promise<T[]> {
   const out: T[] = [];
-  for (let start = 1; ; ) {
-    const res = await fetch(`${baseUrl}${endpoint}?startIndex=${start}&count=1000`, { headers: { authorization: `Bearer ${token}`, accept: 'application/scim+json' }, signal: AbortSignal.timeout(60_000) });
+  for (let start = 1; ;) {
+    const res = await fetch(`${baseUrl}${endpoint}?startIndex=${start}&count=1000`, {
+      headers: { authorization: `Bearer ${token}`, accept: 'application/scim+json' },
+      signal: AbortSignal.timeout(60_000),
+    });
     const text = await res.text();
     if (res.status !== 200) throw new Error(`GET ${endpoint}: ${res.status} ${text.slice(0, 200)}`);
     const page = JSON.parse(text) as { totalResults: number; Resources?: T[] };
@@ -45,10 +48,18 @@ export interface ScimReading {
 }
 
 /** The users `mine` picks (by userName), with their groups, and the duplicates among them. */
-export async function readScim(baseUrl: string, token: string, mine: (userName: string) => boolean): Promise<ScimReading> {
-  const [users, groups] = await Promise.all([listScim<ScimUserResource>(baseUrl, token, '/Users'), listScim<ScimGroupResource>(baseUrl, token, '/Groups')]);
+export async function readScim(
+  baseUrl: string,
+  token: string,
+  mine: (userName: string) => boolean,
+): Promise<ScimReading> {
+  const [users, groups] = await Promise.all([
+    listScim<ScimUserResource>(baseUrl, token, '/Users'),
+    listScim<ScimGroupResource>(baseUrl, token, '/Groups'),
+  ]);
   const groupsOf = new Map<string, string[]>();
-  for (const g of groups) for (const m of g.members ?? []) groupsOf.set(m.value, [...(groupsOf.get(m.value) ?? []), g.displayName]);
+  for (const g of groups)
+    for (const m of g.members ?? []) groupsOf.set(m.value, [...(groupsOf.get(m.value) ?? []), g.displayName]);
   const accounts = new Map<string, ScimAccount[]>();
   const duplicates: ScimReading['duplicates'] = [];
   const seen = new Set<string>();
@@ -58,7 +69,12 @@ export async function readScim(baseUrl: string, token: string, mine: (userName: 
     const keys = [`userName:${name}`, ...(externalId === null ? [] : [`externalId:${externalId}`])];
     if (keys.some((k) => seen.has(k))) duplicates.push({ userName: u.userName, externalId, id: u.id });
     for (const k of keys) seen.add(k);
-    const account: ScimAccount = { active: u.active !== false, externalId, displayName: typeof u.displayName === 'string' ? u.displayName : null, groups: (groupsOf.get(u.id) ?? []).sort() };
+    const account: ScimAccount = {
+      active: u.active !== false,
+      externalId,
+      displayName: typeof u.displayName === 'string' ? u.displayName : null,
+      groups: (groupsOf.get(u.id) ?? []).sort(),
+    };
     accounts.set(name, [...(accounts.get(name) ?? []), account]);
   }
   return { accounts, duplicates };
@@ -77,5 +93,7 @@ export async function readPgRoles(client: PgClient, pattern: string): Promise<Re
       ORDER BY u.rolname`,
     [pattern],
   );
-  return Object.fromEntries(r.rows.map((row) => [row.rolname, { login: row.rolcanlogin, memberOf: row.member_of ?? [] }]));
+  return Object.fromEntries(
+    r.rows.map((row) => [row.rolname, { login: row.rolcanlogin, memberOf: row.member_of ?? [] }]),
+  );
 }

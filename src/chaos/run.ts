@@ -74,14 +74,22 @@ export interface ChaosReport {
 }
 
 /** `stop` (Ctrl-C) ends the run early, as the timeout does: the workers stop, the targets are read back. */
-export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (line: string) => void, stop?: AbortSignal): Promise<ChaosReport> {
+export async function runChaos(
+  opts: RunOptions,
+  servers: ChaosServers,
+  log: (line: string) => void,
+  stop?: AbortSignal,
+): Promise<ChaosReport> {
   const t0 = Date.now();
   const deadline = t0 + opts.timeout * 1000;
   const elapsed = (): string => `${((Date.now() - t0) / 1000).toFixed(0).padStart(4)} s`;
   const say = (line: string): void => log(`chaos ${elapsed()}: ${line}`);
   const ruleset = loadRuleset(readFileSync(REFERENCE_RULES, 'utf8'), REFERENCE_RULES);
   const tag = randomBytes(3).toString('hex');
-  const scenario = generateScenario({ contracts: opts.contracts, amendments: opts.amendments, seed: opts.seed, tag }, ruleset);
+  const scenario = generateScenario(
+    { contracts: opts.contracts, amendments: opts.amendments, seed: opts.seed, tag },
+    ruleset,
+  );
   const env = servers.env;
   const taskQueue = `chaos-${tag}`;
   const chaosRng = Rng.stream(opts.seed, 'chaos');
@@ -91,26 +99,45 @@ export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (li
     address: servers.temporal.address,
     taskQueue,
     // The reference policy whatever this shell's AMENDCTL_TARGETS/_RULES/_APPROVALS say: the expectations follow it.
-    env: { ...referenceWorkerEnv(env), AMENDCTL_TARGETS: REFERENCE_TARGETS, AMENDCTL_RULES: REFERENCE_RULES, AMENDCTL_APPROVALS: '', ...routedThrough(opts.outageTarget, proxy, env) },
+    env: {
+      ...referenceWorkerEnv(env),
+      AMENDCTL_TARGETS: REFERENCE_TARGETS,
+      AMENDCTL_RULES: REFERENCE_RULES,
+      AMENDCTL_APPROVALS: '',
+      ...routedThrough(opts.outageTarget, proxy, env),
+    },
     logDir: env.dir,
     restartDelay: () => chaosRng.int(200, 1500),
     log: say,
   });
-  const connection = await Connection.connect({ address: servers.temporal.address, connectTimeout: '5s' }).catch(async (err: unknown) => {
-    await proxy.close();
-    throw err;
-  });
-  const client = new AmendctlClient(new Client({ connection, namespace: 'default', dataConverter: dataConverter({ AMENDCTL_CODEC_KEYS: env.AMENDCTL_CODEC_KEYS }) }), taskQueue);
+  const connection = await Connection.connect({ address: servers.temporal.address, connectTimeout: '5s' }).catch(
+    async (err: unknown) => {
+      await proxy.close();
+      throw err;
+    },
+  );
+  const client = new AmendctlClient(
+    new Client({
+      connection,
+      namespace: 'default',
+      dataConverter: dataConverter({ AMENDCTL_CODEC_KEYS: env.AMENDCTL_CODEC_KEYS }),
+    }),
+    taskQueue,
+  );
   const tracker = new AmendmentTracker(client, scenario.submissionOrder);
   const total = tracker.total;
-  say(`seed ${opts.seed}: ${opts.contracts} contracts x ${opts.amendments} amendments (${total}), ${opts.workers} workers on task queue ${taskQueue}; a SIGKILL every ~${opts.killEvery} s; the dev server restarts at ${pct(opts.restartAt)} submitted; ${opts.outageTarget} is down ${opts.outageSeconds} s from ${pct(opts.outageAt)} submitted`);
+  say(
+    `seed ${opts.seed}: ${opts.contracts} contracts x ${opts.amendments} amendments (${total}), ${opts.workers} workers on task queue ${taskQueue}; a SIGKILL every ~${opts.killEvery} s; the dev server restarts at ${pct(opts.restartAt)} submitted; ${opts.outageTarget} is down ${opts.outageSeconds} s from ${pct(opts.outageAt)} submitted`,
+  );
 
   const clock = new RunClock();
   let serverRestarts = 0;
   let serverDownMs = 0;
   let outageRun: Promise<void> | undefined;
   const restartServer = async (): Promise<void> => {
-    say(`restarting the Temporal dev server on its SQLite file (${tracker.submitted}/${total} submitted, ${tracker.final} final)`);
+    say(
+      `restarting the Temporal dev server on its SQLite file (${tracker.submitted}/${total} submitted, ${tracker.final} final)`,
+    );
     const t = Date.now();
     await servers.temporal.restart();
     serverRestarts++;
@@ -118,7 +145,9 @@ export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (li
     say(`the dev server is back after ${(serverDownMs / 1000).toFixed(1)} s`);
   };
   const outage = async (): Promise<void> => {
-    say(`${opts.outageTarget} outage: every connection reset for ${opts.outageSeconds} s (${tracker.submitted}/${total} submitted, ${tracker.final} final)`);
+    say(
+      `${opts.outageTarget} outage: every connection reset for ${opts.outageSeconds} s (${tracker.submitted}/${total} submitted, ${tracker.final} final)`,
+    );
     proxy.setDown(true);
     await clock.nap(opts.outageSeconds * 1000);
     proxy.setDown(false);
@@ -150,7 +179,10 @@ export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (li
     pool.start();
     await waitForPollers(connection, 'default', taskQueue, opts.workers);
     say(`${opts.workers} workers poll; submitting`);
-    const background = [submitting().catch((err: unknown) => say(`submission stopped: ${(err as Error).message}`)), killing()];
+    const background = [
+      submitting().catch((err: unknown) => say(`submission stopped: ${(err as Error).message}`)),
+      killing(),
+    ];
     while (!tracker.allFinal() && Date.now() < deadline && !stop?.aborted) {
       await sleep(1000);
       await tracker.poll();
@@ -173,7 +205,11 @@ export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (li
   say(`reading back ${IDP} (SCIM API) and ${WAREHOUSE} (pg_roles) ...`);
   const verification = await verifyTargets(scenario, ruleset, {
     scim: { url: env.AMENDCTL_TEST_SCIM_URL, token: env.AMENDCTL_TEST_SCIM_TOKEN },
-    postgres: { host: env.AMENDCTL_TEST_PG_HOST, port: Number(env.AMENDCTL_TEST_PG_PORT), password: env.AMENDCTL_TEST_PG_PASSWORD },
+    postgres: {
+      host: env.AMENDCTL_TEST_PG_HOST,
+      port: Number(env.AMENDCTL_TEST_PG_PORT),
+      password: env.AMENDCTL_TEST_PG_PASSWORD,
+    },
   });
   const statuses = tracker.statuses();
   const lost = tracker.notFinal();
@@ -205,7 +241,12 @@ export async function runChaos(opts: RunOptions, servers: ChaosServers, log: (li
     ok: false,
   };
   report.faultsMissed = missedFaults(report, opts);
-  report.ok = report.lost === 0 && report.wrongAccounts === 0 && report.duplicates === 0 && report.completed === total && report.faultsMissed.length === 0;
+  report.ok =
+    report.lost === 0 &&
+    report.wrongAccounts === 0 &&
+    report.duplicates === 0 &&
+    report.completed === total &&
+    report.faultsMissed.length === 0;
   return report;
 }
 
@@ -235,7 +276,13 @@ function outageUpstream(target: 'idp' | 'warehouse', env: StackEnv): { host: str
 
 /** The workers' variables that send the outage target through the proxy; amendctl's own store (the audit database) keeps the direct way. */
 function routedThrough(target: 'idp' | 'warehouse', proxy: OutageProxy, env: StackEnv): Record<string, string> {
-  if (target === 'warehouse') return { AMENDCTL_WAREHOUSE_HOST: '127.0.0.1', AMENDCTL_WAREHOUSE_PORT: String(proxy.port), AMENDCTL_AUDIT_HOST: env.AMENDCTL_TEST_PG_HOST, AMENDCTL_AUDIT_PORT: env.AMENDCTL_TEST_PG_PORT };
+  if (target === 'warehouse')
+    return {
+      AMENDCTL_WAREHOUSE_HOST: '127.0.0.1',
+      AMENDCTL_WAREHOUSE_PORT: String(proxy.port),
+      AMENDCTL_AUDIT_HOST: env.AMENDCTL_TEST_PG_HOST,
+      AMENDCTL_AUDIT_PORT: env.AMENDCTL_TEST_PG_PORT,
+    };
   const u = new URL(env.AMENDCTL_TEST_SCIM_URL);
   u.host = `127.0.0.1:${proxy.port}`;
   return { AMENDCTL_IDP_URL: u.toString().replace(/\/$/, '') };

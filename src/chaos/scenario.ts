@@ -50,7 +50,14 @@ export interface ScenarioOptions {
 }
 
 export function generateScenario(opts: ScenarioOptions, ruleset: Ruleset): Scenario {
-  const contracts = Array.from({ length: opts.contracts }, (_, i) => generateContract(`c${opts.tag}-${String(i + 1).padStart(2, '0')}`, opts.amendments, Rng.stream(opts.seed, `contract ${i}`), ruleset));
+  const contracts = Array.from({ length: opts.contracts }, (_, i) =>
+    generateContract(
+      `c${opts.tag}-${String(i + 1).padStart(2, '0')}`,
+      opts.amendments,
+      Rng.stream(opts.seed, `contract ${i}`),
+      ruleset,
+    ),
+  );
   const all = contracts.flatMap((c) => c.amendments);
   return { tag: opts.tag, contracts, submissionOrder: Rng.stream(opts.seed, 'submission order').shuffle(all) };
 }
@@ -85,8 +92,14 @@ function generateContract(customerId: string, count: number, rng: Rng, ruleset: 
     const amendment = AmendmentSchema.parse(doc);
     const plan = planAmendment(amendment, applied, ruleset);
     // The generator only makes valid amendments that need no approval; anything else is its own bug.
-    if (plan.violations.length > 0) throw new Error(`chaos scenario: ${amendment.amendmentId} is invalid: ${plan.violations.map((v) => v.message).join('; ')}`);
-    if (plan.approval.required) throw new Error(`chaos scenario: ${amendment.amendmentId} needs approval: ${plan.approval.reasons.map((r) => r.message).join('; ')}`);
+    if (plan.violations.length > 0)
+      throw new Error(
+        `chaos scenario: ${amendment.amendmentId} is invalid: ${plan.violations.map((v) => v.message).join('; ')}`,
+      );
+    if (plan.approval.required)
+      throw new Error(
+        `chaos scenario: ${amendment.amendmentId} needs approval: ${plan.approval.reasons.map((r) => r.message).join('; ')}`,
+      );
     amendments.push(amendment);
     plans.push(plan);
     applied = appliedAfter(plan, applied);
@@ -101,7 +114,8 @@ function generateContract(customerId: string, count: number, rng: Rng, ruleset: 
   return { customerId, contractId, domain, amendments, plans, final: applied!.contract, everNamed };
 }
 
-export const amendmentIdFor = (customerId: string, sequence: number): string => `${customerId}-${String(sequence).padStart(3, '0')}`;
+export const amendmentIdFor = (customerId: string, sequence: number): string =>
+  `${customerId}-${String(sequence).padStart(3, '0')}`;
 
 interface Candidate {
   weight: number;
@@ -116,17 +130,36 @@ function nextEdits(c: Contract, everNamed: NamedUser[], newUser: () => NamedUser
   const seatFree = c.namedUsers.length < c.seats;
   const candidates: Candidate[] = [
     { weight: seatFree ? 3 : 0, make: () => [{ op: 'add', path: 'namedUsers', value: { ...newUser() } }] },
-    { weight: seatFree && removed.length > 0 ? 1 : 0, make: () => [{ op: 'add', path: 'namedUsers', value: { ...rng.pick(removed), role: rng.pick(CHAOS_ROLES) } }] },
-    { weight: c.namedUsers.length > 1 ? 2 : 0, make: () => [{ op: 'remove', path: 'namedUsers', match: { email: rng.pick(c.namedUsers).email } }] },
+    {
+      weight: seatFree && removed.length > 0 ? 1 : 0,
+      make: () => [{ op: 'add', path: 'namedUsers', value: { ...rng.pick(removed), role: rng.pick(CHAOS_ROLES) } }],
+    },
+    {
+      weight: c.namedUsers.length > 1 ? 2 : 0,
+      make: () => [{ op: 'remove', path: 'namedUsers', match: { email: rng.pick(c.namedUsers).email } }],
+    },
     {
       weight: c.namedUsers.length > 0 ? 3 : 0,
       make: () => {
         const u = rng.pick(c.namedUsers);
-        return [{ op: 'set', path: 'namedUsers.role', match: { email: u.email }, value: u.role === 'member' ? 'viewer' : 'member' }];
+        return [
+          {
+            op: 'set',
+            path: 'namedUsers.role',
+            match: { email: u.email },
+            value: u.role === 'member' ? 'viewer' : 'member',
+          },
+        ];
       },
     },
-    { weight: unlicensed.length > 0 ? 2 : 0, make: () => [{ op: 'add', path: 'modules', value: rng.pick(unlicensed) }] },
-    { weight: c.modules.length > 0 ? 1 : 0, make: () => [{ op: 'remove', path: 'modules', value: rng.pick(c.modules) }] },
+    {
+      weight: unlicensed.length > 0 ? 2 : 0,
+      make: () => [{ op: 'add', path: 'modules', value: rng.pick(unlicensed) }],
+    },
+    {
+      weight: c.modules.length > 0 ? 1 : 0,
+      make: () => [{ op: 'remove', path: 'modules', value: rng.pick(c.modules) }],
+    },
     { weight: c.status === 'active' ? 1 : 0, make: () => [{ op: 'set', path: 'status', value: 'suspended' }] },
     { weight: c.status === 'suspended' ? 6 : 0, make: () => [{ op: 'set', path: 'status', value: 'active' }] },
   ];

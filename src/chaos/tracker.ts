@@ -10,7 +10,11 @@ import { type AmendctlClient, type AmendmentView, FINAL_STATUSES, SA } from '../
 import type { Amendment } from '../domain/amendment';
 import { retrying } from './clock';
 
-export type Whereabouts = { state: 'unsubmitted' } | { state: 'open'; status: string } | { state: 'missing' } | { state: 'final'; view: AmendmentView };
+export type Whereabouts =
+  | { state: 'unsubmitted' }
+  | { state: 'open'; status: string }
+  | { state: 'missing' }
+  | { state: 'final'; view: AmendmentView };
 
 export class AmendmentTracker {
   private readonly where = new Map<string, Whereabouts>();
@@ -71,7 +75,8 @@ export class AmendmentTracker {
       if (err instanceof WorkflowNotFoundError) return { state: 'missing' };
       throw err;
     }
-    if (d.status.name === 'RUNNING') return { state: 'open', status: d.typedSearchAttributes.get(SA.AmendmentStatus) ?? 'queued' };
+    if (d.status.name === 'RUNNING')
+      return { state: 'open', status: d.typedSearchAttributes.get(SA.AmendmentStatus) ?? 'queued' };
     const view = await this.client.getStatus(id);
     return FINAL_STATUSES.has(view.status) ? { state: 'final', view } : { state: 'open', status: view.status };
   }
@@ -85,11 +90,17 @@ export class AmendmentTracker {
 
   /** Those not final, with where they are. */
   notFinal(): Array<{ amendmentId: string; state: string }> {
-    return [...this.where].flatMap(([amendmentId, w]) => (w.state === 'final' ? [] : [{ amendmentId, state: w.state === 'open' ? w.status : w.state }]));
+    return [...this.where].flatMap(([amendmentId, w]) =>
+      w.state === 'final' ? [] : [{ amendmentId, state: w.state === 'open' ? w.status : w.state }],
+    );
   }
 
   /** Final but not completed, with the reason. */
   notCompleted(): Array<{ amendmentId: string; status: string; reason: string }> {
-    return [...this.where].flatMap(([amendmentId, w]) => (w.state === 'final' && w.view.status !== 'completed' ? [{ amendmentId, status: w.view.status, reason: w.view.reason ?? '' }] : []));
+    return [...this.where].flatMap(([amendmentId, w]) =>
+      w.state === 'final' && w.view.status !== 'completed'
+        ? [{ amendmentId, status: w.view.status, reason: w.view.reason ?? '' }]
+        : [],
+    );
   }
 }

@@ -30,10 +30,22 @@ export interface Verification {
   duplicates: ScimReading['duplicates'];
 }
 
-export async function verifyTargets(scenario: Scenario, ruleset: Ruleset, targets: TargetsToRead): Promise<Verification> {
+export async function verifyTargets(
+  scenario: Scenario,
+  ruleset: Ruleset,
+  targets: TargetsToRead,
+): Promise<Verification> {
   const domains = new Set(scenario.contracts.map((c) => c.domain));
-  const scim = await readScim(targets.scim.url, targets.scim.token, (userName) => domains.has(userName.slice(userName.lastIndexOf('@') + 1).toLowerCase()));
-  const pg = new PgClient({ host: targets.postgres.host, port: targets.postgres.port, user: targets.postgres.user ?? 'amendctl', password: targets.postgres.password, database: targets.postgres.database ?? 'warehouse' });
+  const scim = await readScim(targets.scim.url, targets.scim.token, (userName) =>
+    domains.has(userName.slice(userName.lastIndexOf('@') + 1).toLowerCase()),
+  );
+  const pg = new PgClient({
+    host: targets.postgres.host,
+    port: targets.postgres.port,
+    user: targets.postgres.user ?? 'amendctl',
+    password: targets.postgres.password,
+    database: targets.postgres.database ?? 'warehouse',
+  });
   await pg.connect();
   const wrong: WrongAccount[] = [];
   const checked = { [IDP]: 0, [WAREHOUSE]: 0 };
@@ -41,7 +53,9 @@ export async function verifyTargets(scenario: Scenario, ruleset: Ruleset, target
     for (const c of scenario.contracts) {
       const want = expectedAccounts(c, ruleset);
       const inDomain = (email: string): boolean => email.endsWith(`@${c.domain}`);
-      const scimHave = new Map([...scim.accounts].filter(([name]) => inDomain(name)).map(([name, list]) => [name, list[0]!]));
+      const scimHave = new Map(
+        [...scim.accounts].filter(([name]) => inDomain(name)).map(([name, list]) => [name, list[0]!]),
+      );
       compare(IDP, want.idp, scimHave, wrong);
       compare(WAREHOUSE, want.warehouse, new Map(Object.entries(await readPgRoles(pg, `%@${c.domain}`))), wrong);
       checked[IDP] += want.idp.size;
@@ -53,7 +67,12 @@ export async function verifyTargets(scenario: Scenario, ruleset: Ruleset, target
   return { checked, wrong, duplicates: scim.duplicates };
 }
 
-function compare<T extends ScimAccount | PgAccount>(target: string, expected: Map<string, T>, actual: Map<string, T>, wrong: WrongAccount[]): void {
+function compare<T extends ScimAccount | PgAccount>(
+  target: string,
+  expected: Map<string, T>,
+  actual: Map<string, T>,
+  wrong: WrongAccount[],
+): void {
   for (const account of new Set([...expected.keys(), ...actual.keys()])) {
     const e = expected.get(account) ?? null;
     const a = actual.get(account) ?? null;

@@ -57,7 +57,9 @@ export class WorkerPool {
 
   /** Slots whose worker is running. */
   live(): number[] {
-    return this.slots.flatMap((s, i) => (s.child && s.child.exitCode === null && s.child.signalCode === null ? [i] : []));
+    return this.slots.flatMap((s, i) =>
+      s.child && s.child.exitCode === null && s.child.signalCode === null ? [i] : [],
+    );
   }
 
   /** SIGKILL the worker of `slot`; it starts again after the restart delay. */
@@ -84,10 +86,14 @@ export class WorkerPool {
     if (this.stopping) return;
     const s = this.slots[slot]!;
     const fd = openSync(this.logFile(slot), 'a');
-    const child = spawn(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', this.opts.address, '--task-queue', this.opts.taskQueue], {
-      env: { ...process.env, ...this.opts.env },
-      stdio: ['ignore', fd, fd],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', this.opts.address, '--task-queue', this.opts.taskQueue],
+      {
+        env: { ...process.env, ...this.opts.env },
+        stdio: ['ignore', fd, fd],
+      },
+    );
     closeSync(fd);
     this.starts++;
     s.child = child;
@@ -115,13 +121,24 @@ export class WorkerPool {
 }
 
 /** Until `count` workers poll the workflow task queue (Temporal's own list of its pollers). */
-export async function waitForPollers(connection: Connection, namespace: string, taskQueue: string, count: number, timeoutMs = 120_000): Promise<void> {
+export async function waitForPollers(
+  connection: Connection,
+  namespace: string,
+  taskQueue: string,
+  count: number,
+  timeoutMs = 120_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const r = await connection.workflowService.describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 /* TASK_QUEUE_TYPE_WORKFLOW */ }).catch(() => undefined);
+    const r = await connection.workflowService
+      .describeTaskQueue({ namespace, taskQueue: { name: taskQueue }, taskQueueType: 1 /* TASK_QUEUE_TYPE_WORKFLOW */ })
+      .catch(() => undefined);
     const polling = r?.pollers?.length ?? 0;
     if (polling >= count) return;
-    if (Date.now() > deadline) throw new Error(`${polling} of ${count} workers poll task queue ${taskQueue} after ${timeoutMs / 1000} s (see worker-N.log)`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${polling} of ${count} workers poll task queue ${taskQueue} after ${timeoutMs / 1000} s (see worker-N.log)`,
+      );
     await sleep(250);
   }
 }

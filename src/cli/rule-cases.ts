@@ -69,18 +69,32 @@ export function loadCases(text: string, file: string): RuleCase[] {
   return parseWith(CasesSchema, parseStructuredText(text, file), 'invalid rule cases', file).cases;
 }
 
-function amendmentOf(ref: string | Record<string, unknown>, where: string, file: string, read: CaseFileReader): Amendment {
+function amendmentOf(
+  ref: string | Record<string, unknown>,
+  where: string,
+  file: string,
+  read: CaseFileReader,
+): Amendment {
   if (typeof ref === 'string') {
     const f = read(ref);
     return parseAmendmentText(f.text, f.file);
   }
   const r = AmendmentDocumentSchema.safeParse(ref);
-  if (!r.success) throw new InputError('invalid amendment in rule cases', zodIssues(r.error, file).map((i) => ({ ...i, path: `${where}${i.path ? `.${i.path}` : ''}` })));
+  if (!r.success)
+    throw new InputError(
+      'invalid amendment in rule cases',
+      zodIssues(r.error, file).map((i) => ({ ...i, path: `${where}${i.path ? `.${i.path}` : ''}` })),
+    );
   return r.data;
 }
 
 /** Run every case; a case that cannot even be read throws InputError. */
-export function runCases(ruleset: Ruleset, cases: readonly RuleCase[], file: string, read: CaseFileReader): CaseResult[] {
+export function runCases(
+  ruleset: Ruleset,
+  cases: readonly RuleCase[],
+  file: string,
+  read: CaseFileReader,
+): CaseResult[] {
   return cases.map((c, i) => {
     const where = `cases[${i}]`;
     let applied: AppliedState | null = null;
@@ -113,20 +127,27 @@ function checkExpectations(plan: Plan, e: RuleCase['expect']): string[] {
   for (const x of e.includes ?? []) if (!ids.includes(x)) f.push(`missing operation ${x}`);
   for (const x of e.excludes ?? []) if (ids.includes(x)) f.push(`unexpected operation ${x}`);
   if (e.approval !== undefined && plan.approval.required !== e.approval) {
-    f.push(`approval ${plan.approval.required ? 'required' : 'not required'}, expected ${e.approval ? 'required' : 'not required'}${plan.approval.reasons.length ? ` (${plan.approval.reasons.map((r) => `${r.ruleId}: ${r.message}`).join('; ')})` : ''}`);
+    f.push(
+      `approval ${plan.approval.required ? 'required' : 'not required'}, expected ${e.approval ? 'required' : 'not required'}${plan.approval.reasons.length ? ` (${plan.approval.reasons.map((r) => `${r.ruleId}: ${r.message}`).join('; ')})` : ''}`,
+    );
   }
   if (e.approvalRules) {
     const got = plan.approval.reasons.map((r) => r.ruleId);
-    if (JSON.stringify(got) !== JSON.stringify(e.approvalRules)) f.push(`approval rules ${JSON.stringify(got)}, expected ${JSON.stringify(e.approvalRules)}`);
+    if (JSON.stringify(got) !== JSON.stringify(e.approvalRules))
+      f.push(`approval rules ${JSON.stringify(got)}, expected ${JSON.stringify(e.approvalRules)}`);
   }
   if (e.violations) {
     const messages = plan.violations.map((v) => v.message);
-    if (e.violations.length === 0 && messages.length > 0) f.push(`expected valid, got violations: ${messages.join('; ')}`);
-    for (const text of e.violations) if (!messages.some((m) => m.includes(text))) f.push(`no violation mentions "${text}" (got ${messages.length ? messages.join('; ') : 'none'})`);
+    if (e.violations.length === 0 && messages.length > 0)
+      f.push(`expected valid, got violations: ${messages.join('; ')}`);
+    for (const text of e.violations)
+      if (!messages.some((m) => m.includes(text)))
+        f.push(`no violation mentions "${text}" (got ${messages.length ? messages.join('; ') : 'none'})`);
   }
   if (e.changes) {
     const got = plan.changes.map((c) => c.path);
-    if (JSON.stringify(got) !== JSON.stringify(e.changes)) f.push(`changes ${JSON.stringify(got)}, expected ${JSON.stringify(e.changes)}`);
+    if (JSON.stringify(got) !== JSON.stringify(e.changes))
+      f.push(`changes ${JSON.stringify(got)}, expected ${JSON.stringify(e.changes)}`);
   }
   for (const [id, action] of Object.entries(e.inverses ?? {})) {
     const op = plan.operations.find((o) => o.id === id);

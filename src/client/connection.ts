@@ -13,7 +13,9 @@ export interface TemporalTarget {
   connectionOptions: NativeConnectionOptions;
 }
 
-export function temporalTarget(overrides: { address?: string; namespace?: string; profile?: string } = {}): TemporalTarget {
+export function temporalTarget(
+  overrides: { address?: string; namespace?: string; profile?: string } = {},
+): TemporalTarget {
   const cfg = loadClientConnectConfig(overrides.profile ? { profile: overrides.profile } : {});
   const address = overrides.address ?? cfg.connectionOptions.address ?? 'localhost:7233';
   return {

@@ -47,7 +47,15 @@ import {
 } from '../workflows/definitions';
 import type { amendmentV2 } from '../workflows/amendment';
 import { temporalTarget, type TemporalTarget } from './connection';
-import { ApproveInputSchema, CancelInputSchema, checkId, checkInput, RejectInputSchema, ReleaseInputSchema, SubmitOptionsSchema } from './inputs';
+import {
+  ApproveInputSchema,
+  CancelInputSchema,
+  checkId,
+  checkInput,
+  RejectInputSchema,
+  ReleaseInputSchema,
+  SubmitOptionsSchema,
+} from './inputs';
 
 export * from '../workflows/definitions';
 export { checkId } from './inputs';
@@ -139,28 +147,75 @@ export class AmendctlClient {
    * client's signer). The token binds the amendment, its plan hash, the decision, the approver and
    * the comment or reason, and expires (default 10 minutes).
    */
-  async proofFor(amendmentId: string, decision: DecisionKind, by: string, text?: string, key = this.signer?.key, via = this.signer?.via, view?: AmendmentView): Promise<string> {
-    if (!key) throw new ApprovalRefusedError('no approval key to sign with: give the approver\'s key (amendctl approve --key FILE, or AMENDCTL_APPROVER_KEY)', 'NoApprovalKey');
+  async proofFor(
+    amendmentId: string,
+    decision: DecisionKind,
+    by: string,
+    text?: string,
+    key = this.signer?.key,
+    via = this.signer?.via,
+    view?: AmendmentView,
+  ): Promise<string> {
+    if (!key)
+      throw new ApprovalRefusedError(
+        "no approval key to sign with: give the approver's key (amendctl approve --key FILE, or AMENDCTL_APPROVER_KEY)",
+        'NoApprovalKey',
+      );
     const v = view ?? (await this.getStatus(amendmentId));
-    if (v.status !== 'pending_approval' || !v.planHash) throw new ApprovalRefusedError(`${amendmentId} is ${v.status}, not pending approval${v.reason ? ` (${v.reason})` : ''}`, 'NotPendingApproval');
-    return key.sign({ amendmentId, planHash: v.planHash, decision, by, via: via ?? (key.approver ? 'personal-key' : 'service'), ...(text !== undefined ? { text } : {}) }).token;
+    if (v.status !== 'pending_approval' || !v.planHash)
+      throw new ApprovalRefusedError(
+        `${amendmentId} is ${v.status}, not pending approval${v.reason ? ` (${v.reason})` : ''}`,
+        'NotPendingApproval',
+      );
+    return key.sign({
+      amendmentId,
+      planHash: v.planHash,
+      decision,
+      by,
+      via: via ?? (key.approver ? 'personal-key' : 'service'),
+      ...(text !== undefined ? { text } : {}),
+    }).token;
   }
 
   /** The decision as it will be sent, with a proof of this client's signer unless it has one (the text signed is the one sent). */
-  private async withProof<T extends { by: string; proof?: string | undefined; comment?: string | undefined; reason?: string | undefined }>(amendmentId: string, decision: DecisionKind, d: T): Promise<T> {
+  private async withProof<
+    T extends { by: string; proof?: string | undefined; comment?: string | undefined; reason?: string | undefined },
+  >(amendmentId: string, decision: DecisionKind, d: T): Promise<T> {
     if (d.proof || !this.signer) return d;
     // The first release's amendments (workflow type amendmentWorkflow, still draining) have no plan hash and decide by name.
     const v = await this.getStatus(amendmentId);
     if (v.status === 'pending_approval' && !v.planHash) return d;
-    return { ...d, proof: await this.proofFor(amendmentId, decision, d.by, decision === 'approve' ? d.comment : d.reason, this.signer.key, this.signer.via, v) };
+    return {
+      ...d,
+      proof: await this.proofFor(
+        amendmentId,
+        decision,
+        d.by,
+        decision === 'approve' ? d.comment : d.reason,
+        this.signer.key,
+        this.signer.via,
+        v,
+      ),
+    };
   }
 
-  static async connect(target: TemporalTarget = temporalTarget(), taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT): Promise<AmendctlClient> {
-    const connection = await Connection.connect({ ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]), connectTimeout: '5s' });
+  static async connect(
+    target: TemporalTarget = temporalTarget(),
+    taskQueue = process.env.AMENDCTL_TASK_QUEUE ?? TASK_QUEUE_DEFAULT,
+  ): Promise<AmendctlClient> {
+    const connection = await Connection.connect({
+      ...(target.connectionOptions as Parameters<typeof Connection.connect>[0]),
+      connectTimeout: '5s',
+    });
     // Payloads are encrypted (src/codec): keys from AMENDCTL_CODEC_KEYS / AMENDCTL_CODEC_KEY_FILE / the dev key file.
     // Tracing installed in this process (src/observability/tracing.ts): the caller's trace continues into the workflow.
-    const interceptors = currentTracing() ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } } : {};
-    const client = new AmendctlClient(new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(), ...interceptors }), taskQueue);
+    const interceptors = currentTracing()
+      ? { interceptors: { workflow: [new OpenTelemetryWorkflowClientInterceptor()] } }
+      : {};
+    const client = new AmendctlClient(
+      new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(), ...interceptors }),
+      taskQueue,
+    );
     // The approver's own key (or a trusted service's): approvals and rejections are signed with it.
     const key = process.env.AMENDCTL_APPROVER_KEY;
     return key ? client.signWith(loadSigningKey(key)) : client;
@@ -184,12 +239,20 @@ export class AmendctlClient {
   async prepareSubmission(document: unknown, options: SubmitOptions = {}): Promise<Submission> {
     const amendment: Amendment = parseWith(AmendmentDocumentSchema, document, 'invalid amendment');
     checkInput(SubmitOptionsSchema, options, 'invalid submit options');
-    const opts = { ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}), ...(options.rollback ? { rollback: options.rollback } : {}) };
+    const opts = {
+      ...(options.retryBudgetSeconds ? { retryBudgetSeconds: options.retryBudgetSeconds } : {}),
+      ...(options.rollback ? { rollback: options.rollback } : {}),
+    };
     const input: Submission['input'] = { amendment, ...(Object.keys(opts).length > 0 ? { options: opts } : {}) };
     const payloads = (await encodeToPayloads(this.client.options.loadedDataConverter, input)) ?? [];
     const bytes = payloads.reduce((n, p) => n + (p.data?.length ?? 0), 0);
     if (bytes > MAX_PAYLOAD_BYTES) {
-      throw new InputError('amendment too large for Temporal', [{ path: '', message: `${bytes} bytes once compressed and encrypted; Temporal takes at most ${MAX_PAYLOAD_BYTES} bytes per payload (split the amendment, or keep large data out of custom clauses)` }]);
+      throw new InputError('amendment too large for Temporal', [
+        {
+          path: '',
+          message: `${bytes} bytes once compressed and encrypted; Temporal takes at most ${MAX_PAYLOAD_BYTES} bytes per payload (split the amendment, or keep large data out of custom clauses)`,
+        },
+      ]);
     }
     return { input, hash: contentHash(amendment), ...(options.claimedBy ? { claimedBy: options.claimedBy } : {}) };
   }
@@ -212,7 +275,11 @@ export class AmendctlClient {
           { key: SA.AmendmentId, value: amendment.amendmentId },
           { key: SA.AmendmentStatus, value: 'queued' },
         ],
-        memo: { amendmentHash: sub.hash, sequence: amendment.sequence, ...(sub.claimedBy ? { claimedBy: sub.claimedBy } : {}) },
+        memo: {
+          amendmentHash: sub.hash,
+          sequence: amendment.sequence,
+          ...(sub.claimedBy ? { claimedBy: sub.claimedBy } : {}),
+        },
         staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}${amendment.reverses ? `, reverses ${amendment.reverses}` : ''}`,
       });
       return { ...base, runId: handle.firstExecutionRunId, duplicate: false };
@@ -226,7 +293,11 @@ export class AmendctlClient {
   }
 
   async approve(amendmentId: string, decision: ApproveInput): Promise<void> {
-    const d = await this.withProof(amendmentId, 'approve', checkInput(ApproveInputSchema, decision, 'invalid approval'));
+    const d = await this.withProof(
+      amendmentId,
+      'approve',
+      checkInput(ApproveInputSchema, decision, 'invalid approval'),
+    );
     await this.handle(amendmentId).signal(approveSignal, { ...d, at: d.at ?? new Date().toISOString() });
   }
 
@@ -236,15 +307,24 @@ export class AmendctlClient {
    * ApprovalRefusedError with the workflow's reason (and nothing is recorded).
    */
   async approveNow(amendmentId: string, decision: ApproveInput): Promise<ApproveUpdateResult> {
-    const d = await this.withProof(amendmentId, 'approve', checkInput(ApproveInputSchema, decision, 'invalid approval'));
+    const d = await this.withProof(
+      amendmentId,
+      'approve',
+      checkInput(ApproveInputSchema, decision, 'invalid approval'),
+    );
     try {
-      return await this.handle(amendmentId).executeUpdate(approveUpdate, { args: [{ ...d, at: d.at ?? new Date().toISOString() }] });
+      return await this.handle(amendmentId).executeUpdate(approveUpdate, {
+        args: [{ ...d, at: d.at ?? new Date().toISOString() }],
+      });
     } catch (err) {
       if (err instanceof WorkflowUpdateFailedError) {
         const cause = err.cause as { message?: string; type?: string } | undefined;
         throw new ApprovalRefusedError(cause?.message ?? err.message, cause?.type ?? 'ApprovalRefused');
       }
-      if (err instanceof WorkflowNotFoundError) throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow amendment-${amendmentId} not found or not running)`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new AmendmentNotFoundError(
+          `no amendment ${amendmentId} (workflow amendment-${amendmentId} not found or not running)`,
+        );
       throw err;
     }
   }
@@ -263,19 +343,42 @@ export class AmendctlClient {
    */
   async reverse(amendmentId: string, request: { by: string; reason: string }): Promise<SubmitResult> {
     checkId('AMENDMENT_ID', amendmentId);
-    const checked = checkInput(RejectInputSchema, { by: request.by, reason: request.reason }, 'invalid reversal request');
+    const checked = checkInput(
+      RejectInputSchema,
+      { by: request.by, reason: request.reason },
+      'invalid reversal request',
+    );
     const by = checked.by.trim();
     const reason = checked.reason.trim();
     const id = reversalAmendmentId(amendmentId);
     const earlier = await this.describe(amendmentWorkflowId(id));
-    if (earlier) return { amendmentId: id, contractId: earlier.typedSearchAttributes.get(SA.ContractId) ?? '', workflowId: amendmentWorkflowId(id), runId: earlier.runId, duplicate: true, differs: false };
+    if (earlier)
+      return {
+        amendmentId: id,
+        contractId: earlier.typedSearchAttributes.get(SA.ContractId) ?? '',
+        workflowId: amendmentWorkflowId(id),
+        runId: earlier.runId,
+        duplicate: true,
+        differs: false,
+      };
     const target = await this.getStatus(amendmentId);
-    if (target.status !== 'completed') throw new ReversalRefusedError(`${amendmentId} is ${target.status}, not completed: only a completed amendment can be reversed`);
+    if (target.status !== 'completed')
+      throw new ReversalRefusedError(
+        `${amendmentId} is ${target.status}, not completed: only a completed amendment can be reversed`,
+      );
     const { view: contract } = await this.getContract(target.contractId);
     if (contract.lastAmendmentId !== amendmentId) {
-      throw new ReversalRefusedError(`${amendmentId} is not the last applied amendment of contract ${target.contractId} (that is ${contract.lastAmendmentId ?? 'none'}, sequence ${contract.appliedSequence}); reverse the later ones first`);
+      throw new ReversalRefusedError(
+        `${amendmentId} is not the last applied amendment of contract ${target.contractId} (that is ${contract.lastAmendmentId ?? 'none'}, sequence ${contract.appliedSequence}); reverse the later ones first`,
+      );
     }
-    const doc = { amendmentId: id, contractId: target.contractId, sequence: contract.appliedSequence + 1, submittedBy: by, reverses: amendmentId };
+    const doc = {
+      amendmentId: id,
+      contractId: target.contractId,
+      sequence: contract.appliedSequence + 1,
+      submittedBy: by,
+      reverses: amendmentId,
+    };
     return this.submitAmendment(doc, { rollback: { requestedBy: by, reason } });
   }
 
@@ -296,7 +399,8 @@ export class AmendctlClient {
     try {
       desc = await handle.describe();
     } catch (err) {
-      if (err instanceof WorkflowNotFoundError) throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow ${handle.workflowId} not found)`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new AmendmentNotFoundError(`no amendment ${amendmentId} (workflow ${handle.workflowId} not found)`);
       throw err;
     }
     if (desc.status.name === 'RUNNING') {
@@ -330,7 +434,10 @@ export class AmendctlClient {
   }
 
   /** Wait until the amendment reaches a final status (completed, invalid, rejected, rolled_back, failed). */
-  async waitForResult(amendmentId: string, opts: { pollMs?: number; onUpdate?: (v: AmendmentView) => void } = {}): Promise<AmendmentView> {
+  async waitForResult(
+    amendmentId: string,
+    opts: { pollMs?: number; onUpdate?: (v: AmendmentView) => void } = {},
+  ): Promise<AmendmentView> {
     let last = '';
     for (;;) {
       const v = await this.getStatus(amendmentId);
@@ -360,28 +467,48 @@ export class AmendctlClient {
    * applied is compensated; an audit record names `by` and `reason`). A holder that still runs is
    * refused: reject or cancel it instead. Resolves with the contract's view once the turn is free.
    */
-  async releaseTurn(contractId: string, request: { by: string; reason: string; amendmentId?: string; timeoutMs?: number }): Promise<ContractView> {
+  async releaseTurn(
+    contractId: string,
+    request: { by: string; reason: string; amendmentId?: string; timeoutMs?: number },
+  ): Promise<ContractView> {
     checkId('CONTRACT_ID', contractId);
     checkInput(ReleaseInputSchema, request, 'invalid release');
     const h = this.client.workflow.getHandle(contractWorkflowId(contractId));
     const view = await h.query(contractQuery).catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new ReleaseRefusedError(`contract ${contractId} has no amendments (no workflow ${contractWorkflowId(contractId)})`);
+      if (err instanceof WorkflowNotFoundError)
+        throw new ReleaseRefusedError(
+          `contract ${contractId} has no amendments (no workflow ${contractWorkflowId(contractId)})`,
+        );
       throw err;
     });
     const holder = view.holding ?? (view.holder ? { amendmentId: view.holder, sequence: 0 } : undefined);
     if (!holder) throw new ReleaseRefusedError(`contract ${contractId} has no holder: its turn is free`);
-    if (request.amendmentId && request.amendmentId !== holder.amendmentId) throw new ReleaseRefusedError(`amendment ${request.amendmentId} does not hold the turn of contract ${contractId}; ${holder.amendmentId} does`);
-    const d = await this.client.workflow.getHandle(amendmentWorkflowId(holder.amendmentId)).describe().catch(() => undefined);
+    if (request.amendmentId && request.amendmentId !== holder.amendmentId)
+      throw new ReleaseRefusedError(
+        `amendment ${request.amendmentId} does not hold the turn of contract ${contractId}; ${holder.amendmentId} does`,
+      );
+    const d = await this.client.workflow
+      .getHandle(amendmentWorkflowId(holder.amendmentId))
+      .describe()
+      .catch(() => undefined);
     if (d?.status.name === 'RUNNING') {
-      const status = await this.getStatus(holder.amendmentId).then((v) => v.status, () => 'running');
-      throw new ReleaseRefusedError(`amendment ${holder.amendmentId} holds the turn of contract ${contractId} and its workflow is running (${status}): reject it, or cancel it (temporal workflow cancel), and it releases the turn itself`);
+      const status = await this.getStatus(holder.amendmentId).then(
+        (v) => v.status,
+        () => 'running',
+      );
+      throw new ReleaseRefusedError(
+        `amendment ${holder.amendmentId} holds the turn of contract ${contractId} and its workflow is running (${status}): reject it, or cancel it (temporal workflow cancel), and it releases the turn itself`,
+      );
     }
     await h.signal(releaseTurnSignal, { amendmentId: holder.amendmentId, by: request.by, reason: request.reason });
     const until = Date.now() + (request.timeoutMs ?? 120_000);
     for (;;) {
       const v = await h.query(contractQuery);
       if (v.holder !== holder.amendmentId) return v;
-      if (Date.now() > until) throw new ReleaseRefusedError(`contract ${contractId} still shows ${holder.amendmentId} as its holder after ${Math.round((request.timeoutMs ?? 120_000) / 1000)} s: is a worker running?`);
+      if (Date.now() > until)
+        throw new ReleaseRefusedError(
+          `contract ${contractId} still shows ${holder.amendmentId} as its holder after ${Math.round((request.timeoutMs ?? 120_000) / 1000)} s: is a worker running?`,
+        );
       await new Promise((r) => setTimeout(r, 250));
     }
   }
@@ -392,12 +519,16 @@ export class AmendctlClient {
   }
 
   /** Batches in flight, from their last heartbeats (a batch reports how far it got every second or so). */
-  private async batchProgress(pending: NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>): Promise<BatchProgress[]> {
+  private async batchProgress(
+    pending: NonNullable<WorkflowExecutionDescription['raw']['pendingActivities']>,
+  ): Promise<BatchProgress[]> {
     const out: BatchProgress[] = [];
     for (const a of pending) {
       const payloads = a.heartbeatDetails?.payloads;
       if (!payloads?.length) continue;
-      const [p] = (await decodeArrayFromPayloads(this.client.options.loadedDataConverter, payloads).catch(() => [])) as Array<BatchProgress | undefined>;
+      const [p] = (await decodeArrayFromPayloads(this.client.options.loadedDataConverter, payloads).catch(
+        () => [],
+      )) as Array<BatchProgress | undefined>;
       if (p && typeof p.target === 'string' && typeof p.done === 'number') out.push(p);
     }
     return out.sort((x, y) => x.target.localeCompare(y.target) || x.batch - y.batch);
@@ -418,5 +549,16 @@ function contentHash(a: Amendment): string {
 }
 
 function emptyView(amendmentId: string, workflowId: string): AmendmentView {
-  return { amendmentId, contractId: '', sequence: 0, workflowId, submittedBy: '', status: 'failed', changes: [], violations: [], operations: [], submittedAt: '' };
+  return {
+    amendmentId,
+    contractId: '',
+    sequence: 0,
+    workflowId,
+    submittedBy: '',
+    status: 'failed',
+    changes: [],
+    violations: [],
+    operations: [],
+    submittedAt: '',
+  };
 }

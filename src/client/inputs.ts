@@ -21,14 +21,28 @@ const Proof = z
   .max(4096, 'the proof: at most 4096 characters')
   .regex(/^amap1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/, 'the proof: an amap1 approval token')
   .optional();
-export const ApproveInputSchema = z.strictObject({ by: By, comment: Text('a comment', 0).optional(), at: At, proof: Proof });
+export const ApproveInputSchema = z.strictObject({
+  by: By,
+  comment: Text('a comment', 0).optional(),
+  at: At,
+  proof: Proof,
+});
 export const RejectInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), at: At, proof: Proof });
 export const CancelInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), at: At });
-export const ReleaseInputSchema = z.strictObject({ by: By, reason: Text('a reason', 1), amendmentId: BusinessIdSchema.optional(), timeoutMs: z.number().int().positive().optional() });
+export const ReleaseInputSchema = z.strictObject({
+  by: By,
+  reason: Text('a reason', 1),
+  amendmentId: BusinessIdSchema.optional(),
+  timeoutMs: z.number().int().positive().optional(),
+});
 
 /** Longest retry budget a submitter may ask for: 30 days (an operation retried longer than that is an outage to fix). */
 export const MAX_RETRY_BUDGET_SECONDS = 30 * 24 * 3600;
-export const RetryBudgetSchema = z.number().int('a whole number of seconds').min(1, 'at least 1 second').max(MAX_RETRY_BUDGET_SECONDS, `at most ${MAX_RETRY_BUDGET_SECONDS} seconds (30 days)`);
+export const RetryBudgetSchema = z
+  .number()
+  .int('a whole number of seconds')
+  .min(1, 'at least 1 second')
+  .max(MAX_RETRY_BUDGET_SECONDS, `at most ${MAX_RETRY_BUDGET_SECONDS} seconds (30 days)`);
 
 /** The options this module knows; others pass (the client's own type says what they are). */
 export const SubmitOptionsSchema = z.looseObject({
@@ -44,6 +58,9 @@ export function checkInput<S extends z.ZodType>(schema: S, value: unknown, what:
 /** An amendment or contract id as given on the command line or to the client: the alphabet of workflow ids. */
 export function checkId(kind: 'AMENDMENT_ID' | 'CONTRACT_ID', id: string): string {
   const r = BusinessIdSchema.safeParse(id);
-  if (!r.success) throw new InputError(`invalid ${kind}`, [{ path: kind, message: `"${shown(id, 60)}" is not ${r.error.issues[0]!.message}` }]);
+  if (!r.success)
+    throw new InputError(`invalid ${kind}`, [
+      { path: kind, message: `"${shown(id, 60)}" is not ${r.error.issues[0]!.message}` },
+    ]);
   return id;
 }

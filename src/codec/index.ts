@@ -96,9 +96,13 @@ export function parseKeyFile(text: string, file: string): CodecKeys {
   } catch (err) {
     throw new CodecKeyError(`${file}: not JSON (${(err as Error).message})`);
   }
-  if (typeof raw.current !== 'string' || !raw.keys || typeof raw.keys !== 'object') throw new CodecKeyError(`${file}: expected { "current": "id", "keys": { "id": "base64key" } }`);
-  const keys = new Map(Object.entries(raw.keys as Record<string, unknown>).map(([id, v]) => keyFrom(id, String(v), file)));
-  if (!keys.has(raw.current)) throw new CodecKeyError(`${file}: the current key "${raw.current}" is not among the keys`);
+  if (typeof raw.current !== 'string' || !raw.keys || typeof raw.keys !== 'object')
+    throw new CodecKeyError(`${file}: expected { "current": "id", "keys": { "id": "base64key" } }`);
+  const keys = new Map(
+    Object.entries(raw.keys as Record<string, unknown>).map(([id, v]) => keyFrom(id, String(v), file)),
+  );
+  if (!keys.has(raw.current))
+    throw new CodecKeyError(`${file}: the current key "${raw.current}" is not among the keys`);
   return { current: raw.current, keys };
 }
 
@@ -160,11 +164,14 @@ export class AesGcmCodec implements PayloadCodec {
 
   encrypt(p: Payload): Payload {
     const inner = payloadToProto(p);
-    if (inner.length > MAX_PLAINTEXT) throw new CodecKeyError(`payload too large to encode: ${inner.length} bytes (at most ${MAX_PLAINTEXT})`);
+    if (inner.length > MAX_PLAINTEXT)
+      throw new CodecKeyError(`payload too large to encode: ${inner.length} bytes (at most ${MAX_PLAINTEXT})`);
     let plain = inner;
     let compression: Compression = 'none';
     if (inner.length >= COMPRESS_FROM) {
-      const packed = brotliCompressSync(inner, { params: { [zlib.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: inner.length } });
+      const packed = brotliCompressSync(inner, {
+        params: { [zlib.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY, [zlib.BROTLI_PARAM_SIZE_HINT]: inner.length },
+      });
       if (packed.length < inner.length) [plain, compression] = [packed, 'brotli'];
     }
     const id = this.keys.current;
@@ -172,7 +179,10 @@ export class AesGcmCodec implements PayloadCodec {
     const cipher = createCipheriv('aes-256-gcm', this.keys.keys.get(id)!, iv);
     cipher.setAAD(aadFor(id, compression));
     const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-    return { metadata: { encoding: utf8(ENCODING), [KEY_ID_METADATA]: utf8(id), [COMPRESSION_METADATA]: utf8(compression) }, data: new Uint8Array(data) };
+    return {
+      metadata: { encoding: utf8(ENCODING), [KEY_ID_METADATA]: utf8(id), [COMPRESSION_METADATA]: utf8(compression) },
+      data: new Uint8Array(data),
+    };
   }
 
   decrypt(p: Payload): Payload {
@@ -180,9 +190,15 @@ export class AesGcmCodec implements PayloadCodec {
     const id = Buffer.from(p.metadata[KEY_ID_METADATA] ?? []).toString('utf8');
     const marker = p.metadata[COMPRESSION_METADATA];
     const compression = marker == null ? undefined : Buffer.from(marker).toString('utf8');
-    if (compression !== undefined && !COMPRESSIONS.includes(compression)) throw new CodecKeyError(`payload compressed as "${compression}", which this release cannot read (known: ${COMPRESSIONS.join(', ')})`);
+    if (compression !== undefined && !COMPRESSIONS.includes(compression))
+      throw new CodecKeyError(
+        `payload compressed as "${compression}", which this release cannot read (known: ${COMPRESSIONS.join(', ')})`,
+      );
     const key = this.keys.keys.get(id);
-    if (!key) throw new CodecKeyError(`payload encrypted with key "${id}", which is not configured (configured: ${[...this.keys.keys.keys()].join(', ')})`);
+    if (!key)
+      throw new CodecKeyError(
+        `payload encrypted with key "${id}", which is not configured (configured: ${[...this.keys.keys.keys()].join(', ')})`,
+      );
     const data = Buffer.from(p.data ?? []);
     if (data.length < IV_BYTES + TAG_BYTES) throw new CodecKeyError('encrypted payload too short');
     const decipher = createDecipheriv('aes-256-gcm', key, data.subarray(0, IV_BYTES));
@@ -190,7 +206,9 @@ export class AesGcmCodec implements PayloadCodec {
     decipher.setAuthTag(data.subarray(data.length - TAG_BYTES));
     const plain = Buffer.concat([decipher.update(data.subarray(IV_BYTES, data.length - TAG_BYTES)), decipher.final()]);
     if (compression === undefined) return fromJson(JSON.parse(plain.toString('utf8')) as PayloadJson);
-    return payloadFromProto(compression === 'brotli' ? brotliDecompressSync(plain, { maxOutputLength: MAX_PLAINTEXT }) : plain);
+    return payloadFromProto(
+      compression === 'brotli' ? brotliDecompressSync(plain, { maxOutputLength: MAX_PLAINTEXT }) : plain,
+    );
   }
 }
 
@@ -327,7 +345,10 @@ export function fromJson(j: PayloadJson): Payload {
  * stack traces moved into an encoded payload (they can name users: "grant app_admin to ann@x").
  * Temporal loads failure converters by module path (the worker also bundles it for workflows).
  */
-export function dataConverter(env: NodeJS.ProcessEnv = process.env, keys: CodecKeys = loadCodecKeys(env)): DataConverter {
+export function dataConverter(
+  env: NodeJS.ProcessEnv = process.env,
+  keys: CodecKeys = loadCodecKeys(env),
+): DataConverter {
   return { payloadCodecs: [new AesGcmCodec(keys)], failureConverterPath: require.resolve('./failure-converter') };
 }
 

@@ -77,8 +77,12 @@ export async function startCodecServer(opts: CodecServerOptions): Promise<CodecS
     if (segments.length === 2 && sameSecret(segments[0]!, opts.token)) op = segments[1];
     else if (segments.length === 1 && bearer !== undefined && sameSecret(bearer, opts.token)) op = segments[0];
     else if (segments.length === 1 && segments[0] === 'health') return send(res, 200, { ok: true });
-    else return send(res, 401, { error: 'a valid token is required (Authorization: Bearer, or the endpoint with the token)' });
-    if (req.method !== 'POST' || (op !== 'decode' && op !== 'encode')) return send(res, 404, { error: 'POST /decode or /encode' });
+    else
+      return send(res, 401, {
+        error: 'a valid token is required (Authorization: Bearer, or the endpoint with the token)',
+      });
+    if (req.method !== 'POST' || (op !== 'decode' && op !== 'encode'))
+      return send(res, 404, { error: 'POST /decode or /encode' });
     let body: { payloads?: PayloadJson[] };
     try {
       body = JSON.parse(await readBody(req)) as typeof body;

@@ -55,7 +55,12 @@ function attributeNames(v: unknown): string[] {
   return v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : [];
 }
 
-const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = { joinGroup: 'group', leaveGroup: 'group', grantRole: 'role', revokeRole: 'role' };
+const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = {
+  joinGroup: 'group',
+  leaveGroup: 'group',
+  grantRole: 'role',
+  revokeRole: 'role',
+};
 
 /**
  * What compensating `op` takes, given its result and the facts of the prior state its connector
@@ -63,14 +68,23 @@ const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = { joinGroup: '
  * the operation carries no usable inverse, or the prior state says nothing about what the
  * inverse needs.
  */
-export function compensationStep(op: CompensationSpec, result: ApplyResult, facts: PriorFacts | null): CompensationStep {
+export function compensationStep(
+  op: CompensationSpec,
+  result: ApplyResult,
+  facts: PriorFacts | null,
+): CompensationStep {
   if (result.outcome !== 'applied') return { action: 'none', detail: 'the operation changed nothing' };
   const inverse = op.inverse as CompensationSpec['inverse'] | undefined;
-  if (!inverse || typeof inverse !== 'object' || typeof inverse.action !== 'string') throw impossible(op, 'the operation carries no inverse');
+  if (!inverse || typeof inverse !== 'object' || typeof inverse.action !== 'string')
+    throw impossible(op, 'the operation carries no inverse');
   if (inverse.action === op.action) throw impossible(op, `its inverse is ${inverse.action}, the operation itself`);
   if (!facts) throw impossible(op, "its recorded prior state is not one this connector's apply writes");
   const account = () => {
-    if (facts.kind !== 'account') throw impossible(op, `its inverse ${inverse.action} is about the account, its recorded prior state about a membership`);
+    if (facts.kind !== 'account')
+      throw impossible(
+        op,
+        `its inverse ${inverse.action} is about the account, its recorded prior state about a membership`,
+      );
     return facts;
   };
   switch (inverse.action) {
@@ -78,15 +92,20 @@ export function compensationStep(op: CompensationSpec, result: ApplyResult, fact
       return account().existed ? { action: 'restoreAccount' } : { action: 'removeAccount' };
     case 'restoreAttributes': {
       account();
-      const names = [...new Set([...attributeNames(op.params['attributes']), ...attributeNames(inverse.params['attributes'])])];
-      return names.length > 0 ? { action: 'restoreAttributes', attributes: names } : { action: 'none', detail: 'no attributes to restore' };
+      const names = [
+        ...new Set([...attributeNames(op.params['attributes']), ...attributeNames(inverse.params['attributes'])]),
+      ];
+      return names.length > 0
+        ? { action: 'restoreAttributes', attributes: names }
+        : { action: 'none', detail: 'no attributes to restore' };
     }
     case 'reactivateAccount':
     case 'deactivateAccount': {
       const f = account();
       const active = inverse.action === 'reactivateAccount';
       if (!f.existed) return { action: 'none', detail: 'there was no account before' };
-      if (f.active === !active) return { action: 'none', detail: `the account was ${f.active ? 'active' : 'inactive'} before` };
+      if (f.active === !active)
+        return { action: 'none', detail: `the account was ${f.active ? 'active' : 'inactive'} before` };
       return { action: inverse.action };
     }
     case 'joinGroup':
@@ -95,16 +114,30 @@ export function compensationStep(op: CompensationSpec, result: ApplyResult, fact
     case 'revokeRole': {
       const key = MEMBERSHIP_KEY[inverse.action]!;
       const name = inverse.params[key];
-      if (typeof name !== 'string' || name === '') throw impossible(op, `its inverse ${inverse.action} names no ${key}`);
-      if (op.params[key] !== name) throw impossible(op, `its inverse ${inverse.action} names ${key} ${JSON.stringify(name)}, which the operation did not change`);
-      if (facts.kind !== 'membership') throw impossible(op, `its inverse ${inverse.action} is about a membership, its recorded prior state about the account`);
+      if (typeof name !== 'string' || name === '')
+        throw impossible(op, `its inverse ${inverse.action} names no ${key}`);
+      if (op.params[key] !== name)
+        throw impossible(
+          op,
+          `its inverse ${inverse.action} names ${key} ${JSON.stringify(name)}, which the operation did not change`,
+        );
+      if (facts.kind !== 'membership')
+        throw impossible(
+          op,
+          `its inverse ${inverse.action} is about a membership, its recorded prior state about the account`,
+        );
       if (inverse.action === 'joinGroup' || inverse.action === 'grantRole') {
         return facts.member ? { action: inverse.action, name } : { action: 'none', detail: 'not a member before' };
       }
-      return facts.member ? { action: 'none', detail: 'a member before' } : { action: inverse.action, name, created: facts.created === true };
+      return facts.member
+        ? { action: 'none', detail: 'a member before' }
+        : { action: inverse.action, name, created: facts.created === true };
     }
     default:
-      throw impossible(op, `its inverse ${String((inverse as { action: unknown }).action)} is no action a connector compensates with`);
+      throw impossible(
+        op,
+        `its inverse ${String((inverse as { action: unknown }).action)} is no action a connector compensates with`,
+      );
   }
 }
 
@@ -112,7 +145,12 @@ export function compensationStep(op: CompensationSpec, result: ApplyResult, fact
  * The connector's `compensate`: the step `compensationStep` decides, performed by `perform` (never
  * called for `none`, which is `unchanged`).
  */
-export async function compensateWith(op: CompensationSpec, result: ApplyResult, facts: PriorFacts | null, perform: (step: CompensationAction) => Promise<CompensateResult>): Promise<CompensateResult> {
+export async function compensateWith(
+  op: CompensationSpec,
+  result: ApplyResult,
+  facts: PriorFacts | null,
+  perform: (step: CompensationAction) => Promise<CompensateResult>,
+): Promise<CompensateResult> {
   const step = compensationStep(op, result, facts);
   if (step.action === 'none') return { outcome: 'unchanged', detail: step.detail };
   return perform(step);
@@ -120,7 +158,10 @@ export async function compensateWith(op: CompensationSpec, result: ApplyResult, 
 
 /** A step the recorded prior state (of another kind) has not what it needs for: CompensationImpossible. */
 export function priorMismatch(target: string, kind: string, step: CompensationAction): PermanentTargetError {
-  return new PermanentTargetError('CompensationImpossible', `target ${target}: its recorded prior state (${kind}) does not have what ${step.action} needs`);
+  return new PermanentTargetError(
+    'CompensationImpossible',
+    `target ${target}: its recorded prior state (${kind}) does not have what ${step.action} needs`,
+  );
 }
 
 /** `compensated` with what was done when something changed, else `unchanged` ("already as before"). */

@@ -114,13 +114,22 @@ export async function httpRequest(req: HttpRequest): Promise<HttpResponse> {
   let text: string;
   try {
     const send = async (): Promise<[Response, string]> => {
-      const r = await fetch(req.url, { method: req.method, headers, body, signal: AbortSignal.timeout(req.timeoutMs), redirect: 'manual' });
+      const r = await fetch(req.url, {
+        method: req.method,
+        headers,
+        body,
+        signal: AbortSignal.timeout(req.timeoutMs),
+        redirect: 'manual',
+      });
       return [r, await r.text()];
     };
     [res, text] = req.gate ? await req.gate.run(send) : await send();
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${req.timeoutMs} ms` : `${e.cause?.code ?? e.name}: ${e.cause && 'message' in e.cause ? String((e.cause as Error).message) : e.message}`;
+    const why =
+      e.name === 'TimeoutError' || e.name === 'AbortError'
+        ? `no answer within ${req.timeoutMs} ms`
+        : `${e.cause?.code ?? e.name}: ${e.cause && 'message' in e.cause ? String((e.cause as Error).message) : e.message}`;
     throw new TransientTargetError(`${req.target}: ${req.method} ${path} failed: ${why}`, undefined, err);
   }
   let parsed: unknown = text;
@@ -142,21 +151,29 @@ export function serverExplanation(body: unknown): string {
     const b = body as Record<string, unknown>;
     const parts: string[] = [];
     if (typeof b.scimType === 'string') parts.push(`scimType ${b.scimType}`);
-    for (const k of ['detail', 'message', 'error_description', 'error']) if (typeof b[k] === 'string') parts.push(b[k] as string);
+    for (const k of ['detail', 'message', 'error_description', 'error'])
+      if (typeof b[k] === 'string') parts.push(b[k] as string);
     if (parts.length > 0) return parts.join(': ').slice(0, 300);
     return JSON.stringify(body).slice(0, 200);
   }
   return typeof body === 'string' ? body.replace(/\s+/g, ' ').trim().slice(0, 200) : '';
 }
 
-export function classifyStatus(status: number, ctx: { target: string; method: string; path: string; body?: unknown; retryAfterMs?: number; what?: string }): TransientTargetError | PermanentTargetError | null {
+export function classifyStatus(
+  status: number,
+  ctx: { target: string; method: string; path: string; body?: unknown; retryAfterMs?: number; what?: string },
+): TransientTargetError | PermanentTargetError | null {
   if (status < 400) return null;
   const why = serverExplanation(ctx.body);
   const msg = `${ctx.target}: ${ctx.what ? `${ctx.what}: ` : ''}${ctx.method} ${ctx.path} answered ${status}${why ? ` (${why})` : ''}`;
-  if (status === 408 || status === 425 || status === 429 || (status >= 500 && status !== 501 && status !== 505)) return new TransientTargetError(msg, ctx.retryAfterMs);
+  if (status === 408 || status === 425 || status === 429 || (status >= 500 && status !== 501 && status !== 505))
+    return new TransientTargetError(msg, ctx.retryAfterMs);
   switch (status) {
     case 401:
-      return new PermanentTargetError('TargetAuthentication', `${msg}: authentication failed, check the target's credentials in the worker configuration`);
+      return new PermanentTargetError(
+        'TargetAuthentication',
+        `${msg}: authentication failed, check the target's credentials in the worker configuration`,
+      );
     case 403:
       return new PermanentTargetError('TargetForbidden', `${msg}: the credentials are not allowed to do this`);
     case 404:
@@ -175,7 +192,14 @@ export function classifyStatus(status: number, ctx: { target: string; method: st
 
 /** Throws the classified error for a response that is not 2xx/3xx; returns it unchanged otherwise. */
 export function throwForStatus(res: HttpResponse, target: string, what?: string): HttpResponse {
-  const err = classifyStatus(res.status, { target, method: res.method, path: res.path, body: res.body, retryAfterMs: res.retryAfterMs, what });
+  const err = classifyStatus(res.status, {
+    target,
+    method: res.method,
+    path: res.path,
+    body: res.body,
+    retryAfterMs: res.retryAfterMs,
+    what,
+  });
   if (err) throw err;
   return res;
 }

@@ -51,19 +51,36 @@ const EndpointSchema = z
 export type HttpEndpoint = z.infer<typeof EndpointSchema>;
 
 const ActionEndpoints = z
-  .object(Object.fromEntries([...ACTIONS, 'removeAccount'].map((a) => [a, EndpointSchema.optional()])) as Record<Action | 'removeAccount', z.ZodOptional<typeof EndpointSchema>>)
+  .object(
+    Object.fromEntries([...ACTIONS, 'removeAccount'].map((a) => [a, EndpointSchema.optional()])) as Record<
+      Action | 'removeAccount',
+      z.ZodOptional<typeof EndpointSchema>
+    >,
+  )
   .strict();
 
 export const httpConfigSchema = z
   .object({
     type: z.literal('http'),
-    baseUrl: z.string().url().regex(/^https?:\/\//, 'http(s) URL'),
+    baseUrl: z
+      .string()
+      .url()
+      .regex(/^https?:\/\//, 'http(s) URL'),
     signing: z
       .object({
         secret: SecretRefSchema,
-        header: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Amendctl-Signature'),
-        timestampHeader: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Amendctl-Timestamp'),
-        nonceHeader: z.string().regex(/^[A-Za-z0-9-]+$/).default('X-Amendctl-Nonce'),
+        header: z
+          .string()
+          .regex(/^[A-Za-z0-9-]+$/)
+          .default('X-Amendctl-Signature'),
+        timestampHeader: z
+          .string()
+          .regex(/^[A-Za-z0-9-]+$/)
+          .default('X-Amendctl-Timestamp'),
+        nonceHeader: z
+          .string()
+          .regex(/^[A-Za-z0-9-]+$/)
+          .default('X-Amendctl-Nonce'),
       })
       .strict(),
     /** Extra non-secret headers. */
@@ -104,9 +121,18 @@ function field(body: unknown, path: string): unknown {
 }
 
 /** What compensation needs (JSON). `toggle` (deactivate/reactivate, join/leave, grant/revoke): the state was the opposite of the one asked. */
-type Prior = { kind: 'none' } | { kind: 'created' } | { kind: 'state'; active?: boolean; attributes?: Record<string, string | null> } | { kind: 'toggle' };
+type Prior =
+  | { kind: 'none' }
+  | { kind: 'created' }
+  | { kind: 'state'; active?: boolean; attributes?: Record<string, string | null> }
+  | { kind: 'toggle' };
 
-const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = { joinGroup: 'group', leaveGroup: 'group', grantRole: 'role', revokeRole: 'role' };
+const MEMBERSHIP_KEY: Partial<Record<Action, 'group' | 'role'>> = {
+  joinGroup: 'group',
+  leaveGroup: 'group',
+  grantRole: 'role',
+  revokeRole: 'role',
+};
 
 /** What the recorded prior state says for the inverse (./compensation.ts). */
 function priorFacts(prior: Prior | null, op: OperationSpec): PriorFacts | null {
@@ -118,7 +144,8 @@ function priorFacts(prior: Prior | null, op: OperationSpec): PriorFacts | null {
       return { kind: 'account', existed: true, ...(prior.active === false ? { active: false } : {}) };
     case 'toggle':
       // An applied toggle found the opposite of what it asked for.
-      if (MEMBERSHIP_KEY[op.action]) return { kind: 'membership', member: op.action === 'leaveGroup' || op.action === 'revokeRole' };
+      if (MEMBERSHIP_KEY[op.action])
+        return { kind: 'membership', member: op.action === 'leaveGroup' || op.action === 'revokeRole' };
       return { kind: 'account', existed: true, active: op.action === 'deactivateAccount' };
     default:
       return null;
@@ -138,12 +165,23 @@ export class HttpConnector implements Connector {
     // fetch keeps no per-connector state
   }
 
-  private send(method: HttpConfig['read']['method'], pathTemplate: string, bodyTemplate: JsonValue | undefined, ctx: Record<string, JsonValue>) {
+  private send(
+    method: HttpConfig['read']['method'],
+    pathTemplate: string,
+    bodyTemplate: JsonValue | undefined,
+    ctx: Record<string, JsonValue>,
+  ) {
     return this.client.send(method, pathTemplate, bodyTemplate, ctx);
   }
 
   private context(subject: string, params: Record<string, JsonValue>): Record<string, JsonValue> {
-    const attributes = params.attributes !== undefined && params.attributes !== null && typeof params.attributes === 'object' && !Array.isArray(params.attributes) ? params.attributes : {};
+    const attributes =
+      params.attributes !== undefined &&
+      params.attributes !== null &&
+      typeof params.attributes === 'object' &&
+      !Array.isArray(params.attributes)
+        ? params.attributes
+        : {};
     return { subject, params, attributes };
   }
 
@@ -155,9 +193,15 @@ export class HttpConnector implements Connector {
     const f = r.fields;
     const id = field(res.body, f.id);
     if (typeof id !== 'string' && typeof id !== 'number') {
-      throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: the read answer has no "${f.id}" (check read.fields.id)`);
+      throw new PermanentTargetError(
+        'TargetMisconfigured',
+        `target ${this.target}: the read answer has no "${f.id}" (check read.fields.id)`,
+      );
     }
-    const active = typeof f.active === 'string' ? field(res.body, f.active) === true : JSON.stringify(field(res.body, f.active.field)) === JSON.stringify(f.active.equals);
+    const active =
+      typeof f.active === 'string'
+        ? field(res.body, f.active) === true
+        : JSON.stringify(field(res.body, f.active.field)) === JSON.stringify(f.active.equals);
     const groups = new Set<string>();
     for (const g of f.groups) {
       const list = field(res.body, typeof g === 'string' ? g : g.field);
@@ -178,12 +222,21 @@ export class HttpConnector implements Connector {
 
   private endpoint(action: Action | 'removeAccount', why: string): HttpEndpoint {
     const e = this.config.actions[action];
-    if (!e) throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: no endpoint declared for ${action} (${why})`);
+    if (!e)
+      throw new PermanentTargetError(
+        'TargetMisconfigured',
+        `target ${this.target}: no endpoint declared for ${action} (${why})`,
+      );
     return e;
   }
 
   /** Call an action's endpoint; its declared "already" statuses count as success. */
-  private async call(action: Action | 'removeAccount', subject: string, params: Record<string, JsonValue>, why: string): Promise<'done' | 'already'> {
+  private async call(
+    action: Action | 'removeAccount',
+    subject: string,
+    params: Record<string, JsonValue>,
+    why: string,
+  ): Promise<'done' | 'already'> {
     const e = this.endpoint(action, why);
     const res = await this.send(e.method, e.path, e.body, this.context(subject, params));
     if (e.alreadyStatuses.includes(res.status)) return 'already';
@@ -195,7 +248,8 @@ export class HttpConnector implements Connector {
     const raw = attributesParam(op);
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(raw)) {
-      if (typeof v !== 'string') throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${k}" must be a string`);
+      if (typeof v !== 'string')
+        throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${k}" must be a string`);
       out[k] = v;
     }
     return out;
@@ -209,7 +263,11 @@ export class HttpConnector implements Connector {
       case 'updateAttributes': {
         const want = this.wantedAttributes(op);
         if (!cur) {
-          if (op.action === 'updateAttributes') throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} to update`);
+          if (op.action === 'updateAttributes')
+            throw new PermanentTargetError(
+              'AccountMissing',
+              `target ${this.target}: no account ${JSON.stringify(op.subject)} to update`,
+            );
           await this.call('ensureAccount', op.subject, op.params, 'create');
           return { outcome: 'applied', prior: { kind: 'created' }, detail: `created ${op.subject}` };
         }
@@ -220,18 +278,31 @@ export class HttpConnector implements Connector {
           ...(activate ? { active: false } : {}),
           attributes: Object.fromEntries(changed.map((k) => [k, cur.attributes[k] ?? null])),
         };
-        if (changed.length === 0 && !activate) return { outcome: 'unchanged', prior: prior as JsonValue, detail: 'already so' };
+        if (changed.length === 0 && !activate)
+          return { outcome: 'unchanged', prior: prior as JsonValue, detail: 'already so' };
         await this.call(op.action, op.subject, op.params, op.action);
-        return { outcome: 'applied', prior: prior as JsonValue, detail: `${op.action} ${op.subject}: ${[...changed, ...(activate ? ['active'] : [])].join(', ')}` };
+        return {
+          outcome: 'applied',
+          prior: prior as JsonValue,
+          detail: `${op.action} ${op.subject}: ${[...changed, ...(activate ? ['active'] : [])].join(', ')}`,
+        };
       }
       case 'deactivateAccount':
       case 'reactivateAccount': {
         const want = op.action === 'reactivateAccount';
         if (!cur) {
           if (!want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account to deactivate' };
-          throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} to reactivate`);
+          throw new PermanentTargetError(
+            'AccountMissing',
+            `target ${this.target}: no account ${JSON.stringify(op.subject)} to reactivate`,
+          );
         }
-        if (cur.active === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? 'already active' : 'already inactive' };
+        if (cur.active === want)
+          return {
+            outcome: 'unchanged',
+            prior: { kind: 'none' },
+            detail: want ? 'already active' : 'already inactive',
+          };
         await this.call(op.action, op.subject, op.params, op.action);
         return { outcome: 'applied', prior: { kind: 'toggle' }, detail: `${op.action} ${op.subject}` };
       }
@@ -244,14 +315,29 @@ export class HttpConnector implements Connector {
         const want = op.action === 'joinGroup' || op.action === 'grantRole';
         if (!cur) {
           if (!want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account' };
-          throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(op.subject)} for ${op.action} ${name}`);
+          throw new PermanentTargetError(
+            'AccountMissing',
+            `target ${this.target}: no account ${JSON.stringify(op.subject)} for ${op.action} ${name}`,
+          );
         }
-        if (cur.groups.includes(name) === want) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: want ? `already has ${name}` : `does not have ${name}` };
+        if (cur.groups.includes(name) === want)
+          return {
+            outcome: 'unchanged',
+            prior: { kind: 'none' },
+            detail: want ? `already has ${name}` : `does not have ${name}`,
+          };
         const r = await this.call(op.action, op.subject, op.params, op.action);
-        return { outcome: 'applied', prior: { kind: 'toggle' }, detail: `${op.action} ${name}${r === 'already' ? ' (the application says: already so)' : ''}` };
+        return {
+          outcome: 'applied',
+          prior: { kind: 'toggle' },
+          detail: `${op.action} ${name}${r === 'already' ? ' (the application says: already so)' : ''}`,
+        };
       }
       default:
-        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError(
+          'UnsupportedAction',
+          `target ${this.target}: unsupported action ${String(op.action)}`,
+        );
     }
   }
 
@@ -261,30 +347,50 @@ export class HttpConnector implements Connector {
   }
 
   /** Perform a compensation step through the declared endpoints, from the account as it is now. */
-  private async performCompensation(op: CompensationSpec, prior: Prior, step: CompensationAction): Promise<CompensateResult> {
+  private async performCompensation(
+    op: CompensationSpec,
+    prior: Prior,
+    step: CompensationAction,
+  ): Promise<CompensateResult> {
     const cur = await this.readAccount(op.subject);
     switch (step.action) {
       case 'removeAccount': {
         if (!cur) return { outcome: 'unchanged', detail: 'already gone' };
         const r = await this.call('removeAccount', op.subject, op.params, 'to compensate a creation');
-        return r === 'already' ? { outcome: 'unchanged', detail: 'already gone' } : { outcome: 'compensated', detail: `removed ${op.subject}` };
+        return r === 'already'
+          ? { outcome: 'unchanged', detail: 'already gone' }
+          : { outcome: 'compensated', detail: `removed ${op.subject}` };
       }
       case 'restoreAccount':
       case 'restoreAttributes': {
         if (prior.kind !== 'state') throw priorMismatch(this.target, prior.kind, step);
-        if (!cur) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${op.subject} disappeared; cannot restore it`);
+        if (!cur)
+          throw new PermanentTargetError(
+            'CompensationImpossible',
+            `target ${this.target}: ${op.subject} disappeared; cannot restore it`,
+          );
         const names = step.action === 'restoreAttributes' ? new Set(step.attributes) : undefined;
-        const restore = Object.fromEntries(Object.entries(prior.attributes ?? {}).filter(([k, v]) => (!names || names.has(k)) && (cur.attributes[k] ?? null) !== v));
+        const restore = Object.fromEntries(
+          Object.entries(prior.attributes ?? {}).filter(
+            ([k, v]) => (!names || names.has(k)) && (cur.attributes[k] ?? null) !== v,
+          ),
+        );
         const reactivated = step.action === 'restoreAccount' && prior.active === false && cur.active;
-        if (Object.keys(restore).length === 0 && !reactivated) return { outcome: 'unchanged', detail: 'already as before' };
-        if (Object.keys(restore).length > 0) await this.call('updateAttributes', op.subject, { attributes: restore }, 'to restore attributes');
+        if (Object.keys(restore).length === 0 && !reactivated)
+          return { outcome: 'unchanged', detail: 'already as before' };
+        if (Object.keys(restore).length > 0)
+          await this.call('updateAttributes', op.subject, { attributes: restore }, 'to restore attributes');
         if (reactivated) await this.call('deactivateAccount', op.subject, {}, 'to restore the inactive state');
-        return { outcome: 'compensated', detail: `restored ${[...Object.keys(restore), ...(reactivated ? ['active'] : [])].join(', ')}` };
+        return {
+          outcome: 'compensated',
+          detail: `restored ${[...Object.keys(restore), ...(reactivated ? ['active'] : [])].join(', ')}`,
+        };
       }
       case 'reactivateAccount':
       case 'deactivateAccount': {
         if (!cur) return { outcome: 'unchanged', detail: 'no account' };
-        if (cur.active === (step.action === 'reactivateAccount')) return { outcome: 'unchanged', detail: 'already as before' };
+        if (cur.active === (step.action === 'reactivateAccount'))
+          return { outcome: 'unchanged', detail: 'already as before' };
         await this.call(step.action, op.subject, {}, 'to compensate');
         return { outcome: 'compensated', detail: step.action };
       }
@@ -302,7 +408,11 @@ export class HttpConnector implements Connector {
   }
 }
 
-export function createHttpConnector(target: string, config: HttpConfig, secrets: SecretSource = secretSource()): Connector {
+export function createHttpConnector(
+  target: string,
+  config: HttpConfig,
+  secrets: SecretSource = secretSource(),
+): Connector {
   const c = httpConfigSchema.parse(config);
   const client = new HttpClient(target, {
     baseUrl: c.baseUrl,

@@ -78,7 +78,10 @@ export const iamConfigSchema = z
     secretAccessKey: SecretRefSchema.optional(),
     sessionToken: SecretRefSchema.optional(),
     /** IAM path for the users and groups this target creates. */
-    path: z.string().regex(/^\/(?:[\x21-\x7e]+\/)?$/, 'an IAM path: "/" or "/a/b/"').default('/amendctl/'),
+    path: z
+      .string()
+      .regex(/^\/(?:[\x21-\x7e]+\/)?$/, 'an IAM path: "/" or "/a/b/"')
+      .default('/amendctl/'),
     /** grantRole/revokeRole role name -> managed policy ARN (or policy name, looked up). Roles not listed are refused. */
     roles: z.record(z.string().min(1), z.string().min(1)).default({}),
     /** Plan attribute -> user tag key. */
@@ -91,15 +94,19 @@ export const iamConfigSchema = z
     rateLimit: RateLimitSchema.optional(),
   })
   .strict()
-  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), { message: 'accessKeyId and secretAccessKey go together' });
+  .refine((c) => (c.accessKeyId === undefined) === (c.secretAccessKey === undefined), {
+    message: 'accessKeyId and secretAccessKey go together',
+  });
 export type IamConfig = z.infer<typeof iamConfigSchema>;
 
 export const SUBJECT_TAG = 'amendctl:subject';
 export const ACTIVE_TAG = 'amendctl:active';
 export const DEACTIVATED_KEYS_TAG = 'amendctl:deactivatedKeys';
 export const DENY_POLICY_NAME = 'amendctl-deactivated';
-const DENY_ALL = JSON.stringify({ Version: '2012-10-17', Statement: [{ Sid: 'AmendctlDeactivated', Effect: 'Deny', Action: '*', Resource: '*' }] });
-
+const DENY_ALL = JSON.stringify({
+  Version: '2012-10-17',
+  Statement: [{ Sid: 'AmendctlDeactivated', Effect: 'Deny', Action: '*', Resource: '*' }],
+});
 
 function tagMap(tags: Tag[] | undefined): Record<string, string> {
   const m: Record<string, string> = {};
@@ -139,21 +146,31 @@ export class IamConnector implements Connector {
 
   private userName(subject: string): string {
     if (!USER_NAME.test(subject)) {
-      throw new PermanentTargetError('InvalidIdentifier', `target ${this.target}: ${JSON.stringify(subject)} cannot be an IAM user name (1-64 of A-Z a-z 0-9 _+=,.@-)`);
+      throw new PermanentTargetError(
+        'InvalidIdentifier',
+        `target ${this.target}: ${JSON.stringify(subject)} cannot be an IAM user name (1-64 of A-Z a-z 0-9 _+=,.@-)`,
+      );
     }
     return subject;
   }
 
   private groupName(name: string): string {
     if (!GROUP_NAME.test(name)) {
-      throw new PermanentTargetError('InvalidIdentifier', `target ${this.target}: ${JSON.stringify(name)} cannot be an IAM group name (1-128 of A-Z a-z 0-9 _+=,.@-)`);
+      throw new PermanentTargetError(
+        'InvalidIdentifier',
+        `target ${this.target}: ${JSON.stringify(name)} cannot be an IAM group name (1-128 of A-Z a-z 0-9 _+=,.@-)`,
+      );
     }
     return name;
   }
 
   private async policyArn(role: string): Promise<string> {
     const ref = this.config.roles[role];
-    if (ref === undefined) throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: role ${JSON.stringify(role)} is not mapped to a policy (roles: ${Object.keys(this.config.roles).join(', ') || 'none'})`);
+    if (ref === undefined)
+      throw new PermanentTargetError(
+        'TargetMisconfigured',
+        `target ${this.target}: role ${JSON.stringify(role)} is not mapped to a policy (roles: ${Object.keys(this.config.roles).join(', ') || 'none'})`,
+      );
     if (ref.startsWith('arn:')) return ref;
     const cached = this.policyArns.get(ref);
     if (cached) return cached;
@@ -165,7 +182,10 @@ export class IamConnector implements Connector {
         return hit.Arn;
       }
     }
-    throw new PermanentTargetError('TargetMisconfigured', `target ${this.target}: role ${JSON.stringify(role)}: no managed policy named ${JSON.stringify(ref)}`);
+    throw new PermanentTargetError(
+      'TargetMisconfigured',
+      `target ${this.target}: role ${JSON.stringify(role)}: no managed policy named ${JSON.stringify(ref)}`,
+    );
   }
 
   /** Every configured role that maps to this policy (two names may share one policy). */
@@ -196,14 +216,21 @@ export class IamConnector implements Connector {
     const tagged = tags[SUBJECT_TAG];
     if (user.UserName !== name || (tagged !== undefined && tagged !== subject)) {
       if (!strict) return null;
-      throw new PermanentTargetError('TargetConflict', `target ${this.target}: IAM user ${JSON.stringify(user.UserName)} (subject tag ${JSON.stringify(tagged ?? null)}) answers to ${JSON.stringify(subject)}`);
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `target ${this.target}: IAM user ${JSON.stringify(user.UserName)} (subject tag ${JSON.stringify(tagged ?? null)}) answers to ${JSON.stringify(subject)}`,
+      );
     }
     return { user, tags };
   }
 
   private async needUser(subject: string, why: string) {
     const u = await this.findUser(subject);
-    if (!u) throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to ${why}`);
+    if (!u)
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `target ${this.target}: no IAM user ${JSON.stringify(subject)} to ${why}`,
+      );
     return u;
   }
 
@@ -223,7 +250,8 @@ export class IamConnector implements Connector {
       for (const arn of await this.client.attachedArns(name)) roles.push(...this.rolesOfArn(arn));
     }
     const attributes: Record<string, string> = {};
-    for (const [attr, key] of Object.entries(this.config.attributeTags)) if (u.tags[key] !== undefined) attributes[attr] = u.tags[key];
+    for (const [attr, key] of Object.entries(this.config.attributeTags))
+      if (u.tags[key] !== undefined) attributes[attr] = u.tags[key];
     return {
       subject,
       id: name,
@@ -254,7 +282,10 @@ export class IamConnector implements Connector {
       case 'revokeRole':
         return this.attachment(op.subject, nameParam(op, 'role'), op.action === 'grantRole');
       default:
-        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError(
+          'UnsupportedAction',
+          `target ${this.target}: unsupported action ${String(op.action)}`,
+        );
     }
   }
 
@@ -264,9 +295,16 @@ export class IamConnector implements Connector {
     const out: Record<string, string> = {};
     for (const [attr, v] of Object.entries(raw)) {
       const key = this.config.attributeTags[attr];
-      if (!key) throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`);
+      if (!key)
+        throw new PermanentTargetError(
+          'InvalidAttribute',
+          `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`,
+        );
       if (typeof v !== 'string' || !TAG_VALUE.test(v)) {
-        throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`);
+        throw new PermanentTargetError(
+          'InvalidAttribute',
+          `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`,
+        );
       }
       out[key] = v;
     }
@@ -279,7 +317,14 @@ export class IamConnector implements Connector {
       const u = await this.findUser(subject);
       if (u) return this.reconcile(name, u.tags, { [SUBJECT_TAG]: subject, ...tags }, true, 'user exists');
       try {
-        await this.client.send(`create user ${name}`, new CreateUserCommand({ UserName: name, Path: this.config.path, Tags: Object.entries({ [SUBJECT_TAG]: subject, ...tags }).map(([Key, Value]) => ({ Key, Value })) }));
+        await this.client.send(
+          `create user ${name}`,
+          new CreateUserCommand({
+            UserName: name,
+            Path: this.config.path,
+            Tags: Object.entries({ [SUBJECT_TAG]: subject, ...tags }).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        );
       } catch (err) {
         if (isAlreadyExists(err)) continue; // created meanwhile (or a case variant): look again
         throw err;
@@ -293,7 +338,13 @@ export class IamConnector implements Connector {
    * Bring tags to `want` and, when `activate`, take back a deactivation (deny policy removed,
    * the keys we deactivated re-enabled). Prior: a snapshot of everything touched.
    */
-  private async reconcile(user: string, current: Record<string, string>, want: Record<string, string>, activate: boolean, unchangedNote: string): Promise<ApplyResult> {
+  private async reconcile(
+    user: string,
+    current: Record<string, string>,
+    want: Record<string, string>,
+    activate: boolean,
+    unchangedNote: string,
+  ): Promise<ApplyResult> {
     const before: UserSnapshot = { tags: {} };
     const setTags: Record<string, string> = {};
     const removeTags: string[] = [];
@@ -325,16 +376,32 @@ export class IamConnector implements Connector {
     if (Object.keys(setTags).length === 0 && removeTags.length === 0 && reenable.length === 0 && !dropPolicy) {
       return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
     }
-    for (const id of reenable) await this.client.send(`activate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Active' }));
+    for (const id of reenable)
+      await this.client.send(
+        `activate key of ${user}`,
+        new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Active' }),
+      );
     if (dropPolicy) await this.deletePolicy(user);
-    if (Object.keys(setTags).length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
-    if (removeTags.length > 0) await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
-    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `updated IAM user ${user}${activate && (dropPolicy || reenable.length) ? ' (reactivated)' : ''}` };
+    if (Object.keys(setTags).length > 0)
+      await this.client.send(
+        `tag ${user}`,
+        new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }),
+      );
+    if (removeTags.length > 0)
+      await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    return {
+      outcome: 'applied',
+      prior: prior as unknown as JsonValue,
+      detail: `updated IAM user ${user}${activate && (dropPolicy || reenable.length) ? ' (reactivated)' : ''}`,
+    };
   }
 
   private async deletePolicy(user: string): Promise<void> {
     try {
-      await this.client.send(`delete deny policy of ${user}`, new DeleteUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME }));
+      await this.client.send(
+        `delete deny policy of ${user}`,
+        new DeleteUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME }),
+      );
     } catch (err) {
       if (!isNoSuchEntity(err)) throw err;
     }
@@ -349,7 +416,11 @@ export class IamConnector implements Connector {
     const active = Object.keys(keys).filter((id) => keys[id] === 'Active');
     const listed = (u.tags[DEACTIVATED_KEYS_TAG] ?? '').split(' ').filter(Boolean);
     const newListed = [...new Set([...listed, ...active])].sort().join(' ');
-    const before: UserSnapshot = { tags: {}, denyPolicy: deny, keys: Object.fromEntries(active.map((id) => [id, 'Active' as const])) };
+    const before: UserSnapshot = {
+      tags: {},
+      denyPolicy: deny,
+      keys: Object.fromEntries(active.map((id) => [id, 'Active' as const])),
+    };
     const setTags: Record<string, string> = {};
     if (u.tags[ACTIVE_TAG] !== 'false') {
       before.tags[ACTIVE_TAG] = u.tags[ACTIVE_TAG] ?? null;
@@ -360,17 +431,37 @@ export class IamConnector implements Connector {
       setTags[DEACTIVATED_KEYS_TAG] = newListed;
     }
     const prior: Prior = { kind: 'user', user, before };
-    if (deny && active.length === 0 && Object.keys(setTags).length === 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'already deactivated' };
+    if (deny && active.length === 0 && Object.keys(setTags).length === 0)
+      return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'already deactivated' };
     // Deny first: from this request on the user can do nothing, whatever happens next.
-    if (!deny) await this.client.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
-    if (Object.keys(setTags).length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }));
-    for (const id of active) await this.client.send(`deactivate key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Inactive' }));
-    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `deactivated IAM user ${user} (${active.length} access key(s) set Inactive)` };
+    if (!deny)
+      await this.client.send(
+        `put deny policy on ${user}`,
+        new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }),
+      );
+    if (Object.keys(setTags).length > 0)
+      await this.client.send(
+        `tag ${user}`,
+        new TagUserCommand({ UserName: user, Tags: Object.entries(setTags).map(([Key, Value]) => ({ Key, Value })) }),
+      );
+    for (const id of active)
+      await this.client.send(
+        `deactivate key of ${user}`,
+        new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: 'Inactive' }),
+      );
+    return {
+      outcome: 'applied',
+      prior: prior as unknown as JsonValue,
+      detail: `deactivated IAM user ${user} (${active.length} access key(s) set Inactive)`,
+    };
   }
 
   private async groupMembersEmpty(group: string): Promise<boolean | null> {
     try {
-      const g = await this.client.send<{ Users?: unknown[] }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      const g = await this.client.send<{ Users?: unknown[] }>(
+        `get group ${group}`,
+        new GetGroupCommand({ GroupName: group, MaxItems: 1 }),
+      );
       return (g.Users ?? []).length === 0;
     } catch (err) {
       if (isNoSuchEntity(err)) return null;
@@ -380,9 +471,15 @@ export class IamConnector implements Connector {
 
   private async groupExists(group: string): Promise<boolean> {
     try {
-      const g = await this.client.send<{ Group?: { GroupName?: string } }>(`get group ${group}`, new GetGroupCommand({ GroupName: group, MaxItems: 1 }));
+      const g = await this.client.send<{ Group?: { GroupName?: string } }>(
+        `get group ${group}`,
+        new GetGroupCommand({ GroupName: group, MaxItems: 1 }),
+      );
       if (g.Group?.GroupName !== undefined && g.Group.GroupName !== group) {
-        throw new PermanentTargetError('TargetConflict', `target ${this.target}: IAM group ${JSON.stringify(g.Group.GroupName)} answers to ${JSON.stringify(group)}`);
+        throw new PermanentTargetError(
+          'TargetConflict',
+          `target ${this.target}: IAM group ${JSON.stringify(g.Group.GroupName)} answers to ${JSON.stringify(group)}`,
+        );
       }
       return true;
     } catch (err) {
@@ -395,23 +492,37 @@ export class IamConnector implements Connector {
     const u = await this.findUser(subject);
     if (!u) {
       if (!join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
-      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`);
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `target ${this.target}: no IAM user ${JSON.stringify(subject)} to add to ${group}`,
+      );
     }
     const user = u.user.UserName!;
     const member = (await this.client.groupsOf(user)).includes(group);
-    if (member === join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: join ? 'already a member' : 'not a member' };
+    if (member === join)
+      return { outcome: 'unchanged', prior: { kind: 'none' }, detail: join ? 'already a member' : 'not a member' };
     if (!join) {
       try {
-        await this.client.send(`remove ${user} from ${group}`, new RemoveUserFromGroupCommand({ GroupName: group, UserName: user }));
+        await this.client.send(
+          `remove ${user} from ${group}`,
+          new RemoveUserFromGroupCommand({ GroupName: group, UserName: user }),
+        );
       } catch (err) {
         if (!isNoSuchEntity(err)) throw err;
       }
-      return { outcome: 'applied', prior: { kind: 'group', user, group, created: false, member: true }, detail: `removed ${user} from ${group}` };
+      return {
+        outcome: 'applied',
+        prior: { kind: 'group', user, group, created: false, member: true },
+        detail: `removed ${user} from ${group}`,
+      };
     }
     let created = false;
     if (!(await this.groupExists(group))) {
       try {
-        await this.client.send(`create group ${group}`, new CreateGroupCommand({ GroupName: group, Path: this.config.path }));
+        await this.client.send(
+          `create group ${group}`,
+          new CreateGroupCommand({ GroupName: group, Path: this.config.path }),
+        );
         created = true;
       } catch (err) {
         if (!isAlreadyExists(err)) throw err;
@@ -419,7 +530,11 @@ export class IamConnector implements Connector {
       }
     }
     await this.client.send(`add ${user} to ${group}`, new AddUserToGroupCommand({ GroupName: group, UserName: user }));
-    return { outcome: 'applied', prior: { kind: 'group', user, group, created, member: false }, detail: `${created ? 'created group and ' : ''}added ${user} to ${group}` };
+    return {
+      outcome: 'applied',
+      prior: { kind: 'group', user, group, created, member: false },
+      detail: `${created ? 'created group and ' : ''}added ${user} to ${group}`,
+    };
   }
 
   private async attachment(subject: string, role: string, grant: boolean): Promise<ApplyResult> {
@@ -427,18 +542,31 @@ export class IamConnector implements Connector {
     const u = await this.findUser(subject);
     if (!u) {
       if (!grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no IAM user' };
-      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`);
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `target ${this.target}: no IAM user ${JSON.stringify(subject)} to grant ${role}`,
+      );
     }
     const user = u.user.UserName!;
     const attached = (await this.client.attachedArns(user)).includes(arn);
-    if (attached === grant) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: grant ? 'already attached' : 'not attached' };
+    if (attached === grant)
+      return { outcome: 'unchanged', prior: { kind: 'none' }, detail: grant ? 'already attached' : 'not attached' };
     await this.setAttached(user, arn, grant);
-    return { outcome: 'applied', prior: { kind: 'policy', user, arn, attached }, detail: `${grant ? 'attached' : 'detached'} ${arn} ${grant ? 'to' : 'from'} ${user}` };
+    return {
+      outcome: 'applied',
+      prior: { kind: 'policy', user, arn, attached },
+      detail: `${grant ? 'attached' : 'detached'} ${arn} ${grant ? 'to' : 'from'} ${user}`,
+    };
   }
 
   private async setAttached(user: string, arn: string, attach: boolean): Promise<void> {
     try {
-      await this.client.send(`${attach ? 'attach' : 'detach'} ${arn}`, attach ? new AttachUserPolicyCommand({ UserName: user, PolicyArn: arn }) : new DetachUserPolicyCommand({ UserName: user, PolicyArn: arn }));
+      await this.client.send(
+        `${attach ? 'attach' : 'detach'} ${arn}`,
+        attach
+          ? new AttachUserPolicyCommand({ UserName: user, PolicyArn: arn })
+          : new DetachUserPolicyCommand({ UserName: user, PolicyArn: arn }),
+      );
     } catch (err) {
       if (!(isNoSuchEntity(err) && !attach)) throw err;
     }
@@ -470,19 +598,32 @@ export class IamConnector implements Connector {
       case 'restoreAttributes': {
         if (prior.kind !== 'user') throw mismatch();
         const keys = new Set(step.attributes.map((a) => this.config.attributeTags[a]));
-        return this.restoreUser(prior.user, { tags: Object.fromEntries(Object.entries(prior.before.tags).filter(([k]) => keys.has(k))) });
+        return this.restoreUser(prior.user, {
+          tags: Object.fromEntries(Object.entries(prior.before.tags).filter(([k]) => keys.has(k))),
+        });
       }
       case 'joinGroup':
       case 'leaveGroup': {
         if (prior.kind !== 'group') throw mismatch();
         const join = step.action === 'joinGroup';
-        const member = (await this.client.groupsOf(prior.user).catch((err: unknown) => (isNoSuchEntity(err) ? ([] as string[]) : Promise.reject(err)))).includes(prior.group);
+        const member = (
+          await this.client
+            .groupsOf(prior.user)
+            .catch((err: unknown) => (isNoSuchEntity(err) ? ([] as string[]) : Promise.reject(err)))
+        ).includes(prior.group);
         let changed = false;
         if (member !== join) {
-          if (join) await this.client.send(`add ${prior.user} to ${prior.group}`, new AddUserToGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+          if (join)
+            await this.client.send(
+              `add ${prior.user} to ${prior.group}`,
+              new AddUserToGroupCommand({ GroupName: prior.group, UserName: prior.user }),
+            );
           else {
             try {
-              await this.client.send(`remove ${prior.user} from ${prior.group}`, new RemoveUserFromGroupCommand({ GroupName: prior.group, UserName: prior.user }));
+              await this.client.send(
+                `remove ${prior.user} from ${prior.group}`,
+                new RemoveUserFromGroupCommand({ GroupName: prior.group, UserName: prior.user }),
+              );
             } catch (err) {
               if (!isNoSuchEntity(err)) throw err;
             }
@@ -497,7 +638,9 @@ export class IamConnector implements Connector {
             if (!isNoSuchEntity(err)) throw err;
           }
         }
-        return changed ? { outcome: 'compensated', detail: `restored ${prior.user} in ${prior.group}` } : { outcome: 'unchanged', detail: 'already as before' };
+        return changed
+          ? { outcome: 'compensated', detail: `restored ${prior.user} in ${prior.group}` }
+          : { outcome: 'unchanged', detail: 'already as before' };
       }
       case 'grantRole':
       case 'revokeRole': {
@@ -514,18 +657,38 @@ export class IamConnector implements Connector {
   private async restoreUser(user: string, before: UserSnapshot): Promise<CompensateResult> {
     const u = await this.client.send<{ User?: User }>(`get user ${user}`, new GetUserCommand({ UserName: user }));
     const tags = tagMap(u.User?.Tags);
-    const setTags = Object.entries(before.tags).filter(([k, v]) => v !== null && tags[k] !== v) as Array<[string, string]>;
-    const removeTags = Object.entries(before.tags).filter(([k, v]) => v === null && tags[k] !== undefined).map(([k]) => k);
+    const setTags = Object.entries(before.tags).filter(([k, v]) => v !== null && tags[k] !== v) as Array<
+      [string, string]
+    >;
+    const removeTags = Object.entries(before.tags)
+      .filter(([k, v]) => v === null && tags[k] !== undefined)
+      .map(([k]) => k);
     const keys = before.keys && Object.keys(before.keys).length > 0 ? await this.client.accessKeys(user) : {};
-    const keyChanges = Object.entries(before.keys ?? {}).filter(([id, status]) => keys[id] !== undefined && keys[id] !== status);
+    const keyChanges = Object.entries(before.keys ?? {}).filter(
+      ([id, status]) => keys[id] !== undefined && keys[id] !== status,
+    );
     const deny = before.denyPolicy === undefined ? undefined : await this.hasDenyPolicy(user);
     const policyChange = before.denyPolicy !== undefined && deny !== before.denyPolicy;
-    if (setTags.length === 0 && removeTags.length === 0 && keyChanges.length === 0 && !policyChange) return { outcome: 'unchanged', detail: 'already as before' };
+    if (setTags.length === 0 && removeTags.length === 0 && keyChanges.length === 0 && !policyChange)
+      return { outcome: 'unchanged', detail: 'already as before' };
     // Lift the deny last when re-enabling, put it first when disabling again.
-    if (policyChange && before.denyPolicy) await this.client.send(`put deny policy on ${user}`, new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }));
-    for (const [id, status] of keyChanges) await this.client.send(`restore key of ${user}`, new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: status }));
-    if (setTags.length > 0) await this.client.send(`tag ${user}`, new TagUserCommand({ UserName: user, Tags: setTags.map(([Key, Value]) => ({ Key, Value })) }));
-    if (removeTags.length > 0) await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
+    if (policyChange && before.denyPolicy)
+      await this.client.send(
+        `put deny policy on ${user}`,
+        new PutUserPolicyCommand({ UserName: user, PolicyName: DENY_POLICY_NAME, PolicyDocument: DENY_ALL }),
+      );
+    for (const [id, status] of keyChanges)
+      await this.client.send(
+        `restore key of ${user}`,
+        new UpdateAccessKeyCommand({ UserName: user, AccessKeyId: id, Status: status }),
+      );
+    if (setTags.length > 0)
+      await this.client.send(
+        `tag ${user}`,
+        new TagUserCommand({ UserName: user, Tags: setTags.map(([Key, Value]) => ({ Key, Value })) }),
+      );
+    if (removeTags.length > 0)
+      await this.client.send(`untag ${user}`, new UntagUserCommand({ UserName: user, TagKeys: removeTags }));
     if (policyChange && !before.denyPolicy) await this.deletePolicy(user);
     return { outcome: 'compensated', detail: `restored IAM user ${user}` };
   }
@@ -548,14 +711,22 @@ function priorFacts(prior: Prior | null): PriorFacts | null {
   }
 }
 
-export function createIamConnector(target: string, config: IamConfig, secrets: SecretSource = secretSource()): Connector {
+export function createIamConnector(
+  target: string,
+  config: IamConfig,
+  secrets: SecretSource = secretSource(),
+): Connector {
   const c = iamConfigSchema.parse(config);
   const { accessKeyId, secretAccessKey, sessionToken } = c;
-  const read = (ref: NonNullable<IamConfig['accessKeyId']>, what: string) => secrets.reader(ref, `target ${target}: ${what}`);
+  const read = (ref: NonNullable<IamConfig['accessKeyId']>, what: string) =>
+    secrets.reader(ref, `target ${target}: ${what}`);
   const keyId = accessKeyId && read(accessKeyId, 'accessKeyId');
   const secret = secretAccessKey && read(secretAccessKey, 'secretAccessKey');
   const token = sessionToken && read(sessionToken, 'sessionToken');
-  const credentials = keyId && secret ? () => ({ accessKeyId: keyId(), secretAccessKey: secret(), ...(token ? { sessionToken: token() } : {}) }) : undefined;
+  const credentials =
+    keyId && secret
+      ? () => ({ accessKeyId: keyId(), secretAccessKey: secret(), ...(token ? { sessionToken: token() } : {}) })
+      : undefined;
   const client = new IamClient(target, {
     region: c.region,
     ...(c.endpoint ? { endpoint: c.endpoint } : {}),

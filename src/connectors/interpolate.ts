@@ -30,7 +30,12 @@ export interface EnvSubstituted {
 }
 
 /** Replace `${VAR}` / `${VAR:-default}` in every string value of a parsed document (never in keys). */
-export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, file: string, what = 'targets file'): EnvSubstituted {
+export function substituteEnv(
+  value: unknown,
+  env: NodeJS.ProcessEnv,
+  file: string,
+  what = 'targets file',
+): EnvSubstituted {
   const missing: InputIssue[] = [];
   const unsafe: InputIssue[] = [];
   const sole = new Map<string, string>();
@@ -54,7 +59,8 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, file: stri
   const walk = (v: unknown, path: Path): unknown => {
     if (typeof v === 'string') return inString(v, path);
     if (Array.isArray(v)) return v.map((x, i) => walk(x, [...path, i]));
-    if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
+    if (v !== null && typeof v === 'object')
+      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x, [...path, k])]));
     return v;
   };
   const out = walk(value, []);
@@ -64,7 +70,12 @@ export function substituteEnv(value: unknown, env: NodeJS.ProcessEnv, file: stri
 }
 
 /** A policy file's text, parsed (YAML or JSON), then with its placeholders replaced from `env`. */
-export function parseWithEnv(text: string, env: NodeJS.ProcessEnv, file: string, what = 'targets file'): EnvSubstituted {
+export function parseWithEnv(
+  text: string,
+  env: NodeJS.ProcessEnv,
+  file: string,
+  what = 'targets file',
+): EnvSubstituted {
   return substituteEnv(parseWithHint(text, file), env, file, what);
 }
 
@@ -122,7 +133,13 @@ export type EnvTypedResult<T> = { success: true; data: T } | { success: false; i
  * boolean (only `true` and `false` are) is an issue naming the variable and what it holds.
  * Issue paths are relative to `input`, as `zodIssues` writes them.
  */
-export function parseEnvTyped<S extends z.ZodType>(schema: S, input: unknown, sole: ReadonlyMap<string, string>, file: string, at: Path = []): EnvTypedResult<z.output<S>> {
+export function parseEnvTyped<S extends z.ZodType>(
+  schema: S,
+  input: unknown,
+  sole: ReadonlyMap<string, string>,
+  file: string,
+  at: Path = [],
+): EnvTypedResult<z.output<S>> {
   let r = schema.safeParse(input);
   if (r.success) return { success: true, data: r.data };
   if (sole.size === 0) return { success: false, issues: zodIssues(r.error, file) };
@@ -130,14 +147,18 @@ export function parseEnvTyped<S extends z.ZodType>(schema: S, input: unknown, so
   let copy: unknown;
   for (const issue of r.error.issues) {
     if (issue.code !== 'invalid_type') continue;
-    const expected: 'number' | 'boolean' | undefined = issue.expected === 'number' ? 'number' : issue.expected === 'boolean' ? 'boolean' : undefined;
+    const expected: 'number' | 'boolean' | undefined =
+      issue.expected === 'number' ? 'number' : issue.expected === 'boolean' ? 'boolean' : undefined;
     if (!expected) continue;
     const name = sole.get(formatPath([...at, ...issue.path]));
     const text = getAt(input, issue.path);
     if (name === undefined || typeof text !== 'string') continue;
     const typed = fromText(text, expected);
     if (typed === undefined) {
-      notes.set(formatPath(issue.path), `\${${name}} is ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}, not a ${expected}${expected === 'boolean' ? ' (true or false)' : ''}`);
+      notes.set(
+        formatPath(issue.path),
+        `\${${name}} is ${JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)}, not a ${expected}${expected === 'boolean' ? ' (true or false)' : ''}`,
+      );
       continue;
     }
     copy ??= structuredClone(input);
@@ -157,7 +178,12 @@ export function parseEnvTyped<S extends z.ZodType>(schema: S, input: unknown, so
 }
 
 /** `parseWith` for a policy file whose placeholders are replaced (`parseWithEnv`): an InputError naming the file and paths. */
-export function parseWithEnvTyped<S extends z.ZodType>(schema: S, doc: EnvSubstituted, what: string, file: string): z.output<S> {
+export function parseWithEnvTyped<S extends z.ZodType>(
+  schema: S,
+  doc: EnvSubstituted,
+  what: string,
+  file: string,
+): z.output<S> {
   const r = parseEnvTyped(schema, doc.value, doc.sole, file);
   if (!r.success) throw new InputError(what, r.issues);
   return r.data;

@@ -54,7 +54,8 @@ export function escapeFilterValue(value: string): string {
   assertWellFormed(value, 'a filter value');
   let out = '';
   for (const ch of value) {
-    if (ch === '*' || ch === '(' || ch === ')' || ch === '\\' || ch === '\u0000') out += `\\${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
+    if (ch === '*' || ch === '(' || ch === ')' || ch === '\\' || ch === '\u0000')
+      out += `\\${ch.charCodeAt(0).toString(16).padStart(2, '0')}`;
     else out += ch;
   }
   return out;

@@ -68,7 +68,9 @@ export const ldapConfigSchema = z
     /** Where grantRole/revokeRole groups live; defaults to groupsDn. */
     rolesDn: z.string().min(1).optional(),
     /** Plan attribute name -> LDAP attribute. `displayName` also sets `cn` (and `sn` on creation). */
-    attributeMap: z.record(z.string(), attributeName).default({ displayName: 'displayName', email: 'mail', externalId: 'employeeNumber' }),
+    attributeMap: z
+      .record(z.string(), attributeName)
+      .default({ displayName: 'displayName', email: 'mail', externalId: 'employeeNumber' }),
     /** The member a groupOfNames keeps when its last real member leaves (groupOfNames needs one). */
     emptyGroupMember: z.string().default(''),
     timeoutMs: z.number().int().positive().default(10_000),
@@ -137,14 +139,21 @@ export class LdapConnector implements Connector {
   }
 
   private groupDn(name: string, role: boolean): string {
-    return this.safe(() => childDn('cn', name, role ? this.rolesDn : this.config.groupsDn), `${role ? 'role' : 'group'} "${name}"`);
+    return this.safe(
+      () => childDn('cn', name, role ? this.rolesDn : this.config.groupsDn),
+      `${role ? 'role' : 'group'} "${name}"`,
+    );
   }
 
   private safe<T>(fn: () => T, what: string): T {
     try {
       return fn();
     } catch (err) {
-      throw new PermanentTargetError('InvalidIdentifier', `target ${this.target}: ${what}: ${(err as Error).message}`, err);
+      throw new PermanentTargetError(
+        'InvalidIdentifier',
+        `target ${this.target}: ${what}: ${(err as Error).message}`,
+        err,
+      );
     }
   }
 
@@ -157,23 +166,34 @@ export class LdapConnector implements Connector {
    * but whose stored uid differs (case, compatibility forms) is a conflict, never taken.
    */
   private async findAccount(subject: string, strict: boolean): Promise<Account | null> {
-    const filter = this.safe(() => `(&(objectClass=inetOrgPerson)${equalityFilter('uid', subject)})`, `subject "${subject}"`);
+    const filter = this.safe(
+      () => `(&(objectClass=inetOrgPerson)${equalityFilter('uid', subject)})`,
+      `subject "${subject}"`,
+    );
     const res = await this.client.request(`find account ${JSON.stringify(subject)}`, (c) =>
       c.search(this.config.usersDn, { scope: 'one', filter, attributes: this.accountAttributes(), sizeLimit: 2 }),
     );
     const exact = res.searchEntries.filter((e) => values(e, 'uid').includes(subject));
-    if (exact.length > 1) throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${exact.length} entries have uid ${JSON.stringify(subject)}`);
+    if (exact.length > 1)
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `target ${this.target}: ${exact.length} entries have uid ${JSON.stringify(subject)}`,
+      );
     if (exact.length === 1) return { dn: exact[0]!.dn, entry: exact[0]! };
     if (res.searchEntries.length > 0 && strict) {
       const other = values(res.searchEntries[0]!, 'uid')[0] ?? res.searchEntries[0]!.dn;
-      throw new PermanentTargetError('TargetConflict', `target ${this.target}: the directory treats ${JSON.stringify(subject)} as the existing account ${JSON.stringify(other)}`);
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `target ${this.target}: the directory treats ${JSON.stringify(subject)} as the existing account ${JSON.stringify(other)}`,
+      );
     }
     return null;
   }
 
   private async needAccount(subject: string): Promise<Account> {
     const a = await this.findAccount(subject, true);
-    if (!a) throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)}`);
+    if (!a)
+      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)}`);
     return a;
   }
 
@@ -181,17 +201,29 @@ export class LdapConnector implements Connector {
     const entry = await this.client.readEntry(groupDn, ['cn', 'member', 'objectClass']);
     if (!entry) return null;
     if (!values(entry, 'objectClass').some((o) => o.toLowerCase() === 'groupofnames')) {
-      throw new PermanentTargetError('TargetConflict', `target ${this.target}: ${groupDn} exists and is not a groupOfNames`);
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `target ${this.target}: ${groupDn} exists and is not a groupOfNames`,
+      );
     }
     if (!values(entry, 'cn').includes(name)) {
-      throw new PermanentTargetError('TargetConflict', `target ${this.target}: the directory treats group ${JSON.stringify(name)} as ${JSON.stringify(values(entry, 'cn')[0])}`);
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `target ${this.target}: the directory treats group ${JSON.stringify(name)} as ${JSON.stringify(values(entry, 'cn')[0])}`,
+      );
     }
     const members = values(entry, 'member');
     // DN equality is the server's (distinguishedNameMatch): ask it rather than compare strings.
-    const isMember = members.length > 0 && (await this.client.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', userDn)));
+    const isMember =
+      members.length > 0 &&
+      (await this.client.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', userDn)));
     const hasPlaceholder =
       members.includes(this.config.emptyGroupMember) ||
-      (members.length > 0 && this.config.emptyGroupMember !== '' && (await this.client.request(`compare ${groupDn}`, (c) => c.compare(groupDn, 'member', this.config.emptyGroupMember))));
+      (members.length > 0 &&
+        this.config.emptyGroupMember !== '' &&
+        (await this.client.request(`compare ${groupDn}`, (c) =>
+          c.compare(groupDn, 'member', this.config.emptyGroupMember),
+        )));
     return { dn: groupDn, count: members.length, isMember, hasPlaceholder };
   }
 
@@ -229,9 +261,15 @@ export class LdapConnector implements Connector {
       }
     } else {
       const res = await this.client.request('list accounts', (c) =>
-        c.search(this.config.usersDn, { scope: 'one', filter: '(objectClass=inetOrgPerson)', attributes: this.accountAttributes(), paged: { pageSize: LIST_PAGE } }),
+        c.search(this.config.usersDn, {
+          scope: 'one',
+          filter: '(objectClass=inetOrgPerson)',
+          attributes: this.accountAttributes(),
+          paged: { pageSize: LIST_PAGE },
+        }),
       );
-      for (const e of res.searchEntries) if (values(e, 'uid').some((u) => wanted.has(u))) found.push({ dn: e.dn, entry: e });
+      for (const e of res.searchEntries)
+        if (values(e, 'uid').some((u) => wanted.has(u))) found.push({ dn: e.dn, entry: e });
     }
     const accounts: TargetState['accounts'] = found.map((a) => {
       const attributes: Record<string, string> = {};
@@ -239,7 +277,11 @@ export class LdapConnector implements Connector {
         const v = values(a.entry, attr)[0];
         if (v !== undefined) attributes[key] = v;
       }
-      return { subject: values(a.entry, 'uid').find((u) => wanted.has(u))!, active: values(a.entry, LOCK_ATTR).length === 0, attributes };
+      return {
+        subject: values(a.entry, 'uid').find((u) => wanted.has(u))!,
+        active: values(a.entry, LOCK_ATTR).length === 0,
+        attributes,
+      };
     });
     const members: TargetState['members'] = {};
     for (const g of query.groups) {
@@ -269,7 +311,9 @@ export class LdapConnector implements Connector {
     const bases = [...new Set([this.config.groupsDn, this.rolesDn])];
     const names = new Set<string>();
     for (const base of bases) {
-      const res = await this.client.request(`groups of ${userDn}`, (c) => c.search(base, { scope: 'one', filter, attributes: ['cn'] }));
+      const res = await this.client.request(`groups of ${userDn}`, (c) =>
+        c.search(base, { scope: 'one', filter, attributes: ['cn'] }),
+      );
       for (const e of res.searchEntries) names.add(firstRdnValue(e.dn));
     }
     return [...names].sort();
@@ -295,7 +339,10 @@ export class LdapConnector implements Connector {
       case 'revokeRole':
         return this.membership(op.subject, nameParam(op, 'role'), true, false);
       default:
-        throw new PermanentTargetError('UnsupportedAction', `target ${this.target}: unsupported action ${String(op.action)}`);
+        throw new PermanentTargetError(
+          'UnsupportedAction',
+          `target ${this.target}: unsupported action ${String(op.action)}`,
+        );
     }
   }
 
@@ -305,8 +352,16 @@ export class LdapConnector implements Connector {
     const out: Record<string, string> = {};
     for (const [key, v] of Object.entries(raw)) {
       const attr = this.config.attributeMap[key];
-      if (!attr) throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${key}" is not mapped (attributeMap has ${Object.keys(this.config.attributeMap).join(', ')})`);
-      if (typeof v !== 'string' || v === '') throw new PermanentTargetError('InvalidAttribute', `target ${this.target}: attribute "${key}" must be a non-empty string`);
+      if (!attr)
+        throw new PermanentTargetError(
+          'InvalidAttribute',
+          `target ${this.target}: attribute "${key}" is not mapped (attributeMap has ${Object.keys(this.config.attributeMap).join(', ')})`,
+        );
+      if (typeof v !== 'string' || v === '')
+        throw new PermanentTargetError(
+          'InvalidAttribute',
+          `target ${this.target}: attribute "${key}" must be a non-empty string`,
+        );
       out[attr] = v;
       if (key === 'displayName') out.cn = v;
     }
@@ -339,7 +394,12 @@ export class LdapConnector implements Connector {
   }
 
   /** Bring attributes (and, for ensureAccount, the active state) to what is asked; prior = the touched attributes before. */
-  private async reconcileAttrs(a: Account, attrs: Record<string, string>, activate: boolean, unchangedNote: string): Promise<ApplyResult> {
+  private async reconcileAttrs(
+    a: Account,
+    attrs: Record<string, string>,
+    activate: boolean,
+    unchangedNote: string,
+  ): Promise<ApplyResult> {
     const before: Record<string, string[]> = {};
     const changes: Change[] = [];
     for (const [k, v] of Object.entries(attrs)) {
@@ -354,22 +414,41 @@ export class LdapConnector implements Connector {
       changes.push(replace(LOCK_ATTR, []));
     }
     const prior: AttrPrior = { kind: 'attrs', dn: a.dn, created: false, attrs: before };
-    if (changes.length === 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
+    if (changes.length === 0)
+      return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: unchangedNote };
     await this.client.request(`modify ${a.dn}`, (c) => c.modify(a.dn, changes));
-    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `modified ${Object.keys(before).join(', ')} of ${a.dn}` };
+    return {
+      outcome: 'applied',
+      prior: prior as unknown as JsonValue,
+      detail: `modified ${Object.keys(before).join(', ')} of ${a.dn}`,
+    };
   }
 
   private async setLocked(subject: string, locked: boolean): Promise<ApplyResult> {
     const a = await this.findAccount(subject, true);
     if (!a) {
       if (locked) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account to deactivate' };
-      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)} to reactivate`);
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `target ${this.target}: no account ${JSON.stringify(subject)} to reactivate`,
+      );
     }
     const cur = values(a.entry, LOCK_ATTR);
     const prior: AttrPrior = { kind: 'attrs', dn: a.dn, created: false, attrs: { [LOCK_ATTR]: cur } };
-    if (locked === cur.length > 0) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: locked ? 'already locked' : 'already active' };
-    await this.client.request(`${locked ? 'lock' : 'unlock'} ${a.dn}`, (c) => c.modify(a.dn, [replace(LOCK_ATTR, locked ? [LOCKED_VALUE] : [])]));
-    return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `${locked ? 'locked' : 'unlocked'} ${a.dn}` };
+    if (locked === cur.length > 0)
+      return {
+        outcome: 'unchanged',
+        prior: prior as unknown as JsonValue,
+        detail: locked ? 'already locked' : 'already active',
+      };
+    await this.client.request(`${locked ? 'lock' : 'unlock'} ${a.dn}`, (c) =>
+      c.modify(a.dn, [replace(LOCK_ATTR, locked ? [LOCKED_VALUE] : [])]),
+    );
+    return {
+      outcome: 'applied',
+      prior: prior as unknown as JsonValue,
+      detail: `${locked ? 'locked' : 'unlocked'} ${a.dn}`,
+    };
   }
 
   private async membership(subject: string, name: string, role: boolean, join: boolean): Promise<ApplyResult> {
@@ -377,18 +456,43 @@ export class LdapConnector implements Connector {
     const a = await this.findAccount(subject, true);
     if (!a) {
       if (!join) return { outcome: 'unchanged', prior: { kind: 'none' }, detail: 'no account' };
-      throw new PermanentTargetError('AccountMissing', `target ${this.target}: no account ${JSON.stringify(subject)} to add to ${groupDn}`);
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `target ${this.target}: no account ${JSON.stringify(subject)} to add to ${groupDn}`,
+      );
     }
     for (let attempt = 0; attempt < 4; attempt++) {
       const s = await this.groupState(groupDn, name, a.dn);
-      const prior: MemberPrior = { kind: 'member', groupDn, userDn: a.dn, existed: s !== null, member: s?.isMember ?? false, placeholder: s?.hasPlaceholder ?? false };
-      if (s === null && !join) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'no such group' };
-      if (s !== null && s.isMember === join) return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: join ? 'already a member' : 'not a member' };
+      const prior: MemberPrior = {
+        kind: 'member',
+        groupDn,
+        userDn: a.dn,
+        existed: s !== null,
+        member: s?.isMember ?? false,
+        placeholder: s?.hasPlaceholder ?? false,
+      };
+      if (s === null && !join)
+        return { outcome: 'unchanged', prior: prior as unknown as JsonValue, detail: 'no such group' };
+      if (s !== null && s.isMember === join)
+        return {
+          outcome: 'unchanged',
+          prior: prior as unknown as JsonValue,
+          detail: join ? 'already a member' : 'not a member',
+        };
       const done =
         s === null
-          ? (await this.client.tolerate(`add ${groupDn}`, (c) => c.add(groupDn, { objectClass: ['top', 'groupOfNames'], cn: [name], member: [a.dn] }), [68])) === 0
+          ? (await this.client.tolerate(
+              `add ${groupDn}`,
+              (c) => c.add(groupDn, { objectClass: ['top', 'groupOfNames'], cn: [name], member: [a.dn] }),
+              [68],
+            )) === 0
           : await this.modifyMembers(s, a.dn, join, false);
-      if (done) return { outcome: 'applied', prior: prior as unknown as JsonValue, detail: `${join ? (s === null ? 'created with' : 'added') : 'removed'} member ${a.dn} ${join ? 'to' : 'from'} ${groupDn}` };
+      if (done)
+        return {
+          outcome: 'applied',
+          prior: prior as unknown as JsonValue,
+          detail: `${join ? (s === null ? 'created with' : 'added') : 'removed'} member ${a.dn} ${join ? 'to' : 'from'} ${groupDn}`,
+        };
       // someone else changed the group between our read and our write: read again
     }
     throw new TransientTargetError(`target ${this.target}: ${groupDn} keeps changing under us`);
@@ -432,7 +536,9 @@ export class LdapConnector implements Connector {
       case 'removeAccount': {
         if (prior.kind !== 'attrs' || !prior.created) throw mismatch();
         const code = await this.client.tolerate(`delete ${prior.dn}`, (c) => c.del(prior.dn), [32]);
-        return code === 32 ? { outcome: 'unchanged', detail: `${prior.dn} already gone` } : { outcome: 'compensated', detail: `deleted ${prior.dn}` };
+        return code === 32
+          ? { outcome: 'unchanged', detail: `${prior.dn} already gone` }
+          : { outcome: 'compensated', detail: `deleted ${prior.dn}` };
       }
       case 'restoreAccount':
       case 'restoreAttributes':
@@ -456,7 +562,11 @@ export class LdapConnector implements Connector {
   private touched(prior: AttrPrior, step: CompensationAction): Record<string, string[]> {
     if (step.action === 'restoreAccount') return prior.attrs;
     if (step.action === 'restoreAttributes') {
-      const names = new Set(step.attributes.flatMap((a) => [this.config.attributeMap[a], a === 'displayName' ? 'cn' : undefined]).filter((n): n is string => n !== undefined));
+      const names = new Set(
+        step.attributes
+          .flatMap((a) => [this.config.attributeMap[a], a === 'displayName' ? 'cn' : undefined])
+          .filter((n): n is string => n !== undefined),
+      );
       return Object.fromEntries(Object.entries(prior.attrs).filter(([n]) => names.has(n)));
     }
     return { [LOCK_ATTR]: prior.attrs[LOCK_ATTR] ?? (step.action === 'reactivateAccount' ? [] : [LOCKED_VALUE]) };
@@ -466,18 +576,30 @@ export class LdapConnector implements Connector {
     const names = Object.keys(attrs);
     if (names.length === 0) return { outcome: 'unchanged', detail: 'nothing recorded to restore' };
     const entry = await this.client.readEntry(prior.dn, names);
-    if (!entry) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.dn} disappeared; cannot restore ${names.join(', ')}`);
+    if (!entry)
+      throw new PermanentTargetError(
+        'CompensationImpossible',
+        `target ${this.target}: ${prior.dn} disappeared; cannot restore ${names.join(', ')}`,
+      );
     const changes = names.filter((n) => !sameSet(values(entry, n), attrs[n]!)).map((n) => replace(n, attrs[n]!));
     if (changes.length === 0) return { outcome: 'unchanged', detail: 'already as before' };
     await this.client.request(`restore ${prior.dn}`, (c) => c.modify(prior.dn, changes));
-    return { outcome: 'compensated', detail: `restored ${changes.map((c) => c.modification.type).join(', ')} of ${prior.dn}` };
+    return {
+      outcome: 'compensated',
+      detail: `restored ${changes.map((c) => c.modification.type).join(', ')} of ${prior.dn}`,
+    };
   }
 
   /**
    * The subject's membership back to `member` (and the placeholder as it was); `created`: the
    * group was the operation's own, deleted when nobody else is in it.
    */
-  private async restoreMembership(prior: MemberPrior, name: string, member: boolean, created: boolean): Promise<CompensateResult> {
+  private async restoreMembership(
+    prior: MemberPrior,
+    name: string,
+    member: boolean,
+    created: boolean,
+  ): Promise<CompensateResult> {
     for (let attempt = 0; attempt < 4; attempt++) {
       const s = await this.groupState(prior.groupDn, name, prior.userDn);
       if (created) {
@@ -490,13 +612,25 @@ export class LdapConnector implements Connector {
           continue;
         }
         if (!s.isMember) return { outcome: 'unchanged', detail: 'not a member' };
-        if (await this.modifyMembers(s, prior.userDn, false, false)) return { outcome: 'compensated', detail: `removed ${prior.userDn}; ${prior.groupDn} has other members now, kept` };
+        if (await this.modifyMembers(s, prior.userDn, false, false))
+          return {
+            outcome: 'compensated',
+            detail: `removed ${prior.userDn}; ${prior.groupDn} has other members now, kept`,
+          };
         continue;
       }
-      if (s === null) throw new PermanentTargetError('CompensationImpossible', `target ${this.target}: ${prior.groupDn} disappeared; cannot restore membership of ${prior.userDn}`);
-      if (s.isMember === member && s.hasPlaceholder === prior.placeholder) return { outcome: 'unchanged', detail: 'already as before' };
+      if (s === null)
+        throw new PermanentTargetError(
+          'CompensationImpossible',
+          `target ${this.target}: ${prior.groupDn} disappeared; cannot restore membership of ${prior.userDn}`,
+        );
+      if (s.isMember === member && s.hasPlaceholder === prior.placeholder)
+        return { outcome: 'unchanged', detail: 'already as before' };
       if (await this.modifyMembers(s, prior.userDn, member, prior.placeholder)) {
-        return { outcome: 'compensated', detail: `${member ? 'added' : 'removed'} ${prior.userDn} ${member ? 'to' : 'from'} ${prior.groupDn}` };
+        return {
+          outcome: 'compensated',
+          detail: `${member ? 'added' : 'removed'} ${prior.userDn} ${member ? 'to' : 'from'} ${prior.groupDn}`,
+        };
       }
     }
     throw new TransientTargetError(`target ${this.target}: ${prior.groupDn} keeps changing under us`);
@@ -514,8 +648,18 @@ function priorFacts(prior: Prior | null): PriorFacts | null {
   return null;
 }
 
-export function createLdapConnector(target: string, config: LdapConfig, secrets: SecretSource = secretSource()): Connector {
+export function createLdapConnector(
+  target: string,
+  config: LdapConfig,
+  secrets: SecretSource = secretSource(),
+): Connector {
   const c = ldapConfigSchema.parse(config);
-  const client = new LdapClient(target, { url: c.url, bindDn: c.bindDn, password: secrets.reader(c.bindPassword, `target ${target}: bind password`), timeoutMs: c.timeoutMs, ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}) });
+  const client = new LdapClient(target, {
+    url: c.url,
+    bindDn: c.bindDn,
+    password: secrets.reader(c.bindPassword, `target ${target}: bind password`),
+    timeoutMs: c.timeoutMs,
+    ...(c.rateLimit ? { rateLimit: c.rateLimit } : {}),
+  });
   return new LdapConnector(target, c, client);
 }

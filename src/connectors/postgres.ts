@@ -48,17 +48,41 @@ const READ_CHUNK = 5000;
 
 /** A quoted identifier: `"` doubled; refused when PostgreSQL could not store it exactly. */
 export function quoteIdent(name: string): string {
-  if (name.length === 0) throw new PermanentTargetError('InvalidIdentifier', 'an empty name cannot be a PostgreSQL role');
-  if (name.includes('\u0000')) throw new PermanentTargetError('InvalidIdentifier', 'a PostgreSQL role name cannot contain a NUL byte');
+  if (name.length === 0)
+    throw new PermanentTargetError('InvalidIdentifier', 'an empty name cannot be a PostgreSQL role');
+  if (name.includes('\u0000'))
+    throw new PermanentTargetError('InvalidIdentifier', 'a PostgreSQL role name cannot contain a NUL byte');
   const bytes = Buffer.byteLength(name, 'utf8');
   if (bytes > MAX_IDENTIFIER_BYTES) {
-    throw new PermanentTargetError('InvalidIdentifier', `"${name}" is ${bytes} bytes; PostgreSQL role names are at most ${MAX_IDENTIFIER_BYTES}`);
+    throw new PermanentTargetError(
+      'InvalidIdentifier',
+      `"${name}" is ${bytes} bytes; PostgreSQL role names are at most ${MAX_IDENTIFIER_BYTES}`,
+    );
   }
   return `"${name.replace(/"/g, '""')}"`;
 }
 
-const TRANSIENT_CODES = new Set(['40001', '40P01', '55P03', '57P01', '57P02', '57P03', '53300', '53200', '57014', 'XX000']);
-const TRANSIENT_NET = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
+const TRANSIENT_CODES = new Set([
+  '40001',
+  '40P01',
+  '55P03',
+  '57P01',
+  '57P02',
+  '57P03',
+  '53300',
+  '53200',
+  '57014',
+  'XX000',
+]);
+const TRANSIENT_NET = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EHOSTUNREACH',
+]);
 
 /** Map a pg error to Transient/Permanent so the activity layer can retry or stop. */
 export function classifyPgError(err: unknown, what: string): Error {
@@ -66,7 +90,12 @@ export function classifyPgError(err: unknown, what: string): Error {
   const e = err as { code?: string; message?: string };
   const code = e?.code ?? '';
   const msg = `${what}: ${e?.message ?? String(err)}`;
-  if (TRANSIENT_NET.has(code) || code.startsWith('08') || TRANSIENT_CODES.has(code) || /Connection terminated|timeout|connect/i.test(e?.message ?? '')) {
+  if (
+    TRANSIENT_NET.has(code) ||
+    code.startsWith('08') ||
+    TRANSIENT_CODES.has(code) ||
+    /Connection terminated|timeout|connect/i.test(e?.message ?? '')
+  ) {
     return new TransientTargetError(msg, undefined, err);
   }
   if (code === '42704') return new PermanentTargetError('TargetMisconfigured', msg, err);
@@ -83,7 +112,12 @@ type Prior = { existed: boolean; login?: boolean } | { member: boolean; createdR
 function priorFacts(prior: Prior): PriorFacts | null {
   if (!prior || typeof prior !== 'object') return null;
   if ('member' in prior) return { kind: 'membership', member: prior.member, created: prior.createdRole === true };
-  if ('existed' in prior) return { kind: 'account', existed: prior.existed, ...(typeof prior.login === 'boolean' ? { active: prior.login } : {}) };
+  if ('existed' in prior)
+    return {
+      kind: 'account',
+      existed: prior.existed,
+      ...(typeof prior.login === 'boolean' ? { active: prior.login } : {}),
+    };
   return null;
 }
 
@@ -124,7 +158,13 @@ export class PostgresConnector implements Connector {
     return this.withClient('read account', async (c) => {
       const role = await this.role(c, subject);
       if (!role) return null;
-      return { subject, id: role.rolname, active: role.rolcanlogin, groups: await this.memberships(c, subject), attributes: {} };
+      return {
+        subject,
+        id: role.rolname,
+        active: role.rolcanlogin,
+        groups: await this.memberships(c, subject),
+        attributes: {},
+      };
     });
   }
 
@@ -133,13 +173,18 @@ export class PostgresConnector implements Connector {
     return this.withClient('read state', async (c) => {
       const accounts: TargetState['accounts'] = [];
       for (let i = 0; i < query.subjects.length; i += READ_CHUNK) {
-        const r = await c.query<RoleRow>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1::text[])', [query.subjects.slice(i, i + READ_CHUNK)]);
+        const r = await c.query<RoleRow>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = ANY($1::text[])', [
+          query.subjects.slice(i, i + READ_CHUNK),
+        ]);
         for (const row of r.rows) accounts.push({ subject: row.rolname, active: row.rolcanlogin, attributes: {} });
       }
       const names = [...new Set(query.groups.map((g) => g.name))];
       const members: TargetState['members'] = {};
       if (names.length > 0) {
-        const exist = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])', [names]);
+        const exist = await c.query<{ rolname: string }>(
+          'SELECT rolname FROM pg_roles WHERE rolname = ANY($1::text[])',
+          [names],
+        );
         for (const row of exist.rows) members[row.rolname] = [];
         const r = await c.query<{ grp: string; member: string }>(
           `SELECT r.rolname AS grp, u.rolname AS member FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
@@ -162,23 +207,27 @@ export class PostgresConnector implements Connector {
         case 'reactivateAccount': {
           const role = await this.role(c, op.subject);
           if (!role) {
-            if (op.action === 'reactivateAccount') throw new PermanentTargetError('AccountMissing', `${what}: no role ${subject} to reactivate`);
+            if (op.action === 'reactivateAccount')
+              throw new PermanentTargetError('AccountMissing', `${what}: no role ${subject} to reactivate`);
             try {
               await c.query(`CREATE ROLE ${subject} LOGIN`);
             } catch (err) {
-              if ((err as { code?: string }).code === '42710') return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'created concurrently' };
+              if ((err as { code?: string }).code === '42710')
+                return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'created concurrently' };
               throw err;
             }
             return { outcome: 'applied', prior: { existed: false }, detail: `created LOGIN role ${subject}` };
           }
-          if (role.rolcanlogin) return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'already LOGIN' };
+          if (role.rolcanlogin)
+            return { outcome: 'unchanged', prior: { existed: true, login: true }, detail: 'already LOGIN' };
           await c.query(`ALTER ROLE ${subject} LOGIN`);
           return { outcome: 'applied', prior: { existed: true, login: false }, detail: 'set LOGIN' };
         }
         case 'deactivateAccount': {
           const role = await this.role(c, op.subject);
           if (!role) return { outcome: 'unchanged', prior: { existed: false }, detail: 'no such role' };
-          if (!role.rolcanlogin) return { outcome: 'unchanged', prior: { existed: true, login: false }, detail: 'already NOLOGIN' };
+          if (!role.rolcanlogin)
+            return { outcome: 'unchanged', prior: { existed: true, login: false }, detail: 'already NOLOGIN' };
           await c.query(`ALTER ROLE ${subject} NOLOGIN`);
           return { outcome: 'applied', prior: { existed: true, login: true }, detail: 'set NOLOGIN' };
         }
@@ -196,7 +245,11 @@ export class PostgresConnector implements Connector {
           let createdRole = false;
           if (!(await this.role(c, roleName))) {
             if (!grant) return { outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` };
-            if (!this.config.createMissingRoles) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
+            if (!this.config.createMissingRoles)
+              throw new PermanentTargetError(
+                'TargetMisconfigured',
+                `${what}: role ${granted} does not exist in ${this.config.database}`,
+              );
             try {
               await c.query(`CREATE ROLE ${granted} NOLOGIN`);
               createdRole = true;
@@ -205,15 +258,27 @@ export class PostgresConnector implements Connector {
             }
           }
           const member = await this.isMember(c, op.subject, roleName);
-          if (member === grant) return { outcome: 'unchanged', prior: { member }, detail: grant ? `already a member of ${granted}` : `not a member of ${granted}` };
+          if (member === grant)
+            return {
+              outcome: 'unchanged',
+              prior: { member },
+              detail: grant ? `already a member of ${granted}` : `not a member of ${granted}`,
+            };
           await c.query(grant ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
-          return { outcome: 'applied', prior: { member, ...(createdRole ? { createdRole } : {}) }, detail: `${grant ? 'granted' : 'revoked'} ${granted}${createdRole ? ' (role created)' : ''}` };
+          return {
+            outcome: 'applied',
+            prior: { member, ...(createdRole ? { createdRole } : {}) },
+            detail: `${grant ? 'granted' : 'revoked'} ${granted}${createdRole ? ' (role created)' : ''}`,
+          };
         }
         case 'updateAttributes':
           // PostgreSQL roles carry no profile attributes the plan manages.
           return { outcome: 'unchanged', prior: null, detail: 'no attributes in PostgreSQL' };
         default:
-          throw new PermanentTargetError('UnsupportedAction', `${what}: the postgres connector does not support ${String(op.action)}`);
+          throw new PermanentTargetError(
+            'UnsupportedAction',
+            `${what}: the postgres connector does not support ${String(op.action)}`,
+          );
       }
     });
   }
@@ -233,18 +298,30 @@ export class PostgresConnector implements Connector {
     const roleName = this.grantedRole(first);
     const granted = quoteIdent(roleName);
     const grant = first.action === 'grantRole' || first.action === 'joinGroup';
-    if (ops.some((o) => o.action !== first.action || this.grantedRole(o) !== roleName)) throw new PermanentTargetError('InvalidParams', `${this.target}: a group change takes one action on one role`);
+    if (ops.some((o) => o.action !== first.action || this.grantedRole(o) !== roleName))
+      throw new PermanentTargetError('InvalidParams', `${this.target}: a group change takes one action on one role`);
     const what = `${this.target}: ${first.action} ${granted} (${ops.length} accounts)`;
     return this.withClient(what, async (c) => {
       const subjects = [...new Set(ops.map((o) => o.subject))];
-      const found = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [subjects]);
+      const found = await c.query<{ rolname: string }>('SELECT rolname FROM pg_roles WHERE rolname = ANY($1)', [
+        subjects,
+      ]);
       const existing = new Set(found.rows.map((r) => r.rolname));
       const missing = subjects.filter((x) => !existing.has(x));
-      if (grant && missing.length > 0) throw new PermanentTargetError('AccountMissing', `${what}: no role ${quoteIdent(missing[0]!)} to grant ${granted} to`);
+      if (grant && missing.length > 0)
+        throw new PermanentTargetError(
+          'AccountMissing',
+          `${what}: no role ${quoteIdent(missing[0]!)} to grant ${granted} to`,
+        );
       let createdRole = false;
       if (!(await this.role(c, roleName))) {
-        if (!grant) return ops.map(() => ({ outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` }));
-        if (!this.config.createMissingRoles) throw new PermanentTargetError('TargetMisconfigured', `${what}: role ${granted} does not exist in ${this.config.database}`);
+        if (!grant)
+          return ops.map(() => ({ outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` }));
+        if (!this.config.createMissingRoles)
+          throw new PermanentTargetError(
+            'TargetMisconfigured',
+            `${what}: role ${granted} does not exist in ${this.config.database}`,
+          );
         try {
           await c.query(`CREATE ROLE ${granted} NOLOGIN`);
           createdRole = true;
@@ -259,17 +336,32 @@ export class PostgresConnector implements Connector {
       );
       const members = new Set(m.rows.map((r) => r.rolname));
       const change = subjects.filter((x) => existing.has(x) && members.has(x) !== grant);
-      if (change.length > 0) await c.query(grant ? `GRANT ${granted} TO ${change.map(quoteIdent).join(', ')}` : `REVOKE ${granted} FROM ${change.map(quoteIdent).join(', ')}`);
+      if (change.length > 0)
+        await c.query(
+          grant
+            ? `GRANT ${granted} TO ${change.map(quoteIdent).join(', ')}`
+            : `REVOKE ${granted} FROM ${change.map(quoteIdent).join(', ')}`,
+        );
       const changed = new Set(change);
       let creditCreate = createdRole;
       return ops.map((op): ApplyResult => {
-        if (!existing.has(op.subject)) return { outcome: 'unchanged', prior: { member: false }, detail: 'no such account' };
+        if (!existing.has(op.subject))
+          return { outcome: 'unchanged', prior: { member: false }, detail: 'no such account' };
         const member = members.has(op.subject);
-        if (!changed.delete(op.subject)) return { outcome: 'unchanged', prior: { member }, detail: grant ? `already a member of ${granted}` : `not a member of ${granted}` };
+        if (!changed.delete(op.subject))
+          return {
+            outcome: 'unchanged',
+            prior: { member },
+            detail: grant ? `already a member of ${granted}` : `not a member of ${granted}`,
+          };
         // The role this change created is compensated (dropped once memberless) by one operation: the first it applied.
         const created = creditCreate;
         creditCreate = false;
-        return { outcome: 'applied', prior: { member, ...(created ? { createdRole: true } : {}) }, detail: `${grant ? 'granted' : 'revoked'} ${granted}${created ? ' (role created)' : ''}` };
+        return {
+          outcome: 'applied',
+          prior: { member, ...(created ? { createdRole: true } : {}) },
+          detail: `${grant ? 'granted' : 'revoked'} ${granted}${created ? ' (role created)' : ''}`,
+        };
       });
     });
   }
@@ -277,11 +369,19 @@ export class PostgresConnector implements Connector {
   async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
     const prior = (result.prior ?? null) as Prior;
     const what = `${this.target}: compensate ${op.action} ${op.subject}`;
-    return compensateWith(op, result, priorFacts(prior), (step) => this.withClient(what, (c) => this.performCompensation(c, op, prior!, step, what)));
+    return compensateWith(op, result, priorFacts(prior), (step) =>
+      this.withClient(what, (c) => this.performCompensation(c, op, prior!, step, what)),
+    );
   }
 
   /** Perform a compensation step, from the role as it is now and the prior state recorded. */
-  private async performCompensation(c: PoolClient, op: CompensationSpec, prior: NonNullable<Prior>, step: CompensationAction, what: string): Promise<CompensateResult> {
+  private async performCompensation(
+    c: PoolClient,
+    op: CompensationSpec,
+    prior: NonNullable<Prior>,
+    step: CompensationAction,
+    what: string,
+  ): Promise<CompensateResult> {
     const subject = quoteIdent(op.subject);
     const role = await this.role(c, op.subject);
     switch (step.action) {
@@ -296,7 +396,10 @@ export class PostgresConnector implements Connector {
       case 'reactivateAccount':
       case 'deactivateAccount': {
         if (!role) throw new PermanentTargetError('CompensationImpossible', `${what}: role ${subject} disappeared`);
-        const login = step.action === 'restoreAccount' ? 'login' in prior && prior.login === true : step.action === 'reactivateAccount';
+        const login =
+          step.action === 'restoreAccount'
+            ? 'login' in prior && prior.login === true
+            : step.action === 'reactivateAccount';
         if (role.rolcanlogin === login) return { outcome: 'unchanged', detail: 'already as before' };
         await c.query(`ALTER ROLE ${subject} ${login ? 'LOGIN' : 'NOLOGIN'}`);
         return { outcome: 'compensated', detail: login ? 'restored LOGIN' : 'restored NOLOGIN' };
@@ -315,7 +418,12 @@ export class PostgresConnector implements Connector {
           await c.query(grant ? `GRANT ${granted} TO ${subject}` : `REVOKE ${granted} FROM ${subject}`);
           detail = grant ? `re-granted ${granted}` : `revoked ${granted}`;
         }
-        if ('created' in step && step.created && (await this.role(c, roleName)) && !(await this.hasMembers(c, roleName))) {
+        if (
+          'created' in step &&
+          step.created &&
+          (await this.role(c, roleName)) &&
+          !(await this.hasMembers(c, roleName))
+        ) {
           await c.query(`DROP ROLE ${granted}`);
           detail += `; dropped the role ${granted} it had created`;
         } else if (member === grant) {
@@ -332,9 +440,13 @@ export class PostgresConnector implements Connector {
 
   private grantedRole(op: OperationSpec): string {
     const name = op.params.role ?? op.params.group;
-    if (typeof name !== 'string' || name === '') throw new PermanentTargetError('InvalidParams', `${this.target}: ${op.action} needs a role`);
+    if (typeof name !== 'string' || name === '')
+      throw new PermanentTargetError('InvalidParams', `${this.target}: ${op.action} needs a role`);
     if (this.config.managedRolePrefix && !name.startsWith(this.config.managedRolePrefix)) {
-      throw new PermanentTargetError('TargetForbidden', `${this.target}: role "${name}" is outside the managed prefix "${this.config.managedRolePrefix}"`);
+      throw new PermanentTargetError(
+        'TargetForbidden',
+        `${this.target}: role "${name}" is outside the managed prefix "${this.config.managedRolePrefix}"`,
+      );
     }
     return name;
   }
@@ -354,7 +466,10 @@ export class PostgresConnector implements Connector {
   }
 
   private async hasMembers(c: PoolClient, role: string): Promise<boolean> {
-    const r = await c.query('SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1 LIMIT 1', [role]);
+    const r = await c.query(
+      'SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid WHERE r.rolname = $1 LIMIT 1',
+      [role],
+    );
     return (r.rowCount ?? 0) > 0;
   }
 
@@ -392,6 +507,14 @@ export class PostgresConnector implements Connector {
   }
 }
 
-export function createPostgresConnector(target: string, config: PostgresConfig, secrets: SecretSource = secretSource()): Connector {
-  return new PostgresConnector(target, config, config.password ? secrets.reader(config.password, `${target}.password`) : undefined);
+export function createPostgresConnector(
+  target: string,
+  config: PostgresConfig,
+  secrets: SecretSource = secretSource(),
+): Connector {
+  return new PostgresConnector(
+    target,
+    config,
+    config.password ? secrets.reader(config.password, `${target}.password`) : undefined,
+  );
 }

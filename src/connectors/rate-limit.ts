@@ -1,7 +1,9 @@
 import { z } from 'zod';
 
 /** `rateLimit` in a target's configuration. */
-export const RateLimitSchema = z.object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() }).strict();
+export const RateLimitSchema = z
+  .object({ perSecond: z.number().positive(), burst: z.number().int().positive().optional() })
+  .strict();
 export type RateLimitConfig = z.infer<typeof RateLimitSchema>;
 
 /** What a connector asks of its target's limiter. */
@@ -40,7 +42,9 @@ export function targetRateLimiter(target: string, limit: RateLimitConfig | undef
   let l = limiters.get(target);
   if (!l) {
     const burst = limit.burst ?? Math.max(1, Math.ceil(limit.perSecond));
-    l = sharedSource ? new SharedRateLimiter(sharedSource(target, { perSecond: limit.perSecond, burst }), limit.perSecond) : new LocalRateLimiter(limit.perSecond, burst);
+    l = sharedSource
+      ? new SharedRateLimiter(sharedSource(target, { perSecond: limit.perSecond, burst }), limit.perSecond)
+      : new LocalRateLimiter(limit.perSecond, burst);
     limiters.set(target, l);
   }
   return l;

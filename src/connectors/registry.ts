@@ -29,7 +29,10 @@ const connectorTypes = {
   ldap: { schema: ldapConfigSchema, create: createLdapConnector },
   http: { schema: httpConfigSchema, create: createHttpConnector },
   iam: { schema: iamConfigSchema, create: createIamConnector },
-} as const satisfies Record<string, { schema: z.ZodType; create: (target: string, config: never, secrets: SecretSource) => Connector }>;
+} as const satisfies Record<
+  string,
+  { schema: z.ZodType; create: (target: string, config: never, secrets: SecretSource) => Connector }
+>;
 
 export type ConnectorType = keyof typeof connectorTypes;
 
@@ -79,14 +82,22 @@ export function parseTargets(text: string, file: string, env: NodeJS.ProcessEnv 
     const type = cfg.type as ConnectorType;
     const entry = connectorTypes[type];
     if (!entry) {
-      issues.push({ file, path: `targets.${name}.type`, message: `unknown connector type "${cfg.type}" (known: ${Object.keys(connectorTypes).join(', ')})` });
+      issues.push({
+        file,
+        path: `targets.${name}.type`,
+        message: `unknown connector type "${cfg.type}" (known: ${Object.keys(connectorTypes).join(', ')})`,
+      });
       continue;
     }
     const { provisioning, ...connectorConfig } = cfg as Record<string, unknown>;
     const p = parseEnvTyped(ProvisioningSchema, provisioning ?? {}, doc.sole, file, ['targets', name, 'provisioning']);
-    if (!p.success) issues.push(...p.issues.map((i) => ({ ...i, path: `targets.${name}.provisioning${i.path ? `.${i.path}` : ''}` })));
+    if (!p.success)
+      issues.push(
+        ...p.issues.map((i) => ({ ...i, path: `targets.${name}.provisioning${i.path ? `.${i.path}` : ''}` })),
+      );
     const r = parseEnvTyped(entry.schema as z.ZodType, connectorConfig, doc.sole, file, ['targets', name]);
-    if (!r.success) issues.push(...r.issues.map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
+    if (!r.success)
+      issues.push(...r.issues.map((i) => ({ ...i, path: `targets.${name}${i.path ? `.${i.path}` : ''}` })));
     else if (p.success) targets[name] = { type, config: r.data, provisioning: p.data };
   }
   if (issues.length > 0) throw new InputError('invalid targets file', issues);
@@ -110,7 +121,11 @@ export class ConnectorRegistry {
     if (c) return c;
     const t = this.config.targets[target];
     if (!t) return undefined;
-    c = (connectorTypes[t.type].create as (target: string, config: unknown, secrets: SecretSource) => Connector)(target, t.config, this.secrets);
+    c = (connectorTypes[t.type].create as (target: string, config: unknown, secrets: SecretSource) => Connector)(
+      target,
+      t.config,
+      this.secrets,
+    );
     this.connectors.set(target, c);
     return c;
   }

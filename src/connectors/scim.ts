@@ -26,7 +26,15 @@
  * is still seen as one that existed: its compensation leaves the empty group.)
  */
 import type { JsonObject, JsonValue } from '../domain/json';
-import { ScimClient, type ScimConfig, scimConfigSchema, type ScimEmail, type ScimGroup, type ScimUser, describe } from './clients/scim';
+import {
+  ScimClient,
+  type ScimConfig,
+  scimConfigSchema,
+  type ScimEmail,
+  type ScimGroup,
+  type ScimUser,
+  describe,
+} from './clients/scim';
 import { compensateWith, priorMismatch, type PriorFacts, type CompensationAction, compensated } from './compensation';
 import { type SecretSource, secretSource } from './secrets';
 import {
@@ -82,7 +90,17 @@ const GROUP_SCHEMA = 'urn:ietf:params:scim:schemas:core:2.0:Group';
 const FEW_SUBJECTS = 20;
 
 /** Top-level single-valued string attributes of the core User schema that updateAttributes may set. */
-const SIMPLE_ATTRIBUTES = ['displayName', 'externalId', 'nickName', 'title', 'userType', 'preferredLanguage', 'locale', 'timezone', 'profileUrl'] as const;
+const SIMPLE_ATTRIBUTES = [
+  'displayName',
+  'externalId',
+  'nickName',
+  'title',
+  'userType',
+  'preferredLanguage',
+  'locale',
+  'timezone',
+  'profileUrl',
+] as const;
 const MANAGED = new Set<string>(['userName', 'email', ...SIMPLE_ATTRIBUTES]);
 
 /** What compensation needs, per action. JSON, never a secret. */
@@ -101,9 +119,15 @@ function priorFacts(prior: Prior | null): PriorFacts | null {
   if (!prior || typeof prior !== 'object') return null;
   switch (prior.kind) {
     case 'account':
-      return prior.existed ? { kind: 'account', existed: true, active: prior.active } : { kind: 'account', existed: false };
+      return prior.existed
+        ? { kind: 'account', existed: true, active: prior.active }
+        : { kind: 'account', existed: false };
     case 'active':
-      return { kind: 'account', existed: prior.id !== null, ...(prior.active !== null ? { active: prior.active } : {}) };
+      return {
+        kind: 'account',
+        existed: prior.id !== null,
+        ...(prior.active !== null ? { active: prior.active } : {}),
+      };
     case 'group':
       return { kind: 'membership', member: prior.wasMember, created: !prior.groupExisted };
     case 'role':
@@ -113,11 +137,18 @@ function priorFacts(prior: Prior | null): PriorFacts | null {
   }
 }
 
-export function createScimConnector(target: string, config: ScimConfig, secrets: SecretSource = secretSource()): Connector {
+export function createScimConnector(
+  target: string,
+  config: ScimConfig,
+  secrets: SecretSource = secretSource(),
+): Connector {
   const c = scimConfigSchema.parse(config);
   const { bearerTokenEnv, bearerTokenFile } = c.auth;
   const ref = bearerTokenEnv ? { env: bearerTokenEnv } : bearerTokenFile ? { file: bearerTokenFile } : undefined;
-  return new ScimConnector(target, new ScimClient(target, c, { ...(ref ? { token: secrets.reader(ref, `${target}: the SCIM bearer token`) } : {}) }));
+  return new ScimConnector(
+    target,
+    new ScimClient(target, c, { ...(ref ? { token: secrets.reader(ref, `${target}: the SCIM bearer token`) } : {}) }),
+  );
 }
 
 export class ScimConnector implements Connector {
@@ -163,8 +194,17 @@ export class ScimConnector implements Connector {
       }
       const at = Date.now();
       for (const k of chunk) {
-        this.keep(`u:${k.userName.toLowerCase()}`, users.filter((u) => u.userName?.toLowerCase() === k.userName.toLowerCase()), at);
-        if (k.externalId !== undefined) this.keep(`x:${k.externalId}`, users.filter((u) => u.externalId === k.externalId), at);
+        this.keep(
+          `u:${k.userName.toLowerCase()}`,
+          users.filter((u) => u.userName?.toLowerCase() === k.userName.toLowerCase()),
+          at,
+        );
+        if (k.externalId !== undefined)
+          this.keep(
+            `x:${k.externalId}`,
+            users.filter((u) => u.externalId === k.externalId),
+            at,
+          );
       }
     }
   }
@@ -184,7 +224,11 @@ export class ScimConnector implements Connector {
 
   private async findGroup(name: string): Promise<ScimGroup | null> {
     const found = await this.client.groupsNamed(name, false);
-    if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} groups are named ${JSON.stringify(name)} (ids ${found.map((g) => g.id).join(', ')}); resolve by hand`);
+    if (found.length > 1)
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `${this.target}: ${found.length} groups are named ${JSON.stringify(name)} (ids ${found.map((g) => g.id).join(', ')}); resolve by hand`,
+      );
     return found[0] ?? null;
   }
 
@@ -197,7 +241,10 @@ export class ScimConnector implements Connector {
 
   private remember(user: ScimUser): void {
     if (this.recent.size >= RECENT_USERS) this.recent.delete(this.recent.keys().next().value!);
-    this.recent.set(user.userName.toLowerCase(), { user: { id: user.id, userName: user.userName } as ScimUser, at: Date.now() });
+    this.recent.set(user.userName.toLowerCase(), {
+      user: { id: user.id, userName: user.userName } as ScimUser,
+      at: Date.now(),
+    });
   }
 
   private recentUser(subject: string): ScimUser | undefined {
@@ -244,11 +291,17 @@ export class ScimConnector implements Connector {
     const members: TargetState['members'] = {};
     for (const g of query.groups) {
       if (g.kind === 'role') {
-        members[g.name] = [...byId.values()].filter((u) => hasRole(u, g.name) && wanted.has(u.userName.toLowerCase())).map((u) => u.userName.toLowerCase());
+        members[g.name] = [...byId.values()]
+          .filter((u) => hasRole(u, g.name) && wanted.has(u.userName.toLowerCase()))
+          .map((u) => u.userName.toLowerCase());
         continue;
       }
       const found = await this.client.groupsNamed(g.name, true);
-      if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} groups are named ${JSON.stringify(g.name)}; resolve by hand`);
+      if (found.length > 1)
+        throw new PermanentTargetError(
+          'TargetConflict',
+          `${this.target}: ${found.length} groups are named ${JSON.stringify(g.name)}; resolve by hand`,
+        );
       const group = found[0];
       if (!group) {
         members[g.name] = null;
@@ -279,18 +332,38 @@ export class ScimConnector implements Connector {
       case 'updateAttributes': {
         const user = await this.requireUser(op);
         const want = desiredAttrs(op, false);
-        const prior: Prior = { kind: 'account', existed: true, id: user.id, active: user.active !== false, attrs: userAttrs(user) };
+        const prior: Prior = {
+          kind: 'account',
+          existed: true,
+          id: user.id,
+          active: user.active !== false,
+          attrs: userAttrs(user),
+        };
         const changed = await this.setUser(user, want, undefined, `updating ${op.subject}`);
-        return { outcome: changed ? 'applied' : 'unchanged', prior: prior as JsonValue, detail: changed ? `updated ${Object.keys(want).join(', ')} of user ${user.id}` : 'attributes already so' };
+        return {
+          outcome: changed ? 'applied' : 'unchanged',
+          prior: prior as JsonValue,
+          detail: changed ? `updated ${Object.keys(want).join(', ')} of user ${user.id}` : 'attributes already so',
+        };
       }
       case 'deactivateAccount':
       case 'reactivateAccount': {
         const active = op.action === 'reactivateAccount';
         const user = active ? await this.requireUser(op) : await this.findUser(op.subject);
-        if (!user) return { outcome: 'unchanged', prior: { kind: 'active', id: null, active: null }, detail: 'no such account' };
+        if (!user)
+          return { outcome: 'unchanged', prior: { kind: 'active', id: null, active: null }, detail: 'no such account' };
         const was = user.active !== false;
-        const changed = await this.setUser(user, {}, active, `${active ? 'reactivating' : 'deactivating'} ${op.subject}`);
-        return { outcome: changed ? 'applied' : 'unchanged', prior: { kind: 'active', id: user.id, active: was }, detail: changed ? `user ${user.id} active=${active}` : `already active=${active}` };
+        const changed = await this.setUser(
+          user,
+          {},
+          active,
+          `${active ? 'reactivating' : 'deactivating'} ${op.subject}`,
+        );
+        return {
+          outcome: changed ? 'applied' : 'unchanged',
+          prior: { kind: 'active', id: user.id, active: was },
+          detail: changed ? `user ${user.id} active=${active}` : `already active=${active}`,
+        };
       }
       case 'joinGroup':
         return this.joinGroup(op);
@@ -304,7 +377,11 @@ export class ScimConnector implements Connector {
 
   private async requireUser(op: OperationSpec): Promise<ScimUser> {
     const u = await this.findUser(op.subject);
-    if (!u) throw new PermanentTargetError('AccountMissing', `${this.target}: ${op.action}: no user with userName ${JSON.stringify(op.subject)} (ensureAccount must come first)`);
+    if (!u)
+      throw new PermanentTargetError(
+        'AccountMissing',
+        `${this.target}: ${op.action}: no user with userName ${JSON.stringify(op.subject)} (ensureAccount must come first)`,
+      );
     return u;
   }
 
@@ -318,48 +395,89 @@ export class ScimConnector implements Connector {
     if (user && createdByEarlierAttempt(journal?.noted, user)) {
       await this.setUser(user, want, true, `ensuring ${op.subject}`);
       this.remember({ ...user, userName });
-      return { outcome: 'applied', prior: { kind: 'account', existed: false, id: user.id }, detail: `created user ${user.id} (the answer to the create was lost; the retry found it)` };
+      return {
+        outcome: 'applied',
+        prior: { kind: 'account', existed: false, id: user.id },
+        detail: `created user ${user.id} (the answer to the create was lost; the retry found it)`,
+      };
     }
     if (!user) {
       await journal?.note({ creating: userName.toLowerCase(), at: new Date().toISOString() });
-      const made = await this.client.create<ScimUser>('/Users', { schemas: [USER_SCHEMA], ...toUserBody(want), userName, active: true });
+      const made = await this.client.create<ScimUser>('/Users', {
+        schemas: [USER_SCHEMA],
+        ...toUserBody(want),
+        userName,
+        active: true,
+      });
       if ('created' in made) {
         this.remember({ ...made.created, userName });
-        return { outcome: 'applied', prior: { kind: 'account', existed: false, id: made.created.id }, detail: `created user ${made.created.id}` };
+        return {
+          outcome: 'applied',
+          prior: { kind: 'account', existed: false, id: made.created.id },
+          detail: `created user ${made.created.id}`,
+        };
       }
       if (made.refused.status !== 409) this.client.fail(made.refused, `creating user ${JSON.stringify(userName)}`);
       // 409 uniqueness: somebody (a concurrent attempt, or a lookup the provider answered late) made it. Link to it.
       user = await this.findByKeys(userName, externalId);
-      if (!user) throw new PermanentTargetError('TargetConflict', `${this.target}: creating user ${JSON.stringify(userName)} was refused as a conflict (${describe(made.refused.body)}), and no user with that userName or externalId can be found to link to`);
+      if (!user)
+        throw new PermanentTargetError(
+          'TargetConflict',
+          `${this.target}: creating user ${JSON.stringify(userName)} was refused as a conflict (${describe(made.refused.body)}), and no user with that userName or externalId can be found to link to`,
+        );
       detail = `linked to existing user ${user.id} after 409 uniqueness; `;
     }
-    const prior: Prior = { kind: 'account', existed: true, id: user.id, active: user.active !== false, attrs: userAttrs(user) };
+    const prior: Prior = {
+      kind: 'account',
+      existed: true,
+      id: user.id,
+      active: user.active !== false,
+      attrs: userAttrs(user),
+    };
     // Found by externalId under another userName: the account follows the subject.
     const attrs = user.userName.toLowerCase() === userName.toLowerCase() ? want : { ...want, userName };
     const changed = await this.setUser(user, attrs, true, `ensuring ${op.subject}`);
     this.remember({ ...user, userName });
-    return { outcome: changed ? 'applied' : 'unchanged', prior: prior as JsonValue, detail: `${detail}${changed ? `updated user ${user.id}` : `user ${user.id} already so`}` };
+    return {
+      outcome: changed ? 'applied' : 'unchanged',
+      prior: prior as JsonValue,
+      detail: `${detail}${changed ? `updated user ${user.id}` : `user ${user.id} already so`}`,
+    };
   }
 
   /** By userName, and by externalId when given; two different users answering is a conflict. A batch's prefetch answers first, once. */
   private async findByKeys(userName: string, externalId?: string, prefetched = false): Promise<ScimUser | null> {
     const one = (users: ScimUser[], what: string): ScimUser | null => {
-      if (users.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${users.length} users have ${what} (ids ${users.map((u) => u.id).join(', ')})`);
+      if (users.length > 1)
+        throw new PermanentTargetError(
+          'TargetConflict',
+          `${this.target}: ${users.length} users have ${what} (ids ${users.map((u) => u.id).join(', ')})`,
+        );
       return users[0] ?? null;
     };
     const nameHit = prefetched ? this.takePrefetched(`u:${userName.toLowerCase()}`) : undefined;
     const extHit = prefetched && externalId !== undefined ? this.takePrefetched(`x:${externalId}`) : undefined;
     const byName = nameHit ? one(nameHit, `userName ${JSON.stringify(userName)}`) : await this.findUser(userName);
     if (externalId === undefined) return byName;
-    const byExt = extHit ? one(extHit, `externalId ${JSON.stringify(externalId)}`) : await this.client.findUserByExternalId(externalId);
+    const byExt = extHit
+      ? one(extHit, `externalId ${JSON.stringify(externalId)}`)
+      : await this.client.findUserByExternalId(externalId);
     if (byName && byExt && byName.id !== byExt.id) {
-      throw new PermanentTargetError('TargetConflict', `${this.target}: userName ${JSON.stringify(userName)} is user ${byName.id} but externalId ${JSON.stringify(externalId)} is user ${byExt.id}; resolve by hand`);
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `${this.target}: userName ${JSON.stringify(userName)} is user ${byName.id} but externalId ${JSON.stringify(externalId)} is user ${byExt.id}; resolve by hand`,
+      );
     }
     return byName ?? byExt;
   }
 
   /** Make the user's managed attributes (and `active`, when given) so; false when they already were. */
-  private async setUser(user: ScimUser, attrs: Record<string, string | null>, active: boolean | undefined, what: string): Promise<boolean> {
+  private async setUser(
+    user: ScimUser,
+    attrs: Record<string, string | null>,
+    active: boolean | undefined,
+    what: string,
+  ): Promise<boolean> {
     const current = userAttrs(user);
     const target: Record<string, JsonValue> = {};
     for (const [k, v] of Object.entries(attrs)) {
@@ -383,20 +501,38 @@ export class ScimConnector implements Connector {
   private async joinGroupOf(op: OperationSpec, name: string, user: ScimUser): Promise<ApplyResult> {
     let group = await this.findGroup(name);
     if (!group) {
-      const made = await this.client.create<ScimGroup>('/Groups', { schemas: [GROUP_SCHEMA], displayName: name, members: [{ value: user.id }] });
+      const made = await this.client.create<ScimGroup>('/Groups', {
+        schemas: [GROUP_SCHEMA],
+        displayName: name,
+        members: [{ value: user.id }],
+      });
       if ('created' in made) {
         const g = made.created;
-        return { outcome: 'applied', prior: { kind: 'group', userId: user.id, groupId: g.id, groupExisted: false, wasMember: false }, detail: `created group ${g.id} with the user as its member` };
+        return {
+          outcome: 'applied',
+          prior: { kind: 'group', userId: user.id, groupId: g.id, groupExisted: false, wasMember: false },
+          detail: `created group ${g.id} with the user as its member`,
+        };
       }
       if (made.refused.status !== 409) this.client.fail(made.refused, `creating group ${JSON.stringify(name)}`);
       group = await this.findGroup(name);
-      if (!group) throw new PermanentTargetError('TargetConflict', `${this.target}: creating group ${JSON.stringify(name)} was refused as a conflict (${describe(made.refused.body)}) and no group of that name can be found`);
+      if (!group)
+        throw new PermanentTargetError(
+          'TargetConflict',
+          `${this.target}: creating group ${JSON.stringify(name)} was refused as a conflict (${describe(made.refused.body)}) and no group of that name can be found`,
+        );
     }
     return this.joinExisting(op, name, group, user);
   }
 
   private async joinExisting(op: OperationSpec, name: string, group: ScimGroup, user: ScimUser): Promise<ApplyResult> {
-    const prior: Prior = { kind: 'group', userId: user.id, groupId: group.id, groupExisted: true, wasMember: await this.client.isMember(group.id, user.id) };
+    const prior: Prior = {
+      kind: 'group',
+      userId: user.id,
+      groupId: group.id,
+      groupExisted: true,
+      wasMember: await this.client.isMember(group.id, user.id),
+    };
     if (prior.wasMember) return { outcome: 'unchanged', prior, detail: 'already a member' };
     await this.client.changeMembers(group, [user.id], true, `adding ${op.subject} to ${JSON.stringify(name)}`);
     return { outcome: 'applied', prior, detail: `added user ${user.id} to group ${group.id}` };
@@ -413,19 +549,34 @@ export class ScimConnector implements Connector {
     if (!first) return [];
     const name = nameParam(first, 'group');
     const join = first.action === 'joinGroup';
-    if (!join && first.action !== 'leaveGroup') throw new PermanentTargetError('UnsupportedAction', `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`);
-    if (ops.some((o) => o.action !== first.action || nameParam(o, 'group') !== name)) throw new PermanentTargetError('InvalidParams', `${this.target}: a group change is one action on one group`);
-    const users = await Promise.all(ops.map((op) => this.recentUser(op.subject) ?? (join ? this.requireUser(op) : this.findUser(op.subject))));
+    if (!join && first.action !== 'leaveGroup')
+      throw new PermanentTargetError(
+        'UnsupportedAction',
+        `${this.target}: a group change is joinGroup or leaveGroup, not ${first.action}`,
+      );
+    if (ops.some((o) => o.action !== first.action || nameParam(o, 'group') !== name))
+      throw new PermanentTargetError('InvalidParams', `${this.target}: a group change is one action on one group`);
+    const users = await Promise.all(
+      ops.map((op) => this.recentUser(op.subject) ?? (join ? this.requireUser(op) : this.findUser(op.subject))),
+    );
     const results: Array<ApplyResult | undefined> = ops.map(() => undefined);
     let group = await this.findGroup(name);
     let known: ScimGroup | undefined;
     if (!group) {
-      if (!join) return users.map((u) => ({ outcome: 'unchanged', prior: { kind: 'group', userId: u?.id ?? null, groupId: null, groupExisted: false, wasMember: false }, detail: u ? 'no such group' : 'no such account' }));
+      if (!join)
+        return users.map((u) => ({
+          outcome: 'unchanged',
+          prior: { kind: 'group', userId: u?.id ?? null, groupId: null, groupExisted: false, wasMember: false },
+          detail: u ? 'no such group' : 'no such account',
+        }));
       // The group is created with the first user as its member, under the find-or-create lock.
       const created = await serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(first, name, users[0]!));
       results[0] = created;
       const p = created.prior as Prior;
-      if (p.kind !== 'group' || !p.groupId) throw new TransientTargetError(`${this.target}: group ${JSON.stringify(name)} was joined but its id is unknown`);
+      if (p.kind !== 'group' || !p.groupId)
+        throw new TransientTargetError(
+          `${this.target}: group ${JSON.stringify(name)} was joined but its id is unknown`,
+        );
       group = { id: p.groupId, displayName: name } as ScimGroup;
       // Just created with its first member: no need to read it back, unless a later attempt must.
       if (!p.groupExisted) known = { ...group, members: [{ value: users[0]!.id }] };
@@ -434,22 +585,40 @@ export class ScimConnector implements Connector {
     return this.client.fresh(`${join ? 'joining' : 'leaving'} ${JSON.stringify(name)}`, async () => {
       const current = known ?? (await this.client.getGroup(g.id));
       known = undefined;
-      if (!current) throw new TransientTargetError(`${this.target}: group ${g.id} (${JSON.stringify(name)}) disappeared while it was changed`);
+      if (!current)
+        throw new TransientTargetError(
+          `${this.target}: group ${g.id} (${JSON.stringify(name)}) disappeared while it was changed`,
+        );
       const members = new Set((current.members ?? []).map((m) => m.value));
       const change = new Set<string>();
       const out = users.map((u, i): ApplyResult => {
         if (results[i]) return results[i]!;
-        if (!u) return { outcome: 'unchanged', prior: { kind: 'group', userId: null, groupId: g.id, groupExisted: true, wasMember: false }, detail: 'no such account' };
+        if (!u)
+          return {
+            outcome: 'unchanged',
+            prior: { kind: 'group', userId: null, groupId: g.id, groupExisted: true, wasMember: false },
+            detail: 'no such account',
+          };
         const isMember = members.has(u.id);
         const prior: Prior = { kind: 'group', userId: u.id, groupId: g.id, groupExisted: true, wasMember: isMember };
         // The same user twice in one change counts once.
-        if (change.has(u.id) || (join ? isMember : !isMember)) return { outcome: 'unchanged', prior, detail: join ? 'already a member' : 'not a member' };
+        if (change.has(u.id) || (join ? isMember : !isMember))
+          return { outcome: 'unchanged', prior, detail: join ? 'already a member' : 'not a member' };
         change.add(u.id);
-        return { outcome: 'applied', prior, detail: `${join ? 'added' : 'removed'} user ${u.id} ${join ? 'to' : 'from'} group ${g.id}` };
+        return {
+          outcome: 'applied',
+          prior,
+          detail: `${join ? 'added' : 'removed'} user ${u.id} ${join ? 'to' : 'from'} group ${g.id}`,
+        };
       });
       if (change.size > 0) {
         const ids = [...change];
-        await this.client.changeMembers(current, ids, join, `${join ? 'adding' : 'removing'} ${ids.length} member${ids.length === 1 ? '' : 's'} ${join ? 'to' : 'from'} ${JSON.stringify(name)}`);
+        await this.client.changeMembers(
+          current,
+          ids,
+          join,
+          `${join ? 'adding' : 'removing'} ${ids.length} member${ids.length === 1 ? '' : 's'} ${join ? 'to' : 'from'} ${JSON.stringify(name)}`,
+        );
       }
       return out;
     });
@@ -460,8 +629,19 @@ export class ScimConnector implements Connector {
     const user = await this.findUser(op.subject);
     const group = user ? await this.findGroup(name) : null;
     const wasMember = !!(user && group && (await this.client.isMember(group.id, user.id)));
-    const prior: Prior = { kind: 'group', userId: user?.id ?? null, groupId: group?.id ?? null, groupExisted: !!group, wasMember };
-    if (!wasMember) return { outcome: 'unchanged', prior, detail: !user ? 'no such account' : !group ? 'no such group' : 'not a member' };
+    const prior: Prior = {
+      kind: 'group',
+      userId: user?.id ?? null,
+      groupId: group?.id ?? null,
+      groupExisted: !!group,
+      wasMember,
+    };
+    if (!wasMember)
+      return {
+        outcome: 'unchanged',
+        prior,
+        detail: !user ? 'no such account' : !group ? 'no such group' : 'not a member',
+      };
     await this.client.changeMembers(group!, [user!.id], false, `removing ${op.subject} from ${JSON.stringify(name)}`);
     return { outcome: 'applied', prior, detail: `removed user ${user!.id} from group ${group!.id}` };
   }
@@ -470,11 +650,18 @@ export class ScimConnector implements Connector {
     const role = nameParam(op, 'role');
     const grant = op.action === 'grantRole';
     const user = grant ? await this.requireUser(op) : await this.findUser(op.subject);
-    if (!user) return { outcome: 'unchanged', prior: { kind: 'role', id: null, role, had: false }, detail: 'no such account' };
+    if (!user)
+      return { outcome: 'unchanged', prior: { kind: 'role', id: null, role, had: false }, detail: 'no such account' };
     const had = hasRole(user, role);
     const prior: Prior = { kind: 'role', id: user.id, role, had };
-    if (had === grant) return { outcome: 'unchanged', prior, detail: grant ? 'already has the role' : 'does not have the role' };
-    await this.client.changeRole(user, role, grant, `${grant ? 'granting' : 'revoking'} ${JSON.stringify(role)} ${grant ? 'to' : 'from'} ${op.subject}`);
+    if (had === grant)
+      return { outcome: 'unchanged', prior, detail: grant ? 'already has the role' : 'does not have the role' };
+    await this.client.changeRole(
+      user,
+      role,
+      grant,
+      `${grant ? 'granting' : 'revoking'} ${JSON.stringify(role)} ${grant ? 'to' : 'from'} ${op.subject}`,
+    );
     return { outcome: 'applied', prior, detail: `${grant ? 'granted' : 'revoked'} role on user ${user.id}` };
   }
 
@@ -482,29 +669,49 @@ export class ScimConnector implements Connector {
 
   async compensate(op: CompensationSpec, result: ApplyResult): Promise<CompensateResult> {
     const prior = result.prior as Prior | null;
-    const once = () => compensateWith(op, result, priorFacts(prior), (step) => this.performCompensation(op, prior!, step));
+    const once = () =>
+      compensateWith(op, result, priorFacts(prior), (step) => this.performCompensation(op, prior!, step));
     // Deleting a group we created must not race a join of it in this process.
     const lockGroup = prior?.kind === 'group' && !prior.groupExisted && typeof op.params.group === 'string';
-    return this.client.fresh(`compensating ${op.id}`, lockGroup ? () => serialised(`${this.target}\u0000${op.params.group as string}`, once) : once);
+    return this.client.fresh(
+      `compensating ${op.id}`,
+      lockGroup ? () => serialised(`${this.target}\u0000${op.params.group as string}`, once) : once,
+    );
   }
 
   /** Perform a compensation step, with the exact values the prior state recorded. */
-  private async performCompensation(op: CompensationSpec, prior: Prior, step: CompensationAction): Promise<CompensateResult> {
+  private async performCompensation(
+    op: CompensationSpec,
+    prior: Prior,
+    step: CompensationAction,
+  ): Promise<CompensateResult> {
     const what = `compensating ${op.action} ${op.subject}`;
     const mismatch = () => priorMismatch(this.target, prior.kind, step);
     switch (step.action) {
       case 'removeAccount': {
         if (prior.kind !== 'account') throw mismatch();
         const gone = !(await this.client.delete('/Users', prior.id, what));
-        return gone ? { outcome: 'unchanged', detail: `user ${prior.id} already gone` } : { outcome: 'compensated', detail: `deleted user ${prior.id} we created` };
+        return gone
+          ? { outcome: 'unchanged', detail: `user ${prior.id} already gone` }
+          : { outcome: 'compensated', detail: `deleted user ${prior.id} we created` };
       }
       case 'restoreAccount':
       case 'restoreAttributes': {
         if (prior.kind !== 'account' || !prior.existed) throw mismatch();
         const user = await this.mustGetUser(prior.id, what);
-        const names = step.action === 'restoreAccount' ? Object.keys(prior.attrs) : step.attributes.map((a) => (a === 'email' ? 'emails' : a));
-        const target = Object.fromEntries(names.filter((k) => Object.hasOwn(prior.attrs, k)).map((k) => [k, prior.attrs[k]!]));
-        const changed = await this.client.writeUser(user, target, step.action === 'restoreAccount' ? prior.active : undefined, what);
+        const names =
+          step.action === 'restoreAccount'
+            ? Object.keys(prior.attrs)
+            : step.attributes.map((a) => (a === 'email' ? 'emails' : a));
+        const target = Object.fromEntries(
+          names.filter((k) => Object.hasOwn(prior.attrs, k)).map((k) => [k, prior.attrs[k]!]),
+        );
+        const changed = await this.client.writeUser(
+          user,
+          target,
+          step.action === 'restoreAccount' ? prior.active : undefined,
+          what,
+        );
         return compensated(changed, `restored user ${prior.id}`);
       }
       case 'reactivateAccount':
@@ -512,7 +719,10 @@ export class ScimConnector implements Connector {
         if ((prior.kind !== 'active' && prior.kind !== 'account') || prior.id === null) throw mismatch();
         const active = step.action === 'reactivateAccount';
         const user = await this.mustGetUser(prior.id, what);
-        return compensated(await this.client.writeUser(user, {}, active, what), `user ${prior.id} active=${active} again`);
+        return compensated(
+          await this.client.writeUser(user, {}, active, what),
+          `user ${prior.id} active=${active} again`,
+        );
       }
       case 'grantRole':
       case 'revokeRole': {
@@ -530,7 +740,10 @@ export class ScimConnector implements Connector {
         let group = await this.client.getGroup(prior.groupId);
         if (!group) {
           if (!join) return { outcome: 'unchanged', detail: 'the group is gone' };
-          throw new PermanentTargetError('CompensationImpossible', `${this.target}: ${what}: group ${prior.groupId} no longer exists, so ${op.subject} cannot be put back in it`);
+          throw new PermanentTargetError(
+            'CompensationImpossible',
+            `${this.target}: ${what}: group ${prior.groupId} no longer exists, so ${op.subject} cannot be put back in it`,
+          );
         }
         let changed = false;
         if ((await this.client.isMember(group.id, prior.userId)) !== join) {
@@ -539,7 +752,8 @@ export class ScimConnector implements Connector {
         }
         if (step.action === 'leaveGroup' && step.created) {
           group = await this.client.getGroup(group.id);
-          if (group && (group.members ?? []).length === 0) changed = (await this.client.delete('/Groups', group.id, what, group.meta?.version)) || changed;
+          if (group && (group.members ?? []).length === 0)
+            changed = (await this.client.delete('/Groups', group.id, what, group.meta?.version)) || changed;
         }
         return compensated(changed, `membership of group ${prior.groupId} restored`);
       }
@@ -548,7 +762,8 @@ export class ScimConnector implements Connector {
 
   private async mustGetUser(id: string, what: string): Promise<ScimUser> {
     const u = await this.client.getUser(id);
-    if (!u) throw new PermanentTargetError('CompensationImpossible', `${this.target}: ${what}: user ${id} no longer exists`);
+    if (!u)
+      throw new PermanentTargetError('CompensationImpossible', `${this.target}: ${what}: user ${id} no longer exists`);
     return u;
   }
 }
@@ -578,10 +793,18 @@ function desiredAttrs(op: OperationSpec, ensure: boolean): Record<string, string
   const raw = attributesParam(op);
   const out: Record<string, string | null> = {};
   for (const [k, v] of Object.entries(raw)) {
-    if (!MANAGED.has(k)) throw new PermanentTargetError('InvalidAttribute', `${op.target}: ${op.action}: attribute ${JSON.stringify(k)} is not one a SCIM target manages (${[...MANAGED].join(', ')})`);
-    if (typeof v !== 'string' && !(v === null && !ensure)) throw new PermanentTargetError('InvalidAttribute', `${op.target}: ${op.action}: attribute ${k} must be a string`);
+    if (!MANAGED.has(k))
+      throw new PermanentTargetError(
+        'InvalidAttribute',
+        `${op.target}: ${op.action}: attribute ${JSON.stringify(k)} is not one a SCIM target manages (${[...MANAGED].join(', ')})`,
+      );
+    if (typeof v !== 'string' && !(v === null && !ensure))
+      throw new PermanentTargetError('InvalidAttribute', `${op.target}: ${op.action}: attribute ${k} must be a string`);
     if (k === 'userName' && typeof v === 'string' && v.toLowerCase() !== op.subject.toLowerCase()) {
-      throw new PermanentTargetError('InvalidAttribute', `${op.target}: ${op.action}: userName ${JSON.stringify(v)} is not the subject ${JSON.stringify(op.subject)}`);
+      throw new PermanentTargetError(
+        'InvalidAttribute',
+        `${op.target}: ${op.action}: userName ${JSON.stringify(v)} is not the subject ${JSON.stringify(op.subject)}`,
+      );
     }
     if (k === 'userName') continue;
     out[k] = v as string | null;
@@ -611,7 +834,10 @@ function withPrimaryEmail(emails: ScimEmail[] | undefined, value: string | null)
 }
 
 function userAttrs(user: ScimUser): UserAttrs {
-  const out: UserAttrs = { userName: user.userName, emails: user.emails && user.emails.length > 0 ? (structuredClone(user.emails) as JsonValue) : null };
+  const out: UserAttrs = {
+    userName: user.userName,
+    emails: user.emails && user.emails.length > 0 ? (structuredClone(user.emails) as JsonValue) : null,
+  };
   for (const k of SIMPLE_ATTRIBUTES) out[k] = typeof user[k] === 'string' ? (user[k] as string) : null;
   return out;
 }

@@ -15,13 +15,17 @@ export type SecretRef = z.infer<typeof SecretRefSchema>;
 export function secretFrom(ref: SecretRef, what: string, env: NodeJS.ProcessEnv = process.env): string {
   if ('env' in ref) {
     const v = env[ref.env];
-    if (v === undefined || v === '') throw new PermanentTargetError('TargetMisconfigured', `${what}: environment variable ${ref.env} is not set`);
+    if (v === undefined || v === '')
+      throw new PermanentTargetError('TargetMisconfigured', `${what}: environment variable ${ref.env} is not set`);
     return v;
   }
   try {
     return readFileSync(ref.file, 'utf8').trim();
   } catch (err) {
-    throw new PermanentTargetError('TargetMisconfigured', `${what}: cannot read ${ref.file}: ${(err as Error).message}`);
+    throw new PermanentTargetError(
+      'TargetMisconfigured',
+      `${what}: cannot read ${ref.file}: ${(err as Error).message}`,
+    );
   }
 }
 

@@ -107,28 +107,66 @@ export interface TargetState {
  */
 export const FAILURE_TYPES = {
   // ---- permanent: retrying will not fix it; the amendment fails and is compensated
-  AccountMissing: { kind: 'permanent', doc: 'the account the operation acts on does not exist on the target (ensureAccount must come first)' },
+  AccountMissing: {
+    kind: 'permanent',
+    doc: 'the account the operation acts on does not exist on the target (ensureAccount must come first)',
+  },
   UnsupportedAction: { kind: 'permanent', doc: 'the connector cannot perform this action' },
-  InvalidParams: { kind: 'permanent', doc: "the operation's params are missing or malformed (no group or role, attributes not an object)" },
-  InvalidAttribute: { kind: 'permanent', doc: 'an attribute the plan sets that this target does not map or cannot hold as given' },
-  InvalidIdentifier: { kind: 'permanent', doc: 'a subject, group or role name that cannot be an identifier on this target' },
-  TargetConflict: { kind: 'permanent', doc: 'the target holds something that clashes and cannot be linked (duplicates, a lookalike, an entry of another kind)' },
+  InvalidParams: {
+    kind: 'permanent',
+    doc: "the operation's params are missing or malformed (no group or role, attributes not an object)",
+  },
+  InvalidAttribute: {
+    kind: 'permanent',
+    doc: 'an attribute the plan sets that this target does not map or cannot hold as given',
+  },
+  InvalidIdentifier: {
+    kind: 'permanent',
+    doc: 'a subject, group or role name that cannot be an identifier on this target',
+  },
+  TargetConflict: {
+    kind: 'permanent',
+    doc: 'the target holds something that clashes and cannot be linked (duplicates, a lookalike, an entry of another kind)',
+  },
   TargetForbidden: { kind: 'permanent', doc: "the target's credentials are not allowed to do this" },
   TargetAuthentication: { kind: 'permanent', doc: "the target refused the worker's credentials (wrong or expired)" },
-  TargetMisconfigured: { kind: 'permanent', doc: "the worker's configuration of the target is wrong or incomplete (secret unset, base DN or role missing)" },
-  TargetNotFound: { kind: 'permanent', doc: 'the target answered that a resource the request names is not there (HTTP 404/410, a resource gone mid-change)' },
-  TargetUnsupported: { kind: 'permanent', doc: 'the target does not support what the connector needs of it (HTTP 501/505, a SCIM provider that does not page)' },
-  TargetRejected: { kind: 'permanent', doc: 'the target refused the request for any other reason (HTTP 400/422, a limit, a malformed policy)' },
-  CompensationImpossible: { kind: 'permanent', doc: 'a change cannot be compensated exactly: what it changed disappeared, or the recorded prior state is unreadable' },
+  TargetMisconfigured: {
+    kind: 'permanent',
+    doc: "the worker's configuration of the target is wrong or incomplete (secret unset, base DN or role missing)",
+  },
+  TargetNotFound: {
+    kind: 'permanent',
+    doc: 'the target answered that a resource the request names is not there (HTTP 404/410, a resource gone mid-change)',
+  },
+  TargetUnsupported: {
+    kind: 'permanent',
+    doc: 'the target does not support what the connector needs of it (HTTP 501/505, a SCIM provider that does not page)',
+  },
+  TargetRejected: {
+    kind: 'permanent',
+    doc: 'the target refused the request for any other reason (HTTP 400/422, a limit, a malformed policy)',
+  },
+  CompensationImpossible: {
+    kind: 'permanent',
+    doc: 'a change cannot be compensated exactly: what it changed disappeared, or the recorded prior state is unreadable',
+  },
   // ---- transient: retried with backoff (Retry-After honoured)
-  TargetUnavailable: { kind: 'transient', doc: 'a failure that may pass (network, 429, 5xx, lock timeouts, a resource changing under us): every TransientTargetError' },
-  UnclassifiedTargetError: { kind: 'transient', doc: 'an error no connector classified; retried, since it may be transient' },
+  TargetUnavailable: {
+    kind: 'transient',
+    doc: 'a failure that may pass (network, 429, 5xx, lock timeouts, a resource changing under us): every TransientTargetError',
+  },
+  UnclassifiedTargetError: {
+    kind: 'transient',
+    doc: 'an error no connector classified; retried, since it may be transient',
+  },
 } as const satisfies Record<string, { kind: 'permanent' | 'transient'; doc: string }>;
 
 /** One of the declared failure types (FAILURE_TYPES). */
 export type FailureType = keyof typeof FAILURE_TYPES;
 /** The failure types a PermanentTargetError can carry. */
-export type PermanentFailureType = { [K in FailureType]: (typeof FAILURE_TYPES)[K]['kind'] extends 'permanent' ? K : never }[FailureType];
+export type PermanentFailureType = {
+  [K in FailureType]: (typeof FAILURE_TYPES)[K]['kind'] extends 'permanent' ? K : never;
+}[FailureType];
 /** The failure types of a retried failure. */
 export type TransientFailureType = Exclude<FailureType, PermanentFailureType>;
 
@@ -164,13 +202,18 @@ export class PermanentTargetError extends Error {
 /** The `group` or `role` of an operation, or a permanent `InvalidParams` saying what is missing. */
 export function nameParam(op: OperationSpec, key: 'group' | 'role'): string {
   const v = op.params[key];
-  if (typeof v !== 'string' || v === '') throw new PermanentTargetError('InvalidParams', `target ${op.target}: ${op.action} needs params.${key} (a non-empty string)`);
+  if (typeof v !== 'string' || v === '')
+    throw new PermanentTargetError(
+      'InvalidParams',
+      `target ${op.target}: ${op.action} needs params.${key} (a non-empty string)`,
+    );
   return v;
 }
 
 /** The `attributes` object of an operation (empty when absent), or a permanent `InvalidParams`. */
 export function attributesParam(op: OperationSpec): Record<string, unknown> {
   const raw = op.params.attributes ?? {};
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new PermanentTargetError('InvalidParams', `target ${op.target}: params.attributes must be an object`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw))
+    throw new PermanentTargetError('InvalidParams', `target ${op.target}: params.attributes must be an object`);
   return raw;
 }

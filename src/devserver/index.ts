@@ -15,7 +15,10 @@ const ROOT = resolve(__dirname, '..', '..');
 
 /** The Temporal CLI: $TEMPORAL_CLI, `temporal` on PATH, .cache/bin, or built with `go install` (scripts/temporal-cli.sh). */
 export async function findTemporalCli(): Promise<string> {
-  const { stdout } = await promisify(execFile)('bash', [resolve(ROOT, 'scripts', 'temporal-cli.sh')], { maxBuffer: 1 << 20, timeout: 20 * 60_000 });
+  const { stdout } = await promisify(execFile)('bash', [resolve(ROOT, 'scripts', 'temporal-cli.sh')], {
+    maxBuffer: 1 << 20,
+    timeout: 20 * 60_000,
+  });
   return stdout.trim();
 }
 
@@ -45,11 +48,23 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
   const uiPort = opts.uiPort ?? 8233;
   const dbFile = opts.dbFile ?? resolve(ROOT, '.data', 'temporal.sqlite');
   mkdirSync(dirname(dbFile), { recursive: true });
-  const args = ['server', 'start-dev', '--ip', ip, '--port', String(port), '--db-filename', dbFile, '--log-level', 'warn'];
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    ip,
+    '--port',
+    String(port),
+    '--db-filename',
+    dbFile,
+    '--log-level',
+    'warn',
+  ];
   if (opts.headless) args.push('--headless');
   else args.push('--ui-port', String(uiPort), '--ui-ip', ip);
   if (opts.uiCodecEndpoint) args.push('--ui-codec-endpoint', opts.uiCodecEndpoint);
-  for (const [name, type] of Object.entries({ ...SEARCH_ATTRIBUTES, ...DRIFT_SEARCH_ATTRIBUTES })) args.push('--search-attribute', `${name}=${type}`);
+  for (const [name, type] of Object.entries({ ...SEARCH_ATTRIBUTES, ...DRIFT_SEARCH_ATTRIBUTES }))
+    args.push('--search-attribute', `${name}=${type}`);
   const logFile = opts.logFile ?? resolve(dirname(dbFile), 'temporal.log');
   const fd = openSync(logFile, 'a');
   const child = spawn(cli, args, { stdio: ['ignore', fd, fd] });
@@ -66,7 +81,8 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     });
   const deadline = Date.now() + 60_000;
   while (!(await portOpen(ip, port))) {
-    if (child.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${child.exitCode}; see ${logFile}`);
+    if (child.exitCode !== null)
+      throw new Error(`the Temporal dev server exited with code ${child.exitCode}; see ${logFile}`);
     if (Date.now() > deadline) {
       await stop();
       throw new Error(`the Temporal dev server did not open ${ip}:${port} within 60 s; see ${logFile}`);
@@ -74,11 +90,22 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<DevSe
     await new Promise((r) => setTimeout(r, 200));
   }
   await waitForNamespace(`${ip}:${port}`, 'default', deadline, child, logFile);
-  return { address: `${ip}:${port}`, uiUrl: opts.headless ? undefined : `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`, process: child, stop };
+  return {
+    address: `${ip}:${port}`,
+    uiUrl: opts.headless ? undefined : `http://${ip === '0.0.0.0' ? 'localhost' : ip}:${uiPort}`,
+    process: child,
+    stop,
+  };
 }
 
 /** The port opens before the namespace is ready: wait until the frontend answers for it. */
-async function waitForNamespace(address: string, namespace: string, deadline: number, child: ChildProcess, logFile: string): Promise<void> {
+async function waitForNamespace(
+  address: string,
+  namespace: string,
+  deadline: number,
+  child: ChildProcess,
+  logFile: string,
+): Promise<void> {
   const connection = await Connection.connect({ address, connectTimeout: '5s' });
   try {
     for (;;) {
@@ -86,7 +113,8 @@ async function waitForNamespace(address: string, namespace: string, deadline: nu
         await connection.workflowService.describeNamespace({ namespace });
         return;
       } catch (err) {
-        if (child.exitCode !== null) throw new Error(`the Temporal dev server exited with code ${child.exitCode}; see ${logFile}`);
+        if (child.exitCode !== null)
+          throw new Error(`the Temporal dev server exited with code ${child.exitCode}; see ${logFile}`);
         if (Date.now() > deadline) throw new Error(`namespace ${namespace} not ready: ${(err as Error).message}`);
         await new Promise((r) => setTimeout(r, 200));
       }

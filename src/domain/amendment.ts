@@ -39,14 +39,26 @@ export const ClauseTextSchema = z.object({
 export type ClauseText = z.infer<typeof ClauseTextSchema>;
 
 /** A reversal carries no body; anything else exactly one of contract, changes or clauses. */
-function oneBody(a: { reverses?: string | undefined; contract?: unknown; changes?: unknown; clauses?: unknown }, ctx: z.RefinementCtx): void {
+function oneBody(
+  a: { reverses?: string | undefined; contract?: unknown; changes?: unknown; clauses?: unknown },
+  ctx: z.RefinementCtx,
+): void {
   const bodies = (['contract', 'changes', 'clauses'] as const).filter((k) => a[k] !== undefined);
   if (a.reverses !== undefined) {
-    if (bodies.length > 0) ctx.addIssue({ code: 'custom', path: [bodies[0]!], message: 'a reversal carries no contract, changes or clauses' });
+    if (bodies.length > 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: [bodies[0]!],
+        message: 'a reversal carries no contract, changes or clauses',
+      });
     return;
   }
   if (bodies.length !== 1) {
-    ctx.addIssue({ code: 'custom', path: [], message: `exactly one of contract, changes or clauses is required (found ${bodies.length === 0 ? 'none' : bodies.join(', ')})` });
+    ctx.addIssue({
+      code: 'custom',
+      path: [],
+      message: `exactly one of contract, changes or clauses is required (found ${bodies.length === 0 ? 'none' : bodies.join(', ')})`,
+    });
   }
 }
 
@@ -89,7 +101,17 @@ const ClauseTextDocumentSchema = z.strictObject(
   { error: unknownKey('field of a clause', ['ref', 'heading', 'text']) },
 );
 
-const AMENDMENT_FIELDS = ['amendmentId', 'contractId', 'sequence', 'effectiveAt', 'submittedBy', 'reverses', 'contract', 'changes', 'clauses'] as const;
+const AMENDMENT_FIELDS = [
+  'amendmentId',
+  'contractId',
+  'sequence',
+  'effectiveAt',
+  'submittedBy',
+  'reverses',
+  'contract',
+  'changes',
+  'clauses',
+] as const;
 
 /**
  * The amendment as a boundary accepts it from outside (see the header). Depth, size and the
@@ -108,7 +130,12 @@ export const AmendmentDocumentSchema = z
       } catch {
         ctx.addIssue({ code: 'custom', path: [], message: 'not a JSON value' });
       }
-      if (size > MAX_DOCUMENT_BYTES) ctx.addIssue({ code: 'custom', path: [], message: `${size} bytes as JSON; an amendment is at most ${MAX_DOCUMENT_BYTES} bytes` });
+      if (size > MAX_DOCUMENT_BYTES)
+        ctx.addIssue({
+          code: 'custom',
+          path: [],
+          message: `${size} bytes as JSON; an amendment is at most ${MAX_DOCUMENT_BYTES} bytes`,
+        });
     }
   })
   .pipe(

@@ -7,7 +7,20 @@
 import { Environment } from '@marcbachmann/cel-js';
 
 /** The variables of every rule expression; loop variables (`as:`) are added per action. */
-export const CEL_VARIABLES = ['change', 'changes', 'before', 'after', 'customer', 'maps', 'user', 'userBefore', 'module', 'plan', 'rule', 'item'] as const;
+export const CEL_VARIABLES = [
+  'change',
+  'changes',
+  'before',
+  'after',
+  'customer',
+  'maps',
+  'user',
+  'userBefore',
+  'module',
+  'plan',
+  'rule',
+  'item',
+] as const;
 
 export type CelContext = Record<string, unknown>;
 export type CompiledExpression = (ctx: CelContext) => unknown;
@@ -28,7 +41,10 @@ export class CelEvalError extends Error {
   }
 }
 
-const firstLine = (e: unknown): string => String((e as Error)?.message ?? e).split('\n')[0]!.trim();
+const firstLine = (e: unknown): string =>
+  String((e as Error)?.message ?? e)
+    .split('\n')[0]!
+    .trim();
 
 let baseEnv: Environment | undefined;
 const envs = new Map<string, Environment>();
@@ -40,7 +56,10 @@ function base(): Environment {
     env.registerFunction('distinct(list): list', (l: unknown[]) => {
       const seen = new Set<string>();
       return l.filter((x) => {
-        const k = typeof x === 'object' ? JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v)) : `${typeof x}:${String(x)}`;
+        const k =
+          typeof x === 'object'
+            ? JSON.stringify(x, (_k, v: unknown) => (typeof v === 'bigint' ? `${v}n` : v))
+            : `${typeof x}:${String(x)}`;
         if (seen.has(k)) return false;
         seen.add(k);
         return true;

@@ -43,15 +43,43 @@ export interface ClauseReading {
 // ---------------------------------------------------------------- numbers in words
 
 const SMALL: Record<string, number> = {
-  zero: 0, one: 1, two: 2, three: 3, four: 4, five: 5, six: 6, seven: 7, eight: 8, nine: 9, ten: 10,
-  eleven: 11, twelve: 12, thirteen: 13, fourteen: 14, fifteen: 15, sixteen: 16, seventeen: 17, eighteen: 18, nineteen: 19,
-  twenty: 20, thirty: 30, forty: 40, fifty: 50, sixty: 60, seventy: 70, eighty: 80, ninety: 90,
+  zero: 0,
+  one: 1,
+  two: 2,
+  three: 3,
+  four: 4,
+  five: 5,
+  six: 6,
+  seven: 7,
+  eight: 8,
+  nine: 9,
+  ten: 10,
+  eleven: 11,
+  twelve: 12,
+  thirteen: 13,
+  fourteen: 14,
+  fifteen: 15,
+  sixteen: 16,
+  seventeen: 17,
+  eighteen: 18,
+  nineteen: 19,
+  twenty: 20,
+  thirty: 30,
+  forty: 40,
+  fifty: 50,
+  sixty: 60,
+  seventy: 70,
+  eighty: 80,
+  ninety: 90,
 };
 const SCALE: Record<string, number> = { hundred: 100, thousand: 1000 };
 
 /** "twenty-five" -> 25, "one hundred and five" -> 105; undefined when a word is not a number. */
 export function wordsToNumber(words: string): number | undefined {
-  const tokens = words.toLowerCase().split(/[\s-]+/).filter((t) => t && t !== 'and');
+  const tokens = words
+    .toLowerCase()
+    .split(/[\s-]+/)
+    .filter((t) => t && t !== 'and');
   if (tokens.length === 0) return undefined;
   let total = 0;
   let current = 0;
@@ -84,7 +112,20 @@ function readCount(m: RegExpMatchArray, first: number): { value?: number; proble
 
 // ---------------------------------------------------------------- dates
 
-const MONTHS = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const MONTHS = [
+  'january',
+  'february',
+  'march',
+  'april',
+  'may',
+  'june',
+  'july',
+  'august',
+  'september',
+  'october',
+  'november',
+  'december',
+];
 const MONTH = `(?:${MONTHS.join('|')}|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\\.?`;
 const DATE = `(\\d{4}-\\d{2}-\\d{2}|\\d{1,2}(?:st|nd|rd|th)?\\s+${MONTH},?\\s+\\d{4}|${MONTH}\\s+\\d{1,2}(?:st|nd|rd|th)?,?\\s+\\d{4})`;
 
@@ -94,8 +135,10 @@ export function readDate(text: string): string | undefined {
   let y: number, mo: number, d: number;
   let m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(t);
   if (m) [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
-  else if ((m = /^(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?\s+(\d{4})$/.exec(t))) [d, mo, y] = [Number(m[1]), monthIndex(m[2]!), Number(m[3])];
-  else if ((m = /^([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\s+(\d{4})$/.exec(t))) [mo, d, y] = [monthIndex(m[1]!), Number(m[2]), Number(m[3])];
+  else if ((m = /^(\d{1,2})(?:st|nd|rd|th)?\s+([a-z]+)\.?\s+(\d{4})$/.exec(t)))
+    [d, mo, y] = [Number(m[1]), monthIndex(m[2]!), Number(m[3])];
+  else if ((m = /^([a-z]+)\.?\s+(\d{1,2})(?:st|nd|rd|th)?\s+(\d{4})$/.exec(t)))
+    [mo, d, y] = [monthIndex(m[1]!), Number(m[2]), Number(m[3])];
   else return undefined;
   const days = [31, y % 4 === 0 && (y % 100 !== 0 || y % 400 === 0) ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
   if (mo < 1 || mo > 12 || d < 1 || d > days[mo - 1]!) return undefined;
@@ -115,16 +158,37 @@ const ROLE_WORDS: Array<[RegExp, 'admin' | 'member' | 'viewer']> = [
 ];
 
 const STATUS_WORDS: Record<string, 'active' | 'suspended' | 'terminated'> = {
-  active: 'active', reinstated: 'active', reactivated: 'active', resumed: 'active', 'in force': 'active',
-  suspended: 'suspended', terminated: 'terminated', cancelled: 'terminated', canceled: 'terminated',
+  active: 'active',
+  reinstated: 'active',
+  reactivated: 'active',
+  resumed: 'active',
+  'in force': 'active',
+  suspended: 'suspended',
+  terminated: 'terminated',
+  cancelled: 'terminated',
+  canceled: 'terminated',
 };
 
 const REGION_WORDS: Record<string, string> = {
-  'european union': 'eu', europe: 'eu', eu: 'eu', 'united states': 'us', 'united states of america': 'us', usa: 'us', us: 'us',
-  'united kingdom': 'uk', uk: 'uk', 'asia pacific': 'apac', apac: 'apac',
+  'european union': 'eu',
+  europe: 'eu',
+  eu: 'eu',
+  'united states': 'us',
+  'united states of america': 'us',
+  usa: 'us',
+  us: 'us',
+  'united kingdom': 'uk',
+  uk: 'uk',
+  'asia pacific': 'apac',
+  apac: 'apac',
 };
 
-const slug = (s: string): string => s.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+const slug = (s: string): string =>
+  s
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 
 // ---------------------------------------------------------------- extractors
 
@@ -139,21 +203,33 @@ const status: Extractor = (c, out, problems) => {
   const words = Object.keys(STATUS_WORDS).join('|');
   const m =
     new RegExp(`\\bstatus\\s*:\\s*([A-Za-z][A-Za-z ]*?)\\s*(?:[.;\\n]|$)`, 'i').exec(c.text) ??
-    new RegExp(`\\b(?:agreement|contract|subscription|services?)\\s+(?:is|are|shall\\s+be|will\\s+be)\\s+(?:hereby\\s+)?(${words})\\b`, 'i').exec(c.text);
+    new RegExp(
+      `\\b(?:agreement|contract|subscription|services?)\\s+(?:is|are|shall\\s+be|will\\s+be)\\s+(?:hereby\\s+)?(${words})\\b`,
+      'i',
+    ).exec(c.text);
   if (!m) return;
   const value = STATUS_WORDS[m[1]!.toLowerCase()];
   if (value) out.push({ field: 'status', value, ref: c.ref, span: m[0] });
-  else problems.push({ ref: c.ref, message: `cannot read the status "${m[1]}" (expected active, suspended or terminated) in "${m[0]}"` });
+  else
+    problems.push({
+      ref: c.ref,
+      message: `cannot read the status "${m[1]}" (expected active, suspended or terminated) in "${m[0]}"`,
+    });
 };
 
 const tier: Extractor = (c, out) => {
-  const m = /\b(?:subscription\s+|service\s+)?tier\s*:\s*([A-Za-z][\w-]*)/i.exec(c.text) ?? /\bthe\s+([A-Z][A-Za-z]+)\s+(?:tier|plan|edition)\b/.exec(c.text);
+  const m =
+    /\b(?:subscription\s+|service\s+)?tier\s*:\s*([A-Za-z][\w-]*)/i.exec(c.text) ??
+    /\bthe\s+([A-Z][A-Za-z]+)\s+(?:tier|plan|edition)\b/.exec(c.text);
   if (m) out.push({ field: 'tier', value: m[1]!.toLowerCase(), ref: c.ref, span: m[0] });
 };
 
 const seats: Extractor = (c, out, problems) => {
   const patterns = [
-    new RegExp(`\\b(?:up\\s+to|a\\s+maximum\\s+of|no\\s+more\\s+than|at\\s+most)\\s+${COUNT}\\s+(?:\\w+\\s+)??${SEAT_NOUN}`, 'i'),
+    new RegExp(
+      `\\b(?:up\\s+to|a\\s+maximum\\s+of|no\\s+more\\s+than|at\\s+most)\\s+${COUNT}\\s+(?:\\w+\\s+)??${SEAT_NOUN}`,
+      'i',
+    ),
     new RegExp(`\\b(?:number\\s+of\\s+)?(?:licensed\\s+|named\\s+user\\s+)?seats\\s*:\\s*${COUNT}`, 'i'),
     new RegExp(`\\b${COUNT}\\s+(?:licensed\\s+)?seats\\b`, 'i'),
   ];
@@ -165,13 +241,16 @@ const seats: Extractor = (c, out, problems) => {
     else problems.push({ ref: c.ref, message: `cannot read the number of seats in "${m[0]}": ${n.problem}` });
     return;
   }
-  if (/\bseats?\b/i.test(c.heading)) problems.push({ ref: c.ref, message: 'a seats clause, but no number of seats could be read from it' });
+  if (/\bseats?\b/i.test(c.heading))
+    problems.push({ ref: c.ref, message: 'a seats clause, but no number of seats could be read from it' });
 };
 
 const modules: Extractor = (c, out) => {
   const m =
     /\b(?:licensed\s+)?modules?\s*:\s*([^\n.;]+)/i.exec(c.text) ??
-    /\blicensed\s+(?:to\s+use\s+|for\s+)?(?:the\s+)?((?:[A-Z][\w-]*)(?:(?:\s*,\s*|\s+and\s+|\s*&\s*)[A-Z][\w-]*)*)\s+modules?\b/.exec(c.text);
+    /\blicensed\s+(?:to\s+use\s+|for\s+)?(?:the\s+)?((?:[A-Z][\w-]*)(?:(?:\s*,\s*|\s+and\s+|\s*&\s*)[A-Z][\w-]*)*)\s+modules?\b/.exec(
+      c.text,
+    );
   if (!m) return;
   const list = m[1]!.trim();
   const names = /^(?:none|no modules?)$/i.test(list)
@@ -183,7 +262,8 @@ const modules: Extractor = (c, out) => {
   out.push({ field: 'modules', value: [...new Set(names)].sort(), ref: c.ref, span: m[0] });
 };
 
-const USER_LINE = /^\s*(?:[-*•]\s*|\d+[.)]\s*|\([a-z0-9]+\)\s*)?([^()<>\n]+?)\s*[(<]\s*([^\s()<>@]+@[^\s()<>]+?)\s*[)>]\s*(?:[–—:,]|-{1,2})\s*(.+?)\s*[.;]?\s*$/;
+const USER_LINE =
+  /^\s*(?:[-*•]\s*|\d+[.)]\s*|\([a-z0-9]+\)\s*)?([^()<>\n]+?)\s*[(<]\s*([^\s()<>@]+@[^\s()<>]+?)\s*[)>]\s*(?:[–—:,]|-{1,2})\s*(.+?)\s*[.;]?\s*$/;
 
 const namedUsers: Extractor = (c, out, problems) => {
   const isUserClause = /named\s+users?/i.test(c.heading) || /named\s+users?\s*(?:are|:)/i.test(c.text);
@@ -202,7 +282,10 @@ const namedUsers: Extractor = (c, out, problems) => {
     const roleWord = m[3]!.trim();
     const role = ROLE_WORDS.find(([re]) => re.test(roleWord))?.[1];
     if (!role) {
-      problems.push({ ref: c.ref, message: `unknown role "${roleWord}" for ${m[2]} (expected Administrator, Member or Viewer)` });
+      problems.push({
+        ref: c.ref,
+        message: `unknown role "${roleWord}" for ${m[2]} (expected Administrator, Member or Viewer)`,
+      });
       continue;
     }
     const email = m[2]!.toLowerCase();
@@ -213,23 +296,38 @@ const namedUsers: Extractor = (c, out, problems) => {
   const none = /\bno\s+named\s+users\b|named\s+users\s*:\s*none\b/i.exec(c.text);
   if (users.length > 0) out.push({ field: 'namedUsers', value: users, ref: c.ref, span: spans.join('\n'), items });
   else if (none) out.push({ field: 'namedUsers', value: [], ref: c.ref, span: none[0] });
-  else if (lines === 0 && isUserClause && /named\s+users?/i.test(c.heading)) problems.push({ ref: c.ref, message: 'a named-users clause, but no named user (name (email) – role) could be read from it' });
+  else if (lines === 0 && isUserClause && /named\s+users?/i.test(c.heading))
+    problems.push({
+      ref: c.ref,
+      message: 'a named-users clause, but no named user (name (email) – role) could be read from it',
+    });
 };
 
 const term: Extractor = (c, out, problems) => {
   if (!/\bterm\b/i.test(c.heading) && !/\bterm\b/i.test(c.text)) return;
   const range = new RegExp(`\\bterm\\s*:\\s*${DATE}(?:\\s*(?:to|until|through|–|—|-)\\s*${DATE})?`, 'i').exec(c.text);
-  const startM = range ?? new RegExp(`\\b(?:commenc\\w*|start\\w*|begin\\w*|effective)\\s+(?:on\\s+|from\\s+|as\\s+of\\s+)?${DATE}`, 'i').exec(c.text);
-  const endM = range?.[2] ? range : new RegExp(`\\b(?:end\\w*|expir\\w*|until|through)\\s+(?:on\\s+)?${DATE}`, 'i').exec(c.text);
+  const startM =
+    range ??
+    new RegExp(
+      `\\b(?:commenc\\w*|start\\w*|begin\\w*|effective)\\s+(?:on\\s+|from\\s+|as\\s+of\\s+)?${DATE}`,
+      'i',
+    ).exec(c.text);
+  const endM = range?.[2]
+    ? range
+    : new RegExp(`\\b(?:end\\w*|expir\\w*|until|through)\\s+(?:on\\s+)?${DATE}`, 'i').exec(c.text);
   if (!startM) {
-    if (/\bterm\b/i.test(c.heading)) problems.push({ ref: c.ref, message: 'a term clause, but no start date could be read from it' });
+    if (/\bterm\b/i.test(c.heading))
+      problems.push({ ref: c.ref, message: 'a term clause, but no start date could be read from it' });
     return;
   }
   const start = readDate(startM[1]!);
   const endText = range?.[2] ?? (endM && endM !== range ? endM[1] : undefined);
   const end = endText !== undefined ? readDate(endText) : undefined;
   if (!start || (endText !== undefined && !end)) {
-    problems.push({ ref: c.ref, message: `cannot read the term dates in "${startM[0]}${endM && endM !== startM ? ` … ${endM[0]}` : ''}"` });
+    problems.push({
+      ref: c.ref,
+      message: `cannot read the term dates in "${startM[0]}${endM && endM !== startM ? ` … ${endM[0]}` : ''}"`,
+    });
     return;
   }
   const span = endM && endM !== startM ? `${startM[0]} … ${endM[0]}` : startM[0];
@@ -239,7 +337,9 @@ const term: Extractor = (c, out, problems) => {
 const region: Extractor = (c, out, problems) => {
   const m =
     /\b(?:region|data\s+residency|hosting\s+region)\s*:\s*([A-Za-z][A-Za-z ]*?)\s*(?:[.;\n(]|$)/i.exec(c.text) ??
-    /\b(?:hosted|stored|processed|resides?)\s+(?:exclusively\s+|solely\s+|only\s+)?(?:with)?in\s+the\s+([A-Z][A-Za-z]*(?:\s+[A-Z][A-Za-z]*)*)(?:\s+region)?\b/.exec(c.text);
+    /\b(?:hosted|stored|processed|resides?)\s+(?:exclusively\s+|solely\s+|only\s+)?(?:with)?in\s+the\s+([A-Z][A-Za-z]*(?:\s+[A-Z][A-Za-z]*)*)(?:\s+region)?\b/.exec(
+      c.text,
+    );
   if (!m) return;
   const word = m[1]!.trim().toLowerCase();
   const value = REGION_WORDS[word] ?? (/^[a-z]{2,5}(?:-[a-z0-9]+)*$/.test(word) ? word : undefined);
@@ -258,7 +358,10 @@ export function readClauses(clauses: readonly ClauseText[]): ClauseReading {
     const before = problems.length;
     for (const x of EXTRACTORS) x(c, found, problems);
     if (found.length === 0 && problems.length === before) {
-      problems.push({ ref: c.ref, message: `no clause extractor could read clause ${c.ref}${c.heading ? ` (${c.heading})` : ''}: nothing about customer, status, tier, seats, modules, named users, term or region` });
+      problems.push({
+        ref: c.ref,
+        message: `no clause extractor could read clause ${c.ref}${c.heading ? ` (${c.heading})` : ''}: nothing about customer, status, tier, seats, modules, named users, term or region`,
+      });
     }
     extractions.push(...found);
   }

@@ -17,7 +17,10 @@ export const CUSTOMER_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,39}$/;
 
 export const CustomerIdSchema = z
   .string()
-  .regex(CUSTOMER_ID_PATTERN, 'a customer id is a slug: a-z, 0-9 and "-", starting with a letter or digit, at most 40 characters');
+  .regex(
+    CUSTOMER_ID_PATTERN,
+    'a customer id is a slug: a-z, 0-9 and "-", starting with a letter or digit, at most 40 characters',
+  );
 
 export const ContractStatusSchema = z.enum(['active', 'suspended', 'terminated']);
 export type ContractStatus = z.infer<typeof ContractStatusSchema>;
@@ -47,7 +50,10 @@ export const EmailDocumentSchema = z
   .trim()
   .toLowerCase()
   .max(254, 'an email address is at most 254 characters')
-  .regex(/^[^\s@"(),:;<>[\\\]]+@[^\s@"(),:;<>[\\\]]+\.[^\s@"(),:;<>[\\\].]+$/u, 'an email address (local@domain.tld, no spaces, quotes or brackets)')
+  .regex(
+    /^[^\s@"(),:;<>[\\\]]+@[^\s@"(),:;<>[\\\]]+\.[^\s@"(),:;<>[\\\].]+$/u,
+    'an email address (local@domain.tld, no spaces, quotes or brackets)',
+  )
   .superRefine((e, ctx) => {
     const why = emailProblem(e);
     if (why) ctx.addIssue({ code: 'custom', message: `an email address that reads as it is: ${why}` });
@@ -63,7 +69,17 @@ export type NamedUser = z.infer<typeof NamedUserSchema>;
 export const TermSchema = z.object({ start: IsoDate, end: IsoDate.optional() });
 export type Term = z.infer<typeof TermSchema>;
 
-export const CONTRACT_CLAUSES = ['customer', 'status', 'tier', 'seats', 'modules', 'namedUsers', 'term', 'region', 'custom'] as const;
+export const CONTRACT_CLAUSES = [
+  'customer',
+  'status',
+  'tier',
+  'seats',
+  'modules',
+  'namedUsers',
+  'term',
+  'region',
+  'custom',
+] as const;
 
 /** Unknown keys are refused with the keys a place allows: `contract.namdUsers: unknown field (...)`. */
 const unknownField = (what: string, allowed: readonly string[]) => (iss: { code?: string }) =>
@@ -72,7 +88,8 @@ const unknownField = (what: string, allowed: readonly string[]) => (iss: { code?
 const uniqueEmails = (users: Array<{ email: string }>, ctx: z.RefinementCtx): void => {
   const seen = new Set<string>();
   users.forEach((u, i) => {
-    if (seen.has(u.email)) ctx.addIssue({ code: 'custom', path: ['namedUsers', i, 'email'], message: `duplicate named user ${u.email}` });
+    if (seen.has(u.email))
+      ctx.addIssue({ code: 'custom', path: ['namedUsers', i, 'email'], message: `duplicate named user ${u.email}` });
     seen.add(u.email);
   });
 };
@@ -105,15 +122,31 @@ const NamedUserDocumentSchema = z.strictObject(
 export const ContractDocumentSchema = z
   .strictObject(
     {
-      customer: z.strictObject({ id: CustomerIdSchema, name: cleanText(200, { what: 'a name' }).trim().min(1, 'a name') }, { error: unknownField('field of customer', ['id', 'name']) }),
+      customer: z.strictObject(
+        { id: CustomerIdSchema, name: cleanText(200, { what: 'a name' }).trim().min(1, 'a name') },
+        { error: unknownField('field of customer', ['id', 'name']) },
+      ),
       status: ContractStatusSchema,
       tier: cleanText(64, { min: 1, what: 'a tier' }),
       seats: z.number().int().min(0).max(10_000_000),
-      modules: z.array(z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a module name: letters, digits, ".", "_" and "-", at most 64')).max(1000).default([]),
+      modules: z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'a module name: letters, digits, ".", "_" and "-", at most 64'),
+        )
+        .max(1000)
+        .default([]),
       namedUsers: z.array(NamedUserDocumentSchema).default([]),
       term: z
-        .strictObject({ start: CalendarDate, end: CalendarDate.optional() }, { error: unknownField('field of term', ['start', 'end']) })
-        .refine((t) => t.end === undefined || t.end >= t.start, { path: ['end'], message: 'the term ends before it starts' }),
+        .strictObject(
+          { start: CalendarDate, end: CalendarDate.optional() },
+          { error: unknownField('field of term', ['start', 'end']) },
+        )
+        .refine((t) => t.end === undefined || t.end >= t.start, {
+          path: ['end'],
+          message: 'the term ends before it starts',
+        }),
       region: cleanText(64, { min: 1, what: 'a region' }),
       // Depth and text first, without recursion: the recursive z.json() then never meets a hostile depth.
       custom: z
@@ -133,7 +166,11 @@ export const ContractDocumentSchema = z
       const k = emailSkeleton(u.email);
       const first = bySkeleton.get(k);
       if (first !== undefined && c.namedUsers[first]!.email !== u.email) {
-        ctx.addIssue({ code: 'custom', path: ['namedUsers', i, 'email'], message: `${u.email} looks the same as namedUsers[${first}].email ${c.namedUsers[first]!.email} (letters of another script that look alike): one person, or an impostor` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['namedUsers', i, 'email'],
+          message: `${u.email} looks the same as namedUsers[${first}].email ${c.namedUsers[first]!.email} (letters of another script that look alike): one person, or an impostor`,
+        });
       }
       if (first === undefined) bySkeleton.set(k, i);
     });

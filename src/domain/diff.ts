@@ -8,7 +8,17 @@ import { type Contract, type NamedUser, canonicalContract } from './contract';
 import { type JsonValue, canonicalJson } from './json';
 import type { Change, ClauseName } from './plan';
 
-export const CLAUSE_ORDER: readonly ClauseName[] = ['customer', 'status', 'tier', 'seats', 'modules', 'namedUsers', 'term', 'region', 'custom'];
+export const CLAUSE_ORDER: readonly ClauseName[] = [
+  'customer',
+  'status',
+  'tier',
+  'seats',
+  'modules',
+  'namedUsers',
+  'term',
+  'region',
+  'custom',
+];
 const USER_FIELDS = ['name', 'role'] as const;
 
 function sameJson(a: unknown, b: unknown): boolean {
@@ -17,7 +27,13 @@ function sameJson(a: unknown, b: unknown): boolean {
   return canonicalJson(a) === canonicalJson(b);
 }
 
-function scalar(out: Change[], clause: ClauseName, path: string, before: JsonValue | undefined, after: JsonValue | undefined): void {
+function scalar(
+  out: Change[],
+  clause: ClauseName,
+  path: string,
+  before: JsonValue | undefined,
+  after: JsonValue | undefined,
+): void {
   if (before === undefined && after === undefined) return;
   if (before === undefined) out.push({ kind: 'added', clause, path, after });
   else if (after === undefined) out.push({ kind: 'removed', clause, path, before });
@@ -42,8 +58,10 @@ export function diff(before: Contract | null, after: Contract): Change[] {
   const modulesBefore = new Set(a?.modules ?? []);
   const modulesAfter = new Set(b.modules);
   for (const m of [...new Set([...modulesBefore, ...modulesAfter])].sort()) {
-    if (!modulesAfter.has(m)) out.push({ kind: 'removed', clause: 'modules', path: `modules[${m}]`, key: m, before: m });
-    else if (!modulesBefore.has(m)) out.push({ kind: 'added', clause: 'modules', path: `modules[${m}]`, key: m, after: m });
+    if (!modulesAfter.has(m))
+      out.push({ kind: 'removed', clause: 'modules', path: `modules[${m}]`, key: m, before: m });
+    else if (!modulesBefore.has(m))
+      out.push({ kind: 'added', clause: 'modules', path: `modules[${m}]`, key: m, after: m });
   }
 
   const usersBefore = new Map((a?.namedUsers ?? []).map((u) => [u.email, u]));
@@ -56,7 +74,15 @@ export function diff(before: Contract | null, after: Contract): Change[] {
     else if (!ub) out.push({ kind: 'added', clause: 'namedUsers', path, key: email, after: userJson(ua) });
     else {
       for (const field of USER_FIELDS) {
-        if (ub[field] !== ua[field]) out.push({ kind: 'modified', clause: 'namedUsers', path: `${path}.${field}`, key: email, before: ub[field], after: ua[field] });
+        if (ub[field] !== ua[field])
+          out.push({
+            kind: 'modified',
+            clause: 'namedUsers',
+            path: `${path}.${field}`,
+            key: email,
+            before: ub[field],
+            after: ua[field],
+          });
       }
     }
   }
@@ -159,7 +185,8 @@ export function applyChanges(contract: Contract | null, changes: readonly Change
   for (const field of ['status', 'tier', 'seats', 'region'] as const) {
     if (d[field] === undefined) throw new Error(`applyChanges: the result has no ${field}`);
   }
-  if (d.customer.id === undefined || d.customer.name === undefined || d.term.start === undefined) throw new Error('applyChanges: the result has no customer or term');
+  if (d.customer.id === undefined || d.customer.name === undefined || d.term.start === undefined)
+    throw new Error('applyChanges: the result has no customer or term');
   return canonicalContract(d as Contract);
 }
 

@@ -18,15 +18,28 @@ const MB = (n: number): string => `${(n / (1024 * 1024)).toFixed(1)} MB`;
 export function parseStructuredText(text: string, file: string): unknown {
   const size = utf8Length(text);
   if (size > MAX_DOCUMENT_BYTES) {
-    throw new InputError('document too large', [{ file, path: '', message: `${size} bytes (${MB(size)}); a document is at most ${MAX_DOCUMENT_BYTES} bytes (${MB(MAX_DOCUMENT_BYTES)})` }]);
+    throw new InputError('document too large', [
+      {
+        file,
+        path: '',
+        message: `${size} bytes (${MB(size)}); a document is at most ${MAX_DOCUMENT_BYTES} bytes (${MB(MAX_DOCUMENT_BYTES)})`,
+      },
+    ]);
   }
   const body = text.charCodeAt(0) === 0xfeff ? text.slice(1) : text; // a byte order mark is not content
   const trimmed = body.trimStart();
-  if (trimmed === '' || /^(?:#[^\n]*\n?\s*)*$/.test(trimmed)) throw new InputError('empty document', [{ file, path: '', message: 'the document is empty (nothing but spaces or comments)' }]);
+  if (trimmed === '' || /^(?:#[^\n]*\n?\s*)*$/.test(trimmed))
+    throw new InputError('empty document', [
+      { file, path: '', message: 'the document is empty (nothing but spaces or comments)' },
+    ]);
   let value: unknown;
   if (trimmed.startsWith('{') || trimmed.startsWith('[')) {
     const problem = scanJson(body);
-    if (problem) throw new InputError(problem.duplicate ? 'duplicate key' : problem.deep ? 'document nested too deeply' : 'not valid JSON', [{ file, path: problem.where, message: problem.message }]);
+    if (problem)
+      throw new InputError(
+        problem.duplicate ? 'duplicate key' : problem.deep ? 'document nested too deeply' : 'not valid JSON',
+        [{ file, path: problem.where, message: problem.message }],
+      );
     try {
       value = JSON.parse(body) as unknown;
     } catch (err) {
@@ -36,7 +49,11 @@ export function parseStructuredText(text: string, file: string): unknown {
     value = parseYaml(body, file);
   }
   const issues = documentIssues(value);
-  if (issues.length > 0) throw new InputError('unsafe document', issues.map((i) => ({ file, path: shortPath(i.path), message: i.message })));
+  if (issues.length > 0)
+    throw new InputError(
+      'unsafe document',
+      issues.map((i) => ({ file, path: shortPath(i.path), message: i.message })),
+    );
   return value;
 }
 
@@ -47,30 +64,47 @@ export function shortPath(path: ReadonlyArray<string | number>): string {
 
 function parseYaml(text: string, file: string): unknown {
   const fail = (what: string, issues: Array<Omit<InputIssue, 'file'>>): never => {
-    throw new InputError(what, issues.map((i) => ({ file, ...i })));
+    throw new InputError(
+      what,
+      issues.map((i) => ({ file, ...i })),
+    );
   };
   let doc;
   try {
     doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   } catch (err) {
-    if (err instanceof RangeError) return fail('document nested too deeply', [{ path: '', message: `nested deeper than the parser can follow (at most ${MAX_DEPTH} levels are allowed)` }]);
+    if (err instanceof RangeError)
+      return fail('document nested too deeply', [
+        { path: '', message: `nested deeper than the parser can follow (at most ${MAX_DEPTH} levels are allowed)` },
+      ]);
     throw err;
   }
   if (doc.errors.length > 0) {
-    const where = (e: (typeof doc.errors)[number]): string => (e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '');
+    const where = (e: (typeof doc.errors)[number]): string =>
+      e.linePos ? `line ${e.linePos[0].line}, column ${e.linePos[0].col}` : '';
     const problem = (e: (typeof doc.errors)[number]): string => {
-      if (e.code === 'DUPLICATE_KEY') return 'duplicate key: a key may appear once in a mapping (the second would silently replace the first)';
+      if (e.code === 'DUPLICATE_KEY')
+        return 'duplicate key: a key may appear once in a mapping (the second would silently replace the first)';
       const first = (e.message.split('\n')[0] ?? e.message).replace(/ at line \d+, column \d+:?$/, '');
-      return /Maximum call stack/.test(first) ? `nested deeper than the parser can follow (at most ${MAX_DEPTH} levels are allowed)` : first;
+      return /Maximum call stack/.test(first)
+        ? `nested deeper than the parser can follow (at most ${MAX_DEPTH} levels are allowed)`
+        : first;
     };
     // The parser ran out of stack: where it did says nothing about the document, so no position.
-    if (doc.errors.some((e) => /Maximum call stack/.test(e.message))) return fail('document nested too deeply', [{ path: '', message: problem(doc.errors.find((e) => /Maximum call stack/.test(e.message))!) }]);
-    return fail(doc.errors.some((e) => e.code === 'DUPLICATE_KEY') ? 'duplicate key' : 'not valid YAML', doc.errors.slice(0, 10).map((e) => ({ path: where(e), message: problem(e) })));
+    if (doc.errors.some((e) => /Maximum call stack/.test(e.message)))
+      return fail('document nested too deeply', [
+        { path: '', message: problem(doc.errors.find((e) => /Maximum call stack/.test(e.message))!) },
+      ]);
+    return fail(
+      doc.errors.some((e) => e.code === 'DUPLICATE_KEY') ? 'duplicate key' : 'not valid YAML',
+      doc.errors.slice(0, 10).map((e) => ({ path: where(e), message: problem(e) })),
+    );
   }
   try {
     return doc.toJS({ maxAliasCount: 100 }) as unknown;
   } catch (err) {
-    if (err instanceof RangeError) return fail('document nested too deeply', [{ path: '', message: `nested deeper than ${MAX_DEPTH} levels` }]);
+    if (err instanceof RangeError)
+      return fail('document nested too deeply', [{ path: '', message: `nested deeper than ${MAX_DEPTH} levels` }]);
     // The yaml library refuses alias bombs ("billion laughs") and similar with a plain Error.
     return fail('not valid YAML', [{ path: '', message: (err as Error).message }]);
   }
@@ -146,7 +180,8 @@ export function scanJson(text: string): JsonProblem | undefined {
     if (mode === 'value') {
       const c = text[i];
       if (c === '{' || c === '[') {
-        if (stack.length >= MAX_DEPTH) return { where: where(i), message: `nested deeper than ${MAX_DEPTH} levels`, deep: true };
+        if (stack.length >= MAX_DEPTH)
+          return { where: where(i), message: `nested deeper than ${MAX_DEPTH} levels`, deep: true };
         stack.push(c === '{' ? { kind: 'object', keys: new Set() } : { kind: 'array', index: 0 });
         i++;
         ws();
@@ -166,7 +201,8 @@ export function scanJson(text: string): JsonProblem | undefined {
       else if (text.startsWith('null', i)) i += 4;
       else {
         const n = match(NUMBER);
-        if (!n) return err(`expected a value (an object, array, string, number, true, false or null), found ${found(i)}`);
+        if (!n)
+          return err(`expected a value (an object, array, string, number, true, false or null), found ${found(i)}`);
         i += n.length;
       }
       mode = 'after';
@@ -181,7 +217,11 @@ export function scanJson(text: string): JsonProblem | undefined {
       const obj = top as Extract<Frame, { kind: 'object' }>;
       if (obj.keys.has(key)) {
         obj.key = undefined;
-        return { where: where(i, path(key)), message: `duplicate key "${key}": a key may appear once in an object (JSON would silently keep the last)`, duplicate: true };
+        return {
+          where: where(i, path(key)),
+          message: `duplicate key "${key}": a key may appear once in an object (JSON would silently keep the last)`,
+          duplicate: true,
+        };
       }
       obj.keys.add(key);
       obj.key = key;
@@ -223,11 +263,13 @@ function stringProblem(text: string, start: number): string {
     const c = text.charCodeAt(k);
     if (c === 0x22) break;
     if (c === 0x5c) {
-      if (!/^\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/.test(text.slice(k, k + 6))) return `invalid escape "${text.slice(k, k + 2)}" in a string`;
+      if (!/^\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4})/.test(text.slice(k, k + 6)))
+        return `invalid escape "${text.slice(k, k + 2)}" in a string`;
       k++;
       continue;
     }
-    if (c < 0x20) return `a string may not contain the control character ${codePoint(text[k]!)} (write it as an escape), or it is not closed`;
+    if (c < 0x20)
+      return `a string may not contain the control character ${codePoint(text[k]!)} (write it as an escape), or it is not closed`;
   }
   return 'a string that is not closed';
 }

@@ -25,7 +25,14 @@ import type { Ruleset } from './rules';
 
 export type MembershipKind = 'group' | 'role';
 
-export const DRIFT_KINDS = ['account_missing', 'account_inactive', 'account_active', 'membership_missing', 'membership_extra', 'attribute_wrong'] as const;
+export const DRIFT_KINDS = [
+  'account_missing',
+  'account_inactive',
+  'account_active',
+  'membership_missing',
+  'membership_extra',
+  'attribute_wrong',
+] as const;
 export type DriftKind = (typeof DRIFT_KINDS)[number];
 
 /** One difference between what a target should hold and what it holds. */
@@ -95,11 +102,19 @@ function baseline(contract: Contract, contractId: string): Parameters<typeof pla
 
 function planOf(contract: Contract, contractId: string, ruleset: Ruleset): Operation[] {
   const plan = planAmendment(baseline(contract, contractId), null, ruleset);
-  if (plan.violations.length > 0) throw new DriftError(`the rules give no plan for the applied contract ${contractId}: ${plan.violations.map((v) => v.message).join('; ')}`);
+  if (plan.violations.length > 0)
+    throw new DriftError(
+      `the rules give no plan for the applied contract ${contractId}: ${plan.violations.map((v) => v.message).join('; ')}`,
+    );
   return plan.operations;
 }
 
-const MEMBERSHIP: Partial<Record<Action, MembershipKind>> = { joinGroup: 'group', leaveGroup: 'group', grantRole: 'role', revokeRole: 'role' };
+const MEMBERSHIP: Partial<Record<Action, MembershipKind>> = {
+  joinGroup: 'group',
+  leaveGroup: 'group',
+  grantRole: 'role',
+  revokeRole: 'role',
+};
 
 function membershipName(op: Operation): string | undefined {
   const v = op.params[MEMBERSHIP[op.action] ?? ''];
@@ -107,7 +122,11 @@ function membershipName(op: Operation): string | undefined {
 }
 
 /** What the applied contract (and the one before it) say every target should hold. */
-export function desiredState(ruleset: Ruleset, contractId: string, applied: { contract: Contract; previous: Contract | null }): DesiredState {
+export function desiredState(
+  ruleset: Ruleset,
+  contractId: string,
+  applied: { contract: Contract; previous: Contract | null },
+): DesiredState {
   const customer = applied.contract.customer.id;
   const targets = new Map<string, TargetDesired>();
   const of = (t: string): TargetDesired => {
@@ -140,7 +159,10 @@ export function desiredState(ruleset: Ruleset, contractId: string, applied: { co
     switch (op.action) {
       case 'ensureAccount': {
         const prior = d.accounts.get(op.subject);
-        d.accounts.set(op.subject, { active: prior?.active ?? true, attributes: { ...prior?.attributes, ...stringAttributes(op.params['attributes']) } });
+        d.accounts.set(op.subject, {
+          active: prior?.active ?? true,
+          attributes: { ...prior?.attributes, ...stringAttributes(op.params['attributes']) },
+        });
         break;
       }
       case 'updateAttributes': {
@@ -173,7 +195,12 @@ export function desiredState(ruleset: Ruleset, contractId: string, applied: { co
   // Governed: what the contract (and the one before it) would have were it active.
   for (const c of [applied.contract, applied.previous]) {
     if (!c) continue;
-    const active = c.status === 'active' ? (c === applied.contract ? ops : planOf(c, contractId, ruleset)) : planOf({ ...c, status: 'active' }, contractId, ruleset);
+    const active =
+      c.status === 'active'
+        ? c === applied.contract
+          ? ops
+          : planOf(c, contractId, ruleset)
+        : planOf({ ...c, status: 'active' }, contractId, ruleset);
     for (const op of active) {
       const d = of(op.target);
       if (op.action === 'ensureAccount' && !d.accounts.has(op.subject)) d.inactive.add(op.subject);
@@ -193,13 +220,25 @@ export function desiredState(ruleset: Ruleset, contractId: string, applied: { co
   // module groups as groups): the kind of any of them the plans use, else the target's.
   const rendered: Array<{ map: string; target: string; name: string; other: string }> = [];
   for (const perTarget of ruleset.roleMap.values()) {
-    for (const [t, tpl] of perTarget) rendered.push({ map: `role\u0000${t}`, target: t, name: tpl.render({ customer }), other: tpl.render({ customer: ANOTHER_CUSTOMER }) });
+    for (const [t, tpl] of perTarget)
+      rendered.push({
+        map: `role\u0000${t}`,
+        target: t,
+        name: tpl.render({ customer }),
+        other: tpl.render({ customer: ANOTHER_CUSTOMER }),
+      });
   }
   const modules = new Set([...applied.contract.modules, ...(applied.previous?.modules ?? [])]);
   for (const module of modules) {
     const perTarget = ruleset.moduleMap.get(module) ?? ruleset.moduleMap.get('*');
     if (!perTarget) continue;
-    for (const [t, tpl] of perTarget) rendered.push({ map: `module\u0000${t}`, target: t, name: tpl.render({ customer, module }), other: tpl.render({ customer: ANOTHER_CUSTOMER, module }) });
+    for (const [t, tpl] of perTarget)
+      rendered.push({
+        map: `module\u0000${t}`,
+        target: t,
+        name: tpl.render({ customer, module }),
+        other: tpl.render({ customer: ANOTHER_CUSTOMER, module }),
+      });
   }
   const mapKind = new Map<string, MembershipKind>();
   for (const r of rendered) {
@@ -208,7 +247,11 @@ export function desiredState(ruleset: Ruleset, contractId: string, applied: { co
   }
   for (const r of rendered) {
     if (!ruleset.targets.includes(r.target)) continue;
-    const g = group(r.target, r.name, kinds.get(`${r.target}\u0000${r.name}`) ?? mapKind.get(r.map) ?? targetKind.get(r.target) ?? 'group');
+    const g = group(
+      r.target,
+      r.name,
+      kinds.get(`${r.target}\u0000${r.name}`) ?? mapKind.get(r.map) ?? targetKind.get(r.target) ?? 'group',
+    );
     if (r.name !== r.other) g.exclusive = true;
   }
   return { customerId: customer, rulesetHash: ruleset.hash, targets };
@@ -243,14 +286,26 @@ export function compareTarget(d: TargetDesired, actual: ActualState): Difference
     if (have.active !== want.active) {
       out.push(
         want.active
-          ? { target: t, kind: 'account_inactive', subject, description: `${t}: account ${subject} is inactive but should be active` }
-          : { target: t, kind: 'account_active', subject, description: `${t}: account ${subject} is active but should not be (the contract keeps it inactive)` },
+          ? {
+              target: t,
+              kind: 'account_inactive',
+              subject,
+              description: `${t}: account ${subject} is inactive but should be active`,
+            }
+          : {
+              target: t,
+              kind: 'account_active',
+              subject,
+              description: `${t}: account ${subject} is active but should not be (the contract keeps it inactive)`,
+            },
       );
     }
     for (const [attribute, expected] of Object.entries(want.attributes)) {
       if (!actual.managedAttributes.has(attribute)) continue;
       const got = have.attributes[attribute];
-      const same = got !== undefined && (CASELESS.has(attribute) ? got.toLowerCase() === expected.toLowerCase() : got === expected);
+      const same =
+        got !== undefined &&
+        (CASELESS.has(attribute) ? got.toLowerCase() === expected.toLowerCase() : got === expected);
       if (same) continue;
       out.push({
         target: t,
@@ -265,14 +320,27 @@ export function compareTarget(d: TargetDesired, actual: ActualState): Difference
   }
   for (const subject of d.inactive) {
     const have = actual.accounts.get(subject);
-    if (have?.active) out.push({ target: t, kind: 'account_active', subject, description: `${t}: account ${subject} is active but should not be (the contract no longer grants it)` });
+    if (have?.active)
+      out.push({
+        target: t,
+        kind: 'account_active',
+        subject,
+        description: `${t}: account ${subject} is active but should not be (the contract no longer grants it)`,
+      });
   }
   for (const [name, g] of d.groups) {
     const have = actual.members.get(name) ?? null;
     const what = g.kind === 'role' ? 'role' : 'group';
     for (const subject of g.members) {
       if (have?.has(subject)) continue;
-      out.push({ target: t, kind: 'membership_missing', subject, group: name, groupKind: g.kind, description: `${t}: ${subject} is not in ${what} ${name}${have === null ? ` (the ${what} does not exist)` : ''}` });
+      out.push({
+        target: t,
+        kind: 'membership_missing',
+        subject,
+        group: name,
+        groupKind: g.kind,
+        description: `${t}: ${subject} is not in ${what} ${name}${have === null ? ` (the ${what} does not exist)` : ''}`,
+      });
     }
     for (const subject of have ?? []) {
       if (g.members.has(subject)) continue;
@@ -295,7 +363,12 @@ export function compareTarget(d: TargetDesired, actual: ActualState): Difference
 const KIND_RANK = new Map<DriftKind, number>(DRIFT_KINDS.map((k, i) => [k, i]));
 
 function byDifference(a: Difference, b: Difference): number {
-  return cmp(a.subject, b.subject) || KIND_RANK.get(a.kind)! - KIND_RANK.get(b.kind)! || cmp(a.group ?? '', b.group ?? '') || cmp(a.attribute ?? '', b.attribute ?? '');
+  return (
+    cmp(a.subject, b.subject) ||
+    KIND_RANK.get(a.kind)! - KIND_RANK.get(b.kind)! ||
+    cmp(a.group ?? '', b.group ?? '') ||
+    cmp(a.attribute ?? '', b.attribute ?? '')
+  );
 }
 
 function cmp(a: string, b: string): number {
@@ -312,27 +385,78 @@ export const RECONCILIATION_RULE = 'reconciliation';
  */
 export function repairOperations(differences: Difference[], desired: DesiredState): Operation[] {
   const ops = new Map<string, Operation>();
-  const add = (target: string, action: Action, subject: string, params: JsonObject, inverse: Operation['inverse'], description: string, name?: string): void => {
+  const add = (
+    target: string,
+    action: Action,
+    subject: string,
+    params: JsonObject,
+    inverse: Operation['inverse'],
+    description: string,
+    name?: string,
+  ): void => {
     const id = `${target}:${action}:${subject}${name !== undefined ? `:${name}` : ''}`;
     if (ops.has(id)) return;
-    const risk = action === 'ensureAccount' || action === 'updateAttributes' || action === 'joinGroup' ? 'low' : 'medium';
-    ops.set(id, { id, target, action, subject, params, inverse, risk, ruleIds: [RECONCILIATION_RULE], description: `${target}: ${description}` });
+    const risk =
+      action === 'ensureAccount' || action === 'updateAttributes' || action === 'joinGroup' ? 'low' : 'medium';
+    ops.set(id, {
+      id,
+      target,
+      action,
+      subject,
+      params,
+      inverse,
+      risk,
+      ruleIds: [RECONCILIATION_RULE],
+      description: `${target}: ${description}`,
+    });
   };
-  const wrong = new Map<string, { target: string; subject: string; expected: Record<string, string>; actual: Record<string, string> }>();
+  const wrong = new Map<
+    string,
+    { target: string; subject: string; expected: Record<string, string>; actual: Record<string, string> }
+  >();
   for (const d of differences) {
     const { target, subject } = d;
     switch (d.kind) {
       case 'account_missing': {
         const want = desired.targets.get(target)?.accounts.get(subject);
-        add(target, 'ensureAccount', subject, { attributes: { ...want?.attributes } }, { action: 'removeAccount', params: {} }, `ensure account ${subject} exists and is active`);
-        if (want && !want.active) add(target, 'deactivateAccount', subject, {}, { action: 'reactivateAccount', params: {} }, `deactivate ${subject}`);
+        add(
+          target,
+          'ensureAccount',
+          subject,
+          { attributes: { ...want?.attributes } },
+          { action: 'removeAccount', params: {} },
+          `ensure account ${subject} exists and is active`,
+        );
+        if (want && !want.active)
+          add(
+            target,
+            'deactivateAccount',
+            subject,
+            {},
+            { action: 'reactivateAccount', params: {} },
+            `deactivate ${subject}`,
+          );
         break;
       }
       case 'account_inactive':
-        add(target, 'reactivateAccount', subject, {}, { action: 'deactivateAccount', params: {} }, `reactivate ${subject}`);
+        add(
+          target,
+          'reactivateAccount',
+          subject,
+          {},
+          { action: 'deactivateAccount', params: {} },
+          `reactivate ${subject}`,
+        );
         break;
       case 'account_active':
-        add(target, 'deactivateAccount', subject, {}, { action: 'reactivateAccount', params: {} }, `deactivate ${subject}`);
+        add(
+          target,
+          'deactivateAccount',
+          subject,
+          {},
+          { action: 'reactivateAccount', params: {} },
+          `deactivate ${subject}`,
+        );
         break;
       case 'membership_missing':
       case 'membership_extra': {
@@ -342,7 +466,13 @@ export function repairOperations(differences: Difference[], desired: DesiredStat
         const action: Action = role ? (join ? 'grantRole' : 'revokeRole') : join ? 'joinGroup' : 'leaveGroup';
         const inverse: Action = role ? (join ? 'revokeRole' : 'grantRole') : join ? 'leaveGroup' : 'joinGroup';
         const key = role ? 'role' : 'group';
-        const text = role ? (join ? `grant ${name} to ${subject}` : `revoke ${name} from ${subject}`) : join ? `add ${subject} to group ${name}` : `remove ${subject} from group ${name}`;
+        const text = role
+          ? join
+            ? `grant ${name} to ${subject}`
+            : `revoke ${name} from ${subject}`
+          : join
+            ? `add ${subject} to group ${name}`
+            : `remove ${subject} from group ${name}`;
         add(target, action, subject, { [key]: name }, { action: inverse, params: { [key]: name } }, text, name);
         break;
       }
@@ -357,12 +487,36 @@ export function repairOperations(differences: Difference[], desired: DesiredStat
     }
   }
   for (const w of wrong.values()) {
-    const what = Object.entries(w.expected).map(([k, v]) => `${k} to "${v}"`).join(', ');
-    add(w.target, 'updateAttributes', w.subject, { attributes: w.expected }, { action: 'restoreAttributes', params: { attributes: w.actual } }, `set ${what} for ${w.subject}`);
+    const what = Object.entries(w.expected)
+      .map(([k, v]) => `${k} to "${v}"`)
+      .join(', ');
+    add(
+      w.target,
+      'updateAttributes',
+      w.subject,
+      { attributes: w.expected },
+      { action: 'restoreAttributes', params: { attributes: w.actual } },
+      `set ${what} for ${w.subject}`,
+    );
   }
-  const order: Record<Action, number> = { ensureAccount: 0, reactivateAccount: 1, updateAttributes: 2, leaveGroup: 3, revokeRole: 4, joinGroup: 5, grantRole: 6, deactivateAccount: 7 };
+  const order: Record<Action, number> = {
+    ensureAccount: 0,
+    reactivateAccount: 1,
+    updateAttributes: 2,
+    leaveGroup: 3,
+    revokeRole: 4,
+    joinGroup: 5,
+    grantRole: 6,
+    deactivateAccount: 7,
+  };
   const targetRank = new Map([...desired.targets.keys()].map((t, i) => [t, i]));
-  return [...ops.values()].sort((a, b) => order[a.action] - order[b.action] || (targetRank.get(a.target) ?? 0) - (targetRank.get(b.target) ?? 0) || cmp(a.subject, b.subject) || cmp(a.id, b.id));
+  return [...ops.values()].sort(
+    (a, b) =>
+      order[a.action] - order[b.action] ||
+      (targetRank.get(a.target) ?? 0) - (targetRank.get(b.target) ?? 0) ||
+      cmp(a.subject, b.subject) ||
+      cmp(a.id, b.id),
+  );
 }
 
 /** Differences counted by target and kind. */

@@ -14,7 +14,11 @@ export interface EditProblem {
   message: string;
 }
 
-type Draft = Record<string, unknown> & { modules: unknown[]; namedUsers: Array<Record<string, unknown>>; custom: Record<string, unknown> };
+type Draft = Record<string, unknown> & {
+  modules: unknown[];
+  namedUsers: Array<Record<string, unknown>>;
+  custom: Record<string, unknown>;
+};
 
 const SCALARS = new Set(['status', 'tier', 'seats', 'region']);
 const STRUCTS: Record<string, readonly string[]> = { customer: ['id', 'name'], term: ['start', 'end'] };
@@ -59,7 +63,8 @@ export function applyEdits(contract: Contract, edits: readonly Edit[]): { draft:
         d[head] = edit.value;
         return;
       }
-      if (!fields.includes(rest)) return fail(`unknown field (expected ${fields.map((f) => `${head}.${f}`).join(' or ')})`);
+      if (!fields.includes(rest))
+        return fail(`unknown field (expected ${fields.map((f) => `${head}.${f}`).join(' or ')})`);
       const target = d[head] as Record<string, unknown>;
       if (edit.op === 'remove') delete target[rest];
       else if (edit.op === 'set' && edit.value !== undefined) target[rest] = edit.value;
@@ -68,7 +73,8 @@ export function applyEdits(contract: Contract, edits: readonly Edit[]): { draft:
     }
     if (head === 'custom') {
       if (!rest) {
-        if (edit.op !== 'set' || edit.value === null || typeof edit.value !== 'object' || Array.isArray(edit.value)) return fail('custom can only be set to a whole map');
+        if (edit.op !== 'set' || edit.value === null || typeof edit.value !== 'object' || Array.isArray(edit.value))
+          return fail('custom can only be set to a whole map');
         d.custom = edit.value as Record<string, unknown>;
       } else if (edit.op === 'remove') {
         if (!(rest in d.custom)) return fail(`no custom clause "${rest}"`);
@@ -119,8 +125,13 @@ export function applyEdits(contract: Contract, edits: readonly Edit[]): { draft:
             }
           }
         } else {
-          const match = edit.match ?? (edit.value && typeof edit.value === 'object' && !Array.isArray(edit.value) ? (edit.value as Record<string, JsonValue>) : undefined);
-          if (!match || Object.keys(match).length === 0) return fail('match (e.g. { email }) picks the named users to remove');
+          const match =
+            edit.match ??
+            (edit.value && typeof edit.value === 'object' && !Array.isArray(edit.value)
+              ? (edit.value as Record<string, JsonValue>)
+              : undefined);
+          if (!match || Object.keys(match).length === 0)
+            return fail('match (e.g. { email }) picks the named users to remove');
           const before = d.namedUsers.length;
           d.namedUsers = d.namedUsers.filter((u) => !matches(u, match));
           if (d.namedUsers.length === before) fail(`no named user matches ${JSON.stringify(match)}`);
@@ -128,9 +139,13 @@ export function applyEdits(contract: Contract, edits: readonly Edit[]): { draft:
         }
         return;
       }
-      if (!USER_FIELDS.has(rest)) return fail(`unknown field (expected namedUsers.name or namedUsers.role${rest === 'email' ? '; the email is the key: remove the user and add the new one' : ''})`);
+      if (!USER_FIELDS.has(rest))
+        return fail(
+          `unknown field (expected namedUsers.name or namedUsers.role${rest === 'email' ? '; the email is the key: remove the user and add the new one' : ''})`,
+        );
       if (edit.op !== 'set' || edit.value === undefined) return fail('named user fields can only be set');
-      if (!edit.match || Object.keys(edit.match).length === 0) return fail('match (e.g. { email }) picks the named users to change');
+      if (!edit.match || Object.keys(edit.match).length === 0)
+        return fail('match (e.g. { email }) picks the named users to change');
       let hit = 0;
       for (const u of d.namedUsers) {
         if (matches(u, edit.match)) {

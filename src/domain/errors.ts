@@ -15,7 +15,9 @@ export interface InputIssue {
 export class InputError extends Error {
   readonly issues: InputIssue[];
   constructor(what: string, issues: InputIssue[]) {
-    super(`${what}:\n${issues.map((i) => `  ${i.file ? `${shown(i.file, 300)}: ` : ''}${i.path || '(root)'}: ${i.message}`).join('\n')}`);
+    super(
+      `${what}:\n${issues.map((i) => `  ${i.file ? `${shown(i.file, 300)}: ` : ''}${i.path || '(root)'}: ${i.message}`).join('\n')}`,
+    );
     this.name = 'InputError';
     this.issues = issues;
   }
@@ -37,7 +39,10 @@ export function formatPath(path: ReadonlyArray<PropertyKey>): string {
 /** One issue per problem; an unknown key is named in the path (`contract.namdUsers: unknown clause ...`), not only in the message. */
 /** A key as JSON writes it, with the characters that change how text reads escaped too (\u202e). */
 function quoted(key: string): string {
-  return JSON.stringify(key).replace(/[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return JSON.stringify(key).replace(
+    /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
 }
 
 export function zodIssues(error: z.ZodError, file?: string): InputIssue[] {
@@ -48,7 +53,8 @@ export function zodIssues(error: z.ZodError, file?: string): InputIssue[] {
       return i.keys.map((k) => ({ ...at, path: formatPath([...i.path, k]), message }));
     }
     // A record's key that its schema refuses: say why, not only "Invalid key in record".
-    if (i.code === 'invalid_key' && i.issues[0]) return [{ ...at, path: formatPath(i.path), message: `invalid name: ${i.issues[0].message}` }];
+    if (i.code === 'invalid_key' && i.issues[0])
+      return [{ ...at, path: formatPath(i.path), message: `invalid name: ${i.issues[0].message}` }];
     return [{ ...at, path: formatPath(i.path), message: i.message }];
   });
 }

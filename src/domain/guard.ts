@@ -20,8 +20,12 @@ export const DEFAULT_MASS_CHANGE_GUARD: MassChangeGuard = { maxAccounts: 100, ma
 export const MASS_CHANGE_RULE = 'mass-change-guard';
 
 /** Why the plan needs approval by the guard, or undefined. */
-export function massChangeReason(plan: Pick<Plan, 'operations' | 'before'>, g: MassChangeGuard): ApprovalReason | undefined {
-  const deactivated = new Set(plan.operations.filter((o) => o.action === 'deactivateAccount').map((o) => o.subject)).size;
+export function massChangeReason(
+  plan: Pick<Plan, 'operations' | 'before'>,
+  g: MassChangeGuard,
+): ApprovalReason | undefined {
+  const deactivated = new Set(plan.operations.filter((o) => o.action === 'deactivateAccount').map((o) => o.subject))
+    .size;
   if (deactivated === 0) return undefined;
   const accounts = Math.max(plan.before?.namedUsers.length ?? 0, deactivated);
   const percent = (100 * deactivated) / accounts;

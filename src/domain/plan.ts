@@ -9,7 +9,8 @@ import type { Contract } from './contract';
 import type { JsonObject, JsonValue } from './json';
 
 /** The clauses of the contract model; `custom` holds the rest. */
-export type ClauseName = 'customer' | 'status' | 'tier' | 'seats' | 'modules' | 'namedUsers' | 'term' | 'region' | 'custom';
+export type ClauseName =
+  'customer' | 'status' | 'tier' | 'seats' | 'modules' | 'namedUsers' | 'term' | 'region' | 'custom';
 
 export interface ChangeSource {
   /** The clause reference in the contract text (for `clauses` input). */
@@ -67,7 +68,10 @@ export const OperationSchema = z.object({
   subject: z.string().min(1),
   params: z.record(z.string(), z.json()),
   /** The inverse: what compensation runs, as the planner knows it. Connectors record the prior state they observe, so compensation is exact. */
-  inverse: z.object({ action: ActionSchema.or(z.literal('removeAccount')).or(z.literal('restoreAttributes')), params: z.record(z.string(), z.json()) }),
+  inverse: z.object({
+    action: ActionSchema.or(z.literal('removeAccount')).or(z.literal('restoreAttributes')),
+    params: z.record(z.string(), z.json()),
+  }),
   risk: RiskSchema,
   /** The rules that produced it. */
   ruleIds: z.array(z.string()),

@@ -66,15 +66,26 @@ export interface Normalised {
 export function normaliseAmendment(amendment: Amendment, applied: AppliedState | null): Normalised {
   const before = applied?.contract ? canonicalContract(applied.contract) : null;
   const violations: Violation[] = [];
-  const refuse = (message: string): Normalised => ({ before, after: null, changes: [], violations: [{ ruleId: AMENDMENT_RULE, message }] });
+  const refuse = (message: string): Normalised => ({
+    before,
+    after: null,
+    changes: [],
+    violations: [{ ruleId: AMENDMENT_RULE, message }],
+  });
 
   if (amendment.reverses !== undefined) {
     const x = amendment.reverses;
-    if (!applied) return refuse(`cannot reverse ${x}: nothing has been applied to contract ${amendment.contractId} yet`);
+    if (!applied)
+      return refuse(`cannot reverse ${x}: nothing has been applied to contract ${amendment.contractId} yet`);
     if (applied.amendmentId !== x) {
-      return refuse(`cannot reverse ${x}: only the last applied amendment of contract ${amendment.contractId} can be reversed, and that is ${applied.amendmentId} (sequence ${applied.sequence})`);
+      return refuse(
+        `cannot reverse ${x}: only the last applied amendment of contract ${amendment.contractId} can be reversed, and that is ${applied.amendmentId} (sequence ${applied.sequence})`,
+      );
     }
-    if (applied.previous === null) return refuse(`cannot reverse ${x}: it is the baseline of contract ${amendment.contractId}; a baseline has no earlier state to restore (terminate the contract instead)`);
+    if (applied.previous === null)
+      return refuse(
+        `cannot reverse ${x}: it is the baseline of contract ${amendment.contractId}; a baseline has no earlier state to restore (terminate the contract instead)`,
+      );
     const after = canonicalContract(applied.previous);
     return { before, after, changes: diff(before, after), violations };
   }
@@ -86,7 +97,10 @@ export function normaliseAmendment(amendment: Amendment, applied: AppliedState |
     draft = amendment.contract;
     where = 'contract';
   } else if (amendment.changes) {
-    if (!before) return refuse(`a changes amendment needs the applied contract; contract ${amendment.contractId} has none (sequence 1 must carry the whole contract as contract or clauses)`);
+    if (!before)
+      return refuse(
+        `a changes amendment needs the applied contract; contract ${amendment.contractId} has none (sequence 1 must carry the whole contract as contract or clauses)`,
+      );
     const r = applyEdits(before, amendment.changes);
     for (const p of r.problems) violations.push({ ruleId: AMENDMENT_RULE, message: `${p.path}: ${p.message}` });
     draft = r.draft;
@@ -106,12 +120,15 @@ export function normaliseAmendment(amendment: Amendment, applied: AppliedState |
   // (unknown fields, ASCII emails, calendar dates, clean text): one bad part refuses the whole.
   const parsed = ContractDocumentSchema.safeParse(draft);
   if (!parsed.success) {
-    for (const i of zodIssues(parsed.error)) violations.push({ ruleId: AMENDMENT_RULE, message: `${where}: ${i.path || '(root)'}: ${i.message}` });
+    for (const i of zodIssues(parsed.error))
+      violations.push({ ruleId: AMENDMENT_RULE, message: `${where}: ${i.path || '(root)'}: ${i.message}` });
     return { before, after: null, changes: [], violations };
   }
   const after = canonicalContract(parsed.data);
   if (before && before.customer.id !== after.customer.id) {
-    return refuse(`the customer id cannot change (${before.customer.id} -> ${after.customer.id}): groups and accounts are named after it`);
+    return refuse(
+      `the customer id cannot change (${before.customer.id} -> ${after.customer.id}): groups and accounts are named after it`,
+    );
   }
   const changes = diff(before, after);
   if (sources) {
@@ -181,7 +198,12 @@ const PLACEHOLDER: Contract = {
 /** Plan an amendment against the applied state (null: nothing applied yet) with a ruleset. */
 export function planAmendment(amendment: Amendment, applied: AppliedState | null, ruleset: Ruleset): Plan {
   const n = normaliseAmendment(amendment, applied);
-  const head = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, sequence: amendment.sequence, rulesetHash: ruleset.hash };
+  const head = {
+    amendmentId: amendment.amendmentId,
+    contractId: amendment.contractId,
+    sequence: amendment.sequence,
+    rulesetHash: ruleset.hash,
+  };
   const refused = (violations: Violation[], changes: Change[]): Plan => ({
     ...head,
     changes,
@@ -239,8 +261,23 @@ class Planner {
       for (const [target, t] of perTarget) m[target] = t.render({ customer, module });
       moduleMaps[module] = m;
     }
-    this.base = { before: celBefore, after: celAfter, customer, maps: { role: roleMaps, module: moduleMaps }, changes: toCel(changes), change: null, user: null, userBefore: null, module: null, plan: null, rule: null, item: null };
-    this.usersBefore = new Map(((celBefore?.['namedUsers'] as Array<{ email: string }>) ?? []).map((u) => [u.email, u]));
+    this.base = {
+      before: celBefore,
+      after: celAfter,
+      customer,
+      maps: { role: roleMaps, module: moduleMaps },
+      changes: toCel(changes),
+      change: null,
+      user: null,
+      userBefore: null,
+      module: null,
+      plan: null,
+      rule: null,
+      item: null,
+    };
+    this.usersBefore = new Map(
+      ((celBefore?.['namedUsers'] as Array<{ email: string }>) ?? []).map((u) => [u.email, u]),
+    );
     this.usersAfter = new Map((celAfter['namedUsers'] as Array<{ email: string }>).map((u) => [u.email, u]));
   }
 
@@ -269,7 +306,9 @@ class Planner {
 
   validate(): void {
     for (const v of this.ruleset.validations) {
-      const items = v.forEach ? this.guard(v.id, 'forEach', () => this.list(v.id, 'forEach', v.forEach!(this.base))) ?? [] : [undefined];
+      const items = v.forEach
+        ? (this.guard(v.id, 'forEach', () => this.list(v.id, 'forEach', v.forEach!(this.base))) ?? [])
+        : [undefined];
       for (const item of items) {
         const ctx = v.forEach ? { ...this.base, [v.as]: item } : this.base;
         const hit = this.guard(v.id, 'when', () => this.truthy(v.id, 'when', v.when(ctx)));
@@ -284,7 +323,16 @@ class Planner {
     const field = changeField(c.path);
     const ctx: CelContext = {
       ...this.base,
-      change: { kind: c.kind, clause: c.clause, path: c.path, key: c.key ?? null, field: field ?? null, before: toCel(c.before ?? null), after: toCel(c.after ?? null), ref: c.source?.ref ?? null },
+      change: {
+        kind: c.kind,
+        clause: c.clause,
+        path: c.path,
+        key: c.key ?? null,
+        field: field ?? null,
+        before: toCel(c.before ?? null),
+        after: toCel(c.after ?? null),
+        ref: c.source?.ref ?? null,
+      },
     };
     if (c.clause === 'namedUsers' && c.key !== undefined) {
       ctx['userBefore'] = this.usersBefore.get(c.key) ?? null;
@@ -324,7 +372,8 @@ class Planner {
         f.changes.push(c.path);
         if (c.source && !f.refs.includes(c.source.ref)) f.refs.push(c.source.ref);
         this.fired.set(rule.id, f);
-        for (const action of rule.actions) this.guard(rule.id, `action ${action.action} on ${action.target}`, () => this.runAction(rule, action, ctx));
+        for (const action of rule.actions)
+          this.guard(rule.id, `action ${action.action} on ${action.target}`, () => this.runAction(rule, action, ctx));
       }
     }
   }
@@ -337,19 +386,32 @@ class Planner {
       const subject = a.subject.render(ictx);
       const name = (a.group ?? a.role)?.render(ictx);
       if (!subject || name === '') {
-        this.violations.push({ ruleId: rule.id, message: `${a.action} on ${a.target} rendered an empty ${subject ? (a.group ? 'group' : 'role') : 'subject'}` });
+        this.violations.push({
+          ruleId: rule.id,
+          message: `${a.action} on ${a.target} rendered an empty ${subject ? (a.group ? 'group' : 'role') : 'subject'}`,
+        });
         continue;
       }
       let risk: Risk = DEFAULT_RISK[a.action];
       if (a.risk) {
         const r = a.risk.render(ictx);
         if (!isRisk(r)) {
-          this.violations.push({ ruleId: rule.id, message: `risk of ${a.action} on ${a.target} must be low, medium or high, but gave "${r}"` });
+          this.violations.push({
+            ruleId: rule.id,
+            message: `risk of ${a.action} on ${a.target} must be low, medium or high, but gave "${r}"`,
+          });
           continue;
         }
         risk = r;
       }
-      const cand: Candidate = { id: `${a.target}:${a.action}:${subject}${name !== undefined ? `:${name}` : ''}`, target: a.target, action: a.action, subject, risk, ruleIds: [rule.id] };
+      const cand: Candidate = {
+        id: `${a.target}:${a.action}:${subject}${name !== undefined ? `:${name}` : ''}`,
+        target: a.target,
+        action: a.action,
+        subject,
+        risk,
+        ruleIds: [rule.id],
+      };
       if (name !== undefined) cand.name = name;
       if (a.attributes) {
         cand.attributes = Object.fromEntries(a.attributes.map(([k, t]) => [k, t.render(ictx)]));
@@ -382,7 +444,8 @@ class Planner {
       ensureAccount: ['reactivateAccount'],
     };
     for (const c of [...this.candidates.values()]) {
-      for (const loser of opposite[c.action] ?? []) this.candidates.delete(`${c.target}:${loser}:${c.subject}${c.name !== undefined ? `:${c.name}` : ''}`);
+      for (const loser of opposite[c.action] ?? [])
+        this.candidates.delete(`${c.target}:${loser}:${c.subject}${c.name !== undefined ? `:${c.name}` : ''}`);
     }
     const targetRank = new Map(this.ruleset.targets.map((t, i) => [t, i]));
     const list = [...this.candidates.values()].sort(
@@ -409,7 +472,9 @@ class Planner {
       case 'updateAttributes': {
         params['attributes'] = (c.attributes ?? {}) as JsonObject;
         inverse = { action: 'restoreAttributes', params: { attributes: (c.inverseAttributes ?? {}) as JsonObject } };
-        const what = Object.entries(c.attributes ?? {}).map(([k, v]) => `${k} to "${v}"`).join(', ');
+        const what = Object.entries(c.attributes ?? {})
+          .map(([k, v]) => `${k} to "${v}"`)
+          .join(', ');
         description = `set ${what} for ${who}`;
         break;
       }
@@ -442,33 +507,77 @@ class Planner {
         description = `revoke ${c.name} from ${who}`;
         break;
     }
-    return { id: c.id, target: c.target, action: c.action, subject: c.subject, params, inverse, risk: c.risk, ruleIds: c.ruleIds, description: `${c.target}: ${description}` };
+    return {
+      id: c.id,
+      target: c.target,
+      action: c.action,
+      subject: c.subject,
+      params,
+      inverse,
+      risk: c.risk,
+      ruleIds: c.ruleIds,
+      description: `${c.target}: ${description}`,
+    };
   }
 
   approvals(operations: Operation[]): Plan['approval'] {
     const reasons: ApprovalReason[] = [];
-    const pending = [...this.fired.values()].filter((f) => f.rule.approval.mode !== 'never').sort((a, b) => a.rule.index - b.rule.index);
+    const pending = [...this.fired.values()]
+      .filter((f) => f.rule.approval.mode !== 'never')
+      .sort((a, b) => a.rule.index - b.rule.index);
     if (pending.length === 0) return { required: false, reasons };
     const ops = operations.map((o) => {
       const name = (o.params['group'] ?? o.params['role'] ?? null) as JsonValue;
-      const grants = (o.action === 'joinGroup' || o.action === 'grantRole') && typeof name === 'string' ? (this.grantsRole.get(`${o.target}\u0000${name}`) ?? null) : null;
-      return { id: o.id, target: o.target, action: o.action, subject: o.subject, group: o.params['group'] ?? null, role: o.params['role'] ?? null, name, risk: o.risk, ruleIds: o.ruleIds, grants };
+      const grants =
+        (o.action === 'joinGroup' || o.action === 'grantRole') && typeof name === 'string'
+          ? (this.grantsRole.get(`${o.target}\u0000${name}`) ?? null)
+          : null;
+      return {
+        id: o.id,
+        target: o.target,
+        action: o.action,
+        subject: o.subject,
+        group: o.params['group'] ?? null,
+        role: o.params['role'] ?? null,
+        name,
+        risk: o.risk,
+        ruleIds: o.ruleIds,
+        grants,
+      };
     });
     const plan = {
       operations: ops,
       changes: this.base['changes'],
-      grants: ops.filter((o) => o.grants !== null).map((o) => ({ target: o.target, subject: o.subject, name: o.name, role: o.grants })),
+      grants: ops
+        .filter((o) => o.grants !== null)
+        .map((o) => ({ target: o.target, subject: o.subject, name: o.name, role: o.grants })),
     };
     for (const f of pending) {
       const { rule } = f;
-      const ctx: CelContext = { ...this.base, plan, rule: { id: rule.id, changes: f.changes, refs: f.refs, operations: ops.filter((o) => o.ruleIds.includes(rule.id)) } };
+      const ctx: CelContext = {
+        ...this.base,
+        plan,
+        rule: {
+          id: rule.id,
+          changes: f.changes,
+          refs: f.refs,
+          operations: ops.filter((o) => o.ruleIds.includes(rule.id)),
+        },
+      };
       const ap = rule.approval;
       if (ap.mode === 'when') {
         const hit = this.guard(rule.id, 'approval.when', () => this.truthy(rule.id, 'approval.when', ap.when(ctx)));
         if (!hit) continue;
       }
-      const message = ap.mode !== 'never' && ap.message ? this.guard(rule.id, 'approval.message', () => ap.message!.render(ctx)) : undefined;
-      const reason: ApprovalReason = { ruleId: rule.id, message: message ?? `rule ${rule.id} requires approval`, changes: f.changes };
+      const message =
+        ap.mode !== 'never' && ap.message
+          ? this.guard(rule.id, 'approval.message', () => ap.message!.render(ctx))
+          : undefined;
+      const reason: ApprovalReason = {
+        ruleId: rule.id,
+        message: message ?? `rule ${rule.id} requires approval`,
+        changes: f.changes,
+      };
       if (f.refs.length > 0) reason.refs = f.refs;
       reasons.push(reason);
     }

@@ -26,17 +26,36 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import { z } from 'zod';
-import { CEL_VARIABLES, CelCompileError, type CompiledExpression, type Template, compileCel, compileTemplate } from './cel';
+import {
+  CEL_VARIABLES,
+  CelCompileError,
+  type CompiledExpression,
+  type Template,
+  compileCel,
+  compileTemplate,
+} from './cel';
 import { RoleSchema } from './contract';
 import { parseStructuredText } from './document';
 import { type InputIssue, InputError, formatPath } from './errors';
 import { canonicalJson } from './json';
 import { ACTIONS, type Action, type ClauseName, RiskSchema, type Risk } from './plan';
 
-const CLAUSES = ['customer', 'status', 'tier', 'seats', 'modules', 'namedUsers', 'term', 'region', 'custom'] as const satisfies readonly ClauseName[];
+const CLAUSES = [
+  'customer',
+  'status',
+  'tier',
+  'seats',
+  'modules',
+  'namedUsers',
+  'term',
+  'region',
+  'custom',
+] as const satisfies readonly ClauseName[];
 const KINDS = ['added', 'removed', 'modified'] as const;
 const Identifier = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an identifier (letters, digits, "_")');
-const RuleId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'a rule id: letters, digits, ".", "_", ":" and "-"');
+const RuleId = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,99}$/, 'a rule id: letters, digits, ".", "_", ":" and "-"');
 const Text = z.string().min(1);
 
 const SelectorSchema = z
@@ -75,11 +94,14 @@ const ActionSpecSchema = z
       updateAttributes: 'attributes',
     };
     const need = needs[a.action];
-    if (need && a[need] === undefined) ctx.addIssue({ code: 'custom', path: [need], message: `${a.action} needs "${need}"` });
+    if (need && a[need] === undefined)
+      ctx.addIssue({ code: 'custom', path: [need], message: `${a.action} needs "${need}"` });
     for (const f of ['group', 'role', 'attributes'] as const) {
-      if (a[f] !== undefined && f !== need) ctx.addIssue({ code: 'custom', path: [f], message: `${a.action} takes no "${f}"` });
+      if (a[f] !== undefined && f !== need)
+        ctx.addIssue({ code: 'custom', path: [f], message: `${a.action} takes no "${f}"` });
     }
-    if (a.as !== undefined && a.forEach === undefined) ctx.addIssue({ code: 'custom', path: ['as'], message: '"as" names the item of "forEach", which is missing' });
+    if (a.as !== undefined && a.forEach === undefined)
+      ctx.addIssue({ code: 'custom', path: ['as'], message: '"as" names the item of "forEach", which is missing' });
   });
 
 const ApprovalSchema = z.union([
@@ -150,7 +172,10 @@ export interface CompiledRule {
   description?: string;
   when?: CompiledExpression;
   actions: CompiledAction[];
-  approval: { mode: 'never' } | { mode: 'always'; message?: Template } | { mode: 'when'; when: CompiledExpression; message?: Template };
+  approval:
+    | { mode: 'never' }
+    | { mode: 'always'; message?: Template }
+    | { mode: 'when'; when: CompiledExpression; message?: Template };
 }
 
 export interface CompiledValidation {
@@ -190,8 +215,10 @@ export function loadRuleset(text: string, file: string): Ruleset {
     throw new InputError(
       'invalid rules',
       parsed.error.issues.flatMap((i) => {
-        if (i.code === 'unrecognized_keys') return i.keys.map((k) => issueAt(file, raw, [...i.path, k], 'unknown field'));
-        if (i.code === 'invalid_key' && i.issues[0]) return [issueAt(file, raw, i.path, `invalid name: ${i.issues[0].message}`)];
+        if (i.code === 'unrecognized_keys')
+          return i.keys.map((k) => issueAt(file, raw, [...i.path, k], 'unknown field'));
+        if (i.code === 'invalid_key' && i.issues[0])
+          return [issueAt(file, raw, i.path, `invalid name: ${i.issues[0].message}`)];
         return [issueAt(file, raw, i.path, i.message)];
       }),
     );
@@ -205,7 +232,11 @@ export function compileRuleset(doc: RulesetDocument, file: string): Ruleset {
   const at = (path: Array<string | number>, message: string): void => {
     issues.push(issueAt(file, doc, path, message));
   };
-  const cel = (path: Array<string | number>, src: string | undefined, extra: string[] = []): CompiledExpression | undefined => {
+  const cel = (
+    path: Array<string | number>,
+    src: string | undefined,
+    extra: string[] = [],
+  ): CompiledExpression | undefined => {
     if (src === undefined) return undefined;
     try {
       return compileCel(src, extra);
@@ -230,7 +261,8 @@ export function compileRuleset(doc: RulesetDocument, file: string): Ruleset {
     for (const [k, perTarget] of Object.entries(doc.maps[name])) {
       const m = new Map<string, Template>();
       for (const [target, src] of Object.entries(perTarget ?? {})) {
-        if (!targets.includes(target)) at(['maps', name, k, target], `unknown target "${target}" (expected one of ${targets.join(', ')})`);
+        if (!targets.includes(target))
+          at(['maps', name, k, target], `unknown target "${target}" (expected one of ${targets.join(', ')})`);
         const t = tpl(['maps', name, k, target], src, extra);
         if (t) m.set(target, t);
       }
@@ -247,19 +279,27 @@ export function compileRuleset(doc: RulesetDocument, file: string): Ruleset {
     seen.add(r.id);
     const actions = r.actions.map((a, ai): CompiledAction => {
       const p = (f: string): Array<string | number> => ['rules', ri, 'actions', ai, f];
-      if (!targets.includes(a.target)) at(p('target'), `unknown target "${a.target}" (expected one of ${targets.join(', ')})`);
+      if (!targets.includes(a.target))
+        at(p('target'), `unknown target "${a.target}" (expected one of ${targets.join(', ')})`);
       const as = a.as ?? 'item';
       const extra = [as];
-      if (a.risk !== undefined && !a.risk.includes('{') && !RiskSchema.safeParse(a.risk).success) at(p('risk'), 'expected low, medium, high or a template giving one');
-      const out: CompiledAction = { target: a.target, action: a.action, subject: tpl(p('subject'), a.subject, extra)!, as };
+      if (a.risk !== undefined && !a.risk.includes('{') && !RiskSchema.safeParse(a.risk).success)
+        at(p('risk'), 'expected low, medium, high or a template giving one');
+      const out: CompiledAction = {
+        target: a.target,
+        action: a.action,
+        subject: tpl(p('subject'), a.subject, extra)!,
+        as,
+      };
       const group = tpl(p('group'), a.group, extra);
       if (group) out.group = group;
       const role = tpl(p('role'), a.role, extra);
       if (role) out.role = role;
-      if (a.attributes) out.attributes = Object.entries(a.attributes).flatMap(([k, v]) => {
-        const t = tpl(['rules', ri, 'actions', ai, 'attributes', k], v, extra);
-        return t ? [[k, t] as [string, Template]] : [];
-      });
+      if (a.attributes)
+        out.attributes = Object.entries(a.attributes).flatMap(([k, v]) => {
+          const t = tpl(['rules', ri, 'actions', ai, 'attributes', k], v, extra);
+          return t ? [[k, t] as [string, Template]] : [];
+        });
       const forEach = cel(p('forEach'), a.forEach);
       if (forEach) out.forEach = forEach;
       const when = cel(p('when'), a.when, extra);
@@ -314,7 +354,17 @@ export function compileRuleset(doc: RulesetDocument, file: string): Ruleset {
     }
   });
 
-  return { hash: bytesToHex(sha256(utf8ToBytes(canonicalJson(doc)))), file, document: doc, targets, roleMap, moduleMap, rules, validations, index };
+  return {
+    hash: bytesToHex(sha256(utf8ToBytes(canonicalJson(doc)))),
+    file,
+    document: doc,
+    targets,
+    roleMap,
+    moduleMap,
+    rules,
+    validations,
+    index,
+  };
 }
 
 /** An issue at a document path, with the rule id named when the path is inside a rule. */

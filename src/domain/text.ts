@@ -33,10 +33,13 @@ export function unsafeText(s: string, multiline = false): string | undefined {
     return m ? { ch: m[0], at: m.index + 1 } : undefined;
   };
   let f = found(multiline ? CONTROL_MULTILINE : CONTROL_SINGLE_LINE);
-  if (f) return `contains the control character ${codePoint(f.ch)} at character ${f.at}${/[\t\n\r]/.test(f.ch) ? ' (this value is one line: no line breaks or tabs)' : ''}`;
-  if ((f = found(BIDI))) return `contains the bidirectional control ${codePoint(f.ch)} at character ${f.at}: it changes how the text reads without changing what it is`;
+  if (f)
+    return `contains the control character ${codePoint(f.ch)} at character ${f.at}${/[\t\n\r]/.test(f.ch) ? ' (this value is one line: no line breaks or tabs)' : ''}`;
+  if ((f = found(BIDI)))
+    return `contains the bidirectional control ${codePoint(f.ch)} at character ${f.at}: it changes how the text reads without changing what it is`;
   if ((f = found(INVISIBLE))) return `contains the invisible character ${codePoint(f.ch)} at character ${f.at}`;
-  if ((f = found(LONE_SURROGATE))) return `contains an unpaired surrogate ${codePoint(f.ch)} at character ${f.at} (not valid Unicode)`;
+  if ((f = found(LONE_SURROGATE)))
+    return `contains an unpaired surrogate ${codePoint(f.ch)} at character ${f.at} (not valid Unicode)`;
   return undefined;
 }
 
@@ -49,7 +52,8 @@ export function cleanText(max: number, opts: { min?: number; multiline?: boolean
     .superRefine((s, ctx) => {
       const why = unsafeText(s, opts.multiline);
       if (why) ctx.addIssue({ code: 'custom', message: why });
-      else if (opts.min && s.trim().length < opts.min) ctx.addIssue({ code: 'custom', message: `${opts.what ?? 'a value'} is required (not only spaces)` });
+      else if (opts.min && s.trim().length < opts.min)
+        ctx.addIssue({ code: 'custom', message: `${opts.what ?? 'a value'} is required (not only spaces)` });
     });
 }
 
@@ -95,7 +99,10 @@ export function documentIssues(value: unknown, limit = 20): ValueIssue[] {
     const keys = Object.keys(v);
     for (let i = keys.length - 1; i >= 0; i--) {
       const k = keys[i]!;
-      const why = k === '__proto__' ? 'is "__proto__", a name no document may use (it would rewrite the object it is in)' : unsafeText(k);
+      const why =
+        k === '__proto__'
+          ? 'is "__proto__", a name no document may use (it would rewrite the object it is in)'
+          : unsafeText(k);
       if (why) issues.push({ path: [...path, k], message: `the key ${why}` });
       stack.push({ v: (v as Record<string, unknown>)[k], path: [...path, k] });
     }
@@ -122,8 +129,11 @@ export function utf8Length(s: string): number {
 export function shown(s: string, max = 120): string {
   const mark = (ch: string): string => `<${codePoint(ch)}>`;
   const safe = s
-    // eslint-disable-next-line no-control-regex -- control characters are what is replaced
-    .replace(/[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u00AD\u180E\u200B\u2060-\u2064\uFEFF]/g, mark)
+    .replace(
+      // eslint-disable-next-line no-control-regex -- control characters are what is replaced
+      /[\u0000-\u001F\u007F-\u009F\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069\u00AD\u180E\u200B\u2060-\u2064\uFEFF]/g,
+      mark,
+    )
     .replace(new RegExp(LONE_SURROGATE.source, 'g'), mark);
   if (safe.length <= max) return safe;
   const cut = /[\uD800-\uDBFF]/.test(safe[max - 1]!) ? max - 1 : max;
@@ -143,8 +153,43 @@ const LOOKALIKE_SCRIPTS: Array<[string, RegExp]> = [
 
 /** Cyrillic and Greek letters that look like Latin ones (the common part of Unicode's confusables). */
 const LOOKS_LATIN: Record<string, string> = {
-  а: 'a', в: 'b', е: 'e', ё: 'e', һ: 'h', і: 'i', ї: 'i', ј: 'j', к: 'k', ӏ: 'l', м: 'm', о: 'o', р: 'p', ԛ: 'q', ѕ: 's', т: 't', у: 'y', х: 'x', с: 'c', ԁ: 'd', ԝ: 'w', ү: 'y',
-  α: 'a', β: 'b', ε: 'e', η: 'n', ι: 'i', κ: 'k', ν: 'v', ο: 'o', ρ: 'p', τ: 't', υ: 'u', χ: 'x', γ: 'y', ϲ: 'c', ϳ: 'j',
+  а: 'a',
+  в: 'b',
+  е: 'e',
+  ё: 'e',
+  һ: 'h',
+  і: 'i',
+  ї: 'i',
+  ј: 'j',
+  к: 'k',
+  ӏ: 'l',
+  м: 'm',
+  о: 'o',
+  р: 'p',
+  ԛ: 'q',
+  ѕ: 's',
+  т: 't',
+  у: 'y',
+  х: 'x',
+  с: 'c',
+  ԁ: 'd',
+  ԝ: 'w',
+  ү: 'y',
+  α: 'a',
+  β: 'b',
+  ε: 'e',
+  η: 'n',
+  ι: 'i',
+  κ: 'k',
+  ν: 'v',
+  ο: 'o',
+  ρ: 'p',
+  τ: 't',
+  υ: 'u',
+  χ: 'x',
+  γ: 'y',
+  ϲ: 'c',
+  ϳ: 'j',
 };
 
 /** The letters of `part` come from more than one of the look-alike scripts: which, and the first letter of the second. */

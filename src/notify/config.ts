@@ -76,8 +76,18 @@ const EndpointSchema = z
   })
   .strict()
   .superRefine((e, ctx) => {
-    if (e.secret === undefined && !e.unsigned) ctx.addIssue({ code: 'custom', path: ['secret'], message: `required: ${REF_HINT}; or unsigned: true for a receiver that verifies no signature` });
-    if (e.secret !== undefined && e.unsigned) ctx.addIssue({ code: 'custom', path: ['unsigned'], message: 'an endpoint with a secret is signed: leave out unsigned' });
+    if (e.secret === undefined && !e.unsigned)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['secret'],
+        message: `required: ${REF_HINT}; or unsigned: true for a receiver that verifies no signature`,
+      });
+    if (e.secret !== undefined && e.unsigned)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['unsigned'],
+        message: 'an endpoint with a secret is signed: leave out unsigned',
+      });
   });
 
 export const NotificationsFileSchema = z
@@ -86,7 +96,12 @@ export const NotificationsFileSchema = z
   .superRefine((f, ctx) => {
     const seen = new Set<string>();
     f.endpoints.forEach((e, i) => {
-      if (seen.has(e.name)) ctx.addIssue({ code: 'custom', path: ['endpoints', i, 'name'], message: `"${e.name}" names an earlier endpoint too` });
+      if (seen.has(e.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['endpoints', i, 'name'],
+          message: `"${e.name}" names an earlier endpoint too`,
+        });
       seen.add(e.name);
     });
   });
@@ -111,12 +126,25 @@ export interface NotificationsConfig {
 export const NO_NOTIFICATIONS: NotificationsConfig = { endpoints: [] };
 
 /** The file's text to its configuration; `checkSecrets` (default) reads every secret once, so a missing one fails here, with the file and field named. */
-export function parseNotifications(text: string, file: string, env: NodeJS.ProcessEnv = process.env, opts: { checkSecrets?: boolean } = {}): NotificationsConfig {
-  const parsed = parseWithEnvTyped(NotificationsFileSchema, parseWithEnv(text, env, file, 'notifications file'), 'invalid notifications file', file);
+export function parseNotifications(
+  text: string,
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+  opts: { checkSecrets?: boolean } = {},
+): NotificationsConfig {
+  const parsed = parseWithEnvTyped(
+    NotificationsFileSchema,
+    parseWithEnv(text, env, file, 'notifications file'),
+    'invalid notifications file',
+    file,
+  );
   const dir = dirname(file);
   const issues: InputIssue[] = [];
   const endpoints = parsed.endpoints.map((e, i): NotifyEndpoint => {
-    const secret = e.secret && 'file' in e.secret ? { file: isAbsolute(e.secret.file) ? e.secret.file : resolve(dir, e.secret.file) } : e.secret;
+    const secret =
+      e.secret && 'file' in e.secret
+        ? { file: isAbsolute(e.secret.file) ? e.secret.file : resolve(dir, e.secret.file) }
+        : e.secret;
     if (secret && opts.checkSecrets !== false) {
       const path = `endpoints[${i}].secret`;
       try {

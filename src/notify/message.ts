@@ -39,9 +39,16 @@ const HEADLINE: Record<ApprovalNotice['kind'], string> = {
   decided: 'Approval decided',
 };
 
-const OUTCOME: Record<NonNullable<ApprovalNotice['decision']>['outcome'], string> = { approved: 'Approved', rejected: 'Rejected', expired: 'Expired' };
+const OUTCOME: Record<NonNullable<ApprovalNotice['decision']>['outcome'], string> = {
+  approved: 'Approved',
+  rejected: 'Rejected',
+  expired: 'Expired',
+};
 
-const section = (text: string): SlackBlock => ({ type: 'section', text: { type: 'mrkdwn', text: text.length > SECTION_MAX ? `${text.slice(0, SECTION_MAX)}…` : text } });
+const section = (text: string): SlackBlock => ({
+  type: 'section',
+  text: { type: 'mrkdwn', text: text.length > SECTION_MAX ? `${text.slice(0, SECTION_MAX)}…` : text },
+});
 const more = (n: number): string[] => (n > 0 ? [`… and ${n} more`] : []);
 const plural = (n: number, one: string, many = `${one}s`): string => `${n} ${n === 1 ? one : many}`;
 
@@ -54,7 +61,9 @@ export function deciders(eligible: readonly string[]): string {
 
 /** The inbox link of an amendment, when the endpoint has an inbox base URL. */
 export function inboxLink(inboxUrl: string | undefined, amendmentId: string): string | undefined {
-  return inboxUrl ? `${inboxUrl.replace(/\/+$/, '').replace(/\|/g, '%7C')}/inbox/amendments/${encodeURIComponent(amendmentId)}` : undefined;
+  return inboxUrl
+    ? `${inboxUrl.replace(/\/+$/, '').replace(/\|/g, '%7C')}/inbox/amendments/${encodeURIComponent(amendmentId)}`
+    : undefined;
 }
 
 export function noticeMessage(n: ApprovalNotice, opts: { inboxUrl?: string } = {}): SlackMessage {
@@ -66,7 +75,11 @@ export function noticeMessage(n: ApprovalNotice, opts: { inboxUrl?: string } = {
   const blocks: SlackBlock[] = [section(`*${headline}*: ${subject}`)];
 
   if (n.kind === 'decided' && n.decision) {
-    const by = n.decision.by ? ` by ${v(n.decision.by, 80)}` : n.decision.outcome === 'expired' ? ' (the deadline passed)' : '';
+    const by = n.decision.by
+      ? ` by ${v(n.decision.by, 80)}`
+      : n.decision.outcome === 'expired'
+        ? ' (the deadline passed)'
+        : '';
     const why = n.decision.reason ? `\n>${v(n.decision.reason, 300)}` : '';
     blocks.push(section(`*Decision:* ${OUTCOME[n.decision.outcome].toLowerCase()}${by}${why}`));
   } else {
@@ -75,13 +88,21 @@ export function noticeMessage(n: ApprovalNotice, opts: { inboxUrl?: string } = {
   }
 
   if (n.reasons.length > 0) {
-    const shownReasons = n.reasons.slice(0, REASONS_SHOWN).map((r) => `• ${v(r.message, 200)} (rule ${v(r.ruleId, 60)})`);
-    blocks.push(section(['*Why approval is needed:*', ...shownReasons, ...more(n.reasons.length - shownReasons.length)].join('\n')));
+    const shownReasons = n.reasons
+      .slice(0, REASONS_SHOWN)
+      .map((r) => `• ${v(r.message, 200)} (rule ${v(r.ruleId, 60)})`);
+    blocks.push(
+      section(
+        ['*Why approval is needed:*', ...shownReasons, ...more(n.reasons.length - shownReasons.length)].join('\n'),
+      ),
+    );
   }
 
   const first = n.grants.first.slice(0, GRANTS_SHOWN).map((g) => `• ${v(g, 160)}`);
   const grantsMore = n.grants.total - first.length;
-  blocks.push(section([`*What it grants:* ${plural(n.grants.total, 'access change')}`, ...first, ...more(grantsMore)].join('\n')));
+  blocks.push(
+    section([`*What it grants:* ${plural(n.grants.total, 'access change')}`, ...first, ...more(grantsMore)].join('\n')),
+  );
 
   const context: string[] = [];
   if (n.deadline && n.kind !== 'decided') context.push(`Deadline: ${v(n.deadline, 40)}`);

@@ -30,7 +30,10 @@ export const MIN_KEY_BYTES = 16;
 export function signingKey(secret: string, what: string): Buffer {
   const key = standardKey(secret.trim());
   if (!key) throw new Error(`${what}: not a Standard Webhooks secret: expected whsec_ followed by base64`);
-  if (key.length < MIN_KEY_BYTES) throw new Error(`${what}: the key is ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed (Standard Webhooks secrets are 24 to 64 random bytes)`);
+  if (key.length < MIN_KEY_BYTES)
+    throw new Error(
+      `${what}: the key is ${key.length} bytes; at least ${MIN_KEY_BYTES} are needed (Standard Webhooks secrets are 24 to 64 random bytes)`,
+    );
   return key;
 }
 
@@ -58,7 +61,11 @@ export interface SendOptions {
 
 export type Delivered = NoticeDelivered;
 
-export async function sendNotice(endpoint: NotifyEndpoint, notice: ApprovalNotice, opts: SendOptions = {}): Promise<Delivered> {
+export async function sendNotice(
+  endpoint: NotifyEndpoint,
+  notice: ApprovalNotice,
+  opts: SendOptions = {},
+): Promise<Delivered> {
   const where = `notification endpoint ${endpoint.name} (${originOf(endpoint.url)})`;
   const body = JSON.stringify(noticeMessage(notice, endpoint.inboxUrl ? { inboxUrl: endpoint.inboxUrl } : {}));
   const timestamp = Math.floor((opts.now ?? Date.now)() / 1000);
@@ -73,12 +80,18 @@ export async function sendNotice(endpoint: NotifyEndpoint, notice: ApprovalNotic
     try {
       key = signingKey(secretFrom(endpoint.secret, `${where}: secret`, opts.env), `${where}: secret`);
     } catch (err) {
-      throw ApplicationFailure.create({ message: (err as Error).message, type: 'NotificationMisconfigured', nonRetryable: true });
+      throw ApplicationFailure.create({
+        message: (err as Error).message,
+        type: 'NotificationMisconfigured',
+        nonRetryable: true,
+      });
     }
     headers['webhook-signature'] = standardSignature(key, notice.id, timestamp, body);
   }
 
-  const signal = opts.signal ? AbortSignal.any([opts.signal, AbortSignal.timeout(endpoint.timeoutMs)]) : AbortSignal.timeout(endpoint.timeoutMs);
+  const signal = opts.signal
+    ? AbortSignal.any([opts.signal, AbortSignal.timeout(endpoint.timeoutMs)])
+    : AbortSignal.timeout(endpoint.timeoutMs);
   let res: Response;
   let text = '';
   try {
@@ -86,8 +99,16 @@ export async function sendNotice(endpoint: NotifyEndpoint, notice: ApprovalNotic
     text = await res.text().catch(() => '');
   } catch (err) {
     const e = err as Error & { cause?: { code?: string } };
-    const why = opts.signal?.aborted ? 'cancelled' : e.name === 'TimeoutError' || e.name === 'AbortError' ? `no answer within ${endpoint.timeoutMs} ms` : (e.cause?.code ?? e.name);
-    throw ApplicationFailure.create({ message: `${where}: POST failed: ${why}`, type: 'NotificationUnavailable', nonRetryable: false });
+    const why = opts.signal?.aborted
+      ? 'cancelled'
+      : e.name === 'TimeoutError' || e.name === 'AbortError'
+        ? `no answer within ${endpoint.timeoutMs} ms`
+        : (e.cause?.code ?? e.name);
+    throw ApplicationFailure.create({
+      message: `${where}: POST failed: ${why}`,
+      type: 'NotificationUnavailable',
+      nonRetryable: false,
+    });
   }
   if (res.status >= 200 && res.status < 300) return { endpoint: endpoint.name, status: res.status };
 
@@ -104,8 +125,18 @@ export async function sendNotice(endpoint: NotifyEndpoint, notice: ApprovalNotic
       ...(after !== undefined ? { nextRetryDelay: Math.max(1, after) } : {}),
     });
   }
-  const hint = res.status < 400 ? ': redirects are not followed, configure the final URL' : res.status === 401 || res.status === 403 ? ': check the secret both sides hold' : '';
-  throw ApplicationFailure.create({ message: `${msg}${hint}`, type: 'NotificationRejected', nonRetryable: true, details: [{ endpoint: endpoint.name, status: res.status }] });
+  const hint =
+    res.status < 400
+      ? ': redirects are not followed, configure the final URL'
+      : res.status === 401 || res.status === 403
+        ? ': check the secret both sides hold'
+        : '';
+  throw ApplicationFailure.create({
+    message: `${msg}${hint}`,
+    type: 'NotificationRejected',
+    nonRetryable: true,
+    details: [{ endpoint: endpoint.name, status: res.status }],
+  });
 }
 
 function safeJson(text: string): unknown {

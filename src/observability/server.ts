@@ -50,7 +50,18 @@ async function sdkMetrics(url: string | undefined): Promise<string> {
 export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const path = new URL(req.url ?? '/', 'http://ops').pathname;
-    if (req.method !== 'GET' && req.method !== 'HEAD') return send(res, 405, 'application/problem+json', JSON.stringify({ type: 'about:blank', title: 'Method Not Allowed', status: 405, detail: `${req.method} is not served here; use GET` }));
+    if (req.method !== 'GET' && req.method !== 'HEAD')
+      return send(
+        res,
+        405,
+        'application/problem+json',
+        JSON.stringify({
+          type: 'about:blank',
+          title: 'Method Not Allowed',
+          status: 405,
+          detail: `${req.method} is not served here; use GET`,
+        }),
+      );
     if (path === '/healthz') return send(res, 200, 'application/json', JSON.stringify({ status: 'ok' }));
     if (path === '/readyz') {
       const r = await opts.ready();
@@ -60,10 +71,32 @@ export async function startOpsServer(opts: OpsServerOptions): Promise<OpsServer>
       const [own, sdk] = await Promise.all([registry.metrics(), sdkMetrics(opts.sdkMetricsUrl)]);
       return send(res, 200, registry.contentType, sdk ? `${own}\n${sdk}` : own);
     }
-    send(res, 404, 'application/problem+json', JSON.stringify({ type: 'about:blank', title: 'Not Found', status: 404, detail: `no route ${path}; this endpoint serves /healthz, /readyz and /metrics` }));
+    send(
+      res,
+      404,
+      'application/problem+json',
+      JSON.stringify({
+        type: 'about:blank',
+        title: 'Not Found',
+        status: 404,
+        detail: `no route ${path}; this endpoint serves /healthz, /readyz and /metrics`,
+      }),
+    );
   };
   const server = createServer((req, res) => {
-    handle(req, res).catch((err: unknown) => send(res, 500, 'application/problem+json', JSON.stringify({ type: 'about:blank', title: 'Internal Server Error', status: 500, detail: (err as Error)?.message ?? String(err) })));
+    handle(req, res).catch((err: unknown) =>
+      send(
+        res,
+        500,
+        'application/problem+json',
+        JSON.stringify({
+          type: 'about:blank',
+          title: 'Internal Server Error',
+          status: 500,
+          detail: (err as Error)?.message ?? String(err),
+        }),
+      ),
+    );
   });
   const host = opts.host ?? '127.0.0.1';
   await new Promise<void>((resolve, reject) => {

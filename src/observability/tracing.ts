@@ -44,14 +44,18 @@ export function tracingWanted(env: NodeJS.ProcessEnv = process.env): boolean {
 }
 
 /** Install tracing once per process: the given span processor (tests collect spans in memory), else OTLP over HTTP from `OTEL_*`. */
-export function installTracing(opts: { processor?: SpanProcessor; serviceName?: string; env?: NodeJS.ProcessEnv } = {}): Tracing {
+export function installTracing(
+  opts: { processor?: SpanProcessor; serviceName?: string; env?: NodeJS.ProcessEnv } = {},
+): Tracing {
   if (installed) return installed;
   const env = opts.env ?? process.env;
   const resource = new Resource({ 'service.name': env.OTEL_SERVICE_NAME ?? opts.serviceName ?? 'amendctl-worker' });
   const processor = opts.processor ?? new BatchSpanProcessor(new OTLPTraceExporter());
   const provider = new BasicTracerProvider({ resource, spanProcessors: [processor] });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }));
+  propagation.setGlobalPropagator(
+    new CompositePropagator({ propagators: [new W3CTraceContextPropagator(), new W3CBaggagePropagator()] }),
+  );
   trace.setGlobalTracerProvider(provider);
   installed = { processor, resource, provider, shutdown: () => provider.shutdown() };
   return installed;

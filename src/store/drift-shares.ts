@@ -17,7 +17,8 @@ export async function heldByOthers(store: ShareStore, contractId: string, keys: 
     const subjects = [...new Set(list.map((k) => k.subject))];
     for (let i = 0; i < subjects.length; i += CHUNK) {
       const bySubjectKey = new Map<string, string>();
-      for (const s of subjects.slice(i, i + CHUNK)) for (const mac of store.subjectKeys(target, s)) bySubjectKey.set(mac.toString('hex'), s);
+      for (const s of subjects.slice(i, i + CHUNK))
+        for (const mac of store.subjectKeys(target, s)) bySubjectKey.set(mac.toString('hex'), s);
       const r = await store.pool.query<{ subject_key: Buffer; resource: string }>(
         `SELECT DISTINCT subject_key, resource FROM ${SHARES_TABLE} WHERE target = $1 AND contract_id <> $2 AND subject_key = ANY($3::bytea[])`,
         [target, contractId, [...bySubjectKey.keys()].map((h) => Buffer.from(h, 'hex'))],

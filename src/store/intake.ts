@@ -91,7 +91,10 @@ export class IntakeStore {
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): IntakeStore {
     // Bounded waits: an unreachable database answers the sender 503 (it retries), never a hang.
-    return new IntakeStore(new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 3_000, query_timeout: 10_000 }), Sealer.fromEnv(env));
+    return new IntakeStore(
+      new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 3_000, query_timeout: 10_000 }),
+      Sealer.fromEnv(env),
+    );
   }
 
   async close(): Promise<void> {
@@ -112,13 +115,23 @@ export class IntakeStore {
        SELECT *, now() + make_interval(secs => ${LEASE_SECONDS}) FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bytea[], $6::text[])
        ON CONFLICT (amendment_id) DO NOTHING
        RETURNING amendment_id`,
-      [ids, subs.map((s) => s.input.amendment.contractId), entries.map((e) => e.source), entries.map((e) => e.eventId), subs.map((s) => this.sealer.seal(s)), subs.map((s) => s.hash)],
+      [
+        ids,
+        subs.map((s) => s.input.amendment.contractId),
+        entries.map((e) => e.source),
+        entries.map((e) => e.eventId),
+        subs.map((s) => this.sealer.seal(s)),
+        subs.map((s) => s.hash),
+      ],
     );
     const fresh = new Set(inserted.rows.map((r) => r.amendment_id));
     const earlier = ids.filter((id) => !fresh.has(id));
     const before = new Map<string, { content_hash: string; started_at: Date | null }>();
     if (earlier.length > 0) {
-      const r = await this.pool.query<{ amendment_id: string; content_hash: string; started_at: Date | null }>(`SELECT amendment_id, content_hash, started_at FROM ${INTAKE_TABLE} WHERE amendment_id = ANY($1)`, [earlier]);
+      const r = await this.pool.query<{ amendment_id: string; content_hash: string; started_at: Date | null }>(
+        `SELECT amendment_id, content_hash, started_at FROM ${INTAKE_TABLE} WHERE amendment_id = ANY($1)`,
+        [earlier],
+      );
       for (const row of r.rows) before.set(row.amendment_id, row);
     }
     return subs.map((s, i) => {
@@ -126,7 +139,13 @@ export class IntakeStore {
       const contractId = s.input.amendment.contractId;
       if (fresh.has(amendmentId)) return { amendmentId, contractId, received: true };
       const b = before.get(amendmentId);
-      return { amendmentId, contractId, received: false, differs: b ? b.content_hash !== s.hash : false, started: Boolean(b?.started_at) };
+      return {
+        amendmentId,
+        contractId,
+        received: false,
+        differs: b ? b.content_hash !== s.hash : false,
+        started: Boolean(b?.started_at),
+      };
     });
   }
 
@@ -142,12 +161,19 @@ export class IntakeStore {
         RETURNING amendment_id, submission, attempts`,
       [limit],
     );
-    return r.rows.map((row) => ({ amendmentId: row.amendment_id, submission: this.sealer.open<Submission>(row.submission), attempts: row.attempts }));
+    return r.rows.map((row) => ({
+      amendmentId: row.amendment_id,
+      submission: this.sealer.open<Submission>(row.submission),
+      attempts: row.attempts,
+    }));
   }
 
   /** Its workflow started (or was there already): done. */
   async started(r: SubmitResult): Promise<void> {
-    await this.pool.query(`UPDATE ${INTAKE_TABLE} SET started_at = now(), run_id = $2, duplicate = $3, leased_until = NULL, attempts = attempts + 1 WHERE amendment_id = $1`, [r.amendmentId, r.runId, r.duplicate]);
+    await this.pool.query(
+      `UPDATE ${INTAKE_TABLE} SET started_at = now(), run_id = $2, duplicate = $3, leased_until = NULL, attempts = attempts + 1 WHERE amendment_id = $1`,
+      [r.amendmentId, r.runId, r.duplicate],
+    );
   }
 
   /** The start failed: released, to be tried again after `delayMs` by whichever instance comes first. */
@@ -161,7 +187,16 @@ export class IntakeStore {
   /** An amendment the intake holds (started or not), or undefined. */
   async status(amendmentId: string): Promise<IntakeStatus | undefined> {
     await this.ensureSchema();
-    const r = await this.pool.query<{ amendment_id: string; contract_id: string; source: string; event_id: string; received_at: Date; attempts: number; started_at: Date | null; last_error: string | null }>(
+    const r = await this.pool.query<{
+      amendment_id: string;
+      contract_id: string;
+      source: string;
+      event_id: string;
+      received_at: Date;
+      attempts: number;
+      started_at: Date | null;
+      last_error: string | null;
+    }>(
       `SELECT amendment_id, contract_id, source, event_id, received_at, attempts, started_at, last_error FROM ${INTAKE_TABLE} WHERE amendment_id = $1`,
       [amendmentId],
     );
@@ -187,7 +222,9 @@ export class IntakeStore {
   /** How many amendments wait to start (a gauge). */
   async waiting(): Promise<number> {
     await this.ensureSchema();
-    const r = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${INTAKE_TABLE} WHERE started_at IS NULL`);
+    const r = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${INTAKE_TABLE} WHERE started_at IS NULL`,
+    );
     return Number(r.rows[0]?.n ?? 0);
   }
 }

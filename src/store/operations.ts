@@ -102,7 +102,10 @@ export class OperationStore {
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
     // Bounded waits: an unreachable database is an error the caller retries, never a hang.
-    return new OperationStore(new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }), Sealer.fromEnv(env));
+    return new OperationStore(
+      new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }),
+      Sealer.fromEnv(env),
+    );
   }
 
   async close(): Promise<void> {
@@ -112,7 +115,10 @@ export class OperationStore {
   /** Store a plan's operations in provisioning order; a plan already stored (a retried activity) is left as it is. */
   async savePlan(amendmentId: string, planHash: string, operations: Operation[]): Promise<void> {
     await this.ensureSchema();
-    const have = await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2`, [amendmentId, planHash]);
+    const have = await this.pool.query<{ n: string }>(
+      `SELECT count(*) AS n FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2`,
+      [amendmentId, planHash],
+    );
     if (Number(have.rows[0]?.n ?? 0) === operations.length) return;
     await inTransaction(this.pool, async (c) => {
       for (let from = 0; from < operations.length; from += CHUNK) {
@@ -121,7 +127,14 @@ export class OperationStore {
           `INSERT INTO ${OPERATIONS_TABLE} (amendment_id, plan_hash, idx, target, action, op)
            SELECT $1, $2, * FROM unnest($3::int[], $4::text[], $5::text[], $6::bytea[])
            ON CONFLICT DO NOTHING`,
-          [amendmentId, planHash, chunk.map((_, i) => from + i), chunk.map((o) => o.target), chunk.map((o) => o.action), chunk.map((o) => this.sealer.seal(o))],
+          [
+            amendmentId,
+            planHash,
+            chunk.map((_, i) => from + i),
+            chunk.map((o) => o.target),
+            chunk.map((o) => o.action),
+            chunk.map((o) => this.sealer.seal(o)),
+          ],
         );
       }
     });
@@ -130,7 +143,10 @@ export class OperationStore {
   /** Operations `from` (inclusive) to `to` (exclusive) of a plan, in index order. */
   async load(amendmentId: string, planHash: string, from: number, to: number): Promise<StoredOperation[]> {
     await this.ensureSchema();
-    const r = await this.pool.query(`SELECT * FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2 AND idx >= $3 AND idx < $4 ORDER BY idx`, [amendmentId, planHash, from, to]);
+    const r = await this.pool.query(
+      `SELECT * FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2 AND idx >= $3 AND idx < $4 ORDER BY idx`,
+      [amendmentId, planHash, from, to],
+    );
     return r.rows.map((row) => this.toStored(row));
   }
 
@@ -171,7 +187,14 @@ export class OperationStore {
         `UPDATE ${OPERATIONS_TABLE} t SET compensation = v.outcome, compensated_at = v.at, compensation_result = v.result
            FROM unnest($3::int[], $4::text[], $5::timestamptz[], $6::bytea[]) AS v(idx, outcome, at, result)
           WHERE t.amendment_id = $1 AND t.plan_hash = $2 AND t.idx = v.idx`,
-        [amendmentId, planHash, u.map((x) => x.idx), u.map((x) => x.outcome), u.map((x) => x.at), u.map((x) => (x.detail ? this.sealer.seal({ detail: x.detail }) : null))],
+        [
+          amendmentId,
+          planHash,
+          u.map((x) => x.idx),
+          u.map((x) => x.outcome),
+          u.map((x) => x.at),
+          u.map((x) => (x.detail ? this.sealer.seal({ detail: x.detail }) : null)),
+        ],
       );
     }
   }
@@ -179,7 +202,10 @@ export class OperationStore {
   /** An operation's journal note, kept before the write it precedes. */
   async saveJournal(amendmentId: string, planHash: string, idx: number, value: JsonValue): Promise<void> {
     await this.ensureSchema();
-    await this.pool.query(`UPDATE ${OPERATIONS_TABLE} SET journal = $4 WHERE amendment_id = $1 AND plan_hash = $2 AND idx = $3`, [amendmentId, planHash, idx, this.sealer.seal(value)]);
+    await this.pool.query(
+      `UPDATE ${OPERATIONS_TABLE} SET journal = $4 WHERE amendment_id = $1 AND plan_hash = $2 AND idx = $3`,
+      [amendmentId, planHash, idx, this.sealer.seal(value)],
+    );
   }
 
   /** The plan hash an amendment last stored (a re-planned amendment stores a new one). */
@@ -193,13 +219,25 @@ export class OperationStore {
   }
 
   /** One page of a plan's operations with their outcomes (`amendctl status --operations`). */
-  async page(amendmentId: string, opts: { planHash?: string; offset?: number; limit?: number } = {}): Promise<{ planHash: string; total: number; offset: number; operations: StoredOperation[] } | undefined> {
+  async page(
+    amendmentId: string,
+    opts: { planHash?: string; offset?: number; limit?: number } = {},
+  ): Promise<{ planHash: string; total: number; offset: number; operations: StoredOperation[] } | undefined> {
     const latest = opts.planHash ? undefined : await this.latestPlan(amendmentId);
     const planHash = opts.planHash ?? latest?.planHash;
     if (!planHash) return undefined;
     const offset = Math.max(0, opts.offset ?? 0);
     const limit = Math.min(Math.max(1, opts.limit ?? 100), 10_000);
-    const total = latest?.total ?? Number((await this.pool.query<{ n: string }>(`SELECT count(*) AS n FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2`, [amendmentId, planHash])).rows[0]?.n ?? 0);
+    const total =
+      latest?.total ??
+      Number(
+        (
+          await this.pool.query<{ n: string }>(
+            `SELECT count(*) AS n FROM ${OPERATIONS_TABLE} WHERE amendment_id = $1 AND plan_hash = $2`,
+            [amendmentId, planHash],
+          )
+        ).rows[0]?.n ?? 0,
+      );
     return { planHash, total, offset, operations: await this.load(amendmentId, planHash, offset, offset + limit) };
   }
 
@@ -215,8 +253,14 @@ export class OperationStore {
     if (row.result) out.result = this.sealer.open<OperationResultData>(row.result as Buffer);
     if (row.journal) out.journal = this.sealer.open<JsonValue>(row.journal as Buffer);
     if (row.compensation) {
-      const detail = row.compensation_result ? this.sealer.open<{ detail?: string }>(row.compensation_result as Buffer).detail : undefined;
-      out.compensation = { outcome: row.compensation as StoredCompensation, at: (row.compensated_at as Date).toISOString(), ...(detail ? { detail } : {}) };
+      const detail = row.compensation_result
+        ? this.sealer.open<{ detail?: string }>(row.compensation_result as Buffer).detail
+        : undefined;
+      out.compensation = {
+        outcome: row.compensation as StoredCompensation,
+        at: (row.compensated_at as Date).toISOString(),
+        ...(detail ? { detail } : {}),
+      };
     }
     return out;
   }

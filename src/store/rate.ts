@@ -39,7 +39,10 @@ export class SharedRateBuckets {
   async take(target: string, bucket: Bucket, want: number): Promise<{ granted: number; waitMs: number }> {
     await this.ensureSchema();
     if (!this.known.has(target)) {
-      await this.pool.query(`INSERT INTO ${RATE_TABLE} (target, tokens) VALUES ($1, $2) ON CONFLICT (target) DO NOTHING`, [target, bucket.burst]);
+      await this.pool.query(
+        `INSERT INTO ${RATE_TABLE} (target, tokens) VALUES ($1, $2) ON CONFLICT (target) DO NOTHING`,
+        [target, bucket.burst],
+      );
       this.known.add(target);
     }
     const r = await this.pool.query<{ granted: number; left: number }>(
@@ -57,7 +60,10 @@ export class SharedRateBuckets {
       return { granted: 0, waitMs: 10 };
     }
     const granted = Number(row.granted);
-    return { granted, waitMs: granted > 0 ? 0 : Math.max(1, Math.ceil(((1 - Number(row.left)) / bucket.perSecond) * 1000)) };
+    return {
+      granted,
+      waitMs: granted > 0 ? 0 : Math.max(1, Math.ceil(((1 - Number(row.left)) / bucket.perSecond) * 1000)),
+    };
   }
 
   /** After a 429 with Retry-After: every worker holds back until then. */

@@ -24,7 +24,9 @@ export class Sealer {
   }
 
   open<T>(sealed: Buffer | string): T {
-    const payload: Payload = this.codec.decrypt(fromJson(JSON.parse(Buffer.isBuffer(sealed) ? sealed.toString('utf8') : sealed)));
+    const payload: Payload = this.codec.decrypt(
+      fromJson(JSON.parse(Buffer.isBuffer(sealed) ? sealed.toString('utf8') : sealed)),
+    );
     return defaultPayloadConverter.fromPayload<T>(payload);
   }
 }

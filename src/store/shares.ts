@@ -69,13 +69,20 @@ export class ShareStore {
   ) {
     pool.on('error', () => undefined);
     this.ensureSchema = schemaOnce(pool, 'amendctl_shares_schema', SCHEMA);
-    const derive = (key: Buffer) => Buffer.from(hkdfSync('sha256', key, Buffer.from('amendctl'), Buffer.from('share-subject/1'), 32));
-    this.macKeys = [{ id: keys.current, key: derive(keys.keys.get(keys.current)!) }, ...[...keys.keys].filter(([id]) => id !== keys.current).map(([id, key]) => ({ id, key: derive(key) }))];
+    const derive = (key: Buffer) =>
+      Buffer.from(hkdfSync('sha256', key, Buffer.from('amendctl'), Buffer.from('share-subject/1'), 32));
+    this.macKeys = [
+      { id: keys.current, key: derive(keys.keys.get(keys.current)!) },
+      ...[...keys.keys].filter(([id]) => id !== keys.current).map(([id, key]) => ({ id, key: derive(key) })),
+    ];
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): ShareStore {
     // One connection per share change in flight (each held while its target call runs).
-    return new ShareStore(new Pool({ ...auditDbConfig(env), max: 24, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }), loadCodecKeys(env));
+    return new ShareStore(
+      new Pool({ ...auditDbConfig(env), max: 24, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }),
+      loadCodecKeys(env),
+    );
   }
 
   async close(): Promise<void> {
@@ -95,16 +102,29 @@ export class ShareStore {
     await this.ensureSchema();
     const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return inTransaction(this.pool, async (c) => {
-      await c.query('SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY n', [ids.map(String)]);
+      await c.query(
+        'SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY n',
+        [ids.map(String)],
+      );
       return fn(new ShareTx(c, this));
     });
   }
 
   /** Every share of one contract (for tests and operators): target, resource, amendment; subjects only as their keys. */
-  async ofContract(contractId: string): Promise<Array<{ target: string; resource: string; amendmentId: string; subjectKey: Buffer }>> {
+  async ofContract(
+    contractId: string,
+  ): Promise<Array<{ target: string; resource: string; amendmentId: string; subjectKey: Buffer }>> {
     await this.ensureSchema();
-    const r = await this.pool.query(`SELECT target, resource, amendment_id, subject_key FROM ${SHARES_TABLE} WHERE contract_id = $1 ORDER BY target, resource`, [contractId]);
-    return r.rows.map((x) => ({ target: x.target, resource: x.resource, amendmentId: x.amendment_id, subjectKey: x.subject_key }));
+    const r = await this.pool.query(
+      `SELECT target, resource, amendment_id, subject_key FROM ${SHARES_TABLE} WHERE contract_id = $1 ORDER BY target, resource`,
+      [contractId],
+    );
+    return r.rows.map((x) => ({
+      target: x.target,
+      resource: x.resource,
+      amendmentId: x.amendment_id,
+      subjectKey: x.subject_key,
+    }));
   }
 
   /** The id of the codec key new rows are keyed with. */
@@ -152,11 +172,9 @@ export class ShareTx {
 
   /** The contract gives its share up. */
   async drop(k: ShareKey, contractId: string): Promise<void> {
-    await this.c.query(`DELETE FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 AND contract_id = $4`, [
-      k.target,
-      this.subjectKeys(k),
-      k.resource,
-      contractId,
-    ]);
+    await this.c.query(
+      `DELETE FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 AND contract_id = $4`,
+      [k.target, this.subjectKeys(k), k.resource, contractId],
+    );
   }
 }

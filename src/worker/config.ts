@@ -50,7 +50,8 @@ export function readDocumentFile(file: string, what: string, source?: string): s
     if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
     if (code === 'ENAMETOOLONG') return 'the file name is too long';
     if (code === 'ENOTDIR') return 'a part of the path is not a directory';
-    if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE') return 'not a usable file name (it contains a NUL character)';
+    if (code === 'ERR_INVALID_ARG_VALUE' || code === 'ERR_INVALID_ARG_TYPE')
+      return 'not a usable file name (it contains a NUL character)';
     return (err as Error).message;
   };
   let st;
@@ -61,7 +62,10 @@ export function readDocumentFile(file: string, what: string, source?: string): s
   }
   if (st.isDirectory()) return fail('a directory, expected a file');
   if (!st.isFile()) return fail('not a regular file (a device, FIFO or socket)');
-  if (st.size > MAX_DOCUMENT_BYTES) return fail(`${st.size} bytes; a document is at most ${MAX_DOCUMENT_BYTES} bytes (${MAX_DOCUMENT_BYTES / (1024 * 1024)} MB)`);
+  if (st.size > MAX_DOCUMENT_BYTES)
+    return fail(
+      `${st.size} bytes; a document is at most ${MAX_DOCUMENT_BYTES} bytes (${MAX_DOCUMENT_BYTES / (1024 * 1024)} MB)`,
+    );
   try {
     return readFileSync(file, 'utf8');
   } catch (err) {
@@ -70,14 +74,19 @@ export function readDocumentFile(file: string, what: string, source?: string): s
 }
 
 /** A duration: whole seconds, or a number with a unit: `90s`, `30m`, `72h`, `30d`. */
-export const DurationSchema = z.union([
-  z.number().int().positive(),
-  z
-    .string()
-    .trim()
-    .regex(/^\d+\s*[smhd]$/, 'a duration such as 90s, 30m, 72h or 7d')
-    .transform((t) => Number(t.slice(0, -1).trim()) * { s: 1, m: 60, h: 3600, d: 86400 }[t.slice(-1) as 's' | 'm' | 'h' | 'd']),
-], { error: 'a duration: whole seconds, or a number with s, m, h or d (90s, 30m, 72h, 7d)' });
+export const DurationSchema = z.union(
+  [
+    z.number().int().positive(),
+    z
+      .string()
+      .trim()
+      .regex(/^\d+\s*[smhd]$/, 'a duration such as 90s, 30m, 72h or 7d')
+      .transform(
+        (t) => Number(t.slice(0, -1).trim()) * { s: 1, m: 60, h: 3600, d: 86400 }[t.slice(-1) as 's' | 'm' | 'h' | 'd'],
+      ),
+  ],
+  { error: 'a duration: whole seconds, or a number with s, m, h or d (90s, 30m, 72h, 7d)' },
+);
 
 const ApproverStageSchema = {
   approvers: z.array(z.string().min(1)),
@@ -97,7 +106,10 @@ export const ApprovalPolicySchema = z
     separationOfDuties: z.boolean().default(true),
     deadline: DurationSchema.optional(),
     onDeadline: z.enum(['reject', 'escalate']).default('reject'),
-    escalation: z.object({ ...ApproverStageSchema, deadline: DurationSchema.optional() }).strict().optional(),
+    escalation: z
+      .object({ ...ApproverStageSchema, deadline: DurationSchema.optional() })
+      .strict()
+      .optional(),
     reminderEvery: DurationSchema.optional(),
     ordering: z.object({ gapDeadline: DurationSchema.optional() }).strict().default({}),
     /** src/domain/guard.ts: deactivating more than this needs approval whatever the rules say. */
@@ -112,16 +124,25 @@ export const ApprovalPolicySchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    if (p.onDeadline === 'escalate' && !p.escalation) ctx.addIssue({ code: 'custom', path: ['escalation'], message: 'onDeadline: escalate needs an escalation group' });
-    if (p.onDeadline === 'escalate' && p.deadline === undefined) ctx.addIssue({ code: 'custom', path: ['deadline'], message: 'onDeadline: escalate needs a deadline' });
+    if (p.onDeadline === 'escalate' && !p.escalation)
+      ctx.addIssue({ code: 'custom', path: ['escalation'], message: 'onDeadline: escalate needs an escalation group' });
+    if (p.onDeadline === 'escalate' && p.deadline === undefined)
+      ctx.addIssue({ code: 'custom', path: ['deadline'], message: 'onDeadline: escalate needs a deadline' });
     const groupRefs = (approvers: string[], groups: Record<string, string[]>, path: string[]) => {
-      for (const a of approvers) if (a.startsWith('group:') && !groups[a.slice(6)]) ctx.addIssue({ code: 'custom', path, message: `${a} names no group in groups` });
+      for (const a of approvers)
+        if (a.startsWith('group:') && !groups[a.slice(6)])
+          ctx.addIssue({ code: 'custom', path, message: `${a} names no group in groups` });
     };
     groupRefs(p.approvers, p.groups, ['approvers']);
     if (p.escalation) groupRefs(p.escalation.approvers, p.escalation.groups, ['escalation', 'approvers']);
   });
 
-export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = { approvers: ['*'], groups: {}, required: 1, separationOfDuties: true };
+export const DEFAULT_APPROVAL_POLICY: ApprovalPolicy = {
+  approvers: ['*'],
+  groups: {},
+  required: 1,
+  separationOfDuties: true,
+};
 export const DEFAULT_ORDERING_POLICY: OrderingPolicy = { gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS };
 
 export interface GovernancePolicy {
@@ -142,14 +163,28 @@ export function governancePolicyFrom(raw: unknown, file?: string): GovernancePol
     ...(p.deadline !== undefined ? { deadlineSeconds: p.deadline } : {}),
     ...(p.reminderEvery !== undefined ? { reminderEverySeconds: p.reminderEvery } : {}),
     ...(p.escalation
-      ? { escalation: { approvers: p.escalation.approvers, groups: p.escalation.groups, required: p.escalation.required, ...(p.escalation.deadline !== undefined ? { deadlineSeconds: p.escalation.deadline } : {}) } }
+      ? {
+          escalation: {
+            approvers: p.escalation.approvers,
+            groups: p.escalation.groups,
+            required: p.escalation.required,
+            ...(p.escalation.deadline !== undefined ? { deadlineSeconds: p.escalation.deadline } : {}),
+          },
+        }
       : {}),
   };
-  return { approval, ordering: { gapDeadlineSeconds: p.ordering.gapDeadline ?? DEFAULT_GAP_DEADLINE_SECONDS }, guard: p.massChangeGuard };
+  return {
+    approval,
+    ordering: { gapDeadlineSeconds: p.ordering.gapDeadline ?? DEFAULT_GAP_DEADLINE_SECONDS },
+    guard: p.massChangeGuard,
+  };
 }
 
 export function loadGovernancePolicy(file: string | undefined): GovernancePolicy {
-  if (!file) return { approval: DEFAULT_APPROVAL_POLICY, ordering: DEFAULT_ORDERING_POLICY, guard: DEFAULT_MASS_CHANGE_GUARD };
-  return governancePolicyFrom(parseStructuredText(readDocumentFile(file, 'approvals file', 'AMENDCTL_APPROVALS'), file), file);
+  if (!file)
+    return { approval: DEFAULT_APPROVAL_POLICY, ordering: DEFAULT_ORDERING_POLICY, guard: DEFAULT_MASS_CHANGE_GUARD };
+  return governancePolicyFrom(
+    parseStructuredText(readDocumentFile(file, 'approvals file', 'AMENDCTL_APPROVALS'), file),
+    file,
+  );
 }
-

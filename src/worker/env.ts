@@ -31,18 +31,43 @@ export interface EnvNeed {
   secret?: boolean;
 }
 
-export const TEMPORAL_NEED: EnvNeed = { anyOf: ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE'], why: 'where Temporal is (else localhost:7233)', required: false };
-export const CODEC_NEED: EnvNeed = { anyOf: ['AMENDCTL_CODEC_KEYS', 'AMENDCTL_CODEC_KEY_FILE'], why: 'the payload encryption keys', required: true };
+export const TEMPORAL_NEED: EnvNeed = {
+  anyOf: ['TEMPORAL_ADDRESS', 'TEMPORAL_PROFILE', 'TEMPORAL_CONFIG_FILE'],
+  why: 'where Temporal is (else localhost:7233)',
+  required: false,
+};
+export const CODEC_NEED: EnvNeed = {
+  anyOf: ['AMENDCTL_CODEC_KEYS', 'AMENDCTL_CODEC_KEY_FILE'],
+  why: 'the payload encryption keys',
+  required: true,
+};
 /** The amendctl database (operation store, audit log, shares, rate buckets): src/audit/store.ts auditDbConfig. */
 export const AMENDCTL_DB_NEEDS: readonly EnvNeed[] = [
-  { anyOf: ['AMENDCTL_AUDIT_DATABASE_URL', 'AMENDCTL_AUDIT_HOST', 'AMENDCTL_WAREHOUSE_HOST'], why: 'where the amendctl database is (else 127.0.0.1)', required: false },
-  { anyOf: ['AMENDCTL_AUDIT_DATABASE_URL', 'AMENDCTL_AUDIT_PASSWORD', 'AMENDCTL_WAREHOUSE_PASSWORD'], why: "the amendctl database's password", required: false, secret: true },
+  {
+    anyOf: ['AMENDCTL_AUDIT_DATABASE_URL', 'AMENDCTL_AUDIT_HOST', 'AMENDCTL_WAREHOUSE_HOST'],
+    why: 'where the amendctl database is (else 127.0.0.1)',
+    required: false,
+  },
+  {
+    anyOf: ['AMENDCTL_AUDIT_DATABASE_URL', 'AMENDCTL_AUDIT_PASSWORD', 'AMENDCTL_WAREHOUSE_PASSWORD'],
+    why: "the amendctl database's password",
+    required: false,
+    secret: true,
+  },
 ];
 
 /** The public keys whose signatures prove an approver (src/approvals/token.ts). */
-export const APPROVAL_KEYS_NEED: EnvNeed = { anyOf: ['AMENDCTL_APPROVAL_KEYS'], why: 'the approval keys file (else no approval counts)', required: false };
+export const APPROVAL_KEYS_NEED: EnvNeed = {
+  anyOf: ['AMENDCTL_APPROVAL_KEYS'],
+  why: 'the approval keys file (else no approval counts)',
+  required: false,
+};
 /** The key the API signs people's decisions with. */
-export const APPROVAL_SIGNING_NEED: EnvNeed = { anyOf: ['AMENDCTL_APPROVAL_SIGNING_KEY'], why: "the API's approval signing key (else approve and reject answer 501)", required: false };
+export const APPROVAL_SIGNING_NEED: EnvNeed = {
+  anyOf: ['AMENDCTL_APPROVAL_SIGNING_KEY'],
+  why: "the API's approval signing key (else approve and reject answer 501)",
+  required: false,
+};
 
 /** `amendctl worker`, before the targets file's own needs. */
 export const WORKER_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, ...AMENDCTL_DB_NEEDS, APPROVAL_KEYS_NEED];
@@ -50,7 +75,11 @@ export const WORKER_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, ...AME
 export const API_ENV: readonly EnvNeed[] = [TEMPORAL_NEED, CODEC_NEED, APPROVAL_SIGNING_NEED];
 
 /** Secrets that may come as NAME_FILE in every command (TEMPORAL_API_KEY: Temporal Cloud). */
-export const SECRET_ENV: readonly string[] = ['TEMPORAL_API_KEY', 'AMENDCTL_CODEC_SERVER_TOKEN', ...secretNames(AMENDCTL_DB_NEEDS)];
+export const SECRET_ENV: readonly string[] = [
+  'TEMPORAL_API_KEY',
+  'AMENDCTL_CODEC_SERVER_TOKEN',
+  ...secretNames(AMENDCTL_DB_NEEDS),
+];
 
 const LOOPBACK = /^(?:[a-z][a-z0-9+.-]*:\/\/)?(?:127\.\d+\.\d+\.\d+|localhost|\[::1\])(?:[:/]|$)/i;
 
@@ -70,9 +99,11 @@ export function fileEnvNeeds(text: string, file: string): EnvNeed[] {
     else if (node && typeof node === 'object') {
       const o = node as Record<string, unknown>;
       const keys = Object.keys(o);
-      if (keys.length === 1 && typeof o.env === 'string') credentials.push([o.env, { why: `the credential ${path} in ${file}`, required: true, secret: true }]);
+      if (keys.length === 1 && typeof o.env === 'string')
+        credentials.push([o.env, { why: `the credential ${path} in ${file}`, required: true, secret: true }]);
       for (const [k, v] of Object.entries(o)) {
-        if (k === 'bearerTokenEnv' && typeof v === 'string') credentials.push([v, { why: `the credential ${path}.${k} in ${file}`, required: true, secret: true }]);
+        if (k === 'bearerTokenEnv' && typeof v === 'string')
+          credentials.push([v, { why: `the credential ${path}.${k} in ${file}`, required: true, secret: true }]);
         else walk(v, path ? `${path}.${k}` : k);
       }
     }
@@ -81,7 +112,8 @@ export function fileEnvNeeds(text: string, file: string): EnvNeed[] {
   for (const m of values.flatMap((v) => [...v.matchAll(ENV_PLACEHOLDER)])) {
     const [, name, def] = m as unknown as [string, string, string | undefined];
     if (def === undefined) add(name, { why: `\${${name}} in ${file} has no default`, required: true });
-    else if (LOOPBACK.test(def.trim())) add(name, { why: `\${${name}} in ${file} defaults to ${def}, this machine`, required: false });
+    else if (LOOPBACK.test(def.trim()))
+      add(name, { why: `\${${name}} in ${file} defaults to ${def}, this machine`, required: false });
   }
   for (const [name, need] of credentials) add(name, need);
   return [...needs.values()];
@@ -111,7 +143,9 @@ export function applyFileEnv(env: NodeJS.ProcessEnv, names: Iterable<string>): v
     try {
       env[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
     } catch (err) {
-      throw new Error(`${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      throw new Error(
+        `${name}_FILE: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
     }
   }
 }

@@ -19,7 +19,10 @@ import { SharedRateBuckets } from '../store/rate';
 import { temporalTarget, type TemporalTarget } from '../client/connection';
 import { loadGovernancePolicy, PROJECT_ROOT, readDocumentFile, workerFiles, type WorkerFiles } from './config';
 import { FileRulesProvider } from './rules';
-import { makeWorkflowExporter, OpenTelemetryActivityInboundInterceptor } from '@temporalio/interceptors-opentelemetry/lib/worker';
+import {
+  makeWorkflowExporter,
+  OpenTelemetryActivityInboundInterceptor,
+} from '@temporalio/interceptors-opentelemetry/lib/worker';
 import { type Tracing, tracingFromEnv } from '../observability/tracing';
 import { TRACING_WORKFLOW_MODULE, tracedBundlePath } from './bundle';
 import { watchPendingApprovals } from '../observability/metrics';
@@ -60,7 +63,13 @@ const PROBE_TIMEOUT_MS = 3_000;
 async function probe(name: string, fn: () => Promise<unknown>): Promise<ReadyCheck> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([fn(), new Promise((_, reject) => (timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)))]);
+    await Promise.race([
+      fn(),
+      new Promise(
+        (_, reject) =>
+          (timer = setTimeout(() => reject(new Error(`no answer within ${PROBE_TIMEOUT_MS} ms`)), PROBE_TIMEOUT_MS)),
+      ),
+    ]);
     return { name, ok: true };
   } catch (err) {
     return { name, ok: false, detail: (err as Error)?.message ?? String(err) };
@@ -73,7 +82,10 @@ async function probe(name: string, fn: () => Promise<unknown>): Promise<ReadyChe
  * A prebuilt workflow bundle (npm run build makes lib/workflow-bundle.js, and its traced twin
  * with the OpenTelemetry workflow interceptors), else the sources.
  */
-export function workflowSource(env: NodeJS.ProcessEnv = process.env, traced = false): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> {
+export function workflowSource(
+  env: NodeJS.ProcessEnv = process.env,
+  traced = false,
+): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath' | 'bundlerOptions' | 'interceptors'> {
   const plain = env.AMENDCTL_WORKFLOW_BUNDLE ?? resolve(PROJECT_ROOT, 'lib', 'workflow-bundle.js');
   const bundle = traced ? tracedBundlePath(plain) : plain;
   if (existsSync(bundle) && !env.AMENDCTL_WORKFLOW_SOURCES) return { workflowBundle: { codePath: bundle } };
@@ -87,7 +99,9 @@ export function workflowSource(env: NodeJS.ProcessEnv = process.env, traced = fa
 
 /** The activity side of tracing: each activity a span, continuing the workflow's trace. */
 function activityTracing(tracing: Tracing | undefined): Pick<WorkerOptions, 'interceptors'> {
-  return tracing ? { interceptors: { activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] } } : {};
+  return tracing
+    ? { interceptors: { activity: [(ctx) => ({ inbound: new OpenTelemetryActivityInboundInterceptor(ctx) })] } }
+    : {};
 }
 
 export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Promise<AmendctlWorker> {
@@ -95,7 +109,9 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   const files = { ...workerFiles(env), ...opts.files };
   const tracing = opts.tracing ?? tracingFromEnv('amendctl-worker', env);
   const temporal = opts.temporal ?? temporalTarget();
-  const registry = new ConnectorRegistry(parseTargets(readDocumentFile(files.targetsFile, 'targets file', 'AMENDCTL_TARGETS'), files.targetsFile, env));
+  const registry = new ConnectorRegistry(
+    parseTargets(readDocumentFile(files.targetsFile, 'targets file', 'AMENDCTL_TARGETS'), files.targetsFile, env),
+  );
   const governance = loadGovernancePolicy(files.approvalsFile);
   const rules = new FileRulesProvider(files.rulesFile, governance.guard);
   const trust = files.approvalKeysFile ? loadTrust(files.approvalKeysFile) : undefined;
@@ -116,10 +132,34 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   });
 
   const connection = await connectPatiently(temporal, env);
-  const clientConnection = await Connection.connect(temporal.connectionOptions as Parameters<typeof Connection.connect>[0]);
-  const client = new Client({ connection: clientConnection, namespace: temporal.namespace, dataConverter: dataConverter(env, codecKeys) });
-  const activities = createActivities({ registry, rules, approvalPolicy: governance.approval, orderingPolicy: governance.ordering, client, taskQueue: files.taskQueue, store: operations, shares, notifications, ...(trust ? { trust } : {}) });
-  const closeAll = () => Promise.allSettled([registry.close(), clientConnection.close(), connection.close(), store?.close(), shareStore?.close()]);
+  const clientConnection = await Connection.connect(
+    temporal.connectionOptions as Parameters<typeof Connection.connect>[0],
+  );
+  const client = new Client({
+    connection: clientConnection,
+    namespace: temporal.namespace,
+    dataConverter: dataConverter(env, codecKeys),
+  });
+  const activities = createActivities({
+    registry,
+    rules,
+    approvalPolicy: governance.approval,
+    orderingPolicy: governance.ordering,
+    client,
+    taskQueue: files.taskQueue,
+    store: operations,
+    shares,
+    notifications,
+    ...(trust ? { trust } : {}),
+  });
+  const closeAll = () =>
+    Promise.allSettled([
+      registry.close(),
+      clientConnection.close(),
+      connection.close(),
+      store?.close(),
+      shareStore?.close(),
+    ]);
   const workers: Worker[] = [];
   try {
     const { applyBatch, compensateBatch } = activities;
@@ -166,8 +206,16 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
   watchPendingApprovals(() => pendingApprovals(client));
   let readiness: { at: number; value: Promise<Readiness> } | undefined;
   const check = async (): Promise<Readiness> => {
-    const checks: ReadyCheck[] = workers.map((w) => ({ name: `worker ${w.options.taskQueue}`, ok: w.getState() === 'RUNNING', ...(w.getState() === 'RUNNING' ? {} : { detail: w.getState() }) }));
-    checks.push(...(await Promise.all(registry.names().map((t) => probe(`target ${t}`, () => registry.get(t)!.readAccount(READINESS_PROBE_SUBJECT))))));
+    const checks: ReadyCheck[] = workers.map((w) => ({
+      name: `worker ${w.options.taskQueue}`,
+      ok: w.getState() === 'RUNNING',
+      ...(w.getState() === 'RUNNING' ? {} : { detail: w.getState() }),
+    }));
+    checks.push(
+      ...(await Promise.all(
+        registry.names().map((t) => probe(`target ${t}`, () => registry.get(t)!.readAccount(READINESS_PROBE_SUBJECT))),
+      )),
+    );
     return { ready: checks.every((c) => c.ok), checks };
   };
   return {
@@ -205,7 +253,10 @@ async function connectPatiently(temporal: TemporalTarget, env: NodeJS.ProcessEnv
       return await NativeConnection.connect(temporal.connectionOptions);
     } catch (err) {
       const wait = Math.min(5_000, 250 * 2 ** (attempt - 1));
-      if (Date.now() + wait > deadline) throw new Error(`Temporal at ${temporal.address} does not answer (${(err as Error)?.message ?? String(err)}); gave up after ${attempt} attempts`);
+      if (Date.now() + wait > deadline)
+        throw new Error(
+          `Temporal at ${temporal.address} does not answer (${(err as Error)?.message ?? String(err)}); gave up after ${attempt} attempts`,
+        );
       await new Promise((r) => setTimeout(r, wait));
     }
   }

@@ -36,7 +36,11 @@ export class FileRulesProvider implements RulesProvider {
       readDocumentFile(this.file, 'rules file', 'AMENDCTL_RULES'); // throws the InputError naming why
     }
     if (!this.cached || this.cached.mtimeMs !== st!.mtimeMs || this.cached.size !== st!.size) {
-      this.cached = { mtimeMs: st!.mtimeMs, size: st!.size, ruleset: loadRuleset(readDocumentFile(this.file, 'rules file', 'AMENDCTL_RULES'), this.file) };
+      this.cached = {
+        mtimeMs: st!.mtimeMs,
+        size: st!.size,
+        ruleset: loadRuleset(readDocumentFile(this.file, 'rules file', 'AMENDCTL_RULES'), this.file),
+      };
     }
     return this.cached.ruleset;
   }

@@ -134,7 +134,13 @@ interface Progress {
   keeper: boolean;
 }
 
-async function phases(s: AmendmentState, amendment: Amendment, contract: ContractLine, p: Progress, input: AmendmentWorkflowInput): Promise<AmendmentView> {
+async function phases(
+  s: AmendmentState,
+  amendment: Amendment,
+  contract: ContractLine,
+  p: Progress,
+  input: AmendmentWorkflowInput,
+): Promise<AmendmentView> {
   const notYet = await effectiveDate(s, amendment, contract);
   if (notYet) return notYet.ended;
   const applied = await awaitTurn(s, amendment, contract);
@@ -146,22 +152,45 @@ async function phases(s: AmendmentState, amendment: Amendment, contract: Contrac
   const plannedAt = Date.now();
   const plan = await planPhase(s, amendment, applied.turn);
   p.plan = plan;
-  if (plan.violations.length > 0) return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release(), p);
+  if (plan.violations.length > 0)
+    return finish(s, 'invalid', plan.violations.map((v) => v.message).join('; '), () => contract.release(), p);
   const refused = await approvalPhase(s, plan, plannedAt);
   if (refused) return finish(s, 'rejected', refused, () => contract.release(), p);
 
   const budget = retryBudget(input);
   const { failure, dispatched } = await provision(s, amendment, plan, budget, p);
-  if (!failure) return finish(s, 'completed', `${s.count('applied')} changed, ${s.count('unchanged')} already so`, () => contract.release(plan.after), p);
+  if (!failure)
+    return finish(
+      s,
+      'completed',
+      `${s.count('applied')} changed, ${s.count('unchanged')} already so`,
+      () => contract.release(plan.after),
+      p,
+    );
   return compensateAndFinish(s, amendment, plan, dispatched, budget, failure, contract, p);
 }
 
-async function compensateAndFinish(s: AmendmentState, amendment: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string, contract: ContractLine, p?: Progress): Promise<AmendmentView> {
+async function compensateAndFinish(
+  s: AmendmentState,
+  amendment: Amendment,
+  plan: PlannedAmendment,
+  dispatched: BatchSpec[],
+  budget: number,
+  failure: string,
+  contract: ContractLine,
+  p?: Progress,
+): Promise<AmendmentView> {
   const left = await compensate(s, amendment, plan, dispatched, budget, failure);
   if (left.length > 0) {
     s.view.leftForOperator = left;
     const shown = `${left.slice(0, 5).join('; ')}${left.length > 5 ? `; and ${left.length - 5} more` : ''}`;
-    return finish(s, 'failed', `${failure} and ${left.length} compensation${left.length === 1 ? '' : 's'} failed: ${shown}`, () => contract.release(), p);
+    return finish(
+      s,
+      'failed',
+      `${failure} and ${left.length} compensation${left.length === 1 ? '' : 's'} failed: ${shown}`,
+      () => contract.release(),
+      p,
+    );
   }
   return finish(s, 'rolled_back', `${failure}; every applied operation was compensated`, () => contract.release(), p);
 }
@@ -187,10 +216,17 @@ function startKeeper(s: AmendmentState, a: Amendment): void {
  * nothing applied: rejected, released. Batches sent: they stop (each waits for its activity to
  * end), every applied operation is compensated, released. Already finishing: the record and release repeated.
  */
-async function onCancellation(s: AmendmentState, a: Amendment, line: ContractLine, p: Progress, input: AmendmentWorkflowInput): Promise<AmendmentView> {
+async function onCancellation(
+  s: AmendmentState,
+  a: Amendment,
+  line: ContractLine,
+  p: Progress,
+  input: AmendmentWorkflowInput,
+): Promise<AmendmentView> {
   const at = new Date().toISOString();
   const why = 'a Temporal cancellation request (the Web UI or temporal workflow cancel)';
-  if (p.finishing) return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
+  if (p.finishing)
+    return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
   s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };
   if (p.plan && p.dispatched.length > 0) {
     const budget = retryBudget(input);
@@ -225,7 +261,8 @@ function listen(s: AmendmentState): void {
       // Verified by the approval loop, in arrival order with the signals; the answer once it is.
       const u = s.queueApproveUpdate(x, now());
       await condition(() => u.outcome !== undefined);
-      if (!u.outcome!.counted) throw ApplicationFailure.create({ message: u.outcome!.why, type: 'ApproverNotAllowed', nonRetryable: true });
+      if (!u.outcome!.counted)
+        throw ApplicationFailure.create({ message: u.outcome!.why, type: 'ApproverNotAllowed', nonRetryable: true });
       return s.approvalResult();
     },
     {
@@ -233,7 +270,8 @@ function listen(s: AmendmentState): void {
         try {
           s.validateApproveUpdate(x);
         } catch (err) {
-          if (err instanceof UpdateRefused) throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: true });
+          if (err instanceof UpdateRefused)
+            throw ApplicationFailure.create({ message: err.message, type: err.type, nonRetryable: true });
           throw err;
         }
       },
@@ -261,7 +299,8 @@ function validate(s: AmendmentState, input: AmendmentWorkflowInput): Amendment |
   const a = parsed.data;
   if (a.reverses) s.view.reverses = a.reverses;
   const reversal = input.options?.rollback;
-  if (reversal && a.reverses) s.view.rollback = { of: a.reverses, requestedBy: reversal.requestedBy, reason: reversal.reason };
+  if (reversal && a.reverses)
+    s.view.rollback = { of: a.reverses, requestedBy: reversal.requestedBy, reason: reversal.reason };
   return a;
 }
 
@@ -280,7 +319,14 @@ class ContractLine {
     const a = this.a;
     // With the keeper, the run asks: a new run of this workflow (a reset) then takes over its own turn.
     const runId = this.p?.keeper ? { runId: workflowInfo().runId } : {};
-    const policy = await control.enqueueAmendment({ contractId: a.contractId, amendmentId: a.amendmentId, sequence: a.sequence, workflowId: this.s.view.workflowId, ...runId, ...(effectiveAt ? { effectiveAt } : {}) });
+    const policy = await control.enqueueAmendment({
+      contractId: a.contractId,
+      amendmentId: a.amendmentId,
+      sequence: a.sequence,
+      workflowId: this.s.view.workflowId,
+      ...runId,
+      ...(effectiveAt ? { effectiveAt } : {}),
+    });
     return policy ?? { gapDeadlineSeconds: 7 * 24 * 3600 };
   }
 
@@ -290,7 +336,10 @@ class ContractLine {
 
   async release(after?: Amendment['contract']): Promise<void> {
     if (this.p) this.p.holding = false;
-    await getExternalWorkflowHandle(this.workflowId).signal(releaseSignal, { amendmentId: this.a.amendmentId, ...(after ? { applied: after } : {}) });
+    await getExternalWorkflowHandle(this.workflowId).signal(releaseSignal, {
+      amendmentId: this.a.amendmentId,
+      ...(after ? { applied: after } : {}),
+    });
   }
 }
 
@@ -309,8 +358,17 @@ async function effectiveDate(s: AmendmentState, a: Amendment, line: ContractLine
 
 async function endCancelled(s: AmendmentState, line: ContractLine): Promise<AmendmentView> {
   if (s.superseded) {
-    s.view.cancellation = { kind: 'superseded', by: s.superseded.by, at: new Date().toISOString(), reason: s.superseded.reason };
-    return finish(s, 'rejected', `superseded by amendment ${s.superseded.by} before it took effect: ${s.superseded.reason}`);
+    s.view.cancellation = {
+      kind: 'superseded',
+      by: s.superseded.by,
+      at: new Date().toISOString(),
+      reason: s.superseded.reason,
+    };
+    return finish(
+      s,
+      'rejected',
+      `superseded by amendment ${s.superseded.by} before it took effect: ${s.superseded.reason}`,
+    );
   }
   const c = s.cancelled!;
   s.view.cancellation = { kind: 'cancelled', ...c };
@@ -322,7 +380,11 @@ async function endCancelled(s: AmendmentState, line: ContractLine): Promise<Amen
  * Wait for the turn: the predecessor must be applied first. A gap (an earlier sequence that
  * never arrives) is reported, and after the ordering policy's deadline ends it invalid.
  */
-async function awaitTurn(s: AmendmentState, a: Amendment, line: ContractLine): Promise<Ended | { turn: AppliedStateView | null }> {
+async function awaitTurn(
+  s: AmendmentState,
+  a: Amendment,
+  line: ContractLine,
+): Promise<Ended | { turn: AppliedStateView | null }> {
   setStatus(s, 'queued', `waiting for the turn of sequence ${a.sequence} of contract ${a.contractId}`);
   const { gapDeadlineSeconds } = await line.enqueue();
   const stop = (): boolean => s.turn !== undefined || s.cancelled !== undefined || s.superseded !== undefined;
@@ -335,7 +397,9 @@ async function awaitTurn(s: AmendmentState, a: Amendment, line: ContractLine): P
       gapSince = undefined;
       if (w) {
         s.view.queue = { appliedSequence: w.appliedSequence, missing: [], ...(w.holder ? { holder: w.holder } : {}) };
-        const ahead = w.scheduledAhead.map((x) => `${x.amendmentId} (sequence ${x.sequence}) is scheduled for ${x.effectiveAt}`);
+        const ahead = w.scheduledAhead.map(
+          (x) => `${x.amendmentId} (sequence ${x.sequence}) is scheduled for ${x.effectiveAt}`,
+        );
         const h = w.holder;
         const line = h
           ? `waiting for the turn of contract ${a.contractId} (at sequence ${w.appliedSequence}): amendment ${h.amendmentId} (sequence ${h.sequence}) holds it${h.since ? ` since ${h.since}` : ''}${h.reclaiming ? `, being taken back (${h.reclaiming.why})` : ''}`
@@ -351,14 +415,25 @@ async function awaitTurn(s: AmendmentState, a: Amendment, line: ContractLine): P
     s.view.queue = { appliedSequence: w!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
     if (Date.now() >= deadline) {
       await line.withdraw();
-      if (s.turn === undefined) return { ended: await finish(s, 'invalid', `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${a.amendmentId} (sequence ${a.sequence}) cannot apply without it`) };
+      if (s.turn === undefined)
+        return {
+          ended: await finish(
+            s,
+            'invalid',
+            `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${a.amendmentId} (sequence ${a.sequence}) cannot apply without it`,
+          ),
+        };
       // The turn came at the last moment; the withdraw released it, so ask again and wait plainly.
       s.turn = undefined;
       await line.enqueue();
       await condition(() => s.turn !== undefined);
       break;
     }
-    setStatus(s, 'queued', `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`);
+    setStatus(
+      s,
+      'queued',
+      `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`,
+    );
     await condition(() => stop() || s.notices !== seen, deadline - Date.now());
   }
   if (s.turn === undefined) return { ended: await endCancelled(s, line) };
@@ -382,11 +457,19 @@ async function planPhase(s: AmendmentState, a: Amendment, applied: AppliedStateV
 }
 
 /** Approval where the plan asks for it (and always for an operator's reversal). Returns why it was refused, if it was. */
-async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requestedAt: number): Promise<string | undefined> {
+async function approvalPhase(
+  s: AmendmentState,
+  plan: PlannedAmendment,
+  requestedAt: number,
+): Promise<string | undefined> {
   const reasons = [...plan.approval.reasons];
   const reversal = s.view.rollback;
   // The rule id and the message are recorded (approval reasons, audit records): they keep the word rollback.
-  if (reversal) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${reversal.of} requested by ${reversal.requestedBy}: ${reversal.reason}` });
+  if (reversal)
+    reasons.push({
+      ruleId: 'operator-rollback',
+      message: `operator rollback of ${reversal.of} requested by ${reversal.requestedBy}: ${reversal.reason}`,
+    });
   const needed = plan.approval.required || reversal !== undefined;
   const approval = new ApprovalState(plan.approvalPolicy, s.view.submittedBy, needed, reasons);
   s.startApproval(approval);
@@ -411,7 +494,9 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
       log.info('approval reminder', { amendmentId: s.view.amendmentId, ...event.reminder });
       notifier?.send('reminded', approval.view.reminders.length);
     } else if (event?.kind === 'escalated') {
-      upsertMemo({ approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null } });
+      upsertMemo({
+        approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null },
+      });
       log.info('approval escalated', { amendmentId: s.view.amendmentId, at: event.at, to: approval.view.eligible });
       notifier?.send('escalated');
     } else if (event?.kind === 'expired') {
@@ -420,11 +505,16 @@ async function approvalPhase(s: AmendmentState, plan: PlannedAmendment, requeste
     }
     setStatus(s, 'pending_approval', approval.waitingFor());
   }
-  s.dropUnverified(`decided before this decision was verified (status ${approval.rejected ? 'rejected' : approval.expired ? 'expired' : 'approved'})`);
+  s.dropUnverified(
+    `decided before this decision was verified (status ${approval.rejected ? 'rejected' : approval.expired ? 'expired' : 'approved'})`,
+  );
   const v = approval.view;
   notifier?.send('decided', 1, decisionOf(approval));
   if (approval.expired) {
-    const what = v.stage === 'escalated' ? `no decision by the escalation deadline ${v.deadline ?? ''}` : `no decision by the approval deadline ${v.deadline ?? ''}`;
+    const what =
+      v.stage === 'escalated'
+        ? `no decision by the escalation deadline ${v.deadline ?? ''}`
+        : `no decision by the approval deadline ${v.deadline ?? ''}`;
     return `${what}: rejected by the approval policy (${v.approvals.length} approval${v.approvals.length === 1 ? '' : 's'} of ${v.needed} in time)`;
   }
   if (approval.rejected) return `rejected by ${v.rejection!.by}: ${v.rejection!.reason}`;
@@ -462,8 +552,18 @@ async function verifyDecisions(s: AmendmentState, plan: PlannedAmendment): Promi
  * once. After the first failure no further batch starts. Returns the failure (one line)
  * and the batches that ran, for compensation.
  */
-async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment, budget: number, p: Progress): Promise<{ failure?: string; dispatched: BatchSpec[] }> {
-  setStatus(s, 'running', `applying ${plan.operationsTotal} operation${plan.operationsTotal === 1 ? '' : 's'} on ${Object.keys(plan.lanes).length} target${Object.keys(plan.lanes).length === 1 ? '' : 's'}`);
+async function provision(
+  s: AmendmentState,
+  a: Amendment,
+  plan: PlannedAmendment,
+  budget: number,
+  p: Progress,
+): Promise<{ failure?: string; dispatched: BatchSpec[] }> {
+  setStatus(
+    s,
+    'running',
+    `applying ${plan.operationsTotal} operation${plan.operationsTotal === 1 ? '' : 's'} on ${Object.keys(plan.lanes).length} target${Object.keys(plan.lanes).length === 1 ? '' : 's'}`,
+  );
   let failure: string | undefined;
   const dispatched = p.dispatched;
   let cancelled: unknown;
@@ -482,7 +582,17 @@ async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment
           const b = batches[next++]!;
           dispatched.push(b);
           try {
-            const r = await batchActivities(b, 'apply', budget, p.keeper).applyBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+            const r = await batchActivities(b, 'apply', budget, p.keeper).applyBatch({
+              amendmentId: a.amendmentId,
+              contractId: a.contractId,
+              planHash: plan.planHash,
+              target: b.target,
+              from: b.from,
+              to: b.to,
+              batch: b.batch,
+              of: b.of,
+              budgetSeconds: budget,
+            });
             s.recordBatch(b, r);
             if (r.failure) failure ??= `${r.failure.description} failed: ${r.failure.message}`;
           } catch (err) {
@@ -494,28 +604,50 @@ async function provision(s: AmendmentState, a: Amendment, plan: PlannedAmendment
           setCurrentDetails(details(s.view));
         }
       };
-      await Promise.allSettled(Array.from({ length: Math.min(plan.lanes[batches[0]!.target] ?? 1, batches.length) }, lane));
+      await Promise.allSettled(
+        Array.from({ length: Math.min(plan.lanes[batches[0]!.target] ?? 1, batches.length) }, lane),
+      );
       for (const b of batches.slice(next)) s.recordSkipped(b);
     }),
   );
-  if (cancelled === undefined && requested()) cancelled = new CancelledFailure('cancellation requested while the batches ran');
+  if (cancelled === undefined && requested())
+    cancelled = new CancelledFailure('cancellation requested while the batches ran');
   if (cancelled !== undefined) throw cancelled;
   return failure === undefined ? { dispatched } : { failure, dispatched };
 }
 
 /** Compensate every applied operation: per target, its batches newest first; targets at once. Returns what is left for an operator. */
-async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendment, dispatched: BatchSpec[], budget: number, failure: string): Promise<string[]> {
+async function compensate(
+  s: AmendmentState,
+  a: Amendment,
+  plan: PlannedAmendment,
+  dispatched: BatchSpec[],
+  budget: number,
+  failure: string,
+): Promise<string[]> {
   setStatus(s, 'running', `compensating after ${failure}`);
   const left: string[] = [];
   await Promise.all(
     byTarget(dispatched).map(async (batches) => {
       for (const b of [...batches].reverse()) {
         try {
-          const r = await batchActivities(b, 'compensate', budget).compensateBatch({ amendmentId: a.amendmentId, contractId: a.contractId, planHash: plan.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: budget });
+          const r = await batchActivities(b, 'compensate', budget).compensateBatch({
+            amendmentId: a.amendmentId,
+            contractId: a.contractId,
+            planHash: plan.planHash,
+            target: b.target,
+            from: b.from,
+            to: b.to,
+            batch: b.batch,
+            of: b.of,
+            budgetSeconds: budget,
+          });
           s.recordCompensation(b.target, r);
           for (const f of r.failed) left.push(`${f.description} (${f.message})`);
         } catch (err) {
-          left.push(`${b.target}: the compensation of batch ${b.batch} of ${b.of} could not run (${failureInfo(err).message}): check operations ${b.from}-${b.to - 1} with amendctl status --operations`);
+          left.push(
+            `${b.target}: the compensation of batch ${b.batch} of ${b.of} could not run (${failureInfo(err).message}): check operations ${b.from}-${b.to - 1} with amendctl status --operations`,
+          );
         }
         setCurrentDetails(details(s.view));
       }
@@ -528,7 +660,13 @@ async function compensate(s: AmendmentState, a: Amendment, plan: PlannedAmendmen
  * The final status, recorded in the durable, hash-chained audit log. `release` (the contract's
  * turn, where it is held) goes out in the same workflow task as the record: one round trip.
  */
-async function finish(s: AmendmentState, status: AmendmentStatus, reason: string, release?: () => Promise<void>, p?: Progress): Promise<AmendmentView> {
+async function finish(
+  s: AmendmentState,
+  status: AmendmentStatus,
+  reason: string,
+  release?: () => Promise<void>,
+  p?: Progress,
+): Promise<AmendmentView> {
   if (p) p.finishing = { status, reason, ...(release ? { release } : {}) };
   setStatus(s, status, reason);
   s.view.finishedAt ??= new Date().toISOString();
@@ -565,7 +703,12 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
  * inside the activity; the activity's own retries cover a lost worker (heartbeat timeout),
  * and a retried batch resumes from the operation store.
  */
-function batchActivities(b: BatchSpec, kind: 'apply' | 'compensate', budgetSeconds: number, waitOnCancel = false): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+function batchActivities(
+  b: BatchSpec,
+  kind: 'apply' | 'compensate',
+  budgetSeconds: number,
+  waitOnCancel = false,
+): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
     // Cancelled, the batch stops taking new operations and records what it did; the compensation waits for that.
     ...(waitOnCancel ? { cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED } : {}),
@@ -590,14 +733,22 @@ function failureInfo(err: unknown): { type: string; message: string } {
 function details(v: AmendmentView): string {
   const lines = [`**${v.status}**${v.reason ? `: ${v.reason}` : ''}`];
   if (v.operationsTotal) {
-    const per = Object.entries(v.operationCounts ?? {}).map(([t, c]) => `${t}: ${Object.entries(c).map(([o, n]) => `${n} ${o.replace('_', ' ')}`).join(', ')}`);
+    const per = Object.entries(v.operationCounts ?? {}).map(
+      ([t, c]) =>
+        `${t}: ${Object.entries(c)
+          .map(([o, n]) => `${n} ${o.replace('_', ' ')}`)
+          .join(', ')}`,
+    );
     lines.push(`operations: ${v.operationsTotal} planned; ${per.join('; ')}`);
   }
   if (v.approval?.required) {
-    lines.push(`approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`);
+    lines.push(
+      `approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`,
+    );
     const last = v.approval.reminders[v.approval.reminders.length - 1];
     if (last) lines.push(`reminder ${v.approval.reminders.length} at ${last.at}: ${last.waitingFor}`);
   }
-  if (v.rollback) lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
+  if (v.rollback)
+    lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
   return lines.join('\n\n');
 }

@@ -19,7 +19,10 @@ export const IGNORED_KEPT = 100;
 export const identity = (by: string): string => by.normalize('NFKC').trim().toLowerCase();
 
 /** Eligible user ids of one stage: named users and the members of every group, or `*` for anyone. */
-export function eligibleApprovers(stage: { approvers: string[]; groups?: Record<string, string[]> }): Set<string> | '*' {
+export function eligibleApprovers(stage: {
+  approvers: string[];
+  groups?: Record<string, string[]>;
+}): Set<string> | '*' {
   if (stage.approvers.includes('*')) return '*';
   const groups = stage.groups ?? {};
   const out = new Set<string>();
@@ -28,11 +31,15 @@ export function eligibleApprovers(stage: { approvers: string[]; groups?: Record<
     else out.add(a);
   }
   // Groups not named in `approvers` still count (the original policy shape: every group's members may approve).
-  if (!stage.approvers.some((a) => a.startsWith('group:'))) for (const members of Object.values(groups)) for (const m of members) out.add(m);
+  if (!stage.approvers.some((a) => a.startsWith('group:')))
+    for (const members of Object.values(groups)) for (const m of members) out.add(m);
   return out;
 }
 
-export type ApprovalEvent = { kind: 'reminded'; reminder: ApprovalReminder } | { kind: 'escalated'; at: string } | { kind: 'expired'; at: string };
+export type ApprovalEvent =
+  | { kind: 'reminded'; reminder: ApprovalReminder }
+  | { kind: 'escalated'; at: string }
+  | { kind: 'expired'; at: string };
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
@@ -81,9 +88,12 @@ export class ApprovalState {
     const who = shown(by);
     const same = strict ? (a: string, b: string) => identity(a) === identity(b) : (a: string, b: string) => a === b;
     if (this.view.expired) return `the approval deadline ${this.view.deadline ?? ''} has passed`;
-    if (this.policy.separationOfDuties && same(by, this.submittedBy)) return `${who} submitted this amendment and may not approve it (separation of duties)`;
+    if (this.policy.separationOfDuties && same(by, this.submittedBy))
+      return `${who} submitted this amendment and may not approve it (separation of duties)`;
     if (this.eligible !== '*' && !this.eligible.has(by)) {
-      return this.view.stage === 'escalated' ? `${who} is not in the escalation approver group for this amendment` : `${who} is not an approver for this amendment`;
+      return this.view.stage === 'escalated'
+        ? `${who} is not in the escalation approver group for this amendment`
+        : `${who} is not an approver for this amendment`;
     }
     if (this.stageApprovals().some((a) => same(a.by, by))) return `${who} has already approved`;
     return undefined;
@@ -114,7 +124,10 @@ export class ApprovalState {
   /** Recorded in the view, `by` as it can be shown (one line, bounded), at most IGNORED_KEPT of them. */
   ignore(d: Decision & { reason?: string }, why: string): void {
     if (this.view.ignored.length >= IGNORED_KEPT) return;
-    const extra = { ...(d.comment !== undefined ? { comment: shown(d.comment, 500) } : {}), ...(typeof d.reason === 'string' ? { reason: shown(d.reason, 500) } : {}) };
+    const extra = {
+      ...(d.comment !== undefined ? { comment: shown(d.comment, 500) } : {}),
+      ...(typeof d.reason === 'string' ? { reason: shown(d.reason, 500) } : {}),
+    };
     this.view.ignored.push({ by: shown(d.by), at: d.at, ...extra, why });
   }
 
@@ -159,7 +172,12 @@ export class ApprovalState {
       return { kind: 'expired', at: iso(nowMs) };
     }
     if (this.nextReminderMs !== undefined && nowMs >= this.nextReminderMs) {
-      const reminder: ApprovalReminder = { at: iso(nowMs), stage: this.view.stage, waitingFor: this.waitingFor(), to: this.view.eligible };
+      const reminder: ApprovalReminder = {
+        at: iso(nowMs),
+        stage: this.view.stage,
+        waitingFor: this.waitingFor(),
+        to: this.view.eligible,
+      };
       this.view.reminders.push(reminder);
       this.nextReminderMs = this.reminderAfter(this.nextReminderMs);
       return { kind: 'reminded', reminder };
@@ -170,7 +188,10 @@ export class ApprovalState {
   /** A line for `status`: who is still needed, and by when. */
   waitingFor(): string {
     const left = this.view.stillNeeded;
-    const who = this.eligible === '*' ? `anyone but ${this.submittedBy}` : this.view.eligible.join(', ') || 'nobody (no eligible approver is configured)';
+    const who =
+      this.eligible === '*'
+        ? `anyone but ${this.submittedBy}`
+        : this.view.eligible.join(', ') || 'nobody (no eligible approver is configured)';
     const stage = this.view.stage === 'escalated' ? ' (escalated)' : '';
     const by = this.view.deadline ? ` by ${this.view.deadline}` : '';
     return `waiting for ${left} more approval${left === 1 ? '' : 's'}${stage} from ${who}${by}`;
@@ -201,7 +222,11 @@ export class ApprovalState {
 
   private eligibleList(): string[] {
     if (this.eligible === '*') return ['*'];
-    const done = new Set(this.view?.approvals.filter((a) => (a.stage ?? 'primary') === this.view.stage).map((a) => a.by) ?? []);
-    return [...this.eligible].filter((u) => !(this.policy.separationOfDuties && u === this.submittedBy) && !done.has(u)).sort();
+    const done = new Set(
+      this.view?.approvals.filter((a) => (a.stage ?? 'primary') === this.view.stage).map((a) => a.by) ?? [],
+    );
+    return [...this.eligible]
+      .filter((u) => !(this.policy.separationOfDuties && u === this.submittedBy) && !done.has(u))
+      .sort();
   }
 }

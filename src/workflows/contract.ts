@@ -66,11 +66,29 @@ const seq = (v: unknown): boolean => typeof v === 'number' && Number.isSafeInteg
 
 /** Why a message to the contract is not one this workflow sends itself or receives from its amendments, or undefined. */
 const SIGNAL_SHAPES: Record<string, (m: Record<string, unknown>) => string | undefined> = {
-  enqueue: (m) => (str(m['amendmentId']) && seq(m['sequence']) && str(m['workflowId']) && optStr(m['runId']) && optStr(m['effectiveAt']) ? undefined : 'expected { amendmentId, sequence, workflowId, runId?, effectiveAt? }'),
-  release: (m) => (!str(m['amendmentId']) ? 'expected { amendmentId, applied? }' : m['applied'] !== undefined && !ContractSchema.safeParse(m['applied']).success ? 'applied: not a contract' : undefined),
+  enqueue: (m) =>
+    str(m['amendmentId']) &&
+    seq(m['sequence']) &&
+    str(m['workflowId']) &&
+    optStr(m['runId']) &&
+    optStr(m['effectiveAt'])
+      ? undefined
+      : 'expected { amendmentId, sequence, workflowId, runId?, effectiveAt? }',
+  release: (m) =>
+    !str(m['amendmentId'])
+      ? 'expected { amendmentId, applied? }'
+      : m['applied'] !== undefined && !ContractSchema.safeParse(m['applied']).success
+        ? 'applied: not a contract'
+        : undefined,
   withdraw: (m) => (str(m['amendmentId']) ? undefined : 'expected { amendmentId }'),
-  holderGone: (m) => (str(m['amendmentId']) && str(m['workflowId']) && optStr(m['runId']) ? undefined : 'expected { amendmentId, workflowId, runId? }'),
-  releaseTurn: (m) => (str(m['amendmentId']) && typeof m['by'] === 'string' && typeof m['reason'] === 'string' ? undefined : 'expected { amendmentId, by, reason }'),
+  holderGone: (m) =>
+    str(m['amendmentId']) && str(m['workflowId']) && optStr(m['runId'])
+      ? undefined
+      : 'expected { amendmentId, workflowId, runId? }',
+  releaseTurn: (m) =>
+    str(m['amendmentId']) && typeof m['by'] === 'string' && typeof m['reason'] === 'string'
+      ? undefined
+      : 'expected { amendmentId, by, reason }',
 };
 
 /** True when the handler may act on the message; a malformed one is logged and ignored (see HOSTILE_SIGNALS_PATCH). */
@@ -80,7 +98,9 @@ function wellFormed(signal: keyof typeof SIGNAL_SHAPES, msg: unknown): boolean {
     log.warn(`ignored a malformed ${signal} signal`, { why });
     return false;
   }
-  const problem = isObject(msg) ? SIGNAL_SHAPES[signal]!(msg) : `expected an object, got ${Array.isArray(msg) ? 'an array' : typeof msg}`;
+  const problem = isObject(msg)
+    ? SIGNAL_SHAPES[signal]!(msg)
+    : `expected an object, got ${Array.isArray(msg) ? 'an array' : typeof msg}`;
   if (problem && patched(HOSTILE_SIGNALS_PATCH)) {
     log.warn(`ignored a malformed ${signal} signal`, { why: problem });
     return false;
@@ -100,7 +120,9 @@ const reclaiming = proxyActivities<Pick<AmendmentActivities, 'reclaimTurn'>>({
 /** Continue as new well before Temporal's own limits, whatever the server suggests. */
 const MAX_HISTORY_EVENTS = 2_000;
 
-type Outgoing = { workflowId: string; message: TurnMessage; notice?: never } | { workflowId: string; notice: ContractNotice; message?: never };
+type Outgoing =
+  | { workflowId: string; message: TurnMessage; notice?: never }
+  | { workflowId: string; notice: ContractNotice; message?: never };
 
 export async function contractWorkflow(initial: ContractWorkflowState): Promise<void> {
   const state: ContractWorkflowState = {
@@ -126,7 +148,11 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     for (const s of scheduled.filter((x) => x.sequence === req.sequence && x.amendmentId !== req.amendmentId)) {
       outbox.push({
         workflowId: s.workflowId,
-        notice: { kind: 'superseded', by: req.amendmentId, reason: `amendment ${req.amendmentId} arrived for sequence ${req.sequence} of contract ${state.contractId} before ${s.amendmentId} took effect` },
+        notice: {
+          kind: 'superseded',
+          by: req.amendmentId,
+          reason: `amendment ${req.amendmentId} arrived for sequence ${req.sequence} of contract ${state.contractId} before ${s.amendmentId} took effect`,
+        },
       });
     }
     const keep = scheduled.filter((x) => !(x.sequence === req.sequence && x.amendmentId !== req.amendmentId));
@@ -140,13 +166,26 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
           amendmentId: state.holder.amendmentId,
           sequence: state.holder.sequence,
           ...(state.holder.since ? { since: state.holder.since } : {}),
-          ...(state.reclaim ? { reclaiming: { why: state.reclaim.by ? `released by ${state.reclaim.by}: ${state.reclaim.reason ?? ''}` : 'its workflow has ended without releasing', at: state.reclaim.at } } : {}),
+          ...(state.reclaim
+            ? {
+                reclaiming: {
+                  why: state.reclaim.by
+                    ? `released by ${state.reclaim.by}: ${state.reclaim.reason ?? ''}`
+                    : 'its workflow has ended without releasing',
+                  at: state.reclaim.at,
+                },
+              }
+            : {}),
         }
       : undefined;
 
   /** Tell every waiting amendment that is not next where the line stands (only when it changed). */
   const noticeWaiting = (): void => {
-    const present = new Set<number>([...state.waiting.map((w) => w.sequence), ...scheduled.map((s) => s.sequence), ...(state.holder ? [state.holder.sequence] : [])]);
+    const present = new Set<number>([
+      ...state.waiting.map((w) => w.sequence),
+      ...scheduled.map((s) => s.sequence),
+      ...(state.holder ? [state.holder.sequence] : []),
+    ]);
     const holder = holderView();
     for (const w of state.waiting) {
       if (w.sequence === nextSequence()) {
@@ -155,18 +194,33 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
         const key = JSON.stringify(['holder', holder]);
         if (lastNotice.get(w.amendmentId) === key) continue;
         lastNotice.set(w.amendmentId, key);
-        outbox.push({ workflowId: w.workflowId, notice: { kind: 'waiting', appliedSequence: nextSequence() - 1, missing: [], scheduledAhead: [], holder } });
+        outbox.push({
+          workflowId: w.workflowId,
+          notice: { kind: 'waiting', appliedSequence: nextSequence() - 1, missing: [], scheduledAhead: [], holder },
+        });
         continue;
       }
       const missing: number[] = [];
       for (let q = nextSequence(); q < w.sequence; q++) if (!present.has(q)) missing.push(q);
-      const scheduledAhead = scheduled.filter((s) => s.sequence < w.sequence).map((s) => ({ sequence: s.sequence, amendmentId: s.amendmentId, effectiveAt: s.effectiveAt ?? '' }));
-      const notice: ContractNotice = { kind: 'waiting', appliedSequence: nextSequence() - 1, missing, scheduledAhead, ...(tellHolder && holder ? { holder } : {}) };
+      const scheduledAhead = scheduled
+        .filter((s) => s.sequence < w.sequence)
+        .map((s) => ({ sequence: s.sequence, amendmentId: s.amendmentId, effectiveAt: s.effectiveAt ?? '' }));
+      const notice: ContractNotice = {
+        kind: 'waiting',
+        appliedSequence: nextSequence() - 1,
+        missing,
+        scheduledAhead,
+        ...(tellHolder && holder ? { holder } : {}),
+      };
       // Only what the amendment acts on (the gap, what is scheduled ahead): one notice per change, none in the common in-order case.
       // While there is a gap the status names the contract's sequence too, so that counts as a change.
       // Right behind the holder (its sequence next), the holder is part of what it is told.
       const behind = tellHolder && holder !== undefined && w.sequence === holder.sequence + 1;
-      const key = JSON.stringify(missing.length > 0 ? [missing, scheduledAhead, notice.appliedSequence] : [missing, scheduledAhead, ...(behind ? [holder] : [])]);
+      const key = JSON.stringify(
+        missing.length > 0
+          ? [missing, scheduledAhead, notice.appliedSequence]
+          : [missing, scheduledAhead, ...(behind ? [holder] : [])],
+      );
       if ((lastNotice.get(w.amendmentId) ?? JSON.stringify([[], []])) === key) continue;
       lastNotice.set(w.amendmentId, key);
       outbox.push({ workflowId: w.workflowId, notice });
@@ -186,7 +240,11 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       return; // a stale one is refused when it enqueues for its turn
     }
     const wasScheduled = scheduled.some((s) => s.amendmentId === req.amendmentId);
-    if (wasScheduled) scheduled.splice(scheduled.findIndex((s) => s.amendmentId === req.amendmentId), 1);
+    if (wasScheduled)
+      scheduled.splice(
+        scheduled.findIndex((s) => s.amendmentId === req.amendmentId),
+        1,
+      );
     if (state.holder?.amendmentId === req.amendmentId) {
       // A new run of the holder (its workflow was reset) asks again: the turn is its own.
       if (req.runId && state.holder.runId !== req.runId) {
@@ -203,14 +261,23 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     }
     if (!wasScheduled && req.sequence >= nextSequence()) supersede(req);
     if (state.recent.some((r) => r.amendmentId === req.amendmentId)) {
-      outbox.push({ workflowId: req.workflowId, message: { kind: 'refused', reason: `amendment ${req.amendmentId} was already applied to contract ${state.contractId}` } });
+      outbox.push({
+        workflowId: req.workflowId,
+        message: {
+          kind: 'refused',
+          reason: `amendment ${req.amendmentId} was already applied to contract ${state.contractId}`,
+        },
+      });
       return;
     }
     if (req.sequence < nextSequence()) {
       const by = state.recent.find((r) => r.sequence === req.sequence)?.amendmentId;
       outbox.push({
         workflowId: req.workflowId,
-        message: { kind: 'refused', reason: `sequence ${req.sequence} of contract ${state.contractId} is already applied${by ? ` (by amendment ${by})` : ''}; the contract is at sequence ${nextSequence() - 1}` },
+        message: {
+          kind: 'refused',
+          reason: `sequence ${req.sequence} of contract ${state.contractId} is already applied${by ? ` (by amendment ${by})` : ''}; the contract is at sequence ${nextSequence() - 1}`,
+        },
       });
       return;
     }
@@ -240,7 +307,8 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       return;
     }
     // Not holding: out of the line (a turn would not reach it anyway), unless a newer run took its place.
-    const mine = (r: EnqueueRequest): boolean => r.amendmentId === gone.amendmentId && (!gone.runId || !r.runId || r.runId === gone.runId);
+    const mine = (r: EnqueueRequest): boolean =>
+      r.amendmentId === gone.amendmentId && (!gone.runId || !r.runId || r.runId === gone.runId);
     const before = state.waiting.length + scheduled.length;
     state.waiting = state.waiting.filter((w) => !mine(w));
     scheduled.splice(0, scheduled.length, ...scheduled.filter((x) => !mine(x)));
@@ -253,17 +321,29 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   setHandler(releaseTurnSignal, (msg) => {
     if (!wellFormed('releaseTurn', msg)) return;
     if (state.holder?.amendmentId !== msg.amendmentId) {
-      log.warn('operator release for an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
+      log.warn('operator release for an amendment that does not hold the turn', {
+        amendmentId: msg.amendmentId,
+        holder: state.holder?.amendmentId,
+      });
       return;
     }
-    state.reclaim = { amendmentId: msg.amendmentId, ...(state.holder.runId ? { runId: state.holder.runId } : {}), by: msg.by, reason: msg.reason, at: new Date().toISOString() };
+    state.reclaim = {
+      amendmentId: msg.amendmentId,
+      ...(state.holder.runId ? { runId: state.holder.runId } : {}),
+      by: msg.by,
+      reason: msg.reason,
+      at: new Date().toISOString(),
+    };
     noticeWaiting();
   });
 
   setHandler(releaseSignal, (msg) => {
     if (!wellFormed('release', msg)) return;
     if (state.holder?.amendmentId !== msg.amendmentId) {
-      log.warn('release from an amendment that does not hold the turn', { amendmentId: msg.amendmentId, holder: state.holder?.amendmentId });
+      log.warn('release from an amendment that does not hold the turn', {
+        amendmentId: msg.amendmentId,
+        holder: state.holder?.amendmentId,
+      });
       return;
     }
     if (msg.applied) {
@@ -273,11 +353,21 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
         amendmentId: state.holder.amendmentId,
         previous: state.applied?.contract ?? null,
       };
-      state.recent.push({ amendmentId: state.holder.amendmentId, sequence: state.holder.sequence, at: new Date().toISOString() });
+      state.recent.push({
+        amendmentId: state.holder.amendmentId,
+        sequence: state.holder.sequence,
+        at: new Date().toISOString(),
+      });
       if (state.recent.length > RECENT_KEPT) state.recent.splice(0, state.recent.length - RECENT_KEPT);
       // Amendments that were waiting for an already-taken sequence can never apply now.
       for (const w of state.waiting.filter((x) => x.sequence < nextSequence())) {
-        outbox.push({ workflowId: w.workflowId, message: { kind: 'refused', reason: `sequence ${w.sequence} of contract ${state.contractId} was applied by amendment ${state.holder.amendmentId}` } });
+        outbox.push({
+          workflowId: w.workflowId,
+          message: {
+            kind: 'refused',
+            reason: `sequence ${w.sequence} of contract ${state.contractId} was applied by amendment ${state.holder.amendmentId}`,
+          },
+        });
       }
       state.waiting = state.waiting.filter((x) => x.sequence >= nextSequence());
       for (const s of scheduled.filter((x) => x.sequence < nextSequence())) lastNotice.delete(s.amendmentId);
@@ -299,7 +389,11 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       : {}),
     ...(state.reclaimed && state.reclaimed.length > 0 ? { reclaimed: state.reclaimed } : {}),
     waiting: state.waiting.map((w) => ({ amendmentId: w.amendmentId, sequence: w.sequence })),
-    scheduled: scheduled.map((s) => ({ amendmentId: s.amendmentId, sequence: s.sequence, effectiveAt: s.effectiveAt ?? '' })),
+    scheduled: scheduled.map((s) => ({
+      amendmentId: s.amendmentId,
+      sequence: s.sequence,
+      effectiveAt: s.effectiveAt ?? '',
+    })),
     recent: state.recent,
     run: state.run ?? 1,
   }));
@@ -308,7 +402,11 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   /** Take the turn back from a holder that ended without releasing it (or that an operator released). */
   const reclaim = async (r: NonNullable<ContractWorkflowState['reclaim']>): Promise<void> => {
     const holder = state.holder!;
-    const result = await reclaiming.reclaimTurn({ contractId: state.contractId, holder, ...(r.by ? { by: r.by, reason: r.reason ?? '' } : {}) });
+    const result = await reclaiming.reclaimTurn({
+      contractId: state.contractId,
+      holder,
+      ...(r.by ? { by: r.by, reason: r.reason ?? '' } : {}),
+    });
     if (state.reclaim !== r) return; // the holder released, or a new run of it took the turn, meanwhile
     state.reclaim = null;
     if (result.kind === 'running' || result.kind === 'ended') {
@@ -324,7 +422,12 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     const reclaimed: ReclaimView = result.view;
     state.reclaimed!.push(reclaimed);
     if (state.reclaimed!.length > RECLAIMED_KEPT) state.reclaimed!.splice(0, state.reclaimed!.length - RECLAIMED_KEPT);
-    log.warn('turn reclaimed from an amendment that ended without releasing it', { amendmentId: holder.amendmentId, ended: reclaimed.ended, compensated: reclaimed.undone, flagged: reclaimed.flagged.length });
+    log.warn('turn reclaimed from an amendment that ended without releasing it', {
+      amendmentId: holder.amendmentId,
+      ended: reclaimed.ended,
+      compensated: reclaimed.undone,
+      flagged: reclaimed.flagged.length,
+    });
     state.holder = null;
     noticeWaiting();
   };
@@ -333,11 +436,15 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   const tooLong = (): boolean => workflowInfo().continueAsNewSuggested || workflowInfo().historyLength > maxEvents;
 
   for (;;) {
-    await condition(() => outbox.length > 0 || grantable() || tooLong() || (state.reclaim != null && state.holder !== null));
+    await condition(
+      () => outbox.length > 0 || grantable() || tooLong() || (state.reclaim != null && state.holder !== null),
+    );
     while (outbox.length > 0) {
       // Refusals and notices go out together (one workflow task), in the order they were queued per amendment.
       const batch = outbox.splice(0, outbox.length);
-      await Promise.all(batch.map((out) => (out.message ? deliver(out.workflowId, out.message) : notify(out.workflowId, out.notice))));
+      await Promise.all(
+        batch.map((out) => (out.message ? deliver(out.workflowId, out.message) : notify(out.workflowId, out.notice))),
+      );
     }
     if (state.reclaim && state.holder?.amendmentId === state.reclaim.amendmentId) {
       await reclaim(state.reclaim);

@@ -8,7 +8,16 @@ import { z } from 'zod';
 import type { Contract } from '../domain/contract';
 import type { Amendment } from '../domain/amendment';
 import type { NotifyActivities } from '../notify/notice';
-import type { Action, ApplyResult, ApprovalReason, Change, CompensateResult, Operation, Plan, Violation } from '../domain/plan';
+import type {
+  Action,
+  ApplyResult,
+  ApprovalReason,
+  Change,
+  CompensateResult,
+  Operation,
+  Plan,
+  Violation,
+} from '../domain/plan';
 
 export const TASK_QUEUE_DEFAULT = 'amendctl';
 
@@ -22,11 +31,32 @@ export const SA = {
   AmendmentId: defineSearchAttributeKey('AmendmentId', SearchAttributeType.KEYWORD),
   AmendmentStatus: defineSearchAttributeKey('AmendmentStatus', SearchAttributeType.KEYWORD),
 } as const;
-export const SEARCH_ATTRIBUTES: Record<keyof typeof SA, 'Keyword'> = { ContractId: 'Keyword', CustomerId: 'Keyword', AmendmentId: 'Keyword', AmendmentStatus: 'Keyword' };
+export const SEARCH_ATTRIBUTES: Record<keyof typeof SA, 'Keyword'> = {
+  ContractId: 'Keyword',
+  CustomerId: 'Keyword',
+  AmendmentId: 'Keyword',
+  AmendmentStatus: 'Keyword',
+};
 
-export const AMENDMENT_STATUSES = ['queued', 'scheduled', 'pending_approval', 'running', 'completed', 'invalid', 'rejected', 'rolled_back', 'failed'] as const;
+export const AMENDMENT_STATUSES = [
+  'queued',
+  'scheduled',
+  'pending_approval',
+  'running',
+  'completed',
+  'invalid',
+  'rejected',
+  'rolled_back',
+  'failed',
+] as const;
 export type AmendmentStatus = (typeof AMENDMENT_STATUSES)[number];
-export const FINAL_STATUSES: ReadonlySet<AmendmentStatus> = new Set(['completed', 'invalid', 'rejected', 'rolled_back', 'failed']);
+export const FINAL_STATUSES: ReadonlySet<AmendmentStatus> = new Set([
+  'completed',
+  'invalid',
+  'rejected',
+  'rolled_back',
+  'failed',
+]);
 
 // ---- Approval signals: validated at the boundary (the CLI, `temporal workflow signal`, the UI) ----
 
@@ -118,7 +148,8 @@ export const DEFAULT_GAP_DEADLINE_SECONDS = 7 * 24 * 3600;
 
 // ---- Views: what `status` and the workflow result show ----
 
-export type OperationOutcome = 'pending' | 'running' | 'applied' | 'unchanged' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
+export type OperationOutcome =
+  'pending' | 'running' | 'applied' | 'unchanged' | 'failed' | 'skipped' | 'compensated' | 'compensation_failed';
 
 export interface OperationView {
   id: string;
@@ -164,7 +195,8 @@ export interface VerifyApprovalInput {
   by: string;
   text?: string;
 }
-export type VerifyApprovalResult = ({ ok: true } & Omit<ProofView, 'verifiedAt'> & { by: string; verifiedAt: string }) | { ok: false; why: string };
+export type VerifyApprovalResult =
+  ({ ok: true } & Omit<ProofView, 'verifiedAt'> & { by: string; verifiedAt: string }) | { ok: false; why: string };
 
 export type ApprovalStage = 'primary' | 'escalated';
 
@@ -241,7 +273,14 @@ export interface AmendmentView {
   /** The first failed operations (also those beyond `operations`). */
   failures?: OperationView[];
   /** Batches whose activity failed as a whole (timed out with no worker to finish them): every operation in them counts as failed. */
-  lostBatches?: Array<{ target: string; batch: number; of: number; from: number; to: number; error: { type: string; message: string } }>;
+  lostBatches?: Array<{
+    target: string;
+    batch: number;
+    of: number;
+    from: number;
+    to: number;
+    error: { type: string; message: string };
+  }>;
   /** While running: each batch in flight, from its last heartbeat (added by the client, not the workflow). */
   progress?: BatchProgress[];
 }
@@ -284,7 +323,13 @@ export type TurnMessage = { kind: 'turn'; applied: AppliedStateView | null } | {
 
 /** What the contract tells a waiting amendment: where the line is, or that it was superseded. */
 export type ContractNotice =
-  | { kind: 'waiting'; appliedSequence: number; missing: number[]; scheduledAhead: Array<{ sequence: number; amendmentId: string; effectiveAt: string }>; holder?: TurnHolderView }
+  | {
+      kind: 'waiting';
+      appliedSequence: number;
+      missing: number[];
+      scheduledAhead: Array<{ sequence: number; amendmentId: string; effectiveAt: string }>;
+      holder?: TurnHolderView;
+    }
   | { kind: 'superseded'; by: string; reason: string };
 
 export interface WithdrawMessage {
@@ -519,7 +564,12 @@ export interface AmendmentActivities extends NotifyActivities {
    * The contract takes the turn back from a holder that ended without releasing it: how the run
    * ended; what it had applied, compensated; the audit record (src/activities/reclaim.ts).
    */
-  reclaimTurn(input: { contractId: string; holder: EnqueueRequest; by?: string; reason?: string }): Promise<ReclaimResult>;
+  reclaimTurn(input: {
+    contractId: string;
+    holder: EnqueueRequest;
+    by?: string;
+    reason?: string;
+  }): Promise<ReclaimResult>;
   /** The worker's ordering policy (gap deadline). */
   orderingPolicy(): Promise<OrderingPolicy>;
   /** Verify an approval token against the worker's trusted keys (issue 12); never throws for a bad token, answers why. */

@@ -7,7 +7,14 @@
  * an amendment that released its turn (its release arrived before its run closed), a reclaim for
  * a holder that did not. The keeper costs the amendment 4 history events and no signal of its own.
  */
-import { CancellationScope, condition, getExternalWorkflowHandle, isCancellation, log, workflowInfo } from '@temporalio/workflow';
+import {
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  isCancellation,
+  log,
+  workflowInfo,
+} from '@temporalio/workflow';
 import { contractWorkflowId, holderGoneSignal, type KeeperInput } from './definitions';
 
 export async function turnKeeper(input: KeeperInput): Promise<void> {
@@ -18,9 +25,17 @@ export async function turnKeeper(input: KeeperInput): Promise<void> {
     const runId = workflowInfo().parent?.runId;
     await CancellationScope.nonCancellable(async () => {
       try {
-        await getExternalWorkflowHandle(contractWorkflowId(input.contractId)).signal(holderGoneSignal, { amendmentId: input.amendmentId, workflowId: input.workflowId, ...(runId ? { runId } : {}) });
+        await getExternalWorkflowHandle(contractWorkflowId(input.contractId)).signal(holderGoneSignal, {
+          amendmentId: input.amendmentId,
+          workflowId: input.workflowId,
+          ...(runId ? { runId } : {}),
+        });
       } catch (e) {
-        log.warn('could not tell the contract that its amendment is gone', { contractId: input.contractId, amendmentId: input.amendmentId, error: String(e) });
+        log.warn('could not tell the contract that its amendment is gone', {
+          contractId: input.contractId,
+          amendmentId: input.amendmentId,
+          error: String(e),
+        });
       }
     });
   }

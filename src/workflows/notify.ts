@@ -50,7 +50,10 @@ export class ApprovalNotifier {
       if (!this.names.has(notice.kind)) this.names.set(notice.kind, endpoints.notificationEndpoints(notice.kind));
       names = await this.names.get(notice.kind)!;
     } catch (err) {
-      log.warn('approval notice not sent: the endpoints could not be read', { notice: notice.id, error: (err as Error).message });
+      log.warn('approval notice not sent: the endpoints could not be read', {
+        notice: notice.id,
+        error: (err as Error).message,
+      });
       return;
     }
     await Promise.all(
@@ -77,7 +80,10 @@ export class ApprovalNotifier {
       eligible: a.eligible,
       ...(a.deadline ? { deadline: a.deadline } : {}),
       reasons: a.reasons,
-      grants: { ...noticeGrants(v.operations.map((o) => o.description)), total: v.operationsTotal ?? v.operations.length },
+      grants: {
+        ...noticeGrants(v.operations.map((o) => o.description)),
+        total: v.operationsTotal ?? v.operations.length,
+      },
       ...(decision ? { decision } : {}),
     };
   }

@@ -24,11 +24,20 @@ const warm = z
     r: z.record(z.string(), z.json()).default({}),
     o: z.object({ x: z.string() }).strict().optional(),
     d: z.iso.datetime({ offset: true }).optional(),
-    u: z.union([z.number().int().positive(), z.string().trim().transform((t) => t.length)]),
+    u: z.union([
+      z.number().int().positive(),
+      z
+        .string()
+        .trim()
+        .transform((t) => t.length),
+    ]),
     l: z.enum(['x']).or(z.literal('y')),
   })
   .strict()
   .superRefine((_v, _ctx) => undefined);
 
 /** Parsed once each way (valid, invalid), so the lazy parts of parsing run before the freeze too. */
-export const zodPreloaded = [warm.safeParse({ s: 'x', n: 1, e: 'a', b: true, u: 1, l: 'x', d: '2025-01-01T00:00:00Z' }).success, warm.safeParse({ s: '' }).success];
+export const zodPreloaded = [
+  warm.safeParse({ s: 'x', n: 1, e: 'a', b: true, u: 1, l: 'x', d: '2025-01-01T00:00:00Z' }).success,
+  warm.safeParse({ s: '' }).success,
+];

@@ -13,7 +13,10 @@ export const proofs = proxyLocalActivities<Pick<AmendmentActivities, 'verifyAppr
  * The approval loop's wait: until `wakeOn` (a decision arrived, or one to verify), or until the
  * approval's next deadline or reminder is due, which it then applies and returns.
  */
-export async function untilApprovalWakes(approval: ApprovalState, wakeOn: () => boolean): Promise<{ woke: true } | { woke: false; event: ApprovalEvent | undefined }> {
+export async function untilApprovalWakes(
+  approval: ApprovalState,
+  wakeOn: () => boolean,
+): Promise<{ woke: true } | { woke: false; event: ApprovalEvent | undefined }> {
   const wake = approval.nextWakeMs();
   if (wake === undefined) {
     await condition(wakeOn);
@@ -25,5 +28,12 @@ export async function untilApprovalWakes(approval: ApprovalState, wakeOn: () => 
 
 /** What a decision records of a verified proof (who vouched, how, when). */
 export function proofView(r: Extract<VerifyApprovalResult, { ok: true }>): ProofView {
-  return { via: r.via, keyId: r.keyId, issuedAt: r.issuedAt, expiresAt: r.expiresAt, tokenId: r.tokenId, verifiedAt: r.verifiedAt };
+  return {
+    via: r.via,
+    keyId: r.keyId,
+    issuedAt: r.issuedAt,
+    expiresAt: r.expiresAt,
+    tokenId: r.tokenId,
+    verifiedAt: r.verifiedAt,
+  };
 }

@@ -8,7 +8,14 @@ import { z } from 'zod';
 import { BusinessIdSchema } from '../domain/amendment';
 import type { Difference, DriftKind } from '../domain/drift';
 import type { ApprovalReason } from '../domain/plan';
-import type { AmendmentView, ApprovalPolicy, ApprovalView, BatchSpec, OperationOutcome, OperationView } from './definitions';
+import type {
+  AmendmentView,
+  ApprovalPolicy,
+  ApprovalView,
+  BatchSpec,
+  OperationOutcome,
+  OperationView,
+} from './definitions';
 
 /** What a reconciliation does with the drift it finds on a target: report it, repair it, or repair it once approved. */
 export const RECONCILE_POLICIES = ['report', 'repair', 'approve'] as const;
@@ -26,9 +33,19 @@ export const ReconcileInputSchema = z
     /** Every contract: how many reconcile at once (default 4). */
     concurrency: z.number().int().min(1).max(50).default(4),
     /** How long one repair operation may keep retrying its target (default 300 s). */
-    retryBudgetSeconds: z.number().int().min(1).max(30 * 24 * 3600).default(300),
+    retryBudgetSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .default(300),
     /** How long a repair waits for approval when the approval policy sets no deadline (default 24 h); then it is only reported. */
-    approvalDeadlineSeconds: z.number().int().min(1).max(30 * 24 * 3600).default(24 * 3600),
+    approvalDeadlineSeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24 * 3600)
+      .default(24 * 3600),
     /** Every contract: where this run starts in the sorted list (continue-as-new carries it). */
     offset: z.number().int().min(0).default(0),
     /**
@@ -36,7 +53,12 @@ export const ReconcileInputSchema = z
      * continue-as-new), for servers without Schedules (Temporal's time-skipping test server).
      * A Schedule (`amendctl reconcile schedule`) is the usual way.
      */
-    everySeconds: z.number().int().min(1).max(366 * 24 * 3600).optional(),
+    everySeconds: z
+      .number()
+      .int()
+      .min(1)
+      .max(366 * 24 * 3600)
+      .optional(),
     /** Loop mode: reconciliations so far (continue-as-new carries it; child ids are numbered by it). */
     round: z.number().int().min(0).default(0),
     /** Loop mode: stop after this many rounds (tests; default: never). */
@@ -46,7 +68,17 @@ export const ReconcileInputSchema = z
 export type ReconcileInput = z.input<typeof ReconcileInputSchema>;
 export type ReconcileOptions = z.output<typeof ReconcileInputSchema>;
 
-export const RECONCILE_STATUSES = ['checking', 'no_drift', 'reported', 'pending_approval', 'repairing', 'repaired', 'rolled_back', 'failed', 'not_checked'] as const;
+export const RECONCILE_STATUSES = [
+  'checking',
+  'no_drift',
+  'reported',
+  'pending_approval',
+  'repairing',
+  'repaired',
+  'rolled_back',
+  'failed',
+  'not_checked',
+] as const;
 export type ReconcileStatus = (typeof RECONCILE_STATUSES)[number];
 
 /** The policy for one target under these options. */
@@ -60,13 +92,18 @@ export const DRIFT_SA = {
   DriftCount: defineSearchAttributeKey('DriftCount', SearchAttributeType.INT),
 } as const;
 /** To register beside SEARCH_ATTRIBUTES (dev server, test servers, `temporal operator search-attribute create`). */
-export const DRIFT_SEARCH_ATTRIBUTES: Record<keyof typeof DRIFT_SA, 'Keyword' | 'Int'> = { DriftStatus: 'Keyword', DriftCount: 'Int' };
+export const DRIFT_SEARCH_ATTRIBUTES: Record<keyof typeof DRIFT_SA, 'Keyword' | 'Int'> = {
+  DriftStatus: 'Keyword',
+  DriftCount: 'Int',
+};
 
 /** Differences a summary carries; the rest are counted (the repairs are all in the operation store). */
 export const SHOWN_DIFFERENCES = 50;
 
-export const reconcileScheduleId = (contractId?: string): string => (contractId ? `reconcile-${contractId}` : 'reconcile-all');
-export const reconcileWorkflowIdPrefix = (contractId?: string): string => (contractId ? `reconcile-${contractId}` : 'reconcile-all');
+export const reconcileScheduleId = (contractId?: string): string =>
+  contractId ? `reconcile-${contractId}` : 'reconcile-all';
+export const reconcileWorkflowIdPrefix = (contractId?: string): string =>
+  contractId ? `reconcile-${contractId}` : 'reconcile-all';
 
 /** What one target's check did. */
 export interface TargetCheck {
@@ -154,7 +191,12 @@ export const reconcileStatusQuery = defineQuery<ReconcileView>('reconcileStatus'
 
 export interface ReconcileActivities {
   /** Read the targets, compare with the applied contract under the rules; store the repairs of repairing targets. */
-  checkDrift(input: { contractId: string; reconciliationId: string; policy: ReconcilePolicy; targets: Record<string, ReconcilePolicy> }): Promise<DriftSummary>;
+  checkDrift(input: {
+    contractId: string;
+    reconciliationId: string;
+    policy: ReconcilePolicy;
+    targets: Record<string, ReconcilePolicy>;
+  }): Promise<DriftSummary>;
   /** Contracts whose workflow runs on this worker's task queue, sorted; one page. */
   listContracts(input: { offset: number; limit: number }): Promise<{ contractIds: string[]; more: boolean }>;
   /** The reconciliation in the contract's durable audit chain (what was found, what was repaired); idempotent. */

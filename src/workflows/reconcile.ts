@@ -33,7 +33,15 @@ import {
 import { ApprovalState } from './approval';
 import { proofs, proofView, untilApprovalWakes } from './proofs';
 import { NO_PROOF, UNVERIFIED_KEPT } from './state';
-import { type AmendmentActivities, type ApprovalPolicy, approveSignal, type BatchSpec, type OperationOutcome, rejectSignal, SA } from './definitions';
+import {
+  type AmendmentActivities,
+  type ApprovalPolicy,
+  approveSignal,
+  type BatchSpec,
+  type OperationOutcome,
+  rejectSignal,
+  SA,
+} from './definitions';
 import {
   DRIFT_SA,
   type ReconcileActivities,
@@ -63,7 +71,10 @@ const SUBMITTER = 'amendctl-reconciliation';
 export async function reconcileWorkflow(input: ReconcileInput = {}): Promise<ReconcileView | ReconcileAllView> {
   const parsed = ReconcileInputSchema.safeParse(input ?? {});
   if (!parsed.success) {
-    throw ApplicationFailure.nonRetryable(`invalid reconciliation input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`, 'InvalidInput');
+    throw ApplicationFailure.nonRetryable(
+      `invalid reconciliation input: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`,
+      'InvalidInput',
+    );
   }
   const o = parsed.data;
   if (o.everySeconds !== undefined) return reconcileLoop(o, o.everySeconds);
@@ -76,7 +87,13 @@ const ROUNDS_PER_RUN = 50;
 /** Loop mode: a reconciliation (a child: one contract, or every contract) now and every `every` seconds. */
 async function reconcileLoop(o: ReconcileOptions, every: number): Promise<ReconcileAllView> {
   const info = workflowInfo();
-  const view: ReconcileAllView = { workflowId: info.workflowId, contracts: 0, byStatus: {}, withDrift: [], startedAt: new Date(info.startTime).toISOString() };
+  const view: ReconcileAllView = {
+    workflowId: info.workflowId,
+    contracts: 0,
+    byStatus: {},
+    withDrift: [],
+    startedAt: new Date(info.startTime).toISOString(),
+  };
   const { everySeconds: _every, round: _round, rounds, ...once } = o;
   let round = o.round;
   for (let i = 0; i < ROUNDS_PER_RUN; i++) {
@@ -84,7 +101,11 @@ async function reconcileLoop(o: ReconcileOptions, every: number): Promise<Reconc
     round++;
     let status: ReconcileStatus | 'error';
     try {
-      const r = await executeChild(reconcileWorkflow, { workflowId: `${info.workflowId}/round-${round}`, args: [once], staticSummary: `Reconciliation round ${round}` });
+      const r = await executeChild(reconcileWorkflow, {
+        workflowId: `${info.workflowId}/round-${round}`,
+        args: [once],
+        staticSummary: `Reconciliation round ${round}`,
+      });
       status = 'reconciliationId' in r ? r.status : r.withDrift.length > 0 ? 'reported' : 'no_drift';
     } catch {
       status = 'error';
@@ -102,7 +123,13 @@ async function reconcileLoop(o: ReconcileOptions, every: number): Promise<Reconc
 
 async function reconcileAll(o: ReconcileOptions): Promise<ReconcileAllView> {
   const info = workflowInfo();
-  const view: ReconcileAllView = { workflowId: info.workflowId, contracts: 0, byStatus: {}, withDrift: [], startedAt: new Date(info.startTime).toISOString() };
+  const view: ReconcileAllView = {
+    workflowId: info.workflowId,
+    contracts: 0,
+    byStatus: {},
+    withDrift: [],
+    startedAt: new Date(info.startTime).toISOString(),
+  };
   const { contractIds, more } = await checking.listContracts({ offset: o.offset, limit: CONTRACTS_PER_RUN });
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -121,8 +148,18 @@ async function reconcileAll(o: ReconcileOptions): Promise<ReconcileAllView> {
       }
       view.contracts++;
       view.byStatus[status] = (view.byStatus[status] ?? 0) + 1;
-      if (['reported', 'pending_approval', 'failed', 'rolled_back', 'error'].includes(status) && view.withDrift.length < 100) view.withDrift.push(contractId);
-      setCurrentDetails(`**${view.contracts} of ${contractIds.length}** contracts reconciled (from ${o.offset}): ${Object.entries(view.byStatus).map(([s, n]) => `${n} ${s}`).join(', ')}`);
+      if (
+        ['reported', 'pending_approval', 'failed', 'rolled_back', 'error'].includes(status) &&
+        view.withDrift.length < 100
+      )
+        view.withDrift.push(contractId);
+      setCurrentDetails(
+        `**${view.contracts} of ${contractIds.length}** contracts reconciled (from ${o.offset}): ${Object.entries(
+          view.byStatus,
+        )
+          .map(([s, n]) => `${n} ${s}`)
+          .join(', ')}`,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.min(o.concurrency, contractIds.length) }, lane));
@@ -148,7 +185,10 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   const now = (): string => new Date().toISOString();
   // Anyone with Temporal access can signal: a payload of the wrong shape or size is recorded and ignored, never thrown on.
   // A decision counts only with a proof of who made it (issue 12), verified by the worker, once per token.
-  const who = (x: unknown): string => (x !== null && typeof x === 'object' && typeof (x as { by?: unknown }).by === 'string' ? (x as { by: string }).by.trim().slice(0, 256) : '');
+  const who = (x: unknown): string =>
+    x !== null && typeof x === 'object' && typeof (x as { by?: unknown }).by === 'string'
+      ? (x as { by: string }).by.trim().slice(0, 256)
+      : '';
   const field = (x: unknown, name: string): string | undefined => {
     const v = x !== null && typeof x === 'object' ? (x as Record<string, unknown>)[name] : undefined;
     return typeof v === 'string' ? v : undefined;
@@ -160,8 +200,20 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
     const by = who(x);
     const text = field(x, kind === 'approve' ? 'comment' : 'reason')?.slice(0, 2000);
     const token = field(x, 'proof');
-    const d = { by: by || '?', at: now(), ...(kind === 'reject' ? { reason: text ?? '' } : text ? { comment: text } : {}) };
-    const why = !by ? 'no approver ("by") given' : kind === 'reject' && !text?.trim() ? 'a reason is required' : !token ? NO_PROOF : unverified.length >= UNVERIFIED_KEPT ? `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified` : undefined;
+    const d = {
+      by: by || '?',
+      at: now(),
+      ...(kind === 'reject' ? { reason: text ?? '' } : text ? { comment: text } : {}),
+    };
+    const why = !by
+      ? 'no approver ("by") given'
+      : kind === 'reject' && !text?.trim()
+        ? 'a reason is required'
+        : !token
+          ? NO_PROOF
+          : unverified.length >= UNVERIFIED_KEPT
+            ? `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`
+            : undefined;
     if (why) return approval.ignore(d, why);
     unverified.push({ kind, by, at: d.at, ...(text !== undefined ? { text } : {}), token: token! });
   };
@@ -171,7 +223,14 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   const verifyDecisions = async (planHash: string): Promise<void> => {
     while (unverified.length > 0 && approval && !approval.approved && !approval.rejected && !approval.expired) {
       const u = unverified.shift()!;
-      const r = await proofs.verifyApproval({ token: u.token, amendmentId: reconciliationId, planHash, decision: u.kind, by: u.by, ...(u.text !== undefined ? { text: u.text } : {}) });
+      const r = await proofs.verifyApproval({
+        token: u.token,
+        amendmentId: reconciliationId,
+        planHash,
+        decision: u.kind,
+        by: u.by,
+        ...(u.text !== undefined ? { text: u.text } : {}),
+      });
       const base = { by: u.by, at: u.at, ...(u.kind === 'approve' && u.text ? { comment: u.text } : {}) };
       if (!r.ok) approval.ignore(u.kind === 'reject' ? { ...base, reason: u.text ?? '' } : base, r.why);
       else if (used.has(r.tokenId)) approval.ignore(base, 'this proof was already used (a token counts once)');
@@ -195,18 +254,45 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   view.found = found;
   const notChecked = found.targets.filter((t) => !t.checked);
   const what = foundText(found.total, found.counts);
-  const notCheckedText = notChecked.length > 0 ? `; ${notChecked.map((t) => `${t.target} ${t.why ?? 'not checked'}`).join('; ')}` : '';
-  if (found.total === 0) return finish(view, notChecked.length === found.targets.length && notChecked.length > 0 ? 'not_checked' : 'no_drift', `no drift${notCheckedText}`, 0);
+  const notCheckedText =
+    notChecked.length > 0 ? `; ${notChecked.map((t) => `${t.target} ${t.why ?? 'not checked'}`).join('; ')}` : '';
+  if (found.total === 0)
+    return finish(
+      view,
+      notChecked.length === found.targets.length && notChecked.length > 0 ? 'not_checked' : 'no_drift',
+      `no drift${notCheckedText}`,
+      0,
+    );
   setDrift(view, 'reported', found.total);
   if (!repair) return finish(view, 'reported', `${what}; reported only (policy report)${notCheckedText}`, found.total);
-  if (found.busy) return finish(view, 'reported', `${what}; not repaired now: ${found.busy} (the next reconciliation repairs what is still wrong)`, found.total);
+  if (found.busy)
+    return finish(
+      view,
+      'reported',
+      `${what}; not repaired now: ${found.busy} (the next reconciliation repairs what is still wrong)`,
+      found.total,
+    );
 
-  view.repair = { planHash: repair.planHash, operationsTotal: repair.operationsTotal, operations: repair.operations, operationCounts: {} };
+  view.repair = {
+    planHash: repair.planHash,
+    operationsTotal: repair.operationsTotal,
+    operations: repair.operations,
+    operationCounts: {},
+  };
   if (repair.approvalReasons.length > 0) {
-    approval = new ApprovalState(withDeadline(approvalPolicy, o.approvalDeadlineSeconds), SUBMITTER, true, repair.approvalReasons);
+    approval = new ApprovalState(
+      withDeadline(approvalPolicy, o.approvalDeadlineSeconds),
+      SUBMITTER,
+      true,
+      repair.approvalReasons,
+    );
     view.repair.approval = approval.view;
     approval.start(Date.now());
-    setStatus(view, 'pending_approval', `${what}; the repair of ${repair.operationsTotal} operation${repair.operationsTotal === 1 ? '' : 's'} waits for approval: ${repair.approvalReasons.map((r) => r.message).join('; ')}`);
+    setStatus(
+      view,
+      'pending_approval',
+      `${what}; the repair of ${repair.operationsTotal} operation${repair.operationsTotal === 1 ? '' : 's'} waits for approval: ${repair.approvalReasons.map((r) => r.message).join('; ')}`,
+    );
     setDrift(view, 'pending_approval', found.total);
     const decided = (): boolean => approval!.approved || approval!.rejected;
     const wakeOn = (): boolean => decided() || unverified.length > 0;
@@ -216,15 +302,22 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
       if ((await untilApprovalWakes(approval, wakeOn)).woke) continue;
       if (approval.expired) break;
     }
-    for (const u of unverified.splice(0)) approval.ignore({ by: u.by, at: u.at }, 'decided before this decision was verified');
+    for (const u of unverified.splice(0))
+      approval.ignore({ by: u.by, at: u.at }, 'decided before this decision was verified');
     view.repair.approval = approval.view;
     if (!approval.approved) {
-      const why = approval.rejected ? `rejected by ${approval.view.rejection!.by}: ${approval.view.rejection!.reason}` : 'no approval by the deadline';
+      const why = approval.rejected
+        ? `rejected by ${approval.view.rejection!.by}: ${approval.view.rejection!.reason}`
+        : 'no approval by the deadline';
       return finish(view, 'reported', `${what}; not repaired: ${why}`, found.total);
     }
   }
 
-  setStatus(view, 'repairing', `${what}; repairing with ${repair.operationsTotal} operation${repair.operationsTotal === 1 ? '' : 's'}`);
+  setStatus(
+    view,
+    'repairing',
+    `${what}; repairing with ${repair.operationsTotal} operation${repair.operationsTotal === 1 ? '' : 's'}`,
+  );
   setDrift(view, 'repairing', found.total);
   const counts = view.repair.operationCounts;
   const count = (target: string, outcome: OperationOutcome, n = 1): void => {
@@ -234,7 +327,17 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   const byIdx = new Map(repair.operations.map((op, i) => [i, op]));
   let failure: string | undefined;
   const dispatched: BatchSpec[] = [];
-  const input = (b: BatchSpec) => ({ amendmentId: reconciliationId, contractId, planHash: repair.planHash, target: b.target, from: b.from, to: b.to, batch: b.batch, of: b.of, budgetSeconds: o.retryBudgetSeconds });
+  const input = (b: BatchSpec) => ({
+    amendmentId: reconciliationId,
+    contractId,
+    planHash: repair.planHash,
+    target: b.target,
+    from: b.from,
+    to: b.to,
+    batch: b.batch,
+    of: b.of,
+    budgetSeconds: o.retryBudgetSeconds,
+  });
   await Promise.all(
     byTarget(repair.batches).map(async (batches) => {
       let next = 0;
@@ -260,7 +363,12 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   );
   if (failure === undefined) {
     const applied = Object.values(counts).reduce((n, c) => n + (c.applied ?? 0), 0);
-    return finish(view, 'repaired', `${what}; repaired: ${applied} changed, ${repair.operationsTotal - applied} already so`, 0);
+    return finish(
+      view,
+      'repaired',
+      `${what}; repaired: ${applied} changed, ${repair.operationsTotal - applied} already so`,
+      0,
+    );
   }
 
   // The same compensation as an amendment's: every applied repair compensated, newest first.
@@ -269,7 +377,8 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   for (const b of [...dispatched].reverse()) {
     try {
       const r = await batchActivities(b, o.retryBudgetSeconds, 'compensate').compensateBatch(input(b));
-      for (const [, outcome] of r.operations) count(b.target, outcome === 'failed' ? 'compensation_failed' : 'compensated');
+      for (const [, outcome] of r.operations)
+        count(b.target, outcome === 'failed' ? 'compensation_failed' : 'compensated');
       for (const f of r.failed) left.push(`${f.description} (${f.message})`);
     } catch (err) {
       left.push(`${b.target}: the compensation of batch ${b.batch} of ${b.of} could not run (${failureMessage(err)})`);
@@ -277,9 +386,19 @@ async function reconcileOne(o: ReconcileOptions, contractId: string): Promise<Re
   }
   if (left.length > 0) {
     view.repair.leftForOperator = left.slice(0, 50);
-    return finish(view, 'failed', `${what}; the repair failed (${failure}) and ${left.length} compensation${left.length === 1 ? '' : 's'} failed`, found.total);
+    return finish(
+      view,
+      'failed',
+      `${what}; the repair failed (${failure}) and ${left.length} compensation${left.length === 1 ? '' : 's'} failed`,
+      found.total,
+    );
   }
-  return finish(view, 'rolled_back', `${what}; the repair failed (${failure}); every applied repair was compensated`, found.total);
+  return finish(
+    view,
+    'rolled_back',
+    `${what}; the repair failed (${failure}); every applied repair was compensated`,
+    found.total,
+  );
 }
 
 /** Without a deadline in the approval policy, a repair waits `seconds`, then is only reported (never escalated forever). */
@@ -288,7 +407,12 @@ function withDeadline(p: ApprovalPolicy, seconds: number): ApprovalPolicy {
 }
 
 function foundText(total: number, counts: Record<string, Partial<Record<string, number>>>): string {
-  const per = Object.entries(counts).map(([t, c]) => `${t}: ${Object.entries(c).map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`).join(', ')}`);
+  const per = Object.entries(counts).map(
+    ([t, c]) =>
+      `${t}: ${Object.entries(c)
+        .map(([k, n]) => `${n} ${k.replace(/_/g, ' ')}`)
+        .join(', ')}`,
+  );
   return `${total} difference${total === 1 ? '' : 's'} (${per.join('; ')})`;
 }
 
@@ -308,7 +432,12 @@ function setDrift(view: ReconcileView, status: ReconcileStatus, count: number): 
 }
 
 /** The final status, its search attributes (`left`: the drift still there), and the audit record. */
-async function finish(view: ReconcileView, status: ReconcileStatus, reason: string, left: number): Promise<ReconcileView> {
+async function finish(
+  view: ReconcileView,
+  status: ReconcileStatus,
+  reason: string,
+  left: number,
+): Promise<ReconcileView> {
   setStatus(view, status, reason);
   setDrift(view, status, left);
   view.finishedAt = new Date().toISOString();
@@ -323,7 +452,11 @@ function byTarget(batches: BatchSpec[]): BatchSpec[][] {
 }
 
 /** The amendment's batch activities on the target's task queue (the same retries, shares and compensation). */
-function batchActivities(b: BatchSpec, budgetSeconds: number, kind: 'apply' | 'compensate' = 'apply'): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
+function batchActivities(
+  b: BatchSpec,
+  budgetSeconds: number,
+  kind: 'apply' | 'compensate' = 'apply',
+): Pick<AmendmentActivities, 'applyBatch' | 'compensateBatch'> {
   return proxyActivities<AmendmentActivities>({
     taskQueue: b.taskQueue,
     summary: `${b.target}: ${kind === 'compensate' ? 'compensating ' : ''}repair batch ${b.batch} of ${b.of}: ${b.to - b.from} operation${b.to - b.from === 1 ? '' : 's'} for ${b.subjects} account${b.subjects === 1 ? '' : 's'}`,

@@ -51,7 +51,8 @@ export const IGNORED_SIGNALS_KEPT = 100;
 /** Decisions waiting for their proof to be verified, at most (more are ignored: nobody needs to send 20 at once). */
 export const UNVERIFIED_KEPT = 20;
 /** Why a decision without a proof does not count. */
-export const NO_PROOF = 'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)';
+export const NO_PROOF =
+  'no proof of identity: an approval counts only with a signed token (amendctl approve, the API or the inbox)';
 
 /**
  * A decision whose proof the worker has yet to verify (histories with the patch `approval-proof`):
@@ -79,17 +80,25 @@ function personProblem(input: Record<string, unknown>, field: 'reason' | undefin
     if (why) return `by: ${why}`;
   }
   const text = field ? input[field] : undefined;
-  if (typeof text === 'string' && text.length > MAX_REASON) return `${field}: at most ${MAX_REASON} characters (got ${text.length})`;
+  if (typeof text === 'string' && text.length > MAX_REASON)
+    return `${field}: at most ${MAX_REASON} characters (got ${text.length})`;
   return undefined;
 }
 
 /** Why a turn message from the contract is malformed, or undefined. */
 function turnProblem(t: unknown): string | undefined {
-  if (!isObject(t)) return `expected { kind: "turn", applied } or { kind: "refused", reason }, got ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`;
+  if (!isObject(t))
+    return `expected { kind: "turn", applied } or { kind: "refused", reason }, got ${t === null ? 'null' : Array.isArray(t) ? 'an array' : typeof t}`;
   if (t['kind'] === 'turn') {
     const a = t['applied'];
     if (a === null) return undefined;
-    if (!isObject(a) || !isObject(a['contract']) || typeof a['sequence'] !== 'number' || typeof a['amendmentId'] !== 'string') return 'applied: expected null or { contract, sequence, amendmentId, previous }';
+    if (
+      !isObject(a) ||
+      !isObject(a['contract']) ||
+      typeof a['sequence'] !== 'number' ||
+      typeof a['amendmentId'] !== 'string'
+    )
+      return 'applied: expected null or { contract, sequence, amendmentId, previous }';
     return undefined;
   }
   if (t['kind'] === 'refused') return typeof t['reason'] === 'string' ? undefined : 'reason: expected a string';
@@ -98,15 +107,30 @@ function turnProblem(t: unknown): string | undefined {
 
 /** Why a notice from the contract is malformed, or undefined. */
 function noticeProblem(n: unknown): string | undefined {
-  if (!isObject(n)) return `expected { kind: "waiting", ... } or { kind: "superseded", by, reason }, got ${n === null ? 'null' : Array.isArray(n) ? 'an array' : typeof n}`;
-  if (n['kind'] === 'superseded') return typeof n['by'] === 'string' && typeof n['reason'] === 'string' ? undefined : 'by and reason: expected strings';
+  if (!isObject(n))
+    return `expected { kind: "waiting", ... } or { kind: "superseded", by, reason }, got ${n === null ? 'null' : Array.isArray(n) ? 'an array' : typeof n}`;
+  if (n['kind'] === 'superseded')
+    return typeof n['by'] === 'string' && typeof n['reason'] === 'string'
+      ? undefined
+      : 'by and reason: expected strings';
   if (n['kind'] === 'waiting') {
     const nums = (v: unknown): boolean => Array.isArray(v) && v.every((x) => typeof x === 'number');
-    if (typeof n['appliedSequence'] !== 'number' || !nums(n['missing']) || !Array.isArray(n['scheduledAhead'])) return 'expected appliedSequence (a number), missing (numbers) and scheduledAhead (a list)';
+    if (typeof n['appliedSequence'] !== 'number' || !nums(n['missing']) || !Array.isArray(n['scheduledAhead']))
+      return 'expected appliedSequence (a number), missing (numbers) and scheduledAhead (a list)';
     const ahead = n['scheduledAhead'] as unknown[];
-    if (!ahead.every((x) => isObject(x) && typeof x['sequence'] === 'number' && typeof x['amendmentId'] === 'string' && typeof x['effectiveAt'] === 'string')) return 'scheduledAhead: expected { sequence, amendmentId, effectiveAt } items';
+    if (
+      !ahead.every(
+        (x) =>
+          isObject(x) &&
+          typeof x['sequence'] === 'number' &&
+          typeof x['amendmentId'] === 'string' &&
+          typeof x['effectiveAt'] === 'string',
+      )
+    )
+      return 'scheduledAhead: expected { sequence, amendmentId, effectiveAt } items';
     const h = n['holder'];
-    if (h !== undefined && !(isObject(h) && typeof h['amendmentId'] === 'string' && typeof h['sequence'] === 'number')) return 'holder: expected { amendmentId, sequence, since? }';
+    if (h !== undefined && !(isObject(h) && typeof h['amendmentId'] === 'string' && typeof h['sequence'] === 'number'))
+      return 'holder: expected { amendmentId, sequence, since? }';
     return undefined;
   }
   return `kind: expected "waiting" or "superseded", got ${shown(JSON.stringify(n['kind']) ?? 'nothing', 40)}`;
@@ -172,14 +196,21 @@ export class AmendmentState {
   onTurn(t: TurnMessage): void {
     const problem = nullish(t) ? turnProblem(t) : undefined; // the first release threw on these
     const strictProblem = problem ?? (turnProblem(t) !== undefined && strictSignals() ? turnProblem(t) : undefined);
-    if (strictProblem) return this.ignoreSignal('turn', '?', new Date().toISOString(), `malformed turn signal: ${strictProblem}`);
+    if (strictProblem)
+      return this.ignoreSignal('turn', '?', new Date().toISOString(), `malformed turn signal: ${strictProblem}`);
     this.turn ??= t;
   }
 
   onNotice(n: ContractNotice): void {
     const problem = nullish(n) ? noticeProblem(n) : undefined; // the first release threw on these
     const strictProblem = problem ?? (noticeProblem(n) !== undefined && strictSignals() ? noticeProblem(n) : undefined);
-    if (strictProblem) return this.ignoreSignal('contractNotice', '?', new Date().toISOString(), `malformed contract notice: ${strictProblem}`);
+    if (strictProblem)
+      return this.ignoreSignal(
+        'contractNotice',
+        '?',
+        new Date().toISOString(),
+        `malformed contract notice: ${strictProblem}`,
+      );
     if (n.kind === 'superseded') this.superseded ??= { by: n.by, reason: n.reason };
     else this.waiting = n;
     this.notices++;
@@ -190,31 +221,54 @@ export class AmendmentState {
   onCancel(input: unknown, at: string): void {
     const parsed = CancelSchema.safeParse(input);
     const by = parsed.success ? parsed.data.by : claimedBy(input);
-    if (!parsed.success) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
     const tooMuch = personProblem(parsed.data, 'reason');
     if (tooMuch && strictSignals()) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${tooMuch}`);
     // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
-    if ((this.view.status !== 'scheduled' && this.view.status !== 'queued') || this.turn !== undefined || this.cancelled) {
-      return this.ignoreSignal('cancel', by, at, `too late to cancel: the amendment is ${this.view.status}${this.view.status === 'pending_approval' ? ' (use reject)' : ''}`);
+    if (
+      (this.view.status !== 'scheduled' && this.view.status !== 'queued') ||
+      this.turn !== undefined ||
+      this.cancelled
+    ) {
+      return this.ignoreSignal(
+        'cancel',
+        by,
+        at,
+        `too late to cancel: the amendment is ${this.view.status}${this.view.status === 'pending_approval' ? ' (use reject)' : ''}`,
+      );
     }
     this.cancelled = { by, at, reason: parsed.data.reason };
   }
 
   onApprove(input: unknown, at: string): void {
     const parsed = ApproveSchema.safeParse(input);
-    if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      return this.ignoreDecision(
+        { by: claimedBy(input), at },
+        `malformed approve signal: ${issuesText(parsed.error.issues)}`,
+      );
     const d = decision(parsed.data, at);
     const tooMuch = personProblem(parsed.data, undefined);
     if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed approve signal: ${tooMuch}`);
-    if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
-    if (this.proofs) return void this.toVerify({ kind: 'approve', by: d.by, at, ...(d.comment ? { text: d.comment } : {}) }, parsed.data.proof);
+    if (!this.approval || this.view.status !== 'pending_approval')
+      return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    if (this.proofs)
+      return void this.toVerify(
+        { kind: 'approve', by: d.by, at, ...(d.comment ? { text: d.comment } : {}) },
+        parsed.data.proof,
+      );
     this.approval.approve(d, this.samePersonChecks(d.by));
     if (!this.approval.approved) this.setStatus('pending_approval', this.approval.waitingFor());
   }
 
   /** Queues a decision for verification, or records why it cannot count as it is. Returns the queued entry. */
   private toVerify(u: Omit<Unverified, 'token'>, token: string | undefined): Unverified | undefined {
-    const d = { by: u.by, at: u.at, ...(u.kind === 'reject' ? { reason: u.text ?? '' } : u.text ? { comment: u.text } : {}) };
+    const d = {
+      by: u.by,
+      at: u.at,
+      ...(u.kind === 'reject' ? { reason: u.text ?? '' } : u.text ? { comment: u.text } : {}),
+    };
     if (!token) {
       this.ignoreDecision(d, NO_PROOF);
       return undefined;
@@ -242,11 +296,21 @@ export class AmendmentState {
     if (this.usedTokens.has(r.tokenId)) return ignore('this proof was already used (a token counts once)');
     this.usedTokens.add(r.tokenId);
     const a = this.approval;
-    if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) return ignore(`no approval is pending (status ${this.view.status})`);
+    if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected)
+      return ignore(`no approval is pending (status ${this.view.status})`);
     const proven: Decision = { ...d, by: r.by, proof: proofView(r) };
     const strict = this.samePersonChecks(r.by);
-    const counted = u.kind === 'approve' ? a.approve(proven, strict) : a.reject({ ...proven, reason: u.text ?? '' }, strict);
-    u.outcome = counted ? { counted: true } : { counted: false, why: (u.kind === 'approve' ? a.whyNot(r.by, strict) : a.whyNot(r.by, strict)?.replace(/\bapprove\b/, 'reject')) ?? 'not counted under the approval policy' };
+    const counted =
+      u.kind === 'approve' ? a.approve(proven, strict) : a.reject({ ...proven, reason: u.text ?? '' }, strict);
+    u.outcome = counted
+      ? { counted: true }
+      : {
+          counted: false,
+          why:
+            (u.kind === 'approve'
+              ? a.whyNot(r.by, strict)
+              : a.whyNot(r.by, strict)?.replace(/\bapprove\b/, 'reject')) ?? 'not counted under the approval policy',
+        };
     if (!a.approved && !a.rejected) this.setStatus('pending_approval', a.waitingFor());
   }
 
@@ -262,17 +326,25 @@ export class AmendmentState {
   validateApproveUpdate(input: unknown): void {
     // Validators never run in a replay: the strict reading always applies here (no patch needed, none may be written).
     const parsed = ApproveSchema.safeParse(input);
-    if (!parsed.success) throw new UpdateRefused('InvalidApproval', `malformed approval: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      throw new UpdateRefused('InvalidApproval', `malformed approval: ${issuesText(parsed.error.issues)}`);
     const tooMuch = personProblem(parsed.data, undefined);
     if (tooMuch) throw new UpdateRefused('InvalidApproval', `malformed approval: ${tooMuch}`);
     const a = this.approval;
     if (!a || this.view.status !== 'pending_approval' || a.approved || a.rejected) {
-      throw new UpdateRefused('NotPendingApproval', `${this.view.amendmentId} is not pending approval (status ${this.view.status}${this.view.reason ? `: ${this.view.reason}` : ''})`);
+      throw new UpdateRefused(
+        'NotPendingApproval',
+        `${this.view.amendmentId} is not pending approval (status ${this.view.status}${this.view.reason ? `: ${this.view.reason}` : ''})`,
+      );
     }
     const why = a.whyNot(parsed.data.by, true);
     if (why) throw new UpdateRefused('ApproverNotAllowed', why);
     if (this.proofs && !parsed.data.proof) throw new UpdateRefused('ApproverNotAllowed', NO_PROOF);
-    if (this.proofs && this.unverified.length >= UNVERIFIED_KEPT) throw new UpdateRefused('ApproverNotAllowed', `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`);
+    if (this.proofs && this.unverified.length >= UNVERIFIED_KEPT)
+      throw new UpdateRefused(
+        'ApproverNotAllowed',
+        `more than ${UNVERIFIED_KEPT} decisions are waiting to be verified`,
+      );
   }
 
   onApproveUpdate(input: unknown, at: string): ApproveUpdateResult {
@@ -292,16 +364,28 @@ export class AmendmentState {
   approvalResult(): ApproveUpdateResult {
     const a = this.approval!;
     const v = a.view;
-    return { amendmentId: this.view.amendmentId, approved: a.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
+    return {
+      amendmentId: this.view.amendmentId,
+      approved: a.approved,
+      stillNeeded: v.stillNeeded,
+      approvals: v.approvals,
+      eligible: v.eligible,
+      ...(v.deadline ? { deadline: v.deadline } : {}),
+    };
   }
 
   onReject(input: unknown, at: string): void {
     const parsed = RejectSchema.safeParse(input);
-    if (!parsed.success) return this.ignoreDecision({ by: claimedBy(input), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      return this.ignoreDecision(
+        { by: claimedBy(input), at },
+        `malformed reject signal: ${issuesText(parsed.error.issues)}`,
+      );
     const d = { by: parsed.data.by, at, reason: parsed.data.reason };
     const tooMuch = personProblem(parsed.data, 'reason');
     if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed reject signal: ${tooMuch}`);
-    if (!this.approval || this.view.status !== 'pending_approval') return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
+    if (!this.approval || this.view.status !== 'pending_approval')
+      return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
     if (this.proofs) return void this.toVerify({ kind: 'reject', by: d.by, at, text: d.reason }, parsed.data.proof);
     this.approval.reject(d, this.samePersonChecks(d.by));
   }
@@ -400,7 +484,13 @@ export class AmendmentState {
       const shown = this.view.operations[idx];
       if (shown) {
         shown.outcome = to;
-        shown.compensation = { outcome, at: r.at, ...(outcome === 'failed' ? { detail: r.failed.find((f) => f.idx === idx)?.message ?? 'compensation failed' } : {}) };
+        shown.compensation = {
+          outcome,
+          at: r.at,
+          ...(outcome === 'failed'
+            ? { detail: r.failed.find((f) => f.idx === idx)?.message ?? 'compensation failed' }
+            : {}),
+        };
       }
     }
   }
@@ -430,7 +520,12 @@ export class AmendmentState {
   }
 }
 
-function bump(counts: NonNullable<AmendmentView['operationCounts']>, target: string, outcome: OperationOutcome, n: number): void {
+function bump(
+  counts: NonNullable<AmendmentView['operationCounts']>,
+  target: string,
+  outcome: OperationOutcome,
+  n: number,
+): void {
   const t = (counts[target] ??= {});
   const next = (t[outcome] ?? 0) + n;
   if (next === 0) delete t[outcome];

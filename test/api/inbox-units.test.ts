@@ -10,7 +10,17 @@ import { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { detailPage, esc, html } from '../../src/api/inbox/pages';
-import { clearCookie, cookieName, newSessionKey, parseSessionKeys, readCookie, sameToken, Sealer, SessionSchema, setCookie } from '../../src/api/inbox/session';
+import {
+  clearCookie,
+  cookieName,
+  newSessionKey,
+  parseSessionKeys,
+  readCookie,
+  sameToken,
+  Sealer,
+  SessionSchema,
+  setCookie,
+} from '../../src/api/inbox/session';
 import { addUser, LocalUsers, readUsersFile } from '../../src/api/inbox/users';
 import { serveCommand } from '../../src/cli/commands/serve';
 import { readSecretFromStdin, usersCommandWith } from '../../src/cli/commands/users';
@@ -30,7 +40,10 @@ describe('the users file', () => {
   test('users add writes a bcrypt hash (mode 0600), never the password; the password is read, not an argument', async () => {
     const file = join(dir, 'users.yaml');
     const asked: string[] = [];
-    const cmd = usersCommandWith(async (prompt) => (asked.push(prompt), PASSWORD), () => false);
+    const cmd = usersCommandWith(
+      async (prompt) => (asked.push(prompt), PASSWORD),
+      () => false,
+    );
     const out = io();
     expect(await cmd(['add', 'dana', '--file', file, '--name', 'Dana Scully'], out)).toBe(0);
     expect(asked).toEqual(['password for dana: ']);
@@ -63,8 +76,13 @@ describe('the users file', () => {
     const file = join(dir, 'refused.yaml');
     await expect(addUser(file, { id: 'ann', password: 'short' })).rejects.toThrow(InputError);
     await expect(addUser(file, { id: 'ann', password: 'é'.repeat(40) })).rejects.toThrow(/at most 72 bytes/);
-    await expect(addUser(file, { id: 'ann', password: 'a long password\nwith a break' })).rejects.toThrow(/control characters/);
-    const cmd = usersCommandWith(async () => 'short', () => false);
+    await expect(addUser(file, { id: 'ann', password: 'a long password\nwith a break' })).rejects.toThrow(
+      /control characters/,
+    );
+    const cmd = usersCommandWith(
+      async () => 'short',
+      () => false,
+    );
     await expect(cmd(['add', 'ann', '--file', file], io())).rejects.toThrow(/at least 12 characters/);
     // 72 bytes verify; a 73-byte password sharing those 72 bytes does not (bcrypt alone would accept it).
     const long = 'x'.repeat(72);
@@ -77,13 +95,21 @@ describe('the users file', () => {
   test('an interactive user types the password twice; two different ones change nothing', async () => {
     const file = join(dir, 'twice.yaml');
     const answers = [PASSWORD, 'something else entirely'];
-    await expect(usersCommandWith(async () => answers.shift()!, () => true)(['add', 'gil', '--file', file], io())).rejects.toThrow(/differ/);
+    await expect(
+      usersCommandWith(
+        async () => answers.shift()!,
+        () => true,
+      )(['add', 'gil', '--file', file], io()),
+    ).rejects.toThrow(/differ/);
     expect(() => statSync(file)).toThrow();
   });
 
   test('the file is validated: a bad hash, a duplicate id, an unknown field are refused naming where', () => {
     const bad = join(dir, 'bad.yaml');
-    writeFileSync(bad, 'users:\n  - { id: dana, passwordHash: "plaintext" }\n  - { id: dana, passwordHash: "$2b$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCDE" }\n  - { id: x, passwordHash: "$2b$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCDE", admin: true }\n');
+    writeFileSync(
+      bad,
+      'users:\n  - { id: dana, passwordHash: "plaintext" }\n  - { id: dana, passwordHash: "$2b$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCDE" }\n  - { id: x, passwordHash: "$2b$10$abcdefghijklmnopqrstuuabcdefghijklmnopqrstuvwxyzABCDE", admin: true }\n',
+    );
     let err: InputError | undefined;
     try {
       readUsersFile(bad);
@@ -98,7 +124,10 @@ describe('the users file', () => {
 
   test('the password is the first line of standard input when it is not a terminal', async () => {
     const real = Object.getOwnPropertyDescriptor(process, 'stdin')!;
-    Object.defineProperty(process, 'stdin', { value: Readable.from([Buffer.from(`${PASSWORD}\r\n`), Buffer.from('the rest is not read\n')]), configurable: true });
+    Object.defineProperty(process, 'stdin', {
+      value: Readable.from([Buffer.from(`${PASSWORD}\r\n`), Buffer.from('the rest is not read\n')]),
+      configurable: true,
+    });
     try {
       expect(await readSecretFromStdin('password: ')).toBe(PASSWORD);
     } finally {
@@ -108,7 +137,12 @@ describe('the users file', () => {
 
   test('users key prints a session key the server accepts', async () => {
     const out = io();
-    expect(await usersCommandWith(async () => '', () => false)(['key'], out)).toBe(0);
+    expect(
+      await usersCommandWith(
+        async () => '',
+        () => false,
+      )(['key'], out),
+    ).toBe(0);
     expect(parseSessionKeys(out.text[0]!, 'out')).toHaveLength(1);
   });
 });
@@ -124,7 +158,9 @@ describe('the session cookie', () => {
     expect(Buffer.from(token.split('.')[3]!, 'base64url').toString('latin1')).not.toContain('dana');
     expect(await sealer.open(token, 'amendctl-inbox-session', SessionSchema)).toMatchObject(claims);
     expect(await sealer.open(token, 'amendctl-inbox-flow', SessionSchema)).toBeUndefined();
-    expect(await new Sealer(parseSessionKeys(newSessionKey(), 'other')).open(token, 'amendctl-inbox-session', SessionSchema)).toBeUndefined();
+    expect(
+      await new Sealer(parseSessionKeys(newSessionKey(), 'other')).open(token, 'amendctl-inbox-session', SessionSchema),
+    ).toBeUndefined();
     // One character changed anywhere: refused (GCM authenticates the whole).
     const parts = token.split('.');
     const ct = parts[3]!;
@@ -136,9 +172,27 @@ describe('the session cookie', () => {
 
   test('expired tokens and claims of the wrong shape are refused', async () => {
     const sealer = new Sealer(key);
-    expect(await sealer.open(await sealer.seal(claims, 'amendctl-inbox-session', -10), 'amendctl-inbox-session', SessionSchema)).toBeUndefined();
-    expect(await sealer.open(await sealer.seal({ ...claims, via: 'root' }, 'amendctl-inbox-session', 60), 'amendctl-inbox-session', SessionSchema)).toBeUndefined();
-    expect(await sealer.open(await sealer.seal({ sub: 'dana' }, 'amendctl-inbox-session', 60), 'amendctl-inbox-session', z.strictObject({ sub: z.string(), csrf: z.string() }))).toBeUndefined();
+    expect(
+      await sealer.open(
+        await sealer.seal(claims, 'amendctl-inbox-session', -10),
+        'amendctl-inbox-session',
+        SessionSchema,
+      ),
+    ).toBeUndefined();
+    expect(
+      await sealer.open(
+        await sealer.seal({ ...claims, via: 'root' }, 'amendctl-inbox-session', 60),
+        'amendctl-inbox-session',
+        SessionSchema,
+      ),
+    ).toBeUndefined();
+    expect(
+      await sealer.open(
+        await sealer.seal({ sub: 'dana' }, 'amendctl-inbox-session', 60),
+        'amendctl-inbox-session',
+        z.strictObject({ sub: z.string(), csrf: z.string() }),
+      ),
+    ).toBeUndefined();
   });
 
   test('rotation: a new first key seals, the old one still opens what it sealed', async () => {
@@ -149,7 +203,9 @@ describe('the session cookie', () => {
     expect(await rotated.open(before, 'amendctl-inbox-session', SessionSchema)).toMatchObject({ sub: 'dana' });
     const after = await rotated.seal(claims, 'amendctl-inbox-session', 60);
     expect(await new Sealer([oldKey!]).open(after, 'amendctl-inbox-session', SessionSchema)).toBeUndefined();
-    expect(await new Sealer([newKey]).open(after, 'amendctl-inbox-session', SessionSchema)).toMatchObject({ sub: 'dana' });
+    expect(await new Sealer([newKey]).open(after, 'amendctl-inbox-session', SessionSchema)).toMatchObject({
+      sub: 'dana',
+    });
   });
 
   test('keys: 32 bytes of base64, several separated by commas, spaces or lines; anything else is refused', () => {
@@ -160,8 +216,12 @@ describe('the session cookie', () => {
   });
 
   test('the cookie: HttpOnly, SameSite=Lax, Secure and __Host- under https; read back by name', () => {
-    expect(setCookie(cookieName('session', true), 'v', { secure: true, maxAgeSeconds: 1800 })).toBe('__Host-amendctl-inbox-session=v; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure');
-    expect(setCookie(cookieName('session', false), 'v', { secure: false, maxAgeSeconds: 60 })).toBe('amendctl-inbox-session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax');
+    expect(setCookie(cookieName('session', true), 'v', { secure: true, maxAgeSeconds: 1800 })).toBe(
+      '__Host-amendctl-inbox-session=v; Path=/; Max-Age=1800; HttpOnly; SameSite=Lax; Secure',
+    );
+    expect(setCookie(cookieName('session', false), 'v', { secure: false, maxAgeSeconds: 60 })).toBe(
+      'amendctl-inbox-session=v; Path=/; Max-Age=60; HttpOnly; SameSite=Lax',
+    );
     expect(clearCookie('n', false)).toMatch(/^n=; Path=\/; Max-Age=0;/);
     expect(readCookie('a=1; amendctl-inbox-session=tok.en; b=2', 'amendctl-inbox-session')).toBe('tok.en');
     expect(readCookie('xamendctl-inbox-session=1', 'amendctl-inbox-session')).toBeUndefined();
@@ -174,7 +234,10 @@ describe('the session cookie', () => {
 describe('the pages escape what they show', () => {
   test('esc and html', () => {
     expect(esc(`<script>alert("x")</script>&'`)).toBe('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;');
-    expect(html`<p>${'<b>'}</p>${html`<i>ok</i>`}`.text).toBe('<p>&lt;b&gt;</p><i>ok</i>');
+    expect(
+      html`<p>${'<b>'}</p>
+        ${html`<i>ok</i>`}`.text,
+    ).toBe('<p>&lt;b&gt;</p><i>ok</i>');
   });
 
   test('an amendment whose fields carry markup shows it as text', () => {
@@ -189,11 +252,35 @@ describe('the pages escape what they show', () => {
       customerId: evil,
       changes: [],
       violations: [],
-      operations: [{ id: 'o1', target: 'idp', action: 'joinGroup', subject: `${evil}@x.test`, description: evil, ruleIds: [], outcome: 'pending' } as AmendmentView['operations'][number]],
-      approval: { required: true, reasons: [{ ruleId: 'r', message: evil }], stage: 'primary', needed: 1, stillNeeded: 1, approvals: [{ by: 'x', at: '2026-01-01T00:00:00Z', comment: evil }], ignored: [], eligible: ['*'], reminders: [] },
+      operations: [
+        {
+          id: 'o1',
+          target: 'idp',
+          action: 'joinGroup',
+          subject: `${evil}@x.test`,
+          description: evil,
+          ruleIds: [],
+          outcome: 'pending',
+        } as AmendmentView['operations'][number],
+      ],
+      approval: {
+        required: true,
+        reasons: [{ ruleId: 'r', message: evil }],
+        stage: 'primary',
+        needed: 1,
+        stillNeeded: 1,
+        approvals: [{ by: 'x', at: '2026-01-01T00:00:00Z', comment: evil }],
+        ignored: [],
+        eligible: ['*'],
+        reminders: [],
+      },
       submittedAt: '2026-01-01T00:00:00Z',
     };
-    const out = detailPage({ session: { sub: evil, via: 'password', csrf: 'c'.repeat(32), auth: 0 }, view, comment: `</textarea>${evil}` });
+    const out = detailPage({
+      session: { sub: evil, via: 'password', csrf: 'c'.repeat(32), auth: 0 },
+      view,
+      comment: `</textarea>${evil}`,
+    });
     expect(out).not.toContain('<img');
     expect(out).not.toContain('</textarea><');
     expect(out).toContain('&lt;img src=x onerror=alert(1)&gt;');

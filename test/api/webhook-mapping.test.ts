@@ -4,13 +4,22 @@ import { InputError } from '../../src/domain/errors';
 import { amendmentFromWebhook, loadWebhookMapping } from '../../src/api/webhooks/mapping';
 import { ROOT } from '../domain/support/reference';
 
-const mapping = loadWebhookMapping(readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'), 'examples/webhook/mapping.yaml');
-const payload = (name: string): Record<string, unknown> => JSON.parse(readFileSync(join(ROOT, 'examples/webhook', name), 'utf8')) as Record<string, unknown>;
+const mapping = loadWebhookMapping(
+  readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'),
+  'examples/webhook/mapping.yaml',
+);
+const payload = (name: string): Record<string, unknown> =>
+  JSON.parse(readFileSync(join(ROOT, 'examples/webhook', name), 'utf8')) as Record<string, unknown>;
 
 describe('webhook payload mapped into an amendment', () => {
   it('an amendment record (linked to its parent) becomes set edits', () => {
     const a = amendmentFromWebhook(payload('amendment-02.json'), mapping, 'amendment-02.json');
-    expect(a).toMatchObject({ amendmentId: 'acme-msa-002', contractId: 'acme-msa', sequence: 2, submittedBy: 'ironclad' });
+    expect(a).toMatchObject({
+      amendmentId: 'acme-msa-002',
+      contractId: 'acme-msa',
+      sequence: 2,
+      submittedBy: 'ironclad',
+    });
     expect(a.changes).toEqual([
       { op: 'set', path: 'modules', value: ['analytics', 'billing'] },
       {
@@ -29,7 +38,15 @@ describe('webhook payload mapped into an amendment', () => {
   it('a baseline record (sequence 1, no parent) becomes the whole contract', () => {
     const a = amendmentFromWebhook(payload('baseline.json'), mapping);
     expect(a.contractId).toBe('acme-msa');
-    expect(a.contract).toMatchObject({ customer: { id: 'acme', name: 'Acme Corp' }, status: 'active', tier: 'professional', seats: 5, modules: ['analytics'], term: { start: '2025-01-01', end: '2026-12-31' }, region: 'eu' });
+    expect(a.contract).toMatchObject({
+      customer: { id: 'acme', name: 'Acme Corp' },
+      status: 'active',
+      tier: 'professional',
+      seats: 5,
+      modules: ['analytics'],
+      term: { start: '2025-01-01', end: '2026-12-31' },
+      region: 'eu',
+    });
   });
 
   it('a property of the wrong type or an unmapped value is refused with the file and path', () => {
@@ -45,12 +62,22 @@ describe('webhook payload mapped into an amendment', () => {
     }
     expect(err).toBeInstanceOf(InputError);
     expect((err as InputError).issues).toEqual([
-      { file: 'hook.json', path: 'properties.contractStatus.value', message: 'expected one of Active, Suspended, Terminated for status, got "Paused"' },
-      { file: 'hook.json', path: 'properties.licensedSeats.type', message: 'expected a number property for seats, got string' },
+      {
+        file: 'hook.json',
+        path: 'properties.contractStatus.value',
+        message: 'expected one of Active, Suspended, Terminated for status, got "Paused"',
+      },
+      {
+        file: 'hook.json',
+        path: 'properties.licensedSeats.type',
+        message: 'expected a number property for seats, got string',
+      },
     ]);
   });
 
   it('a malformed mapping is refused with the file and path', () => {
-    expect(() => loadWebhookMapping('amendmentId: { from: id }\nfields: []\n', 'm.yaml')).toThrow(/m\.yaml: contractId/);
+    expect(() => loadWebhookMapping('amendmentId: { from: id }\nfields: []\n', 'm.yaml')).toThrow(
+      /m\.yaml: contractId/,
+    );
   });
 });

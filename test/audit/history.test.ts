@@ -19,7 +19,12 @@ function fromCliJson(value: unknown, key = ''): unknown {
   if (value && typeof value === 'object') {
     const o = value as Record<string, unknown>;
     if (o.metadata && typeof o.metadata === 'object' && ('data' in o || Object.keys(o).length === 1)) {
-      const metadata = Object.fromEntries(Object.entries(o.metadata as Record<string, string>).map(([k, v]) => [k, new Uint8Array(Buffer.from(v, 'base64'))]));
+      const metadata = Object.fromEntries(
+        Object.entries(o.metadata as Record<string, string>).map(([k, v]) => [
+          k,
+          new Uint8Array(Buffer.from(v, 'base64')),
+        ]),
+      );
       return { metadata, data: new Uint8Array(Buffer.from(String(o.data ?? ''), 'base64')) };
     }
     return Object.fromEntries(Object.entries(o).map(([k, v]) => [k, fromCliJson(v, k)]));
@@ -31,7 +36,8 @@ function fromCliJson(value: unknown, key = ''): unknown {
   return value;
 }
 
-const load = (name: string) => fromCliJson(JSON.parse(readFileSync(join(__dirname, 'fixtures', `history-${name}.json`), 'utf8'))) as History;
+const load = (name: string) =>
+  fromCliJson(JSON.parse(readFileSync(join(__dirname, 'fixtures', `history-${name}.json`), 'utf8'))) as History;
 const plain = async (p: Payload | null | undefined) => (p ? defaultPayloadConverter.fromPayload(p) : undefined);
 
 test('approval: the ignored self-approval and the counted one, in order, with arrival times from history', async () => {
@@ -47,7 +53,9 @@ test('approval: the ignored self-approval and the counted one, in order, with ar
   expect(r.approval.decisions[0]!.why).toMatch(/separation of duties/);
   expect(r.rulesetHash).toMatch(/^[0-9a-f]{64}$/);
   expect(r.operations.length).toBeGreaterThan(0);
-  expect(r.operations.every((o) => o.outcome === 'applied' && o.attempts === 1 && o.scheduledAt && o.finishedAt)).toBe(true);
+  expect(r.operations.every((o) => o.outcome === 'applied' && o.attempts === 1 && o.scheduledAt && o.finishedAt)).toBe(
+    true,
+  );
 });
 
 test('rolled_back: the failed operation with its error and attempts, every applied one compensated', async () => {
@@ -59,7 +67,11 @@ test('rolled_back: the failed operation with its error and attempts, every appli
   expect(failed[0]!.attempts).toBeGreaterThanOrEqual(1);
   const compensated = r.operations.filter((o) => o.compensation);
   expect(compensated.length).toBeGreaterThan(0);
-  expect(compensated.every((o) => o.outcome === 'compensated' && ['compensated', 'unchanged'].includes(o.compensation!.outcome))).toBe(true);
+  expect(
+    compensated.every(
+      (o) => o.outcome === 'compensated' && ['compensated', 'unchanged'].includes(o.compensation!.outcome),
+    ),
+  ).toBe(true);
   expect(r.operations.filter((o) => o.outcome === 'applied')).toEqual([]);
 });
 
@@ -89,5 +101,7 @@ test('a history cut short (still waiting for approval) still gives a record: sta
   expect(r.operations.every((o) => o.outcome === 'pending')).toBe(true);
   // With the first signal received but not judged yet, it is listed as such.
   const r2 = await recordFromHistory({ ...h, events: h.events!.slice(0, firstSignal + 1) }, plain);
-  expect(r2.approval.decisions).toEqual([expect.objectContaining({ by: 'sam', accepted: false, why: expect.stringMatching(/not yet judged/) })]);
+  expect(r2.approval.decisions).toEqual([
+    expect.objectContaining({ by: 'sam', accepted: false, why: expect.stringMatching(/not yet judged/) }),
+  ]);
 });

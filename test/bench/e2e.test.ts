@@ -14,7 +14,17 @@ import { Bench, type Sizes } from '../../src/bench/e2e/runner';
 import { ROOT, type StackEnv } from '../../src/bench/e2e/stack';
 import { need } from '../harness/env';
 
-const TINY: Sizes = { runs: 2, warmup: 0, many: 2, concurrency: 2, users: [3], floorSample: 5, pending: [2], row: 4, rowWindow: 2 };
+const TINY: Sizes = {
+  runs: 2,
+  warmup: 0,
+  many: 2,
+  concurrency: 2,
+  users: [3],
+  floorSample: 5,
+  pending: [2],
+  row: 4,
+  rowWindow: 2,
+};
 
 let dir: string;
 let bench: Bench | undefined;
@@ -36,7 +46,13 @@ function stackEnv(): StackEnv {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'amendctl-bench-test-'));
-  bench = await Bench.create(stackEnv(), { sizes: TINY, deadline: Date.now() + 150_000, shared: true, dir, log: (l) => lines.push(l) });
+  bench = await Bench.create(stackEnv(), {
+    sizes: TINY,
+    deadline: Date.now() + 150_000,
+    shared: true,
+    dir,
+    log: (l) => lines.push(l),
+  });
 });
 afterAll(async () => {
   await bench?.close();
@@ -45,7 +61,8 @@ afterAll(async () => {
 
 const byKey = (key: string): Figure => {
   const f = bench!.figures.find((x) => x.key === key);
-  if (!f) throw new Error(`no figure ${key}; figures: ${bench!.figures.map((x) => x.key).join(', ')}\n${lines.join('\n')}`);
+  if (!f)
+    throw new Error(`no figure ${key}; figures: ${bench!.figures.map((x) => x.key).join(', ')}\n${lines.join('\n')}`);
   return f;
 };
 
@@ -63,7 +80,8 @@ function sane(key: string): Figure {
 test('a 3-user baseline twice, amendctl and the floor, and the history events of both (cases a, c)', async () => {
   bench!.opts.deadline = Date.now() + 100_000;
   await runCases(bench!, ['a', 'c']);
-  for (const k of ['a.c1.p50', 'a.c1.p99', 'a.c10.throughput', 'a.c10.p50']) expect(sane(k).samples ?? 1).toBeGreaterThan(0);
+  for (const k of ['a.c1.p50', 'a.c1.p99', 'a.c10.throughput', 'a.c10.p50'])
+    expect(sane(k).samples ?? 1).toBeGreaterThan(0);
   expect(byKey('a.c1.p50').samples).toBe(2);
   expect(byKey('a.c1.p50').target?.text).toContain('floor');
   const events = sane('c.events.amendment');
@@ -77,19 +95,23 @@ test('a 3-user baseline twice, amendctl and the floor, and the history events of
 }, 150_000);
 
 const built = existsSync(join(ROOT, 'lib', 'bench', 'e2e', 'worker-proc.js'));
-(built ? test : test.skip)('a tiny big baseline and two pending amendments, each worker in its own process (cases d, e)', async () => {
-  bench!.opts.deadline = Date.now() + 100_000;
-  await runCases(bench!, ['d', 'e']);
-  const wall = byKey('d.3.wall');
-  expect(wall.error).toBeUndefined();
-  expect(wall.floorNote).toBe('extrapolated');
-  sane('d.3.wall');
-  sane('d.3.events');
-  sane('d.3.rss');
-  const rss = sane('e.2.rss');
-  expect(rss.value!).toBeGreaterThan(10); // MB: a Node worker is never smaller
-  expect(bench!.raw.e).toBeDefined();
-}, 150_000);
+(built ? test : test.skip)(
+  'a tiny big baseline and two pending amendments, each worker in its own process (cases d, e)',
+  async () => {
+    bench!.opts.deadline = Date.now() + 100_000;
+    await runCases(bench!, ['d', 'e']);
+    const wall = byKey('d.3.wall');
+    expect(wall.error).toBeUndefined();
+    expect(wall.floorNote).toBe('extrapolated');
+    sane('d.3.wall');
+    sane('d.3.events');
+    sane('d.3.rss');
+    const rss = sane('e.2.rss');
+    expect(rss.value!).toBeGreaterThan(10); // MB: a Node worker is never smaller
+    expect(bench!.raw.e).toBeDefined();
+  },
+  150_000,
+);
 
 test('on a shared server the bench terminates what it leaves running (contract workflows, pending amendments)', async () => {
   await bench!.terminateRunning();

@@ -47,7 +47,11 @@ const lines: string[] = [];
 
 const targets = (): TargetsToRead => ({
   scim: { url: env.AMENDCTL_TEST_SCIM_URL, token: env.AMENDCTL_TEST_SCIM_TOKEN },
-  postgres: { host: env.AMENDCTL_TEST_PG_HOST, port: Number(env.AMENDCTL_TEST_PG_PORT), password: env.AMENDCTL_TEST_PG_PASSWORD },
+  postgres: {
+    host: env.AMENDCTL_TEST_PG_HOST,
+    port: Number(env.AMENDCTL_TEST_PG_PORT),
+    password: env.AMENDCTL_TEST_PG_PASSWORD,
+  },
 });
 
 beforeAll(async () => {
@@ -73,7 +77,14 @@ afterAll(async () => {
 test('3 contracts x 4 amendments under kills, a server restart and an outage: none lost, none wrong, none duplicated', async () => {
   report = await runChaos(OPTIONS, { env, temporal: temporal! }, (l) => lines.push(l));
   const text = `${lines.join('\n')}\n${summary(report)}`;
-  expect({ lost: report.lost, wrong: report.wrongAccounts, duplicates: report.duplicates, completed: report.completed, ok: report.ok, text }).toEqual({ lost: 0, wrong: 0, duplicates: 0, completed: 12, ok: true, text });
+  expect({
+    lost: report.lost,
+    wrong: report.wrongAccounts,
+    duplicates: report.duplicates,
+    completed: report.completed,
+    ok: report.ok,
+    text,
+  }).toEqual({ lost: 0, wrong: 0, duplicates: 0, completed: 12, ok: true, text });
   expect(report.submitted).toBe(12);
   expect(report.kills).toBeGreaterThanOrEqual(1);
   expect(report.serverRestarts).toBe(1);
@@ -87,7 +98,10 @@ test('3 contracts x 4 amendments under kills, a server restart and an outage: no
 test('the checker sees a role revoked by hand and a second SCIM user with an existing externalId', async () => {
   expect(report).toBeDefined();
   const ruleset = loadRuleset(readFileSync(REFERENCE_RULES, 'utf8'), REFERENCE_RULES);
-  const scenario = generateScenario({ contracts: OPTIONS.contracts, amendments: OPTIONS.amendments, seed: report.seed, tag: report.tag }, ruleset);
+  const scenario = generateScenario(
+    { contracts: OPTIONS.contracts, amendments: OPTIONS.amendments, seed: report.seed, tag: report.tag },
+    ruleset,
+  );
   expect((await verifyTargets(scenario, ruleset, targets())).wrong).toEqual([]); // the same seed and tag: the same amendments
 
   const contract = scenario.contracts[0]!;
@@ -103,11 +117,23 @@ test('the checker sees a role revoked by hand and a second SCIM user with an exi
   const [someone, idp] = [...want.idp][0]!;
   const scim = new RawScim(env.AMENDCTL_TEST_SCIM_URL, env.AMENDCTL_TEST_SCIM_TOKEN);
   const copy = `copy-of-${someone}`;
-  expect((await scim.call('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: copy, externalId: idp.externalId, active: true })).status).toBe(201);
+  expect(
+    (
+      await scim.call('POST', '/Users', {
+        schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+        userName: copy,
+        externalId: idp.externalId,
+        active: true,
+      })
+    ).status,
+  ).toBe(201);
 
   const v = await verifyTargets(scenario, ruleset, targets());
   expect(v.wrong.map((w) => `${w.target} ${w.account}`).sort()).toEqual([`idp ${copy}`, `warehouse ${email}`]);
-  expect(v.wrong.find((w) => w.target === 'warehouse')?.actual).toEqual({ ...account, memberOf: account.memberOf.slice(1) });
+  expect(v.wrong.find((w) => w.target === 'warehouse')?.actual).toEqual({
+    ...account,
+    memberOf: account.memberOf.slice(1),
+  });
   expect(v.duplicates).toEqual([expect.objectContaining({ externalId: idp.externalId })]); // the later of the two in the server's listing
   expect([copy, someone]).toContain(v.duplicates[0]!.userName);
 }, 30_000);

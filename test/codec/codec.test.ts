@@ -41,7 +41,10 @@ function oldFormat(keys: CodecKeys, p: Payload): Payload {
   for (const [k, v] of Object.entries(p.metadata ?? {})) if (v) metadata[k] = Buffer.from(v).toString('base64');
   const plain = Buffer.from(JSON.stringify({ metadata, data: Buffer.from(p.data ?? []).toString('base64') }), 'utf8');
   const data = Buffer.concat([iv, cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
-  return { metadata: { encoding: Buffer.from('binary/encrypted-aes256gcm'), 'encryption-key-id': Buffer.from(id) }, data: new Uint8Array(data) };
+  return {
+    metadata: { encoding: Buffer.from('binary/encrypted-aes256gcm'), 'encryption-key-id': Buffer.from(id) },
+    data: new Uint8Array(data),
+  };
 }
 
 describe('AesGcmCodec', () => {
@@ -79,14 +82,20 @@ describe('AesGcmCodec', () => {
     await expect(codec.decode([{ ...enc!, data: new Uint8Array(data) }])).rejects.toThrow();
     // The key id is authenticated too: relabelling a payload with another key fails.
     const both = new AesGcmCodec({ current: 'k1', keys: new Map([...k1.keys, ['k2', k1.keys.get('k1')!]]) });
-    await expect(both.decode([{ ...enc!, metadata: { ...enc!.metadata, 'encryption-key-id': Buffer.from('k2') } }])).rejects.toThrow();
+    await expect(
+      both.decode([{ ...enc!, metadata: { ...enc!.metadata, 'encryption-key-id': Buffer.from('k2') } }]),
+    ).rejects.toThrow();
     expect(await codec.decode([original])).toEqual([original]);
   });
 
   test('round trip of a large payload: brotli-compressed, far smaller than the raw JSON', async () => {
     const codec = new AesGcmCodec(k1);
     const roles = ['admin', 'member', 'viewer', 'billing'];
-    const users = Array.from({ length: 10_000 }, (_, i) => ({ email: `user${i}@acme.example`, name: `User Number ${i}`, role: roles[i % roles.length] }));
+    const users = Array.from({ length: 10_000 }, (_, i) => ({
+      email: `user${i}@acme.example`,
+      name: `User Number ${i}`,
+      role: roles[i % roles.length],
+    }));
     const big = defaultPayloadConverter.toPayload({ contractId: 'acme-msa', users })!;
     expect(big.data!.length).toBeGreaterThan(500_000);
     const [enc] = await codec.encode([big]);
@@ -108,13 +117,19 @@ describe('AesGcmCodec', () => {
     expect(enc.data!.length).toBeLessThan(oldFormat(k1, tiny).data!.length);
     expect(toJson(new AesGcmCodec(k1).decrypt(enc))).toEqual(toJson(tiny));
     // Empty data and metadata values survive too.
-    const empty: Payload = { metadata: { encoding: Buffer.from('binary/null'), blank: new Uint8Array(0) }, data: new Uint8Array(0) };
+    const empty: Payload = {
+      metadata: { encoding: Buffer.from('binary/null'), blank: new Uint8Array(0) },
+      data: new Uint8Array(0),
+    };
     expect(toJson(new AesGcmCodec(k1).decrypt(new AesGcmCodec(k1).encrypt(empty)))).toEqual(toJson(empty));
   });
 
   test('the plaintext is the protobuf encoding of temporal.api.common.v1.Payload (read and written by the SDK protos)', () => {
     const { Payload: ProtoPayload } = temporal.api.common.v1;
-    const p: Payload = { metadata: { encoding: Buffer.from('json/plain'), 'x-long': Buffer.alloc(300, 7) }, data: Buffer.from(JSON.stringify({ s: 'é'.repeat(5000) })) };
+    const p: Payload = {
+      metadata: { encoding: Buffer.from('json/plain'), 'x-long': Buffer.alloc(300, 7) },
+      data: Buffer.from(JSON.stringify({ s: 'é'.repeat(5000) })),
+    };
     const ours = ProtoPayload.decode(payloadToProto(p));
     expect(toJson(ours)).toEqual(toJson(p));
     expect(toJson(payloadFromProto(ProtoPayload.encode(p).finish()))).toEqual(toJson(p));
@@ -128,7 +143,7 @@ describe('AesGcmCodec', () => {
     expect(toJson(ProtoPayload.decode(brotliDecompressSync(plain)))).toEqual(toJson(p));
   });
 
-  test('payloads in the previous release\'s format (JSON plaintext, no compression marker) still decode, also after rotation', async () => {
+  test("payloads in the previous release's format (JSON plaintext, no compression marker) still decode, also after rotation", async () => {
     const old = oldFormat(k1, original);
     expect(old.metadata!.compression).toBeUndefined();
     const [dec] = await new AesGcmCodec(k1).decode([old]);
@@ -163,7 +178,9 @@ describe('AesGcmCodec', () => {
     const data = Buffer.from(big.data!);
     data[40] = data[40]! ^ 1;
     expect(() => codec.decrypt({ ...big, data: new Uint8Array(data) })).toThrow();
-    expect(toJson(codec.decrypt(big))).toEqual(toJson(defaultPayloadConverter.toPayload({ list: 'ann@acme.example '.repeat(200) })!));
+    expect(toJson(codec.decrypt(big))).toEqual(
+      toJson(defaultPayloadConverter.toPayload({ list: 'ann@acme.example '.repeat(200) })!),
+    );
   });
 
   test('key configuration errors say what is wrong', () => {
@@ -186,10 +203,17 @@ describe('codec server', () => {
   });
   afterAll(() => server.close());
   const post = (url: string, headers: Record<string, string> = {}) =>
-    fetch(url, { method: 'POST', headers: { 'Content-Type': 'application/json', ...headers }, body: JSON.stringify({ payloads: [encoded] }) });
+    fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...headers },
+      body: JSON.stringify({ payloads: [encoded] }),
+    });
 
   test('decodes with the token in the path (the UI) or as a bearer token (tools)', async () => {
-    for (const r of [await post(`${server.endpoint}/decode`, { Origin: ui, 'X-Namespace': 'default' }), await post(`${server.url}/decode`, { Authorization: `Bearer ${token}` })]) {
+    for (const r of [
+      await post(`${server.endpoint}/decode`, { Origin: ui, 'X-Namespace': 'default' }),
+      await post(`${server.url}/decode`, { Authorization: `Bearer ${token}` }),
+    ]) {
       expect(r.status).toBe(200);
       const body = (await r.json()) as { payloads: Array<{ data: string }> };
       expect(Buffer.from(body.payloads[0]!.data, 'base64').toString()).toBe('"bob@acme.example"');
@@ -200,7 +224,14 @@ describe('codec server', () => {
     expect((await post(`${server.url}/decode`)).status).toBe(401);
     expect((await post(`${server.url}/${'y'.repeat(32)}/decode`)).status).toBe(401);
     expect((await post(`${server.endpoint}/decode`, { Origin: 'http://evil.example' })).status).toBe(403);
-    const pre = await fetch(`${server.endpoint}/decode`, { method: 'OPTIONS', headers: { Origin: ui, 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'content-type,x-namespace' } });
+    const pre = await fetch(`${server.endpoint}/decode`, {
+      method: 'OPTIONS',
+      headers: {
+        Origin: ui,
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'content-type,x-namespace',
+      },
+    });
     expect(pre.status).toBe(204);
     expect(pre.headers.get('access-control-allow-origin')).toBe(ui);
     expect(pre.headers.get('access-control-allow-headers')).toMatch(/X-Namespace/i);
@@ -216,17 +247,33 @@ describe('on the dev server', () => {
 
   test('raw history holds no named user email; through the codec endpoint it does; search attributes follow the workflow', async () => {
     const c = customer('codec');
-    const a = baseline(c, [['erin', 'member'], ['frank', 'viewer']]);
+    const a = baseline(c, [
+      ['erin', 'member'],
+      ['frank', 'viewer'],
+    ]);
     await stack.client.submitAmendment(a);
     const v = await stack.client.waitForResult(a.amendmentId);
     expect(v.status).toBe('completed');
 
     const cli = need('AMENDCTL_TEST_TEMPORAL_CLI');
-    const base = ['workflow', 'show', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--namespace', 'default', '--workflow-id', `amendment-${a.amendmentId}`, '--output', 'json'];
+    const base = [
+      'workflow',
+      'show',
+      '--address',
+      need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+      '--namespace',
+      'default',
+      '--workflow-id',
+      `amendment-${a.amendmentId}`,
+      '--output',
+      'json',
+    ];
     const raw = (await run(cli, base, { maxBuffer: 64 << 20 })).stdout;
     expect(raw).toContain(Buffer.from(ENCODING).toString('base64'));
     // Neither in the JSON text nor inside any base64 field (payload data, metadata).
-    const decodedFields = [...raw.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    const decodedFields = [...raw.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)]
+      .map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'))
+      .join('\n');
     for (const who of ['erin', 'frank']) {
       expect(raw).not.toContain(c.email(who));
       expect(decodedFields).not.toContain(c.email(who));
@@ -234,13 +281,32 @@ describe('on the dev server', () => {
     expect(raw).not.toContain(c.domain);
 
     // The same history through the codec server (what the UI sees): the emails are there.
-    const decoded = (await run(cli, [...base, '--codec-endpoint', need('AMENDCTL_TEST_CODEC_URL'), '--codec-auth', `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`], { maxBuffer: 64 << 20 })).stdout;
-    const decodedText = decoded + [...decoded.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    const decoded = (
+      await run(
+        cli,
+        [
+          ...base,
+          '--codec-endpoint',
+          need('AMENDCTL_TEST_CODEC_URL'),
+          '--codec-auth',
+          `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`,
+        ],
+        { maxBuffer: 64 << 20 },
+      )
+    ).stdout;
+    const decodedText =
+      decoded +
+      [...decoded.matchAll(/"([A-Za-z0-9+/]{16,}={0,2})"/g)]
+        .map((m) => Buffer.from(m[1]!, 'base64').toString('latin1'))
+        .join('\n');
     expect(decodedText).toContain(c.email('erin'));
 
     // Search attributes: listed by ContractId, the status is the final one.
     const found = [];
-    for await (const w of stack.client.client.workflow.list({ query: `ContractId = '${c.contractId}' AND WorkflowType = 'amendmentV2'` })) found.push(w);
+    for await (const w of stack.client.client.workflow.list({
+      query: `ContractId = '${c.contractId}' AND WorkflowType = 'amendmentV2'`,
+    }))
+      found.push(w);
     expect(found).toHaveLength(1);
     expect(found[0]!.typedSearchAttributes.get(SA.AmendmentStatus)).toBe('completed');
     expect(found[0]!.typedSearchAttributes.get(SA.CustomerId)).toBe(c.id);
@@ -255,7 +321,10 @@ describe('on the dev server', () => {
     const a = baseline(c, [['gina', 'admin']], { submittedBy: 'sam' });
     await stack.client.submitAmendment(a);
     const statusOf = async (): Promise<string | undefined> => {
-      for await (const w of stack.client.client.workflow.list({ query: `ContractId = '${c.contractId}' AND AmendmentId = '${a.amendmentId}'` })) return w.typedSearchAttributes.get(SA.AmendmentStatus);
+      for await (const w of stack.client.client.workflow.list({
+        query: `ContractId = '${c.contractId}' AND AmendmentId = '${a.amendmentId}'`,
+      }))
+        return w.typedSearchAttributes.get(SA.AmendmentStatus);
       return undefined;
     };
     const until = async (want: string): Promise<void> => {

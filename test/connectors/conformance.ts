@@ -55,7 +55,14 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import type { JsonValue } from '../../src/domain/json';
 import { ACTIONS, type Action, type Operation } from '../../src/domain/plan';
-import { PermanentTargetError, TransientTargetError, type AccountState, type ApplyResult, type CompensationSpec, type Connector } from '../../src/connectors/types';
+import {
+  PermanentTargetError,
+  TransientTargetError,
+  type AccountState,
+  type ApplyResult,
+  type CompensationSpec,
+  type Connector,
+} from '../../src/connectors/types';
 
 export interface ConformanceSubject {
   /** The connector under test, configured against the real server (through a proxy if outage needs one). */
@@ -172,7 +179,11 @@ export async function startTcpProxy(upstream: { host: string; port: number }): P
  * What a Temporal activity retry does: call again after a TransientTargetError (honouring
  * retryAfterMs, capped at 2 s), rethrow anything else, give up after budgetMs.
  */
-export async function retryTransient<T>(fn: () => Promise<T>, budgetMs: number, seen?: { transient: number }): Promise<T> {
+export async function retryTransient<T>(
+  fn: () => Promise<T>,
+  budgetMs: number,
+  seen?: { transient: number },
+): Promise<T> {
   const deadline = Date.now() + budgetMs;
   let delay = 50;
   for (;;) {
@@ -210,7 +221,11 @@ function roundTrip(r: ApplyResult): ApplyResult {
  * grant ↔ revoke of the same group or role. test/connectors/compensation.test.ts checks it
  * against the planner's plans.
  */
-export function plannerInverse(action: Action, params: Record<string, JsonValue>, attributesBefore: Record<string, string> = {}): Operation['inverse'] {
+export function plannerInverse(
+  action: Action,
+  params: Record<string, JsonValue>,
+  attributesBefore: Record<string, string> = {},
+): Operation['inverse'] {
   switch (action) {
     case 'ensureAccount':
       return { action: 'removeAccount', params: {} };
@@ -232,9 +247,27 @@ export function plannerInverse(action: Action, params: Record<string, JsonValue>
 }
 
 /** An operation as a plan holds it (the planner's id and inverse): what apply and compensate are called with. */
-export function plannedOperation(target: string, action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec {
-  const extra = typeof params['group'] === 'string' ? `:${params['group']}` : typeof params['role'] === 'string' ? `:${params['role']}` : '';
-  return { id: `${target}:${action}:${subject}${extra}`, target, action, subject, params, inverse: plannerInverse(action, params, attributesBefore) };
+export function plannedOperation(
+  target: string,
+  action: Action,
+  subject: string,
+  params: Record<string, JsonValue> = {},
+  attributesBefore?: Record<string, string>,
+): CompensationSpec {
+  const extra =
+    typeof params['group'] === 'string'
+      ? `:${params['group']}`
+      : typeof params['role'] === 'string'
+        ? `:${params['role']}`
+        : '';
+  return {
+    id: `${target}:${action}:${subject}${extra}`,
+    target,
+    action,
+    subject,
+    params,
+    inverse: plannerInverse(action, params, attributesBefore),
+  };
 }
 
 function attributeNames(v: JsonValue | undefined): string[] {
@@ -248,7 +281,13 @@ function attributeNames(v: JsonValue | undefined): string[] {
  * the group or had the role. An operation that changed nothing is compensated by nothing.
  * `roleAttribute`: where the target's AccountState lists roles when not among the groups.
  */
-export function inverseApplied(op: CompensationSpec, outcome: ApplyResult['outcome'], before: AccountState | null, after: AccountState | null, roleAttribute?: string): AccountState | null {
+export function inverseApplied(
+  op: CompensationSpec,
+  outcome: ApplyResult['outcome'],
+  before: AccountState | null,
+  after: AccountState | null,
+  roleAttribute?: string,
+): AccountState | null {
   if (outcome !== 'applied') return after;
   const inverse = op.inverse;
   if (inverse.action === 'removeAccount' && before === null) return null;
@@ -262,7 +301,8 @@ export function inverseApplied(op: CompensationSpec, outcome: ApplyResult['outco
     return attributes;
   };
   const opAttributes = attributeNames(op.params['attributes']);
-  const roles = (st: AccountState): string[] => (roleAttribute ? (JSON.parse(st.attributes[roleAttribute] ?? '[]') as string[]) : st.groups);
+  const roles = (st: AccountState): string[] =>
+    roleAttribute ? (JSON.parse(st.attributes[roleAttribute] ?? '[]') as string[]) : st.groups;
   const withRoles = (list: string[]): AccountState => {
     const sorted = [...new Set(list)].sort();
     if (!roleAttribute) return { ...after, groups: sorted };
@@ -271,7 +311,8 @@ export function inverseApplied(op: CompensationSpec, outcome: ApplyResult['outco
     else delete attributes[roleAttribute];
     return { ...after, attributes };
   };
-  const member = (name: string, list: string[], join: boolean, wasMember: boolean) => (join ? (wasMember ? [...list, name] : list) : wasMember ? list : list.filter((g) => g !== name));
+  const member = (name: string, list: string[], join: boolean, wasMember: boolean) =>
+    join ? (wasMember ? [...list, name] : list) : wasMember ? list : list.filter((g) => g !== name);
   switch (inverse.action) {
     case 'removeAccount':
       return { ...after, active: before.active, attributes: restored(opAttributes) };
@@ -284,7 +325,10 @@ export function inverseApplied(op: CompensationSpec, outcome: ApplyResult['outco
     case 'joinGroup':
     case 'leaveGroup': {
       const g = String(inverse.params['group']);
-      return { ...after, groups: [...new Set(member(g, after.groups, inverse.action === 'joinGroup', before.groups.includes(g)))].sort() };
+      return {
+        ...after,
+        groups: [...new Set(member(g, after.groups, inverse.action === 'joinGroup', before.groups.includes(g)))].sort(),
+      };
     }
     case 'grantRole':
     case 'revokeRole': {
@@ -330,11 +374,16 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
     const newSubject = (tag: string) => subjectFor(`${prefix}-${tag}-${++n}`);
     const groupFor = (base: string) => (s.groupFor ? s.groupFor(base) : base);
     const newGroup = (tag: string) => groupFor(`${prefix}-${tag}-${++n}`);
-    const attrs = (subject: string, v: 1 | 2) => (s.attributesFor ? s.attributesFor(subject, v) : { displayName: `Conformance ${v}`, email: subject });
+    const attrs = (subject: string, v: 1 | 2) =>
+      s.attributesFor ? s.attributesFor(subject, v) : { displayName: `Conformance ${v}`, email: subject };
     const roles = (): [string, string] => s.roles ?? [`${prefix}-role-a`, `${prefix}-role-b`];
 
-    const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec =>
-      plannedOperation(c.target, action, subject, params, attributesBefore);
+    const op = (
+      action: Action,
+      subject: string,
+      params: Record<string, JsonValue> = {},
+      attributesBefore?: Record<string, string>,
+    ): CompensationSpec => plannedOperation(c.target, action, subject, params, attributesBefore);
     const ensure = (subject: string, v: 1 | 2 = 1) => op('ensureAccount', subject, { attributes: attrs(subject, v) });
 
     async function expectRefusedOrOk<T>(fn: () => Promise<T>): Promise<{ ok: true; value: T } | { ok: false }> {
@@ -411,7 +460,12 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
     }
     const nothing = async () => undefined;
     const cases: CompCase[] = [
-      { title: 'ensureAccount of a new account', action: 'ensureAccount', arrange: nothing, params: (x) => ({ attributes: attrs(x, 1) }) },
+      {
+        title: 'ensureAccount of a new account',
+        action: 'ensureAccount',
+        arrange: nothing,
+        params: (x) => ({ attributes: attrs(x, 1) }),
+      },
       {
         title: 'ensureAccount of an inactive account with other attributes',
         action: 'ensureAccount',
@@ -421,7 +475,12 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         },
         params: (x) => ({ attributes: attrs(x, 1) }),
       },
-      { title: 'ensureAccount already so', action: 'ensureAccount', arrange: async (x) => void (await c.apply(ensure(x))), params: (x) => ({ attributes: attrs(x, 1) }) },
+      {
+        title: 'ensureAccount already so',
+        action: 'ensureAccount',
+        arrange: async (x) => void (await c.apply(ensure(x))),
+        params: (x) => ({ attributes: attrs(x, 1) }),
+      },
       {
         title: 'updateAttributes',
         action: 'updateAttributes',
@@ -429,7 +488,12 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         params: (x) => ({ attributes: attrs(x, 2) }),
         attributesBefore: (x) => attrs(x, 1),
       },
-      { title: 'deactivateAccount of an active account', action: 'deactivateAccount', arrange: async (x) => void (await c.apply(ensure(x))), params: () => ({}) },
+      {
+        title: 'deactivateAccount of an active account',
+        action: 'deactivateAccount',
+        arrange: async (x) => void (await c.apply(ensure(x))),
+        params: () => ({}),
+      },
       {
         title: 'reactivateAccount of an inactive account',
         action: 'reactivateAccount',
@@ -439,7 +503,13 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         },
         params: () => ({}),
       },
-      { title: 'joinGroup of a new group', action: 'joinGroup', groupIsNew: true, arrange: async (x) => void (await c.apply(ensure(x))), params: (_x, k) => ({ group: k.group }) },
+      {
+        title: 'joinGroup of a new group',
+        action: 'joinGroup',
+        groupIsNew: true,
+        arrange: async (x) => void (await c.apply(ensure(x))),
+        params: (_x, k) => ({ group: k.group }),
+      },
       {
         title: 'joinGroup of a group with another member',
         action: 'joinGroup',
@@ -471,7 +541,12 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         },
         params: (_x, k) => ({ group: k.group }),
       },
-      { title: 'grantRole', action: 'grantRole', arrange: async (x) => void (await c.apply(ensure(x))), params: () => ({ role: roles()[0] }) },
+      {
+        title: 'grantRole',
+        action: 'grantRole',
+        arrange: async (x) => void (await c.apply(ensure(x))),
+        params: () => ({ role: roles()[0] }),
+      },
       {
         title: 'revokeRole',
         action: 'revokeRole',
@@ -483,39 +558,45 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       },
     ];
 
-    test.each(cases.map((k) => [k.title, k] as const))("compensation is the planner's inverse applied to the prior state: %s", async (_t, k) => {
-      const needs: Action[] = [k.action, 'ensureAccount'];
-      if (k.title.includes('inactive') || k.action === 'reactivateAccount') needs.push('deactivateAccount');
-      if (k.action === 'leaveGroup') needs.push('joinGroup');
-      if (k.action === 'revokeRole') needs.push('grantRole');
-      if (!needs.every(supports)) return;
-      const subj = newSubject('comp');
-      const ctx = { group: newGroup('cg'), bystander: newSubject('by') };
-      await k.arrange(subj, ctx);
-      const before = await s.readBack(subj);
-      const beforeBystander = await s.readBack(ctx.bystander);
-      const groupBefore = s.groupExists && (k.action === 'joinGroup' || k.action === 'leaveGroup') ? await s.groupExists(ctx.group) : undefined;
+    test.each(cases.map((k) => [k.title, k] as const))(
+      "compensation is the planner's inverse applied to the prior state: %s",
+      async (_t, k) => {
+        const needs: Action[] = [k.action, 'ensureAccount'];
+        if (k.title.includes('inactive') || k.action === 'reactivateAccount') needs.push('deactivateAccount');
+        if (k.action === 'leaveGroup') needs.push('joinGroup');
+        if (k.action === 'revokeRole') needs.push('grantRole');
+        if (!needs.every(supports)) return;
+        const subj = newSubject('comp');
+        const ctx = { group: newGroup('cg'), bystander: newSubject('by') };
+        await k.arrange(subj, ctx);
+        const before = await s.readBack(subj);
+        const beforeBystander = await s.readBack(ctx.bystander);
+        const groupBefore =
+          s.groupExists && (k.action === 'joinGroup' || k.action === 'leaveGroup')
+            ? await s.groupExists(ctx.group)
+            : undefined;
 
-      const o = op(k.action, subj, k.params(subj, ctx), k.attributesBefore?.(subj));
-      const result = roundTrip(await c.apply(o));
-      const applied = await s.readBack(subj);
-      if (result.outcome === 'applied') expect(applied).not.toEqual(before);
-      else expect(applied).toEqual(before);
+        const o = op(k.action, subj, k.params(subj, ctx), k.attributesBefore?.(subj));
+        const result = roundTrip(await c.apply(o));
+        const applied = await s.readBack(subj);
+        if (result.outcome === 'applied') expect(applied).not.toEqual(before);
+        else expect(applied).toEqual(before);
 
-      const comp = await c.compensate(o, result);
-      expect(comp.outcome).toBe(result.outcome === 'applied' ? 'compensated' : 'unchanged');
-      const after = await s.readBack(subj);
-      expect(after).toEqual(inverseApplied(o, result.outcome, before, applied, s.roleAttribute));
-      expect(after).toEqual(before);
-      expect(await s.readBack(ctx.bystander)).toEqual(beforeBystander);
-      if (groupBefore !== undefined) expect(await s.groupExists!(ctx.group)).toBe(groupBefore);
-      if (k.groupIsNew && s.groupExists) expect(await s.groupExists(ctx.group)).toBe(false);
+        const comp = await c.compensate(o, result);
+        expect(comp.outcome).toBe(result.outcome === 'applied' ? 'compensated' : 'unchanged');
+        const after = await s.readBack(subj);
+        expect(after).toEqual(inverseApplied(o, result.outcome, before, applied, s.roleAttribute));
+        expect(after).toEqual(before);
+        expect(await s.readBack(ctx.bystander)).toEqual(beforeBystander);
+        if (groupBefore !== undefined) expect(await s.groupExists!(ctx.group)).toBe(groupBefore);
+        if (k.groupIsNew && s.groupExists) expect(await s.groupExists(ctx.group)).toBe(false);
 
-      // Compensation is idempotent too (a retried compensation activity).
-      const again = await c.compensate(o, result);
-      expect(again.outcome).toBe('unchanged');
-      expect(await s.readBack(subj)).toEqual(before);
-    });
+        // Compensation is idempotent too (a retried compensation activity).
+        const again = await c.compensate(o, result);
+        expect(again.outcome).toBe('unchanged');
+        expect(await s.readBack(subj)).toEqual(before);
+      },
+    );
 
     test('a group change is compensated operation by operation, each by its inverse', async () => {
       if (!c.applyGroupChange || !supports('joinGroup')) return;
@@ -528,9 +609,12 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
       const results = (await c.applyGroupChange(ops)).map(roundTrip);
       expect(results.map((r) => r.outcome)).toEqual(['applied', 'applied', 'unchanged']);
       const applied = await Promise.all([a, b, member].map((x) => s.readBack(x)));
-      for (const [i, o] of ops.entries()) expect((await c.compensate(o, results[i]!)).outcome).toBe(i < 2 ? 'compensated' : 'unchanged');
+      for (const [i, o] of ops.entries())
+        expect((await c.compensate(o, results[i]!)).outcome).toBe(i < 2 ? 'compensated' : 'unchanged');
       const after = await Promise.all([a, b, member].map((x) => s.readBack(x)));
-      expect(after).toEqual(ops.map((o, i) => inverseApplied(o, results[i]!.outcome, before[i]!, applied[i]!, s.roleAttribute)));
+      expect(after).toEqual(
+        ops.map((o, i) => inverseApplied(o, results[i]!.outcome, before[i]!, applied[i]!, s.roleAttribute)),
+      );
       expect(after).toEqual(before);
     });
 
@@ -551,7 +635,10 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
         { ...o, inverse: undefined as unknown as CompensationSpec['inverse'] },
       ] satisfies CompensationSpec[];
       for (const wrong of refused) {
-        await expect(c.compensate(wrong, result)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'CompensationImpossible' });
+        await expect(c.compensate(wrong, result)).rejects.toMatchObject({
+          name: 'PermanentTargetError',
+          type: 'CompensationImpossible',
+        });
         expect(await s.readBack(subj)).toEqual(joined);
       }
       expect((await c.compensate(o, result)).outcome).toBe('compensated');
@@ -559,64 +646,70 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
     });
 
     describe('hostile identifiers', () => {
-      test.each(HOSTILE_FRAGMENTS.map((f) => [f] as const))('subject %j is stored literally or refused, and touches nobody else', async (frag) => {
-        const bystander = newSubject('ann');
-        await c.apply(ensure(bystander));
-        const g = newGroup('hg');
-        if (supports('joinGroup')) await c.apply(op('joinGroup', bystander, { group: g }));
-        const byBefore = await s.readBack(bystander);
+      test.each(HOSTILE_FRAGMENTS.map((f) => [f] as const))(
+        'subject %j is stored literally or refused, and touches nobody else',
+        async (frag) => {
+          const bystander = newSubject('ann');
+          await c.apply(ensure(bystander));
+          const g = newGroup('hg');
+          if (supports('joinGroup')) await c.apply(op('joinGroup', bystander, { group: g }));
+          const byBefore = await s.readBack(bystander);
 
-        const hostile = subjectFor(`${prefix}-${frag}`);
-        // A lookup of a name with wildcards or filter syntax must not find somebody else.
-        const found = await expectRefusedOrOk(() => c.readAccount(hostile));
-        if (found.ok) expect(found.value).toBeNull();
+          const hostile = subjectFor(`${prefix}-${frag}`);
+          // A lookup of a name with wildcards or filter syntax must not find somebody else.
+          const found = await expectRefusedOrOk(() => c.readAccount(hostile));
+          if (found.ok) expect(found.value).toBeNull();
 
-        const r = await expectRefusedOrOk(() => c.apply(ensure(hostile)));
-        if (r.ok) {
-          expect(r.value.outcome).toBe('applied');
-          const st = await s.readBack(hostile);
-          expect(st).not.toBeNull();
-          expect(st!.subject).toBe(hostile);
-          expect(st!.id).not.toBe(byBefore!.id);
-          expect((await c.readAccount(hostile))!.id).toBe(st!.id);
-          expect((await c.apply(ensure(hostile))).outcome).toBe('unchanged');
-          if (s.accountCount) expect(await s.accountCount(hostile)).toBe(1);
-          if (supports('joinGroup')) {
-            await c.apply(op('joinGroup', hostile, { group: g }));
-            await c.apply(op('leaveGroup', hostile, { group: g }));
+          const r = await expectRefusedOrOk(() => c.apply(ensure(hostile)));
+          if (r.ok) {
+            expect(r.value.outcome).toBe('applied');
+            const st = await s.readBack(hostile);
+            expect(st).not.toBeNull();
+            expect(st!.subject).toBe(hostile);
+            expect(st!.id).not.toBe(byBefore!.id);
+            expect((await c.readAccount(hostile))!.id).toBe(st!.id);
+            expect((await c.apply(ensure(hostile))).outcome).toBe('unchanged');
+            if (s.accountCount) expect(await s.accountCount(hostile)).toBe(1);
+            if (supports('joinGroup')) {
+              await c.apply(op('joinGroup', hostile, { group: g }));
+              await c.apply(op('leaveGroup', hostile, { group: g }));
+            }
+            if (supports('deactivateAccount')) {
+              await c.apply(op('deactivateAccount', hostile));
+              expect((await s.readBack(hostile))!.active).toBe(false);
+            }
+          } else {
+            expect(await s.readBack(hostile)).toBeNull();
           }
-          if (supports('deactivateAccount')) {
-            await c.apply(op('deactivateAccount', hostile));
-            expect((await s.readBack(hostile))!.active).toBe(false);
+          expect(await s.readBack(bystander)).toEqual(byBefore);
+        },
+      );
+
+      test.each(HOSTILE_FRAGMENTS.map((f) => [f] as const))(
+        'group %j is stored literally or refused, and touches no other group',
+        async (frag) => {
+          if (!supports('joinGroup')) return;
+          const subj = newSubject('hm');
+          const bystander = newSubject('hb');
+          const plain = newGroup('plain');
+          await c.apply(ensure(subj));
+          await c.apply(ensure(bystander));
+          await c.apply(op('joinGroup', bystander, { group: plain }));
+          const byBefore = await s.readBack(bystander);
+          const before = await s.readBack(subj);
+
+          const hostile = groupFor(`${prefix}-${frag}`);
+          const o = op('joinGroup', subj, { group: hostile });
+          const r = await expectRefusedOrOk(() => c.apply(o));
+          if (r.ok) {
+            expect((await s.readBack(subj))!.groups).toEqual([...before!.groups, hostile].sort());
+            expect((await c.apply(o)).outcome).toBe('unchanged');
+            await c.compensate(o, roundTrip(r.value));
           }
-        } else {
-          expect(await s.readBack(hostile)).toBeNull();
-        }
-        expect(await s.readBack(bystander)).toEqual(byBefore);
-      });
-
-      test.each(HOSTILE_FRAGMENTS.map((f) => [f] as const))('group %j is stored literally or refused, and touches no other group', async (frag) => {
-        if (!supports('joinGroup')) return;
-        const subj = newSubject('hm');
-        const bystander = newSubject('hb');
-        const plain = newGroup('plain');
-        await c.apply(ensure(subj));
-        await c.apply(ensure(bystander));
-        await c.apply(op('joinGroup', bystander, { group: plain }));
-        const byBefore = await s.readBack(bystander);
-        const before = await s.readBack(subj);
-
-        const hostile = groupFor(`${prefix}-${frag}`);
-        const o = op('joinGroup', subj, { group: hostile });
-        const r = await expectRefusedOrOk(() => c.apply(o));
-        if (r.ok) {
-          expect((await s.readBack(subj))!.groups).toEqual([...before!.groups, hostile].sort());
-          expect((await c.apply(o)).outcome).toBe('unchanged');
-          await c.compensate(o, roundTrip(r.value));
-        }
-        expect(await s.readBack(subj)).toEqual(before);
-        expect(await s.readBack(bystander)).toEqual(byBefore);
-      });
+          expect(await s.readBack(subj)).toEqual(before);
+          expect(await s.readBack(bystander)).toEqual(byBefore);
+        },
+      );
     });
 
     describe('outage', () => {
@@ -636,37 +729,40 @@ export function describeConformance(name: string, setup: () => Promise<Conforman
 
       // The outage starts at different moments of a multi-step operation (lookups, create,
       // group creation, membership); retried, each completes exactly once.
-      test.each([0, 3, 10, 25, 60])('an outage %i ms into an operation is retried and completes exactly once', async (delayMs) => {
-        const subj = newSubject(`mid${delayMs}`);
-        const g = newGroup('mg');
-        const seen = { transient: 0 };
-        const run = async () => {
-          await c.apply(ensure(subj));
-          if (supports('joinGroup')) await c.apply(op('joinGroup', subj, { group: g }));
-        };
-        const first = run().then(
-          () => 'done' as const,
-          (err: unknown) => {
-            if (!(err instanceof TransientTargetError)) throw err;
-            seen.transient += 1;
-            return 'transient' as const;
-          },
-        );
-        await sleep(delayMs); // when the outage begins: the case's parameter, not a wait for anything
-        const restore = await s.outage();
-        try {
-          // The outage lasts until the first attempt has met it (a transient failure) or finished.
-          await settled(first, s.retryBudgetMs ?? 20_000, 'the first attempt, during the outage');
-        } finally {
-          await restore();
-        }
-        await retryTransient(run, s.retryBudgetMs ?? 20_000, seen);
-        const st = (await s.readBack(subj))!;
-        expect(st.active).toBe(true);
-        if (supports('joinGroup')) expect(st.groups).toEqual([g]);
-        if (s.accountCount) expect(await s.accountCount(subj)).toBe(1);
-        expect((await c.apply(ensure(subj))).outcome).toBe('unchanged');
-      });
+      test.each([0, 3, 10, 25, 60])(
+        'an outage %i ms into an operation is retried and completes exactly once',
+        async (delayMs) => {
+          const subj = newSubject(`mid${delayMs}`);
+          const g = newGroup('mg');
+          const seen = { transient: 0 };
+          const run = async () => {
+            await c.apply(ensure(subj));
+            if (supports('joinGroup')) await c.apply(op('joinGroup', subj, { group: g }));
+          };
+          const first = run().then(
+            () => 'done' as const,
+            (err: unknown) => {
+              if (!(err instanceof TransientTargetError)) throw err;
+              seen.transient += 1;
+              return 'transient' as const;
+            },
+          );
+          await sleep(delayMs); // when the outage begins: the case's parameter, not a wait for anything
+          const restore = await s.outage();
+          try {
+            // The outage lasts until the first attempt has met it (a transient failure) or finished.
+            await settled(first, s.retryBudgetMs ?? 20_000, 'the first attempt, during the outage');
+          } finally {
+            await restore();
+          }
+          await retryTransient(run, s.retryBudgetMs ?? 20_000, seen);
+          const st = (await s.readBack(subj))!;
+          expect(st.active).toBe(true);
+          if (supports('joinGroup')) expect(st.groups).toEqual([g]);
+          if (s.accountCount) expect(await s.accountCount(subj)).toBe(1);
+          expect((await c.apply(ensure(subj))).outcome).toBe('unchanged');
+        },
+      );
     });
   });
 }

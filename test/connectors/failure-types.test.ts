@@ -49,14 +49,18 @@ function tableValues(text: string, name: string): string[] | undefined {
 
 function enclosing(text: string, index: number): string | undefined {
   let name: string | undefined;
-  for (const m of text.slice(0, index).matchAll(/^(?:export )?(?:async )?(?:function\*? (\w+)|const (\w+)|class (\w+))/gm)) name = m[1] ?? m[2] ?? m[3];
+  for (const m of text
+    .slice(0, index)
+    .matchAll(/^(?:export )?(?:async )?(?:function\*? (\w+)|const (\w+)|class (\w+))/gm))
+    name = m[1] ?? m[2] ?? m[3];
   return name;
 }
 
 /** Every place a source raises a failure type, and which types. */
 function raisesIn(src: Source): Raise[] {
   const out: Raise[] = [];
-  const at = (index: number, types: string[]) => out.push({ file: src.file, line: lineOf(src.text, index), types, within: enclosing(src.text, index) });
+  const at = (index: number, types: string[]) =>
+    out.push({ file: src.file, line: lineOf(src.text, index), types, within: enclosing(src.text, index) });
   for (const m of src.text.matchAll(/new (PermanentTargetError|TransientTargetError)\s*\(/g)) {
     if (m[1] === 'TransientTargetError') {
       at(m.index, ['TargetUnavailable']); // its one type (TransientTargetError.type)
@@ -78,13 +82,19 @@ function raisesIn(src: Source): Raise[] {
     }
     at(m.index, resolved ? [...new Set(types)] : []);
   }
-  for (const m of src.text.matchAll(/ApplicationFailure\.(?:nonRetryable|retryable)\([^;]*?,\s*'(\w+)'|ApplicationFailure\.create\(\{[^}]*?type:\s*'(\w+)'/g)) at(m.index, [m[1] ?? m[2]!]);
+  for (const m of src.text.matchAll(
+    /ApplicationFailure\.(?:nonRetryable|retryable)\([^;]*?,\s*'(\w+)'|ApplicationFailure\.create\(\{[^}]*?type:\s*'(\w+)'/g,
+  ))
+    at(m.index, [m[1] ?? m[2]!]);
   return out;
 }
 
 /** The top-level functions and classes of a source, with their text. */
 function declarations(text: string): Array<{ name: string; body: string }> {
-  return [...text.matchAll(/^(?:export )?(?:async )?(?:function\*? |class )(\w+)[\s\S]*?^\}/gm)].map((m) => ({ name: m[1]!, body: m[0] }));
+  return [...text.matchAll(/^(?:export )?(?:async )?(?:function\*? |class )(\w+)[\s\S]*?^\}/gm)].map((m) => ({
+    name: m[1]!,
+    body: m[0],
+  }));
 }
 
 /**
@@ -109,7 +119,7 @@ function failureTable(sources: Source[]): { table: Map<string, Set<string>>; rai
     // Shared: the shared functions and classes that reach the raise, then the connectors naming one of them.
     const reach = new Set(r.within ? [r.within] : []);
     const names = (text: string) => [...reach].some((n) => new RegExp(`\\b${n}\\b`).test(text));
-    for (let grew = true; grew; ) {
+    for (let grew = true; grew;) {
       grew = false;
       for (const d of shared) {
         if (!reach.has(d.name) && names(d.body)) {
@@ -124,7 +134,9 @@ function failureTable(sources: Source[]): { table: Map<string, Set<string>>; rai
 }
 
 function tsFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? tsFiles(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 const declared = Object.keys(FAILURE_TYPES);
@@ -134,10 +146,17 @@ function problems(sources: Source[], usedElsewhere: Set<string>): string[] {
   const { table, raises } = failureTable(sources);
   const out: string[] = [];
   for (const r of raises) {
-    if (r.types.length === 0) out.push(`src/connectors/${r.file}:${r.line}: cannot tell which failure type this raises (use a literal or a table typed PermanentFailureType)`);
-    for (const t of r.types) if (!declared.includes(t)) out.push(`src/connectors/${r.file}:${r.line}: raises "${t}", which FAILURE_TYPES does not declare`);
+    if (r.types.length === 0)
+      out.push(
+        `src/connectors/${r.file}:${r.line}: cannot tell which failure type this raises (use a literal or a table typed PermanentFailureType)`,
+      );
+    for (const t of r.types)
+      if (!declared.includes(t))
+        out.push(`src/connectors/${r.file}:${r.line}: raises "${t}", which FAILURE_TYPES does not declare`);
   }
-  for (const t of declared) if (!table.has(t) && !usedElsewhere.has(t)) out.push(`"${t}" is declared in FAILURE_TYPES but no connector raises it and no source uses it`);
+  for (const t of declared)
+    if (!table.has(t) && !usedElsewhere.has(t))
+      out.push(`"${t}" is declared in FAILURE_TYPES but no connector raises it and no source uses it`);
   return out;
 }
 

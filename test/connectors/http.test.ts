@@ -20,11 +20,20 @@ const SECRET = randomBytes(24).toString('base64url');
 process.env.AMENDCTL_TEST_HTTP_SECRET = SECRET;
 
 function config(port: number, over: Partial<HttpConfig> = {}): HttpConfig {
-  const attrs = { name: '{attributes.displayName}', email: '{attributes.email}', externalId: '{attributes.externalId}' };
+  const attrs = {
+    name: '{attributes.displayName}',
+    email: '{attributes.email}',
+    externalId: '{attributes.externalId}',
+  };
   return {
     type: 'http',
     baseUrl: `http://127.0.0.1:${port}/api`,
-    signing: { secret: { env: 'AMENDCTL_TEST_HTTP_SECRET' }, header: 'X-Amendctl-Signature', timestampHeader: 'X-Amendctl-Timestamp', nonceHeader: 'X-Amendctl-Nonce' },
+    signing: {
+      secret: { env: 'AMENDCTL_TEST_HTTP_SECRET' },
+      header: 'X-Amendctl-Signature',
+      timestampHeader: 'X-Amendctl-Timestamp',
+      nonceHeader: 'X-Amendctl-Nonce',
+    },
     headers: {},
     read: {
       method: 'GET',
@@ -81,7 +90,12 @@ test('examples/directory/targets.yaml: an LDAP directory, this internal app over
     ['aws', 'iam'],
   ]);
   const t = parsed.targets as Record<string, { config: Record<string, unknown> }>;
-  expect([t.directory!.config.bindPassword, (t['billing-app']!.config.signing as { secret: unknown }).secret, t.aws!.config.accessKeyId, t.aws!.config.secretAccessKey]).toEqual([
+  expect([
+    t.directory!.config.bindPassword,
+    (t['billing-app']!.config.signing as { secret: unknown }).secret,
+    t.aws!.config.accessKeyId,
+    t.aws!.config.secretAccessKey,
+  ]).toEqual([
     { env: 'AMENDCTL_DIRECTORY_BIND_PASSWORD' },
     { env: 'AMENDCTL_BILLING_HMAC_SECRET' },
     { env: 'AMENDCTL_AWS_ACCESS_KEY_ID' },
@@ -93,7 +107,9 @@ test('examples/directory/targets.yaml: an LDAP directory, this internal app over
 describe('templates', () => {
   test('path values are encoded as one segment each; dot-segments and empty values are refused', () => {
     const ctx = { subject: 'a/../b?x=1#f', params: { group: 'g 1%' } };
-    expect(expandPath('/groups/{params.group}/members/{subject}', ctx)).toBe('/groups/g%201%25/members/a%2F..%2Fb%3Fx%3D1%23f');
+    expect(expandPath('/groups/{params.group}/members/{subject}', ctx)).toBe(
+      '/groups/g%201%25/members/a%2F..%2Fb%3Fx%3D1%23f',
+    );
     expect(() => expandPath('/users/{subject}', { subject: '..' })).toThrow(PermanentTargetError);
     expect(() => expandPath('/users/{subject}', { subject: '.' })).toThrow(PermanentTargetError);
     expect(() => expandPath('/users/{subject}', { subject: '' })).toThrow(PermanentTargetError);
@@ -102,15 +118,23 @@ describe('templates', () => {
 
   test('body templates are expanded into JSON values, never spliced into JSON text', () => {
     const evil = `", "admin": true, "x": "`;
-    const body = expandBody({ name: '{attributes.displayName}', tags: ['{params.group}', 'fixed'], note: 'for {subject}', n: 3 }, {
-      subject: 'ann',
-      params: { group: 'g' },
-      attributes: { displayName: evil },
-    });
+    const body = expandBody(
+      { name: '{attributes.displayName}', tags: ['{params.group}', 'fixed'], note: 'for {subject}', n: 3 },
+      {
+        subject: 'ann',
+        params: { group: 'g' },
+        attributes: { displayName: evil },
+      },
+    );
     expect(body).toEqual({ name: evil, tags: ['g', 'fixed'], note: 'for ann', n: 3 });
     expect(JSON.parse(JSON.stringify(body))).not.toHaveProperty('admin');
     // a whole placeholder keeps the value's JSON type; a missing one drops its key
-    expect(expandBody({ all: '{params}', gone: '{attributes.email}', alsoGone: 'x {attributes.email}' }, { params: { a: [1, null] }, attributes: {} })).toEqual({ all: { a: [1, null] } });
+    expect(
+      expandBody(
+        { all: '{params}', gone: '{attributes.email}', alsoGone: 'x {attributes.email}' },
+        { params: { a: [1, null] }, attributes: {} },
+      ),
+    ).toEqual({ all: { a: [1, null] } });
   });
 });
 
@@ -118,7 +142,8 @@ describe('http connector, internal app behaviour', () => {
   const app = new InternalApp(SECRET);
   const run = randomBytes(3).toString('hex');
   let c: ReturnType<typeof createHttpConnector>;
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation('billing-app', action, subject, params);
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec =>
+    plannedOperation('billing-app', action, subject, params);
 
   beforeAll(async () => {
     await app.start();
@@ -136,22 +161,54 @@ describe('http connector, internal app behaviour', () => {
     expect(app.rejected).toEqual([]);
     const signed = app.lastSigned!;
     expect(signed.headers['x-amendctl-signature']).toMatch(/^sha256=[0-9a-f]{64}$/);
-    const headers = { 'content-type': 'application/json', 'x-amendctl-timestamp': signed.headers['x-amendctl-timestamp']!, 'x-amendctl-nonce': signed.headers['x-amendctl-nonce']!, 'x-amendctl-signature': signed.headers['x-amendctl-signature']! };
+    const headers = {
+      'content-type': 'application/json',
+      'x-amendctl-timestamp': signed.headers['x-amendctl-timestamp']!,
+      'x-amendctl-nonce': signed.headers['x-amendctl-nonce']!,
+      'x-amendctl-signature': signed.headers['x-amendctl-signature']!,
+    };
     const url = `http://127.0.0.1:${app.port}${signed.path}`;
     // replay, exactly as sent
     expect((await fetch(url, { method: signed.method, headers, body: signed.body || undefined })).status).toBe(401);
     // tampered body with a fresh nonce but the old signature
-    expect((await fetch(url, { method: signed.method, headers: { ...headers, 'x-amendctl-nonce': 'fresh' }, body: '{"name":"Mallory"}' })).status).toBe(401);
+    expect(
+      (
+        await fetch(url, {
+          method: signed.method,
+          headers: { ...headers, 'x-amendctl-nonce': 'fresh' },
+          body: '{"name":"Mallory"}',
+        })
+      ).status,
+    ).toBe(401);
     // stale timestamp, correctly signed
     const ts = String(Math.floor(Date.now() / 1000) - 3600);
     const sig = `sha256=${createHmac('sha256', SECRET).update(`${ts}\nold\nGET\n/api/users/x\n`).digest('hex')}`;
-    expect((await fetch(`http://127.0.0.1:${app.port}/api/users/x`, { headers: { 'x-amendctl-timestamp': ts, 'x-amendctl-nonce': 'old', 'x-amendctl-signature': sig } })).status).toBe(401);
+    expect(
+      (
+        await fetch(`http://127.0.0.1:${app.port}/api/users/x`, {
+          headers: { 'x-amendctl-timestamp': ts, 'x-amendctl-nonce': 'old', 'x-amendctl-signature': sig },
+        })
+      ).status,
+    ).toBe(401);
     expect(app.rejected).toEqual(['replayed nonce', 'bad signature', 'stale timestamp']);
     expect(app.state(subject)!.attributes.displayName).toBe('Sig');
 
     process.env.AMENDCTL_TEST_HTTP_WRONG = 'not-the-secret';
-    const wrong = createHttpConnector('billing-app', config(app.port, { signing: { secret: { env: 'AMENDCTL_TEST_HTTP_WRONG' }, header: 'X-Amendctl-Signature', timestampHeader: 'X-Amendctl-Timestamp', nonceHeader: 'X-Amendctl-Nonce' } }));
-    await expect(wrong.readAccount(subject)).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'TargetAuthentication' });
+    const wrong = createHttpConnector(
+      'billing-app',
+      config(app.port, {
+        signing: {
+          secret: { env: 'AMENDCTL_TEST_HTTP_WRONG' },
+          header: 'X-Amendctl-Signature',
+          timestampHeader: 'X-Amendctl-Timestamp',
+          nonceHeader: 'X-Amendctl-Nonce',
+        },
+      }),
+    );
+    await expect(wrong.readAccount(subject)).rejects.toMatchObject({
+      name: 'PermanentTargetError',
+      type: 'TargetAuthentication',
+    });
   });
 
   test('hostile values reach the app literally: path segments decoded to the exact subject, body strings as JSON strings', async () => {
@@ -165,12 +222,20 @@ describe('http connector, internal app behaviour', () => {
 
   test('response mapping: nested fields, an "equals" active rule, groups merged with role objects', async () => {
     const subject = `map-${run}@example.test`;
-    await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' } }));
+    await c.apply(
+      op('ensureAccount', subject, { attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' } }),
+    );
     await c.apply(op('joinGroup', subject, { group: 'b-group' }));
     await c.apply(op('grantRole', subject, { role: 'a-role' }));
     await c.apply(op('deactivateAccount', subject));
     const st = await c.readAccount(subject);
-    expect(st).toEqual({ subject, id: app.users.get(subject)!.id, active: false, groups: ['a-role', 'b-group'], attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' } });
+    expect(st).toEqual({
+      subject,
+      id: app.users.get(subject)!.id,
+      active: false,
+      groups: ['a-role', 'b-group'],
+      attributes: { displayName: 'Map', email: subject, externalId: 'acme:9' },
+    });
     expect(st).toEqual(app.state(subject));
   });
 
@@ -225,16 +290,23 @@ describe('http connector, internal app behaviour', () => {
     const c2 = createHttpConnector('billing-app', noRemove);
     const subject = `norm-${run}@example.test`;
     const r = await c2.apply(op('ensureAccount', subject, { attributes: {} }));
-    await expect(c2.compensate(op('ensureAccount', subject, {}), r)).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+    await expect(c2.compensate(op('ensureAccount', subject, {}), r)).rejects.toMatchObject({
+      type: 'TargetMisconfigured',
+    });
     await expect(c2.apply(op('grantRole', subject, { role: 'x' }))).resolves.toMatchObject({ outcome: 'applied' });
     const noGrant = config(app.port);
     delete noGrant.actions.grantRole;
-    await expect(createHttpConnector('billing-app', noGrant).apply(op('grantRole', subject, { role: 'y' }))).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+    await expect(
+      createHttpConnector('billing-app', noGrant).apply(op('grantRole', subject, { role: 'y' })),
+    ).rejects.toMatchObject({ type: 'TargetMisconfigured' });
   });
 
   test('results carry no credential', async () => {
     const subject = `secret-${run}@example.test`;
-    const results = [await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'S' } })), await c.apply(op('deactivateAccount', subject))];
+    const results = [
+      await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'S' } })),
+      await c.apply(op('deactivateAccount', subject)),
+    ];
     expect(JSON.stringify([results, await c.readAccount(subject)])).not.toContain(SECRET);
   });
 });

@@ -20,7 +20,12 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { classifyIamError, createIamConnector, type IamConfig } from '../../src/connectors/iam';
-import { PermanentTargetError, TransientTargetError, type AccountState, type CompensationSpec } from '../../src/connectors/types';
+import {
+  PermanentTargetError,
+  TransientTargetError,
+  type AccountState,
+  type CompensationSpec,
+} from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 import { freePort } from '../harness/proc';
@@ -37,7 +42,11 @@ const run = randomBytes(3).toString('hex');
 const PATH = `/amendctl-${run}/`;
 
 function admin(): IAMClient {
-  return new IAMClient({ region: 'us-east-1', endpoint: need('AMENDCTL_TEST_MOTO_URL'), credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET } });
+  return new IAMClient({
+    region: 'us-east-1',
+    endpoint: need('AMENDCTL_TEST_MOTO_URL'),
+    credentials: { accessKeyId: KEY_ID, secretAccessKey: SECRET },
+  });
 }
 
 function config(over: Partial<IamConfig> = {}): IamConfig {
@@ -57,13 +66,20 @@ function config(over: Partial<IamConfig> = {}): IamConfig {
 }
 
 async function makePolicy(iam: IAMClient, name: string): Promise<string> {
-  const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }] });
+  const doc = JSON.stringify({
+    Version: '2012-10-17',
+    Statement: [{ Effect: 'Allow', Action: 's3:GetObject', Resource: '*' }],
+  });
   const r = await iam.send(new CreatePolicyCommand({ PolicyName: name, PolicyDocument: doc }));
   return r.Policy!.Arn!;
 }
 
 /** The user as moto holds it, read with the SDK directly (not through the connector). */
-async function readBack(iam: IAMClient, subject: string, roleArns: Record<string, string>): Promise<AccountState | null> {
+async function readBack(
+  iam: IAMClient,
+  subject: string,
+  roleArns: Record<string, string>,
+): Promise<AccountState | null> {
   let user;
   try {
     user = (await iam.send(new GetUserCommand({ UserName: subject }))).User!;
@@ -73,19 +89,40 @@ async function readBack(iam: IAMClient, subject: string, roleArns: Record<string
   }
   const tags = Object.fromEntries((user.Tags ?? []).map((t) => [t.Key!, t.Value!]));
   const groups = (await iam.send(new ListGroupsForUserCommand({ UserName: subject }))).Groups!.map((g) => g.GroupName!);
-  const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: subject }))).AttachedPolicies!.map((p) => p.PolicyArn!);
-  const roles = Object.entries(roleArns).filter(([, arn]) => attached.includes(arn)).map(([r]) => r);
+  const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: subject }))).AttachedPolicies!.map(
+    (p) => p.PolicyArn!,
+  );
+  const roles = Object.entries(roleArns)
+    .filter(([, arn]) => attached.includes(arn))
+    .map(([r]) => r);
   const attributes: Record<string, string> = {};
-  for (const [a, k] of [['displayName', 'amendctl:displayName'], ['email', 'amendctl:email'], ['externalId', 'amendctl:externalId']] as const) if (tags[k] !== undefined) attributes[a] = tags[k];
-  return { subject, id: user.UserName!, active: tags['amendctl:active'] !== 'false', groups: [...groups, ...roles].sort(), attributes };
+  for (const [a, k] of [
+    ['displayName', 'amendctl:displayName'],
+    ['email', 'amendctl:email'],
+    ['externalId', 'amendctl:externalId'],
+  ] as const)
+    if (tags[k] !== undefined) attributes[a] = tags[k];
+  return {
+    subject,
+    id: user.UserName!,
+    active: tags['amendctl:active'] !== 'false',
+    groups: [...groups, ...roles].sort(),
+    attributes,
+  };
 }
 
 describeConformance('iam', async () => {
   const iam = admin();
   const url = new URL(need('AMENDCTL_TEST_MOTO_URL'));
   const proxy = await startTcpProxy({ host: url.hostname, port: Number(url.port) });
-  const roles = { [`conf-a-${run}`]: await makePolicy(iam, `conf-a-${run}`), [`conf-b-${run}`]: await makePolicy(iam, `conf-b-${run}`) };
-  const connector = createIamConnector('aws', config({ endpoint: `http://127.0.0.1:${proxy.port}`, roles, timeoutMs: 2000 }));
+  const roles = {
+    [`conf-a-${run}`]: await makePolicy(iam, `conf-a-${run}`),
+    [`conf-b-${run}`]: await makePolicy(iam, `conf-b-${run}`),
+  };
+  const connector = createIamConnector(
+    'aws',
+    config({ endpoint: `http://127.0.0.1:${proxy.port}`, roles, timeoutMs: 2000 }),
+  );
   return {
     connector,
     readBack: (s) => readBack(iam, s, roles),
@@ -111,7 +148,8 @@ describe('iam connector, IAM behaviour', () => {
   const iam = admin();
   let roleArn: string;
   let c: ReturnType<typeof createIamConnector>;
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation('aws', action, subject, params);
+  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec =>
+    plannedOperation('aws', action, subject, params);
 
   beforeAll(async () => {
     roleArn = await makePolicy(iam, `reader-${run}`);
@@ -136,7 +174,12 @@ describe('iam connector, IAM behaviour', () => {
     await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Path Test', email: subject } }));
     const u = (await iam.send(new GetUserCommand({ UserName: subject }))).User!;
     expect(u.Path).toBe(PATH);
-    expect(u.Tags).toEqual(expect.arrayContaining([{ Key: 'amendctl:subject', Value: subject }, { Key: 'amendctl:displayName', Value: 'Path Test' }]));
+    expect(u.Tags).toEqual(
+      expect.arrayContaining([
+        { Key: 'amendctl:subject', Value: subject },
+        { Key: 'amendctl:displayName', Value: 'Path Test' },
+      ]),
+    );
   });
 
   test('deactivation: active keys Inactive, deny-all inline policy, tag; reactivation re-enables only those keys; compensation is exact', async () => {
@@ -161,7 +204,9 @@ describe('iam connector, IAM behaviour', () => {
     expect((await c.readAccount(subject))!.active).toBe(true);
 
     // Compensating the reactivation puts the deactivation back exactly.
-    expect((await c.compensate(op('reactivateAccount', subject), JSON.parse(JSON.stringify(on)))).outcome).toBe('compensated');
+    expect((await c.compensate(op('reactivateAccount', subject), JSON.parse(JSON.stringify(on)))).outcome).toBe(
+      'compensated',
+    );
     expect(await keys(subject)).toEqual({ [k1]: 'Inactive', [k2]: 'Inactive' });
     expect(await inline(subject)).toEqual(['amendctl-deactivated']);
     // ... and compensating the deactivation restores the starting point.
@@ -178,30 +223,48 @@ describe('iam connector, IAM behaviour', () => {
     const subject = `role-${run}@example.test`;
     await c.apply(op('ensureAccount', subject, { attributes: {} }));
     await c.apply(op('grantRole', subject, { role: 'reader-by-name' }));
-    const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: subject }))).AttachedPolicies!.map((p) => p.PolicyArn);
+    const attached = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: subject }))).AttachedPolicies!.map(
+      (p) => p.PolicyArn,
+    );
     expect(attached).toEqual([roleArn]);
     expect((await c.apply(op('grantRole', subject, { role: 'reader' }))).outcome).toBe('unchanged'); // same policy
     expect((await c.readAccount(subject))!.groups).toEqual(['reader', 'reader-by-name']);
     await c.apply(op('revokeRole', subject, { role: 'reader' }));
     expect((await iam.send(new ListAttachedUserPoliciesCommand({ UserName: subject }))).AttachedPolicies).toEqual([]);
-    await expect(c.apply(op('grantRole', subject, { role: 'admin' }))).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+    await expect(c.apply(op('grantRole', subject, { role: 'admin' }))).rejects.toMatchObject({
+      type: 'TargetMisconfigured',
+    });
   });
 
   test('names IAM cannot hold are refused before any request; tag values are refused, not altered', async () => {
     for (const bad of [`o'hara-${run}@example.test`, `x)(uid=*`, 'a'.repeat(65), `аnn-${run}@example.test`]) {
-      await expect(c.apply(op('ensureAccount', bad, { attributes: {} }))).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'InvalidIdentifier' });
+      await expect(c.apply(op('ensureAccount', bad, { attributes: {} }))).rejects.toMatchObject({
+        name: 'PermanentTargetError',
+        type: 'InvalidIdentifier',
+      });
     }
-    await expect(c.apply(op('joinGroup', `path-${run}@example.test`, { group: 'a group' }))).rejects.toMatchObject({ type: 'InvalidIdentifier' });
+    await expect(c.apply(op('joinGroup', `path-${run}@example.test`, { group: 'a group' }))).rejects.toMatchObject({
+      type: 'InvalidIdentifier',
+    });
     const subject = `tagval-${run}@example.test`;
-    await expect(c.apply(op('ensureAccount', subject, { attributes: { displayName: "O'Hara" } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });
+    await expect(
+      c.apply(op('ensureAccount', subject, { attributes: { displayName: "O'Hara" } })),
+    ).rejects.toMatchObject({ type: 'InvalidAttribute' });
     expect(await readBack(iam, subject, {})).toBeNull();
   });
 
   test('a user tagged for another subject is a conflict, never taken', async () => {
     const name = `taken-${run}@example.test`;
-    await iam.send(new CreateUserCommand({ UserName: name, Tags: [{ Key: 'amendctl:subject', Value: 'someone-else@example.test' }] }));
+    await iam.send(
+      new CreateUserCommand({
+        UserName: name,
+        Tags: [{ Key: 'amendctl:subject', Value: 'someone-else@example.test' }],
+      }),
+    );
     expect(await c.readAccount(name)).toBeNull();
-    await expect(c.apply(op('ensureAccount', name, { attributes: { displayName: 'Mallory' } }))).rejects.toMatchObject({ type: 'TargetConflict' });
+    await expect(c.apply(op('ensureAccount', name, { attributes: { displayName: 'Mallory' } }))).rejects.toMatchObject({
+      type: 'TargetConflict',
+    });
     await expect(c.apply(op('deactivateAccount', name))).rejects.toMatchObject({ type: 'TargetConflict' });
     const tags = (await iam.send(new GetUserCommand({ UserName: name }))).User!.Tags;
     expect(tags).toEqual([{ Key: 'amendctl:subject', Value: 'someone-else@example.test' }]);
@@ -222,16 +285,26 @@ describe('iam connector, IAM behaviour', () => {
   describe('error classification', () => {
     test('nobody listening: transient', async () => {
       const bad = createIamConnector('aws', config({ endpoint: `http://127.0.0.1:${await freePort()}` }));
-      await expect(bad.apply(op('ensureAccount', `x-${run}@example.test`, { attributes: {} }))).rejects.toBeInstanceOf(TransientTargetError);
+      await expect(bad.apply(op('ensureAccount', `x-${run}@example.test`, { attributes: {} }))).rejects.toBeInstanceOf(
+        TransientTargetError,
+      );
       await bad.close();
     });
 
     test('unset credential variable: TargetMisconfigured naming it', async () => {
       const bad = createIamConnector('aws', config({ accessKeyId: { env: 'AMENDCTL_TEST_IAM_UNSET' } }));
-      await expect(bad.readAccount(`x-${run}@example.test`)).rejects.toMatchObject({ type: 'TargetMisconfigured', message: expect.stringContaining('AMENDCTL_TEST_IAM_UNSET') });
+      await expect(bad.readAccount(`x-${run}@example.test`)).rejects.toMatchObject({
+        type: 'TargetMisconfigured',
+        message: expect.stringContaining('AMENDCTL_TEST_IAM_UNSET'),
+      });
     });
 
-    const aws = (name: string, status: number) => Object.assign(new Error(`${name} happened`), { name, $fault: status >= 500 ? 'server' : 'client', $metadata: { httpStatusCode: status } });
+    const aws = (name: string, status: number) =>
+      Object.assign(new Error(`${name} happened`), {
+        name,
+        $fault: status >= 500 ? 'server' : 'client',
+        $metadata: { httpStatusCode: status },
+      });
     test.each([
       ['Throttling (400)', 'transient', () => aws('Throttling', 400)],
       ['ServiceUnavailable (503)', 'transient', () => aws('ServiceUnavailableException', 503)],
@@ -239,7 +312,11 @@ describe('iam connector, IAM behaviour', () => {
       ['ConcurrentModification', 'transient', () => aws('ConcurrentModificationException', 409)],
       ['an unknown 502', 'transient', () => aws('Whatever', 502)],
       ['ECONNRESET', 'transient', () => Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })],
-      ['TimeoutError', 'transient', () => Object.assign(new Error('Connection timed out after 3000 ms'), { name: 'TimeoutError' })],
+      [
+        'TimeoutError',
+        'transient',
+        () => Object.assign(new Error('Connection timed out after 3000 ms'), { name: 'TimeoutError' }),
+      ],
       ['LimitExceeded', 'TargetRejected', () => aws('LimitExceededException', 409)],
       ['ValidationError', 'InvalidIdentifier', () => aws('ValidationError', 400)],
       ['AccessDenied', 'TargetForbidden', () => aws('AccessDenied', 403)],

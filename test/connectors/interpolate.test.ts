@@ -66,32 +66,53 @@ describe('the targets file', () => {
   });
 
   test('inside a longer value, and in a list, each placeholder is replaced by its text', () => {
-    const doc = parseWithEnv('a: x ${A}-${B:-b} y\nlist: ["${A}", "${B:-d: e}"]\nblock:\n  - ${A}\n', { A: '#1: {' }, FILE);
+    const doc = parseWithEnv(
+      'a: x ${A}-${B:-b} y\nlist: ["${A}", "${B:-d: e}"]\nblock:\n  - ${A}\n',
+      { A: '#1: {' },
+      FILE,
+    );
     expect(doc.value).toEqual({ a: 'x #1: {-b y', list: ['#1: {', 'd: e'], block: ['#1: {'] });
   });
 
   test('inside { } or [ ] a placeholder is quoted: unquoted, the syntax error says so', () => {
     const err = inputError(() => parseWithEnv('targets:\n  idp: { type: scim, baseUrl: ${URL} }\n', {}, FILE));
     expect(err.message).toMatch(/^not valid YAML:/);
-    expect(err.issues[0]).toMatchObject({ file: FILE, path: 'line 2, column 32', message: expect.stringMatching(/\(a \$\{VAR\} inside \{ \} or \[ \] is written in quotes: "\$\{VAR\}"\)$/) });
+    expect(err.issues[0]).toMatchObject({
+      file: FILE,
+      path: 'line 2, column 32',
+      message: expect.stringMatching(/\(a \$\{VAR\} inside \{ \} or \[ \] is written in quotes: "\$\{VAR\}"\)$/),
+    });
   });
 
   test('keys are never substituted', () => {
-    expect(substituteEnv({ '${K}': '${K}', nested: { '${K:-d}': ['${K}'] } }, { K: 'v' }, FILE).value).toEqual({ '${K}': 'v', nested: { '${K:-d}': ['v'] } });
-    const err = inputError(() => parseTargets('targets:\n  ${T}:\n    type: scim\n    baseUrl: http://idp.example/v2\n', FILE, { T: 'idp' }));
+    expect(substituteEnv({ '${K}': '${K}', nested: { '${K:-d}': ['${K}'] } }, { K: 'v' }, FILE).value).toEqual({
+      '${K}': 'v',
+      nested: { '${K:-d}': ['v'] },
+    });
+    const err = inputError(() =>
+      parseTargets('targets:\n  ${T}:\n    type: scim\n    baseUrl: http://idp.example/v2\n', FILE, { T: 'idp' }),
+    );
     expect(issuesOf(err)).toEqual([`${FILE}: targets["\${T}"]: invalid name: a target name: a-z, 0-9, "-"`]);
   });
 
   test('an unset variable without a default is an error naming the file, the path of the value and the variable', () => {
-    const err = inputError(() => parseTargets(TARGETS.replace('${IDP_URL:-http://127.0.0.1:8280/v2}', '${IDP_URL}'), FILE, {}));
+    const err = inputError(() =>
+      parseTargets(TARGETS.replace('${IDP_URL:-http://127.0.0.1:8280/v2}', '${IDP_URL}'), FILE, {}),
+    );
     expect(err.message).toMatch(/^targets file names unset environment variables:/);
-    expect(issuesOf(err)).toEqual([`${FILE}: targets.idp.baseUrl: \${IDP_URL} is not set`, `${FILE}: targets.warehouse.database: \${DB} is not set`]);
+    expect(issuesOf(err)).toEqual([
+      `${FILE}: targets.idp.baseUrl: \${IDP_URL} is not set`,
+      `${FILE}: targets.warehouse.database: \${DB} is not set`,
+    ]);
     // An empty variable is unset too.
-    expect(issuesOf(inputError(() => parseTargets(TARGETS, FILE, { DB: '' })))).toEqual([`${FILE}: targets.warehouse.database: \${DB} is not set`]);
+    expect(issuesOf(inputError(() => parseTargets(TARGETS, FILE, { DB: '' })))).toEqual([
+      `${FILE}: targets.warehouse.database: \${DB} is not set`,
+    ]);
   });
 
   test('${VAR:-default}: the default when the variable is unset or empty, else the variable', () => {
-    const url = (env: NodeJS.ProcessEnv) => (parseTargets(TARGETS, FILE, { DB: 'w', ...env }).targets.idp!.config as { baseUrl: string }).baseUrl;
+    const url = (env: NodeJS.ProcessEnv) =>
+      (parseTargets(TARGETS, FILE, { DB: 'w', ...env }).targets.idp!.config as { baseUrl: string }).baseUrl;
     expect(url({})).toBe('http://127.0.0.1:8280/v2');
     expect(url({ IDP_URL: '' })).toBe('http://127.0.0.1:8280/v2');
     expect(url({ IDP_URL: 'https://idp.example/scim/v2' })).toBe('https://idp.example/scim/v2');
@@ -99,17 +120,32 @@ describe('the targets file', () => {
   });
 
   test('a value that is exactly one placeholder stays a string; where the schema wants a number or a boolean, its text is read as one', () => {
-    expect(parseWithEnv('port: ${PORT}\nssl: ${SSL:-false}\n', { PORT: '5432' }, FILE).value).toEqual({ port: '5432', ssl: 'false' });
-    const text = `${TARGETS}    port: \${PORT}\n    ssl: \${SSL:-false}\n    poolSize: \${POOL:-4}\n    rateLimit: { perSecond: "\${RATE:-50}", burst: "\${BURST:-5}" }\n    provisioning:\n      batchSize: \${BATCH:-100}\n`.replace(
-      'auth: { bearerTokenEnv: TOKEN }',
-      'auth: { bearerTokenEnv: TOKEN }\n    rateLimit:\n      perSecond: ${IDP_RATE:-2.5}',
-    );
+    expect(parseWithEnv('port: ${PORT}\nssl: ${SSL:-false}\n', { PORT: '5432' }, FILE).value).toEqual({
+      port: '5432',
+      ssl: 'false',
+    });
+    const text =
+      `${TARGETS}    port: \${PORT}\n    ssl: \${SSL:-false}\n    poolSize: \${POOL:-4}\n    rateLimit: { perSecond: "\${RATE:-50}", burst: "\${BURST:-5}" }\n    provisioning:\n      batchSize: \${BATCH:-100}\n`.replace(
+        'auth: { bearerTokenEnv: TOKEN }',
+        'auth: { bearerTokenEnv: TOKEN }\n    rateLimit:\n      perSecond: ${IDP_RATE:-2.5}',
+      );
     const t = parseTargets(text, FILE, { DB: 'w', PORT: '6543', SSL: 'true' });
-    expect(t.targets.warehouse!.config).toMatchObject({ port: 6543, ssl: true, poolSize: 4, rateLimit: { perSecond: 50, burst: 5 } });
+    expect(t.targets.warehouse!.config).toMatchObject({
+      port: 6543,
+      ssl: true,
+      poolSize: 4,
+      rateLimit: { perSecond: 50, burst: 5 },
+    });
     expect(t.targets.warehouse!.provisioning).toMatchObject({ batchSize: 100 });
     expect(t.targets.idp!.config).toMatchObject({ rateLimit: { perSecond: 2.5 } });
     // Text that is no number, or no boolean, names the variable and what it holds.
-    expect(issuesOf(inputError(() => parseTargets(text, FILE, { DB: 'w', PORT: 'abc', SSL: 'yes', RATE: '1e3x', BATCH: '0', IDP_RATE: ' 5' })))).toEqual([
+    expect(
+      issuesOf(
+        inputError(() =>
+          parseTargets(text, FILE, { DB: 'w', PORT: 'abc', SSL: 'yes', RATE: '1e3x', BATCH: '0', IDP_RATE: ' 5' }),
+        ),
+      ),
+    ).toEqual([
       `${FILE}: targets.idp.rateLimit.perSecond: \${IDP_RATE} is " 5", not a number`,
       `${FILE}: targets.warehouse.provisioning.batchSize: Too small: expected number to be >=1`,
       `${FILE}: targets.warehouse.port: \${PORT} is "abc", not a number`,
@@ -117,16 +153,23 @@ describe('the targets file', () => {
       `${FILE}: targets.warehouse.rateLimit.perSecond: \${RATE} is "1e3x", not a number`,
     ]);
     // Only a whole placeholder is read as a number: a string written in the file stays one.
-    expect(issuesOf(inputError(() => parseTargets(`${TARGETS}    poolSize: "4"\n`, FILE, { DB: 'w' })))).toEqual([`${FILE}: targets.warehouse.poolSize: Invalid input: expected number, received string`]);
+    expect(issuesOf(inputError(() => parseTargets(`${TARGETS}    poolSize: "4"\n`, FILE, { DB: 'w' })))).toEqual([
+      `${FILE}: targets.warehouse.poolSize: Invalid input: expected number, received string`,
+    ]);
   });
 
   test('parseEnvTyped on its own: paths are relative to the value, the variable found under `at`', () => {
     const doc = parseWithEnv('p: { lanes: "${L}" }\n', { L: '3' }, FILE);
-    expect(parseEnvTyped(ProvisioningSchema, (doc.value as { p: unknown }).p, doc.sole, FILE, ['p'])).toEqual({ success: true, data: { batchSize: 250, concurrency: 8, lanes: 3, lookupBatch: 1 } });
+    expect(parseEnvTyped(ProvisioningSchema, (doc.value as { p: unknown }).p, doc.sole, FILE, ['p'])).toEqual({
+      success: true,
+      data: { batchSize: 250, concurrency: 8, lanes: 3, lookupBatch: 1 },
+    });
   });
 
   test('a variable that is not clean text is refused, naming the variable and the value', () => {
-    expect(issuesOf(inputError(() => parseTargets(TARGETS, FILE, { DB: 'ware\u0000house' })))).toEqual([`${FILE}: targets.warehouse.database: \${DB} contains the control character U+0000 at character 5`]);
+    expect(issuesOf(inputError(() => parseTargets(TARGETS, FILE, { DB: 'ware\u0000house' })))).toEqual([
+      `${FILE}: targets.warehouse.database: \${DB} contains the control character U+0000 at character 5`,
+    ]);
   });
 
   test('fileEnvNeeds names the placeholders of values, not those of keys or comments', () => {
@@ -135,22 +178,29 @@ describe('the targets file', () => {
   });
 
   test('the reference and directory targets files load with their defaults (numbers from placeholders as numbers)', () => {
-    const load = (dir: string) => parseTargets(readFileSync(join(ROOT, 'examples', dir, 'targets.yaml'), 'utf8'), `${dir}/targets.yaml`, {}).targets;
+    const load = (dir: string) =>
+      parseTargets(readFileSync(join(ROOT, 'examples', dir, 'targets.yaml'), 'utf8'), `${dir}/targets.yaml`, {})
+        .targets;
     const reference = load('reference');
     expect(reference.idp!.config).toMatchObject({ baseUrl: 'http://127.0.0.1:8280/v2', rateLimit: { perSecond: 50 } });
     expect(reference.warehouse!.config).toMatchObject({ host: '127.0.0.1', port: 5432, rateLimit: { perSecond: 50 } });
     const directory = load('directory');
-    expect(Object.values(directory).map((t) => (t.config as { rateLimit?: { perSecond: number } }).rateLimit?.perSecond)).toEqual([50, 20, 5]);
+    expect(
+      Object.values(directory).map((t) => (t.config as { rateLimit?: { perSecond: number } }).rateLimit?.perSecond),
+    ).toEqual([50, 20, 5]);
     expect(directory.directory!.config).toMatchObject({ usersDn: 'ou=people,dc=example,dc=com' });
   });
 });
 
 describe('the notifications file', () => {
   test('a value with ": ", "#" and "{" is that string; timeoutMs from a variable is a number; unset is an error naming the path', () => {
-    const text = 'endpoints:\n  - name: ops\n    url: ${HOOK_URL}\n    unsigned: ${UNSIGNED:-true}\n    timeoutMs: ${TIMEOUT}\n';
+    const text =
+      'endpoints:\n  - name: ops\n    url: ${HOOK_URL}\n    unsigned: ${UNSIGNED:-true}\n    timeoutMs: ${TIMEOUT}\n';
     const url = 'https://hooks.example.com/x?q=a: b&c={d}#frag';
     const cfg = parseNotifications(text, '/etc/amendctl/notifications.yaml', { HOOK_URL: url, TIMEOUT: '2500' });
-    expect(cfg.endpoints).toEqual([{ name: 'ops', url, events: ['requested', 'reminded', 'escalated', 'decided'], timeoutMs: 2500 }]);
+    expect(cfg.endpoints).toEqual([
+      { name: 'ops', url, events: ['requested', 'reminded', 'escalated', 'decided'], timeoutMs: 2500 },
+    ]);
     const err = inputError(() => parseNotifications(text, '/etc/amendctl/notifications.yaml', { HOOK_URL: url }));
     expect(err.message).toMatch(/^notifications file names unset environment variables:/);
     expect(issuesOf(err)).toEqual(['/etc/amendctl/notifications.yaml: endpoints[0].timeoutMs: ${TIMEOUT} is not set']);
@@ -160,10 +210,16 @@ describe('the notifications file', () => {
 describe('the webhook sources file', () => {
   test('a value with ": " and "#" is that string; a number from a variable; unset is an error naming the path', () => {
     const file = join(ROOT, 'examples', 'webhook', 'envsub-sources.yaml');
-    const text = 'sources:\n  ext:\n    scheme: hmac\n    secrets: [{ env: S }]\n    header: X-Sig\n    mapping: mapping.yaml\n    fetch:\n      baseUrl: ${API}\n      path: /records/{payload.id}\n      timeoutMs: ${TIMEOUT:-1500}\n';
+    const text =
+      'sources:\n  ext:\n    scheme: hmac\n    secrets: [{ env: S }]\n    header: X-Sig\n    mapping: mapping.yaml\n    fetch:\n      baseUrl: ${API}\n      path: /records/{payload.id}\n      timeoutMs: ${TIMEOUT:-1500}\n';
     const seen: unknown[] = [];
     const api = 'https://api.example.com/v1?q=a: b #x';
-    const sources = parseWebhookSources(text, file, { S: 'secret', API: api }, { fetcher: (_s, config) => (seen.push(config), { fetch: () => Promise.reject(new Error('not here')) }) as never });
+    const sources = parseWebhookSources(
+      text,
+      file,
+      { S: 'secret', API: api },
+      { fetcher: (_s, config) => (seen.push(config), { fetch: () => Promise.reject(new Error('not here')) }) as never },
+    );
     expect([...sources.keys()]).toEqual(['ext']);
     expect(seen).toEqual([{ baseUrl: api, path: '/records/{payload.id}', timeoutMs: 1500 }]);
     const err = inputError(() => parseWebhookSources(text, file, { S: 'secret' }));

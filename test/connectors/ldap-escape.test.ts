@@ -1,7 +1,14 @@
 /** RFC 4514 / RFC 4515 escaping, unit level (the LDAP connector tests prove them against slapd). */
 import fc from 'fast-check';
 import { FilterParser, EqualityFilter } from 'ldapts';
-import { childDn, escapeDnValue, escapeFilterValue, equalityFilter, firstRdnValue, parseDn } from '../../src/connectors/ldap-escape';
+import {
+  childDn,
+  escapeDnValue,
+  escapeFilterValue,
+  equalityFilter,
+  firstRdnValue,
+  parseDn,
+} from '../../src/connectors/ldap-escape';
 
 describe('escapeDnValue (RFC 4514)', () => {
   it.each([
@@ -55,7 +62,13 @@ describe('escapeDnValue (RFC 4514)', () => {
 
   it('parses the hex form servers return (\\2C, UTF-8 pairs)', () => {
     expect(firstRdnValue('cn=a\\2Cb\\c3\\a9,ou=g')).toBe('a,bé');
-    expect(parseDn('cn=a+sn=b,dc=x')).toEqual([[{ type: 'cn', value: 'a' }, { type: 'sn', value: 'b' }], [{ type: 'dc', value: 'x' }]]);
+    expect(parseDn('cn=a+sn=b,dc=x')).toEqual([
+      [
+        { type: 'cn', value: 'a' },
+        { type: 'sn', value: 'b' },
+      ],
+      [{ type: 'dc', value: 'x' }],
+    ]);
     expect(() => parseDn('cn=a\\zz,dc=x')).toThrow(RangeError);
     expect(() => parseDn('novalue')).toThrow(RangeError);
   });

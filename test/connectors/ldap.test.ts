@@ -21,7 +21,12 @@ import {
   type Entry,
 } from 'ldapts';
 import { classifyLdapError, createLdapConnector, LOCKED_VALUE, type LdapConfig } from '../../src/connectors/ldap';
-import { PermanentTargetError, TransientTargetError, type AccountState, type CompensationSpec } from '../../src/connectors/types';
+import {
+  PermanentTargetError,
+  TransientTargetError,
+  type AccountState,
+  type CompensationSpec,
+} from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 import { freePort } from '../harness/proc';
@@ -64,16 +69,29 @@ function vals(e: Entry, name: string): string[] {
 async function readBack(c: Client, subject: string): Promise<AccountState | null> {
   const res = await c.search(need('AMENDCTL_TEST_LDAP_USERS_DN'), {
     scope: 'one',
-    filter: new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' }), new EqualityFilter({ attribute: 'uid', value: subject })] }),
+    filter: new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' }),
+        new EqualityFilter({ attribute: 'uid', value: subject }),
+      ],
+    }),
     attributes: ['uid', 'displayName', 'mail', 'employeeNumber', 'pwdAccountLockedTime'],
   });
   const mine = res.searchEntries.filter((e) => vals(e, 'uid').includes(subject));
   if (mine.length === 0) return null;
   expect(mine).toHaveLength(1);
   const e = mine[0]!;
-  const groups = await c.search(need('AMENDCTL_TEST_LDAP_GROUPS_DN'), { scope: 'one', filter: new EqualityFilter({ attribute: 'member', value: e.dn }), attributes: ['cn'] });
+  const groups = await c.search(need('AMENDCTL_TEST_LDAP_GROUPS_DN'), {
+    scope: 'one',
+    filter: new EqualityFilter({ attribute: 'member', value: e.dn }),
+    attributes: ['cn'],
+  });
   const attributes: Record<string, string> = {};
-  for (const [k, a] of [['displayName', 'displayName'], ['email', 'mail'], ['externalId', 'employeeNumber']] as const) {
+  for (const [k, a] of [
+    ['displayName', 'displayName'],
+    ['email', 'mail'],
+    ['externalId', 'employeeNumber'],
+  ] as const) {
     const v = vals(e, a)[0];
     if (v !== undefined) attributes[k] = v;
   }
@@ -87,11 +105,17 @@ async function readBack(c: Client, subject: string): Promise<AccountState | null
 }
 
 async function setPassword(c: Client, dn: string, password: string): Promise<void> {
-  await c.modify(dn, [new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: [password] }) })]);
+  await c.modify(dn, [
+    new Change({ operation: 'replace', modification: new Attribute({ type: 'userPassword', values: [password] }) }),
+  ]);
 }
 
 async function groupMembers(c: Client, group: string): Promise<string[] | null> {
-  const res = await c.search(need('AMENDCTL_TEST_LDAP_GROUPS_DN'), { scope: 'one', filter: new EqualityFilter({ attribute: 'cn', value: group }), attributes: ['member', 'cn'] });
+  const res = await c.search(need('AMENDCTL_TEST_LDAP_GROUPS_DN'), {
+    scope: 'one',
+    filter: new EqualityFilter({ attribute: 'cn', value: group }),
+    attributes: ['member', 'cn'],
+  });
   const g = res.searchEntries.find((e) => vals(e, 'cn').includes(group));
   return g ? vals(g, 'member') : null;
 }
@@ -99,14 +123,23 @@ async function groupMembers(c: Client, group: string): Promise<string[] | null> 
 describeConformance('ldap', async () => {
   const proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(need('AMENDCTL_TEST_LDAP_PORT')) });
   const admin = await adminClient();
-  const connector = createLdapConnector('directory', config({ url: `ldap://127.0.0.1:${proxy.port}`, timeoutMs: 2000 }));
+  const connector = createLdapConnector(
+    'directory',
+    config({ url: `ldap://127.0.0.1:${proxy.port}`, timeoutMs: 2000 }),
+  );
   return {
     connector,
     readBack: (s) => readBack(admin, s),
     outage: proxy.outage,
     groupExists: async (g) => (await groupMembers(admin, g)) !== null,
     accountCount: async (s) =>
-      (await admin.search(need('AMENDCTL_TEST_LDAP_BASE_DN'), { scope: 'sub', filter: new EqualityFilter({ attribute: 'uid', value: s }), attributes: ['uid'] })).searchEntries.length,
+      (
+        await admin.search(need('AMENDCTL_TEST_LDAP_BASE_DN'), {
+          scope: 'sub',
+          filter: new EqualityFilter({ attribute: 'uid', value: s }),
+          attributes: ['uid'],
+        })
+      ).searchEntries.length,
     cleanup: async () => {
       await admin.unbind();
       await proxy.close();
@@ -119,7 +152,12 @@ describe('ldap connector, directory behaviour', () => {
   let admin: Client;
   const connector = () => createLdapConnector('directory', config());
   const c = connector();
-  const op = (action: Action, subject: string, params: Record<string, JsonValue> = {}, attributesBefore?: Record<string, string>): CompensationSpec => plannedOperation('directory', action, subject, params, attributesBefore);
+  const op = (
+    action: Action,
+    subject: string,
+    params: Record<string, JsonValue> = {},
+    attributesBefore?: Record<string, string>,
+  ): CompensationSpec => plannedOperation('directory', action, subject, params, attributesBefore);
 
   beforeAll(async () => {
     admin = await adminClient();
@@ -159,7 +197,9 @@ describe('ldap connector, directory behaviour', () => {
     // Compensating the deactivation of an account that was active unlocks it again.
     const again = await c.apply(op('deactivateAccount', subject));
     expect(await bindAsUser()).toBe(false);
-    expect((await c.compensate(op('deactivateAccount', subject), JSON.parse(JSON.stringify(again)))).outcome).toBe('compensated');
+    expect((await c.compensate(op('deactivateAccount', subject), JSON.parse(JSON.stringify(again)))).outcome).toBe(
+      'compensated',
+    );
     expect(await bindAsUser()).toBe(true);
   });
 
@@ -178,7 +218,9 @@ describe('ldap connector, directory behaviour', () => {
     expect((await c.readAccount(subject))!.groups).toEqual([]);
 
     // Compensate the leave: the member is back and the placeholder gone, in one modify.
-    expect((await c.compensate(op('leaveGroup', subject, { group }), JSON.parse(JSON.stringify(leave)))).outcome).toBe('compensated');
+    expect((await c.compensate(op('leaveGroup', subject, { group }), JSON.parse(JSON.stringify(leave)))).outcome).toBe(
+      'compensated',
+    );
     expect(await groupMembers(admin, group)).toEqual([dn]);
 
     // Leave again, then a fresh join onto the placeholder-only group, then compensate that join.
@@ -190,7 +232,9 @@ describe('ldap connector, directory behaviour', () => {
 
     // Compensate the first join, which created the group: the group goes.
     await c.apply(op('joinGroup', subject, { group }));
-    expect((await c.compensate(op('joinGroup', subject, { group }), JSON.parse(JSON.stringify(join)))).outcome).toBe('compensated');
+    expect((await c.compensate(op('joinGroup', subject, { group }), JSON.parse(JSON.stringify(join)))).outcome).toBe(
+      'compensated',
+    );
     expect(await groupMembers(admin, group)).toBeNull();
   });
 
@@ -209,7 +253,9 @@ describe('ldap connector, directory behaviour', () => {
     const before = await readBack(admin, subject);
     for (const lookalike of [subject.toUpperCase(), subject.replace('ann', 'ａｎｎ')]) {
       expect(await c.readAccount(lookalike)).toBeNull();
-      const err = await c.apply(op('ensureAccount', lookalike, { attributes: { displayName: 'Mallory' } })).catch((e: unknown) => e);
+      const err = await c
+        .apply(op('ensureAccount', lookalike, { attributes: { displayName: 'Mallory' } }))
+        .catch((e: unknown) => e);
       expect(err).toBeInstanceOf(PermanentTargetError);
       expect((err as PermanentTargetError).type).toBe('TargetConflict');
       await expect(c.apply(op('deactivateAccount', lookalike))).rejects.toMatchObject({ type: 'TargetConflict' });
@@ -219,17 +265,28 @@ describe('ldap connector, directory behaviour', () => {
 
   test('attributes: updateAttributes changes displayName (and cn), compensation restores them; unmapped attributes are refused', async () => {
     const subject = `attrs-${run}@example.test`;
-    await c.apply(op('ensureAccount', subject, { attributes: { displayName: 'Before', email: subject, externalId: 'acme:1' } }));
+    await c.apply(
+      op('ensureAccount', subject, { attributes: { displayName: 'Before', email: subject, externalId: 'acme:1' } }),
+    );
     const update = op('updateAttributes', subject, { attributes: { displayName: 'After' } }, { displayName: 'Before' });
     const r = await c.apply(update);
     const dn = (await c.readAccount(subject))!.id;
-    const e = (await admin.search(dn, { scope: 'base', attributes: ['cn', 'displayName', 'employeeNumber'] })).searchEntries[0]!;
-    expect([vals(e, 'cn'), vals(e, 'displayName'), vals(e, 'employeeNumber')]).toEqual([['After'], ['After'], ['acme:1']]);
+    const e = (await admin.search(dn, { scope: 'base', attributes: ['cn', 'displayName', 'employeeNumber'] }))
+      .searchEntries[0]!;
+    expect([vals(e, 'cn'), vals(e, 'displayName'), vals(e, 'employeeNumber')]).toEqual([
+      ['After'],
+      ['After'],
+      ['acme:1'],
+    ]);
     await c.compensate(update, JSON.parse(JSON.stringify(r)));
     const back = (await admin.search(dn, { scope: 'base', attributes: ['cn', 'displayName'] })).searchEntries[0]!;
     expect([vals(back, 'cn'), vals(back, 'displayName')]).toEqual([['Before'], ['Before']]);
-    await expect(c.apply(op('updateAttributes', subject, { attributes: { phone: '1' } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });
-    await expect(c.apply(op('updateAttributes', `nobody-${run}@example.test`, { attributes: { displayName: 'x' } }))).rejects.toMatchObject({ type: 'AccountMissing' });
+    await expect(c.apply(op('updateAttributes', subject, { attributes: { phone: '1' } }))).rejects.toMatchObject({
+      type: 'InvalidAttribute',
+    });
+    await expect(
+      c.apply(op('updateAttributes', `nobody-${run}@example.test`, { attributes: { displayName: 'x' } })),
+    ).rejects.toMatchObject({ type: 'AccountMissing' });
   });
 
   test('results carry no credential', async () => {
@@ -247,19 +304,30 @@ describe('ldap connector, directory behaviour', () => {
     test('wrong bind password: permanent TargetAuthentication', async () => {
       process.env.AMENDCTL_TEST_LDAP_WRONG = 'not-the-password';
       const bad = createLdapConnector('directory', config({ bindPassword: { env: 'AMENDCTL_TEST_LDAP_WRONG' } }));
-      await expect(bad.readAccount('x@example.test')).rejects.toMatchObject({ name: 'PermanentTargetError', type: 'TargetAuthentication' });
+      await expect(bad.readAccount('x@example.test')).rejects.toMatchObject({
+        name: 'PermanentTargetError',
+        type: 'TargetAuthentication',
+      });
       await bad.close();
     });
 
     test('unset password variable: permanent TargetMisconfigured naming the variable, not a value', async () => {
-      const bad = createLdapConnector('directory', config({ bindPassword: { env: 'AMENDCTL_TEST_LDAP_UNSET_VARIABLE' } }));
-      await expect(bad.readAccount('x@example.test')).rejects.toMatchObject({ type: 'TargetMisconfigured', message: expect.stringContaining('AMENDCTL_TEST_LDAP_UNSET_VARIABLE') });
+      const bad = createLdapConnector(
+        'directory',
+        config({ bindPassword: { env: 'AMENDCTL_TEST_LDAP_UNSET_VARIABLE' } }),
+      );
+      await expect(bad.readAccount('x@example.test')).rejects.toMatchObject({
+        type: 'TargetMisconfigured',
+        message: expect.stringContaining('AMENDCTL_TEST_LDAP_UNSET_VARIABLE'),
+      });
     });
 
     test('nobody listening: transient', async () => {
       const port = await freePort();
       const bad = createLdapConnector('directory', config({ url: `ldap://127.0.0.1:${port}` }));
-      await expect(bad.apply(op('ensureAccount', 'x@example.test', { attributes: {} }))).rejects.toBeInstanceOf(TransientTargetError);
+      await expect(bad.apply(op('ensureAccount', 'x@example.test', { attributes: {} }))).rejects.toBeInstanceOf(
+        TransientTargetError,
+      );
       await bad.close();
     });
 
@@ -270,9 +338,14 @@ describe('ldap connector, directory behaviour', () => {
       const pw = randomBytes(9).toString('hex');
       await setPassword(admin, dn, pw);
       process.env.AMENDCTL_TEST_LDAP_READER = pw;
-      const reader = createLdapConnector('directory', config({ bindDn: dn, bindPassword: { env: 'AMENDCTL_TEST_LDAP_READER' } }));
+      const reader = createLdapConnector(
+        'directory',
+        config({ bindDn: dn, bindPassword: { env: 'AMENDCTL_TEST_LDAP_READER' } }),
+      );
       expect((await reader.readAccount(subject))!.id).toBe(dn);
-      await expect(reader.apply(op('ensureAccount', `new-${run}@example.test`, { attributes: {} }))).rejects.toMatchObject({ type: 'TargetForbidden' });
+      await expect(
+        reader.apply(op('ensureAccount', `new-${run}@example.test`, { attributes: {} })),
+      ).rejects.toMatchObject({ type: 'TargetForbidden' });
       await reader.close();
     });
 
@@ -294,7 +367,11 @@ describe('ldap connector, directory behaviour', () => {
     test.each([
       ['busy (51)', 'transient', () => new BusyError()],
       ['unavailable (52)', 'transient', () => new UnavailableError()],
-      ['ECONNREFUSED', 'transient', () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' })],
+      [
+        'ECONNREFUSED',
+        'transient',
+        () => Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' }),
+      ],
       ['operation timeout', 'transient', () => new Error('SearchRequest: Operation timed out')],
       ['insufficientAccessRights (50)', 'TargetForbidden', () => new InsufficientAccessError()],
       ['invalidDNSyntax (34)', 'InvalidIdentifier', () => new InvalidDNSyntaxError()],

@@ -25,7 +25,13 @@ function config(port: number, extra: Record<string, unknown> = {}) {
 }
 
 async function sql<T>(fn: (c: Client) => Promise<T>): Promise<T> {
-  const c = new Client({ host: '127.0.0.1', port: Number(need('AMENDCTL_TEST_PG_PORT')), database: 'warehouse', user: 'amendctl', password: need('AMENDCTL_TEST_PG_PASSWORD') });
+  const c = new Client({
+    host: '127.0.0.1',
+    port: Number(need('AMENDCTL_TEST_PG_PORT')),
+    database: 'warehouse',
+    user: 'amendctl',
+    password: need('AMENDCTL_TEST_PG_PASSWORD'),
+  });
   await c.connect();
   try {
     return await fn(c);
@@ -37,7 +43,10 @@ async function sql<T>(fn: (c: Client) => Promise<T>): Promise<T> {
 /** Read a role back with plain SQL, not through the connector. */
 async function readBack(subject: string): Promise<AccountState | null> {
   return sql(async (c) => {
-    const r = await c.query<{ rolname: string; rolcanlogin: boolean }>('SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = $1', [subject]);
+    const r = await c.query<{ rolname: string; rolcanlogin: boolean }>(
+      'SELECT rolname, rolcanlogin FROM pg_roles WHERE rolname = $1',
+      [subject],
+    );
     const row = r.rows[0];
     if (!row) return null;
     const m = await c.query<{ g: string }>(
@@ -57,14 +66,20 @@ describeConformance('postgres', async () => {
     outage: proxy.outage,
     actions: ACTIONS.filter((a) => a !== 'updateAttributes'),
     attributesFor: () => ({}),
-    groupExists: (g) => sql(async (c) => ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [g])).rowCount ?? 0) > 0),
-    accountCount: (s) => sql(async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE lower(rolname) = lower($1)', [s])).rowCount ?? 0),
+    groupExists: (g) =>
+      sql(async (c) => ((await c.query('SELECT 1 FROM pg_roles WHERE rolname = $1', [g])).rowCount ?? 0) > 0),
+    accountCount: (s) =>
+      sql(async (c) => (await c.query('SELECT 1 FROM pg_roles WHERE lower(rolname) = lower($1)', [s])).rowCount ?? 0),
     cleanup: () => proxy.close(),
   };
 });
 
 describe('postgres specifics', () => {
-  const connector = () => createPostgresConnector('warehouse-specific', config(Number(need('AMENDCTL_TEST_PG_PORT')), { createMissingRoles: false, managedRolePrefix: 'app_' }));
+  const connector = () =>
+    createPostgresConnector(
+      'warehouse-specific',
+      config(Number(need('AMENDCTL_TEST_PG_PORT')), { createMissingRoles: false, managedRolePrefix: 'app_' }),
+    );
 
   test('identifiers are quoted identifiers; names PostgreSQL would truncate are refused', () => {
     expect(quoteIdent('a"b')).toBe('"a""b"');
@@ -76,9 +91,31 @@ describe('postgres specifics', () => {
     const c = connector();
     try {
       const subject = `pg-specific-${Date.now()}@acme.test`;
-      await c.apply({ id: '1', target: 'warehouse-specific', action: 'ensureAccount', subject, params: { attributes: {} } });
-      await expect(c.apply({ id: '2', target: 'warehouse-specific', action: 'grantRole', subject, params: { role: 'pg_read_all_data' } })).rejects.toMatchObject({ type: 'TargetForbidden' });
-      await expect(c.apply({ id: '3', target: 'warehouse-specific', action: 'grantRole', subject, params: { role: 'app_missing' } })).rejects.toMatchObject({ type: 'TargetMisconfigured' });
+      await c.apply({
+        id: '1',
+        target: 'warehouse-specific',
+        action: 'ensureAccount',
+        subject,
+        params: { attributes: {} },
+      });
+      await expect(
+        c.apply({
+          id: '2',
+          target: 'warehouse-specific',
+          action: 'grantRole',
+          subject,
+          params: { role: 'pg_read_all_data' },
+        }),
+      ).rejects.toMatchObject({ type: 'TargetForbidden' });
+      await expect(
+        c.apply({
+          id: '3',
+          target: 'warehouse-specific',
+          action: 'grantRole',
+          subject,
+          params: { role: 'app_missing' },
+        }),
+      ).rejects.toMatchObject({ type: 'TargetMisconfigured' });
       expect((await readBack(subject))?.groups).toEqual([]);
     } finally {
       await c.close();
@@ -86,14 +123,36 @@ describe('postgres specifics', () => {
   });
 
   test('grants of one role to many accounts are one change: each its own result, one GRANT for those not yet members; a missing account throws', async () => {
-    const c = createPostgresConnector('warehouse-group', config(Number(need('AMENDCTL_TEST_PG_PORT')), { managedRolePrefix: 'app_' }));
+    const c = createPostgresConnector(
+      'warehouse-group',
+      config(Number(need('AMENDCTL_TEST_PG_PORT')), { managedRolePrefix: 'app_' }),
+    );
     try {
       const t = Date.now();
       const role = `app_grp_${t}`;
       const subjects = [1, 2, 3].map((i) => `pg-grp-${i}-${t}@acme.test`);
-      for (const x of subjects) await c.apply({ id: `e-${x}`, target: 'warehouse-group', action: 'ensureAccount', subject: x, params: { attributes: {} } });
-      await c.apply({ id: 'g0', target: 'warehouse-group', action: 'grantRole', subject: subjects[0]!, params: { role } }); // creates the role; already a member below
-      const ops = subjects.map((x, i) => ({ id: `g${i}`, target: 'warehouse-group', action: 'grantRole' as const, subject: x, params: { role } }));
+      for (const x of subjects)
+        await c.apply({
+          id: `e-${x}`,
+          target: 'warehouse-group',
+          action: 'ensureAccount',
+          subject: x,
+          params: { attributes: {} },
+        });
+      await c.apply({
+        id: 'g0',
+        target: 'warehouse-group',
+        action: 'grantRole',
+        subject: subjects[0]!,
+        params: { role },
+      }); // creates the role; already a member below
+      const ops = subjects.map((x, i) => ({
+        id: `g${i}`,
+        target: 'warehouse-group',
+        action: 'grantRole' as const,
+        subject: x,
+        params: { role },
+      }));
       const results = await c.applyGroupChange!(ops);
       expect(results.map((r) => [r.outcome, r.prior])).toEqual([
         ['unchanged', { member: true }],
@@ -102,7 +161,12 @@ describe('postgres specifics', () => {
       ]);
       for (const x of subjects) expect((await readBack(x))?.groups).toEqual([role]);
       const gone = `pg-grp-missing-${t}@acme.test`;
-      await expect(c.applyGroupChange!([...ops, { id: 'gx', target: 'warehouse-group', action: 'grantRole', subject: gone, params: { role } }])).rejects.toMatchObject({ type: 'AccountMissing' });
+      await expect(
+        c.applyGroupChange!([
+          ...ops,
+          { id: 'gx', target: 'warehouse-group', action: 'grantRole', subject: gone, params: { role } },
+        ]),
+      ).rejects.toMatchObject({ type: 'AccountMissing' });
       const revoked = await c.applyGroupChange!(ops.map((o) => ({ ...o, action: 'revokeRole' as const })));
       expect(revoked.map((r) => r.outcome)).toEqual(['applied', 'applied', 'applied']);
       for (const x of subjects) expect((await readBack(x))?.groups).toEqual([]);
@@ -113,7 +177,10 @@ describe('postgres specifics', () => {
 
   test('a wrong password is a permanent authentication failure, never retried', async () => {
     process.env.AMENDCTL_TEST_WRONG_PASSWORD = 'not-the-password';
-    const c = createPostgresConnector('warehouse-wrong', config(Number(need('AMENDCTL_TEST_PG_PORT')), { password: { env: 'AMENDCTL_TEST_WRONG_PASSWORD' } }));
+    const c = createPostgresConnector(
+      'warehouse-wrong',
+      config(Number(need('AMENDCTL_TEST_PG_PORT')), { password: { env: 'AMENDCTL_TEST_WRONG_PASSWORD' } }),
+    );
     try {
       await expect(c.readAccount('nobody@acme.test')).rejects.toMatchObject({ type: 'TargetAuthentication' });
     } finally {

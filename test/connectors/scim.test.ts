@@ -10,10 +10,23 @@
 import { describeConformance, plannedOperation, startTcpProxy, type ConformanceSubject } from './conformance';
 import { need } from '../harness/env';
 import { until } from '../harness/until';
-import { RawScim, startHttpProxy, startScimServer, type HttpProxy, type RunningScim, type Seen } from '../harness/servers/scim';
+import {
+  RawScim,
+  startHttpProxy,
+  startScimServer,
+  type HttpProxy,
+  type RunningScim,
+  type Seen,
+} from '../harness/servers/scim';
 import { createScimConnector, scimConfigSchema, scimFilterValue, type ScimConfig } from '../../src/connectors/scim';
 import { parseRetryAfter } from '../../src/connectors/http-util';
-import { PermanentTargetError, TransientTargetError, type CompensationSpec, type Connector, type OperationJournal } from '../../src/connectors/types';
+import {
+  PermanentTargetError,
+  TransientTargetError,
+  type CompensationSpec,
+  type Connector,
+  type OperationJournal,
+} from '../../src/connectors/types';
 import type { Action } from '../../src/domain/plan';
 import type { JsonValue } from '../../src/domain/json';
 
@@ -27,13 +40,27 @@ function mainServer(): { url: string; token: string; origin: string } {
 }
 
 function config(baseUrl: string, extra: Partial<ScimConfig> = {}): ScimConfig {
-  return scimConfigSchema.parse({ type: 'scim', baseUrl, auth: { bearerTokenEnv: TOKEN_ENV }, timeoutMs: 5000, ...extra });
+  return scimConfigSchema.parse({
+    type: 'scim',
+    baseUrl,
+    auth: { bearerTokenEnv: TOKEN_ENV },
+    timeoutMs: 5000,
+    ...extra,
+  });
 }
 
 const attributesFor = (subject: string, v: 1 | 2) =>
-  v === 1 ? { externalId: `conf:${subject}`, displayName: 'Conformance One', email: subject } : { externalId: `conf:${subject}`, displayName: 'Conformance Two', email: `alt.${subject}` };
+  v === 1
+    ? { externalId: `conf:${subject}`, displayName: 'Conformance One', email: subject }
+    : { externalId: `conf:${subject}`, displayName: 'Conformance Two', email: `alt.${subject}` };
 
-async function subjectOver(url: string, token: string, target: string, extra: Partial<ScimConfig> = {}, stop?: () => Promise<void>): Promise<ConformanceSubject> {
+async function subjectOver(
+  url: string,
+  token: string,
+  target: string,
+  extra: Partial<ScimConfig> = {},
+  stop?: () => Promise<void>,
+): Promise<ConformanceSubject> {
   process.env[TOKEN_ENV] = token;
   const u = new URL(url);
   const proxy = await startTcpProxy({ host: u.hostname, port: Number(u.port) });
@@ -78,7 +105,8 @@ describeConformance('scim without PATCH or filtering', async () => {
 
 let seq = 0;
 const uniq = (tag: string) => `s${Date.now().toString(36)}${(++seq).toString(36)}-${tag}`;
-const op = (c: Connector, action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec => plannedOperation(c.target, action, subject, params);
+const op = (c: Connector, action: Action, subject: string, params: Record<string, JsonValue> = {}): CompensationSpec =>
+  plannedOperation(c.target, action, subject, params);
 
 describe('scim connector specifics', () => {
   let m: { url: string; token: string; origin: string };
@@ -86,7 +114,8 @@ describe('scim connector specifics', () => {
   let proxy: HttpProxy;
   let c: Connector;
   const path = () => new URL(m.url).pathname;
-  const ensure = (s: string, displayName = 'Specific') => op(c, 'ensureAccount', s, { attributes: { externalId: `spec:${s}`, displayName, email: s } });
+  const ensure = (s: string, displayName = 'Specific') =>
+    op(c, 'ensureAccount', s, { attributes: { externalId: `spec:${s}`, displayName, email: s } });
 
   beforeAll(async () => {
     m = mainServer();
@@ -111,7 +140,9 @@ describe('scim connector specifics', () => {
       const subject = `${uniq('f')}${evil}@example.test`;
       const n = proxy.log.length;
       expect(await c.readAccount(subject)).toBeNull();
-      const filters = since(n).filter((r) => r.path.endsWith('/Users') && r.method === 'GET').map((r) => r.query.get('filter'));
+      const filters = since(n)
+        .filter((r) => r.path.endsWith('/Users') && r.method === 'GET')
+        .map((r) => r.query.get('filter'));
       expect(filters).toEqual([`userName eq ${JSON.stringify(subject)}`]);
       const r = await c.apply(ensure(subject));
       expect(r.outcome).toBe('applied');
@@ -131,7 +162,12 @@ describe('scim connector specifics', () => {
     await c.prefetchAccounts!(ops);
     const searches = since(n).filter((r) => r.method === 'GET' && r.path.endsWith('/Users'));
     expect(searches).toHaveLength(1);
-    expect(searches[0]!.query.get('filter')).toBe(subjects.flatMap((x) => [`userName eq "${x}"`]).concat(subjects.map((x) => `externalId eq "spec:${x}"`)).join(' or '));
+    expect(searches[0]!.query.get('filter')).toBe(
+      subjects
+        .flatMap((x) => [`userName eq "${x}"`])
+        .concat(subjects.map((x) => `externalId eq "spec:${x}"`))
+        .join(' or '),
+    );
     const m2 = proxy.log.length;
     const results = [];
     for (const o of ops) results.push(await c.apply(o));
@@ -150,7 +186,12 @@ describe('scim connector specifics', () => {
     const subject = `${uniq('stale')}@example.test`;
     const o = ensure(subject, 'Ours');
     await c.prefetchAccounts!([o]); // finds nobody
-    const made = await raw.call('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: subject, displayName: 'Made Elsewhere', active: true });
+    const made = await raw.call('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: subject,
+      displayName: 'Made Elsewhere',
+      active: true,
+    });
     expect(made.status).toBe(201);
     const res = await c.apply(o);
     expect(res.detail).toMatch(/linked to existing user .* after 409 uniqueness/);
@@ -162,7 +203,12 @@ describe('scim connector specifics', () => {
     // Hold our create until another writer has made the same user on the real server.
     proxy.hooks.push(async (r: Seen) => {
       if (r.method === 'POST' && r.path.endsWith('/Users') && (r.body as { userName?: string }).userName === subject) {
-        const made = await raw.call('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: subject, displayName: 'Made Elsewhere', active: true });
+        const made = await raw.call('POST', '/Users', {
+          schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+          userName: subject,
+          displayName: 'Made Elsewhere',
+          active: true,
+        });
         expect(made.status).toBe(201);
       }
       return undefined;
@@ -173,7 +219,11 @@ describe('scim connector specifics', () => {
     expect(res.outcome).toBe('applied');
     expect(res.detail).toMatch(/linked to existing user .* after 409 uniqueness/);
     expect(await raw.users(subject)).toHaveLength(1);
-    expect((await raw.readBack(subject))!.attributes).toMatchObject({ displayName: 'Ours', externalId: `spec:${subject}`, email: subject });
+    expect((await raw.readBack(subject))!.attributes).toMatchObject({
+      displayName: 'Ours',
+      externalId: `spec:${subject}`,
+      email: subject,
+    });
     // The account existed before our operation: compensation restores it, it does not delete it.
     expect((await c.compensate(o, JSON.parse(JSON.stringify(res)) as typeof res)).outcome).toBe('compensated');
     const after = await raw.readBack(subject);
@@ -184,7 +234,13 @@ describe('scim connector specifics', () => {
     const subject = `${uniq('lost')}@example.test`;
     let lost = 0;
     proxy.hooks.push(async (r: Seen) => {
-      if (r.method === 'POST' && r.path.endsWith('/Users') && (r.body as { userName?: string }).userName === subject && lost++ === 0) return { lose: true };
+      if (
+        r.method === 'POST' &&
+        r.path.endsWith('/Users') &&
+        (r.body as { userName?: string }).userName === subject &&
+        lost++ === 0
+      )
+        return { lose: true };
       return undefined;
     });
     const noted: JsonValue[] = [];
@@ -199,7 +255,11 @@ describe('scim connector specifics', () => {
     expect(await raw.users(subject)).toHaveLength(1); // the server did create it
     expect(noted).toEqual([{ creating: subject, at: expect.any(String) }]);
     const res = await c.apply(o, journal);
-    expect(res).toMatchObject({ outcome: 'applied', prior: { kind: 'account', existed: false }, detail: expect.stringMatching(/the answer to the create was lost/) });
+    expect(res).toMatchObject({
+      outcome: 'applied',
+      prior: { kind: 'account', existed: false },
+      detail: expect.stringMatching(/the answer to the create was lost/),
+    });
     expect(await raw.users(subject)).toHaveLength(1);
     expect((await c.compensate(o, JSON.parse(JSON.stringify(res)) as typeof res)).outcome).toBe('compensated');
     expect(await raw.users(subject)).toEqual([]);
@@ -207,14 +267,23 @@ describe('scim connector specifics', () => {
     // Without the journal (a connector that cannot know), the same retry sees a user that existed, and compensation keeps it.
     const other = `${uniq('lost')}@example.test`;
     let once = 0;
-    proxy.hooks.push(async (r: Seen) => ((r.body as { userName?: string } | undefined)?.userName === other && r.method === 'POST' && once++ === 0 ? { lose: true } : undefined));
+    proxy.hooks.push(async (r: Seen) =>
+      (r.body as { userName?: string } | undefined)?.userName === other && r.method === 'POST' && once++ === 0
+        ? { lose: true }
+        : undefined,
+    );
     await expect(c.apply(ensure(other))).rejects.toBeInstanceOf(TransientTargetError);
     expect((await c.apply(ensure(other))).prior).toMatchObject({ existed: true });
   });
 
   test('found by externalId under another userName, the user is linked and follows the subject', async () => {
     const subject = `${uniq('ext')}@example.test`;
-    const made = await raw.call('POST', '/Users', { schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'], userName: `old.${subject}`, externalId: `spec:${subject}`, active: true });
+    const made = await raw.call('POST', '/Users', {
+      schemas: ['urn:ietf:params:scim:schemas:core:2.0:User'],
+      userName: `old.${subject}`,
+      externalId: `spec:${subject}`,
+      active: true,
+    });
     expect(made.status).toBe(201);
     const r = await c.apply(ensure(subject));
     expect(r.outcome).toBe('applied');
@@ -268,9 +337,15 @@ describe('scim connector specifics', () => {
     const writes = since(n).filter((r) => r.method !== 'GET');
     expect(writes.map((r) => r.method)).toEqual(['PATCH', 'PATCH', 'PATCH']);
     const id = (await raw.users(subject))[0]!.id;
-    expect((writes[0]!.body as { Operations: unknown }).Operations).toEqual([{ op: 'add', path: 'members', value: [{ value: id }] }]);
-    expect((writes[1]!.body as { Operations: unknown }).Operations).toEqual([{ op: 'remove', path: `members[value eq ${JSON.stringify(id)}]` }]);
-    expect((writes[2]!.body as { Operations: unknown }).Operations).toEqual([{ op: 'replace', value: { active: false } }]);
+    expect((writes[0]!.body as { Operations: unknown }).Operations).toEqual([
+      { op: 'add', path: 'members', value: [{ value: id }] },
+    ]);
+    expect((writes[1]!.body as { Operations: unknown }).Operations).toEqual([
+      { op: 'remove', path: `members[value eq ${JSON.stringify(id)}]` },
+    ]);
+    expect((writes[2]!.body as { Operations: unknown }).Operations).toEqual([
+      { op: 'replace', value: { active: false } },
+    ]);
     expect(writes[2]!.headers['if-match']).toMatch(/^W\/"/);
     expect((await raw.readBack(other))!.groups).toEqual([g]);
   });
@@ -283,21 +358,40 @@ describe('scim connector specifics', () => {
     proxy.hooks.push(async (r: Seen) => {
       if (!done && r.method === 'PATCH' && r.path.endsWith(`/Users/${id}`)) {
         done = true;
-        const w = await raw.call('PATCH', `/Users/${id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { title: 'Changed meanwhile' } }] });
+        const w = await raw.call('PATCH', `/Users/${id}`, {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+          Operations: [{ op: 'replace', value: { title: 'Changed meanwhile' } }],
+        });
         expect(w.status).toBeLessThan(300);
       }
       return undefined;
     });
     const n = proxy.log.length;
-    expect((await c.apply(op(c, 'updateAttributes', subject, { attributes: { displayName: 'After 412' } }))).outcome).toBe('applied');
-    expect(since(n).filter((r) => r.method === 'PATCH').map((r) => r.status)).toEqual([412, 204]);
-    expect((await raw.readBack(subject))!.attributes).toMatchObject({ displayName: 'After 412', title: 'Changed meanwhile' });
+    expect(
+      (await c.apply(op(c, 'updateAttributes', subject, { attributes: { displayName: 'After 412' } }))).outcome,
+    ).toBe('applied');
+    expect(
+      since(n)
+        .filter((r) => r.method === 'PATCH')
+        .map((r) => r.status),
+    ).toEqual([412, 204]);
+    expect((await raw.readBack(subject))!.attributes).toMatchObject({
+      displayName: 'After 412',
+      title: 'Changed meanwhile',
+    });
   });
 
   test('429 and 503 are transient with Retry-After (seconds or HTTP-date); the target limiter waits', async () => {
     const subject = `${uniq('429')}@example.test`;
-    let answer: { status: number; headers?: Record<string, string> } | undefined = { status: 429, headers: { 'retry-after': '1' } };
-    proxy.hooks.push(async (r) => (r.path.endsWith('/Users') && r.method === 'GET' && answer ? { ...answer, body: { status: String(answer.status), detail: 'slow down' } } : undefined));
+    let answer: { status: number; headers?: Record<string, string> } | undefined = {
+      status: 429,
+      headers: { 'retry-after': '1' },
+    };
+    proxy.hooks.push(async (r) =>
+      r.path.endsWith('/Users') && r.method === 'GET' && answer
+        ? { ...answer, body: { status: String(answer.status), detail: 'slow down' } }
+        : undefined,
+    );
     const e1 = await c.readAccount(subject).catch((e: unknown) => e);
     expect(e1).toBeInstanceOf(TransientTargetError);
     expect((e1 as TransientTargetError).retryAfterMs).toBe(1000);
@@ -320,11 +414,16 @@ describe('scim connector specifics', () => {
     expect((e3 as TransientTargetError).retryAfterMs).toBeUndefined();
     // The next test starts with the target as it was: answered, and not held back by its limiter.
     answer = undefined;
-    await until('the target answers without being held back', async () => {
-      const t0 = Date.now();
-      await c.readAccount(subject);
-      return Date.now() - t0 < 250 ? true : undefined;
-    }, 10_000, 100);
+    await until(
+      'the target answers without being held back',
+      async () => {
+        const t0 = Date.now();
+        await c.readAccount(subject);
+        return Date.now() - t0 < 250 ? true : undefined;
+      },
+      10_000,
+      100,
+    );
   });
 
   test('parseRetryAfter reads seconds and HTTP-dates, and ignores junk', () => {
@@ -341,22 +440,34 @@ describe('scim connector specifics', () => {
 
   test('4xx are permanent with a type; a wrong token is TargetAuthentication, a missing one TargetMisconfigured, neither shown', async () => {
     process.env.AMENDCTL_SCIM_WRONG_TOKEN = 'not-the-token-Zq9';
-    const wrong = createScimConnector('idp-wrong', scimConfigSchema.parse({ type: 'scim', baseUrl: m.url, auth: { bearerTokenEnv: 'AMENDCTL_SCIM_WRONG_TOKEN' } }));
+    const wrong = createScimConnector(
+      'idp-wrong',
+      scimConfigSchema.parse({ type: 'scim', baseUrl: m.url, auth: { bearerTokenEnv: 'AMENDCTL_SCIM_WRONG_TOKEN' } }),
+    );
     const e = await wrong.readAccount('x@example.test').catch((err: unknown) => err);
     expect(e).toBeInstanceOf(PermanentTargetError);
     expect((e as PermanentTargetError).type).toBe('TargetAuthentication');
     expect((e as Error).message).toMatch(/401/);
     expect((e as Error).message).not.toContain('not-the-token-Zq9');
 
-    const unset = createScimConnector('idp-unset', scimConfigSchema.parse({ type: 'scim', baseUrl: m.url, auth: { bearerTokenEnv: 'AMENDCTL_SCIM_NO_SUCH_VAR' } }));
+    const unset = createScimConnector(
+      'idp-unset',
+      scimConfigSchema.parse({ type: 'scim', baseUrl: m.url, auth: { bearerTokenEnv: 'AMENDCTL_SCIM_NO_SUCH_VAR' } }),
+    );
     await expect(unset.readAccount('x@example.test')).rejects.toMatchObject({ type: 'TargetMisconfigured' });
 
     const subject = `${uniq('perm')}@example.test`;
-    await expect(c.apply(op(c, 'joinGroup', subject, { group: 'g' }))).rejects.toMatchObject({ type: 'AccountMissing' });
-    await expect(c.apply(op(c, 'ensureAccount', subject, { attributes: { password: 'x' } }))).rejects.toMatchObject({ type: 'InvalidAttribute' });
+    await expect(c.apply(op(c, 'joinGroup', subject, { group: 'g' }))).rejects.toMatchObject({
+      type: 'AccountMissing',
+    });
+    await expect(c.apply(op(c, 'ensureAccount', subject, { attributes: { password: 'x' } }))).rejects.toMatchObject({
+      type: 'InvalidAttribute',
+    });
     // A value the server refuses (400) is permanent, with the server's explanation.
     await c.apply(ensure(subject));
-    const bad = await c.apply(op(c, 'updateAttributes', subject, { attributes: { profileUrl: 'not a url' } })).catch((err: unknown) => err);
+    const bad = await c
+      .apply(op(c, 'updateAttributes', subject, { attributes: { profileUrl: 'not a url' } }))
+      .catch((err: unknown) => err);
     if (bad instanceof PermanentTargetError) expect(bad.message).toMatch(/answered 4\d\d/);
     else expect((await raw.readBack(subject))!.attributes.profileUrl).toBe('not a url');
 
@@ -367,10 +478,25 @@ describe('scim connector specifics', () => {
   });
 
   test('config: credentials only by env name or file, never both', () => {
-    expect(() => scimConfigSchema.parse({ type: 'scim', baseUrl: 'http://x', auth: { bearerTokenEnv: 'A', bearerTokenFile: '/f' } })).toThrow();
-    expect(() => scimConfigSchema.parse({ type: 'scim', baseUrl: 'http://x', auth: { bearerToken: 'secret' } })).toThrow();
+    expect(() =>
+      scimConfigSchema.parse({
+        type: 'scim',
+        baseUrl: 'http://x',
+        auth: { bearerTokenEnv: 'A', bearerTokenFile: '/f' },
+      }),
+    ).toThrow();
+    expect(() =>
+      scimConfigSchema.parse({ type: 'scim', baseUrl: 'http://x', auth: { bearerToken: 'secret' } }),
+    ).toThrow();
     expect(() => scimConfigSchema.parse({ type: 'scim', baseUrl: 'ftp://x', auth: {} })).toThrow();
-    expect(scimConfigSchema.parse({ type: 'scim', baseUrl: 'https://idp.example.com/scim/v2', auth: { bearerTokenFile: '/run/secrets/scim' }, rateLimit: { perSecond: 5 } }).rateLimit).toEqual({ perSecond: 5 });
+    expect(
+      scimConfigSchema.parse({
+        type: 'scim',
+        baseUrl: 'https://idp.example.com/scim/v2',
+        auth: { bearerTokenFile: '/run/secrets/scim' },
+        rateLimit: { perSecond: 5 },
+      }).rateLimit,
+    ).toEqual({ perSecond: 5 });
   });
 });
 
@@ -409,7 +535,12 @@ describe('scim without PATCH: PUT with If-Match', () => {
         const cur = await raw.call('GET', `/Groups/${gid}`);
         const body = cur.body as Record<string, unknown>;
         delete body.meta;
-        const w = await raw.call('PUT', `/Groups/${gid}`, { ...body, externalId: 'touched' }, { 'if-match': cur.etag ?? '*' });
+        const w = await raw.call(
+          'PUT',
+          `/Groups/${gid}`,
+          { ...body, externalId: 'touched' },
+          { 'if-match': cur.etag ?? '*' },
+        );
         expect(w.status).toBe(200);
       }
       return undefined;
@@ -420,7 +551,9 @@ describe('scim without PATCH: PUT with If-Match', () => {
     expect(puts.map((r) => r.status)).toEqual([412, 200]);
     expect(puts.every((r) => typeof r.headers['if-match'] === 'string')).toBe(true);
     expect(proxy.log.slice(n).some((r) => r.method === 'PATCH' || r.query.has('filter'))).toBe(false);
-    const members = ((await raw.call('GET', `/Groups/${gid}`)).body as { members: Array<{ value: string }> }).members.map((x) => x.value).sort();
+    const members = ((await raw.call('GET', `/Groups/${gid}`)).body as { members: Array<{ value: string }> }).members
+      .map((x) => x.value)
+      .sort();
     expect(members).toEqual([aid, bid].sort());
   });
 });

@@ -23,7 +23,8 @@ export const read = (file: string): string => readFileSync(join(ROOT, file), 'ut
 type Obj = Record<string, unknown>;
 const obj = (v: unknown): Obj => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Obj) : {});
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined);
+const str = (v: unknown): string | undefined =>
+  typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : undefined;
 
 /** A secret written into a file: a variable named like one, given a value instead of NAME_FILE or a secretKeyRef. */
 const SECRET_NAME = /(PASSWORD|PWD|TOKEN|SECRET|API_KEY|CODEC_KEYS)$/;
@@ -38,7 +39,11 @@ export interface Stage {
 
 /** FROM stages with their instructions: continuation lines joined, comments dropped, ARG defaults before the first FROM substituted. */
 export function parseDockerfile(text: string): Stage[] {
-  const lines = text.replace(/\\\r?\n/g, ' ').split(/\r?\n/).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+  const lines = text
+    .replace(/\\\r?\n/g, ' ')
+    .split(/\r?\n/)
+    .map((l) => l.trim())
+    .filter((l) => l && !l.startsWith('#'));
   const args = new Map<string, string>();
   const stages: Stage[] = [];
   for (const line of lines) {
@@ -47,7 +52,11 @@ export function parseDockerfile(text: string): Stage[] {
     const rest = m[2]!.replace(/\s+/g, ' ');
     if (op === 'FROM') {
       const [image = '', as, name] = rest.split(' ');
-      stages.push({ name: as?.toUpperCase() === 'AS' ? name : undefined, from: image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_s, a?: string, b?: string) => args.get((a ?? b)!) ?? ''), instructions: [] });
+      stages.push({
+        name: as?.toUpperCase() === 'AS' ? name : undefined,
+        from: image.replace(/\$\{(\w+)\}|\$(\w+)/g, (_s, a?: string, b?: string) => args.get((a ?? b)!) ?? ''),
+        instructions: [],
+      });
     } else if (stages.length === 0) {
       if (op === 'ARG') {
         const [k, v] = rest.split('=', 2);
@@ -65,7 +74,9 @@ export function stageEnv(stage: Stage): Record<string, string> {
     if (!i.args.includes('=')) {
       const [k, ...v] = i.args.split(' ');
       env[k!] = v.join(' ');
-    } else for (const m of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g)) env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
+    } else
+      for (const m of i.args.matchAll(/([A-Za-z_][A-Za-z0-9_]*)=("[^"]*"|\S*)/g))
+        env[m[1]!] = m[2]!.replace(/^"|"$/g, '');
   }
   return env;
 }
@@ -81,7 +92,8 @@ export function imagePaths(stage: Stage): string[] {
       const dest = parts[parts.length - 1]!;
       const sources = parts.slice(0, -1);
       const to = posix.resolve(workdir, dest);
-      if (sources.length > 1 || dest.endsWith('/')) paths.push(...sources.map((src) => posix.join(to, posix.basename(src))));
+      if (sources.length > 1 || dest.endsWith('/'))
+        paths.push(...sources.map((src) => posix.join(to, posix.basename(src))));
       else paths.push(to);
     }
   }
@@ -105,13 +117,20 @@ export function dockerfileProblems(text: string): string[] {
   if (!last) return problems;
   const build = stages.slice(0, -1);
   const runs = (s: Stage) => s.instructions.filter((i) => i.op === 'RUN').map((i) => i.args);
-  if (!build.some((s) => runs(s).some((r) => /\bnpm ci\b/.test(r)) && runs(s).some((r) => /\bnpm run build\b/.test(r)))) problems.push('no build stage runs npm ci and npm run build');
-  if (!/^node:20(\.\d+){2}-(bookworm-)?slim$/.test(last.from)) problems.push(`runtime stage: base image ${last.from || '(none)'} is not node:20.x.y-slim or -bookworm-slim`);
+  if (!build.some((s) => runs(s).some((r) => /\bnpm ci\b/.test(r)) && runs(s).some((r) => /\bnpm run build\b/.test(r))))
+    problems.push('no build stage runs npm ci and npm run build');
+  if (!/^node:20(\.\d+){2}-(bookworm-)?slim$/.test(last.from))
+    problems.push(`runtime stage: base image ${last.from || '(none)'} is not node:20.x.y-slim or -bookworm-slim`);
   if (!runs(last).some((r) => /\bnpm ci\b.*--omit=dev\b/.test(r))) problems.push('runtime stage: no npm ci --omit=dev');
-  if (runs(last).some((r) => /\bnpm run build\b|\btsc\b/.test(r))) problems.push('runtime stage: builds (npm run build or tsc)');
-  const fromBuild = last.instructions.filter((i) => i.op === 'COPY' && build.some((s) => s.name && i.args.includes(`--from=${s.name}`)));
-  if (!fromBuild.some((i) => /\blib\b/.test(i.args))) problems.push('runtime stage: lib/ is not copied from the build stage');
-  if (last.instructions.some((i) => i.op === 'COPY' && /(^| )(\.\/)?src\/?( |$)/.test(i.args))) problems.push('runtime stage: copies src/');
+  if (runs(last).some((r) => /\bnpm run build\b|\btsc\b/.test(r)))
+    problems.push('runtime stage: builds (npm run build or tsc)');
+  const fromBuild = last.instructions.filter(
+    (i) => i.op === 'COPY' && build.some((s) => s.name && i.args.includes(`--from=${s.name}`)),
+  );
+  if (!fromBuild.some((i) => /\blib\b/.test(i.args)))
+    problems.push('runtime stage: lib/ is not copied from the build stage');
+  if (last.instructions.some((i) => i.op === 'COPY' && /(^| )(\.\/)?src\/?( |$)/.test(i.args)))
+    problems.push('runtime stage: copies src/');
   const user = last.instructions.filter((i) => i.op === 'USER').pop()?.args;
   if (!user) problems.push('runtime stage: no USER');
   else if (!/^[1-9]\d*(:\d+)?$/.test(user)) problems.push(`runtime stage: USER ${user} is not a numeric non-root uid`);
@@ -123,7 +142,8 @@ export function dockerfileProblems(text: string): string[] {
     else if (argv.some((a) => /\bnpm\b|\btsc\b/.test(a))) problems.push(`runtime stage: ${op} runs ${argv.join(' ')}`);
   }
   const entry = execForm(last.instructions.filter((x) => x.op === 'ENTRYPOINT').pop()?.args ?? '');
-  if (entry && entry.join(' ') !== 'node bin/amendctl') problems.push(`runtime stage: ENTRYPOINT is ${JSON.stringify(entry)}, not ["node", "bin/amendctl"]`);
+  if (entry && entry.join(' ') !== 'node bin/amendctl')
+    problems.push(`runtime stage: ENTRYPOINT is ${JSON.stringify(entry)}, not ["node", "bin/amendctl"]`);
   const cmd = execForm(last.instructions.filter((x) => x.op === 'CMD').pop()?.args ?? '');
   if (cmd && cmd.join(' ') !== 'worker') problems.push(`runtime stage: CMD is ${JSON.stringify(cmd)}, not ["worker"]`);
   return problems;
@@ -152,12 +172,20 @@ const flag = (argv: readonly string[], name: string): string | undefined => {
 
 /** Where the policy file a need list depends on is, in the container, and its container path. */
 export function policyFile(role: Role, argv: readonly string[], env: Record<string, string>): string | undefined {
-  if (role === 'worker') return env.AMENDCTL_TARGETS ?? posix.join('/app', relative(ROOT, workerFiles({}).targetsFile).split('\\').join('/'));
+  if (role === 'worker')
+    return (
+      env.AMENDCTL_TARGETS ?? posix.join('/app', relative(ROOT, workerFiles({}).targetsFile).split('\\').join('/'))
+    );
   return flag(argv, '--sources') ?? env.AMENDCTL_API_SOURCES;
 }
 
 /** The needs of a container, given a way to read a file as the container sees it. */
-export function needsOf(role: Role, argv: readonly string[], env: Record<string, string>, readIn: (path: string) => string | undefined): { needs: EnvNeed[]; problems: string[] } {
+export function needsOf(
+  role: Role,
+  argv: readonly string[],
+  env: Record<string, string>,
+  readIn: (path: string) => string | undefined,
+): { needs: EnvNeed[]; problems: string[] } {
   const base = role === 'worker' ? WORKER_ENV : API_ENV;
   const file = policyFile(role, argv, env);
   if (!file) return { needs: [...base], problems: [] };
@@ -171,28 +199,38 @@ function pathsNamed(argv: readonly string[], env: Record<string, string>): strin
   return [...argv, ...Object.values(env)].filter((v) => /^\/[^\s:]+$/.test(v));
 }
 
-const under = (path: string, dir: string): boolean => path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
+const under = (path: string, dir: string): boolean =>
+  path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 
 // ------------------------------------------------------------------------------------------ Compose
 
-export const COMPOSE_SPEC = { module: 'github.com/compose-spec/compose-go/v2', version: 'v2.17.0', file: 'deploy/schemas/compose-spec.json', sha256: '49eb9a1e1de41315949f302f8e6221bb42acd6038977f7c0974e38596ec4cdf6' };
+export const COMPOSE_SPEC = {
+  module: 'github.com/compose-spec/compose-go/v2',
+  version: 'v2.17.0',
+  file: 'deploy/schemas/compose-spec.json',
+  sha256: '49eb9a1e1de41315949f302f8e6221bb42acd6038977f7c0974e38596ec4cdf6',
+};
 
 export const parseCompose = (text: string): Obj => obj(parse(text, { merge: true }));
 
 let composeValidator: ReturnType<Ajv2020['compile']> | undefined;
 export function composeSchemaErrors(doc: unknown): string[] {
   // The schema is draft 2020-12 and not written for Ajv's strict mode (types left implicit).
-  composeValidator ??= new Ajv2020({ allErrors: true, strict: false }).compile(JSON.parse(read(COMPOSE_SPEC.file)) as object);
+  composeValidator ??= new Ajv2020({ allErrors: true, strict: false }).compile(
+    JSON.parse(read(COMPOSE_SPEC.file)) as object,
+  );
   if (composeValidator(doc)) return [];
   const errors = composeValidator.errors ?? [];
   // A failed subschema leaves its siblings unevaluated: Ajv then reports every property of the
   // object as "unevaluated". Keep the errors below it instead (compose-go reports the most specific).
   const below = (path: string) => errors.some((e) => e.instancePath.startsWith(`${path}/`));
-  return errors.filter((e) => !(e.keyword === 'unevaluatedProperties' && below(e.instancePath))).map((e) => {
-    const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string; allowedValues?: unknown[] };
-    const extra = p.additionalProperty ?? p.unevaluatedProperty;
-    return `${e.instancePath || '/'} ${e.message}${extra ? `: ${extra}` : ''}${p.allowedValues ? ` (${p.allowedValues.join(', ')})` : ''}`;
-  });
+  return errors
+    .filter((e) => !(e.keyword === 'unevaluatedProperties' && below(e.instancePath)))
+    .map((e) => {
+      const p = e.params as { additionalProperty?: string; unevaluatedProperty?: string; allowedValues?: unknown[] };
+      const extra = p.additionalProperty ?? p.unevaluatedProperty;
+      return `${e.instancePath || '/'} ${e.message}${extra ? `: ${extra}` : ''}${p.allowedValues ? ` (${p.allowedValues.join(', ')})` : ''}`;
+    });
 }
 
 function composeEnv(svc: Obj): Record<string, string> {
@@ -207,7 +245,12 @@ function composeEnv(svc: Obj): Record<string, string> {
   return out;
 }
 
-const composeArgv = (svc: Obj): string[] => (Array.isArray(svc.command) ? svc.command.map(String) : typeof svc.command === 'string' ? svc.command.split(/\s+/) : []);
+const composeArgv = (svc: Obj): string[] =>
+  Array.isArray(svc.command)
+    ? svc.command.map(String)
+    : typeof svc.command === 'string'
+      ? svc.command.split(/\s+/)
+      : [];
 const isAmendctl = (svc: Obj): boolean => svc.build !== undefined || /^amendctl(:|$)/.test(str(svc.image) ?? '');
 
 /** What a service reads from the host: its secrets at /run/secrets/NAME, its bind mounts. */
@@ -234,7 +277,9 @@ export function composeEnvProblems(doc: Obj, img = image()): string[] {
   for (const [name, svcRaw] of Object.entries(obj(doc.services))) {
     const svc = obj(svcRaw);
     const env = composeEnv(svc);
-    for (const k of Object.keys(env)) if (SECRET_NAME.test(k)) problems.push(`${name}: ${k} has a value in the compose file: give ${k}_FILE and a secret`);
+    for (const k of Object.keys(env))
+      if (SECRET_NAME.test(k))
+        problems.push(`${name}: ${k} has a value in the compose file: give ${k}_FILE and a secret`);
     if (!isAmendctl(svc)) continue;
     const argv = composeArgv(svc);
     const role = roleOf(argv);
@@ -247,7 +292,8 @@ export function composeEnvProblems(doc: Obj, img = image()): string[] {
       if (img.paths.some((p) => under(path, p))) return join(ROOT, relative('/app', path));
       return undefined;
     };
-    for (const p of pathsNamed(argv, all)) if (!host(p)) problems.push(`${name}: ${p} is neither in the image nor mounted`);
+    for (const p of pathsNamed(argv, all))
+      if (!host(p)) problems.push(`${name}: ${p} is neither in the image nor mounted`);
     const { needs, problems: needProblems } = needsOf(role, argv, all, (p) => {
       const h = host(p);
       try {
@@ -274,11 +320,14 @@ export function composeLayoutProblems(doc: Obj): string[] {
   for (const [name, svcRaw] of Object.entries(services)) {
     const svc = obj(svcRaw);
     const img = str(svc.image);
-    if (img && !/^[\w./-]+:[\w.-]*\d[\w.-]*$/.test(img)) problems.push(`${name}: image ${img} is not pinned to a version tag`);
+    if (img && !/^[\w./-]+:[\w.-]*\d[\w.-]*$/.test(img))
+      problems.push(`${name}: image ${img} is not pinned to a version tag`);
     if (!img && svc.build === undefined) problems.push(`${name}: neither image nor build`);
     const deps = svc.depends_on;
     if (Array.isArray(deps)) problems.push(`${name}: depends_on without conditions`);
-    else for (const [d, c] of Object.entries(obj(deps))) if (!str(obj(c).condition)) problems.push(`${name}: depends_on ${d} without a condition`);
+    else
+      for (const [d, c] of Object.entries(obj(deps)))
+        if (!str(obj(c).condition)) problems.push(`${name}: depends_on ${d} without a condition`);
   }
   const images = Object.values(services).map((s) => str(obj(s).image) ?? '');
   for (const [want, re] of [
@@ -286,7 +335,8 @@ export function composeLayoutProblems(doc: Obj): string[] {
     ['the Temporal UI', /^temporalio\/ui:/],
     ['admin-tools', /^temporalio\/admin-tools:/],
     ['PostgreSQL', /^postgres:/],
-  ] as const) if (!images.some((i) => re.test(i))) problems.push(`no service runs ${want}`);
+  ] as const)
+    if (!images.some((i) => re.test(i))) problems.push(`no service runs ${want}`);
   const amendctl = Object.entries(services).filter(([, s]) => isAmendctl(obj(s)));
   const byRole = (role: Role) => amendctl.filter(([, s]) => roleOf(composeArgv(obj(s))) === role);
   const workers = byRole('worker').reduce((n, [, s]) => n + Number(obj(obj(s).deploy).replicas ?? 1), 0);
@@ -301,7 +351,10 @@ export function composeLayoutProblems(doc: Obj): string[] {
     if (roleOf(composeArgv(svc)) === 'worker') {
       const grace = seconds(env.AMENDCTL_SHUTDOWN_GRACE);
       const stop = seconds(str(svc.stop_grace_period) ?? '10s');
-      if (!(stop > (Number.isNaN(grace) ? 0 : grace))) problems.push(`${name}: stop_grace_period ${str(svc.stop_grace_period) ?? '10s (default)'} leaves no time beyond AMENDCTL_SHUTDOWN_GRACE ${env.AMENDCTL_SHUTDOWN_GRACE ?? '(unset)'}`);
+      if (!(stop > (Number.isNaN(grace) ? 0 : grace)))
+        problems.push(
+          `${name}: stop_grace_period ${str(svc.stop_grace_period) ?? '10s (default)'} leaves no time beyond AMENDCTL_SHUTDOWN_GRACE ${env.AMENDCTL_SHUTDOWN_GRACE ?? '(unset)'}`,
+        );
     }
   }
   return problems;
@@ -333,7 +386,8 @@ export function parseManifests(file: string, text: string): Manifest[] {
     .filter((m) => Object.keys(m.doc).length > 0);
 }
 
-const label = (m: Manifest): string => `${m.file}#${m.index} ${str(m.doc.kind) ?? '?'}/${str(obj(m.doc.metadata).name) ?? '?'}`;
+const label = (m: Manifest): string =>
+  `${m.file}#${m.index} ${str(m.doc.kind) ?? '?'}/${str(obj(m.doc.metadata).name) ?? '?'}`;
 
 /** Each document against the Kubernetes schema of its apiVersion and kind. */
 export function kubernetesSchemaErrors(manifests: readonly Manifest[]): string[] {
@@ -345,13 +399,16 @@ export function kubernetesSchemaErrors(manifests: readonly Manifest[]): string[]
       return [];
     } catch (err) {
       const errors = (err as { errors?: Array<{ instancePath: string; message?: string }> }).errors;
-      return errors?.length ? errors.map((e) => `${label(m)}: ${e.instancePath || '/'} ${e.message}`) : [`${label(m)}: ${(err as Error).message}`];
+      return errors?.length
+        ? errors.map((e) => `${label(m)}: ${e.instancePath || '/'} ${e.message}`)
+        : [`${label(m)}: ${(err as Error).message}`];
     }
   });
 }
 
 const ofKind = (ms: readonly Manifest[], kind: string) => ms.filter((m) => m.doc.kind === kind);
-const named = (ms: readonly Manifest[], kind: string, name: string) => ofKind(ms, kind).find((m) => obj(m.doc.metadata).name === name);
+const named = (ms: readonly Manifest[], kind: string, name: string) =>
+  ofKind(ms, kind).find((m) => obj(m.doc.metadata).name === name);
 /** A ConfigMap's data, or a Secret's data and stringData (the templates: what keys exist). */
 function keysOf(ms: readonly Manifest[], kind: 'ConfigMap' | 'Secret', name: string): Obj | undefined {
   const m = named(ms, kind, name);
@@ -369,7 +426,12 @@ function containers(ms: readonly Manifest[]): Container[] {
   return ofKind(ms, 'Deployment').flatMap((m) => {
     const template = obj(obj(m.doc.spec).template);
     const pod = obj(template.spec);
-    return arr(pod.containers).map((c) => ({ deployment: str(obj(m.doc.metadata).name)!, pod, podMeta: obj(template.metadata), c: obj(c) }));
+    return arr(pod.containers).map((c) => ({
+      deployment: str(obj(m.doc.metadata).name)!,
+      pod,
+      podMeta: obj(template.metadata),
+      c: obj(c),
+    }));
   });
 }
 
@@ -401,7 +463,10 @@ function podEnv(ms: readonly Manifest[], c: Obj, problems: string[], who: string
     const ref = obj(vf.secretKeyRef ?? vf.configMapKeyRef);
     if (ref.optional === true) continue;
     const data = keysOf(ms, kind, str(ref.name) ?? '');
-    if (!data || !(str(ref.key)! in data)) problems.push(`${who}: ${name} from ${kind} ${str(ref.name)} key ${str(ref.key)}, which the manifests do not define`);
+    if (!data || !(str(ref.key)! in data))
+      problems.push(
+        `${who}: ${name} from ${kind} ${str(ref.name)} key ${str(ref.key)}, which the manifests do not define`,
+      );
     else env[name] = str(data[str(ref.key)!]) ?? '';
   }
   return env;
@@ -444,7 +509,9 @@ export function kubernetesEnvProblems(ms: readonly Manifest[], img = image()): s
         return undefined;
       }
     };
-    for (const p of pathsNamed(argv, env)) if (mounted(p) === undefined && !inImage(p)) problems.push(`${who}: ${p} is neither in the image nor in a mounted ConfigMap or Secret`);
+    for (const p of pathsNamed(argv, env))
+      if (mounted(p) === undefined && !inImage(p))
+        problems.push(`${who}: ${p} is neither in the image nor in a mounted ConfigMap or Secret`);
     const { needs, problems: needProblems } = needsOf(role, argv, env, readIn);
     problems.push(...needProblems.map((p) => `${who}: ${p}`));
     problems.push(...unmetEnv(needs, env).map((n) => `${who}: not set: ${describeNeed(n)}`));
@@ -455,14 +522,18 @@ export function kubernetesEnvProblems(ms: readonly Manifest[], img = image()): s
 const quantity = (q: string | undefined): number => {
   const m = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(q ?? '');
   if (!m) return NaN;
-  const unit = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2] as 'Ki'] ?? 1;
+  const unit =
+    { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40, k: 1e3, M: 1e6, G: 1e9, T: 1e12 }[m[2] as 'Ki'] ?? 1;
   return Number(m[1]) * unit;
 };
 
 /** Probes, scrape annotations, security context, resources, replicas, disruption budget, drain time. */
 export function kubernetesLayoutProblems(ms: readonly Manifest[]): string[] {
   const problems: string[] = [];
-  const want: Record<Role, { replicas: number; seen: boolean }> = { api: { replicas: 2, seen: false }, worker: { replicas: 3, seen: false } };
+  const want: Record<Role, { replicas: number; seen: boolean }> = {
+    api: { replicas: 2, seen: false },
+    worker: { replicas: 3, seen: false },
+  };
   for (const m of ofKind(ms, 'Deployment')) {
     const spec = obj(m.doc.spec);
     const template = obj(spec.template);
@@ -476,16 +547,36 @@ export function kubernetesLayoutProblems(ms: readonly Manifest[]): string[] {
       const role = roleOf(argv);
       if (!role) continue;
       want[role].seen = true;
-      if (Number(spec.replicas ?? 1) !== want[role].replicas) problems.push(`${who}: ${str(spec.replicas) ?? 1} replicas, not ${want[role].replicas}`);
-      const envValue = (k: string) => str(obj(arr(c.env).map(obj).find((e) => e.name === k)).value);
+      if (Number(spec.replicas ?? 1) !== want[role].replicas)
+        problems.push(`${who}: ${str(spec.replicas) ?? 1} replicas, not ${want[role].replicas}`);
+      const envValue = (k: string) =>
+        str(
+          obj(
+            arr(c.env)
+              .map(obj)
+              .find((e) => e.name === k),
+          ).value,
+        );
       const port = Number(role === 'api' ? (flag(argv, '--port') ?? 8080) : envValue('AMENDCTL_METRICS_PORT'));
       const ports = arr(c.ports).map(obj);
-      const portNumber = (p: unknown): number => (typeof p === 'number' ? p : Number(ports.find((x) => x.name === p)?.containerPort));
-      for (const [probe, path] of [['livenessProbe', '/healthz'], ['readinessProbe', '/readyz']] as const) {
+      const portNumber = (p: unknown): number =>
+        typeof p === 'number' ? p : Number(ports.find((x) => x.name === p)?.containerPort);
+      for (const [probe, path] of [
+        ['livenessProbe', '/healthz'],
+        ['readinessProbe', '/readyz'],
+      ] as const) {
         const get = obj(obj(c[probe]).httpGet);
-        if (get.path !== path || portNumber(get.port) !== port) problems.push(`${who}: ${probe} is not GET ${path} on port ${port}`);
+        if (get.path !== path || portNumber(get.port) !== port)
+          problems.push(`${who}: ${probe} is not GET ${path} on port ${port}`);
       }
-      if (ann['prometheus.io/scrape'] !== 'true' || ann['prometheus.io/port'] !== String(port) || ann['prometheus.io/path'] !== '/metrics') problems.push(`${who}: the pod's prometheus.io annotations do not say scrape "true", port "${port}", path /metrics`);
+      if (
+        ann['prometheus.io/scrape'] !== 'true' ||
+        ann['prometheus.io/port'] !== String(port) ||
+        ann['prometheus.io/path'] !== '/metrics'
+      )
+        problems.push(
+          `${who}: the pod's prometheus.io annotations do not say scrape "true", port "${port}", path /metrics`,
+        );
       const sc = obj(c.securityContext);
       const psc = obj(pod.securityContext);
       if ((sc.runAsNonRoot ?? psc.runAsNonRoot) !== true) problems.push(`${who}: runAsNonRoot is not true`);
@@ -502,11 +593,22 @@ export function kubernetesLayoutProblems(ms: readonly Manifest[]): string[] {
         if (quantity(mem) !== 2 ** 30) problems.push(`${who}: memory limit ${mem}, not 1Gi`);
         const grace = seconds(envValue('AMENDCTL_SHUTDOWN_GRACE'));
         const period = Number(pod.terminationGracePeriodSeconds ?? 30);
-        if (!(period >= (Number.isNaN(grace) ? 0 : grace) + 15)) problems.push(`${who}: terminationGracePeriodSeconds ${period} leaves under 15 s beyond AMENDCTL_SHUTDOWN_GRACE ${envValue('AMENDCTL_SHUTDOWN_GRACE') ?? '(unset)'}`);
+        if (!(period >= (Number.isNaN(grace) ? 0 : grace) + 15))
+          problems.push(
+            `${who}: terminationGracePeriodSeconds ${period} leaves under 15 s beyond AMENDCTL_SHUTDOWN_GRACE ${envValue('AMENDCTL_SHUTDOWN_GRACE') ?? '(unset)'}`,
+          );
         const selects = (sel: Obj) => Object.entries(obj(sel.matchLabels)).every(([k, v]) => podLabels[k] === v);
-        if (!ofKind(ms, 'PodDisruptionBudget').some((p) => selects(obj(obj(p.doc.spec).selector)))) problems.push(`${who}: no PodDisruptionBudget selects its pods`);
+        if (!ofKind(ms, 'PodDisruptionBudget').some((p) => selects(obj(obj(p.doc.spec).selector))))
+          problems.push(`${who}: no PodDisruptionBudget selects its pods`);
       }
-      if (!ofKind(ms, 'Service').some((s) => Object.entries(obj(obj(s.doc.spec).selector)).every(([k, v]) => podLabels[k] === v) && Object.keys(obj(obj(s.doc.spec).selector)).length > 0)) problems.push(`${who}: no Service selects its pods`);
+      if (
+        !ofKind(ms, 'Service').some(
+          (s) =>
+            Object.entries(obj(obj(s.doc.spec).selector)).every(([k, v]) => podLabels[k] === v) &&
+            Object.keys(obj(obj(s.doc.spec).selector)).length > 0,
+        )
+      )
+        problems.push(`${who}: no Service selects its pods`);
     }
   }
   for (const [role, w] of Object.entries(want)) if (!w.seen) problems.push(`no ${role} Deployment`);
@@ -516,9 +618,15 @@ export function kubernetesLayoutProblems(ms: readonly Manifest[]): string[] {
 /** kustomization.yaml lists every manifest file but the Secret templates, and only files that exist. */
 export function kustomizationProblems(kustomization: Obj, files: readonly string[]): string[] {
   const listed = arr(kustomization.resources).map(String);
-  const problems = listed.filter((f) => !files.includes(f)).map((f) => `kustomization.yaml lists ${f}, which does not exist`);
-  for (const f of files) if (!/\.template\.yaml$/.test(f) && f !== 'kustomization.yaml' && !listed.includes(f)) problems.push(`kustomization.yaml does not list ${f}`);
-  for (const f of listed) if (/\.template\.yaml$/.test(f)) problems.push(`kustomization.yaml lists ${f}: applying it would overwrite the real Secrets`);
+  const problems = listed
+    .filter((f) => !files.includes(f))
+    .map((f) => `kustomization.yaml lists ${f}, which does not exist`);
+  for (const f of files)
+    if (!/\.template\.yaml$/.test(f) && f !== 'kustomization.yaml' && !listed.includes(f))
+      problems.push(`kustomization.yaml does not list ${f}`);
+  for (const f of listed)
+    if (/\.template\.yaml$/.test(f))
+      problems.push(`kustomization.yaml lists ${f}: applying it would overwrite the real Secrets`);
   return problems;
 }
 

@@ -46,7 +46,15 @@ describe('the environment a worker needs, from the code', () => {
       ['AMENDCTL_IDP_TOKEN', true, true],
       ['AMENDCTL_WAREHOUSE_PASSWORD', true, true],
     ]);
-    expect(unmetEnv([...WORKER_ENV, ...needs], { TEMPORAL_ADDRESS: 't:7233', AMENDCTL_CODEC_KEY_FILE: '/k', AMENDCTL_WAREHOUSE_HOST: 'db', AMENDCTL_IDP_URL: 'http://idp', AMENDCTL_IDP_TOKEN_FILE: '/t' }).map(describeNeed)).toEqual([
+    expect(
+      unmetEnv([...WORKER_ENV, ...needs], {
+        TEMPORAL_ADDRESS: 't:7233',
+        AMENDCTL_CODEC_KEY_FILE: '/k',
+        AMENDCTL_WAREHOUSE_HOST: 'db',
+        AMENDCTL_IDP_URL: 'http://idp',
+        AMENDCTL_IDP_TOKEN_FILE: '/t',
+      }).map(describeNeed),
+    ).toEqual([
       "AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_DATABASE_URL_FILE or AMENDCTL_AUDIT_PASSWORD or AMENDCTL_AUDIT_PASSWORD_FILE or AMENDCTL_WAREHOUSE_PASSWORD or AMENDCTL_WAREHOUSE_PASSWORD_FILE: the amendctl database's password",
       'AMENDCTL_APPROVAL_KEYS: the approval keys file (else no approval counts)',
       'AMENDCTL_WAREHOUSE_PASSWORD or AMENDCTL_WAREHOUSE_PASSWORD_FILE: the credential targets.warehouse.password in targets.yaml',
@@ -57,11 +65,17 @@ describe('the environment a worker needs, from the code', () => {
     const dir = mkdtempSync(join(tmpdir(), 'amendctl-env-'));
     try {
       writeFileSync(join(dir, 'token'), 's3cret\n');
-      const env: NodeJS.ProcessEnv = { AMENDCTL_IDP_TOKEN_FILE: join(dir, 'token'), AMENDCTL_AUDIT_PASSWORD: 'kept', AMENDCTL_AUDIT_PASSWORD_FILE: join(dir, 'token') };
+      const env: NodeJS.ProcessEnv = {
+        AMENDCTL_IDP_TOKEN_FILE: join(dir, 'token'),
+        AMENDCTL_AUDIT_PASSWORD: 'kept',
+        AMENDCTL_AUDIT_PASSWORD_FILE: join(dir, 'token'),
+      };
       applyFileEnv(env, ['AMENDCTL_IDP_TOKEN', 'AMENDCTL_AUDIT_PASSWORD', 'AMENDCTL_OTHER']);
       expect(env.AMENDCTL_IDP_TOKEN).toBe('s3cret');
       expect(env.AMENDCTL_AUDIT_PASSWORD).toBe('kept');
-      expect(() => applyFileEnv({ X_FILE: join(dir, 'none') }, ['X'])).toThrow(`X_FILE: cannot read ${join(dir, 'none')}: ENOENT`);
+      expect(() => applyFileEnv({ X_FILE: join(dir, 'none') }, ['X'])).toThrow(
+        `X_FILE: cannot read ${join(dir, 'none')}: ENOENT`,
+      );
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -72,13 +86,21 @@ describe('the environment a worker needs, from the code', () => {
     const saved = { ...process.env };
     try {
       const targets = join(dir, 'targets.yaml');
-      writeFileSync(targets, 'targets:\n  idp:\n    type: scim\n    baseUrl: ${AMENDCTL_T_URL:-http://127.0.0.1:1/v2}\n    auth: { bearerTokenEnv: AMENDCTL_T_TOKEN }\n');
+      writeFileSync(
+        targets,
+        'targets:\n  idp:\n    type: scim\n    baseUrl: ${AMENDCTL_T_URL:-http://127.0.0.1:1/v2}\n    auth: { bearerTokenEnv: AMENDCTL_T_TOKEN }\n',
+      );
       process.env.AMENDCTL_TARGETS = targets;
       delete process.env.AMENDCTL_T_TOKEN;
       const err: string[] = [];
-      const code = await main(['worker', '--address', '127.0.0.1:1'], { out: () => {}, err: (s: string) => err.push(s) } as never);
+      const code = await main(['worker', '--address', '127.0.0.1:1'], {
+        out: () => {},
+        err: (s: string) => err.push(s),
+      } as never);
       expect(code).toBe(2);
-      expect(err.join('\n')).toBe(`amendctl worker: the environment lacks what this worker needs:\n  AMENDCTL_T_TOKEN or AMENDCTL_T_TOKEN_FILE: the credential targets.idp.auth.bearerTokenEnv in ${targets}`);
+      expect(err.join('\n')).toBe(
+        `amendctl worker: the environment lacks what this worker needs:\n  AMENDCTL_T_TOKEN or AMENDCTL_T_TOKEN_FILE: the credential targets.idp.auth.bearerTokenEnv in ${targets}`,
+      );
     } finally {
       process.env = saved;
       rmSync(dir, { recursive: true, force: true });
@@ -92,7 +114,13 @@ describe('Dockerfile', () => {
   });
 
   test('a Dockerfile that builds at start as root in one stage is refused', () => {
-    const broken = ['FROM node:20', 'WORKDIR /app', 'COPY . .', 'RUN npm ci', 'CMD ["sh", "-c", "npm run build && node bin/amendctl worker"]'].join('\n');
+    const broken = [
+      'FROM node:20',
+      'WORKDIR /app',
+      'COPY . .',
+      'RUN npm ci',
+      'CMD ["sh", "-c", "npm run build && node bin/amendctl worker"]',
+    ].join('\n');
     expect(dockerfileProblems(broken)).toEqual([
       'not multi-stage: 1 FROM',
       'no build stage runs npm ci and npm run build',
@@ -105,11 +133,16 @@ describe('Dockerfile', () => {
       'runtime stage: CMD is ["sh","-c","npm run build && node bin/amendctl worker"], not ["worker"]',
     ]);
     const asRoot = read('Dockerfile').replace('USER 10001:10001', 'USER root').replace('CMD ["worker"]', 'CMD worker');
-    expect(dockerfileProblems(asRoot)).toEqual(['runtime stage: USER root is not a numeric non-root uid', 'runtime stage: CMD is not in exec form']);
+    expect(dockerfileProblems(asRoot)).toEqual([
+      'runtime stage: USER root is not a numeric non-root uid',
+      'runtime stage: CMD is not in exec form',
+    ]);
   });
 
   test('.dockerignore keeps local builds, dependencies and the secrets out of the build context', () => {
-    const ignored = read('.dockerignore').split('\n').map((l) => l.trim());
+    const ignored = read('.dockerignore')
+      .split('\n')
+      .map((l) => l.trim());
     for (const p of ['.git', 'node_modules', 'lib', '.data', 'deploy']) expect(ignored).toContain(p);
   });
 });
@@ -118,9 +151,15 @@ describe('docker-compose.yml', () => {
   const compose = parseCompose(read('docker-compose.yml'));
 
   test(`the Compose Specification schema is pinned: ${COMPOSE_SPEC.module}@${COMPOSE_SPEC.version}`, () => {
-    expect(createHash('sha256').update(readFileSync(join(ROOT, COMPOSE_SPEC.file))).digest('hex')).toBe(COMPOSE_SPEC.sha256);
+    expect(
+      createHash('sha256')
+        .update(readFileSync(join(ROOT, COMPOSE_SPEC.file)))
+        .digest('hex'),
+    ).toBe(COMPOSE_SPEC.sha256);
     expect(read('deploy/schemas/README.md')).toContain(`${COMPOSE_SPEC.module}\` at **${COMPOSE_SPEC.version}**`);
-    expect((JSON.parse(read(COMPOSE_SPEC.file)) as { $schema: string }).$schema).toBe('https://json-schema.org/draft/2020-12/schema');
+    expect((JSON.parse(read(COMPOSE_SPEC.file)) as { $schema: string }).$schema).toBe(
+      'https://json-schema.org/draft/2020-12/schema',
+    );
   });
 
   test('validates against the Compose Specification schema', () => {
@@ -164,7 +203,9 @@ describe('docker-compose.yml', () => {
     ]);
     const unmounted: Obj = clone(compose);
     unmounted.services.worker.secrets = ['codec_keys', 'warehouse_password', 'approval_keys'];
-    expect(composeEnvProblems(unmounted)).toEqual(['worker: /run/secrets/idp_token is neither in the image nor mounted']);
+    expect(composeEnvProblems(unmounted)).toEqual([
+      'worker: /run/secrets/idp_token is neither in the image nor mounted',
+    ]);
   });
 
   test('Temporal on PostgreSQL with its UI and admin tools, pinned images, two workers, healthchecks on /healthz, conditions, drain time', () => {
@@ -206,7 +247,9 @@ describe('docker-compose.yml', () => {
     try {
       const out = join(dir, 'secrets');
       execFileSync('bash', [join(ROOT, 'scripts/compose-secrets.sh'), out], { stdio: 'pipe' });
-      const files = Object.values(compose.secrets as Record<string, { file: string }>).map((s) => s.file.replace('./deploy/secrets/', ''));
+      const files = Object.values(compose.secrets as Record<string, { file: string }>).map((s) =>
+        s.file.replace('./deploy/secrets/', ''),
+      );
       expect(files.length).toBeGreaterThan(0);
       for (const f of files) expect(statSync(join(out, f)).mode & 0o777).toBe(0o644);
       expect(statSync(out).mode & 0o777).toBe(0o700);
@@ -215,7 +258,11 @@ describe('docker-compose.yml', () => {
       const apiKey = readFileSync(join(out, 'api-key'), 'utf8').trim();
       const [entry, ...more] = loadApiKeys(join(out, 'api-keys.json'));
       expect(more).toEqual([]);
-      expect(entry).toMatchObject({ id: 'compose-admin', scopes: ['submit', 'read', 'cancel', 'approve'], sha256: createHash('sha256').update(apiKey).digest('hex') });
+      expect(entry).toMatchObject({
+        id: 'compose-admin',
+        scopes: ['submit', 'read', 'cancel', 'approve'],
+        sha256: createHash('sha256').update(apiKey).digest('hex'),
+      });
       const before = readFileSync(join(out, 'codec-keys.json'), 'utf8');
       const again = execFileSync('bash', [join(ROOT, 'scripts/compose-secrets.sh'), out], { encoding: 'utf8' });
       expect(again).not.toContain('created');
@@ -228,9 +275,14 @@ describe('docker-compose.yml', () => {
 
 describe('Kubernetes manifests (deploy/kubernetes)', () => {
   const dir = join(ROOT, 'deploy/kubernetes');
-  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml')).sort();
-  const manifests: Manifest[] = files.filter((f) => f !== 'kustomization.yaml').flatMap((f) => parseManifests(f, readFileSync(join(dir, f), 'utf8')));
-  const kinds = (ms: Manifest[]) => ms.map((m) => `${m.doc.kind as string}/${(m.doc.metadata as { name: string }).name}`);
+  const files = readdirSync(dir)
+    .filter((f) => f.endsWith('.yaml'))
+    .sort();
+  const manifests: Manifest[] = files
+    .filter((f) => f !== 'kustomization.yaml')
+    .flatMap((f) => parseManifests(f, readFileSync(join(dir, f), 'utf8')));
+  const kinds = (ms: Manifest[]) =>
+    ms.map((m) => `${m.doc.kind as string}/${(m.doc.metadata as { name: string }).name}`);
 
   test('every document validates against the Kubernetes schema of its kind', () => {
     expect(kinds(manifests)).toEqual([
@@ -256,7 +308,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
 
   test('a broken copy does not', () => {
     const broken = clone(manifests);
-    const worker = broken.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker')!.doc as Obj;
+    const worker = broken.find(
+      (m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker',
+    )!.doc as Obj;
     worker.spec.replicas = 'three';
     worker.spec.template.spec.containers[0].ports[0].containerPort = '9464';
     delete worker.spec.selector;
@@ -264,7 +318,7 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     pdb.apiVersion = 'policy/v1beta1';
     expect(kubernetesSchemaErrors(broken)).toEqual([
       'api.yaml#2 PodDisruptionBudget/amendctl-api: no schema for policy/v1beta1 PodDisruptionBudget',
-      "worker.yaml#0 Deployment/amendctl-worker: /spec must have required property selector",
+      'worker.yaml#0 Deployment/amendctl-worker: /spec must have required property selector',
       'worker.yaml#0 Deployment/amendctl-worker: /spec/replicas must be integer',
       'worker.yaml#0 Deployment/amendctl-worker: /spec/template/spec/containers/0/ports/0/containerPort must be integer',
     ]);
@@ -276,14 +330,18 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
 
   test('a copy that lost the policy mount, a Secret key and a variable is refused', () => {
     const broken = clone(manifests);
-    const worker = broken.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker')!.doc as Obj;
+    const worker = broken.find(
+      (m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker',
+    )!.doc as Obj;
     const c = worker.spec.template.spec.containers[0];
     c.volumeMounts = c.volumeMounts.filter((v: Obj) => v.name !== 'policy');
     c.env = c.env.filter((e: Obj) => e.name !== 'AMENDCTL_WAREHOUSE_HOST');
     c.env.push({ name: 'AMENDCTL_AUDIT_PASSWORD', value: 'change-me' });
-    const secret = broken.find((m) => m.doc.kind === 'Secret' && (m.doc.metadata as Obj).name === 'amendctl-worker')!.doc as Obj;
+    const secret = broken.find((m) => m.doc.kind === 'Secret' && (m.doc.metadata as Obj).name === 'amendctl-worker')!
+      .doc as Obj;
     delete secret.stringData.AMENDCTL_IDP_TOKEN;
-    const env = broken.find((m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-env')!.doc as Obj;
+    const env = broken.find((m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-env')!
+      .doc as Obj;
     delete env.data.TEMPORAL_ADDRESS;
     expect(kubernetesEnvProblems(broken)).toEqual([
       'amendctl-api/api: not set: TEMPORAL_ADDRESS or TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE: where Temporal is (else localhost:7233)',
@@ -295,8 +353,11 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
       'amendctl-worker/worker: not set: TEMPORAL_ADDRESS or TEMPORAL_PROFILE or TEMPORAL_CONFIG_FILE: where Temporal is (else localhost:7233)',
     ]);
     const noHost = clone(manifests);
-    const w2 = noHost.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker')!.doc as Obj;
-    w2.spec.template.spec.containers[0].env = w2.spec.template.spec.containers[0].env.filter((e: Obj) => e.name !== 'AMENDCTL_IDP_URL' && e.name !== 'AMENDCTL_IDP_TOKEN');
+    const w2 = noHost.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === 'amendctl-worker')!
+      .doc as Obj;
+    w2.spec.template.spec.containers[0].env = w2.spec.template.spec.containers[0].env.filter(
+      (e: Obj) => e.name !== 'AMENDCTL_IDP_URL' && e.name !== 'AMENDCTL_IDP_TOKEN',
+    );
     expect(kubernetesEnvProblems(noHost)).toEqual([
       'amendctl-worker/worker: not set: AMENDCTL_IDP_URL: ${AMENDCTL_IDP_URL} in /etc/amendctl/policy/targets.yaml defaults to http://127.0.0.1:8280/v2, this machine',
       'amendctl-worker/worker: not set: AMENDCTL_IDP_TOKEN or AMENDCTL_IDP_TOKEN_FILE: the credential targets.idp.auth.bearerTokenEnv in /etc/amendctl/policy/targets.yaml',
@@ -309,7 +370,8 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
 
   test('a copy with a wrong probe, no annotations, a writable root, no memory limit and a short grace period is refused', () => {
     const broken = clone(manifests);
-    const dep = (name: string) => broken.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === name)!.doc as Obj;
+    const dep = (name: string) =>
+      broken.find((m) => m.doc.kind === 'Deployment' && (m.doc.metadata as Obj).name === name)!.doc as Obj;
     const worker = dep('amendctl-worker');
     const wc = worker.spec.template.spec.containers[0];
     wc.readinessProbe.httpGet.path = '/healthz';
@@ -318,7 +380,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
     delete dep('amendctl-api').spec.template.metadata.annotations;
     dep('amendctl-api').spec.template.spec.containers[0].securityContext.readOnlyRootFilesystem = false;
     dep('amendctl-api').spec.replicas = 1;
-    const withoutPdb = broken.filter((m) => !(m.doc.kind === 'PodDisruptionBudget' && (m.doc.metadata as Obj).name === 'amendctl-worker'));
+    const withoutPdb = broken.filter(
+      (m) => !(m.doc.kind === 'PodDisruptionBudget' && (m.doc.metadata as Obj).name === 'amendctl-worker'),
+    );
     expect(kubernetesLayoutProblems(withoutPdb)).toEqual([
       'amendctl-api/api: 1 replicas, not 2',
       'amendctl-api/api: the pod\'s prometheus.io annotations do not say scrape "true", port "8080", path /metrics',
@@ -333,7 +397,9 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
   test('kustomization.yaml lists every manifest but the Secret templates', () => {
     const kustomization = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Obj;
     expect(kustomizationProblems(kustomization, files)).toEqual([]);
-    expect(kustomizationProblems({ resources: ['namespace.yaml', 'api.yaml', 'secrets.template.yaml', 'gone.yaml'] }, files)).toEqual([
+    expect(
+      kustomizationProblems({ resources: ['namespace.yaml', 'api.yaml', 'secrets.template.yaml', 'gone.yaml'] }, files),
+    ).toEqual([
       'kustomization.yaml lists gone.yaml, which does not exist',
       'kustomization.yaml does not list config.yaml',
       'kustomization.yaml does not list policy.yaml',
@@ -345,17 +411,23 @@ describe('Kubernetes manifests (deploy/kubernetes)', () => {
   test('the Secret templates hold placeholders only', () => {
     expect(secretTemplateProblems(manifests)).toEqual([]);
     const leaked = clone(manifests);
-    ((leaked.find((m) => m.doc.kind === 'Secret')!.doc as Obj).stringData as Obj)['codec-keys.json'] = '{ "current": "k1", "keys": { "k1": "AAAA" } }';
-    expect(secretTemplateProblems(leaked)).toEqual(['secrets.template.yaml#0 Secret/amendctl-codec-keys: codec-keys.json holds a value, not a placeholder']);
+    ((leaked.find((m) => m.doc.kind === 'Secret')!.doc as Obj).stringData as Obj)['codec-keys.json'] =
+      '{ "current": "k1", "keys": { "k1": "AAAA" } }';
+    expect(secretTemplateProblems(leaked)).toEqual([
+      'secrets.template.yaml#0 Secret/amendctl-codec-keys: codec-keys.json holds a value, not a placeholder',
+    ]);
   });
 
   test("the API's sources ConfigMap loads", () => {
-    const api = manifests.find((m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-api')!.doc as Obj;
+    const api = manifests.find((m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-api')!
+      .doc as Obj;
     expect(parseWebhookSources(api.data['sources.yaml'], 'sources.yaml', {}).size).toBe(0);
   });
 
   test('the policy ConfigMap holds the reference policy (scripts/kubernetes-policy.sh writes it)', () => {
-    const policy = manifests.find((m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-policy')!.doc as Obj;
+    const policy = manifests.find(
+      (m) => m.doc.kind === 'ConfigMap' && (m.doc.metadata as Obj).name === 'amendctl-policy',
+    )!.doc as Obj;
     expect(policy.data['targets.yaml']).toBe(read('examples/reference/targets.yaml'));
     expect(policy.data['rules.yaml']).toBe(read('examples/reference/rules.yaml'));
   });

@@ -3,7 +3,8 @@ import { planAmendment } from '../../src/domain/planner';
 import { amendment, referenceRules, stateBefore } from './support/reference';
 
 const read = (text: string, heading = '', ref = '7.1') => readClauses([{ ref, heading, text }]);
-const value = (text: string, field: string, heading = '') => read(text, heading).extractions.find((e) => e.field === field);
+const value = (text: string, field: string, heading = '') =>
+  read(text, heading).extractions.find((e) => e.field === field);
 
 describe('clause extractors', () => {
   it('numbers in words and figures', () => {
@@ -26,7 +27,13 @@ describe('clause extractors', () => {
   it('seats: words and figures that disagree are reported, not guessed', () => {
     const r = read('The Customer may designate up to twenty (25) Named Users.', 'Seats');
     expect(r.extractions.find((e) => e.field === 'seats')).toBeUndefined();
-    expect(r.problems).toEqual([{ ref: '7.1', message: 'cannot read the number of seats in "up to twenty (25) Named Users": the words say 20 but the figure says 25' }]);
+    expect(r.problems).toEqual([
+      {
+        ref: '7.1',
+        message:
+          'cannot read the number of seats in "up to twenty (25) Named Users": the words say 20 but the figure says 25',
+      },
+    ]);
   });
 
   it.each([
@@ -57,18 +64,34 @@ describe('clause extractors', () => {
   });
 
   it('named users: an unknown role or an unreadable line is reported with the ref', () => {
-    const r = read('Named Users:\n- Jane Doe (jane@acme.com) – Overlord\n- please add jane@acme.com somehow', 'Named Users', '4.2');
+    const r = read(
+      'Named Users:\n- Jane Doe (jane@acme.com) – Overlord\n- please add jane@acme.com somehow',
+      'Named Users',
+      '4.2',
+    );
     expect(r.problems).toEqual([
       { ref: '4.2', message: 'unknown role "Overlord" for jane@acme.com (expected Administrator, Member or Viewer)' },
-      { ref: '4.2', message: 'cannot read a named user (name (email) – role) from "- please add jane@acme.com somehow"' },
+      {
+        ref: '4.2',
+        message: 'cannot read a named user (name (email) – role) from "- please add jane@acme.com somehow"',
+      },
     ]);
   });
 
   it('term, status, tier, region, customer', () => {
-    expect(value('The Term commences on 1 January 2025 and ends on 31 December 2026.', 'term', 'Term')?.value).toEqual({ start: '2025-01-01', end: '2026-12-31' });
-    expect(value('This Agreement is effective from March 3rd, 2025 and continues until terminated. Term as above.', 'term')?.value).toEqual({ start: '2025-03-03' });
+    expect(value('The Term commences on 1 January 2025 and ends on 31 December 2026.', 'term', 'Term')?.value).toEqual({
+      start: '2025-01-01',
+      end: '2026-12-31',
+    });
+    expect(
+      value('This Agreement is effective from March 3rd, 2025 and continues until terminated. Term as above.', 'term')
+        ?.value,
+    ).toEqual({ start: '2025-03-03' });
     expect(value('Term: 2025-01-01 to 2027-06-30', 'term')?.value).toEqual({ start: '2025-01-01', end: '2027-06-30' });
-    expect(value('The Agreement is hereby suspended with immediate effect.', 'status')).toMatchObject({ value: 'suspended', span: 'Agreement is hereby suspended' });
+    expect(value('The Agreement is hereby suspended with immediate effect.', 'status')).toMatchObject({
+      value: 'suspended',
+      span: 'Agreement is hereby suspended',
+    });
     expect(value('Status: Terminated', 'status')?.value).toBe('terminated');
     expect(value('The Agreement is reinstated.', 'status')?.value).toBe('active');
     expect(value('Subscription tier: Enterprise', 'tier')?.value).toBe('enterprise');
@@ -79,22 +102,47 @@ describe('clause extractors', () => {
   });
 
   it('a term clause with an impossible date, and a clause nothing can read, are reported', () => {
-    expect(read('The Term commences on 31 February 2025.', 'Term').problems[0]!.message).toMatch(/cannot read the term dates/);
-    expect(read('Each party shall keep the other party’s Confidential Information secret.', 'Confidentiality', '11').problems).toEqual([
-      { ref: '11', message: 'no clause extractor could read clause 11 (Confidentiality): nothing about customer, status, tier, seats, modules, named users, term or region' },
+    expect(read('The Term commences on 31 February 2025.', 'Term').problems[0]!.message).toMatch(
+      /cannot read the term dates/,
+    );
+    expect(
+      read('Each party shall keep the other party’s Confidential Information secret.', 'Confidentiality', '11')
+        .problems,
+    ).toEqual([
+      {
+        ref: '11',
+        message:
+          'no clause extractor could read clause 11 (Confidentiality): nothing about customer, status, tier, seats, modules, named users, term or region',
+      },
     ]);
   });
 
   it('unreadable text makes the amendment invalid with a violation naming the ref; nothing is guessed', () => {
     const rules = referenceRules();
     const applied = stateBefore('02-add-dave-and-billing.json', rules);
-    const plan = planAmendment(amendment({ sequence: 2, clauses: [{ ref: '4.2', heading: 'Named Users', text: 'Named Users:\n- Dave (dave@acme.com) – Superuser' }] }), applied, rules);
-    expect(plan.violations).toEqual([{ ruleId: 'amendment', message: 'clause 4.2: unknown role "Superuser" for dave@acme.com (expected Administrator, Member or Viewer)' }]);
+    const plan = planAmendment(
+      amendment({
+        sequence: 2,
+        clauses: [{ ref: '4.2', heading: 'Named Users', text: 'Named Users:\n- Dave (dave@acme.com) – Superuser' }],
+      }),
+      applied,
+      rules,
+    );
+    expect(plan.violations).toEqual([
+      {
+        ruleId: 'amendment',
+        message: 'clause 4.2: unknown role "Superuser" for dave@acme.com (expected Administrator, Member or Viewer)',
+      },
+    ]);
     expect(plan.operations).toEqual([]);
   });
 
   it('a baseline as clauses must state the whole contract', () => {
-    const plan = planAmendment(amendment({ sequence: 1, clauses: [{ ref: '1', heading: '', text: 'Customer: Acme Corp (acme)' }] }), null, referenceRules());
+    const plan = planAmendment(
+      amendment({ sequence: 1, clauses: [{ ref: '1', heading: '', text: 'Customer: Acme Corp (acme)' }] }),
+      null,
+      referenceRules(),
+    );
     expect(plan.violations[0]!.message).toMatch(/a baseline given as clauses must state tier, seats, term, region/);
   });
 });

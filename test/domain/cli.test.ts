@@ -28,7 +28,9 @@ describe('amendctl plan / rules (in-process)', () => {
     expect(r.out).toContain('add alice@acme.com to group acme-admins   (risk: high)   [named-user-added]');
     expect(r.out).toContain('warehouse:\n');
     expect(r.out).toContain('approval: REQUIRED before anything changes');
-    expect(r.out).toMatch(/grants admin to alice@acme\.com {3}\[rule admin-grant-needs-approval; changes namedUsers\[alice@acme\.com\]/);
+    expect(r.out).toMatch(
+      /grants admin to alice@acme\.com {3}\[rule admin-grant-needs-approval; changes namedUsers\[alice@acme\.com\]/,
+    );
   });
 
   it('plan --json gives the same plan as data; the applied state is replayed from the story', async () => {
@@ -52,11 +54,22 @@ describe('amendctl plan / rules (in-process)', () => {
     const state = stateBefore('02-add-dave-and-billing.json', referenceRules())!;
     writeFileSync(join(dir, 'state.json'), JSON.stringify(state));
     writeFileSync(join(dir, 'contract.json'), JSON.stringify(state.contract));
-    const a = await run('plan', 'examples/reference/forms/02-add-dave-and-billing.clauses.json', '--applied', join(dir, 'state.json'));
+    const a = await run(
+      'plan',
+      'examples/reference/forms/02-add-dave-and-billing.clauses.json',
+      '--applied',
+      join(dir, 'state.json'),
+    );
     expect(a.code).toBe(0);
     expect(a.out).toContain('+ namedUsers[dave@acme.com]');
     expect(a.out).toContain('[clause 4.2: "4. Dave Davis (dave@acme.com) – Member"]');
-    const b = await run('plan', 'examples/reference/forms/02-add-dave-and-billing.clauses.json', '--applied', join(dir, 'contract.json'), '--json');
+    const b = await run(
+      'plan',
+      'examples/reference/forms/02-add-dave-and-billing.clauses.json',
+      '--applied',
+      join(dir, 'contract.json'),
+      '--json',
+    );
     expect((JSON.parse(b.out) as Plan).operations).toHaveLength(9);
   });
 
@@ -69,15 +82,33 @@ describe('amendctl plan / rules (in-process)', () => {
 
   it('plan exits 2 for input errors, naming file, path and expectation, with no stack trace', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'amendctl-plan-'));
-    writeFileSync(join(dir, 'bad.json'), JSON.stringify({ amendmentId: 'x', contractId: 'acme-msa', sequence: 2, submittedBy: 't', changes: [{ op: 'set', path: 'seats', value: 3 }], contract: {} }));
+    writeFileSync(
+      join(dir, 'bad.json'),
+      JSON.stringify({
+        amendmentId: 'x',
+        contractId: 'acme-msa',
+        sequence: 2,
+        submittedBy: 't',
+        changes: [{ op: 'set', path: 'seats', value: 3 }],
+        contract: {},
+      }),
+    );
     const r = await run('plan', join(dir, 'bad.json'));
     expect(r.code).toBe(2);
     expect(r.err).toContain(`${join(dir, 'bad.json')}: contract`);
     expect(r.err).not.toMatch(/\n\s+at /);
     const missing = await run('plan', 'nope.json');
     expect(missing).toMatchObject({ code: 2, err: expect.stringContaining('nope.json: (root): no such file') });
-    writeFileSync(join(dir, 'rules.yaml'), 'version: 1\ntargets: [idp]\nrules:\n  - id: r1\n    when: "after.seats >"\n');
-    const rules = await run('plan', 'examples/reference/amendments/01-baseline.json', '--rules', join(dir, 'rules.yaml'));
+    writeFileSync(
+      join(dir, 'rules.yaml'),
+      'version: 1\ntargets: [idp]\nrules:\n  - id: r1\n    when: "after.seats >"\n',
+    );
+    const rules = await run(
+      'plan',
+      'examples/reference/amendments/01-baseline.json',
+      '--rules',
+      join(dir, 'rules.yaml'),
+    );
     expect(rules.code).toBe(2);
     expect(rules.err).toContain('rules[0].when: rule "r1": expected a CEL expression');
     expect((await run('plan')).code).toBe(2);

@@ -22,8 +22,15 @@ describe('one amendment, three forms (and a webhook): the same plan', () => {
     const changes = planAmendment(amendmentFile('amendments/02-add-dave-and-billing.json'), applied, rules);
     const contract = planAmendment(amendmentFile('forms/02-add-dave-and-billing.contract.json'), applied, rules);
     const clauses = planAmendment(amendmentFile('forms/02-add-dave-and-billing.clauses.json'), applied, rules);
-    const mapping = loadWebhookMapping(readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'), 'examples/webhook/mapping.yaml');
-    const hook = planAmendment(amendmentFromWebhook(JSON.parse(readFileSync(join(ROOT, 'examples/webhook/amendment-02.json'), 'utf8')), mapping), applied, rules);
+    const mapping = loadWebhookMapping(
+      readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'),
+      'examples/webhook/mapping.yaml',
+    );
+    const hook = planAmendment(
+      amendmentFromWebhook(JSON.parse(readFileSync(join(ROOT, 'examples/webhook/amendment-02.json'), 'utf8')), mapping),
+      applied,
+      rules,
+    );
     expect(changes.operations.length).toBe(9);
     expect(comparable(contract)).toEqual(comparable(changes));
     expect(comparable(clauses)).toEqual(comparable(changes));
@@ -38,8 +45,14 @@ describe('one amendment, three forms (and a webhook): the same plan', () => {
   it('01 baseline as a contract snapshot, as clause text and as a webhook', () => {
     const contract = planAmendment(amendmentFile('amendments/01-baseline.json'), null, rules);
     const clauses = planAmendment(amendmentFile('forms/01-baseline.clauses.json'), null, rules);
-    const mapping = loadWebhookMapping(readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'), 'examples/webhook/mapping.yaml');
-    const hookAmendment = amendmentFromWebhook(JSON.parse(readFileSync(join(ROOT, 'examples/webhook/baseline.json'), 'utf8')), mapping);
+    const mapping = loadWebhookMapping(
+      readFileSync(join(ROOT, 'examples/webhook/mapping.yaml'), 'utf8'),
+      'examples/webhook/mapping.yaml',
+    );
+    const hookAmendment = amendmentFromWebhook(
+      JSON.parse(readFileSync(join(ROOT, 'examples/webhook/baseline.json'), 'utf8')),
+      mapping,
+    );
     const hook = planAmendment({ ...hookAmendment, amendmentId: 'acme-msa-001' }, null, rules);
     expect(clauses.violations).toEqual([]);
     expect(comparable(clauses)).toEqual(comparable(contract));
@@ -50,7 +63,13 @@ describe('one amendment, three forms (and a webhook): the same plan', () => {
   it('a difference in the text shows: another role gives another plan', () => {
     const applied = stateBefore('02-add-dave-and-billing.json', rules);
     const a = amendmentFile('forms/02-add-dave-and-billing.clauses.json');
-    const edited = { ...a, clauses: a.clauses!.map((c) => ({ ...c, text: c.text.replace('Dave Davis (dave@acme.com) – Member', 'Dave Davis (dave@acme.com) – Administrator') })) };
+    const edited = {
+      ...a,
+      clauses: a.clauses!.map((c) => ({
+        ...c,
+        text: c.text.replace('Dave Davis (dave@acme.com) – Member', 'Dave Davis (dave@acme.com) – Administrator'),
+      })),
+    };
     const plan = planAmendment(edited, applied, rules);
     expect(plan.operations.map((o) => o.id)).toContain('warehouse:grantRole:dave@acme.com:app_admin');
     expect(plan.approval.required).toBe(true);

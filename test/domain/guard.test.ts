@@ -22,7 +22,11 @@ function contract(users: number): Contract {
     tier: 'enterprise',
     seats: users + 10,
     modules: [],
-    namedUsers: Array.from({ length: users }, (_, i) => ({ email: `u${i}@big.test`, name: `User ${i}`, role: 'member' as const })),
+    namedUsers: Array.from({ length: users }, (_, i) => ({
+      email: `u${i}@big.test`,
+      name: `User ${i}`,
+      role: 'member' as const,
+    })),
     term: { start: '2026-01-01' },
     region: 'eu',
     custom: {},
@@ -30,13 +34,26 @@ function contract(users: number): Contract {
 }
 
 const applied = (c: Contract): AppliedState => ({ contract: c, sequence: 1, amendmentId: 'big-001', previous: null });
-const amend = (changes: Amendment['changes']): Amendment => ({ amendmentId: 'big-002', contractId: 'big-msa', sequence: 2, submittedBy: 'crm', changes });
+const amend = (changes: Amendment['changes']): Amendment => ({
+  amendmentId: 'big-002',
+  contractId: 'big-msa',
+  sequence: 2,
+  submittedBy: 'crm',
+  changes,
+});
 const suspend = amend([{ op: 'set', path: 'status', value: 'suspended' }]);
 
 test('suspending 12 named users needs approval, and the reason names the numbers', () => {
   const plan = guarded(planAmendment(suspend, applied(contract(12)), rules), DEFAULT_MASS_CHANGE_GUARD);
   expect(plan.approval.required).toBe(true);
-  expect(plan.approval.reasons).toEqual([{ ruleId: MASS_CHANGE_RULE, message: expect.stringMatching(/^deactivates 12 of the contract's 12 accounts \(100%\): more than the mass-change guard allows without approval \(100 accounts, or 20% of 10 or more\)$/) }]);
+  expect(plan.approval.reasons).toEqual([
+    {
+      ruleId: MASS_CHANGE_RULE,
+      message: expect.stringMatching(
+        /^deactivates 12 of the contract's 12 accounts \(100%\): more than the mass-change guard allows without approval \(100 accounts, or 20% of 10 or more\)$/,
+      ),
+    },
+  ]);
 });
 
 test('a small contract suspended, or 2 of 12 users removed, pass without the guard', () => {
@@ -60,13 +77,20 @@ test('more than maxAccounts always trips it; the approvals file sets the thresho
   ]);
   expect(guarded(planAmendment(two, applied(contract(12)), rules), guard).approval.required).toBe(false); // 2 of 12: under 3 and under 50%
   const plan = guarded(planAmendment(suspend, applied(contract(12)), rules), guard);
-  expect(plan.approval.reasons.map((r) => r.message)).toEqual([expect.stringContaining('deactivates 12 of the contract')]);
+  expect(plan.approval.reasons.map((r) => r.message)).toEqual([
+    expect.stringContaining('deactivates 12 of the contract'),
+  ]);
   expect(governancePolicyFrom({}).guard).toEqual(DEFAULT_MASS_CHANGE_GUARD);
-  expect(() => governancePolicyFrom({ massChangeGuard: { maxPercent: 120 } }, 'approvals.yaml')).toThrow(/massChangeGuard\.maxPercent/);
+  expect(() => governancePolicyFrom({ massChangeGuard: { maxPercent: 120 } }, 'approvals.yaml')).toThrow(
+    /massChangeGuard\.maxPercent/,
+  );
 });
 
 test('an invalid plan is left as it is: it changes nothing', () => {
-  const tooMany = amend([{ op: 'set', path: 'seats', value: 1 }, { op: 'set', path: 'status', value: 'suspended' }]);
+  const tooMany = amend([
+    { op: 'set', path: 'seats', value: 1 },
+    { op: 'set', path: 'status', value: 'suspended' },
+  ]);
   const plan = guarded(planAmendment(tooMany, applied(contract(12)), rules), DEFAULT_MASS_CHANGE_GUARD);
   expect(plan.violations.length).toBeGreaterThan(0);
   expect(plan.approval.required).toBe(false);

@@ -28,24 +28,48 @@ afterAll(async () => {
 });
 
 test('a repair that fails for good is compensated: rolled_back, what it changed taken back', async () => {
-  await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer']]));
+  await stack.client.submitAmendment(
+    baseline(c, [
+      ['bob', 'member'],
+      ['carol', 'viewer'],
+    ]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
-  await stack.client.submitAmendment(changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]));
+  await stack.client.submitAmendment(
+    changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-002`)).status).toBe('completed');
 
   // Out of band: carol re-enabled in scim2-server (the idp repair deactivates her again).
   const [carol] = await scim.users(c.email('carol'));
-  const r = await scim.call('PATCH', `/Users/${carol!.id}`, { schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'], Operations: [{ op: 'replace', value: { active: true } }] });
+  const r = await scim.call('PATCH', `/Users/${carol!.id}`, {
+    schemas: ['urn:ietf:params:scim:api:messages:2.0:PatchOp'],
+    Operations: [{ op: 'replace', value: { active: true } }],
+  });
   expect([200, 204]).toContain(r.status);
   // The policy now also grants a warehouse role that does not exist.
-  appendFileSync(rules, `  - id: extra-warehouse-role\n    on: { clause: namedUsers, kind: added }\n    actions:\n      - { target: warehouse, action: grantRole, subject: "{user.email}", role: "app_missing_{customer}" }\n`);
+  appendFileSync(
+    rules,
+    `  - id: extra-warehouse-role\n    on: { clause: namedUsers, kind: added }\n    actions:\n      - { target: warehouse, action: grantRole, subject: "{user.email}", role: "app_missing_{customer}" }\n`,
+  );
 
-  const h = await stack.client.client.workflow.start('reconcileWorkflow', { workflowId: `reconcile-${c.contractId}-comp`, taskQueue: stack.taskQueue, args: [{ contractId: c.contractId, policy: 'repair' }] });
+  const h = await stack.client.client.workflow.start('reconcileWorkflow', {
+    workflowId: `reconcile-${c.contractId}-comp`,
+    taskQueue: stack.taskQueue,
+    args: [{ contractId: c.contractId, policy: 'repair' }],
+  });
   const v = (await h.result()) as ReconcileView;
   expect(v.status).toBe('rolled_back');
-  expect(v.repair!.failure).toMatch(new RegExp(`grant app_missing_${c.id} to ${c.email('bob').replace('.', '\\.')} failed: .*does not exist`));
-  expect(v.found!.differences.map((d) => `${d.target} ${d.kind} ${d.subject}${d.group ? ` ${d.group}` : ''}`).sort()).toEqual(
-    [`idp account_active ${c.email('carol')}`, `warehouse membership_missing ${c.email('bob')} app_missing_${c.id}`].sort(),
+  expect(v.repair!.failure).toMatch(
+    new RegExp(`grant app_missing_${c.id} to ${c.email('bob').replace('.', '\\.')} failed: .*does not exist`),
+  );
+  expect(
+    v.found!.differences.map((d) => `${d.target} ${d.kind} ${d.subject}${d.group ? ` ${d.group}` : ''}`).sort(),
+  ).toEqual(
+    [
+      `idp account_active ${c.email('carol')}`,
+      `warehouse membership_missing ${c.email('bob')} app_missing_${c.id}`,
+    ].sort(),
   );
   expect(v.repair!.operationCounts).toEqual({ idp: { applied: 1, compensated: 1 }, warehouse: { failed: 1 } });
   expect(v.reason).toMatch(/every applied repair was compensated$/);

@@ -23,13 +23,32 @@ function connectors(): Array<{ name: string; connector: Connector; kind: 'group'
   return [
     {
       name: 'scim',
-      connector: createScimConnector('idp', scimConfigSchema.parse({ type: 'scim', baseUrl: need('AMENDCTL_TEST_SCIM_URL'), auth: { bearerTokenEnv: 'AMENDCTL_TEST_DRIFT_SCIM_TOKEN' }, pageSize: 7 })),
+      connector: createScimConnector(
+        'idp',
+        scimConfigSchema.parse({
+          type: 'scim',
+          baseUrl: need('AMENDCTL_TEST_SCIM_URL'),
+          auth: { bearerTokenEnv: 'AMENDCTL_TEST_DRIFT_SCIM_TOKEN' },
+          pageSize: 7,
+        }),
+      ),
       kind: 'group',
       group: `drift-${run}-members`,
     },
     {
       name: 'postgres',
-      connector: createPostgresConnector('warehouse', postgresConfigSchema.parse({ type: 'postgres', host: need('AMENDCTL_TEST_PG_HOST'), port: Number(need('AMENDCTL_TEST_PG_PORT')), database: 'warehouse', user: 'amendctl', password: { env: 'AMENDCTL_TEST_DRIFT_PG_PASSWORD' }, createMissingRoles: true })),
+      connector: createPostgresConnector(
+        'warehouse',
+        postgresConfigSchema.parse({
+          type: 'postgres',
+          host: need('AMENDCTL_TEST_PG_HOST'),
+          port: Number(need('AMENDCTL_TEST_PG_PORT')),
+          database: 'warehouse',
+          user: 'amendctl',
+          password: { env: 'AMENDCTL_TEST_DRIFT_PG_PASSWORD' },
+          createMissingRoles: true,
+        }),
+      ),
       kind: 'role',
       group: `drift_${run}_"role"`,
     },
@@ -52,22 +71,36 @@ function connectors(): Array<{ name: string; connector: Connector; kind: 'group'
   ];
 }
 
-const op = (target: string, action: Action, subject: string, params: Record<string, JsonValue> = {}): OperationSpec => ({ id: `${target}:${action}:${subject}`, target, action, subject, params });
+const op = (
+  target: string,
+  action: Action,
+  subject: string,
+  params: Record<string, JsonValue> = {},
+): OperationSpec => ({ id: `${target}:${action}:${subject}`, target, action, subject, params });
 const sorted = (s: TargetState) => ({
-  accounts: [...s.accounts].sort((a, b) => a.subject.localeCompare(b.subject)).map((a) => ({ subject: a.subject, active: a.active, displayName: a.attributes.displayName ?? null })),
+  accounts: [...s.accounts]
+    .sort((a, b) => a.subject.localeCompare(b.subject))
+    .map((a) => ({ subject: a.subject, active: a.active, displayName: a.attributes.displayName ?? null })),
   members: Object.fromEntries(Object.entries(s.members).map(([k, v]) => [k, v === null ? null : [...v].sort()])),
 });
 
 describe.each(connectors())('$name readState', ({ connector, kind, group }) => {
   const t = connector.target;
-  const subjects = Array.from({ length: N }, (_, i) => `d${String(i).padStart(2, '0')}(*)"${run}@drift.test`.replace('"', t === 'warehouse' ? '"' : ''));
+  const subjects = Array.from({ length: N }, (_, i) =>
+    `d${String(i).padStart(2, '0')}(*)"${run}@drift.test`.replace('"', t === 'warehouse' ? '"' : ''),
+  );
   const outsider = `outsider-${run}@drift.test`;
 
   beforeAll(async () => {
     for (const s of [...subjects, outsider]) {
-      await connector.apply(op(t, 'ensureAccount', s, { attributes: t === 'warehouse' ? {} : { displayName: `Name ${s.slice(0, 3)}`, email: s } }));
+      await connector.apply(
+        op(t, 'ensureAccount', s, {
+          attributes: t === 'warehouse' ? {} : { displayName: `Name ${s.slice(0, 3)}`, email: s },
+        }),
+      );
     }
-    for (const s of [...subjects.slice(0, 10), outsider]) await connector.apply(op(t, kind === 'role' ? 'grantRole' : 'joinGroup', s, { [kind]: group }));
+    for (const s of [...subjects.slice(0, 10), outsider])
+      await connector.apply(op(t, kind === 'role' ? 'grantRole' : 'joinGroup', s, { [kind]: group }));
     await connector.apply(op(t, 'deactivateAccount', subjects[3]!));
   }, 120_000);
   afterAll(async () => {
@@ -75,12 +108,21 @@ describe.each(connectors())('$name readState', ({ connector, kind, group }) => {
   });
 
   test('lookup and list modes agree, with activity, attributes and members', async () => {
-    const query = { subjects, groups: [{ name: group, kind }, { name: `drift-${run}-none`, kind }] };
+    const query = {
+      subjects,
+      groups: [
+        { name: group, kind },
+        { name: `drift-${run}-none`, kind },
+      ],
+    };
     const listed = sorted(await connector.readState!(query));
     expect(listed.accounts).toHaveLength(N);
     expect(listed.accounts.filter((a) => !a.active).map((a) => a.subject)).toEqual([subjects[3]]);
     if (t !== 'warehouse') expect(listed.accounts[0]!.displayName).toBe('Name d00');
-    expect(listed.members).toEqual({ [group]: [...subjects.slice(0, 10), outsider].sort(), [`drift-${run}-none`]: null });
+    expect(listed.members).toEqual({
+      [group]: [...subjects.slice(0, 10), outsider].sort(),
+      [`drift-${run}-none`]: null,
+    });
     const few = sorted(await connector.readState!({ subjects: subjects.slice(0, 5), groups: [{ name: group, kind }] }));
     expect(few.accounts).toEqual(listed.accounts.slice(0, 5));
     expect(few.members).toEqual({ [group]: listed.members[group] });

@@ -45,7 +45,10 @@ beforeAll(async () => {
   process.env.AMENDCTL_RULES = RULES;
 });
 afterAll(async () => {
-  for (const [k, v] of [['AMENDCTL_TARGETS', saved.targets], ['AMENDCTL_RULES', saved.rules]] as const) {
+  for (const [k, v] of [
+    ['AMENDCTL_TARGETS', saved.targets],
+    ['AMENDCTL_RULES', saved.rules],
+  ] as const) {
     if (v === undefined) delete process.env[k];
     else process.env[k] = v;
   }
@@ -53,10 +56,16 @@ afterAll(async () => {
   await ldap?.unbind();
 });
 
-async function drift(): Promise<{ code: number; found: { total: number; differences: Array<{ kind: string; subject: string; group?: string; unmanaged?: boolean }> } }> {
+async function drift(): Promise<{
+  code: number;
+  found: { total: number; differences: Array<{ kind: string; subject: string; group?: string; unmanaged?: boolean }> };
+}> {
   let out = '';
   const io: CliIO = { out: (t) => void (out += t), err: () => undefined };
-  const code = await driftCommand([c.contractId, '--json', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--task-queue', stack.taskQueue], io);
+  const code = await driftCommand(
+    [c.contractId, '--json', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--task-queue', stack.taskQueue],
+    io,
+  );
   return { code, found: JSON.parse(out) };
 }
 
@@ -72,22 +81,47 @@ async function entry(dn: string, attributes: string[]): Promise<Entry | undefine
 }
 
 test('directory drift: reported by amendctl drift, repaired by a reconciliation under repair', async () => {
-  await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['dave', 'member']]));
+  await stack.client.submitAmendment(
+    baseline(c, [
+      ['bob', 'member'],
+      ['carol', 'viewer'],
+      ['dave', 'member'],
+    ]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
-  await stack.client.submitAmendment(changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]));
+  await stack.client.submitAmendment(
+    changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-002`)).status).toBe('completed');
   expect(await drift()).toEqual({ code: 0, found: expect.objectContaining({ total: 0 }) });
 
   const stranger = `mallory@elsewhere-${c.id}.test`;
-  await ldap.add(`cn=${c.id}-admins,ou=roles,${base}`, { objectClass: ['groupOfNames'], cn: [`${c.id}-admins`], member: [user(c.email('bob'))] }); // an extra admin membership
-  await ldap.modify(user(c.email('carol')), [new Change({ operation: 'delete', modification: new Attribute({ type: 'pwdAccountLockedTime', values: [] }) })]); // a re-enabled account
-  await ldap.modify(`cn=${c.id}-mod-analytics,ou=groups,${base}`, [new Change({ operation: 'delete', modification: new Attribute({ type: 'member', values: [user(c.email('dave'))] }) })]); // a deleted membership
+  await ldap.add(`cn=${c.id}-admins,ou=roles,${base}`, {
+    objectClass: ['groupOfNames'],
+    cn: [`${c.id}-admins`],
+    member: [user(c.email('bob'))],
+  }); // an extra admin membership
+  await ldap.modify(user(c.email('carol')), [
+    new Change({ operation: 'delete', modification: new Attribute({ type: 'pwdAccountLockedTime', values: [] }) }),
+  ]); // a re-enabled account
+  await ldap.modify(`cn=${c.id}-mod-analytics,ou=groups,${base}`, [
+    new Change({
+      operation: 'delete',
+      modification: new Attribute({ type: 'member', values: [user(c.email('dave'))] }),
+    }),
+  ]); // a deleted membership
   await ldap.add(user(stranger), { objectClass: ['inetOrgPerson'], uid: [stranger], cn: ['Mallory'], sn: ['Mallory'] });
-  await ldap.modify(`cn=${c.id}-members,ou=roles,${base}`, [new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [user(stranger)] }) })]); // an unmanaged account in a managed group
+  await ldap.modify(`cn=${c.id}-members,ou=roles,${base}`, [
+    new Change({ operation: 'add', modification: new Attribute({ type: 'member', values: [user(stranger)] }) }),
+  ]); // an unmanaged account in a managed group
 
   const { code, found } = await drift();
   expect(code).toBe(1);
-  expect(found.differences.map((d) => `${d.kind} ${d.subject}${d.group ? ` ${d.group}` : ''}${d.unmanaged ? ' (unmanaged)' : ''}`).sort()).toEqual(
+  expect(
+    found.differences
+      .map((d) => `${d.kind} ${d.subject}${d.group ? ` ${d.group}` : ''}${d.unmanaged ? ' (unmanaged)' : ''}`)
+      .sort(),
+  ).toEqual(
     [
       `account_active ${c.email('carol')}`,
       `membership_extra ${c.email('bob')} ${c.id}-admins`,
@@ -96,12 +130,22 @@ test('directory drift: reported by amendctl drift, repaired by a reconciliation 
     ].sort(),
   );
 
-  const h = await stack.client.client.workflow.start('reconcileWorkflow', { workflowId: `reconcile-${c.contractId}-ldap`, taskQueue: stack.taskQueue, args: [{ contractId: c.contractId, policy: 'repair' }] });
+  const h = await stack.client.client.workflow.start('reconcileWorkflow', {
+    workflowId: `reconcile-${c.contractId}-ldap`,
+    taskQueue: stack.taskQueue,
+    args: [{ contractId: c.contractId, policy: 'repair' }],
+  });
   const v = (await h.result()) as ReconcileView;
   expect(v.status).toBe('repaired');
   expect((await drift()).found.total).toBe(0);
   expect(vals(await entry(user(c.email('carol')), ['pwdAccountLockedTime']), 'pwdAccountLockedTime')).toHaveLength(1);
-  expect(vals(await entry(`cn=${c.id}-members,ou=roles,${base}`, ['member']), 'member').map((m) => m.toLowerCase())).not.toContain(user(stranger).toLowerCase());
-  expect(vals(await entry(`cn=${c.id}-admins,ou=roles,${base}`, ['member']), 'member').map((m) => m.toLowerCase())).not.toContain(user(c.email('bob')).toLowerCase());
-  expect(vals(await entry(`cn=${c.id}-mod-analytics,ou=groups,${base}`, ['member']), 'member').map((m) => m.toLowerCase())).toContain(user(c.email('dave')).toLowerCase());
+  expect(
+    vals(await entry(`cn=${c.id}-members,ou=roles,${base}`, ['member']), 'member').map((m) => m.toLowerCase()),
+  ).not.toContain(user(stranger).toLowerCase());
+  expect(
+    vals(await entry(`cn=${c.id}-admins,ou=roles,${base}`, ['member']), 'member').map((m) => m.toLowerCase()),
+  ).not.toContain(user(c.email('bob')).toLowerCase());
+  expect(
+    vals(await entry(`cn=${c.id}-mod-analytics,ou=groups,${base}`, ['member']), 'member').map((m) => m.toLowerCase()),
+  ).toContain(user(c.email('dave')).toLowerCase());
 });

@@ -6,7 +6,14 @@ import { loadRuleset } from '../../src/domain/rules';
 import { checkAppliedDrift } from '../../src/activities/drift';
 import { ConnectorRegistry, parseTargets } from '../../src/connectors/registry';
 import { DRIFT_SEARCH_ATTRIBUTES } from '../../src/workflows/reconcile-definitions';
-import { type ActualState, compareTarget, desiredState, type DesiredState, governedSubjects, repairOperations } from '../../src/domain/drift';
+import {
+  type ActualState,
+  compareTarget,
+  desiredState,
+  type DesiredState,
+  governedSubjects,
+  repairOperations,
+} from '../../src/domain/drift';
 import { referenceRules } from '../domain/support/reference';
 
 const rules = referenceRules();
@@ -43,7 +50,15 @@ test('the desired state is the baseline plan of the applied contract: accounts, 
   const d = desiredState(rules, 'acme-msa', { contract: contract(), previous: null });
   const idp = d.targets.get('idp')!;
   expect([...idp.accounts.keys()]).toEqual(['ann@acme.com', 'bob@acme.com']);
-  expect(idp.accounts.get('ann@acme.com')).toEqual({ active: true, attributes: { userName: 'ann@acme.com', externalId: 'acme:ann@acme.com', displayName: 'Ann', email: 'ann@acme.com' } });
+  expect(idp.accounts.get('ann@acme.com')).toEqual({
+    active: true,
+    attributes: {
+      userName: 'ann@acme.com',
+      externalId: 'acme:ann@acme.com',
+      displayName: 'Ann',
+      email: 'ann@acme.com',
+    },
+  });
   expect([...idp.groups.get('acme-admins')!.members]).toEqual(['ann@acme.com']);
   expect([...idp.groups.get('acme-mod-analytics')!.members].sort()).toEqual(['ann@acme.com', 'bob@acme.com']);
   // The viewers group is governed (the role map renders it for acme), with no member wanted; it is acme's own.
@@ -56,7 +71,9 @@ test('the desired state is the baseline plan of the applied contract: accounts, 
 });
 
 test('each kind of difference is found, and an unmanaged account only in a group of the contract', () => {
-  const previous = contract({ namedUsers: [...contract().namedUsers, { email: 'cat@acme.com', name: 'Cat', role: 'viewer' }] });
+  const previous = contract({
+    namedUsers: [...contract().namedUsers, { email: 'cat@acme.com', name: 'Cat', role: 'viewer' }],
+  });
   const d = desiredState(rules, 'acme-msa', { contract: contract(), previous });
   const idp = d.targets.get('idp')!;
   expect(governedSubjects(idp)).toEqual(['ann@acme.com', 'bob@acme.com', 'cat@acme.com']);
@@ -79,7 +96,9 @@ test('each kind of difference is found, and an unmanaged account only in a group
     ['membership_extra', 'cat@acme.com', 'acme-admins', false],
     ['membership_extra', 'eve@elsewhere.com', 'acme-admins', true],
   ]);
-  expect(diffs.find((x) => x.kind === 'membership_extra' && x.unmanaged)!.description).toBe('idp: eve@elsewhere.com is in group acme-admins but should not be (an account the contract does not name)');
+  expect(diffs.find((x) => x.kind === 'membership_extra' && x.unmanaged)!.description).toBe(
+    'idp: eve@elsewhere.com is in group acme-admins but should not be (an account the contract does not name)',
+  );
 
   const wh = d.targets.get('warehouse')!;
   const whActual = exact(d, 'warehouse');
@@ -112,7 +131,14 @@ test('repairs use the amendment vocabulary: ensure (with attributes), reactivate
     'warehouse:revokeRole:ann@acme.com:app_read',
     'idp:joinGroup:bob@acme.com:acme-members',
   ]);
-  expect(ops[0]!.params).toEqual({ attributes: { userName: 'bob@acme.com', externalId: 'acme:bob@acme.com', displayName: 'Bob', email: 'bob@acme.com' } });
+  expect(ops[0]!.params).toEqual({
+    attributes: {
+      userName: 'bob@acme.com',
+      externalId: 'acme:bob@acme.com',
+      displayName: 'Bob',
+      email: 'bob@acme.com',
+    },
+  });
   expect(ops[2]!.params).toEqual({ attributes: { displayName: 'Ann' } });
   expect(ops[2]!.inverse).toEqual({ action: 'restoreAttributes', params: { attributes: { displayName: 'Old' } } });
   expect(ops.every((o) => o.ruleIds[0] === 'reconciliation' && o.description.startsWith(`${o.target}: `))).toBe(true);
@@ -128,23 +154,40 @@ test('a suspended contract keeps its accounts inactive with their groups; a term
   expect([...idp.inactive].sort()).toEqual(['ann@acme.com', 'bob@acme.com']);
   expect(idp.groups.size).toBeGreaterThan(0); // the groups are still governed: emptied, not forgotten
   expect([...idp.groups.values()].every((g) => g.members.size === 0)).toBe(true);
-  const actual: ActualState = { accounts: new Map([['ann@acme.com', { active: true, attributes: {} }]]), members: new Map([['acme-admins', new Set(['ann@acme.com'])]]), managedAttributes: new Set() };
+  const actual: ActualState = {
+    accounts: new Map([['ann@acme.com', { active: true, attributes: {} }]]),
+    members: new Map([['acme-admins', new Set(['ann@acme.com'])]]),
+    managedAttributes: new Set(),
+  };
   expect(compareTarget(idp, actual).map((x) => x.kind)).toEqual(['account_active', 'membership_extra']);
 });
 
 test("a map's groups are read the way the plans grant them: the directory's role groups as roles, its module groups as groups", () => {
-  const directory = loadRuleset(readFileSync(join(__dirname, 'fixtures', 'directory-rules.yaml'), 'utf8'), 'directory-rules.yaml');
-  const d = desiredState(directory, 'acme-msa', { contract: contract({ namedUsers: [{ email: 'bob@acme.com', name: 'Bob', role: 'member' }] }), previous: null });
+  const directory = loadRuleset(
+    readFileSync(join(__dirname, 'fixtures', 'directory-rules.yaml'), 'utf8'),
+    'directory-rules.yaml',
+  );
+  const d = desiredState(directory, 'acme-msa', {
+    contract: contract({ namedUsers: [{ email: 'bob@acme.com', name: 'Bob', role: 'member' }] }),
+    previous: null,
+  });
   const groups = d.targets.get('directory')!.groups;
   // No admin is named, yet the admins group is governed, as a role (under rolesDn), and the customer's own.
   expect(groups.get('acme-admins')).toEqual({ kind: 'role', exclusive: true, members: new Set() });
   expect(groups.get('acme-members')!.kind).toBe('role');
-  expect(groups.get('acme-mod-analytics')).toEqual({ kind: 'group', exclusive: true, members: new Set(['bob@acme.com']) });
+  expect(groups.get('acme-mod-analytics')).toEqual({
+    kind: 'group',
+    exclusive: true,
+    members: new Set(['bob@acme.com']),
+  });
 });
 
 test('the one-shot deploy setup registers the drift search attributes with their types', () => {
   const setup = readFileSync(join(__dirname, '..', '..', 'deploy', 'temporal', 'setup.sh'), 'utf8');
-  const listed = /for at in ([\w: ]+); do/.exec(setup)?.[1]?.split(' ').map((x) => x.split(':'));
+  const listed = /for at in ([\w: ]+); do/
+    .exec(setup)?.[1]
+    ?.split(' ')
+    .map((x) => x.split(':'));
   expect(Object.fromEntries(listed ?? [])).toEqual(DRIFT_SEARCH_ATTRIBUTES);
 });
 
@@ -152,10 +195,17 @@ test('targets whose connector cannot list (http, iam), or that this worker has n
   const dir = join(__dirname, '..', '..', 'examples', 'directory');
   const file = join(dir, 'targets.yaml');
   const all = parseTargets(readFileSync(file, 'utf8'), file, {});
-  const registry = new ConnectorRegistry({ targets: { 'billing-app': all.targets['billing-app']!, aws: all.targets.aws! } });
+  const registry = new ConnectorRegistry({
+    targets: { 'billing-app': all.targets['billing-app']!, aws: all.targets.aws! },
+  });
   const ruleset = loadRuleset(readFileSync(join(dir, 'rules.yaml'), 'utf8'), 'rules.yaml');
   const c = contract({ modules: ['billing'], namedUsers: [{ email: 'ann@acme.com', name: 'Ann', role: 'admin' }] });
-  const report = await checkAppliedDrift({ registry, ruleset: () => ruleset }, 'acme-msa', { contract: c, previous: null, sequence: 1, amendmentId: 'acme-001' });
+  const report = await checkAppliedDrift({ registry, ruleset: () => ruleset }, 'acme-msa', {
+    contract: c,
+    previous: null,
+    sequence: 1,
+    amendmentId: 'acme-001',
+  });
   expect(report.targets.map((t) => [t.target, t.checked, t.why])).toEqual([
     ['directory', false, 'not checked: no target "directory" is configured'],
     ['billing-app', false, 'not checked: the http connector cannot list accounts'],

@@ -22,9 +22,16 @@ afterAll(async () => {
 });
 
 async function provisioned(c: Customer): Promise<void> {
-  await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer']]));
+  await stack.client.submitAmendment(
+    baseline(c, [
+      ['bob', 'member'],
+      ['carol', 'viewer'],
+    ]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
-  await stack.client.submitAmendment(changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]));
+  await stack.client.submitAmendment(
+    changes(c, 2, [{ op: 'remove', path: 'namedUsers', match: { email: c.email('carol') } }]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-002`)).status).toBe('completed');
 }
 
@@ -40,11 +47,16 @@ async function outOfBand(c: Customer): Promise<void> {
 
 /** The result of round `n` of a loop (its child workflow), once it has ended. */
 function round(loopId: string, n: number): Promise<ReconcileView> {
-  return until(`round ${n} of ${loopId}`, async () => {
-    const h = stack.client.client.workflow.getHandle(`${loopId}/round-${n}`);
-    const d = await h.describe();
-    return d.status.name === 'COMPLETED' ? ((await h.result()) as ReconcileView) : undefined;
-  }, 60_000, 150);
+  return until(
+    `round ${n} of ${loopId}`,
+    async () => {
+      const h = stack.client.client.workflow.getHandle(`${loopId}/round-${n}`);
+      const d = await h.describe();
+      return d.status.name === 'COMPLETED' ? ((await h.result()) as ReconcileView) : undefined;
+    },
+    60_000,
+    150,
+  );
 }
 
 test('every 6 hours: under report the drift stays and each round reports it; under repair the next round repairs it', async () => {
@@ -54,7 +66,11 @@ test('every 6 hours: under report the drift stays and each round reports it; und
   await provisioned(repaired);
 
   const start = (c: Customer, policy: string) =>
-    stack.client.client.workflow.start('reconcileWorkflow', { workflowId: `reconcile-${c.contractId}-loop`, taskQueue: stack.taskQueue, args: [{ contractId: c.contractId, policy, everySeconds: 6 * 3600, rounds: 3 }] });
+    stack.client.client.workflow.start('reconcileWorkflow', {
+      workflowId: `reconcile-${c.contractId}-loop`,
+      taskQueue: stack.taskQueue,
+      args: [{ contractId: c.contractId, policy, everySeconds: 6 * 3600, rounds: 3 }],
+    });
   const loops = [await start(reported, 'report'), await start(repaired, 'repair')];
   // Round 1 runs at once: nothing is wrong yet.
   expect((await round(loops[0]!.workflowId, 1)).status).toBe('no_drift');
@@ -68,13 +84,21 @@ test('every 6 hours: under report the drift stays and each round reports it; und
   const r2 = await round(loops[0]!.workflowId, 2);
   expect(r2.status).toBe('reported');
   expect(Date.parse(r2.startedAt)).toBeGreaterThanOrEqual(t0 + 5 * HOUR);
-  expect(r2.found!.differences.map((d) => `${d.target} ${d.kind}`).sort()).toEqual(['warehouse account_active', 'warehouse membership_extra']);
+  expect(r2.found!.differences.map((d) => `${d.target} ${d.kind}`).sort()).toEqual([
+    'warehouse account_active',
+    'warehouse membership_extra',
+  ]);
   const f2 = await round(loops[1]!.workflowId, 2);
   expect(f2.status).toBe('repaired');
-  expect(f2.repair!.operations.map((o) => `${o.outcome} ${o.action}`).sort()).toEqual(['applied deactivateAccount', 'applied revokeRole']);
+  expect(f2.repair!.operations.map((o) => `${o.outcome} ${o.action}`).sort()).toEqual([
+    'applied deactivateAccount',
+    'applied revokeRole',
+  ]);
 
   expect((await pgSnapshot(reported.domain))[reported.email('carol')]).toMatchObject({ login: true });
-  expect((await pgSnapshot(reported.domain))[reported.email('bob')]).toMatchObject({ memberOf: ['app_admin', 'app_write'] });
+  expect((await pgSnapshot(reported.domain))[reported.email('bob')]).toMatchObject({
+    memberOf: ['app_admin', 'app_write'],
+  });
   expect((await pgSnapshot(repaired.domain))[repaired.email('carol')]).toMatchObject({ login: false });
   expect((await pgSnapshot(repaired.domain))[repaired.email('bob')]).toMatchObject({ memberOf: ['app_write'] });
 
@@ -82,5 +106,5 @@ test('every 6 hours: under report the drift stays and each round reports it; und
   await stack.skip(6 * HOUR + 60_000);
   expect((await round(loops[0]!.workflowId, 3)).status).toBe('reported');
   expect((await round(loops[1]!.workflowId, 3)).status).toBe('no_drift');
-  expect((await loops[0]!.result())).toMatchObject({ contracts: 3, byStatus: { no_drift: 1, reported: 2 } });
+  expect(await loops[0]!.result()).toMatchObject({ contracts: 3, byStatus: { no_drift: 1, reported: 2 } });
 });

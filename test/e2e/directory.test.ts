@@ -49,10 +49,17 @@ beforeAll(async () => {
   await ldap.add(`ou=roles,${base}`, { objectClass: ['organizationalUnit'], ou: ['roles'] }).catch((err: Error) => {
     if (!/already ?exists/i.test(`${err.name} ${err.message}`)) throw err; // AlreadyExistsError (0x44): another test file made it
   });
-  iam = new IAMClient({ region: 'us-east-1', endpoint: need('AMENDCTL_TEST_MOTO_URL'), credentials: { accessKeyId: AWS_KEY_ID, secretAccessKey: AWS_SECRET } });
+  iam = new IAMClient({
+    region: 'us-east-1',
+    endpoint: need('AMENDCTL_TEST_MOTO_URL'),
+    credentials: { accessKeyId: AWS_KEY_ID, secretAccessKey: AWS_SECRET },
+  });
   // The managed policies targets.yaml maps roles to by name, as an AWS account would have them.
   for (const name of AWS_POLICIES) {
-    const doc = JSON.stringify({ Version: '2012-10-17', Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }] });
+    const doc = JSON.stringify({
+      Version: '2012-10-17',
+      Statement: [{ Effect: 'Allow', Action: 'iam:GetUser', Resource: '*' }],
+    });
     await iam.send(new CreatePolicyCommand({ PolicyName: name, PolicyDocument: doc })).catch((err: Error) => {
       if (err.name !== 'EntityAlreadyExistsException' && err.name !== 'EntityAlreadyExists') throw err;
     });
@@ -105,7 +112,12 @@ interface DirectoryAccount {
 async function directoryAccount(email: string): Promise<DirectoryAccount | null> {
   const res = await ldap.search(`ou=people,${base}`, {
     scope: 'one',
-    filter: new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' }), new EqualityFilter({ attribute: 'uid', value: email })] }),
+    filter: new AndFilter({
+      filters: [
+        new EqualityFilter({ attribute: 'objectClass', value: 'inetOrgPerson' }),
+        new EqualityFilter({ attribute: 'uid', value: email }),
+      ],
+    }),
     attributes: ['uid', 'displayName', 'mail', 'employeeNumber', 'pwdAccountLockedTime'],
   });
   const mine = res.searchEntries.filter((e) => vals(e, 'uid').includes(email));
@@ -114,12 +126,22 @@ async function directoryAccount(email: string): Promise<DirectoryAccount | null>
   const e = mine[0]!;
   const groups: string[] = [];
   for (const ou of ['groups', 'roles']) {
-    const g = await ldap.search(`ou=${ou},${base}`, { scope: 'one', filter: new EqualityFilter({ attribute: 'member', value: e.dn }), attributes: ['cn'] });
+    const g = await ldap.search(`ou=${ou},${base}`, {
+      scope: 'one',
+      filter: new EqualityFilter({ attribute: 'member', value: e.dn }),
+      attributes: ['cn'],
+    });
     groups.push(...g.searchEntries.map((x) => vals(x, 'cn')[0]!));
   }
   const lock = vals(e, 'pwdAccountLockedTime');
   if (lock.length > 0) expect(lock).toEqual(['000001010000Z']); // the ppolicy administrative lock
-  return { active: lock.length === 0, groups: groups.sort(), displayName: vals(e, 'displayName')[0], email: vals(e, 'mail')[0], externalId: vals(e, 'employeeNumber')[0] };
+  return {
+    active: lock.length === 0,
+    groups: groups.sort(),
+    displayName: vals(e, 'displayName')[0],
+    email: vals(e, 'mail')[0],
+    externalId: vals(e, 'employeeNumber')[0],
+  };
 }
 
 /** Every groupOfNames of the customer (cn starting `{customer}-`) with its raw member values. */
@@ -128,7 +150,12 @@ async function directoryGroups(customer: string): Promise<Record<string, string[
   for (const ou of ['groups', 'roles']) {
     const res = await ldap.search(`ou=${ou},${base}`, {
       scope: 'one',
-      filter: new AndFilter({ filters: [new EqualityFilter({ attribute: 'objectClass', value: 'groupOfNames' }), new SubstringFilter({ attribute: 'cn', initial: `${customer}-` })] }),
+      filter: new AndFilter({
+        filters: [
+          new EqualityFilter({ attribute: 'objectClass', value: 'groupOfNames' }),
+          new SubstringFilter({ attribute: 'cn', initial: `${customer}-` }),
+        ],
+      }),
       attributes: ['cn', 'member'],
     });
     for (const g of res.searchEntries) out[`${ou}/${vals(g, 'cn')[0]}`] = vals(g, 'member').sort();
@@ -148,7 +175,14 @@ interface BillingAccount {
 function billingAccount(email: string): BillingAccount | null {
   const u = app.users.get(email);
   if (!u) return null;
-  return { active: u.active, roles: [...u.roles].sort(), groups: [...u.groups].sort(), name: u.name, email: u.email, externalId: u.externalId };
+  return {
+    active: u.active,
+    roles: [...u.roles].sort(),
+    groups: [...u.groups].sort(),
+    name: u.name,
+    email: u.email,
+    externalId: u.externalId,
+  };
 }
 
 interface AwsAccount {
@@ -179,7 +213,9 @@ async function awsAccount(email: string): Promise<AwsAccount | null> {
   const tags = Object.fromEntries((user.Tags ?? []).map((t) => [t.Key!, t.Value!]));
   expect(tags['amendctl:subject']).toBe(email);
   const groups = (await iam.send(new ListGroupsForUserCommand({ UserName: email }))).Groups!.map((g) => g.GroupName!);
-  const policies = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: email }))).AttachedPolicies!.map((p) => p.PolicyName!);
+  const policies = (await iam.send(new ListAttachedUserPoliciesCommand({ UserName: email }))).AttachedPolicies!.map(
+    (p) => p.PolicyName!,
+  );
   const inline = (await iam.send(new ListUserPoliciesCommand({ UserName: email }))).PolicyNames ?? [];
   return {
     active: tags['amendctl:active'] !== 'false',
@@ -214,7 +250,8 @@ interface Seen {
 
 async function seen(emails: string[]): Promise<Record<string, Seen>> {
   const out: Record<string, Seen> = {};
-  for (const e of emails) out[e] = { directory: await directoryAccount(e), billing: billingAccount(e), aws: await awsAccount(e) };
+  for (const e of emails)
+    out[e] = { directory: await directoryAccount(e), billing: billingAccount(e), aws: await awsAccount(e) };
   return out;
 }
 
@@ -259,19 +296,50 @@ test('the directory story, amendment by amendment, leaves slapd, the billing app
   const E = (local: string) => `${local}@${c}.example`;
   const people = ['alice', 'bob', 'carol', 'dave'].map(E);
   const mods = [`${c}-mod-analytics`, `${c}-mod-billing`];
-  const attrs = (local: string, name: string) => ({ displayName: name, email: E(local), externalId: `${c}:${E(local)}` });
+  const attrs = (local: string, name: string) => ({
+    displayName: name,
+    email: E(local),
+    externalId: `${c}:${E(local)}`,
+  });
   const billingAttrs = (local: string, name: string) => ({ name, email: E(local), externalId: `${c}:${E(local)}` });
-  const dir = (local: string, name: string, role: string, active = true): DirectoryAccount => ({ active, groups: [`${c}-${role}s`, ...mods].sort(), ...attrs(local, name) });
-  const bill = (local: string, name: string, role: string, active = true): BillingAccount => ({ active, roles: [`billing-${role}`], groups: [], ...billingAttrs(local, name) });
-  const aws = (local: string, name: string, active = true): AwsAccount => ({ active, denied: !active, groups: [`${c}-analytics`, `amendctl-${c}`].sort(), policies: ['amendctl-customer-admin'], ...attrs(local, name) });
+  const dir = (local: string, name: string, role: string, active = true): DirectoryAccount => ({
+    active,
+    groups: [`${c}-${role}s`, ...mods].sort(),
+    ...attrs(local, name),
+  });
+  const bill = (local: string, name: string, role: string, active = true): BillingAccount => ({
+    active,
+    roles: [`billing-${role}`],
+    groups: [],
+    ...billingAttrs(local, name),
+  });
+  const aws = (local: string, name: string, active = true): AwsAccount => ({
+    active,
+    denied: !active,
+    groups: [`${c}-analytics`, `amendctl-${c}`].sort(),
+    policies: ['amendctl-customer-admin'],
+    ...attrs(local, name),
+  });
 
   // 1. Baseline: alice (admin), bob (member), carol (viewer); modules analytics and billing. Grants admin: approval.
   let v = await run(story('01-baseline.json', c), true);
   expect(v.status).toBe('completed');
   const want: Record<string, Seen> = {
-    [E('alice')]: { directory: dir('alice', 'Alice Adams', 'admin'), billing: bill('alice', 'Alice Adams', 'admin'), aws: aws('alice', 'Alice Adams') },
-    [E('bob')]: { directory: dir('bob', 'Bob Brown', 'member'), billing: bill('bob', 'Bob Brown', 'member'), aws: null },
-    [E('carol')]: { directory: dir('carol', 'Carol Clark', 'viewer'), billing: bill('carol', 'Carol Clark', 'viewer'), aws: null },
+    [E('alice')]: {
+      directory: dir('alice', 'Alice Adams', 'admin'),
+      billing: bill('alice', 'Alice Adams', 'admin'),
+      aws: aws('alice', 'Alice Adams'),
+    },
+    [E('bob')]: {
+      directory: dir('bob', 'Bob Brown', 'member'),
+      billing: bill('bob', 'Bob Brown', 'member'),
+      aws: null,
+    },
+    [E('carol')]: {
+      directory: dir('carol', 'Carol Clark', 'viewer'),
+      billing: bill('carol', 'Carol Clark', 'viewer'),
+      aws: null,
+    },
     [E('dave')]: { directory: null, billing: null, aws: null },
   };
   expect(await seen(people)).toEqual(want);
@@ -279,15 +347,26 @@ test('the directory story, amendment by amendment, leaves slapd, the billing app
   // 2. A billing user: dave (member) gets the directory and the billing app, not AWS. No approval.
   v = await run(story('02-add-billing-user.json', c), false);
   expect(v.status).toBe('completed');
-  want[E('dave')] = { directory: dir('dave', 'Dave Davis', 'member'), billing: bill('dave', 'Dave Davis', 'member'), aws: null };
+  want[E('dave')] = {
+    directory: dir('dave', 'Dave Davis', 'member'),
+    billing: bill('dave', 'Dave Davis', 'member'),
+    aws: null,
+  };
   expect(await seen(people)).toEqual(want);
 
   // 3. Bob becomes admin (approval): role group and billing role swapped, and an IAM user with the admin policy.
   v = await run(story('03-promote-bob.json', c), true);
   expect(v.status).toBe('completed');
-  want[E('bob')] = { directory: dir('bob', 'Bob Brown', 'admin'), billing: bill('bob', 'Bob Brown', 'admin'), aws: aws('bob', 'Bob Brown') };
+  want[E('bob')] = {
+    directory: dir('bob', 'Bob Brown', 'admin'),
+    billing: bill('bob', 'Bob Brown', 'admin'),
+    aws: aws('bob', 'Bob Brown'),
+  };
   expect(await seen(people)).toEqual(want);
-  expect(await awsGroups(c)).toEqual({ [`amendctl-${c}`]: [E('alice'), E('bob')], [`${c}-analytics`]: [E('alice'), E('bob')] });
+  expect(await awsGroups(c)).toEqual({
+    [`amendctl-${c}`]: [E('alice'), E('bob')],
+    [`${c}-analytics`]: [E('alice'), E('bob')],
+  });
 
   // 4. Suspended: every account deactivated, every membership kept. No approval.
   v = await run(story('04-suspend.json', c), false);
@@ -344,7 +423,12 @@ test('a permanent failure in the directory rolls back the billing app and IAM ex
   // but as an organizationalRole, not a groupOfNames. Granting it fails for good (TargetConflict).
   await ldap.add(`cn=${c}-admins,ou=roles,${base}`, { objectClass: ['organizationalRole'], cn: [`${c}-admins`] });
 
-  const before = { users: await seen(people), directoryGroups: await directoryGroups(c), awsGroups: await awsGroups(c), appUsers: [...app.users.keys()].filter((k) => k.endsWith(`@${c}.example`)).sort() };
+  const before = {
+    users: await seen(people),
+    directoryGroups: await directoryGroups(c),
+    awsGroups: await awsGroups(c),
+    appUsers: [...app.users.keys()].filter((k) => k.endsWith(`@${c}.example`)).sort(),
+  };
   expect(before.users[E('alice')]!.aws).toBeNull();
   expect(before.awsGroups).toEqual({ [`amendctl-${c}`]: null, [`${c}-analytics`]: null });
 
@@ -363,15 +447,27 @@ test('a permanent failure in the directory rolls back the billing app and IAM ex
   const v = await run(amendment, true);
   expect(v.status).toBe('rolled_back');
   const failed = v.operations.filter((o) => o.outcome === 'failed');
-  expect(failed.map((o) => [o.target, o.action, o.subject, o.error?.type])).toEqual([['directory', 'grantRole', E('alice'), 'TargetConflict']]);
+  expect(failed.map((o) => [o.target, o.action, o.subject, o.error?.type])).toEqual([
+    ['directory', 'grantRole', E('alice'), 'TargetConflict'],
+  ]);
   expect(v.reason).toMatch(/groupOfNames/);
   // The other targets had done work, and it was undone.
-  for (const target of ['billing-app', 'aws']) expect(v.operations.some((o) => o.target === target && o.outcome === 'compensated')).toBe(true);
+  for (const target of ['billing-app', 'aws'])
+    expect(v.operations.some((o) => o.target === target && o.outcome === 'compensated')).toBe(true);
   expect(v.operations.filter((o) => o.outcome === 'compensation_failed')).toEqual([]);
 
-  const after = { users: await seen(people), directoryGroups: await directoryGroups(c), awsGroups: await awsGroups(c), appUsers: [...app.users.keys()].filter((k) => k.endsWith(`@${c}.example`)).sort() };
+  const after = {
+    users: await seen(people),
+    directoryGroups: await directoryGroups(c),
+    awsGroups: await awsGroups(c),
+    appUsers: [...app.users.keys()].filter((k) => k.endsWith(`@${c}.example`)).sort(),
+  };
   expect(after).toEqual(before);
   // The IAM user created for alice and the groups created for her are gone again.
   const filter = new OrFilter({ filters: people.map((p) => new EqualityFilter({ attribute: 'uid', value: p })) });
-  expect((await ldap.search(`ou=people,${base}`, { scope: 'one', filter, attributes: ['uid'] })).searchEntries.map((e) => vals(e, 'uid')[0]).sort()).toEqual([E('alice'), E('bob')]);
+  expect(
+    (await ldap.search(`ou=people,${base}`, { scope: 'one', filter, attributes: ['uid'] })).searchEntries
+      .map((e) => vals(e, 'uid')[0])
+      .sort(),
+  ).toEqual([E('alice'), E('bob')]);
 }, 180_000);

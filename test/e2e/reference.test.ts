@@ -40,29 +40,65 @@ interface CliResult {
 
 function amendctl(...args: string[]): Promise<CliResult> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'amendctl'), ...args], {
-      env: { ...process.env, ...referenceEnv(), TEMPORAL_ADDRESS: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), AMENDCTL_TASK_QUEUE: stack.taskQueue },
-    }, (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }));
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'amendctl'), ...args],
+      {
+        env: {
+          ...process.env,
+          ...referenceEnv(),
+          TEMPORAL_ADDRESS: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+          AMENDCTL_TASK_QUEUE: stack.taskQueue,
+        },
+      },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
   });
 }
 
 /** Submit with --wait --json; approve with our CLI when it waits for approval. */
-async function submit(file: string, approver?: string): Promise<{ code: number; view: { status: string; operations: Array<{ target: string; action: string; subject: string; outcome: string }>; reason?: string }; stderr: string }> {
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'submit', join(EXAMPLES, file), '--wait', '--json'], {
-    env: { ...process.env, ...referenceEnv(), TEMPORAL_ADDRESS: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), AMENDCTL_TASK_QUEUE: stack.taskQueue },
-  });
+async function submit(
+  file: string,
+  approver?: string,
+): Promise<{
+  code: number;
+  view: {
+    status: string;
+    operations: Array<{ target: string; action: string; subject: string; outcome: string }>;
+    reason?: string;
+  };
+  stderr: string;
+}> {
+  const child = spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'amendctl'), 'submit', join(EXAMPLES, file), '--wait', '--json'],
+    {
+      env: {
+        ...process.env,
+        ...referenceEnv(),
+        TEMPORAL_ADDRESS: need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+        AMENDCTL_TASK_QUEUE: stack.taskQueue,
+      },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
   const id = (JSON.parse(readFileSync(join(EXAMPLES, file), 'utf8')) as { amendmentId: string }).amendmentId;
   if (approver) {
-    await until(`${id} pending approval (amendctl status)`, async () => {
-      const s = await amendctl('status', id, '--json');
-      const status = s.stdout ? (JSON.parse(s.stdout) as { status: string }).status : `exit ${s.code}: ${s.stderr.trim()}`;
-      if (status !== 'pending_approval') throw new Error(`status ${status}`);
-      return status;
-    }, 60_000);
+    await until(
+      `${id} pending approval (amendctl status)`,
+      async () => {
+        const s = await amendctl('status', id, '--json');
+        const status = s.stdout
+          ? (JSON.parse(s.stdout) as { status: string }).status
+          : `exit ${s.code}: ${s.stderr.trim()}`;
+        if (status !== 'pending_approval') throw new Error(`status ${status}`);
+        return status;
+      },
+      60_000,
+    );
     const a = await amendctl('approve', id, '--by', approver, '--comment', 'matches the signed order form');
     expect(a.code).toBe(0);
   }
@@ -73,7 +109,14 @@ async function submit(file: string, approver?: string): Promise<{ code: number; 
 const E = (u: string) => `${u}@acme.com`;
 async function idp(user: string) {
   const a = await scim.readBack(E(user));
-  return a && { active: a.active, groups: a.groups, displayName: a.attributes.displayName, externalId: a.attributes.externalId };
+  return (
+    a && {
+      active: a.active,
+      groups: a.groups,
+      displayName: a.attributes.displayName,
+      externalId: a.attributes.externalId,
+    }
+  );
 }
 
 test('the reference story, amendment by amendment, leaves both targets as the policy says, and /metrics counts it', async () => {
@@ -95,7 +138,12 @@ test('the reference story, amendment by amendment, leaves both targets as the po
     [E('bob')]: { login: true, memberOf: ['app_write'] },
     [E('carol')]: { login: true, memberOf: ['app_read'] },
   });
-  expect(await idp('alice')).toEqual({ active: true, groups: ['acme-admins', 'acme-mod-analytics'], displayName: 'Alice Adams', externalId: 'acme:alice@acme.com' });
+  expect(await idp('alice')).toEqual({
+    active: true,
+    groups: ['acme-admins', 'acme-mod-analytics'],
+    displayName: 'Alice Adams',
+    externalId: 'acme:alice@acme.com',
+  });
   expect((await idp('carol'))?.groups).toEqual(['acme-mod-analytics', 'acme-viewers']);
 
   // 2. Dave joins as a member; module billing added for everyone.
@@ -117,7 +165,10 @@ test('the reference story, amendment by amendment, leaves both targets as the po
   let pg = await pgSnapshot('acme.com');
   expect(Object.values(pg).map((x) => x.login)).toEqual([false, false, false, false]);
   expect(pg[E('alice')]!.memberOf).toEqual(['app_admin']);
-  expect(await idp('alice')).toMatchObject({ active: false, groups: ['acme-admins', 'acme-mod-analytics', 'acme-mod-billing'] });
+  expect(await idp('alice')).toMatchObject({
+    active: false,
+    groups: ['acme-admins', 'acme-mod-analytics', 'acme-mod-billing'],
+  });
 
   // 5. Back to active.
   r = await story('05-reactivate.json');
@@ -154,14 +205,29 @@ test('the reference story, amendment by amendment, leaves both targets as the po
 
   // /metrics (issue 14): seven amendments completed, one invalid; the operations applied per target as the views say.
   const after = await scrape();
-  const delta = (name: string, labels: Record<string, string>) => sampleSum(after, name, labels) - sampleSum(metricsBefore, name, labels);
-  expect(views.map((v) => v.status)).toEqual(['completed', 'completed', 'completed', 'completed', 'completed', 'invalid', 'completed', 'completed']);
+  const delta = (name: string, labels: Record<string, string>) =>
+    sampleSum(after, name, labels) - sampleSum(metricsBefore, name, labels);
+  expect(views.map((v) => v.status)).toEqual([
+    'completed',
+    'completed',
+    'completed',
+    'completed',
+    'completed',
+    'invalid',
+    'completed',
+    'completed',
+  ]);
   expect(delta('amendctl_amendments_total', { status: 'completed' })).toBe(7);
   expect(delta('amendctl_amendments_total', { status: 'invalid' })).toBe(1);
   for (const target of ['idp', 'warehouse']) {
-    const applied = views.flatMap((v) => v.operations).filter((o) => o.target === target && o.outcome === 'applied').length;
+    const applied = views
+      .flatMap((v) => v.operations)
+      .filter((o) => o.target === target && o.outcome === 'applied').length;
     expect(applied).toBeGreaterThan(10);
-    expect({ target, applied: delta('amendctl_operations_total', { target, outcome: 'applied' }) }).toEqual({ target, applied });
+    expect({ target, applied: delta('amendctl_operations_total', { target, outcome: 'applied' }) }).toEqual({
+      target,
+      applied,
+    });
   }
   expect(delta('amendctl_operations_total', { outcome: 'failed' })).toBe(0);
 }, 240_000);

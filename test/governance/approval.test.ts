@@ -9,7 +9,12 @@ const at = (ms: number) => new Date(ms).toISOString();
 const reasons = [{ ruleId: 'admin', message: 'grants admin' }];
 
 function machine(policy: Partial<ApprovalPolicy>, submittedBy = 'sam'): ApprovalState {
-  const s = new ApprovalState({ approvers: ['dana', 'erin', 'sam'], groups: {}, required: 1, separationOfDuties: true, ...policy }, submittedBy, true, reasons);
+  const s = new ApprovalState(
+    { approvers: ['dana', 'erin', 'sam'], groups: {}, required: 1, separationOfDuties: true, ...policy },
+    submittedBy,
+    true,
+    reasons,
+  );
   s.start(T0);
   return s;
 }
@@ -17,8 +22,18 @@ function machine(policy: Partial<ApprovalPolicy>, submittedBy = 'sam'): Approval
 describe('who may approve', () => {
   test('named users, group references and every group when none is referenced', () => {
     expect(eligibleApprovers({ approvers: ['*'] })).toBe('*');
-    expect([...(eligibleApprovers({ approvers: ['dana', 'group:sec'], groups: { sec: ['sec1', 'sec2'], other: ['x'] } }) as Set<string>)].sort()).toEqual(['dana', 'sec1', 'sec2']);
-    expect([...(eligibleApprovers({ approvers: ['dana'], groups: { sec: ['sec1'] } }) as Set<string>)].sort()).toEqual(['dana', 'sec1']);
+    expect(
+      [
+        ...(eligibleApprovers({
+          approvers: ['dana', 'group:sec'],
+          groups: { sec: ['sec1', 'sec2'], other: ['x'] },
+        }) as Set<string>),
+      ].sort(),
+    ).toEqual(['dana', 'sec1', 'sec2']);
+    expect([...(eligibleApprovers({ approvers: ['dana'], groups: { sec: ['sec1'] } }) as Set<string>)].sort()).toEqual([
+      'dana',
+      'sec1',
+    ]);
   });
 
   test('the submitter never counts (separation of duties), and says why', () => {
@@ -70,7 +85,10 @@ describe('deadline, escalation and reminders (time as an argument)', () => {
     expect(s.view.deadline).toBe(at(T0 + 72 * H));
     expect(s.nextWakeMs()).toBe(T0 + 24 * H);
     expect(s.tick(T0 + 23 * H)).toBeUndefined();
-    expect(s.tick(T0 + 24 * H)).toMatchObject({ kind: 'reminded', reminder: { at: at(T0 + 24 * H), stage: 'primary', to: ['dana', 'erin'] } });
+    expect(s.tick(T0 + 24 * H)).toMatchObject({
+      kind: 'reminded',
+      reminder: { at: at(T0 + 24 * H), stage: 'primary', to: ['dana', 'erin'] },
+    });
     expect(s.nextWakeMs()).toBe(T0 + 48 * H);
     expect(s.tick(T0 + 48 * H)?.kind).toBe('reminded');
     expect(s.nextWakeMs()).toBe(T0 + 72 * H); // no reminder at the deadline itself
@@ -88,23 +106,41 @@ describe('deadline, escalation and reminders (time as an argument)', () => {
       required: 2,
       deadlineSeconds: 72 * 3600,
       onDeadline: 'escalate',
-      escalation: { approvers: ['group:directors'], groups: { directors: ['dir1', 'dir2', 'sam'] }, required: 1, deadlineSeconds: 24 * 3600 },
+      escalation: {
+        approvers: ['group:directors'],
+        groups: { directors: ['dir1', 'dir2', 'sam'] },
+        required: 1,
+        deadlineSeconds: 24 * 3600,
+      },
     });
     s.approve({ by: 'dana', at: at(T0 + H) }); // one of two, then silence
     expect(s.tick(T0 + 72 * H)).toEqual({ kind: 'escalated', at: at(T0 + 72 * H) });
     expect(s.stage).toBe('escalated');
-    expect(s.view).toMatchObject({ needed: 1, stillNeeded: 1, escalatedAt: at(T0 + 72 * H), deadline: at(T0 + 96 * H), eligible: ['dir1', 'dir2'] });
+    expect(s.view).toMatchObject({
+      needed: 1,
+      stillNeeded: 1,
+      escalatedAt: at(T0 + 72 * H),
+      deadline: at(T0 + 96 * H),
+      eligible: ['dir1', 'dir2'],
+    });
     expect(s.approved).toBe(false); // dana's first-stage approval does not decide the escalated stage
     expect(s.approve({ by: 'erin', at: at(T0 + 73 * H) })).toBe(false);
     expect(s.view.ignored.at(-1)!.why).toMatch(/not in the escalation approver group/);
     expect(s.approve({ by: 'sam', at: at(T0 + 73 * H) })).toBe(false); // still the submitter
     expect(s.approve({ by: 'dir2', at: at(T0 + 74 * H) })).toBe(true);
     expect(s.approved).toBe(true);
-    expect(s.view.approvals.map((a) => [a.by, a.stage])).toEqual([['dana', 'primary'], ['dir2', 'escalated']]);
+    expect(s.view.approvals.map((a) => [a.by, a.stage])).toEqual([
+      ['dana', 'primary'],
+      ['dir2', 'escalated'],
+    ]);
   });
 
   test('escalation that also passes its deadline expires', () => {
-    const s = machine({ deadlineSeconds: 3600, onDeadline: 'escalate', escalation: { approvers: ['dir1'], required: 1, deadlineSeconds: 3600 } });
+    const s = machine({
+      deadlineSeconds: 3600,
+      onDeadline: 'escalate',
+      escalation: { approvers: ['dir1'], required: 1, deadlineSeconds: 3600 },
+    });
     expect(s.tick(T0 + H)?.kind).toBe('escalated');
     expect(s.tick(T0 + 2 * H)?.kind).toBe('expired');
     expect(s.expired).toBe(true);

@@ -30,7 +30,18 @@ afterAll(async () => {
 });
 
 function cli(args: string[]) {
-  return run(process.execPath, [join(ROOT, 'bin', 'amendctl'), ...args, '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--task-queue', stack.taskQueue], { env: process.env }).then(
+  return run(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'amendctl'),
+      ...args,
+      '--address',
+      need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+      '--task-queue',
+      stack.taskQueue,
+    ],
+    { env: process.env },
+  ).then(
     (r) => ({ code: 0, ...r }),
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, stdout: e.stdout, stderr: e.stderr }),
   );
@@ -46,7 +57,13 @@ async function targets(c: Customer, locals: string[]) {
 test('amendctl reverse: a reversal that needs approval (not by the requester) and restores PostgreSQL and SCIM exactly', async () => {
   const c = customer('rb');
   const people = ['bob', 'carol', 'erin'];
-  await stack.client.submitAmendment(baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['erin', 'member']]));
+  await stack.client.submitAmendment(
+    baseline(c, [
+      ['bob', 'member'],
+      ['carol', 'viewer'],
+      ['erin', 'member'],
+    ]),
+  );
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
   const before = await targets(c, people);
 
@@ -66,14 +83,20 @@ test('amendctl reverse: a reversal that needs approval (not by the requester) an
   expect(asked.stderr).toBe('');
   expect(asked.code).toBe(0);
   const rollbackId = `rollback-${second.amendmentId}`;
-  expect(asked.stdout).toMatch(new RegExp(`^reversal requested: ${rollbackId} \\(contract ${c.contractId}, sequence 3\\)`));
+  expect(asked.stdout).toMatch(
+    new RegExp(`^reversal requested: ${rollbackId} \\(contract ${c.contractId}, sequence 3\\)`),
+  );
   const pending = await reached(stack.client, rollbackId, 'pending_approval');
-  expect(pending.approval!.reasons.map((r) => r.message)).toContain(`operator rollback of ${second.amendmentId} requested by olga: signed in error`);
+  expect(pending.approval!.reasons.map((r) => r.message)).toContain(
+    `operator rollback of ${second.amendmentId} requested by olga: signed in error`,
+  );
 
   // The requester cannot approve its own reversal (Update: refused at once, exit 1).
   const own = await cli(['approve', rollbackId, '--by', 'olga']);
   expect(own.code).toBe(1);
-  expect(own.stderr).toMatch(/not counted: olga submitted this amendment and may not approve it \(separation of duties\)/);
+  expect(own.stderr).toMatch(
+    /not counted: olga submitted this amendment and may not approve it \(separation of duties\)/,
+  );
   expect(await targets(c, people)).not.toEqual(before);
 
   const ok = await cli(['approve', rollbackId, '--by', 'dana', '--comment', 'confirmed with sales']);
@@ -81,7 +104,11 @@ test('amendctl reverse: a reversal that needs approval (not by the requester) an
   expect(ok.code).toBe(0);
   const v = await stack.client.waitForResult(rollbackId);
   expect(v.status).toBe('completed');
-  expect(v).toMatchObject({ reverses: second.amendmentId, submittedBy: 'olga', rollback: { of: second.amendmentId, requestedBy: 'olga', reason: 'signed in error' } });
+  expect(v).toMatchObject({
+    reverses: second.amendmentId,
+    submittedBy: 'olga',
+    rollback: { of: second.amendmentId, requestedBy: 'olga', reason: 'signed in error' },
+  });
   expect(v.approval!.reasons.map((r) => r.ruleId)).toContain('operator-rollback');
   expect(v.approval!.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'confirmed with sales' })]);
   expect(await targets(c, people)).toEqual(before);
@@ -90,14 +117,20 @@ test('amendctl reverse: a reversal that needs approval (not by the requester) an
   const audit = await cli(['audit', rollbackId, '--format', 'md']);
   expect(audit.code).toBe(0);
   expect(audit.stdout).toContain('| Reversal | requested by olga: signed in error |');
-  expect(audit.stdout).toMatch(/\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \| confirmed with sales \|/);
+  expect(audit.stdout).toMatch(
+    /\| dana \(proven by service \(key test-harness\), verified [^)]+\) \| approved \| yes \| confirmed with sales \|/,
+  );
 
   // Asking again is a no-op; reversing something that is no longer the last applied is refused.
   // `rollback`, the former name of the verb, is the same command.
-  expect((await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'again'])).stdout).toMatch(/already requested/);
+  expect((await cli(['rollback', second.amendmentId, '--by', 'olga', '--reason', 'again'])).stdout).toMatch(
+    /already requested/,
+  );
   const stale = await cli(['reverse', `${c.id}-001`, '--by', 'olga', '--reason', 'x']);
   expect(stale.code).toBe(1);
-  expect(stale.stderr).toMatch(new RegExp(`is not the last applied amendment of contract ${c.contractId} \\(that is ${rollbackId}, sequence 3\\)`));
+  expect(stale.stderr).toMatch(
+    new RegExp(`is not the last applied amendment of contract ${c.contractId} \\(that is ${rollbackId}, sequence 3\\)`),
+  );
 }, 120_000);
 
 test('compensation runs every inverse even when some fail for good, and `failed` names each one left for an operator', async () => {
@@ -114,18 +147,36 @@ test('compensation runs every inverse even when some fail for good, and `failed`
     if (req.method === 'POST' && req.path.endsWith('/Users') && body?.userName === c.email('erin')) {
       // Accounts are created concurrently: erin's is refused only once bob's and carol's exist, so those have something to compensate.
       const deadline = Date.now() + 20_000;
-      while (!(await Promise.all([scim.users(c.email('bob')), scim.users(c.email('carol'))])).every((u) => u.length > 0)) {
+      while (
+        !(await Promise.all([scim.users(c.email('bob')), scim.users(c.email('carol'))])).every((u) => u.length > 0)
+      ) {
         if (Date.now() > deadline) throw new Error('bob and carol were never created');
         await new Promise((r) => setTimeout(r, 50));
       }
       refusing = true;
     }
-    if (refusing && req.method !== 'GET') return { status: 403, body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '403', detail: 'refused by the test proxy' } };
+    if (refusing && req.method !== 'GET')
+      return {
+        status: 403,
+        body: {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+          status: '403',
+          detail: 'refused by the test proxy',
+        },
+      };
     return undefined;
   });
   try {
     const pgBefore = await pgSnapshot(c.domain);
-    const a = baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['erin', 'member']], { modules: [] });
+    const a = baseline(
+      c,
+      [
+        ['bob', 'member'],
+        ['carol', 'viewer'],
+        ['erin', 'member'],
+      ],
+      { modules: [] },
+    );
     await own.client.submitAmendment(a, { retryBudgetSeconds: 5 });
     const v = await own.client.waitForResult(a.amendmentId);
     expect(v.status).toBe('failed');
@@ -149,22 +200,41 @@ test('compensation runs every inverse even when some fail for good, and `failed`
 test('a contract amended many times stays bounded: the entity workflow continues as new and keeps strict order', async () => {
   const c = customer('can');
   // Start the contract's entity workflow with a low threshold (an input option) before any amendment.
-  const initial: ContractWorkflowState = { contractId: c.contractId, applied: null, waiting: [], holder: null, recent: [], maxHistoryEvents: 40 };
-  await stack.client.client.workflow.start('contractWorkflow', { taskQueue: stack.taskQueue, workflowId: contractWorkflowId(c.contractId), args: [initial] });
+  const initial: ContractWorkflowState = {
+    contractId: c.contractId,
+    applied: null,
+    waiting: [],
+    holder: null,
+    recent: [],
+    maxHistoryEvents: 40,
+  };
+  await stack.client.client.workflow.start('contractWorkflow', {
+    taskQueue: stack.taskQueue,
+    workflowId: contractWorkflowId(c.contractId),
+    args: [initial],
+  });
   const n = 16;
-  const docs = [baseline(c, [['bob', 'member']], { seats: 100 }), ...Array.from({ length: n - 1 }, (_, i) => changes(c, i + 2, [{ op: 'set', path: 'seats', value: 100 + i + 2 }]))];
+  const docs = [
+    baseline(c, [['bob', 'member']], { seats: 100 }),
+    ...Array.from({ length: n - 1 }, (_, i) => changes(c, i + 2, [{ op: 'set', path: 'seats', value: 100 + i + 2 }])),
+  ];
   // Submitted in reverse: every one but the baseline arrives early.
   for (const d of [...docs].reverse()) await stack.client.submitAmendment(d);
   const results = await Promise.all(docs.map((d) => stack.client.waitForResult(d.amendmentId)));
   expect(results.map((r) => r.status)).toEqual(Array(n).fill('completed'));
   // The last release reaches the contract just after the amendment's result: read its view once it has.
-  const { view, applied } = await until(`contract at sequence ${n}`, () => stack.client.getContract(c.contractId).then((x) => (x.view.appliedSequence >= n ? x : undefined)), 10_000, 100);
+  const { view, applied } = await until(
+    `contract at sequence ${n}`,
+    () => stack.client.getContract(c.contractId).then((x) => (x.view.appliedSequence >= n ? x : undefined)),
+    10_000,
+    100,
+  );
   expect(view.appliedSequence).toBe(n);
   expect(applied!.contract.seats).toBe(100 + n);
   expect(view.run).toBeGreaterThan(1);
   const desc = await stack.client.client.workflow.getHandle(contractWorkflowId(c.contractId)).describe();
   expect(desc.historyLength).toBeLessThan(200);
   // Strict order: each amendment finished after its predecessor.
-  for (let i = 1; i < n; i++) expect(Date.parse(results[i]!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(results[i - 1]!.finishedAt!));
+  for (let i = 1; i < n; i++)
+    expect(Date.parse(results[i]!.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(results[i - 1]!.finishedAt!));
 }, 180_000);
-

@@ -24,8 +24,17 @@ test('suspending 12 named users waits for approval, naming the numbers; approved
 
   const suspend = changes(c, 2, [{ op: 'set', path: 'status', value: 'suspended' }]);
   await stack.client.submitAmendment(suspend);
-  const v = await until('pending', () => stack.client.getStatus(suspend.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)), 30_000);
-  expect(v.approval?.reasons).toEqual([{ ruleId: 'mass-change-guard', message: expect.stringMatching(/^deactivates 12 of the contract's 12 accounts \(100%\)/) }]);
+  const v = await until(
+    'pending',
+    () => stack.client.getStatus(suspend.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)),
+    30_000,
+  );
+  expect(v.approval?.reasons).toEqual([
+    {
+      ruleId: 'mass-change-guard',
+      message: expect.stringMatching(/^deactivates 12 of the contract's 12 accounts \(100%\)/),
+    },
+  ]);
   expect(Object.values(await pgSnapshot(c.domain)).map((r) => r.login)).toEqual(Array(12).fill(true)); // nothing deactivated yet
 
   await stack.client.approve(suspend.amendmentId, { by: 'dana', comment: 'the customer asked for it' });
@@ -44,7 +53,11 @@ test('terminating a 100-user contract stays pending approval under the guard, bo
 
   const terminate = changes(c, 2, [{ op: 'set', path: 'status', value: 'terminated' }]);
   await stack.client.submitAmendment(terminate);
-  const v = await until('pending', () => stack.client.getStatus(terminate.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)), 60_000);
+  const v = await until(
+    'pending',
+    () => stack.client.getStatus(terminate.amendmentId).then((x) => (x.status === 'pending_approval' ? x : undefined)),
+    60_000,
+  );
   const guard = v.approval!.reasons.find((r) => r.ruleId === 'mass-change-guard');
   expect(guard?.message).toMatch(/^deactivates 100 of the contract's 100 accounts \(100%\)/);
   expect(v.reason).toMatch(/^waiting for 1 more approval/);

@@ -24,14 +24,24 @@ let port = 0;
 
 async function startServer(): Promise<void> {
   mkdirSync(LOG_DIR, { recursive: true });
-  server = await startDevServer({ cli: need('AMENDCTL_TEST_TEMPORAL_CLI'), port, dbFile, headless: true, logFile: join(LOG_DIR, 'temporal-restart.log') });
+  server = await startDevServer({
+    cli: need('AMENDCTL_TEST_TEMPORAL_CLI'),
+    port,
+    dbFile,
+    headless: true,
+    logFile: join(LOG_DIR, 'temporal-restart.log'),
+  });
 }
 
 function startWorker(): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', server.address, '--task-queue', taskQueue], {
-    env: { ...process.env, ...referenceEnv() },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', server.address, '--task-queue', taskQueue],
+    {
+      env: { ...process.env, ...referenceEnv() },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    },
+  );
 }
 
 async function until(id: string, status: AmendmentView['status']): Promise<AmendmentView> {
@@ -66,10 +76,22 @@ test('scheduled, queued and pending-approval amendments survive a killed worker 
   expect((await client.waitForResult(`${p.id}-001`)).status).toBe('completed');
   expect((await client.waitForResult(`${s.id}-001`)).status).toBe('completed');
 
-  const pending = changes(p, 2, [{ op: 'add', path: 'namedUsers', value: { email: p.email('alice'), name: 'Alice', role: 'admin' } }], { submittedBy: 'sam' });
-  const queued = changes(p, 3, [{ op: 'add', path: 'namedUsers', value: { email: p.email('dave'), name: 'Dave', role: 'member' } }]);
+  const pending = changes(
+    p,
+    2,
+    [{ op: 'add', path: 'namedUsers', value: { email: p.email('alice'), name: 'Alice', role: 'admin' } }],
+    { submittedBy: 'sam' },
+  );
+  const queued = changes(p, 3, [
+    { op: 'add', path: 'namedUsers', value: { email: p.email('dave'), name: 'Dave', role: 'member' } },
+  ]);
   const effectiveAt = new Date(Date.now() + 25_000).toISOString();
-  const scheduled = { ...changes(s, 2, [{ op: 'add', path: 'namedUsers', value: { email: s.email('erin'), name: 'Erin', role: 'viewer' } }]), effectiveAt };
+  const scheduled = {
+    ...changes(s, 2, [
+      { op: 'add', path: 'namedUsers', value: { email: s.email('erin'), name: 'Erin', role: 'viewer' } },
+    ]),
+    effectiveAt,
+  };
   await client.submitAmendment(queued);
   await client.submitAmendment(pending);
   await client.submitAmendment(scheduled);

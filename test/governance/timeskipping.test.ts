@@ -36,8 +36,14 @@ let receiver: Receiver;
 beforeAll(async () => {
   receiver = await startReceiver(notifySecret);
   const file = join(mkdtempSync(join(tmpdir(), 'amendctl-ts-notify-')), 'notifications.yaml');
-  writeFileSync(file, `endpoints:\n  - name: approvers\n    url: ${receiver.url}\n    secret: env:AMENDCTL_TEST_TS_NOTIFY_SECRET\n`);
-  stack = await startTimeStack('ts', POLICY, { AMENDCTL_NOTIFICATIONS: file, AMENDCTL_TEST_TS_NOTIFY_SECRET: notifySecret });
+  writeFileSync(
+    file,
+    `endpoints:\n  - name: approvers\n    url: ${receiver.url}\n    secret: env:AMENDCTL_TEST_TS_NOTIFY_SECRET\n`,
+  );
+  stack = await startTimeStack('ts', POLICY, {
+    AMENDCTL_NOTIFICATIONS: file,
+    AMENDCTL_TEST_TS_NOTIFY_SECRET: notifySecret,
+  });
 });
 afterAll(async () => {
   await stack?.stop();
@@ -51,7 +57,12 @@ test('a 30-day effective date: scheduled, nothing changes, then it applies on th
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
 
   const effectiveAt = new Date((await stack.now()) + 30 * DAY).toISOString();
-  const a = { ...changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }]), effectiveAt };
+  const a = {
+    ...changes(c, 2, [
+      { op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } },
+    ]),
+    effectiveAt,
+  };
   await stack.client.submitAmendment(a);
   const scheduled = await stack.until(a.amendmentId, 'scheduled');
   expect(scheduled.reason).toBe(`takes effect at ${effectiveAt}`);
@@ -80,16 +91,24 @@ test('a 72-hour approval deadline: reminders recorded, the submitter and strange
   await stack.client.approve(a.amendmentId, { by: 'sam' });
   await stack.client.approve(a.amendmentId, { by: 'mallory', comment: 'lgtm' });
   v = await stack.until(a.amendmentId, 'pending_approval', (x) => (x.approval?.ignored.length ?? 0) === 2);
-  expect(v.approval!.ignored.map((i) => i.why)).toEqual(['sam submitted this amendment and may not approve it (separation of duties)', 'mallory is not an approver for this amendment']);
+  expect(v.approval!.ignored.map((i) => i.why)).toEqual([
+    'sam submitted this amendment and may not approve it (separation of duties)',
+    'mallory is not an approver for this amendment',
+  ]);
   expect(v.approval!.approvals).toEqual([]);
   // The Update refuses at once, with the reason.
-  await expect(stack.client.approveNow(a.amendmentId, { by: 'mallory' })).rejects.toThrow(new ApprovalRefusedError('mallory is not an approver for this amendment', 'ApproverNotAllowed'));
+  await expect(stack.client.approveNow(a.amendmentId, { by: 'mallory' })).rejects.toThrow(
+    new ApprovalRefusedError('mallory is not an approver for this amendment', 'ApproverNotAllowed'),
+  );
 
   await stack.skip(71 * HOUR);
   v = await stack.until(a.amendmentId, 'pending_approval', (x) => x.approval!.reminders.length === 2);
   expect(v.approval!.stage).toBe('primary');
   // Timers fire at (or just after) their time: within a minute of 24 h and 48 h.
-  expect(v.approval!.reminders.map((r) => Math.round((Date.parse(r.at) - requested) / 60_000))).toEqual([24 * 60, 48 * 60]);
+  expect(v.approval!.reminders.map((r) => Math.round((Date.parse(r.at) - requested) / 60_000))).toEqual([
+    24 * 60,
+    48 * 60,
+  ]);
   expect(v.approval!.reminders[0]!.to).toEqual(['dana', 'erin']);
 
   await stack.skip(2 * HOUR);
@@ -98,30 +117,40 @@ test('a 72-hour approval deadline: reminders recorded, the submitter and strange
   expect(Math.round((Date.parse(v.approval!.escalatedAt!) - requested) / 60_000)).toBe(72 * 60);
   expect(Date.parse(v.approval!.deadline!) - requested).toBe(96 * HOUR); // the escalation's 24 h from the planned deadline
   expect(v.reason).toMatch(/waiting for 1 more approval \(escalated\) from cio by /);
-  await expect(stack.client.approveNow(a.amendmentId, { by: 'dana' })).rejects.toThrow(/dana is not in the escalation approver group/);
+  await expect(stack.client.approveNow(a.amendmentId, { by: 'dana' })).rejects.toThrow(
+    /dana is not in the escalation approver group/,
+  );
 
   const r = await stack.client.approveNow(a.amendmentId, { by: 'cio', comment: 'approved after escalation' });
   expect(r).toMatchObject({ approved: true, stillNeeded: 0 });
   v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
-  expect(v.approval!.approvals).toEqual([expect.objectContaining({ by: 'cio', comment: 'approved after escalation', stage: 'escalated' })]);
+  expect(v.approval!.approvals).toEqual([
+    expect.objectContaining({ by: 'cio', comment: 'approved after escalation', stage: 'escalated' }),
+  ]);
   expect(await pgSnapshot(c.domain)).toEqual({ [c.email('alice')]: { login: true, memberOf: ['app_admin'] } });
 
   // The reminders and the escalation are in the workflow history (memo changes) for the audit.
   const history = await stack.client.handle(a.amendmentId).fetchHistory();
-  const memoKeys = (history.events ?? []).flatMap((e) => Object.keys(e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields ?? {}));
+  const memoKeys = (history.events ?? []).flatMap((e) =>
+    Object.keys(e.workflowPropertiesModifiedEventAttributes?.upsertedMemo?.fields ?? {}),
+  );
   expect(memoKeys.filter((k) => k === 'approvalReminder')).toHaveLength(2);
   expect(memoKeys.filter((k) => k === 'approvalEscalated')).toHaveLength(1);
 
   // And each was a signed notice to the configured endpoint: requested, two reminders, the escalation (to cio), the decision.
-  const ids = [1, 2].map((n) => `${a.amendmentId}:reminded:${n}`).concat([`${a.amendmentId}:requested:1`, `${a.amendmentId}:escalated:1`, `${a.amendmentId}:decided:1`]);
+  const ids = [1, 2]
+    .map((n) => `${a.amendmentId}:reminded:${n}`)
+    .concat([`${a.amendmentId}:requested:1`, `${a.amendmentId}:escalated:1`, `${a.amendmentId}:decided:1`]);
   const notices = await until('every notice delivered', async () => {
     const got = receiver.deliveries.filter((d) => String(d.headers['webhook-id']).startsWith(`${a.amendmentId}:`));
     return ids.every((id) => got.some((d) => d.headers['webhook-id'] === id)) ? got : undefined;
   });
   expect(notices.every((d) => d.verified && d.hmacOk)).toBe(true);
   expect(notices.map((d) => String(d.headers['webhook-id'])).sort()).toEqual([...ids].sort());
-  const escalated = JSON.stringify(notices.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:escalated:1`)!.json);
+  const escalated = JSON.stringify(
+    notices.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:escalated:1`)!.json,
+  );
   expect(escalated).toContain('cio');
 });
 
@@ -144,10 +173,26 @@ test('a scheduled amendment is superseded by a later one for its sequence; anoth
   expect((await stack.client.waitForResult(`${c.id}-001`)).status).toBe('completed');
   const t = await stack.now();
 
-  const first = { ...changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }], { amendmentId: `${c.id}-002a` }), effectiveAt: new Date(t + 30 * DAY).toISOString() };
+  const first = {
+    ...changes(
+      c,
+      2,
+      [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }],
+      { amendmentId: `${c.id}-002a` },
+    ),
+    effectiveAt: new Date(t + 30 * DAY).toISOString(),
+  };
   await stack.client.submitAmendment(first);
   await stack.until(first.amendmentId, 'scheduled');
-  const second = { ...changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'viewer' } }], { amendmentId: `${c.id}-002b` }), effectiveAt: new Date(t + 10 * DAY).toISOString() };
+  const second = {
+    ...changes(
+      c,
+      2,
+      [{ op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'viewer' } }],
+      { amendmentId: `${c.id}-002b` },
+    ),
+    effectiveAt: new Date(t + 10 * DAY).toISOString(),
+  };
   await stack.client.submitAmendment(second);
 
   const gone = await stack.client.waitForResult(first.amendmentId);
@@ -155,7 +200,10 @@ test('a scheduled amendment is superseded by a later one for its sequence; anoth
   expect(gone.reason).toMatch(new RegExp(`superseded by amendment ${second.amendmentId} before it took effect`));
   expect(gone.cancellation).toMatchObject({ kind: 'superseded', by: second.amendmentId });
 
-  const third = { ...changes(c, 3, [{ op: 'set', path: 'seats', value: 20 }]), effectiveAt: new Date(t + 20 * DAY).toISOString() };
+  const third = {
+    ...changes(c, 3, [{ op: 'set', path: 'seats', value: 20 }]),
+    effectiveAt: new Date(t + 20 * DAY).toISOString(),
+  };
   await stack.client.submitAmendment(third);
   await stack.until(third.amendmentId, 'scheduled');
   await stack.client.cancel(third.amendmentId, { by: 'ops-olga', reason: 'deal renegotiated' });
@@ -179,7 +227,11 @@ test('a gap in the sequence is reported by number, and the waiting amendment end
   await stack.client.submitAmendment(fourth);
   let v = await stack.until(fourth.amendmentId, 'queued', (x) => (x.queue?.missing.length ?? 0) > 0);
   expect(v.queue!.missing).toEqual([2, 3]);
-  expect(v.reason).toMatch(new RegExp(`^sequence 2, 3 of contract ${c.contractId} has not arrived \\(the contract is at sequence 1\\); this amendment ends invalid at `));
+  expect(v.reason).toMatch(
+    new RegExp(
+      `^sequence 2, 3 of contract ${c.contractId} has not arrived \\(the contract is at sequence 1\\); this amendment ends invalid at `,
+    ),
+  );
 
   // Sequence 2 arrives and applies; 3 is still missing, and the gap clock keeps running.
   await stack.client.submitAmendment(changes(c, 2, [{ op: 'set', path: 'seats', value: 11 }]));
@@ -190,14 +242,18 @@ test('a gap in the sequence is reported by number, and the waiting amendment end
   await stack.skip(2 * DAY + HOUR);
   v = await stack.client.waitForResult(fourth.amendmentId);
   expect(v.status).toBe('invalid');
-  expect(v.reason).toMatch(/^sequence 3 of contract .* has not arrived .* by the gap deadline .*; amendment .*-004 \(sequence 4\) cannot apply without it/);
+  expect(v.reason).toMatch(
+    /^sequence 3 of contract .* has not arrived .* by the gap deadline .*; amendment .*-004 \(sequence 4\) cannot apply without it/,
+  );
   const { view } = await stack.client.getContract(c.contractId);
   expect(view).toMatchObject({ appliedSequence: 2, waiting: [] });
 });
 
 test('a gap filled before its deadline: the early amendment applies after its predecessor', async () => {
   const c = customer('fill');
-  const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }]);
+  const second = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } },
+  ]);
   await stack.client.submitAmendment(second);
   await stack.until(second.amendmentId, 'queued', (x) => x.queue?.missing.join() === '1');
   await stack.skip(1 * DAY);

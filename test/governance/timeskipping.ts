@@ -23,8 +23,16 @@ type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
 
 export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
   const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
-  if (typeof create !== 'function') throw new Error('@temporalio/testing no longer has TestWorkflowEnvironment.create: connect per file with createTimeSkipping instead');
-  const env = await create.call(TestWorkflowEnvironment, { server: { type: 'existing' }, address: need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'), namespace: 'default', supportsTimeSkipping: true });
+  if (typeof create !== 'function')
+    throw new Error(
+      '@temporalio/testing no longer has TestWorkflowEnvironment.create: connect per file with createTimeSkipping instead',
+    );
+  const env = await create.call(TestWorkflowEnvironment, {
+    server: { type: 'existing' },
+    address: need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'),
+    namespace: 'default',
+    supportsTimeSkipping: true,
+  });
   if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
   return env;
 }
@@ -39,12 +47,20 @@ export interface TimeStack {
   /** Skip `ms` of server time (timers fire; workflows run), in about no wall time. */
   skip(ms: number): Promise<void>;
   /** Poll (wall time, server clock locked) until the amendment is in `status`. */
-  until(amendmentId: string, status: AmendmentView['status'], what?: (v: AmendmentView) => boolean): Promise<AmendmentView>;
+  until(
+    amendmentId: string,
+    status: AmendmentView['status'],
+    what?: (v: AmendmentView) => boolean,
+  ): Promise<AmendmentView>;
   stop(): Promise<void>;
 }
 
 /** `approvals`: the AMENDCTL_APPROVALS content (JSON) for this stack's worker; `extraEnv`: more of its environment. */
-export async function startTimeStack(name: string, approvals?: object, extraEnv: Record<string, string> = {}): Promise<TimeStack> {
+export async function startTimeStack(
+  name: string,
+  approvals?: object,
+  extraEnv: Record<string, string> = {},
+): Promise<TimeStack> {
   const env = await timeSkippingEnv();
   const workerEnv = referenceEnv(extraEnv);
   Object.assign(process.env, workerEnv);
@@ -75,7 +91,8 @@ export async function startTimeStack(name: string, approvals?: object, extraEnv:
       for (;;) {
         const v = await client.getStatus(amendmentId).catch(() => undefined);
         if (v && v.status === status && what(v)) return v;
-        if (Date.now() > deadline) throw new Error(`${amendmentId}: ${v?.status ?? 'not found'} (${v?.reason ?? ''}), expected ${status}`);
+        if (Date.now() > deadline)
+          throw new Error(`${amendmentId}: ${v?.status ?? 'not found'} (${v?.reason ?? ''}), expected ${status}`);
         await new Promise((r) => setTimeout(r, 150));
       }
     },

@@ -14,10 +14,21 @@ export const harnessSigner = (): ApprovalSigner => (signer ??= loadSigningKey(ne
 type Decision = { by: string; comment?: string; reason?: string };
 
 /** The decision with a proof for the amendment's current plan (queried from the workflow). */
-export async function proven<D extends Decision>(h: WorkflowHandle, decision: 'approve' | 'reject', d: D): Promise<D & { proof: string }> {
+export async function proven<D extends Decision>(
+  h: WorkflowHandle,
+  decision: 'approve' | 'reject',
+  d: D,
+): Promise<D & { proof: string }> {
   const v = await h.query<AmendmentView>('status');
   if (!v.planHash) throw new Error(`${v.amendmentId} has no plan yet (status ${v.status}): nothing to sign for`);
   const by = d.by.trim();
-  const { token } = harnessSigner().sign({ amendmentId: v.amendmentId, planHash: v.planHash, decision, by, via: 'service', text: decision === 'approve' ? d.comment : d.reason?.trim() });
+  const { token } = harnessSigner().sign({
+    amendmentId: v.amendmentId,
+    planHash: v.planHash,
+    decision,
+    by,
+    via: 'service',
+    text: decision === 'approve' ? d.comment : d.reason?.trim(),
+  });
   return { ...d, proof: token };
 }

@@ -17,6 +17,9 @@ export function testEnv(): Record<string, string> {
 export function need(name: string): string {
   // global-setup puts these in the environment the test workers inherit; the file is for tools.
   const v = process.env[name] ?? testEnv()[name];
-  if (v === undefined) throw new Error(`${name} is not set: the harness did not start the server that provides it (AMENDCTL_TEST_SERVERS?)`);
+  if (v === undefined)
+    throw new Error(
+      `${name} is not set: the harness did not start the server that provides it (AMENDCTL_TEST_SERVERS?)`,
+    );
   return v;
 }

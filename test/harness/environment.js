@@ -19,7 +19,9 @@ class AmendctlEnvironment extends TestEnvironment {
     const atEnd = this.global.__amendctlSdkAtEnd;
     const open = typeof atEnd === 'function' ? atEnd() : 0;
     if (open > 0) {
-      process.stderr.write(`\n  ${relative(this.rootDir, this.testPath)}: ${open} Temporal native object(s) (NativeConnection, Worker) still open after the file's afterAll: close them there\n`);
+      process.stderr.write(
+        `\n  ${relative(this.rootDir, this.testPath)}: ${open} Temporal native object(s) (NativeConnection, Worker) still open after the file's afterAll: close them there\n`,
+      );
     }
     await super.teardown();
   }

@@ -18,14 +18,21 @@ import { CACHE, LOG_DIR } from './proc';
 function quietGrpc(): void {
   mkdirSync(LOG_DIR, { recursive: true });
   const file = join(LOG_DIR, 'harness.log');
-  const write = (level: string) => (...args: unknown[]): void => appendFileSync(file, `${new Date().toISOString()} grpc ${level} ${format(...args)}\n`);
+  const write =
+    (level: string) =>
+    (...args: unknown[]): void =>
+      appendFileSync(file, `${new Date().toISOString()} grpc ${level} ${format(...args)}\n`);
   // The copy @temporalio/client uses (not a dependency of ours).
-  const grpc = require(require.resolve('@grpc/grpc-js', { paths: [dirname(require.resolve('@temporalio/client'))] })) as { setLogger(logger: Partial<Console>): void }; // eslint-disable-line @typescript-eslint/no-require-imports
+  const grpcPath = require.resolve('@grpc/grpc-js', { paths: [dirname(require.resolve('@temporalio/client'))] });
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const grpc = require(grpcPath) as { setLogger(logger: Partial<Console>): void };
   grpc.setLogger({ error: write('E'), info: write('I'), debug: write('D') });
 }
 
 export default async function globalSetup(): Promise<void> {
-  const only = process.env.AMENDCTL_TEST_SERVERS?.split(',').map((s) => s.trim()).filter(Boolean);
+  const only = process.env.AMENDCTL_TEST_SERVERS?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   const chosen = only ? servers.filter((s) => only.includes(s.name)) : servers;
   mkdirSync(CACHE, { recursive: true });
   quietGrpc();
@@ -35,7 +42,9 @@ export default async function globalSetup(): Promise<void> {
   process.env.AMENDCTL_TEST_RUN_ID ??= String(process.pid);
   const started: Array<() => Promise<void>> = [];
   (globalThis as { __amendctlStops?: typeof started }).__amendctlStops = started;
-  const env: Record<string, string> = { ...writeApprovalKeys(join(CACHE, 'test-runs', `approval-keys-${process.env.AMENDCTL_TEST_RUN_ID}`)) };
+  const env: Record<string, string> = {
+    ...writeApprovalKeys(join(CACHE, 'test-runs', `approval-keys-${process.env.AMENDCTL_TEST_RUN_ID}`)),
+  };
   const t0 = Date.now();
   const results = await Promise.allSettled(
     chosen.map(async (s) => {
@@ -46,7 +55,9 @@ export default async function globalSetup(): Promise<void> {
       process.stdout.write(`  harness: ${s.name} up in ${Date.now() - t} ms\n`);
     }),
   );
-  const failed = results.flatMap((r, i) => (r.status === 'rejected' ? [`${chosen[i]!.name}: ${String((r.reason as Error)?.message ?? r.reason)}`] : []));
+  const failed = results.flatMap((r, i) =>
+    r.status === 'rejected' ? [`${chosen[i]!.name}: ${String((r.reason as Error)?.message ?? r.reason)}`] : [],
+  );
   if (failed.length > 0) {
     await Promise.allSettled(started.map((stop) => stop()));
     throw new Error(`test servers failed to start:\n  ${failed.join('\n  ')}`);

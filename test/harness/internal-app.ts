@@ -88,7 +88,12 @@ export class InternalApp {
       this.rejected.push(bad);
       return send(401, { error: bad });
     }
-    this.lastSigned = { method: req.method!, path: req.url!, headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])), body };
+    this.lastSigned = {
+      method: req.method!,
+      path: req.url!,
+      headers: Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)])),
+      body,
+    };
     const injected = this.inject.shift();
     if (injected) return send(injected.status, { error: 'injected' }, injected.headers);
     let parsed: Record<string, unknown> = {};
@@ -102,7 +107,10 @@ export class InternalApp {
     this.lastBody = parsed;
     // Split first, then decode each segment: an encoded "/" stays inside its segment.
     const url = new URL(req.url!, 'http://x');
-    const seg = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
+    const seg = url.pathname
+      .split('/')
+      .slice(1)
+      .map((s) => decodeURIComponent(s));
     if (seg[0] !== 'api') return send(404, { error: 'no route' });
     const [, kind, a, b, c] = seg;
     const m = req.method;
@@ -130,14 +138,14 @@ export class InternalApp {
         return send(204);
       }
       if (b === 'roles' && c !== undefined) {
-        if (m === 'PUT') return u.roles.add(c), send(204);
+        if (m === 'PUT') return (u.roles.add(c), send(204));
         if (m === 'DELETE') return u.roles.delete(c) ? send(204) : send(404, { error: 'no such role' });
       }
     }
     if (kind === 'groups' && a !== undefined && b === 'members' && c !== undefined) {
       const u = this.users.get(c);
       if (!u) return send(404, { error: 'no user' });
-      if (m === 'PUT') return u.groups.add(a), send(204);
+      if (m === 'PUT') return (u.groups.add(a), send(204));
       if (m === 'DELETE') return u.groups.delete(a) ? send(204) : send(404, { error: 'not a member' });
     }
     return send(405, { error: `no route for ${m} ${req.url}` });

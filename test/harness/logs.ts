@@ -20,7 +20,8 @@ const ROOT = join(__dirname, '..', '..');
 export const TEST_LOG_DIR = join(ROOT, '.cache', 'test-logs', 'tests');
 
 const LEVELS: LogLevel[] = ['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR'];
-export const TEST_LOG_LEVEL: LogLevel = LEVELS.find((l) => l === process.env.AMENDCTL_TEST_LOG_LEVEL?.toUpperCase()) ?? 'WARN';
+export const TEST_LOG_LEVEL: LogLevel =
+  LEVELS.find((l) => l === process.env.AMENDCTL_TEST_LOG_LEVEL?.toUpperCase()) ?? 'WARN';
 export const SHOW_LOGS = process.env.AMENDCTL_TEST_LOGS === 'show';
 
 /** The log file of the test file at `testPath` (the reporter computes the same path). */
@@ -55,13 +56,21 @@ export function writeTestLog(file: string, level: string, message: string, meta?
 
 /** console.* of the code under test and the test itself, written to the file's log. */
 export function captureConsole(file: string, target: Console = console): void {
-  const write = (level: string) => (...args: unknown[]): void => writeTestLog(file, level, formatWithOptions({ depth: 6 }, ...args));
+  const write =
+    (level: string) =>
+    (...args: unknown[]): void =>
+      writeTestLog(file, level, formatWithOptions({ depth: 6 }, ...args));
   target.log = write('console.log');
   target.info = write('console.info');
   target.debug = write('console.debug');
   target.warn = write('console.warn');
   target.error = write('console.error');
-  target.trace = (...args: unknown[]): void => writeTestLog(file, 'console.trace', `${formatWithOptions({ depth: 6 }, ...args)}\n${new Error().stack?.split('\n').slice(2).join('\n') ?? ''}`);
+  target.trace = (...args: unknown[]): void =>
+    writeTestLog(
+      file,
+      'console.trace',
+      `${formatWithOptions({ depth: 6 }, ...args)}\n${new Error().stack?.split('\n').slice(2).join('\n') ?? ''}`,
+    );
 }
 
 /** The SDK's logger for the tests: entries at `TEST_LOG_LEVEL` and above, to this test file's log. */

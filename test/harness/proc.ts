@@ -22,10 +22,16 @@ export function portOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return devserverPortOpen(host, port);
 }
 
-export async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000, child?: ChildProcess): Promise<void> {
+export async function waitFor(
+  what: string,
+  check: () => Promise<boolean>,
+  timeoutMs = 60_000,
+  child?: ChildProcess,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child && child.exitCode !== null) throw new Error(`${what}: exited with code ${child.exitCode} before it was ready (see ${LOG_DIR})`);
+    if (child && child.exitCode !== null)
+      throw new Error(`${what}: exited with code ${child.exitCode} before it was ready (see ${LOG_DIR})`);
     if (await check().catch(() => false)) return;
     if (Date.now() > deadline) throw new Error(`${what}: not ready after ${timeoutMs} ms (see ${LOG_DIR})`);
     await new Promise((r) => setTimeout(r, 150));

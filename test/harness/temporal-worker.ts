@@ -15,7 +15,9 @@ const file = currentTestLog();
 if (file && !SHOW_LOGS) {
   sdk.Runtime.defaultOptions = {
     logger: new TestFileLogger(file),
-    telemetryOptions: { logging: { filter: sdk.makeTelemetryFilterString({ core: TEST_LOG_LEVEL, other: 'ERROR' }), forward: {} } },
+    telemetryOptions: {
+      logging: { filter: sdk.makeTelemetryFilterString({ core: TEST_LOG_LEVEL, other: 'ERROR' }), forward: {} },
+    },
   };
 } else if (SHOW_LOGS) {
   sdk.Runtime.defaultOptions = { logger: new sdk.DefaultLogger(TEST_LOG_LEVEL) };

@@ -22,8 +22,11 @@ class TestLogReporter {
     if (lines.at(-1) === '') lines.pop();
     if (lines.length === 0) return process.stderr.write(`\n  log of ${rel}: empty (${relative(this.root, file)})\n`);
     const shown = lines.slice(-MAX_LINES);
-    const what = shown.length < lines.length ? `the last ${shown.length} of ${lines.length} lines` : `${lines.length} lines`;
-    process.stderr.write(`\n  ---- log of ${rel} (${what}, ${relative(this.root, file)}) ----\n${shown.join('\n')}\n  ---- end of the log of ${rel} ----\n\n`);
+    const what =
+      shown.length < lines.length ? `the last ${shown.length} of ${lines.length} lines` : `${lines.length} lines`;
+    process.stderr.write(
+      `\n  ---- log of ${rel} (${what}, ${relative(this.root, file)}) ----\n${shown.join('\n')}\n  ---- end of the log of ${rel} ----\n\n`,
+    );
   }
 }
 

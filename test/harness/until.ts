@@ -3,7 +3,12 @@
  * `what` and the last error seen. The way a test waits for something: a condition with a
  * deadline, never a fixed sleep.
  */
-export async function until<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, everyMs = 200): Promise<T> {
+export async function until<T>(
+  what: string,
+  fn: () => Promise<T | undefined>,
+  timeoutMs = 30_000,
+  everyMs = 200,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
@@ -12,7 +17,10 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined>, t
       return undefined;
     });
     if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last !== undefined ? ` (last error: ${String((last as Error)?.message ?? last)})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `${what}: not within ${timeoutMs} ms${last !== undefined ? ` (last error: ${String((last as Error)?.message ?? last)})` : ''}`,
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }

@@ -14,8 +14,14 @@ export interface Row {
 
 /** One line, at most `n` characters, unsafe characters made visible (the table is read in a terminal). */
 export function excerpt(text: string, n = 110): string {
-  // eslint-disable-next-line no-control-regex -- control characters are what is made visible
-  const line = text.replace(/\s+/g, ' ').replace(/[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g, (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`).trim();
+  const line = text
+    .replace(/\s+/g, ' ')
+    .replace(
+      // eslint-disable-next-line no-control-regex -- control characters are what is made visible
+      /[\u0000-\u001F\u007F-\u009F\u200B-\u200F\u202A-\u202E\u2066-\u2069\uFEFF]/g,
+      (c) => `<U+${c.charCodeAt(0).toString(16).toUpperCase().padStart(4, '0')}>`,
+    )
+    .trim();
   return line.length > n ? `${line.slice(0, n - 1)}…` : line;
 }
 
@@ -31,10 +37,26 @@ export class HostileTable {
   /** The table, compact: one line a row, columns padded to the widest of the first few. */
   print(): void {
     const w = (k: keyof Row, max: number) => Math.min(max, Math.max(k.length, ...this.rows.map((r) => r[k].length)));
-    const cols: Array<[keyof Row, number]> = [['id', w('id', 12)], ['boundary', w('boundary', 22)], ['input', w('input', 60)], ['outcome', w('outcome', 26)], ['message', 0]];
+    const cols: Array<[keyof Row, number]> = [
+      ['id', w('id', 12)],
+      ['boundary', w('boundary', 22)],
+      ['input', w('input', 60)],
+      ['outcome', w('outcome', 26)],
+      ['message', 0],
+    ];
     const line = (r: Row): string => cols.map(([k, n]) => (n ? r[k].padEnd(n) : r[k])).join(' | ');
-    const head: Row = { id: 'case', boundary: 'boundary', input: 'input', outcome: 'outcome', message: 'message excerpt' };
-    const out = [`\n  hostile input, ${this.title}: ${this.rows.length} cases`, `  ${line(head)}`, ...this.rows.map((r) => `  ${line(r)}`)];
+    const head: Row = {
+      id: 'case',
+      boundary: 'boundary',
+      input: 'input',
+      outcome: 'outcome',
+      message: 'message excerpt',
+    };
+    const out = [
+      `\n  hostile input, ${this.title}: ${this.rows.length} cases`,
+      `  ${line(head)}`,
+      ...this.rows.map((r) => `  ${line(r)}`),
+    ];
     process.stdout.write(`${out.join('\n')}\n`);
   }
 }
@@ -56,8 +78,14 @@ export function inputErrorOf(fn: () => unknown): InputError {
  * names it as `file: path: message`. Fails listing the issues there were.
  */
 export function issueAt(err: InputError, path: string, what: RegExp, file?: string): InputIssue {
-  const issue = err.issues.find((i) => i.path === path && what.test(i.message) && (file === undefined || i.file === file));
-  if (!issue) throw new Error(`no issue at "${path}"${file ? ` in ${file}` : ''} matching ${what}; the error was:\n${err.message}`);
-  if (!err.message.includes(`${file !== undefined ? `${file}: ` : ''}${path || '(root)'}: ${issue.message}`)) throw new Error(`the error text does not name where: ${err.message}`);
+  const issue = err.issues.find(
+    (i) => i.path === path && what.test(i.message) && (file === undefined || i.file === file),
+  );
+  if (!issue)
+    throw new Error(
+      `no issue at "${path}"${file ? ` in ${file}` : ''} matching ${what}; the error was:\n${err.message}`,
+    );
+  if (!err.message.includes(`${file !== undefined ? `${file}: ` : ''}${path || '(root)'}: ${issue.message}`))
+    throw new Error(`the error text does not name where: ${err.message}`);
   return issue;
 }

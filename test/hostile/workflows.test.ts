@@ -13,7 +13,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { WorkflowNotFoundError, WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { InputError } from '../../src/domain/errors';
-import { amendmentWorkflowId, contractWorkflowId, SA, type AmendmentView, type ContractView } from '../../src/workflows/definitions';
+import {
+  amendmentWorkflowId,
+  contractWorkflowId,
+  SA,
+  type AmendmentView,
+  type ContractView,
+} from '../../src/workflows/definitions';
 import { baseline, changes, customer, type Customer } from '../workflows/fixtures';
 import { pgSnapshot, startStack, type Stack } from '../workflows/stack';
 import { until } from '../harness/until';
@@ -29,7 +35,11 @@ const started: string[] = [];
 
 const view = (on: Target): Promise<AmendmentView> => stack.client.getStatus(ids[on]);
 const contractView = (): Promise<ContractView> => stack.client.getContract(c.contractId).then((x) => x.view);
-const STATUS: Record<Target, AmendmentView['status']> = { holder: 'pending_approval', queued: 'queued', scheduled: 'scheduled' };
+const STATUS: Record<Target, AmendmentView['status']> = {
+  holder: 'pending_approval',
+  queued: 'queued',
+  scheduled: 'scheduled',
+};
 
 /** The query answers (no failed task in the way) and no workflow task is being retried. */
 async function answering(h: WorkflowHandle): Promise<void> {
@@ -51,13 +61,22 @@ beforeAll(async () => {
   stack = await startStack('hostile', { approvalsFile: approvals });
   c = customer('hostile');
   const holder = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
-  const queued = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('bob'), name: 'Bob', role: 'member' } }]);
-  const scheduled = { ...changes(c, 3, [{ op: 'set', path: 'seats', value: 12 }]), effectiveAt: new Date(Date.now() + 30 * 86_400_000).toISOString() };
+  const queued = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('bob'), name: 'Bob', role: 'member' } },
+  ]);
+  const scheduled = {
+    ...changes(c, 3, [{ op: 'set', path: 'seats', value: 12 }]),
+    effectiveAt: new Date(Date.now() + 30 * 86_400_000).toISOString(),
+  };
   for (const a of [holder, queued, scheduled]) await stack.client.submitAmendment(a);
   ids.holder = holder.amendmentId;
   ids.queued = queued.amendmentId;
   ids.scheduled = scheduled.amendmentId;
-  await until('holder pending approval', () => view('holder').then((v) => (v.status === 'pending_approval' ? v : undefined)), 30_000);
+  await until(
+    'holder pending approval',
+    () => view('holder').then((v) => (v.status === 'pending_approval' ? v : undefined)),
+    30_000,
+  );
   await until('queued names the holder', () => view('queued').then((v) => (v.queue?.holder ? v : undefined)), 30_000);
   await until('scheduled', () => view('scheduled').then((v) => (v.status === 'scheduled' ? v : undefined)), 30_000);
   const wf = stack.client.client.workflow;
@@ -82,7 +101,10 @@ beforeAll(async () => {
         taskQueue: stack.taskQueue,
         workflowId: amendmentWorkflowId(amendmentId),
         args: [input],
-        typedSearchAttributes: [{ key: SA.AmendmentId, value: amendmentId }, { key: SA.AmendmentStatus, value: 'queued' }],
+        typedSearchAttributes: [
+          { key: SA.AmendmentId, value: amendmentId },
+          { key: SA.AmendmentStatus, value: 'queued' },
+        ],
       });
       started.push(handle.workflowId);
       return handle;
@@ -100,7 +122,8 @@ async function runCase(k: WorkflowCase): Promise<void> {
   const on: Target = 'on' in e && e.on !== 'contract' ? e.on : 'holder';
   const before = await view(on);
   const contractBefore = await contractView();
-  const row = (outcome: string, message: string): void => table.add({ id: k.id, boundary: k.boundary, input: k.input, outcome, message });
+  const row = (outcome: string, message: string): void =>
+    table.add({ id: k.id, boundary: k.boundary, input: k.input, outcome, message });
   let thrown: unknown;
   try {
     await k.send(ctx);
@@ -112,7 +135,12 @@ async function runCase(k: WorkflowCase): Promise<void> {
     case 'ignored': {
       if (thrown) throw thrown;
       const n = recorded(before, e.list).length;
-      const after = await until(`${k.id} recorded`, () => view(on).then((v) => (recorded(v, e.list).length > n ? v : undefined)), 15_000, 100);
+      const after = await until(
+        `${k.id} recorded`,
+        () => view(on).then((v) => (recorded(v, e.list).length > n ? v : undefined)),
+        15_000,
+        100,
+      );
       const entry = recorded(after, e.list)[n]!;
       expect(entry.why).toMatch(e.why);
       if (e.by) expect(entry.by).toMatch(e.by);
@@ -139,9 +167,13 @@ async function runCase(k: WorkflowCase): Promise<void> {
     }
     case 'server-refused': {
       expect(thrown).toBeDefined();
-      const msg = `${(thrown as Error).name}: ${(thrown as Error).message} ${String(((thrown as Error).cause as Error | undefined)?.message ?? '')}`.trim();
+      const msg =
+        `${(thrown as Error).name}: ${(thrown as Error).message} ${String(((thrown as Error).cause as Error | undefined)?.message ?? '')}`.trim();
       expect(msg).toMatch(e.why);
-      if (e.noWorkflow) await expect(ctx.client.client.workflow.getHandle(amendmentWorkflowId(ctx.ids[e.noWorkflow]!)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+      if (e.noWorkflow)
+        await expect(
+          ctx.client.client.workflow.getHandle(amendmentWorkflowId(ctx.ids[e.noWorkflow]!)).describe(),
+        ).rejects.toBeInstanceOf(WorkflowNotFoundError);
       const after = await view(on);
       expect(after.status).toBe(STATUS[on]);
       expect(recorded(after, 'approval')).toEqual(recorded(before, 'approval'));
@@ -153,7 +185,10 @@ async function runCase(k: WorkflowCase): Promise<void> {
       await answering(ctx[on]);
       const after = await view(on);
       expect({ ...after, reason: undefined }).toEqual({ ...before, reason: undefined });
-      row('no handler: nothing changes', `status ${after.status}; ${recorded(after, 'approval').length} ignored decisions as before`);
+      row(
+        'no handler: nothing changes',
+        `status ${after.status}; ${recorded(after, 'approval').length} ignored decisions as before`,
+      );
       break;
     }
     case 'contract-ignored': {
@@ -166,14 +201,20 @@ async function runCase(k: WorkflowCase): Promise<void> {
       expect(after.scheduled).toEqual(contractBefore.scheduled);
       expect(after.appliedSequence).toBe(contractBefore.appliedSequence);
       expect((await stack.client.getContract(c.contractId)).applied).toBeNull();
-      row('ignored by the contract', `holder ${after.holder}, waiting ${after.waiting.map((w) => w.amendmentId).join(', ')}, applied sequence ${after.appliedSequence}: as before`);
+      row(
+        'ignored by the contract',
+        `holder ${after.holder}, waiting ${after.waiting.map((w) => w.amendmentId).join(', ')}, applied sequence ${after.appliedSequence}: as before`,
+      );
       break;
     }
     case 'client-refused': {
       expect(thrown).toBeInstanceOf(InputError);
       const issue = (thrown as InputError).issues.find((i) => i.path === e.path && e.why.test(i.message));
       if (!issue) throw new Error(`${k.id}: no issue at "${e.path}" matching ${e.why}: ${(thrown as Error).message}`);
-      if (e.noWorkflow) await expect(ctx.client.client.workflow.getHandle(amendmentWorkflowId(ctx.ids[e.noWorkflow]!)).describe()).rejects.toBeInstanceOf(WorkflowNotFoundError);
+      if (e.noWorkflow)
+        await expect(
+          ctx.client.client.workflow.getHandle(amendmentWorkflowId(ctx.ids[e.noWorkflow]!)).describe(),
+        ).rejects.toBeInstanceOf(WorkflowNotFoundError);
       const after = await view(on);
       expect(recorded(after, 'approval')).toEqual(recorded(before, 'approval'));
       expect(after.status).toBe(STATUS[on]);
@@ -182,7 +223,9 @@ async function runCase(k: WorkflowCase): Promise<void> {
     }
     case 'ended-invalid': {
       if (thrown) throw thrown;
-      const result = (await ctx.client.client.workflow.getHandle(started[started.length - 1]!).result()) as AmendmentView;
+      const result = (await ctx.client.client.workflow
+        .getHandle(started[started.length - 1]!)
+        .result()) as AmendmentView;
       expect(result.status).toBe('invalid');
       expect(result.reason).toMatch(e.why);
       expect(result.operations).toEqual([]); // nothing half-applied: no operation ever ran
@@ -212,17 +255,27 @@ describe('nothing stuck: valid messages still finish every workflow', () => {
     const scheduled = await stack.client.waitForResult(ids.scheduled, { pollMs: 200 });
     expect(scheduled).toMatchObject({ status: 'rejected', cancellation: { kind: 'cancelled', by: 'olga' } });
     // Exactly what the contract says: ada (admin, from the baseline) and bob (member, from sequence 2).
-    expect(await pgSnapshot(c.domain)).toEqual({ [c.email('ada')]: { login: true, memberOf: ['app_admin'] }, [c.email('bob')]: { login: true, memberOf: ['app_write'] } });
+    expect(await pgSnapshot(c.domain)).toEqual({
+      [c.email('ada')]: { login: true, memberOf: ['app_admin'] },
+      [c.email('bob')]: { login: true, memberOf: ['app_write'] },
+    });
     const line = await contractView();
     expect(line).toMatchObject({ appliedSequence: 2, waiting: [], scheduled: [] });
     expect(line.holder).toBeUndefined();
     // Amendments started by hand applied nothing.
-    for (const tag of ['raw2', 'raw3', 'raw4']) expect(await pgSnapshot(`${ctx.ids[tag]!.replace(/-001$/, '')}.test`)).toEqual({});
+    for (const tag of ['raw2', 'raw3', 'raw4'])
+      expect(await pgSnapshot(`${ctx.ids[tag]!.replace(/-001$/, '')}.test`)).toEqual({});
   });
 
   test('no history holds a failed workflow task, and the table has every row', async () => {
     const wf = stack.client.client.workflow;
-    for (const id of [amendmentWorkflowId(ids.holder), amendmentWorkflowId(ids.queued), amendmentWorkflowId(ids.scheduled), contractWorkflowId(c.contractId), ...started]) {
+    for (const id of [
+      amendmentWorkflowId(ids.holder),
+      amendmentWorkflowId(ids.queued),
+      amendmentWorkflowId(ids.scheduled),
+      contractWorkflowId(c.contractId),
+      ...started,
+    ]) {
       const history = await wf.getHandle(id).fetchHistory();
       const failed = (history.events ?? []).filter((ev) => ev.workflowTaskFailedEventAttributes);
       expect({ id, failedTasks: failed.length }).toEqual({ id, failedTasks: 0 });

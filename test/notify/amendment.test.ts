@@ -20,7 +20,10 @@ let stack: Stack;
 beforeAll(async () => {
   receiver = await startReceiver(secret);
   const file = join(dir, 'notifications.yaml');
-  writeFileSync(file, `endpoints:\n  - name: approvers\n    url: ${receiver.url}\n    secret: env:AMENDCTL_TEST_NOTIFY_SECRET\n    inboxUrl: https://amendctl.example.com\n`);
+  writeFileSync(
+    file,
+    `endpoints:\n  - name: approvers\n    url: ${receiver.url}\n    secret: env:AMENDCTL_TEST_NOTIFY_SECRET\n    inboxUrl: https://amendctl.example.com\n`,
+  );
   stack = await startStack('notices', { env: { AMENDCTL_NOTIFICATIONS: file, AMENDCTL_TEST_NOTIFY_SECRET: secret } });
 }, 60_000);
 afterAll(async () => {
@@ -30,14 +33,20 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-type Slack = { text: string; blocks: Array<{ type: string; text?: { text: string }; elements?: Array<{ text: string }> }> };
-const textOf = (m: Slack): string => [m.text, ...m.blocks.flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text)])].join('\n');
+type Slack = {
+  text: string;
+  blocks: Array<{ type: string; text?: { text: string }; elements?: Array<{ text: string }> }>;
+};
+const textOf = (m: Slack): string =>
+  [m.text, ...m.blocks.flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text)])].join('\n');
 
 test('requested, then decided: signed notices with the rule, the grants, who may decide, and who approved', async () => {
   const c = customer('notices');
   const a = baseline(c, [['alice', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(a);
-  const requested = await until('the requested notice', async () => receiver.deliveries.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:requested:1`));
+  const requested = await until('the requested notice', async () =>
+    receiver.deliveries.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:requested:1`),
+  );
   expect({ verified: requested.verified, hmacOk: requested.hmacOk }).toEqual({ verified: true, hmacOk: true });
   const asked = textOf(requested.json as Slack);
   expect(asked).toContain(a.amendmentId);
@@ -47,9 +56,16 @@ test('requested, then decided: signed notices with the rule, the grants, who may
 
   await stack.client.approve(a.amendmentId, { by: 'dana', comment: 'ok' });
   expect((await stack.client.waitForResult(a.amendmentId)).status).toBe('completed');
-  const decided = await until('the decided notice', async () => receiver.deliveries.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:decided:1`));
+  const decided = await until('the decided notice', async () =>
+    receiver.deliveries.find((d) => d.headers['webhook-id'] === `${a.amendmentId}:decided:1`),
+  );
   expect(decided.verified).toBe(true);
   expect(textOf(decided.json as Slack)).toMatch(/approved.*dana|dana.*approved/is);
   // One delivery per notice: nothing sent twice.
-  expect(receiver.deliveries.filter((d) => String(d.headers['webhook-id']).startsWith(`${a.amendmentId}:`)).map((d) => d.headers['webhook-id']).sort()).toEqual([`${a.amendmentId}:decided:1`, `${a.amendmentId}:requested:1`]);
+  expect(
+    receiver.deliveries
+      .filter((d) => String(d.headers['webhook-id']).startsWith(`${a.amendmentId}:`))
+      .map((d) => d.headers['webhook-id'])
+      .sort(),
+  ).toEqual([`${a.amendmentId}:decided:1`, `${a.amendmentId}:requested:1`]);
 }, 120_000);

@@ -41,9 +41,27 @@ test('a valid file: defaults, ${VAR} in addresses, env: and file: references (re
     { checkSecrets: false },
   );
   expect(cfg.endpoints).toEqual([
-    { name: 'ops', url: 'https://hooks.example.com/amendctl', events: ['requested', 'reminded', 'escalated', 'decided'], secret: { env: 'OPS_SECRET' }, inboxUrl: 'https://amendctl.example.com', timeoutMs: 10_000 },
-    { name: 'audit', url: 'http://127.0.0.1:9000/hook', events: ['decided'], secret: { file: '/etc/amendctl/secrets/audit' }, timeoutMs: 2000 },
-    { name: 'slack', url: 'https://hooks.slack.example/services/T/B/X', events: ['requested', 'escalated'], timeoutMs: 10_000 },
+    {
+      name: 'ops',
+      url: 'https://hooks.example.com/amendctl',
+      events: ['requested', 'reminded', 'escalated', 'decided'],
+      secret: { env: 'OPS_SECRET' },
+      inboxUrl: 'https://amendctl.example.com',
+      timeoutMs: 10_000,
+    },
+    {
+      name: 'audit',
+      url: 'http://127.0.0.1:9000/hook',
+      events: ['decided'],
+      secret: { file: '/etc/amendctl/secrets/audit' },
+      timeoutMs: 2000,
+    },
+    {
+      name: 'slack',
+      url: 'https://hooks.slack.example/services/T/B/X',
+      events: ['requested', 'escalated'],
+      timeoutMs: 10_000,
+    },
   ]);
   expect(endpointsFor(cfg, 'reminded')).toEqual(['ops']);
   expect(endpointsFor(cfg, 'decided')).toEqual(['ops', 'audit']);
@@ -108,7 +126,9 @@ test('secrets are checked at load: unset, unreadable, too short, not base64, nev
   expect(found).toEqual([
     `${FILE}: endpoints[0].secret: environment variable MISSING is not set`,
     `${FILE}: endpoints[1].secret: the key is 3 bytes; at least 16 are needed (Standard Webhooks secrets are 24 to 64 random bytes)`,
-    expect.stringMatching(/^\/etc\/amendctl\/notifications\.yaml: endpoints\[2\]\.secret: cannot read \/etc\/amendctl\/nope\/x: ENOENT/),
+    expect.stringMatching(
+      /^\/etc\/amendctl\/notifications\.yaml: endpoints\[2\]\.secret: cannot read \/etc\/amendctl\/nope\/x: ENOENT/,
+    ),
     `${FILE}: endpoints[3].secret: not a Standard Webhooks secret: expected whsec_ followed by base64`,
   ]);
   expect(found.join('\n')).not.toContain('horse');
@@ -119,9 +139,17 @@ test('AMENDCTL_NOTIFICATIONS: unset means none; a JSON file loads; a missing fil
   const dir = mkdtempSync(join(tmpdir(), 'amendctl-notify-'));
   writeFileSync(join(dir, 'key'), `${env.OPS_SECRET}\n`);
   const file = join(dir, 'notifications.json');
-  writeFileSync(file, JSON.stringify({ endpoints: [{ name: 'ops', url: 'http://127.0.0.1:1/x', secret: 'file:key' }] }));
-  expect(loadNotifications({ AMENDCTL_NOTIFICATIONS: file }).endpoints[0]).toMatchObject({ name: 'ops', secret: { file: join(dir, 'key') } });
-  expect(() => loadNotifications({ AMENDCTL_NOTIFICATIONS: join(dir, 'none.yaml') })).toThrow(/cannot read the notifications file \(AMENDCTL_NOTIFICATIONS\):\n.*none\.yaml: \(root\): no such file/);
+  writeFileSync(
+    file,
+    JSON.stringify({ endpoints: [{ name: 'ops', url: 'http://127.0.0.1:1/x', secret: 'file:key' }] }),
+  );
+  expect(loadNotifications({ AMENDCTL_NOTIFICATIONS: file }).endpoints[0]).toMatchObject({
+    name: 'ops',
+    secret: { file: join(dir, 'key') },
+  });
+  expect(() => loadNotifications({ AMENDCTL_NOTIFICATIONS: join(dir, 'none.yaml') })).toThrow(
+    /cannot read the notifications file \(AMENDCTL_NOTIFICATIONS\):\n.*none\.yaml: \(root\): no such file/,
+  );
   writeFileSync(file, '{"endpoints": [{"name": "ops", "url": "http://x", "secret": "env:X", "secret": "env:Y"}]}');
   expect(() => loadNotifications({ AMENDCTL_NOTIFICATIONS: file })).toThrow(/duplicate key/);
 });

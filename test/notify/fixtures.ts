@@ -13,16 +13,29 @@ export function sampleNotice(over: Partial<ApprovalNotice> = {}): ApprovalNotice
     eligible: ['dana', 'erin'],
     deadline: '2026-12-04T10:00:00.000Z',
     reasons: [{ ruleId: 'admin-seats', message: 'adds 2 admin seats' }],
-    grants: { total: 12, first: ['idp: create ann@acme.test', 'idp: create bob@acme.test', 'warehouse: grant analyst to ann@acme.test'] },
+    grants: {
+      total: 12,
+      first: ['idp: create ann@acme.test', 'idp: create bob@acme.test', 'warehouse: grant analyst to ann@acme.test'],
+    },
     ...over,
   };
 }
 
 export function endpoint(name: string, url: string, over: Partial<NotifyEndpoint> = {}): NotifyEndpoint {
-  return { name, url, events: ['requested', 'reminded', 'escalated', 'decided'], secret: { env: `NOTIFY_SECRET_${name.toUpperCase().replace(/-/g, '_')}` }, timeoutMs: 5_000, ...over };
+  return {
+    name,
+    url,
+    events: ['requested', 'reminded', 'escalated', 'decided'],
+    secret: { env: `NOTIFY_SECRET_${name.toUpperCase().replace(/-/g, '_')}` },
+    timeoutMs: 5_000,
+    ...over,
+  };
 }
 
 /** The env var the endpoint's secret is read from (as `endpoint` names it). */
 export const secretVar = (name: string): string => `NOTIFY_SECRET_${name.toUpperCase().replace(/-/g, '_')}`;
 
-export const config = (...endpoints: NotifyEndpoint[]): NotificationsConfig => ({ file: 'notifications.yaml', endpoints });
+export const config = (...endpoints: NotifyEndpoint[]): NotificationsConfig => ({
+  file: 'notifications.yaml',
+  endpoints,
+});

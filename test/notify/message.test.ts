@@ -2,20 +2,35 @@
 import { mrkdwn, noticeMessage } from '../../src/notify/message';
 import { sampleNotice } from './fixtures';
 
-const all = (m: ReturnType<typeof noticeMessage>): string => [m.text, ...m.blocks.flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text)])].join('\n');
+const all = (m: ReturnType<typeof noticeMessage>): string =>
+  [m.text, ...m.blocks.flatMap((b) => [b.text?.text ?? '', ...(b.elements ?? []).map((e) => e.text)])].join('\n');
 
 test('a request says what is asked, of whom, why, what it grants, the deadline, and links to the inbox', () => {
   const m = noticeMessage(sampleNotice(), { inboxUrl: 'https://amendctl.example.com' });
-  expect(m.text).toBe('Approval requested: amendment am-1 to contract ct-acme (customer acme): waiting for 1 more approval from dana, erin');
+  expect(m.text).toBe(
+    'Approval requested: amendment am-1 to contract ct-acme (customer acme): waiting for 1 more approval from dana, erin',
+  );
   expect(m.blocks.map((b) => b.type)).toEqual(['section', 'section', 'section', 'section', 'context']);
   expect(m.blocks[1]!.text!.text).toBe('*Asked of:* dana, erin\nwaiting for 1 more approval from dana, erin');
   expect(m.blocks[2]!.text!.text).toBe('*Why approval is needed:*\n• adds 2 admin seats (rule admin-seats)');
-  expect(m.blocks[3]!.text!.text).toBe('*What it grants:* 12 access changes\n• idp: create ann@acme.test\n• idp: create bob@acme.test\n• warehouse: grant analyst to ann@acme.test\n… and 9 more');
-  expect(m.blocks[4]!.elements!.map((e) => e.text)).toEqual(['Deadline: 2026-12-04T10:00:00.000Z', '<https://amendctl.example.com/inbox/amendments/am-1|Open in the inbox>', 'requested at 2026-12-01T10:00:00.000Z · am-1:requested:1']);
+  expect(m.blocks[3]!.text!.text).toBe(
+    '*What it grants:* 12 access changes\n• idp: create ann@acme.test\n• idp: create bob@acme.test\n• warehouse: grant analyst to ann@acme.test\n… and 9 more',
+  );
+  expect(m.blocks[4]!.elements!.map((e) => e.text)).toEqual([
+    'Deadline: 2026-12-04T10:00:00.000Z',
+    '<https://amendctl.example.com/inbox/amendments/am-1|Open in the inbox>',
+    'requested at 2026-12-01T10:00:00.000Z · am-1:requested:1',
+  ]);
 });
 
 test('a decision says the outcome, by whom and why; anyone-but-the-submitter reads as such', () => {
-  const m = noticeMessage(sampleNotice({ kind: 'decided', id: 'am-1:decided:1', decision: { outcome: 'rejected', by: 'dana', reason: 'not this quarter' } }));
+  const m = noticeMessage(
+    sampleNotice({
+      kind: 'decided',
+      id: 'am-1:decided:1',
+      decision: { outcome: 'rejected', by: 'dana', reason: 'not this quarter' },
+    }),
+  );
   expect(m.text).toBe('Rejected by dana: amendment am-1 to contract ct-acme (customer acme)');
   expect(m.blocks[1]!.text!.text).toBe('*Decision:* rejected by dana\n>not this quarter');
   expect(all(m)).not.toContain('Deadline');

@@ -40,7 +40,9 @@ export function newSecret(): string {
 
 function ownCheck(secret: string, h: IncomingHttpHeaders, body: string): boolean {
   const key = Buffer.from(secret.slice('whsec_'.length), 'base64');
-  const expected = createHmac('sha256', key).update(`${String(h['webhook-id'])}.${String(h['webhook-timestamp'])}.${body}`).digest();
+  const expected = createHmac('sha256', key)
+    .update(`${String(h['webhook-id'])}.${String(h['webhook-timestamp'])}.${body}`)
+    .digest();
   const list = String(h['webhook-signature'] ?? '').split(' ');
   return list.some((s) => {
     if (!s.startsWith('v1,')) return false;
@@ -50,7 +52,10 @@ function ownCheck(secret: string, h: IncomingHttpHeaders, body: string): boolean
 }
 
 /** `answer(n)` for the n-th delivery (from 1); default 200. */
-export async function startReceiver(secret: string, answer: (n: number, d: Delivery) => Answer = () => ({ status: 200 })): Promise<Receiver> {
+export async function startReceiver(
+  secret: string,
+  answer: (n: number, d: Delivery) => Answer = () => ({ status: 200 }),
+): Promise<Receiver> {
   const key = standardKey(secret);
   if (!key) throw new Error('test secret is not base64');
   const verify = standardVerifier({ keys: [key], toleranceSeconds: 300 });
@@ -61,14 +66,29 @@ export async function startReceiver(secret: string, answer: (n: number, d: Deliv
     req.on('end', () => {
       const raw = Buffer.concat(chunks);
       const body = raw.toString('utf8');
-      const result = verify({ method: req.method ?? '', url: req.url ?? '', publicUrl: req.url ?? '', headers: req.headers, body: raw, receivedAt: new Date() });
+      const result = verify({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        publicUrl: req.url ?? '',
+        headers: req.headers,
+        body: raw,
+        receivedAt: new Date(),
+      });
       let json: unknown;
       try {
         json = JSON.parse(body);
       } catch {
         json = undefined;
       }
-      const d: Delivery = { headers: req.headers, body, json, verified: result.ok, hmacOk: ownCheck(secret, req.headers, body), ...(result.ok ? {} : { refusal: result.detail }), receivedAt: Date.now() };
+      const d: Delivery = {
+        headers: req.headers,
+        body,
+        json,
+        verified: result.ok,
+        hmacOk: ownCheck(secret, req.headers, body),
+        ...(result.ok ? {} : { refusal: result.detail }),
+        receivedAt: Date.now(),
+      };
       deliveries.push(d);
       const a = answer(deliveries.length, d);
       res.writeHead(a.status, { 'content-type': 'text/plain', ...(a.headers ?? {}) });
@@ -80,9 +100,10 @@ export async function startReceiver(secret: string, answer: (n: number, d: Deliv
   return {
     url: `http://127.0.0.1:${port}/hooks/secret-path-token`,
     deliveries,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
   };
 }

@@ -21,14 +21,33 @@ let client: Client;
 const taskQueue = `notify-test-${randomBytes(4).toString('hex')}`;
 
 beforeAll(async () => {
-  flaky = await startReceiver(secret, (n) => (n === 1 ? { status: 503, headers: { 'retry-after': '3' } } : n === 2 ? { status: 503 } : { status: 200 }));
+  flaky = await startReceiver(secret, (n) =>
+    n === 1 ? { status: 503, headers: { 'retry-after': '3' } } : n === 2 ? { status: 503 } : { status: 200 },
+  );
   refusing = await startReceiver(secret, () => ({ status: 400, body: 'invalid_payload' }));
   healthy = await startReceiver(secret);
-  const cfg = config(endpoint('flaky', flaky.url), endpoint('refusing', refusing.url), endpoint('healthy', healthy.url), endpoint('decisions', healthy.url, { events: ['decided'] }));
-  const env = { [secretVar('flaky')]: secret, [secretVar('refusing')]: secret, [secretVar('healthy')]: secret, [secretVar('decisions')]: secret };
+  const cfg = config(
+    endpoint('flaky', flaky.url),
+    endpoint('refusing', refusing.url),
+    endpoint('healthy', healthy.url),
+    endpoint('decisions', healthy.url, { events: ['decided'] }),
+  );
+  const env = {
+    [secretVar('flaky')]: secret,
+    [secretVar('refusing')]: secret,
+    [secretVar('healthy')]: secret,
+    [secretVar('decisions')]: secret,
+  };
   const address = need('AMENDCTL_TEST_TEMPORAL_ADDRESS');
   connection = await NativeConnection.connect({ address });
-  worker = await Worker.create({ connection, namespace: 'default', taskQueue, workflowsPath: require.resolve('./workflow'), activities: notifyActivities(cfg, { env }), shutdownGraceTime: '1s' });
+  worker = await Worker.create({
+    connection,
+    namespace: 'default',
+    taskQueue,
+    workflowsPath: require.resolve('./workflow'),
+    activities: notifyActivities(cfg, { env }),
+    shutdownGraceTime: '1s',
+  });
   running = worker.run();
   clientConnection = await Connection.connect({ address });
   client = new Client({ connection: clientConnection, namespace: 'default' });
@@ -37,22 +56,45 @@ beforeAll(async () => {
 afterAll(async () => {
   worker?.shutdown();
   await running;
-  await Promise.allSettled([clientConnection?.close(), connection?.close(), flaky?.close(), refusing?.close(), healthy?.close()]);
+  await Promise.allSettled([
+    clientConnection?.close(),
+    connection?.close(),
+    flaky?.close(),
+    refusing?.close(),
+    healthy?.close(),
+  ]);
 });
 
 test('each endpoint is retried on its own: 503, 503, 200 delivered; 400 given up at once; the healthy one sent once', async () => {
   const notice = sampleNotice({ id: `am-${taskQueue}:requested:1`, amendmentId: `am-${taskQueue}` });
-  const outcomes: NotifyOutcome[] = await client.workflow.execute<typeof notifyTestWorkflow>('notifyTestWorkflow', { taskQueue, workflowId: `notify-${taskQueue}`, args: [notice], workflowExecutionTimeout: '60s' });
+  const outcomes: NotifyOutcome[] = await client.workflow.execute<typeof notifyTestWorkflow>('notifyTestWorkflow', {
+    taskQueue,
+    workflowId: `notify-${taskQueue}`,
+    args: [notice],
+    workflowExecutionTimeout: '60s',
+  });
 
   expect(outcomes).toEqual([
     { endpoint: 'flaky', status: 200 },
-    { endpoint: 'refusing', failed: expect.stringMatching(/^notification endpoint refusing \(http:\/\/127\.0\.0\.1:\d+\): POST answered 400 \(invalid_payload\)$/), type: 'NotificationRejected', nonRetryable: true },
+    {
+      endpoint: 'refusing',
+      failed: expect.stringMatching(
+        /^notification endpoint refusing \(http:\/\/127\.0\.0\.1:\d+\): POST answered 400 \(invalid_payload\)$/,
+      ),
+      type: 'NotificationRejected',
+      nonRetryable: true,
+    },
     { endpoint: 'healthy', status: 200 },
   ]);
 
   // Three attempts at the flaky receiver, each signed afresh and verified, all with the notice's id.
   expect(flaky.deliveries).toHaveLength(3);
-  for (const d of flaky.deliveries) expect(d).toMatchObject({ verified: true, hmacOk: true, headers: expect.objectContaining({ 'webhook-id': notice.id }) });
+  for (const d of flaky.deliveries)
+    expect(d).toMatchObject({
+      verified: true,
+      hmacOk: true,
+      headers: expect.objectContaining({ 'webhook-id': notice.id }),
+    });
   expect(new Set(flaky.deliveries.map((d) => d.body)).size).toBe(1);
   const [first, second, third] = flaky.deliveries.map((d) => d.receivedAt) as [number, number, number];
   // Retry-After: 3 made the first wait 3 s; the next is the policy's (50 ms, which the server rounds up to about a second).
@@ -65,7 +107,12 @@ test('each endpoint is retried on its own: 503, 503, 200 delivered; 400 given up
 
   // History holds names and the notice: no secret, no receiver address.
   const history = await client.workflow.getHandle(`notify-${taskQueue}`).fetchHistory();
-  const decoded = (k: string, v: unknown): unknown => (v instanceof Uint8Array ? Buffer.from(v).toString('utf8') : k === 'data' && typeof v === 'string' ? Buffer.from(v, 'base64').toString('utf8') : v);
+  const decoded = (k: string, v: unknown): unknown =>
+    v instanceof Uint8Array
+      ? Buffer.from(v).toString('utf8')
+      : k === 'data' && typeof v === 'string'
+        ? Buffer.from(v, 'base64').toString('utf8')
+        : v;
   const text = JSON.stringify(history, decoded);
   expect(text).toContain(notice.id);
   expect(text).toContain('refusing');

@@ -27,11 +27,30 @@ async function receiver(answer?: (n: number) => Answer, withSecret = secret): Pr
 
 /** Everything the activity (and the SDK around it) logs. */
 const logged: string[] = [];
-const capture = (level: string) => (message: string, meta?: Record<string, unknown>) => void logged.push(`${level} ${message} ${JSON.stringify(meta ?? {}, (_k, v: unknown) => (v instanceof Error ? `${v.message}` : v))}`);
-const logger: Logger = { log: (level, message, meta) => capture(level)(message, meta), trace: capture('TRACE'), debug: capture('DEBUG'), info: capture('INFO'), warn: capture('WARN'), error: capture('ERROR') };
+const capture = (level: string) => (message: string, meta?: Record<string, unknown>) =>
+  void logged.push(
+    `${level} ${message} ${JSON.stringify(meta ?? {}, (_k, v: unknown) => (v instanceof Error ? `${v.message}` : v))}`,
+  );
+const logger: Logger = {
+  log: (level, message, meta) => capture(level)(message, meta),
+  trace: capture('TRACE'),
+  debug: capture('DEBUG'),
+  info: capture('INFO'),
+  warn: capture('WARN'),
+  error: capture('ERROR'),
+};
 
-function run(cfg: NotificationsConfig, notice: ApprovalNotice = sampleNotice(), name = 'ops', e: NodeJS.ProcessEnv = env) {
-  return new MockActivityEnvironment(undefined, { logger }).run(notifyActivities(cfg, { env: e }).notifyApproval, notice, name);
+function run(
+  cfg: NotificationsConfig,
+  notice: ApprovalNotice = sampleNotice(),
+  name = 'ops',
+  e: NodeJS.ProcessEnv = env,
+) {
+  return new MockActivityEnvironment(undefined, { logger }).run(
+    notifyActivities(cfg, { env: e }).notifyApproval,
+    notice,
+    name,
+  );
 }
 
 afterAll(() => {
@@ -82,13 +101,17 @@ test('503 with Retry-After is retryable with nextRetryDelay; the message names t
   const r = await receiver(() => ({ status: 503, headers: { 'retry-after': '7' }, body: 'maintenance' }));
   const f = await failure(run(config(endpoint('ops', r.url))));
   expect(f).toMatchObject({ type: 'NotificationUnavailable', nonRetryable: false, nextRetryDelay: 7000 });
-  expect(f.message).toMatch(/notification endpoint ops \(http:\/\/127\.0\.0\.1:\d+\): POST answered 503 \(maintenance\)/);
+  expect(f.message).toMatch(
+    /notification endpoint ops \(http:\/\/127\.0\.0\.1:\d+\): POST answered 503 \(maintenance\)/,
+  );
   expect(f.message).not.toContain('secret-path-token');
 });
 
 test('429 with an HTTP-date Retry-After, and 500 without one, are retryable', async () => {
   const at = new Date(Date.now() + 30_000).toUTCString();
-  const r = await receiver((n): Answer => (n === 1 ? { status: 429, headers: { 'retry-after': at } } : { status: 500 }));
+  const r = await receiver((n): Answer =>
+    n === 1 ? { status: 429, headers: { 'retry-after': at } } : { status: 500 },
+  );
   const f429 = await failure(run(config(endpoint('ops', r.url))));
   expect(f429).toMatchObject({ type: 'NotificationUnavailable', nonRetryable: false });
   expect(Number(f429.nextRetryDelay)).toBeGreaterThan(25_000);
@@ -99,7 +122,11 @@ test('429 with an HTTP-date Retry-After, and 500 without one, are retryable', as
 });
 
 test('400 and a redirect are non-retryable NotificationRejected naming the endpoint and status', async () => {
-  const r = await receiver((n): Answer => (n === 1 ? { status: 400, body: '{"error":"invalid_blocks"}', headers: { 'content-type': 'application/json' } } : { status: 302, headers: { location: 'http://elsewhere.invalid/' } }));
+  const r = await receiver((n): Answer =>
+    n === 1
+      ? { status: 400, body: '{"error":"invalid_blocks"}', headers: { 'content-type': 'application/json' } }
+      : { status: 302, headers: { location: 'http://elsewhere.invalid/' } },
+  );
   const f400 = await failure(run(config(endpoint('ops', r.url))));
   expect(f400).toMatchObject({ type: 'NotificationRejected', nonRetryable: true });
   expect(f400.message).toMatch(/notification endpoint ops .*answered 400 \(invalid_blocks\)/);
@@ -139,7 +166,9 @@ test('a secret that is unset or not whsec_ base64 fails for good, without showin
   const unset = await failure(run(config(endpoint('ops', r.url)), sampleNotice(), 'ops', {}));
   expect(unset).toMatchObject({ type: 'NotificationMisconfigured', nonRetryable: true });
   expect(unset.message).toMatch(/environment variable NOTIFY_SECRET_OPS is not set/);
-  const bad = await failure(run(config(endpoint('ops', r.url)), sampleNotice(), 'ops', { [secretVar('ops')]: 'hunter2!' }));
+  const bad = await failure(
+    run(config(endpoint('ops', r.url)), sampleNotice(), 'ops', { [secretVar('ops')]: 'hunter2!' }),
+  );
   expect(bad).toMatchObject({ type: 'NotificationMisconfigured', nonRetryable: true });
   expect(bad.message).not.toContain('hunter2');
   expect(r.deliveries).toHaveLength(0);
@@ -148,8 +177,14 @@ test('a secret that is unset or not whsec_ base64 fails for good, without showin
 test('an unknown endpoint and an invalid notice fail for good; notificationEndpoints filters by kind', async () => {
   const r = await receiver();
   const cfg = config(endpoint('ops', r.url), endpoint('audit', r.url, { events: ['decided'] }));
-  expect(await failure(run(cfg, sampleNotice(), 'nope'))).toMatchObject({ type: 'NotificationMisconfigured', nonRetryable: true, message: expect.stringMatching(/no notification endpoint "nope" in notifications.yaml \(configured: ops, audit\)/) });
-  const invalid = await failure(run(cfg, { ...sampleNotice(), grants: { total: 1, first: Array.from({ length: 11 }, () => 'x') } }));
+  expect(await failure(run(cfg, sampleNotice(), 'nope'))).toMatchObject({
+    type: 'NotificationMisconfigured',
+    nonRetryable: true,
+    message: expect.stringMatching(/no notification endpoint "nope" in notifications.yaml \(configured: ops, audit\)/),
+  });
+  const invalid = await failure(
+    run(cfg, { ...sampleNotice(), grants: { total: 1, first: Array.from({ length: 11 }, () => 'x') } }),
+  );
   expect(invalid).toMatchObject({ type: 'InvalidNotice', nonRetryable: true });
   expect(invalid.message).toMatch(/grants\.first/);
   const acts = notifyActivities(cfg);

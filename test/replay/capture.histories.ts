@@ -35,7 +35,10 @@ let batched: Stack;
 
 beforeAll(async () => {
   mkdirSync(OUT, { recursive: true });
-  [stack, batched] = await Promise.all([startStack('capture'), startStack('capture-batches', { targetsFile: batchedTargets() })]);
+  [stack, batched] = await Promise.all([
+    startStack('capture'),
+    startStack('capture-batches', { targetsFile: batchedTargets() }),
+  ]);
 });
 afterAll(() => Promise.all([stack?.stop(), batched?.stop()]));
 
@@ -45,11 +48,27 @@ type HistoryEvent = {
 };
 
 /** Write the history and check it is the run meant: its workflow type. Returns its events. */
-async function save(name: string, workflowId: string, type: 'amendmentV2' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV2'): Promise<HistoryEvent[]> {
+async function save(
+  name: string,
+  workflowId: string,
+  type: 'amendmentV2' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV2',
+): Promise<HistoryEvent[]> {
   const { stdout } = await run(
     need('AMENDCTL_TEST_TEMPORAL_CLI'),
-    ['workflow', 'show', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--workflow-id', workflowId, '--output', 'json',
-      '--codec-endpoint', need('AMENDCTL_TEST_CODEC_URL'), '--codec-auth', `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`],
+    [
+      'workflow',
+      'show',
+      '--address',
+      need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+      '--workflow-id',
+      workflowId,
+      '--output',
+      'json',
+      '--codec-endpoint',
+      need('AMENDCTL_TEST_CODEC_URL'),
+      '--codec-auth',
+      `Bearer ${need('AMENDCTL_TEST_CODEC_TOKEN')}`,
+    ],
     { maxBuffer: 64 << 20 },
   );
   const { events } = JSON.parse(stdout) as { events: HistoryEvent[] };
@@ -58,7 +77,8 @@ async function save(name: string, workflowId: string, type: 'amendmentV2' | 'con
   return events;
 }
 
-const countScheduled = (events: HistoryEvent[], activity: string): number => events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).length;
+const countScheduled = (events: HistoryEvent[], activity: string): number =>
+  events.filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activity).length;
 
 /** Poll until the amendment has `status`, or fail after the deadline. */
 async function until(s: Stack, id: string, status: AmendmentStatus, timeoutMs = 60_000): Promise<AmendmentView> {
@@ -66,7 +86,8 @@ async function until(s: Stack, id: string, status: AmendmentStatus, timeoutMs = 
   for (;;) {
     const v = await s.client.getStatus(id);
     if (v.status === status) return v;
-    if (Date.now() > deadline) throw new Error(`${id}: still ${v.status} (${v.reason ?? ''}) after ${timeoutMs} ms, expected ${status}`);
+    if (Date.now() > deadline)
+      throw new Error(`${id}: still ${v.status} (${v.reason ?? ''}) after ${timeoutMs} ms, expected ${status}`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -79,7 +100,12 @@ async function ends(s: Stack, id: string, status: AmendmentStatus): Promise<Amen
 
 /** An account the PostgreSQL connector may not manage (a superuser role with the user's name): ALTER ROLE fails for good. */
 async function forbiddenRole(c: Customer, local: string): Promise<void> {
-  const su = new Client({ host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'), port: Number(need('AMENDCTL_TEST_PG_PORT')), user: 'postgres', database: 'warehouse' });
+  const su = new Client({
+    host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'),
+    port: Number(need('AMENDCTL_TEST_PG_PORT')),
+    user: 'postgres',
+    database: 'warehouse',
+  });
   await su.connect();
   try {
     await su.query(`CREATE ROLE "${c.email(local)}" SUPERUSER NOLOGIN`);
@@ -101,7 +127,10 @@ function batchedTargets(): string {
 test('capture', async () => {
   // Completed with no approval, then queued-then-applied (sequence 3 arrives before 2).
   const c = customer('replay');
-  const a1 = baseline(c, [['bob', 'member'], ['carol', 'viewer']]);
+  const a1 = baseline(c, [
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+  ]);
   await stack.client.submitAmendment(a1);
   await ends(stack, a1.amendmentId, 'completed');
   const a3 = changes(c, 3, [{ op: 'set', path: 'status', value: 'suspended' }]);
@@ -127,7 +156,9 @@ test('capture', async () => {
   await save('approved', `amendment-${b1.amendmentId}`);
 
   // Reversed through amendctl reverse (a reversal that needs approval).
-  const b2 = changes(d, 2, [{ op: 'add', path: 'namedUsers', value: { email: d.email('erin'), name: 'Erin', role: 'member' } }]);
+  const b2 = changes(d, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: d.email('erin'), name: 'Erin', role: 'member' } },
+  ]);
   await stack.client.submitAmendment(b2);
   await ends(stack, b2.amendmentId, 'completed');
   const rb = await stack.client.reverse(b2.amendmentId, { by: 'olga', reason: 'signed in error' });
@@ -149,7 +180,10 @@ test('capture', async () => {
   // Rolled back after a permanent failure (an account the connector may not manage).
   const f = customer('replay-fail');
   await forbiddenRole(f, 'carol');
-  const f1 = baseline(f, [['bob', 'member'], ['carol', 'viewer']]);
+  const f1 = baseline(f, [
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+  ]);
   await stack.client.submitAmendment(f1);
   await ends(stack, f1.amendmentId, 'rolled_back');
   await save('rolled-back', `amendment-${f1.amendmentId}`);
@@ -160,7 +194,10 @@ test('capture', async () => {
   await stack.client.submitAmendment(g1);
   await ends(stack, g1.amendmentId, 'completed');
   await save('scheduled', `amendment-${g1.amendmentId}`);
-  const g2 = { ...changes(g, 2, [{ op: 'set', path: 'seats', value: 20 }]), effectiveAt: new Date(Date.now() + 3_600_000).toISOString() };
+  const g2 = {
+    ...changes(g, 2, [{ op: 'set', path: 'seats', value: 20 }]),
+    effectiveAt: new Date(Date.now() + 3_600_000).toISOString(),
+  };
   await stack.client.submitAmendment(g2);
   await until(stack, g2.amendmentId, 'scheduled');
   await stack.client.cancel(g2.amendmentId, { by: 'olga', reason: 'renegotiated' });
@@ -171,13 +208,26 @@ test('capture', async () => {
   // amendmentV2's own paths: several batches per target, two at once; and a permanent failure
   // in one batch (no further batch starts, every batch that ran is undone, newest first).
   const h = customer('replay-batches');
-  const h1 = baseline(h, [['amy', 'member'], ['bob', 'member'], ['carol', 'viewer'], ['dave', 'member'], ['erin', 'viewer']]);
+  const h1 = baseline(h, [
+    ['amy', 'member'],
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+    ['dave', 'member'],
+    ['erin', 'viewer'],
+  ]);
   await batched.client.submitAmendment(h1);
   await ends(batched, h1.amendmentId, 'completed');
   expect(countScheduled(await save('batches', `amendment-${h1.amendmentId}`), 'applyBatch')).toBeGreaterThan(4);
   const k = customer('replay-batches-fail');
   await forbiddenRole(k, 'dave');
-  const k1 = baseline(k, [['amy', 'member'], ['bob', 'member'], ['carol', 'viewer'], ['dave', 'member'], ['erin', 'viewer'], ['fay', 'member']]);
+  const k1 = baseline(k, [
+    ['amy', 'member'],
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+    ['dave', 'member'],
+    ['erin', 'viewer'],
+    ['fay', 'member'],
+  ]);
   await batched.client.submitAmendment(k1);
   await ends(batched, k1.amendmentId, 'rolled_back');
   const undone = await save('batches-rolled-back', `amendment-${k1.amendmentId}`);

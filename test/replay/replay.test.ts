@@ -22,15 +22,31 @@ import { buildWorkflowBundle } from '../../src/worker/bundle';
 import { ROOT, runDir } from '../harness/proc';
 
 const DIR = join(__dirname, 'histories');
-const PATHS = ['approved', 'cancelled', 'completed', 'contract', 'queued-then-applied', 'rejected', 'rolled-back', 'rollback', 'scheduled'];
+const PATHS = [
+  'approved',
+  'cancelled',
+  'completed',
+  'contract',
+  'queued-then-applied',
+  'rejected',
+  'rolled-back',
+  'rollback',
+  'scheduled',
+];
 const SETS = {
   v1: { type: 'amendmentWorkflow', paths: PATHS },
   v2: { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back'] },
-  'v2.1': { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'] },
+  'v2.1': {
+    type: 'amendmentV2',
+    paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'],
+  },
 } as const;
 type Release = keyof typeof SETS;
 
-const files = (set: Release): string[] => readdirSync(join(DIR, set)).filter((f) => f.endsWith('.json')).sort();
+const files = (set: Release): string[] =>
+  readdirSync(join(DIR, set))
+    .filter((f) => f.endsWith('.json'))
+    .sort();
 const all = (Object.keys(SETS) as Release[]).flatMap((set) => files(set).map((f) => join(DIR, set, f)));
 
 interface History {
@@ -40,7 +56,8 @@ interface History {
   }>;
 }
 const read = (file: string): History => JSON.parse(readFileSync(file, 'utf8')) as History;
-const typeOf = (h: History): string | undefined => h.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
+const typeOf = (h: History): string | undefined =>
+  h.events[0]?.workflowExecutionStartedEventAttributes?.workflowType?.name;
 
 /** The workflow code of this checkout, bundled as the worker bundles it (src/worker/bundle.ts). */
 let bundle: string;
@@ -53,13 +70,20 @@ beforeAll(async () => {
 
 /** One history through the SDK's replay API, with the worker's own workflow source: resolves, or throws what diverged. */
 const replayHere = (file: string, h: unknown = JSON.parse(readFileSync(file, 'utf8'))): Promise<void> =>
-  Worker.runReplayHistory({ ...workflowSource({ AMENDCTL_WORKFLOW_BUNDLE: bundle }), replayName: relative(DIR, file) }, h, `replay-${relative(DIR, file)}`);
+  Worker.runReplayHistory(
+    { ...workflowSource({ AMENDCTL_WORKFLOW_BUNDLE: bundle }), replayName: relative(DIR, file) },
+    h,
+    `replay-${relative(DIR, file)}`,
+  );
 
 /** `amendctl replay` on the current code (the bundle above, not lib/'s). */
 function replay(paths: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'replay', ...paths], { maxBuffer: 16 << 20, env: { ...process.env, AMENDCTL_WORKFLOW_BUNDLE: bundle, AMENDCTL_WORKFLOW_SOURCES: '' } }, (err, stdout, stderr) =>
-      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      [join(ROOT, 'bin', 'amendctl'), 'replay', ...paths],
+      { maxBuffer: 16 << 20, env: { ...process.env, AMENDCTL_WORKFLOW_BUNDLE: bundle, AMENDCTL_WORKFLOW_SOURCES: '' } },
+      (err, stdout, stderr) => resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -72,26 +96,42 @@ function tampered(name: string, h: History): string {
   return file;
 }
 
-test.each(Object.keys(SETS) as Release[])('there are captured %s histories of every path, of their own workflow type', (set) => {
-  expect(files(set)).toEqual(expect.arrayContaining(SETS[set].paths.map((p) => `${p}.json`)));
-  const expected = (f: string): string => (f.startsWith('contract') ? 'contractWorkflow' : f.startsWith('keeper') ? 'turnKeeper' : SETS[set].type);
-  for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, expected(f)]);
-});
+test.each(Object.keys(SETS) as Release[])(
+  'there are captured %s histories of every path, of their own workflow type',
+  (set) => {
+    expect(files(set)).toEqual(expect.arrayContaining(SETS[set].paths.map((p) => `${p}.json`)));
+    const expected = (f: string): string =>
+      f.startsWith('contract') ? 'contractWorkflow' : f.startsWith('keeper') ? 'turnKeeper' : SETS[set].type;
+    for (const f of files(set)) expect([f, typeOf(read(join(DIR, set, f)))]).toEqual([f, expected(f)]);
+  },
+);
 
 test('the histories folder is not empty: at least one history per path of every set', () => {
   expect(all.length).toBeGreaterThanOrEqual(Object.values(SETS).reduce((n, s) => n + s.paths.length, 0));
 });
 
 // One test per file, so a divergence names its history; an empty folder fails above and here (jest refuses an empty table).
-test.each(all.map((f) => [relative(DIR, f), f]))('%s replays against the current workflow code (SDK replay API)', async (_name, file) => {
-  await replayHere(file);
-}, 60_000);
+test.each(all.map((f) => [relative(DIR, f), f]))(
+  '%s replays against the current workflow code (SDK replay API)',
+  async (_name, file) => {
+    await replayHere(file);
+  },
+  60_000,
+);
 
-test.each(Object.keys(SETS) as Release[])('a %s history the code does not produce fails the SDK replay with a nondeterminism error', async (set) => {
-  const h = read(join(DIR, set, 'completed.json'));
-  h.events.find((e) => e.activityTaskScheduledEventAttributes)!.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
-  await expect(replayHere(join(DIR, set, 'completed.json'), h)).rejects.toMatchObject({ name: 'DeterminismViolationError' });
-}, 60_000);
+test.each(Object.keys(SETS) as Release[])(
+  'a %s history the code does not produce fails the SDK replay with a nondeterminism error',
+  async (set) => {
+    const h = read(join(DIR, set, 'completed.json'));
+    h.events.find(
+      (e) => e.activityTaskScheduledEventAttributes,
+    )!.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
+    await expect(replayHere(join(DIR, set, 'completed.json'), h)).rejects.toMatchObject({
+      name: 'DeterminismViolationError',
+    });
+  },
+  60_000,
+);
 
 test('every captured history, of both types, replays through `amendctl replay`, which names each one', async () => {
   const r = await replay(all);
@@ -101,16 +141,20 @@ test('every captured history, of both types, replays through `amendctl replay`, 
   expect(r.code).toBe(0);
 }, 180_000);
 
-test.each(Object.keys(SETS) as Release[])('a %s history the code does not produce is named as diverging', async (set) => {
-  // The completed run with its first activity renamed: the code schedules another one.
-  const h = read(join(DIR, set, 'completed.json'));
-  const scheduled = h.events.find((e) => e.activityTaskScheduledEventAttributes)!;
-  scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
-  const r = await replay([tampered(`tampered-${set}.json`, h)]);
-  expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(new RegExp(`tampered-${set}\\.json: .*nondeterminism`, 'i'));
-  expect(r.stdout).toContain('0 replayed, 1 diverged');
-}, 120_000);
+test.each(Object.keys(SETS) as Release[])(
+  'a %s history the code does not produce is named as diverging',
+  async (set) => {
+    // The completed run with its first activity renamed: the code schedules another one.
+    const h = read(join(DIR, set, 'completed.json'));
+    const scheduled = h.events.find((e) => e.activityTaskScheduledEventAttributes)!;
+    scheduled.activityTaskScheduledEventAttributes!.activityType!.name = 'somethingElse';
+    const r = await replay([tampered(`tampered-${set}.json`, h)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`tampered-${set}\\.json: .*nondeterminism`, 'i'));
+    expect(r.stdout).toContain('0 replayed, 1 diverged');
+  },
+  120_000,
+);
 
 test("the first release's histories need their own type: run as amendmentV2 they diverge", async () => {
   // Why amendmentWorkflow stays registered: amendmentV2's code cannot continue them.

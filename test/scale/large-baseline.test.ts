@@ -41,7 +41,10 @@ function payloads(value: unknown, out: Payload[] = []): Payload[] {
 test(`a ${USERS}-user baseline provisions every account, within Temporal's limits`, async () => {
   const c = customer('large');
   const roles = ['member', 'viewer'] as const;
-  const users = Array.from({ length: USERS }, (_, i) => [`user${String(i).padStart(5, '0')}`, roles[i % 2]!] as [string, (typeof roles)[number]]);
+  const users = Array.from(
+    { length: USERS },
+    (_, i) => [`user${String(i).padStart(5, '0')}`, roles[i % 2]!] as [string, (typeof roles)[number]],
+  );
   const a = baseline(c, users, { seats: USERS, modules: ['analytics', 'billing'] });
   await stack.client.submitAmendment(a);
   const v = await stack.client.waitForResult(a.amendmentId);
@@ -55,16 +58,26 @@ test(`a ${USERS}-user baseline provisions every account, within Temporal's limit
   // PostgreSQL, read back with the test's own client: a LOGIN role per user in its role-map role.
   const pg = await pgSnapshot(c.domain);
   expect(Object.keys(pg)).toHaveLength(USERS);
-  for (const [local, role] of users) expect(pg[c.email(local)]).toEqual({ login: true, memberOf: [role === 'member' ? 'app_write' : 'app_read'] });
+  for (const [local, role] of users)
+    expect(pg[c.email(local)]).toEqual({ login: true, memberOf: [role === 'member' ? 'app_write' : 'app_read'] });
 
   // SCIM: every user active, every group with exactly its members.
-  const scimUsers = (await scim.list<{ id: string; userName: string; active: boolean }>('/Users')).filter((u) => u.userName.endsWith(`@${c.domain}`));
+  const scimUsers = (await scim.list<{ id: string; userName: string; active: boolean }>('/Users')).filter((u) =>
+    u.userName.endsWith(`@${c.domain}`),
+  );
   expect(scimUsers).toHaveLength(USERS);
   expect(scimUsers.every((u) => u.active)).toBe(true);
   const idOf = new Map(scimUsers.map((u) => [u.id, u.userName]));
-  const groups = (await scim.list<{ displayName: string; members?: Array<{ value: string }> }>('/Groups')).filter((g) => g.displayName.startsWith(`${c.id}-`));
-  const members = (name: string) => (groups.find((g) => g.displayName === name)?.members ?? []).map((m) => idOf.get(m.value)).sort();
-  const emails = (role?: string) => users.filter(([, r]) => !role || r === role).map(([l]) => c.email(l)).sort();
+  const groups = (await scim.list<{ displayName: string; members?: Array<{ value: string }> }>('/Groups')).filter((g) =>
+    g.displayName.startsWith(`${c.id}-`),
+  );
+  const members = (name: string) =>
+    (groups.find((g) => g.displayName === name)?.members ?? []).map((m) => idOf.get(m.value)).sort();
+  const emails = (role?: string) =>
+    users
+      .filter(([, r]) => !role || r === role)
+      .map(([l]) => c.email(l))
+      .sort();
   expect(members(`${c.id}-members`)).toEqual(emails('member'));
   expect(members(`${c.id}-viewers`)).toEqual(emails('viewer'));
   expect(members(`${c.id}-mod-analytics`)).toEqual(emails());

@@ -10,7 +10,14 @@ import { SharedRateBuckets } from '../../src/store/rate';
 import { need } from '../harness/env';
 
 function pool(): Pool {
-  return new Pool({ host: need('AMENDCTL_TEST_PG_HOST'), port: Number(need('AMENDCTL_TEST_PG_PORT')), database: 'amendctl_audit', user: 'amendctl', password: need('AMENDCTL_TEST_PG_PASSWORD'), max: 4 });
+  return new Pool({
+    host: need('AMENDCTL_TEST_PG_HOST'),
+    port: Number(need('AMENDCTL_TEST_PG_PORT')),
+    database: 'amendctl_audit',
+    user: 'amendctl',
+    password: need('AMENDCTL_TEST_PG_PASSWORD'),
+    max: 4,
+  });
 }
 
 test('three workers share one bucket: together they never pass the limit', async () => {
@@ -24,7 +31,10 @@ test('three workers share one bucket: together they never pass the limit', async
     await Promise.all(
       pools.map(async (p) => {
         const buckets = new SharedRateBuckets(p);
-        const limiter = new SharedRateLimiter({ take: (n) => buckets.take(key, bucket, n), pause: (ms) => buckets.pause(key, bucket, ms) }, bucket.perSecond);
+        const limiter = new SharedRateLimiter(
+          { take: (n) => buckets.take(key, bucket, n), pause: (ms) => buckets.pause(key, bucket, ms) },
+          bucket.perSecond,
+        );
         // Each worker keeps 10 requests waiting at all times until the time is up.
         await Promise.all(
           Array.from({ length: 10 }, async () => {
@@ -61,7 +71,10 @@ test('a Retry-After pause from one worker holds the others back', async () => {
     await ba.take(key, bucket, 1);
     await ba.pause(key, bucket, 1500);
     const t0 = Date.now();
-    const other = new SharedRateLimiter({ take: (n) => bb.take(key, bucket, n), pause: (ms) => bb.pause(key, bucket, ms) }, bucket.perSecond);
+    const other = new SharedRateLimiter(
+      { take: (n) => bb.take(key, bucket, n), pause: (ms) => bb.pause(key, bucket, ms) },
+      bucket.perSecond,
+    );
     await other.acquire();
     expect(Date.now() - t0).toBeGreaterThanOrEqual(1200);
   } finally {

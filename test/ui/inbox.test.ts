@@ -39,7 +39,11 @@ const CHROMIUM = process.env.AMENDCTL_CHROMIUM ?? '/usr/bin/chromium';
 const ARTIFACTS = join(ROOT, 'test-artifacts');
 const PHONE = { width: 375, height: 812 };
 const dir = mkdtempSync(join(tmpdir(), 'amendctl-inbox-'));
-const PASSWORDS = { dana: `dana-${randomBytes(8).toString('hex')}`, mallory: `mallory-${randomBytes(8).toString('hex')}`, olga: `olga-${randomBytes(8).toString('hex')}` };
+const PASSWORDS = {
+  dana: `dana-${randomBytes(8).toString('hex')}`,
+  mallory: `mallory-${randomBytes(8).toString('hex')}`,
+  olga: `olga-${randomBytes(8).toString('hex')}`,
+};
 const OIDC_CLIENT = 'amendctl-inbox';
 const OIDC_SECRET = randomBytes(24).toString('hex');
 
@@ -62,9 +66,21 @@ async function freePort(): Promise<number> {
 
 /** The OpenID provider in its own process; resolves with its issuer URL once it listens. */
 async function startIdp(redirectUri: string): Promise<string> {
-  const accounts = { olga: { sub: `u-${randomBytes(6).toString('hex')}`, password: PASSWORDS.olga, name: 'Olga Operator', email: 'olga@corp.test' } };
+  const accounts = {
+    olga: {
+      sub: `u-${randomBytes(6).toString('hex')}`,
+      password: PASSWORDS.olga,
+      name: 'Olga Operator',
+      email: 'olga@corp.test',
+    },
+  };
   idp = spawn(process.execPath, [join(__dirname, 'support', 'oidc-provider.mjs'), redirectUri, OIDC_CLIENT], {
-    env: { ...process.env, OIDC_TEST_CLIENT_SECRET: OIDC_SECRET, OIDC_TEST_ACCOUNTS: JSON.stringify(accounts), NODE_NO_WARNINGS: '1' },
+    env: {
+      ...process.env,
+      OIDC_TEST_CLIENT_SECRET: OIDC_SECRET,
+      OIDC_TEST_ACCOUNTS: JSON.stringify(accounts),
+      NODE_NO_WARNINGS: '1',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let err = '';
@@ -91,7 +107,13 @@ beforeAll(async () => {
 
   const port = await freePort();
   issuer = await startIdp(`http://127.0.0.1:${port}/inbox/oidc/callback`);
-  const oidc = OidcConfigSchema.parse({ issuer, clientId: OIDC_CLIENT, clientSecret: { env: 'INBOX_TEST_OIDC_SECRET' }, approverClaim: 'preferred_username', label: 'Sign in with Test IdP' });
+  const oidc = OidcConfigSchema.parse({
+    issuer,
+    clientId: OIDC_CLIENT,
+    clientSecret: { env: 'INBOX_TEST_OIDC_SECRET' },
+    approverClaim: 'preferred_username',
+    label: 'Sign in with Test IdP',
+  });
   app = buildApiServer({
     client: stack.client,
     sources: new Map(),
@@ -100,10 +122,27 @@ beforeAll(async () => {
     logger: (e) => logs.push(e),
     // The harness's service signing key, which the test workers trust (AMENDCTL_APPROVAL_KEYS).
     desk: (desk = new ApprovalDesk({ client: stack.client, signer: loadSigningKey(need('AMENDCTL_APPROVER_KEY')) })),
-    inbox: { sessionKeys: parseSessionKeys(newSessionKey(), 'test'), users: new LocalUsers(usersFile), oidc, env: { INBOX_TEST_OIDC_SECRET: OIDC_SECRET } },
+    inbox: {
+      sessionKeys: parseSessionKeys(newSessionKey(), 'test'),
+      users: new LocalUsers(usersFile),
+      oidc,
+      env: { INBOX_TEST_OIDC_SECRET: OIDC_SECRET },
+    },
   });
   base = await app.listen({ port, host: '127.0.0.1' });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
   mkdirSync(ARTIFACTS, { recursive: true });
 }, 120_000);
 
@@ -119,15 +158,21 @@ async function pendingAmendment(tag: string, who: string): Promise<AmendmentView
   const c = customer(tag);
   const a = baseline(c, [[who, 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(a);
-  const v = await until(`${a.amendmentId} pending approval`, async () => {
-    const s = await stack.client.getStatus(a.amendmentId);
-    return s.status === 'pending_approval' ? s : undefined;
-  }, 60_000);
+  const v = await until(
+    `${a.amendmentId} pending approval`,
+    async () => {
+      const s = await stack.client.getStatus(a.amendmentId);
+      return s.status === 'pending_approval' ? s : undefined;
+    },
+    60_000,
+  );
   return { ...v, email: c.email(who) };
 }
 
-const phone = (): Promise<BrowserContext> => browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
-const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `inbox-${name}.png`), fullPage: true });
+const phone = (): Promise<BrowserContext> =>
+  browser.newContext({ viewport: PHONE, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: join(ARTIFACTS, `inbox-${name}.png`), fullPage: true });
 
 /** Nothing is wider than the phone: no sideways scrolling. */
 async function fitsThePhone(page: Page): Promise<void> {
@@ -136,10 +181,15 @@ async function fitsThePhone(page: Page): Promise<void> {
 
 /** The element's text once it matches (polled: the page changes it live). */
 function seeText(l: Locator, re: RegExp, timeoutMs = 15_000): Promise<string> {
-  return until(`text ${re}`, async () => {
-    const t = await l.first().textContent({ timeout: 1000 });
-    return t !== null && re.test(t) ? t : undefined;
-  }, timeoutMs, 100);
+  return until(
+    `text ${re}`,
+    async () => {
+      const t = await l.first().textContent({ timeout: 1000 });
+      return t !== null && re.test(t) ? t : undefined;
+    },
+    timeoutMs,
+    100,
+  );
 }
 
 async function signIn(page: Page, id: string, password: string): Promise<void> {
@@ -189,7 +239,10 @@ test('dana signs in with the local users file, sees the pending amendment with i
 
   // The status follows live in the page's live region until it is final.
   await seeText(page.getByRole('status'), /^Status: completed/, 60_000);
-  await seeText(page.locator('#approvals'), /dana.*\(verified: password sign-in\).*checked against the signed order form/);
+  await seeText(
+    page.locator('#approvals'),
+    /dana.*\(verified: password sign-in\).*checked against the signed order form/,
+  );
   await seeText(page.locator('.approval-count'), /^1 of 1 needed$/);
   await seeText(page.locator('li[data-op="0"] .outcome'), /^(applied|unchanged)$/);
   await shot(page, 'completed');
@@ -197,13 +250,21 @@ test('dana signs in with the local users file, sees the pending amendment with i
   const v = await stack.client.getStatus(pending.amendmentId);
   expect(v.status).toBe('completed');
   // Signed by the server for the proven person, verified by the worker: how she proved herself is on the record.
-  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'checked against the signed order form', proof: expect.objectContaining({ via: 'password' }) })]);
+  expect(v.approval?.approvals).toEqual([
+    expect.objectContaining({
+      by: 'dana',
+      comment: 'checked against the signed order form',
+      proof: expect.objectContaining({ via: 'password' }),
+    }),
+  ]);
   await ctx.close();
 
   // The access log: route patterns and statuses, no person, no email, no password, no token.
   const text = JSON.stringify(logs);
   for (const secret of [PASSWORDS.dana, pending.email, 'dana', 'ines']) expect(text).not.toContain(secret);
-  expect(logs.some((l) => l.kind === 'access' && l.route === '/inbox/api/amendments/:id/decision' && l.status === 200)).toBe(true);
+  expect(
+    logs.some((l) => l.kind === 'access' && l.route === '/inbox/api/amendments/:id/decision' && l.status === 200),
+  ).toBe(true);
 });
 
 test('mallory, signed in but not an approver, is not offered the amendment, sees no Approve button, and the decision API refuses her', async () => {
@@ -227,8 +288,16 @@ test('mallory, signed in but not an approver, is not offered the amendment, sees
   const post = (body: unknown, withToken = true) =>
     page.evaluate(
       async ({ url, body, token }) => {
-        const r = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...(token ? { 'x-csrf-token': token } : {}) }, body: JSON.stringify(body) });
-        return { status: r.status, type: r.headers.get('content-type'), body: (await r.json()) as { type: string; detail?: string } };
+        const r = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...(token ? { 'x-csrf-token': token } : {}) },
+          body: JSON.stringify(body),
+        });
+        return {
+          status: r.status,
+          type: r.headers.get('content-type'),
+          body: (await r.json()) as { type: string; detail?: string },
+        };
       },
       { url: `/inbox/api/amendments/${pending.amendmentId}/decision`, body, token: withToken ? csrf : '' },
     );
@@ -243,19 +312,29 @@ test('mallory, signed in but not an approver, is not offered the amendment, sees
   // Without the session's CSRF token, nothing is even looked at.
   expect((await post({ decision: 'approve' }, false)).status).toBe(403);
   // Without a session at all.
-  const anonymous = await fetch(`${base}/inbox/api/amendments/${pending.amendmentId}/decision`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-csrf-token': 'x' }, body: '{"decision":"approve"}' });
+  const anonymous = await fetch(`${base}/inbox/api/amendments/${pending.amendmentId}/decision`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-csrf-token': 'x' },
+    body: '{"decision":"approve"}',
+  });
   expect(anonymous.status).toBe(401);
   expect(anonymous.headers.get('content-type')).toMatch(/^application\/problem\+json/);
   // A form posted from another site with her cookie: the browser says where it came from.
   const cookie = (await ctx.cookies()).map((c) => `${c.name}=${c.value}`).join('; ');
-  const crossSite = await fetch(`${base}/inbox/api/amendments/${pending.amendmentId}/decision`, { method: 'POST', headers: { cookie, origin: 'https://evil.example', 'content-type': 'application/json', 'x-csrf-token': 'guess' }, body: '{"decision":"approve"}' });
+  const crossSite = await fetch(`${base}/inbox/api/amendments/${pending.amendmentId}/decision`, {
+    method: 'POST',
+    headers: { cookie, origin: 'https://evil.example', 'content-type': 'application/json', 'x-csrf-token': 'guess' },
+    body: '{"decision":"approve"}',
+  });
   expect(crossSite.status).toBe(403);
 
   const v = await stack.client.getStatus(pending.amendmentId);
   expect(v.status).toBe('pending_approval');
   expect(v.approval?.approvals).toEqual([]);
   await ctx.close();
-  expect((await desk.decide({ id: 'dana', via: 'password' }, pending.amendmentId, 'reject', 'test cleanup')).counted).toBe(true);
+  expect(
+    (await desk.decide({ id: 'dana', via: 'password' }, pending.amendmentId, 'reject', 'test cleanup')).counted,
+  ).toBe(true);
 });
 
 test('olga signs in through the OpenID provider (code + PKCE), is named by her preferred_username, and approves from the keyboard', async () => {
@@ -288,13 +367,17 @@ test('olga signs in through the OpenID provider (code + PKCE), is named by her p
   expect(await page.getByLabel(/Comment/).getAttribute('aria-invalid')).toBe('true');
   await page.keyboard.type('fine by me');
   await page.keyboard.press('Tab');
-  expect(await page.evaluate<string | null>('document.activeElement && document.activeElement.textContent')).toBe('Approve');
+  expect(await page.evaluate<string | null>('document.activeElement && document.activeElement.textContent')).toBe(
+    'Approve',
+  );
   await page.keyboard.press('Enter');
   await seeText(page.getByRole('status'), /^Status: completed/, 60_000);
   await shot(page, 'oidc-completed');
 
   const v = await stack.client.getStatus(pending.amendmentId);
-  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'olga', comment: 'fine by me', proof: expect.objectContaining({ via: 'oidc' }) })]);
+  expect(v.approval?.approvals).toEqual([
+    expect.objectContaining({ by: 'olga', comment: 'fine by me', proof: expect.objectContaining({ via: 'oidc' }) }),
+  ]);
   await ctx.close();
 });
 
@@ -315,6 +398,10 @@ test('without JavaScript the forms still work: a rejection needs a reason, and t
   await seeText(page.getByRole('status'), /^Status: rejected/, 30_000);
   const v = await stack.client.getStatus(pending.amendmentId);
   expect(v.status).toBe('rejected');
-  expect(v.approval?.rejection).toMatchObject({ by: 'dana', reason: 'not in the signed contract', proof: { via: 'password' } });
+  expect(v.approval?.rejection).toMatchObject({
+    by: 'dana',
+    reason: 'not in the signed contract',
+    proof: { via: 'password' },
+  });
   await ctx.close();
 });

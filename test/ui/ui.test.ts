@@ -27,7 +27,16 @@ beforeAll(async () => {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1600, height: 1100 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
   });
 });
 afterAll(async () => {
@@ -62,7 +71,16 @@ test('the UI finds the amendment by ContractId and shows its summary and input d
     }
   }
   // Only this contract's amendment is listed.
-  const listed = new Set(await page.locator('a[href*="/workflows/amendment-"]').evaluateAll((as) => as.map((x) => decodeURIComponent((x as { pathname?: string }).pathname ?? '').split('/workflows/')[1]?.split('/')[0])));
+  const listed = new Set(
+    await page.locator('a[href*="/workflows/amendment-"]').evaluateAll((as) =>
+      as.map(
+        (x) =>
+          decodeURIComponent((x as { pathname?: string }).pathname ?? '')
+            .split('/workflows/')[1]
+            ?.split('/')[0],
+      ),
+    ),
+  );
   expect([...listed]).toEqual([workflowId]);
   await link.click();
   await page.waitForURL(/\/workflows\/amendment-/);
@@ -83,19 +101,39 @@ test("the UI's signal form approves an amendment like our CLI and `temporal work
   const c = customer('ui-signal');
   const a = baseline(c, [['ines', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(a);
-  await until(`${a.amendmentId} pending approval`, () => stack.client.getStatus(a.amendmentId).then((v) => (v.status === 'pending_approval' ? v : undefined)), 30_000, 100);
+  await until(
+    `${a.amendmentId} pending approval`,
+    () => stack.client.getStatus(a.amendmentId).then((v) => (v.status === 'pending_approval' ? v : undefined)),
+    30_000,
+    100,
+  );
 
   const page = await browser.newPage();
-  await page.goto(`${need('AMENDCTL_TEST_TEMPORAL_UI')}/namespaces/default/workflows/${encodeURIComponent(`amendment-${a.amendmentId}`)}`, { waitUntil: 'domcontentloaded' });
-  await page.getByRole('button', { name: /More Actions/ }).first().click();
-  await page.getByRole('menuitem', { name: /Send a Signal/ }).first().click();
+  await page.goto(
+    `${need('AMENDCTL_TEST_TEMPORAL_UI')}/namespaces/default/workflows/${encodeURIComponent(`amendment-${a.amendmentId}`)}`,
+    { waitUntil: 'domcontentloaded' },
+  );
+  await page
+    .getByRole('button', { name: /More Actions/ })
+    .first()
+    .click();
+  await page
+    .getByRole('menuitem', { name: /Send a Signal/ })
+    .first()
+    .click();
   // The UI keeps a hidden copy of each dialog: act on the visible one.
   await page.locator('[data-testid="signal-select-button"]:visible').click();
-  await page.locator('[role=option]:visible', { hasText: /^\s*approve\s*$/ }).first().click();
+  await page
+    .locator('[role=option]:visible', { hasText: /^\s*approve\s*$/ })
+    .first()
+    .click();
   const dialog = page.locator('[data-testid="signal-confirmation-modal"]:visible');
   await dialog.locator('.cm-content').first().click();
   // The signed input `amendctl approve --print-signal` prints (here: the run's harness key vouches for ulla).
-  const input = await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', { by: 'ulla', comment: 'approved in the Web UI' });
+  const input = await proven(stack.client.client.workflow.getHandle(`amendment-${a.amendmentId}`), 'approve', {
+    by: 'ulla',
+    comment: 'approved in the Web UI',
+  });
   await page.keyboard.insertText(JSON.stringify(input)); // at once: the editor would pair brackets and quotes typed one by one
   mkdirSync(join(ROOT, 'test-artifacts'), { recursive: true });
   await page.screenshot({ path: join(ROOT, 'test-artifacts', 'ui-signal-approve.png') });
@@ -103,11 +141,22 @@ test("the UI's signal form approves an amendment like our CLI and `temporal work
   // reformatted text), so the click lands on Submit rather than where it was.
   const editor = dialog.locator('.cm-content').first();
   await editor.blur();
-  await until('the input reformatted', async () => ((await editor.textContent())?.includes('"by": "ulla"') ? true : undefined), 10_000, 100);
+  await until(
+    'the input reformatted',
+    async () => ((await editor.textContent())?.includes('"by": "ulla"') ? true : undefined),
+    10_000,
+    100,
+  );
   await dialog.getByRole('button', { name: 'Submit' }).click();
 
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
-  expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'ulla', comment: 'approved in the Web UI', proof: expect.objectContaining({ keyId: 'test-harness' }) })]);
+  expect(v.approval?.approvals).toEqual([
+    expect.objectContaining({
+      by: 'ulla',
+      comment: 'approved in the Web UI',
+      proof: expect.objectContaining({ keyId: 'test-harness' }),
+    }),
+  ]);
   await page.close();
 });

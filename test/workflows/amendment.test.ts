@@ -25,14 +25,24 @@ afterAll(async () => {
 });
 
 async function scimState(domain: string) {
-  const users = (await scim.list<{ userName: string; active: boolean }>('/Users')).filter((u) => u.userName.endsWith(`@${domain}`));
-  const groups = (await scim.list<{ displayName: string; members?: Array<{ value: string }> }>('/Groups')).filter((g) => g.displayName.startsWith(domain.split('.')[0]!));
-  return { users: users.map((u) => [u.userName, u.active]).sort(), groups: groups.map((g) => [g.displayName, (g.members ?? []).length]).sort() };
+  const users = (await scim.list<{ userName: string; active: boolean }>('/Users')).filter((u) =>
+    u.userName.endsWith(`@${domain}`),
+  );
+  const groups = (await scim.list<{ displayName: string; members?: Array<{ value: string }> }>('/Groups')).filter((g) =>
+    g.displayName.startsWith(domain.split('.')[0]!),
+  );
+  return {
+    users: users.map((u) => [u.userName, u.active]).sort(),
+    groups: groups.map((g) => [g.displayName, (g.members ?? []).length]).sort(),
+  };
 }
 
 test('happy path: a baseline with no admin applies without approval and creates the accounts', async () => {
   const c = customer('happy');
-  const a = baseline(c, [['bob', 'member'], ['carol', 'viewer']]);
+  const a = baseline(c, [
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+  ]);
   await stack.client.submitAmendment(a);
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
@@ -57,15 +67,37 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
 
   await stack.client.approve(a.amendmentId, { by: 'sam' });
   // Recorded as ignored (the workflow has handled the signal), and still pending.
-  v = await until('the ignored approval', () => stack.client.getStatus(a.amendmentId).then((x) => ((x.approval?.ignored.length ?? 0) > 0 ? x : undefined)));
+  v = await until('the ignored approval', () =>
+    stack.client.getStatus(a.amendmentId).then((x) => ((x.approval?.ignored.length ?? 0) > 0 ? x : undefined)),
+  );
   expect(v.status).toBe('pending_approval');
   expect(v.approval?.ignored.map((i) => i.why).join()).toMatch(/separation of duties/);
 
   // What `amendctl approve --print-signal` prints, run as printed by the Temporal CLI itself (not our code).
-  const printed = await run(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'approve', a.amendmentId, '--key', need('AMENDCTL_APPROVER_KEY'), '--by', 'dana', '--comment', 'ok', '--print-signal', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS')]);
+  const printed = await run(process.execPath, [
+    join(ROOT, 'bin', 'amendctl'),
+    'approve',
+    a.amendmentId,
+    '--key',
+    need('AMENDCTL_APPROVER_KEY'),
+    '--by',
+    'dana',
+    '--comment',
+    'ok',
+    '--print-signal',
+    '--address',
+    need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+  ]);
   const command = printed.stdout.trim();
-  expect(command).toMatch(new RegExp(`^temporal workflow signal --workflow-id amendment-${a.amendmentId} --name approve --input '\\{"by":"dana","comment":"ok","proof":"amap1\\.[^']+"\\}'$`));
-  await run('bash', ['-c', `${command.replace(/^temporal /, `${JSON.stringify(need('AMENDCTL_TEST_TEMPORAL_CLI'))} `)} --address ${need('AMENDCTL_TEST_TEMPORAL_ADDRESS')} --namespace default`]);
+  expect(command).toMatch(
+    new RegExp(
+      `^temporal workflow signal --workflow-id amendment-${a.amendmentId} --name approve --input '\\{"by":"dana","comment":"ok","proof":"amap1\\.[^']+"\\}'$`,
+    ),
+  );
+  await run('bash', [
+    '-c',
+    `${command.replace(/^temporal /, `${JSON.stringify(need('AMENDCTL_TEST_TEMPORAL_CLI'))} `)} --address ${need('AMENDCTL_TEST_TEMPORAL_ADDRESS')} --namespace default`,
+  ]);
   v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('completed');
   expect(v.approval?.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'ok' })]);
@@ -74,7 +106,10 @@ test('approval: pending until `temporal workflow signal` approves; the submitter
 
 test('rejection changes nothing', async () => {
   const c = customer('reject');
-  const a = baseline(c, [['alice', 'admin'], ['bob', 'member']]);
+  const a = baseline(c, [
+    ['alice', 'admin'],
+    ['bob', 'member'],
+  ]);
   await stack.client.submitAmendment(a);
   await reached(stack.client, a.amendmentId, 'pending_approval');
   await stack.client.reject(a.amendmentId, { by: 'dana', reason: 'not in the signed contract' });
@@ -105,12 +140,18 @@ test('the same amendment submitted twice gives one workflow and one set of effec
 
 test('out-of-order sequence: amendment 2 waits, queued, until 1 is applied', async () => {
   const c = customer('order');
-  const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } }]);
+  const second = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('dave'), name: 'Dave', role: 'member' } },
+  ]);
   await stack.client.submitAmendment(second);
   const queued = await reached(stack.client, second.amendmentId, 'queued');
   expect(queued.reason).toMatch(/sequence 2/);
   // The contract has it in line, waiting for sequence 1: it stays queued until that is applied.
-  const line = await until('in the contract line', () => stack.client.getContract(c.contractId).then((x) => (x.view.waiting.some((w) => w.amendmentId === second.amendmentId) ? x.view : undefined)));
+  const line = await until('in the contract line', () =>
+    stack.client
+      .getContract(c.contractId)
+      .then((x) => (x.view.waiting.some((w) => w.amendmentId === second.amendmentId) ? x.view : undefined)),
+  );
   expect({ applied: line.appliedSequence, holder: line.holder }).toEqual({ applied: 0, holder: undefined });
   expect((await stack.client.getStatus(second.amendmentId)).status).toBe('queued');
 
@@ -137,7 +178,11 @@ test('a permanent failure mid-plan rolls back: PostgreSQL and SCIM end exactly a
   const pgBefore = await pgSnapshot(c.domain);
   const scimBefore = await scimState(c.domain);
 
-  const a = baseline(c, [['bob', 'member'], ['carol', 'viewer'], ['erin', 'member']]);
+  const a = baseline(c, [
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+    ['erin', 'member'],
+  ]);
   await stack.client.submitAmendment(a);
   const v = await stack.client.waitForResult(a.amendmentId);
   expect(v.status).toBe('rolled_back');
@@ -159,15 +204,23 @@ test('a worker killed mid-plan and restarted finishes with no duplicate effects'
   const slow = { AMENDCTL_WAREHOUSE_RATE: '3', AMENDCTL_IDP_RATE: '3' };
   let worker = spawnWorkerProcess(queue, slow);
   const { AmendctlClient, temporalTarget } = await import('../../src/client');
-  const client = await AmendctlClient.connect(temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS') }), queue);
+  const client = await AmendctlClient.connect(
+    temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS') }),
+    queue,
+  );
   try {
     await client.submitAmendment(a);
-    await until('4 operations applied before the kill', async () => {
-      const v = await client.getStatus(a.amendmentId);
-      const applied = v.operations.filter((o) => o.outcome === 'applied').length;
-      if (applied < 4) throw new Error(`${applied} applied: ${v.status} ${v.reason ?? ''}`);
-      return v;
-    }, 60_000, 100);
+    await until(
+      '4 operations applied before the kill',
+      async () => {
+        const v = await client.getStatus(a.amendmentId);
+        const applied = v.operations.filter((o) => o.outcome === 'applied').length;
+        if (applied < 4) throw new Error(`${applied} applied: ${v.status} ${v.reason ?? ''}`);
+        return v;
+      },
+      60_000,
+      100,
+    );
     worker.kill('SIGKILL');
     await new Promise((r) => worker.once('exit', r));
     const mid = await client.getStatus(a.amendmentId);
@@ -180,7 +233,12 @@ test('a worker killed mid-plan and restarted finishes with no duplicate effects'
     expect(Object.values(snap).every((r) => r.login && r.memberOf.join() === 'app_write')).toBe(true);
     const all = (await scim.list<{ userName: string }>('/Users')).filter((u) => u.userName.endsWith(`@${c.domain}`));
     expect(all).toHaveLength(8); // one account each: no duplicates after the retry
-    for (const [local] of users) expect((await scim.readBack(c.email(local)))?.groups).toEqual([`${c.id}-members`, `${c.id}-mod-analytics`, `${c.id}-mod-billing`]);
+    for (const [local] of users)
+      expect((await scim.readBack(c.email(local)))?.groups).toEqual([
+        `${c.id}-members`,
+        `${c.id}-mod-analytics`,
+        `${c.id}-mod-billing`,
+      ]);
   } finally {
     worker.kill('SIGTERM');
     await client.close();
@@ -189,8 +247,12 @@ test('a worker killed mid-plan and restarted finishes with no duplicate effects'
 
 async function superuser() {
   const { Client } = await import('pg');
-  const c = new Client({ host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'), port: Number(need('AMENDCTL_TEST_PG_PORT')), user: 'postgres', database: 'warehouse' });
+  const c = new Client({
+    host: need('AMENDCTL_TEST_PG_SUPERUSER_SOCKET'),
+    port: Number(need('AMENDCTL_TEST_PG_PORT')),
+    user: 'postgres',
+    database: 'warehouse',
+  });
   await c.connect();
   return c;
 }
-

@@ -138,7 +138,15 @@ export const TARGETS = ['idp', 'warehouse'] as const;
 export function operationAt(amendmentId: string, target: string, idx: number): OperationView {
   const subject = `u${idx}@${amendmentId.toLowerCase()}.test`;
   const action: Action = 'ensureAccount';
-  return { id: `${target}:${action}:${subject}`, target, action, subject, description: `${target}: ensure account ${subject}`, ruleIds: ['named-user-account'], outcome: 'pending' };
+  return {
+    id: `${target}:${action}:${subject}`,
+    target,
+    action,
+    subject,
+    description: `${target}: ensure account ${subject}`,
+    ruleIds: ['named-user-account'],
+    outcome: 'pending',
+  };
 }
 
 /** The targets' batches of a scenario, on `targetQueue(target)`, as makeBatches cuts them (whole accounts, in order). */
@@ -203,7 +211,16 @@ export class Stubs {
   }
 
   /** The main task queue's activities (local activities of amendmentV2). */
-  control(): Pick<AmendmentActivities, 'enqueueAmendment' | 'planAmendmentV2' | 'recordAudit' | 'orderingPolicy' | 'verifyApproval' | 'notificationEndpoints' | 'notifyApproval'> {
+  control(): Pick<
+    AmendmentActivities,
+    | 'enqueueAmendment'
+    | 'planAmendmentV2'
+    | 'recordAudit'
+    | 'orderingPolicy'
+    | 'verifyApproval'
+    | 'notificationEndpoints'
+    | 'notifyApproval'
+  > {
     return {
       // The real verification, with the run's trusted keys (test/harness/approval-keys.ts); the real notifications, none configured.
       ...createApprovalActivities(loadTrust(need('AMENDCTL_APPROVAL_KEYS'))),
@@ -219,7 +236,10 @@ export class Stubs {
           signalArgs: [request],
           staticSummary: `Contract ${contractId}: applies its amendments in sequence order`,
         });
-        return { gapDeadlineSeconds: this.scenarios.get(request.amendmentId)?.gapDeadlineSeconds ?? DEFAULT_GAP_DEADLINE_SECONDS };
+        return {
+          gapDeadlineSeconds:
+            this.scenarios.get(request.amendmentId)?.gapDeadlineSeconds ?? DEFAULT_GAP_DEADLINE_SECONDS,
+        };
       },
 
       orderingPolicy: async () => ({ gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS }),
@@ -231,10 +251,15 @@ export class Stubs {
         const batches = violations.length > 0 ? [] : batchesOf(s, this.targetQueue);
         const operationsTotal = batches.reduce((n, b) => n + b.to - b.from, 0);
         const operations: OperationView[] = [];
-        for (const b of batches) for (let i = b.from; i < b.to && operations.length < SHOWN_OPERATIONS; i++) operations.push(operationAt(amendment.amendmentId, b.target, i));
+        for (const b of batches)
+          for (let i = b.from; i < b.to && operations.length < SHOWN_OPERATIONS; i++)
+            operations.push(operationAt(amendment.amendmentId, b.target, i));
         const lanes: Record<string, number> = {};
         for (const b of batches) lanes[b.target] = s.lanes?.[b.target] ?? 1;
-        const customerId = amendment.contractId.toLowerCase().replace(/[^a-z0-9-]/g, '-').slice(0, 40);
+        const customerId = amendment.contractId
+          .toLowerCase()
+          .replace(/[^a-z0-9-]/g, '-')
+          .slice(0, 40);
         const before = applied?.contract.seats ?? 0;
         const after: Contract = {
           customer: { id: customerId, name: `Customer ${customerId}` },
@@ -248,10 +273,14 @@ export class Stubs {
           custom: {},
         };
         return {
-          planHash: createHash('sha256').update(JSON.stringify({ amendmentId: amendment.amendmentId, batches })).digest('hex'),
+          planHash: createHash('sha256')
+            .update(JSON.stringify({ amendmentId: amendment.amendmentId, batches }))
+            .digest('hex'),
           rulesetHash: 'stub-ruleset',
           customerId,
-          changes: [{ kind: 'modified' as const, clause: 'seats' as const, path: 'seats', before, after: before + 10 }].slice(0, SHOWN_CHANGES),
+          changes: [
+            { kind: 'modified' as const, clause: 'seats' as const, path: 'seats', before, after: before + 10 },
+          ].slice(0, SHOWN_CHANGES),
           changesTotal: 1,
           violations,
           approval: { required: s.approval !== undefined, reasons: s.approval ?? [] },
@@ -285,7 +314,8 @@ export class Stubs {
           g.reached = true;
           await g.opened;
         }
-        if (info.attempt === 1 && s.flakyOnce?.includes(key)) throw quietFailure(`${input.target} is unavailable (scripted, once)`, 'TargetUnavailable', false);
+        if (info.attempt === 1 && s.flakyOnce?.includes(key))
+          throw quietFailure(`${input.target} is unavailable (scripted, once)`, 'TargetUnavailable', false);
         const outcomes = this.outcomesOf(input.amendmentId);
         const startedAt = new Date().toISOString();
         const operations: OperationRecord[] = [];
@@ -296,7 +326,16 @@ export class Stubs {
             outcomes.set(idx, 'skipped');
           } else if (idx === s.failAt) {
             const op = operationAt(input.amendmentId, input.target, idx);
-            failure = { idx, id: op.id, action: op.action, subject: op.subject, description: op.description, ruleIds: op.ruleIds, type: 'TargetRejected', message: `${input.target} refused ${op.subject} (scripted)` };
+            failure = {
+              idx,
+              id: op.id,
+              action: op.action,
+              subject: op.subject,
+              description: op.description,
+              ruleIds: op.ruleIds,
+              type: 'TargetRejected',
+              message: `${input.target} refused ${op.subject} (scripted)`,
+            };
             operations.push([idx, 'failed', 1, 0, 1]);
             outcomes.set(idx, 'failed');
           } else {
@@ -314,15 +353,29 @@ export class Stubs {
         const info = Context.current().info;
         this.calls.compensate.push(this.call(input, info.attempt, info.taskQueue));
         const s = this.scenario(input.amendmentId);
-        if (s.undoThrows?.includes(batchKey(input.target, input.batch))) throw quietFailure(`${input.target} cannot compensate batch ${input.batch} (scripted)`, 'TargetRejected', true);
+        if (s.undoThrows?.includes(batchKey(input.target, input.batch)))
+          throw quietFailure(
+            `${input.target} cannot compensate batch ${input.batch} (scripted)`,
+            'TargetRejected',
+            true,
+          );
         const outcomes = this.outcomesOf(input.amendmentId);
-        const r: CompensateBatchResult = { target: input.target, operations: [], at: new Date().toISOString(), failed: [] };
+        const r: CompensateBatchResult = {
+          target: input.target,
+          operations: [],
+          at: new Date().toISOString(),
+          failed: [],
+        };
         // Newest first, only what was applied (as the real one: `unchanged` has nothing to undo).
         for (let idx = input.to - 1; idx >= input.from; idx--) {
           if (outcomes.get(idx) !== 'applied') continue;
           if (s.undoFailsAt?.includes(idx)) {
             r.operations.push([idx, 'failed']);
-            r.failed.push({ idx, description: operationAt(input.amendmentId, input.target, idx).description, message: 'the target refused the compensation (scripted)' });
+            r.failed.push({
+              idx,
+              description: operationAt(input.amendmentId, input.target, idx).description,
+              message: 'the target refused the compensation (scripted)',
+            });
           } else r.operations.push([idx, 'compensated']);
         }
         return r;
@@ -331,7 +384,18 @@ export class Stubs {
   }
 
   private call(input: BatchInput, attempt: number, taskQueue: string): BatchCall {
-    return { seq: ++this.seq, amendmentId: input.amendmentId, target: input.target, batch: input.batch, of: input.of, from: input.from, to: input.to, attempt, taskQueue, budgetSeconds: input.budgetSeconds };
+    return {
+      seq: ++this.seq,
+      amendmentId: input.amendmentId,
+      target: input.target,
+      batch: input.batch,
+      of: input.of,
+      from: input.from,
+      to: input.to,
+      attempt,
+      taskQueue,
+      budgetSeconds: input.budgetSeconds,
+    };
   }
 
   private outcomesOf(amendmentId: string): Map<number, 'applied' | 'unchanged' | 'failed' | 'skipped'> {
@@ -355,10 +419,12 @@ function optional(name: string): string | undefined {
 
 function required(name: string): string {
   const v = optional(name);
-  if (v === undefined) throw new Error(`${name} is not set: the harness did not start the server that provides it (AMENDCTL_TEST_SERVERS=timeskipping,temporal?)`);
+  if (v === undefined)
+    throw new Error(
+      `${name} is not set: the harness did not start the server that provides it (AMENDCTL_TEST_SERVERS=timeskipping,temporal?)`,
+    );
   return v;
 }
-
 
 /** Which of the run's servers: the time-skipping test server, or the Temporal dev server (no time skipping). */
 export type FastServer = 'timeskipping' | 'dev';
@@ -369,13 +435,24 @@ export type FastServer = 'timeskipping' | 'dev';
  * existing server's address), plus the codec.
  */
 async function connectEnv(server: FastServer, converter: DataConverter): Promise<TestWorkflowEnvironment> {
-  if (server === 'dev') return TestWorkflowEnvironment.createFromExistingServer({ address: required('AMENDCTL_TEST_TEMPORAL_ADDRESS'), namespace: 'default', client: { dataConverter: converter } });
+  if (server === 'dev')
+    return TestWorkflowEnvironment.createFromExistingServer({
+      address: required('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+      namespace: 'default',
+      client: { dataConverter: converter },
+    });
   // A time-skipping test server of this file's own: the run's one has a single clock for every
   // file on it, and another file's skip of days would pass these tests' deadlines unseen.
-  const env = await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } }, client: { dataConverter: converter } });
+  const env = await TestWorkflowEnvironment.createTimeSkipping({
+    server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } },
+    client: { dataConverter: converter },
+  });
   try {
     // IndexedValueType KEYWORD = 2.
-    await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes: Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2])) });
+    await env.connection.operatorService.addSearchAttributes({
+      namespace: 'default',
+      searchAttributes: Object.fromEntries(Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2])),
+    });
   } catch (err) {
     await env.teardown();
     throw err;
@@ -397,13 +474,23 @@ export interface FastStack {
   submit(doc: AmendmentInput, s: Scenario): Promise<AmendmentHandle>;
   status(amendmentId: string): Promise<AmendmentView>;
   /** Poll `status` (wall time; the server clock is not skipped meanwhile) until `ok`, else fail naming `what` and the last view. */
-  until(amendmentId: string, what: string, ok: (v: AmendmentView) => boolean, timeoutMs?: number): Promise<AmendmentView>;
+  until(
+    amendmentId: string,
+    what: string,
+    ok: (v: AmendmentView) => boolean,
+    timeoutMs?: number,
+  ): Promise<AmendmentView>;
   /** Wait for a final status without skipping time. */
   final(amendmentId: string, timeoutMs?: number): Promise<AmendmentView>;
   /** The workflow's result, once it has closed (without skipping time). */
   result(amendmentId: string, timeoutMs?: number): Promise<AmendmentView>;
   contract(contractId: string): Promise<ContractView>;
-  untilContract(contractId: string, what: string, ok: (v: ContractView) => boolean, timeoutMs?: number): Promise<ContractView>;
+  untilContract(
+    contractId: string,
+    what: string,
+    ok: (v: ContractView) => boolean,
+    timeoutMs?: number,
+  ): Promise<ContractView>;
   now(): Promise<number>;
   /** Skip server time (timers fire) in about no wall time (on the dev server: sleeps). */
   skip(ms: number): Promise<void>;
@@ -431,7 +518,9 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
   const client = new Client({ connection: env.connection, namespace: 'default', dataConverter: converter });
   const stubs = new Stubs(() => client, taskQueue, targetQueue);
   const bundle = optional('AMENDCTL_WORKFLOW_BUNDLE');
-  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: require.resolve('../../src/workflows') };
+  const workflowSource: Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> = bundle
+    ? { workflowBundle: { codePath: bundle } }
+    : { workflowsPath: require.resolve('../../src/workflows') };
   const started = new Set<string>();
 
   const launch = async (options: WorkerOptions): Promise<Running> => {
@@ -452,7 +541,16 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       ...extra,
     });
   const targetWorkers = await Promise.all(
-    TARGETS.map((t) => launch({ connection: env.nativeConnection, namespace: 'default', taskQueue: targetQueue(t), dataConverter: converter, activities: stubs.batches(), shutdownGraceTime: '1s' })),
+    TARGETS.map((t) =>
+      launch({
+        connection: env.nativeConnection,
+        namespace: 'default',
+        taskQueue: targetQueue(t),
+        dataConverter: converter,
+        activities: stubs.batches(),
+        shutdownGraceTime: '1s',
+      }),
+    ),
   );
   let main = await workflowWorker();
 
@@ -460,11 +558,19 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
     if (r.worker.getState() === 'RUNNING') r.worker.shutdown();
     await r.run;
   };
-  const status = (amendmentId: string): Promise<AmendmentView> => client.workflow.getHandle(amendmentWorkflowId(amendmentId)).query(statusQuery);
-  const contract = (contractId: string): Promise<ContractView> => client.workflow.getHandle(contractWorkflowId(contractId)).query(contractQuery);
+  const status = (amendmentId: string): Promise<AmendmentView> =>
+    client.workflow.getHandle(amendmentWorkflowId(amendmentId)).query(statusQuery);
+  const contract = (contractId: string): Promise<ContractView> =>
+    client.workflow.getHandle(contractWorkflowId(contractId)).query(contractQuery);
 
   /** Reads until `ok`, each read bounded by what is left of the deadline (a query can wait on a worker). */
-  async function poll<T>(read: () => Promise<T>, what: string, ok: (v: T) => boolean, timeoutMs: number, show: (v: T | undefined, err: unknown) => string): Promise<T> {
+  async function poll<T>(
+    read: () => Promise<T>,
+    what: string,
+    ok: (v: T) => boolean,
+    timeoutMs: number,
+    show: (v: T | undefined, err: unknown) => string,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     let last: T | undefined;
     let error: unknown;
@@ -482,11 +588,13 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       } finally {
         clearTimeout(timer);
       }
-      if (Date.now() >= deadline) throw new Error(`${what}: not so after ${timeoutMs} ms; last seen: ${show(last, error)}`);
+      if (Date.now() >= deadline)
+        throw new Error(`${what}: not so after ${timeoutMs} ms; last seen: ${show(last, error)}`);
       await new Promise((r) => setTimeout(r, 50));
     }
   }
-  const showView = (v: AmendmentView | undefined, err: unknown): string => (v ? `${v.status} (${v.reason ?? ''})` : `no view (${String(err)})`);
+  const showView = (v: AmendmentView | undefined, err: unknown): string =>
+    v ? `${v.status} (${v.reason ?? ''})` : `no view (${String(err)})`;
 
   return {
     env,
@@ -515,8 +623,16 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       });
     },
     status,
-    until: (amendmentId, what, ok, timeoutMs = 20_000) => poll(() => status(amendmentId), `${amendmentId}: ${what}`, ok, timeoutMs, showView),
-    final: (amendmentId, timeoutMs = 20_000) => poll(() => status(amendmentId), `${amendmentId}: a final status`, (v) => FINAL_STATUSES.has(v.status), timeoutMs, showView),
+    until: (amendmentId, what, ok, timeoutMs = 20_000) =>
+      poll(() => status(amendmentId), `${amendmentId}: ${what}`, ok, timeoutMs, showView),
+    final: (amendmentId, timeoutMs = 20_000) =>
+      poll(
+        () => status(amendmentId),
+        `${amendmentId}: a final status`,
+        (v) => FINAL_STATUSES.has(v.status),
+        timeoutMs,
+        showView,
+      ),
     async result(amendmentId, timeoutMs = 30_000) {
       const h = client.workflow.getHandle<typeof amendmentV2>(amendmentWorkflowId(amendmentId));
       await poll(
@@ -529,7 +645,14 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       return h.result();
     },
     contract,
-    untilContract: (contractId, what, ok, timeoutMs = 20_000) => poll(() => contract(contractId), `contract ${contractId}: ${what}`, ok, timeoutMs, (v, err) => (v ? JSON.stringify(v) : String(err))),
+    untilContract: (contractId, what, ok, timeoutMs = 20_000) =>
+      poll(
+        () => contract(contractId),
+        `contract ${contractId}: ${what}`,
+        ok,
+        timeoutMs,
+        (v, err) => (v ? JSON.stringify(v) : String(err)),
+      ),
     now: () => env.currentTimeMs(),
     skip: (ms) => env.sleep(ms),
     async restartWorkflowWorker(options = {}) {

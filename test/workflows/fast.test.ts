@@ -10,7 +10,13 @@ import { proven } from '../harness/approvals';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import { ApplicationFailure, type Payload } from '@temporalio/common';
 import type { AmendmentInput } from '../../src/domain/amendment';
-import { approveSignal, approveUpdate, type AmendmentView, cancelSignal, rejectSignal } from '../../src/workflows/definitions';
+import {
+  approveSignal,
+  approveUpdate,
+  type AmendmentView,
+  cancelSignal,
+  rejectSignal,
+} from '../../src/workflows/definitions';
 import { type AmendmentHandle, type FastStack, gate, operationAt, startFastStack } from './fast-stubs';
 
 const MINUTE = 60_000;
@@ -38,7 +44,11 @@ afterAll(async () => {
   await stack?.stop();
 });
 
-function amendment(contractId: string, sequence: number, opts: { id?: string; submittedBy?: string; effectiveAt?: string } = {}): AmendmentInput {
+function amendment(
+  contractId: string,
+  sequence: number,
+  opts: { id?: string; submittedBy?: string; effectiveAt?: string } = {},
+): AmendmentInput {
   return {
     amendmentId: opts.id ?? `${contractId}-${String(sequence).padStart(3, '0')}`,
     contractId,
@@ -75,9 +85,16 @@ test('happy path: 15 operations on 2 targets complete, counted per target, in un
   expect(v.operationCounts).toEqual({ idp: { applied: 7, unchanged: 1 }, warehouse: { applied: 5, unchanged: 2 } });
   expect(v.reason).toBe('12 changed, 3 already so');
   expect(v.operationsTotal).toBe(15);
-  expect(v.operations.map((o) => [o.target, o.outcome])).toEqual(Array.from({ length: 15 }, (_, i) => [i < 8 ? 'idp' : 'warehouse', i % 5 === 4 ? 'unchanged' : 'applied']));
+  expect(v.operations.map((o) => [o.target, o.outcome])).toEqual(
+    Array.from({ length: 15 }, (_, i) => [i < 8 ? 'idp' : 'warehouse', i % 5 === 4 ? 'unchanged' : 'applied']),
+  );
   // One batch per target, on that target's own task queue, with the default retry budget.
-  expect(stack.stubs.applies(a.amendmentId).map((b) => [b.target, b.batch, b.of, b.from, b.to, b.taskQueue, b.attempt, b.budgetSeconds]).sort()).toEqual([
+  expect(
+    stack.stubs
+      .applies(a.amendmentId)
+      .map((b) => [b.target, b.batch, b.of, b.from, b.to, b.taskQueue, b.attempt, b.budgetSeconds])
+      .sort(),
+  ).toEqual([
     ['idp', 1, 1, 0, 8, `${stack.taskQueue}.target.idp`, 1, 300],
     ['warehouse', 1, 1, 8, 15, `${stack.taskQueue}.target.warehouse`, 1, 300],
   ]);
@@ -85,7 +102,11 @@ test('happy path: 15 operations on 2 targets complete, counted per target, in un
   // The audit record got the final view, once.
   expect(stack.stubs.calls.audit.filter((x) => x.view.amendmentId === a.amendmentId).map((x) => x.view)).toEqual([v]);
   // The contract took the new state and the turn is free.
-  const contract = await stack.untilContract(c, 'applied sequence 1, turn released', (x) => x.appliedSequence === 1 && x.holder === undefined);
+  const contract = await stack.untilContract(
+    c,
+    'applied sequence 1, turn released',
+    (x) => x.appliedSequence === 1 && x.holder === undefined,
+  );
   expect(contract.lastAmendmentId).toBe(a.amendmentId);
 
   const events = (await h.fetchHistory()).events ?? [];
@@ -95,7 +116,10 @@ test('happy path: 15 operations on 2 targets complete, counted per target, in un
 test('a plan with violations ends invalid, changes nothing and releases the contract', async () => {
   const c = stack.contractId('violation');
   const a = amendment(c, 1);
-  const violations = [{ ruleId: 'seat-limit', message: 'seats exceed the tier limit' }, { ruleId: 'region', message: 'region eu has no warehouse' }];
+  const violations = [
+    { ruleId: 'seat-limit', message: 'seats exceed the tier limit' },
+    { ruleId: 'region', message: 'region eu has no warehouse' },
+  ];
   const v = await result(await stack.submit(a, { violations }));
   expect(v.status).toBe('invalid');
   expect(v.reason).toBe('seats exceed the tier limit; region eu has no warehouse');
@@ -112,8 +136,18 @@ test('a batch that throws a retryable error once is retried by Temporal and comp
   const v = await result(h);
   expect(v.status).toBe('completed');
   expect(v.operationCounts).toEqual({ idp: { applied: 4 }, warehouse: { applied: 4 } });
-  expect(stack.stubs.applies(a.amendmentId).filter((b) => b.target === 'warehouse').map((b) => b.attempt)).toEqual([1, 2]);
-  expect(stack.stubs.applies(a.amendmentId).filter((b) => b.target === 'idp').map((b) => b.attempt)).toEqual([1]);
+  expect(
+    stack.stubs
+      .applies(a.amendmentId)
+      .filter((b) => b.target === 'warehouse')
+      .map((b) => b.attempt),
+  ).toEqual([1, 2]);
+  expect(
+    stack.stubs
+      .applies(a.amendmentId)
+      .filter((b) => b.target === 'idp')
+      .map((b) => b.attempt),
+  ).toEqual([1]);
 });
 
 test('queue: sequence 2 submitted before 1 waits queued, naming sequence 1, and completes after 1', async () => {
@@ -123,15 +157,33 @@ test('queue: sequence 2 submitted before 1 waits queued, naming sequence 1, and 
   const hold = gate();
 
   const h2 = await stack.submit(second, {});
-  let v2 = await stack.until(second.amendmentId, 'queued with sequence 1 missing', (v) => v.status === 'queued' && v.queue?.missing[0] === 1);
+  let v2 = await stack.until(
+    second.amendmentId,
+    'queued with sequence 1 missing',
+    (v) => v.status === 'queued' && v.queue?.missing[0] === 1,
+  );
   expect(v2.queue).toMatchObject({ appliedSequence: 0, missing: [1] });
-  expect(v2.reason).toMatch(new RegExp(`^sequence 1 of contract ${c} has not arrived \\(the contract is at sequence 0\\); this amendment ends invalid at `));
+  expect(v2.reason).toMatch(
+    new RegExp(
+      `^sequence 1 of contract ${c} has not arrived \\(the contract is at sequence 0\\); this amendment ends invalid at `,
+    ),
+  );
 
   // Sequence 1 arrives and takes the turn (its idp batch held at a gate): 2 now waits for it, by name.
   const h1 = await stack.submit(first, { gates: { 'idp#1': hold } });
-  v2 = await stack.until(second.amendmentId, 'waiting for the turn of sequence 1', (v) => v.status === 'queued' && v.queue?.holder?.amendmentId === first.amendmentId);
-  expect(v2.queue).toEqual({ appliedSequence: 0, missing: [], holder: { amendmentId: first.amendmentId, sequence: 1, since: expect.any(String) } });
-  expect(v2.reason).toBe(`waiting for the turn of contract ${c} (at sequence 0): amendment ${first.amendmentId} (sequence 1) holds it since ${v2.queue!.holder!.since}`);
+  v2 = await stack.until(
+    second.amendmentId,
+    'waiting for the turn of sequence 1',
+    (v) => v.status === 'queued' && v.queue?.holder?.amendmentId === first.amendmentId,
+  );
+  expect(v2.queue).toEqual({
+    appliedSequence: 0,
+    missing: [],
+    holder: { amendmentId: first.amendmentId, sequence: 1, since: expect.any(String) },
+  });
+  expect(v2.reason).toBe(
+    `waiting for the turn of contract ${c} (at sequence 0): amendment ${first.amendmentId} (sequence 1) holds it since ${v2.queue!.holder!.since}`,
+  );
   await untilTrue('sequence 1 is applying', () => hold.reached);
   expect((await stack.status(second.amendmentId)).status).toBe('queued');
   expect(stack.stubs.calls.plan.filter((p) => p.amendmentId === second.amendmentId)).toEqual([]);
@@ -145,7 +197,11 @@ test('queue: sequence 2 submitted before 1 waits queued, naming sequence 1, and 
   const plan2 = stack.stubs.calls.plan.find((p) => p.amendmentId === second.amendmentId)!;
   expect(plan2.applied).toMatchObject({ sequence: 1, amendmentId: first.amendmentId, contract: { seats: 10 } });
   expect(plan2.seq).toBeGreaterThan(stack.stubs.calls.audit.find((x) => x.view.amendmentId === first.amendmentId)!.seq);
-  await stack.untilContract(c, 'at sequence 2', (x) => x.appliedSequence === 2 && x.lastAmendmentId === second.amendmentId && x.holder === undefined);
+  await stack.untilContract(
+    c,
+    'at sequence 2',
+    (x) => x.appliedSequence === 2 && x.lastAmendmentId === second.amendmentId && x.holder === undefined,
+  );
 });
 
 test('gap: sequence 3 with 2 missing names the gap, ends invalid at the gap deadline, and the contract then takes 2', async () => {
@@ -156,10 +212,16 @@ test('gap: sequence 3 with 2 missing names the gap, ends invalid at the gap dead
   expect((await result(await stack.submit(one, {}))).status).toBe('completed');
 
   await stack.submit(three, { gapDeadlineSeconds: GAP_DEADLINE_MINUTES * 60 });
-  let v3 = await stack.until(three.amendmentId, 'queued with sequence 2 missing', (v) => v.status === 'queued' && v.queue?.missing[0] === 2);
+  let v3 = await stack.until(
+    three.amendmentId,
+    'queued with sequence 2 missing',
+    (v) => v.status === 'queued' && v.queue?.missing[0] === 2,
+  );
   const deadline = v3.queue!.gapDeadline!;
   expect(v3.queue).toEqual({ appliedSequence: 1, missing: [2], gapDeadline: deadline });
-  expect(v3.reason).toBe(`sequence 2 of contract ${c} has not arrived (the contract is at sequence 1); this amendment ends invalid at ${deadline} unless it does`);
+  expect(v3.reason).toBe(
+    `sequence 2 of contract ${c} has not arrived (the contract is at sequence 1); this amendment ends invalid at ${deadline} unless it does`,
+  );
   expect(Math.abs(Date.parse(deadline) - (await stack.now()) - GAP_DEADLINE_MINUTES * MINUTE)).toBeLessThan(MINUTE / 2);
 
   // A minute before the deadline it still waits; after it, it is invalid and out of the contract's line.
@@ -168,30 +230,53 @@ test('gap: sequence 3 with 2 missing names the gap, ends invalid at the gap dead
   await stack.skip(2 * MINUTE);
   v3 = await stack.final(three.amendmentId);
   expect(v3.status).toBe('invalid');
-  expect(v3.reason).toBe(`sequence 2 of contract ${c} has not arrived (the contract is at sequence 1) by the gap deadline ${v3.queue!.gapDeadline}; amendment ${three.amendmentId} (sequence 3) cannot apply without it`);
+  expect(v3.reason).toBe(
+    `sequence 2 of contract ${c} has not arrived (the contract is at sequence 1) by the gap deadline ${v3.queue!.gapDeadline}; amendment ${three.amendmentId} (sequence 3) cannot apply without it`,
+  );
   // The same deadline, but for a few milliseconds: a replay can move it (REPLAY_TIME below).
   expect(Math.abs(Date.parse(v3.queue!.gapDeadline!) - Date.parse(deadline))).toBeLessThan(1000);
   expect(stack.stubs.calls.plan.filter((p) => p.amendmentId === three.amendmentId)).toEqual([]);
   await stack.untilContract(c, 'sequence 3 withdrawn', (x) => x.waiting.length === 0);
 
   expect((await result(await stack.submit(two, {}))).status).toBe('completed');
-  await stack.untilContract(c, 'at sequence 2', (x) => x.appliedSequence === 2 && x.lastAmendmentId === two.amendmentId && x.holder === undefined);
+  await stack.untilContract(
+    c,
+    'at sequence 2',
+    (x) => x.appliedSequence === 2 && x.lastAmendmentId === two.amendmentId && x.holder === undefined,
+  );
 });
 
 describe('approval', () => {
   test("pending until someone other than the submitter approves; the submitter's approval is ignored; the Update refuses a stranger", async () => {
     const c = stack.contractId('approve');
     const a = amendment(c, 1, { submittedBy: 'sam' });
-    const h = await stack.submit(a, { approval: APPROVAL_REASON, approvalPolicy: { approvers: ['sam', 'dana', 'erin'] } });
+    const h = await stack.submit(a, {
+      approval: APPROVAL_REASON,
+      approvalPolicy: { approvers: ['sam', 'dana', 'erin'] },
+    });
     let v = await stack.until(a.amendmentId, 'pending approval', (x) => x.status === 'pending_approval');
-    expect(v.approval).toMatchObject({ required: true, reasons: APPROVAL_REASON, needed: 1, stillNeeded: 1, eligible: ['dana', 'erin'], approvals: [] });
+    expect(v.approval).toMatchObject({
+      required: true,
+      reasons: APPROVAL_REASON,
+      needed: 1,
+      stillNeeded: 1,
+      eligible: ['dana', 'erin'],
+      approvals: [],
+    });
     expect(v.reason).toBe('waiting for 1 more approval from dana, erin');
 
     await h.signal(approveSignal, await proven(h, 'approve', { by: 'sam' }));
-    v = await stack.until(a.amendmentId, "the submitter's approval recorded as ignored", (x) => (x.approval?.ignored.length ?? 0) === 1);
+    v = await stack.until(
+      a.amendmentId,
+      "the submitter's approval recorded as ignored",
+      (x) => (x.approval?.ignored.length ?? 0) === 1,
+    );
     expect(v.status).toBe('pending_approval');
     expect(v.approval!.approvals).toEqual([]);
-    expect(v.approval!.ignored[0]).toMatchObject({ by: 'sam', why: 'sam submitted this amendment and may not approve it (separation of duties)' });
+    expect(v.approval!.ignored[0]).toMatchObject({
+      by: 'sam',
+      why: 'sam submitted this amendment and may not approve it (separation of duties)',
+    });
 
     // The Update's validator refuses a stranger (and the submitter) with the reason; nothing is recorded.
     const seen = (await h.fetchHistory()).events!.length;
@@ -210,7 +295,14 @@ describe('approval', () => {
     }
     // (The real server writes nothing for a refused Update; the test server has no speculative workflow tasks and writes an empty one.)
     const added = (await h.fetchHistory()).events!.slice(seen);
-    expect(added.filter((e) => !e.workflowTaskScheduledEventAttributes && !e.workflowTaskStartedEventAttributes && !e.workflowTaskCompletedEventAttributes)).toEqual([]);
+    expect(
+      added.filter(
+        (e) =>
+          !e.workflowTaskScheduledEventAttributes &&
+          !e.workflowTaskStartedEventAttributes &&
+          !e.workflowTaskCompletedEventAttributes,
+      ),
+    ).toEqual([]);
     v = await stack.status(a.amendmentId);
     expect(v.status).toBe('pending_approval');
     expect(v.approval!.approvals).toEqual([]);
@@ -219,7 +311,15 @@ describe('approval', () => {
     await h.signal(approveSignal, await proven(h, 'approve', { by: 'dana', comment: 'checked with the customer' }));
     v = await result(h);
     expect(v.status).toBe('completed');
-    expect(v.approval!.approvals).toEqual([{ by: 'dana', comment: 'checked with the customer', at: expect.any(String), stage: 'primary', proof: expect.objectContaining({ via: 'service', keyId: 'test-harness' }) }]);
+    expect(v.approval!.approvals).toEqual([
+      {
+        by: 'dana',
+        comment: 'checked with the customer',
+        at: expect.any(String),
+        stage: 'primary',
+        proof: expect.objectContaining({ via: 'service', keyId: 'test-harness' }),
+      },
+    ]);
     expect(stack.stubs.applies(a.amendmentId)).toHaveLength(2);
   });
 
@@ -230,7 +330,11 @@ describe('approval', () => {
     const ha = await stack.submit(a, { approval: APPROVAL_REASON });
     await stack.until(a.amendmentId, 'pending approval', (x) => x.status === 'pending_approval');
     const hn = await stack.submit(next, {});
-    await stack.untilContract(c, `${a.amendmentId} holds the turn, ${next.amendmentId} waits`, (x) => x.holder === a.amendmentId && x.waiting.some((w) => w.amendmentId === next.amendmentId));
+    await stack.untilContract(
+      c,
+      `${a.amendmentId} holds the turn, ${next.amendmentId} waits`,
+      (x) => x.holder === a.amendmentId && x.waiting.some((w) => w.amendmentId === next.amendmentId),
+    );
     expect((await stack.status(next.amendmentId)).status).toBe('queued');
 
     await ha.signal(rejectSignal, await proven(ha, 'reject', { by: 'dana', reason: 'not this quarter' }));
@@ -242,13 +346,20 @@ describe('approval', () => {
 
     const vn = await result(hn);
     expect(vn.status).toBe('completed');
-    await stack.untilContract(c, `applied by ${next.amendmentId}`, (x) => x.appliedSequence === 1 && x.lastAmendmentId === next.amendmentId && x.holder === undefined);
+    await stack.untilContract(
+      c,
+      `applied by ${next.amendmentId}`,
+      (x) => x.appliedSequence === 1 && x.lastAmendmentId === next.amendmentId && x.holder === undefined,
+    );
   });
 
   test('an approval deadline passed with no decision (time skipped) ends it rejected and releases the contract', async () => {
     const c = stack.contractId('deadline');
     const a = amendment(c, 1, { submittedBy: 'sam' });
-    await stack.submit(a, { approval: APPROVAL_REASON, approvalPolicy: { approvers: ['dana'], deadlineSeconds: APPROVAL_DEADLINE_MINUTES * 60, onDeadline: 'reject' } });
+    await stack.submit(a, {
+      approval: APPROVAL_REASON,
+      approvalPolicy: { approvers: ['dana'], deadlineSeconds: APPROVAL_DEADLINE_MINUTES * 60, onDeadline: 'reject' },
+    });
     let v = await stack.until(a.amendmentId, 'pending approval', (x) => x.status === 'pending_approval');
     const deadline = v.approval!.deadline!;
     expect(Date.parse(deadline) - Date.parse(v.approval!.requestedAt!)).toBe(APPROVAL_DEADLINE_MINUTES * MINUTE);
@@ -259,12 +370,18 @@ describe('approval', () => {
     await stack.skip(2 * MINUTE);
     v = await stack.final(a.amendmentId);
     expect(v.status).toBe('rejected');
-    expect(v.reason).toBe(`no decision by the approval deadline ${v.approval!.deadline}: rejected by the approval policy (0 approvals of 1 in time)`);
+    expect(v.reason).toBe(
+      `no decision by the approval deadline ${v.approval!.deadline}: rejected by the approval policy (0 approvals of 1 in time)`,
+    );
     // The same deadline, but for a few milliseconds: a replay can move it (REPLAY_TIME below).
     expect(Math.abs(Date.parse(v.approval!.deadline!) - Date.parse(deadline))).toBeLessThan(1000);
     expect(v.approval!.expired).toBe(true);
     expect(stack.stubs.applies(a.amendmentId)).toEqual([]);
-    await stack.untilContract(c, 'turn released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
+    await stack.untilContract(
+      c,
+      'turn released, nothing applied',
+      (x) => x.holder === undefined && x.appliedSequence === 0,
+    );
   });
 });
 
@@ -276,16 +393,27 @@ describe('cancel', () => {
     const h = await stack.submit(a, {});
     let v = await stack.until(a.amendmentId, 'scheduled', (x) => x.status === 'scheduled');
     expect(v.reason).toBe(`takes effect at ${effectiveAt}`);
-    await stack.untilContract(c, 'registered as scheduled', (x) => x.scheduled.some((s) => s.amendmentId === a.amendmentId));
+    await stack.untilContract(c, 'registered as scheduled', (x) =>
+      x.scheduled.some((s) => s.amendmentId === a.amendmentId),
+    );
 
     await h.signal(cancelSignal, { by: 'ops', reason: 'the customer withdrew it' });
     v = await stack.final(a.amendmentId);
     expect(v.status).toBe('rejected');
     expect(v.reason).toBe('cancelled by ops before it took effect: the customer withdrew it');
-    expect(v.cancellation).toEqual({ kind: 'cancelled', by: 'ops', reason: 'the customer withdrew it', at: expect.any(String) });
+    expect(v.cancellation).toEqual({
+      kind: 'cancelled',
+      by: 'ops',
+      reason: 'the customer withdrew it',
+      at: expect.any(String),
+    });
     expect(Date.parse(v.finishedAt!)).toBeLessThan(Date.parse(effectiveAt));
     expect(stack.stubs.calls.plan.filter((p) => p.amendmentId === a.amendmentId)).toEqual([]);
-    await stack.untilContract(c, 'withdrawn', (x) => x.scheduled.length === 0 && x.waiting.length === 0 && x.holder === undefined);
+    await stack.untilContract(
+      c,
+      'withdrawn',
+      (x) => x.scheduled.length === 0 && x.waiting.length === 0 && x.holder === undefined,
+    );
   });
 
   test('a later amendment for the same sequence supersedes a scheduled one', async () => {
@@ -295,7 +423,9 @@ describe('cancel', () => {
     const later = amendment(c, 1, { id: `${c}-001-later` });
     await stack.submit(scheduled, {});
     await stack.until(scheduled.amendmentId, 'scheduled', (x) => x.status === 'scheduled');
-    await stack.untilContract(c, 'registered as scheduled', (x) => x.scheduled.some((s) => s.amendmentId === scheduled.amendmentId));
+    await stack.untilContract(c, 'registered as scheduled', (x) =>
+      x.scheduled.some((s) => s.amendmentId === scheduled.amendmentId),
+    );
 
     await stack.submit(later, {});
     const vs = await stack.final(scheduled.amendmentId);
@@ -306,7 +436,11 @@ describe('cancel', () => {
     expect(stack.stubs.calls.plan.filter((p) => p.amendmentId === scheduled.amendmentId)).toEqual([]);
 
     expect((await stack.final(later.amendmentId)).status).toBe('completed');
-    await stack.untilContract(c, `applied by ${later.amendmentId}`, (x) => x.appliedSequence === 1 && x.lastAmendmentId === later.amendmentId && x.scheduled.length === 0);
+    await stack.untilContract(
+      c,
+      `applied by ${later.amendmentId}`,
+      (x) => x.appliedSequence === 1 && x.lastAmendmentId === later.amendmentId && x.scheduled.length === 0,
+    );
   });
 });
 
@@ -317,12 +451,20 @@ describe('compensation', () => {
     const idp2 = gate();
     const wh2 = gate();
     // idp: operations 0-29 in batches of 10; warehouse: 30-59. Operation 45 (warehouse batch 2) fails for good.
-    const h = await stack.submit(a, { operations: { idp: 30, warehouse: 30 }, batchSize: 10, failAt: 45, unchanged: (i) => i === 3 || i === 33, gates: { 'idp#2': idp2, 'warehouse#2': wh2 } });
+    const h = await stack.submit(a, {
+      operations: { idp: 30, warehouse: 30 },
+      batchSize: 10,
+      failAt: 45,
+      unchanged: (i) => i === 3 || i === 33,
+      gates: { 'idp#2': idp2, 'warehouse#2': wh2 },
+    });
     // Both targets' second batches in flight; then the warehouse one fails, and only then does idp's finish.
     await untilTrue('both second batches started', () => idp2.reached && wh2.reached);
     wh2.open();
     const failing = await stack.until(a.amendmentId, 'the failure recorded', (x) => (x.failures?.length ?? 0) > 0);
-    expect(failing.failures!.map((f) => [f.id, f.error?.type])).toEqual([[operationAt(a.amendmentId, 'warehouse', 45).id, 'TargetRejected']]);
+    expect(failing.failures!.map((f) => [f.id, f.error?.type])).toEqual([
+      [operationAt(a.amendmentId, 'warehouse', 45).id, 'TargetRejected'],
+    ]);
     idp2.open();
     const v = await result(h);
 
@@ -330,18 +472,33 @@ describe('compensation', () => {
     expect(v.status).toBe('rolled_back');
     expect(v.reason).toBe(`${failure}; every applied operation was compensated`);
     // Nothing started after the failure: each target's third batch was skipped.
-    expect(stack.stubs.applies(a.amendmentId).map((b) => `${b.target}#${b.batch}`).sort()).toEqual(['idp#1', 'idp#2', 'warehouse#1', 'warehouse#2']);
+    expect(
+      stack.stubs
+        .applies(a.amendmentId)
+        .map((b) => `${b.target}#${b.batch}`)
+        .sort(),
+    ).toEqual(['idp#1', 'idp#2', 'warehouse#1', 'warehouse#2']);
     // Every dispatched batch compensated, per target newest first, one after the other.
     const undos = stack.stubs.compensations(a.amendmentId);
     expect(undos.filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
     expect(undos.filter((b) => b.target === 'warehouse').map((b) => b.batch)).toEqual([2, 1]);
-    expect(Math.min(...undos.map((b) => b.seq))).toBeGreaterThan(Math.max(...stack.stubs.applies(a.amendmentId).map((b) => b.seq)));
+    expect(Math.min(...undos.map((b) => b.seq))).toBeGreaterThan(
+      Math.max(...stack.stubs.applies(a.amendmentId).map((b) => b.seq)),
+    );
     expect(v.operationCounts).toEqual({
       idp: { compensated: 19, unchanged: 1, skipped: 10 },
       warehouse: { compensated: 14, unchanged: 1, failed: 1, skipped: 14 },
     });
     const shown = (i: number): string => v.operations[i]!.outcome;
-    expect([shown(0), shown(3), shown(15), shown(25), shown(40), shown(45), shown(46)]).toEqual(['compensated', 'unchanged', 'compensated', 'skipped', 'compensated', 'failed', 'skipped']);
+    expect([shown(0), shown(3), shown(15), shown(25), shown(40), shown(45), shown(46)]).toEqual([
+      'compensated',
+      'unchanged',
+      'compensated',
+      'skipped',
+      'compensated',
+      'failed',
+      'skipped',
+    ]);
     expect(v.leftForOperator).toBeUndefined();
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });
@@ -350,7 +507,11 @@ describe('compensation', () => {
     const c = stack.contractId('tcancel');
     const a = amendment(c, 1);
     const idp2 = gate();
-    const h = await stack.submit(a, { operations: { idp: 20, warehouse: 10 }, batchSize: 10, gates: { 'idp#2': idp2 } });
+    const h = await stack.submit(a, {
+      operations: { idp: 20, warehouse: 10 },
+      batchSize: 10,
+      gates: { 'idp#2': idp2 },
+    });
     await untilTrue('idp batch 2 running', () => idp2.reached);
     await h.cancel();
     // The workflow waits for the running batch to end (it stops at its next heartbeat in a real worker; here it is let go).
@@ -358,9 +519,21 @@ describe('compensation', () => {
     idp2.open();
     const v = await result(h);
     expect(v.status).toBe('rolled_back');
-    expect(v.reason).toBe('cancelled by a Temporal cancellation request (the Web UI or temporal workflow cancel); every applied operation was compensated');
-    expect(v.cancellation).toEqual({ kind: 'cancelled', by: 'Temporal', at: expect.any(String), reason: 'a Temporal cancellation request (the Web UI or temporal workflow cancel)' });
-    expect(stack.stubs.applies(a.amendmentId).map((b) => `${b.target}#${b.batch}`).sort()).toEqual(['idp#1', 'idp#2', 'warehouse#1']);
+    expect(v.reason).toBe(
+      'cancelled by a Temporal cancellation request (the Web UI or temporal workflow cancel); every applied operation was compensated',
+    );
+    expect(v.cancellation).toEqual({
+      kind: 'cancelled',
+      by: 'Temporal',
+      at: expect.any(String),
+      reason: 'a Temporal cancellation request (the Web UI or temporal workflow cancel)',
+    });
+    expect(
+      stack.stubs
+        .applies(a.amendmentId)
+        .map((b) => `${b.target}#${b.batch}`)
+        .sort(),
+    ).toEqual(['idp#1', 'idp#2', 'warehouse#1']);
     const undos = stack.stubs.compensations(a.amendmentId);
     expect(undos.filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
     expect(undos.filter((b) => b.target === 'warehouse').map((b) => b.batch)).toEqual([1]);
@@ -372,7 +545,13 @@ describe('compensation', () => {
     const c = stack.contractId('undofail');
     const a = amendment(c, 1);
     // idp: 0-19 in two batches, operation 15 fails for good, the compensation of 12 fails; warehouse: 20-29, its compensation cannot run.
-    const h = await stack.submit(a, { operations: { idp: 20, warehouse: 10 }, batchSize: 10, failAt: 15, undoFailsAt: [12], undoThrows: ['warehouse#1'] });
+    const h = await stack.submit(a, {
+      operations: { idp: 20, warehouse: 10 },
+      batchSize: 10,
+      failAt: 15,
+      undoFailsAt: [12],
+      undoThrows: ['warehouse#1'],
+    });
     const v = await result(h);
     const subject = (i: number): string => `u${i}@${a.amendmentId.toLowerCase()}.test`;
 
@@ -382,13 +561,23 @@ describe('compensation', () => {
       `warehouse: the compensation of batch 1 of 1 could not run (warehouse cannot compensate batch 1 (scripted)): check operations 20-29 with amendctl status --operations`,
     ];
     expect([...v.leftForOperator!].sort()).toEqual([...left].sort());
-    expect(v.reason).toMatch(new RegExp(`^idp: ensure account ${subject(15).replace(/\./g, '\\.')} failed: .* and 2 compensations failed: `));
+    expect(v.reason).toMatch(
+      new RegExp(`^idp: ensure account ${subject(15).replace(/\./g, '\\.')} failed: .* and 2 compensations failed: `),
+    );
     expect(v.operationCounts).toEqual({
       idp: { compensated: 14, compensation_failed: 1, failed: 1, skipped: 4 },
       warehouse: { applied: 10 },
     });
-    expect(v.operations[12]).toMatchObject({ outcome: 'compensation_failed', compensation: { outcome: 'failed', detail: 'the target refused the compensation (scripted)' } });
-    expect(stack.stubs.compensations(a.amendmentId).filter((b) => b.target === 'idp').map((b) => b.batch)).toEqual([2, 1]);
+    expect(v.operations[12]).toMatchObject({
+      outcome: 'compensation_failed',
+      compensation: { outcome: 'failed', detail: 'the target refused the compensation (scripted)' },
+    });
+    expect(
+      stack.stubs
+        .compensations(a.amendmentId)
+        .filter((b) => b.target === 'idp')
+        .map((b) => b.batch),
+    ).toEqual([2, 1]);
     await stack.untilContract(c, 'released, nothing applied', (x) => x.holder === undefined && x.appliedSequence === 0);
   });
 });
@@ -407,7 +596,8 @@ async function payloadSizes(events: unknown[]): Promise<{ stored: number; decode
     for (const v of Object.values(o)) walk(v);
   };
   walk(events);
-  const size = (p: Payload): number => (p.data?.length ?? 0) + Object.values(p.metadata ?? {}).reduce((n, m) => n + (m?.length ?? 0), 0);
+  const size = (p: Payload): number =>
+    (p.data?.length ?? 0) + Object.values(p.metadata ?? {}).reduce((n, m) => n + (m?.length ?? 0), 0);
   const codec = stack.client.options.loadedDataConverter.payloadCodecs[0]!;
   const decoded = await codec.decode(found);
   return { stored: Math.max(0, ...found.map(size)), decoded: Math.max(0, ...decoded.map(size)) };
@@ -416,7 +606,11 @@ async function payloadSizes(events: unknown[]): Promise<{ stored: number; decode
 test('a 50,000-operation plan in 200 batches over 2 targets completes with a small view, a short history and small payloads', async () => {
   const c = stack.contractId('large');
   const a = amendment(c, 1);
-  const h = await stack.submit(a, { operations: { idp: 25_000, warehouse: 25_000 }, batchSize: 250, lanes: { idp: 4, warehouse: 4 } });
+  const h = await stack.submit(a, {
+    operations: { idp: 25_000, warehouse: 25_000 },
+    batchSize: 250,
+    lanes: { idp: 4, warehouse: 4 },
+  });
   const v = await result(h, 90_000);
 
   expect(v.status).toBe('completed');
@@ -461,7 +655,10 @@ describe('a workflow worker restarted mid-approval (on the dev server)', () => {
     await dev.restartWorkflowWorker({ maxCachedWorkflows: 2 });
     const after = await dev.until(a.amendmentId, 'answered by the new worker', () => true);
     // approval.requestedAt aside (REPLAY_TIME below).
-    const stable = (v: AmendmentView): AmendmentView => ({ ...v, approval: { ...v.approval!, requestedAt: '(not compared)' } });
+    const stable = (v: AmendmentView): AmendmentView => ({
+      ...v,
+      approval: { ...v.approval!, requestedAt: '(not compared)' },
+    });
     expect(stable(after)).toEqual(stable(before));
     const r = await h.executeUpdate(approveUpdate, { args: [await proven(h, 'approve', { by: 'dana' })] });
     expect(r).toMatchObject({ amendmentId: a.amendmentId, approved: true, stillNeeded: 0 });

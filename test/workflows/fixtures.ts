@@ -16,7 +16,11 @@ export function customer(tag: string): Customer {
   return { id, contractId: `${id}-msa`, domain, email: (local) => `${local}@${domain}` };
 }
 
-export function baseline(c: Customer, users: Array<[string, Role]>, opts: { modules?: string[]; seats?: number; amendmentId?: string; submittedBy?: string } = {}): AmendmentInput {
+export function baseline(
+  c: Customer,
+  users: Array<[string, Role]>,
+  opts: { modules?: string[]; seats?: number; amendmentId?: string; submittedBy?: string } = {},
+): AmendmentInput {
   return {
     amendmentId: opts.amendmentId ?? `${c.id}-001`,
     contractId: c.contractId,
@@ -28,7 +32,11 @@ export function baseline(c: Customer, users: Array<[string, Role]>, opts: { modu
       tier: 'professional',
       seats: opts.seats ?? 10,
       modules: opts.modules ?? ['analytics'],
-      namedUsers: users.map(([local, role]) => ({ email: c.email(local), name: local[0]!.toUpperCase() + local.slice(1), role })),
+      namedUsers: users.map(([local, role]) => ({
+        email: c.email(local),
+        name: local[0]!.toUpperCase() + local.slice(1),
+        role,
+      })),
       term: { start: '2026-01-01' },
       region: 'eu',
       custom: {},
@@ -36,7 +44,12 @@ export function baseline(c: Customer, users: Array<[string, Role]>, opts: { modu
   };
 }
 
-export function changes(c: Customer, sequence: number, ops: NonNullable<AmendmentInput['changes']>, opts: { submittedBy?: string; amendmentId?: string } = {}): AmendmentInput {
+export function changes(
+  c: Customer,
+  sequence: number,
+  ops: NonNullable<AmendmentInput['changes']>,
+  opts: { submittedBy?: string; amendmentId?: string } = {},
+): AmendmentInput {
   return {
     amendmentId: opts.amendmentId ?? `${c.id}-${String(sequence).padStart(3, '0')}`,
     contractId: c.contractId,

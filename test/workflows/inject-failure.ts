@@ -13,7 +13,8 @@ export const interceptors: WorkflowInterceptorsFactory = () => ({
       async execute(input, next) {
         let fail: (reason: string) => void = () => undefined;
         const failed = new Promise<never>((_, reject) => {
-          fail = (reason) => reject(ApplicationFailure.create({ message: reason, type: 'InjectedFailure', nonRetryable: true }));
+          fail = (reason) =>
+            reject(ApplicationFailure.create({ message: reason, type: 'InjectedFailure', nonRetryable: true }));
         });
         setHandler(injectFailureSignal, (reason) => fail(reason));
         return Promise.race([next(input), failed]);

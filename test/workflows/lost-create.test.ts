@@ -19,7 +19,9 @@ let scim: RawScim;
 beforeAll(async () => {
   const url = new URL(need('AMENDCTL_TEST_SCIM_URL'));
   proxy = await startHttpProxy(url.origin);
-  stack = await startStack('lost-create', { env: { AMENDCTL_IDP_URL: `${proxy.url}${url.pathname}`, AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT') } });
+  stack = await startStack('lost-create', {
+    env: { AMENDCTL_IDP_URL: `${proxy.url}${url.pathname}`, AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT') },
+  });
   scim = new RawScim(need('AMENDCTL_TEST_SCIM_URL'), need('AMENDCTL_TEST_SCIM_TOKEN'));
 });
 afterAll(async () => {
@@ -32,9 +34,23 @@ test('a user whose create answer was lost is deleted when the amendment rolls ba
   const lee = c.email('lee');
   let lost = 0;
   proxy.hooks.push(async (r: Seen) => {
-    if (r.method === 'POST' && r.path.endsWith('/Users') && (r.body as { userName?: string }).userName === lee && lost++ === 0) return { lose: true };
+    if (
+      r.method === 'POST' &&
+      r.path.endsWith('/Users') &&
+      (r.body as { userName?: string }).userName === lee &&
+      lost++ === 0
+    )
+      return { lose: true };
     // The provider refuses every group write: the amendment cannot complete and is rolled back.
-    if (r.path.includes('/Groups') && r.method !== 'GET') return { status: 403, body: { schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'], status: '403', detail: 'group writes are not allowed' } };
+    if (r.path.includes('/Groups') && r.method !== 'GET')
+      return {
+        status: 403,
+        body: {
+          schemas: ['urn:ietf:params:scim:api:messages:2.0:Error'],
+          status: '403',
+          detail: 'group writes are not allowed',
+        },
+      };
     return undefined;
   });
   const a = baseline(c, [['lee', 'member']]);

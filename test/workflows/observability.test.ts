@@ -25,12 +25,15 @@ let client: AmendctlClient;
 let ops = '';
 const taskQueue = uniqueQueue('observability');
 
-
 beforeAll(async () => {
   proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(need('AMENDCTL_TEST_PG_PORT')) });
   const port = await freePort();
   ops = `http://127.0.0.1:${port}`;
-  worker = spawnWorkerProcess(taskQueue, { AMENDCTL_METRICS_PORT: String(port), AMENDCTL_WAREHOUSE_PORT: String(proxy.port), AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT') });
+  worker = spawnWorkerProcess(taskQueue, {
+    AMENDCTL_METRICS_PORT: String(port),
+    AMENDCTL_WAREHOUSE_PORT: String(proxy.port),
+    AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT'),
+  });
   await until('worker ready', () => fetch(`${ops}/readyz`).then((r) => (r.status === 200 ? r : undefined)), 60_000);
   client = await AmendctlClient.connect(temporalTarget({ address: need('AMENDCTL_TEST_TEMPORAL_ADDRESS') }), taskQueue);
 }, 90_000);
@@ -42,13 +45,20 @@ afterAll(async () => {
 
 const sum = sampleSum;
 const scrape = () => fetch(`${ops}/metrics`).then((r) => r.text());
-const applied = (views: AmendmentView[], target: string) => views.flatMap((v) => v.operations).filter((o) => o.target === target && o.outcome === 'applied').length;
+const applied = (views: AmendmentView[], target: string) =>
+  views.flatMap((v) => v.operations).filter((o) => o.target === target && o.outcome === 'applied').length;
 
 test('/healthz answers; /metrics counts the amendments and their operations per target, beside the SDK metrics', async () => {
   expect(await fetch(`${ops}/healthz`).then((r) => r.json())).toEqual({ status: 'ok' });
   const c = customer('metrics');
-  const first = baseline(c, [['ann', 'member'], ['ben', 'viewer'], ['cal', 'member']]);
-  const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('dee'), name: 'Dee', role: 'viewer' } }]);
+  const first = baseline(c, [
+    ['ann', 'member'],
+    ['ben', 'viewer'],
+    ['cal', 'member'],
+  ]);
+  const second = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('dee'), name: 'Dee', role: 'viewer' } },
+  ]);
   await client.submitAmendment(first);
   await client.submitAmendment(second);
   const views = [await client.waitForResult(first.amendmentId), await client.waitForResult(second.amendmentId)];
@@ -65,11 +75,21 @@ test('/healthz answers; /metrics counts the amendments and their operations per 
   // The SDK's own runtime metrics, from Runtime.install's Prometheus exporter, on the same endpoint.
   expect(text).toMatch(/^temporal_\w+/m);
   // Every metric the Grafana dashboard charts exists: the worker's in this scrape, the API's in its registry.
-  const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'amendctl.json'), 'utf8')) as { panels: Array<{ title: string; targets: Array<{ expr: string }> }> };
-  const charted = [...new Set(dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(amendctl|temporal)_\w+/g) ?? [])))];
+  const dashboard = JSON.parse(readFileSync(join(ROOT, 'deploy', 'grafana', 'amendctl.json'), 'utf8')) as {
+    panels: Array<{ title: string; targets: Array<{ expr: string }> }>;
+  };
+  const charted = [
+    ...new Set(
+      dashboard.panels.flatMap((p) => p.targets.flatMap((t) => t.expr.match(/\b(amendctl|temporal)_\w+/g) ?? [])),
+    ),
+  ];
   expect(charted.length).toBeGreaterThan(8);
   const declared = (m: string) => m.replace(/_(bucket|count|sum)$/, '');
-  const missing = charted.filter((m) => (m.startsWith('amendctl_api_') ? !registry.getSingleMetric(declared(m)) : !new RegExp(`^# TYPE ${declared(m)} `, 'm').test(text)));
+  const missing = charted.filter((m) =>
+    m.startsWith('amendctl_api_')
+      ? !registry.getSingleMetric(declared(m))
+      : !new RegExp(`^# TYPE ${declared(m)} `, 'm').test(text),
+  );
   expect(missing).toEqual([]);
 }, 90_000);
 
@@ -77,8 +97,14 @@ test('an amendment waiting for approval shows in the pending gauge', async () =>
   const c = customer('pending');
   const a = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
   await client.submitAmendment(a);
-  await until('pending', () => client.getStatus(a.amendmentId).then((v) => (v.status === 'pending_approval' ? v : undefined)));
-  const text = await until('gauge', () => scrape().then((t) => (sum(t, 'amendctl_approvals_pending') >= 1 ? t : undefined)), 30_000);
+  await until('pending', () =>
+    client.getStatus(a.amendmentId).then((v) => (v.status === 'pending_approval' ? v : undefined)),
+  );
+  const text = await until(
+    'gauge',
+    () => scrape().then((t) => (sum(t, 'amendctl_approvals_pending') >= 1 ? t : undefined)),
+    30_000,
+  );
   expect(sum(text, 'amendctl_approval_pending_oldest_seconds')).toBeGreaterThan(0);
   await client.reject(a.amendmentId, { by: 'dana', reason: 'test over' });
 }, 60_000);
@@ -86,9 +112,15 @@ test('an amendment waiting for approval shows in the pending gauge', async () =>
 test('/readyz is 503 naming the target while the warehouse is cut off, and ready again after', async () => {
   const restore = await proxy.outage();
   try {
-    const r = await until('not ready', () => fetch(`${ops}/readyz`).then((x) => (x.status === 503 ? x.json() : undefined)), 30_000);
+    const r = await until(
+      'not ready',
+      () => fetch(`${ops}/readyz`).then((x) => (x.status === 503 ? x.json() : undefined)),
+      30_000,
+    );
     expect(r).toMatchObject({ ready: false });
-    expect((r as { checks: Array<{ name: string; ok: boolean }> }).checks.filter((x) => !x.ok).map((x) => x.name)).toEqual(['target warehouse']);
+    expect(
+      (r as { checks: Array<{ name: string; ok: boolean }> }).checks.filter((x) => !x.ok).map((x) => x.name),
+    ).toEqual(['target warehouse']);
   } finally {
     await restore();
   }

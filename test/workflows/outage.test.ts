@@ -20,7 +20,13 @@ let scim: RawScim;
 beforeAll(async () => {
   proxy = await startTcpProxy({ host: '127.0.0.1', port: Number(need('AMENDCTL_TEST_PG_PORT')) });
   // Only the warehouse target goes away: amendctl's own database (the operation store, the audit log) stays reachable.
-  stack = await startStack('outage', { env: { AMENDCTL_WAREHOUSE_PORT: String(proxy.port), AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT'), AMENDCTL_WAREHOUSE_RATE: '2' } });
+  stack = await startStack('outage', {
+    env: {
+      AMENDCTL_WAREHOUSE_PORT: String(proxy.port),
+      AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT'),
+      AMENDCTL_WAREHOUSE_RATE: '2',
+    },
+  });
   scim = new RawScim(need('AMENDCTL_TEST_SCIM_URL'), need('AMENDCTL_TEST_SCIM_TOKEN'));
 });
 afterAll(async () => {
@@ -39,26 +45,42 @@ async function waitUntil(id: string, pred: (v: AmendmentView) => boolean, what: 
 }
 
 /** The warehouse batch is under way: an operation done (its heartbeat says so) and more to go. */
-const warehouseApplied = (v: AmendmentView) => v.progress?.some((p) => p.target === 'warehouse' && p.done > 0 && p.done < p.total) ?? false;
+const warehouseApplied = (v: AmendmentView) =>
+  v.progress?.some((p) => p.target === 'warehouse' && p.done > 0 && p.done < p.total) ?? false;
 
 /** Transient warehouse failures the worker (in this process) has retried so far. */
 async function warehouseRetries(): Promise<number> {
-  return (await retriesTotal.get()).values.filter((v) => v.labels.target === 'warehouse').reduce((n, v) => n + v.value, 0);
+  return (await retriesTotal.get()).values
+    .filter((v) => v.labels.target === 'warehouse')
+    .reduce((n, v) => n + v.value, 0);
 }
 
 async function scimUsers(domain: string): Promise<string[]> {
-  return (await scim.list<{ userName: string }>('/Users')).filter((u) => u.userName.endsWith(`@${domain}`)).map((u) => u.userName).sort();
+  return (await scim.list<{ userName: string }>('/Users'))
+    .filter((u) => u.userName.endsWith(`@${domain}`))
+    .map((u) => u.userName)
+    .sort();
 }
 
 test('an outage shorter than the retry budget delays the amendment, which then completes', async () => {
   const c = customer('blip');
-  const a = baseline(c, [['ann', 'member'], ['ben', 'member'], ['cat', 'viewer'], ['dan', 'viewer']]);
+  const a = baseline(c, [
+    ['ann', 'member'],
+    ['ben', 'member'],
+    ['cat', 'viewer'],
+    ['dan', 'viewer'],
+  ]);
   await stack.client.submitAmendment(a, { retryBudgetSeconds: 60 });
   await waitUntil(a.amendmentId, warehouseApplied, 'started on the warehouse');
   const retried = await warehouseRetries();
   const restore = await proxy.outage();
   // The outage meets the amendment: warehouse operations fail to connect and are retried, not failed.
-  await until('warehouse operations retried during the outage', async () => ((await warehouseRetries()) >= retried + 2 ? true : undefined), 60_000, 50);
+  await until(
+    'warehouse operations retried during the outage',
+    async () => ((await warehouseRetries()) >= retried + 2 ? true : undefined),
+    60_000,
+    50,
+  );
   const during = await stack.client.getStatus(a.amendmentId);
   expect(during.status).toBe('running');
   expect(during.operations.filter((o) => o.outcome === 'failed')).toEqual([]);
@@ -74,7 +96,12 @@ test('an outage shorter than the retry budget delays the amendment, which then c
 test('past the retry budget the amendment rolls back and every target is as before', async () => {
   const c = customer('down');
   const pgBefore = await pgSnapshot(c.domain);
-  const a = baseline(c, [['ann', 'member'], ['ben', 'member'], ['cat', 'viewer'], ['dan', 'viewer']]);
+  const a = baseline(c, [
+    ['ann', 'member'],
+    ['ben', 'member'],
+    ['cat', 'viewer'],
+    ['dan', 'viewer'],
+  ]);
   await stack.client.submitAmendment(a, { retryBudgetSeconds: 4 });
   await waitUntil(a.amendmentId, warehouseApplied, 'started on the warehouse');
   const restore = await proxy.outage();

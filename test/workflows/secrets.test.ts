@@ -17,7 +17,10 @@ afterAll(async () => {
 
 test('the PostgreSQL password and the SCIM bearer token appear in no history', async () => {
   const c = customer('secrets');
-  const a = baseline(c, [['bob', 'member'], ['carol', 'viewer']]);
+  const a = baseline(c, [
+    ['bob', 'member'],
+    ['carol', 'viewer'],
+  ]);
   await stack.client.submitAmendment(a);
   expect((await stack.client.waitForResult(a.amendmentId)).status).toBe('completed');
   const b = changes(c, 2, [{ op: 'set', path: 'status', value: 'suspended' }]);
@@ -42,11 +45,13 @@ test('the PostgreSQL password and the SCIM bearer token appear in no history', a
         for (const x of Object.values(v as object)) walk(x);
       };
       walk(history);
-      const decoded = await Promise.all(found.map(async (p) => {
-        let out = [p];
-        for (const codec of [...converter.payloadCodecs].reverse()) out = await codec.decode(out as never);
-        return Buffer.from(out[0]?.data ?? new Uint8Array()).toString('utf8');
-      }));
+      const decoded = await Promise.all(
+        found.map(async (p) => {
+          let out = [p];
+          for (const codec of [...converter.payloadCodecs].reverse()) out = await codec.decode(out as never);
+          return Buffer.from(out[0]?.data ?? new Uint8Array()).toString('utf8');
+        }),
+      );
       payloads += decoded.length;
       for (const text of decoded) for (const s of secrets) expect(text).not.toContain(s);
     }

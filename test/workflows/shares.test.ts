@@ -27,14 +27,19 @@ function person(): string {
   return `pat-${randomBytes(3).toString('hex')}@shared.example`;
 }
 
-const add = (c: Customer, seq: number, email: string, role: Role) => changes(c, seq, [{ op: 'add', path: 'namedUsers', value: { email, name: 'Pat Shared', role } }]);
-const remove = (c: Customer, seq: number, email: string) => changes(c, seq, [{ op: 'remove', path: 'namedUsers', match: { email } }]);
-const role = (c: Customer, seq: number, email: string, to: Role) => changes(c, seq, [{ op: 'set', path: 'namedUsers.role', match: { email }, value: to }]);
+const add = (c: Customer, seq: number, email: string, role: Role) =>
+  changes(c, seq, [{ op: 'add', path: 'namedUsers', value: { email, name: 'Pat Shared', role } }]);
+const remove = (c: Customer, seq: number, email: string) =>
+  changes(c, seq, [{ op: 'remove', path: 'namedUsers', match: { email } }]);
+const role = (c: Customer, seq: number, email: string, to: Role) =>
+  changes(c, seq, [{ op: 'set', path: 'namedUsers.role', match: { email }, value: to }]);
 
 async function completed(...amendments: Array<ReturnType<typeof changes>>): Promise<void> {
   await Promise.all(amendments.map((a) => stack.client.submitAmendment(a)));
   const views = await Promise.all(amendments.map((a) => stack.client.waitForResult(a.amendmentId)));
-  expect(views.map((v) => `${v.amendmentId}: ${v.status}${v.status !== 'completed' && v.reason ? ` (${v.reason})` : ''}`)).toEqual(amendments.map((a) => `${a.amendmentId}: completed`));
+  expect(
+    views.map((v) => `${v.amendmentId}: ${v.status}${v.status !== 'completed' && v.reason ? ` (${v.reason})` : ''}`),
+  ).toEqual(amendments.map((a) => `${a.amendmentId}: completed`));
 }
 
 async function idp(email: string) {
@@ -58,7 +63,7 @@ async function warehouse(email: string): Promise<PgRole | undefined> {
   }
 }
 
-test('two contracts name one person: removed from one, the account keeps the other\'s access; removed from both, it is deactivated; named again, reactivated', async () => {
+test("two contracts name one person: removed from one, the account keeps the other's access; removed from both, it is deactivated; named again, reactivated", async () => {
   const a = customer('sha');
   const b = customer('shb');
   const pat = person();
@@ -67,12 +72,22 @@ test('two contracts name one person: removed from one, the account keeps the oth
   await completed(add(a, 2, pat, 'member'));
   await completed(add(b, 2, pat, 'viewer'));
   // B linked A's account: one user, A's externalId kept, both customers' groups; both warehouse roles.
-  expect(await idp(pat)).toEqual({ active: true, groups: [`${a.id}-members`, `${a.id}-mod-analytics`, `${b.id}-mod-analytics`, `${b.id}-viewers`].sort(), externalId: `${a.id}:${pat}` });
+  expect(await idp(pat)).toEqual({
+    active: true,
+    groups: [`${a.id}-members`, `${a.id}-mod-analytics`, `${b.id}-mod-analytics`, `${b.id}-viewers`].sort(),
+    externalId: `${a.id}:${pat}`,
+  });
   expect(await warehouse(pat)).toEqual({ login: true, memberOf: ['app_read', 'app_write'] });
-  expect((await scim.list<{ userName: string }>('/Users')).filter((u) => u.userName.toLowerCase() === pat)).toHaveLength(1);
+  expect(
+    (await scim.list<{ userName: string }>('/Users')).filter((u) => u.userName.toLowerCase() === pat),
+  ).toHaveLength(1);
 
   await completed(remove(b, 3, pat));
-  expect(await idp(pat)).toEqual({ active: true, groups: [`${a.id}-members`, `${a.id}-mod-analytics`], externalId: `${a.id}:${pat}` });
+  expect(await idp(pat)).toEqual({
+    active: true,
+    groups: [`${a.id}-members`, `${a.id}-mod-analytics`],
+    externalId: `${a.id}:${pat}`,
+  });
   expect(await warehouse(pat)).toEqual({ login: true, memberOf: ['app_write'] });
 
   await completed(remove(a, 3, pat));
@@ -81,7 +96,11 @@ test('two contracts name one person: removed from one, the account keeps the oth
 
   // Named again by B alone: reactivated, and now B's account.
   await completed(add(b, 4, pat, 'member'));
-  expect(await idp(pat)).toEqual({ active: true, groups: [`${b.id}-members`, `${b.id}-mod-analytics`], externalId: `${b.id}:${pat}` });
+  expect(await idp(pat)).toEqual({
+    active: true,
+    groups: [`${b.id}-members`, `${b.id}-mod-analytics`],
+    externalId: `${b.id}:${pat}`,
+  });
   expect(await warehouse(pat)).toEqual({ login: true, memberOf: ['app_write'] });
 }, 180_000);
 
@@ -96,7 +115,11 @@ test('concurrent amendments of two contracts sharing a person and a warehouse ro
   // At the same time: C removes the person, D moves them to viewer. Both revoke app_write (the
   // role they shared); whichever runs second revokes it. D's grant of app_read and the account stay.
   await completed(remove(c, 3, pat), role(d, 3, pat, 'viewer'));
-  expect(await idp(pat)).toEqual({ active: true, groups: [`${d.id}-mod-analytics`, `${d.id}-viewers`], externalId: expect.stringMatching(/^sh[cd]-/) });
+  expect(await idp(pat)).toEqual({
+    active: true,
+    groups: [`${d.id}-mod-analytics`, `${d.id}-viewers`],
+    externalId: expect.stringMatching(/^sh[cd]-/),
+  });
   expect(await warehouse(pat)).toEqual({ login: true, memberOf: ['app_read'] });
 
   // At the same time: C names them again as viewer, D removes them. The account stays active, with C's access only.

@@ -47,7 +47,17 @@ export interface Stack {
 }
 
 /** An in-process worker and a client on one task queue. Its SDK log goes to the test file's log (test/harness/logs.ts). */
-export async function startStack(name: string, opts: { env?: Record<string, string>; rulesFile?: string; targetsFile?: string; approvalsFile?: string; worker?: Partial<WorkerOptions>; tracing?: Tracing } = {}): Promise<Stack> {
+export async function startStack(
+  name: string,
+  opts: {
+    env?: Record<string, string>;
+    rulesFile?: string;
+    targetsFile?: string;
+    approvalsFile?: string;
+    worker?: Partial<WorkerOptions>;
+    tracing?: Tracing;
+  } = {},
+): Promise<Stack> {
   const env = referenceEnv(opts.env);
   Object.assign(process.env, env); // connectors read credentials from the worker's environment
   const taskQueue = uniqueQueue(name);
@@ -80,20 +90,40 @@ export async function startStack(name: string, opts: { env?: Record<string, stri
 }
 
 /** The amendment's view once it is in `status`; else a failure after `timeoutMs` saying where it stayed. */
-export function reached(client: AmendctlClient, amendmentId: string, status: AmendmentView['status'], timeoutMs = 60_000): Promise<AmendmentView> {
-  return until(`${amendmentId} ${status}`, async () => {
-    const v = await client.getStatus(amendmentId);
-    if (v.status !== status) throw new Error(`still ${v.status} (${v.reason ?? ''})`);
-    return v;
-  }, timeoutMs);
+export function reached(
+  client: AmendctlClient,
+  amendmentId: string,
+  status: AmendmentView['status'],
+  timeoutMs = 60_000,
+): Promise<AmendmentView> {
+  return until(
+    `${amendmentId} ${status}`,
+    async () => {
+      const v = await client.getStatus(amendmentId);
+      if (v.status !== status) throw new Error(`still ${v.status} (${v.reason ?? ''})`);
+      return v;
+    },
+    timeoutMs,
+  );
 }
 
 /** A worker in its own process (the built CLI), so a test can SIGKILL it. */
 export function spawnWorkerProcess(taskQueue: string, env: Record<string, string> = {}): ChildProcess {
-  return spawn(process.execPath, [join(ROOT, 'bin', 'amendctl'), 'worker', '--address', need('AMENDCTL_TEST_TEMPORAL_ADDRESS'), '--task-queue', taskQueue], {
-    env: { ...process.env, ...referenceEnv(env) },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  return spawn(
+    process.execPath,
+    [
+      join(ROOT, 'bin', 'amendctl'),
+      'worker',
+      '--address',
+      need('AMENDCTL_TEST_TEMPORAL_ADDRESS'),
+      '--task-queue',
+      taskQueue,
+    ],
+    {
+      env: { ...process.env, ...referenceEnv(env) },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
 }
 
 // ---- Reading PostgreSQL back, independently of the connector ----

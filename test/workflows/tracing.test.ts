@@ -27,9 +27,18 @@ const key = newApiKey({ id: 'svc-traced', scopes: ['submit', 'read'] });
 
 beforeAll(async () => {
   const tracing = installTracing({ processor: new SimpleSpanProcessor(spans), serviceName: 'amendctl-test' });
-  stack = await startStack('tracing', { env: { AMENDCTL_WORKFLOW_SOURCES: '1', AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT') }, tracing });
+  stack = await startStack('tracing', {
+    env: { AMENDCTL_WORKFLOW_SOURCES: '1', AMENDCTL_AUDIT_PORT: need('AMENDCTL_TEST_PG_PORT') },
+    tracing,
+  });
   audit = AuditStore.fromEnv(process.env);
-  api = buildApiServer({ client: stack.client, sources: new Map(), auth: { keys: [key.entry] }, limits: DEFAULT_LIMITS, logger: () => undefined });
+  api = buildApiServer({
+    client: stack.client,
+    sources: new Map(),
+    auth: { keys: [key.entry] },
+    limits: DEFAULT_LIMITS,
+    logger: () => undefined,
+  });
   base = await api.listen({ port: 0, host: '127.0.0.1' });
 }, 120_000);
 afterAll(async () => {
@@ -40,8 +49,15 @@ afterAll(async () => {
 
 test('one trace: API request -> workflow start -> workflow run -> batch activities -> target calls; its id in the audit record', async () => {
   const c = customer('traced');
-  const a = baseline(c, [['ann', 'member'], ['ben', 'viewer']]);
-  const res = await fetch(`${base}/v1/amendments`, { method: 'POST', headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' }, body: JSON.stringify(a) });
+  const a = baseline(c, [
+    ['ann', 'member'],
+    ['ben', 'viewer'],
+  ]);
+  const res = await fetch(`${base}/v1/amendments`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key.key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(a),
+  });
   expect(res.status).toBe(202);
   expect((await stack.client.waitForResult(a.amendmentId)).status).toBe('completed');
   const row = await audit.amendmentRow(a.amendmentId);
@@ -51,10 +67,17 @@ test('one trace: API request -> workflow start -> workflow run -> batch activiti
   expect(row?.record.traceId).toBe(traceId);
 
   // The workflow's own spans reach the exporter through a sink after its last activation: wait for them.
-  const mine = await until('the workflow spans', async () => {
-    const all = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
-    return all.some((s) => s.name === 'RunWorkflow:amendmentV2') && all.some((s) => s.name === 'StartWorkflow:amendmentV2') ? all : undefined;
-  }, 20_000);
+  const mine = await until(
+    'the workflow spans',
+    async () => {
+      const all = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
+      return all.some((s) => s.name === 'RunWorkflow:amendmentV2') &&
+        all.some((s) => s.name === 'StartWorkflow:amendmentV2')
+        ? all
+        : undefined;
+    },
+    20_000,
+  );
   const byId = new Map(mine.map((s) => [s.spanContext().spanId, s]));
   const parent = (s: ReadableSpan) => (s.parentSpanId ? byId.get(s.parentSpanId) : undefined);
   const chain = (s: ReadableSpan): string[] => {
@@ -66,7 +89,14 @@ test('one trace: API request -> workflow start -> workflow run -> batch activiti
   expect(calls.length).toBeGreaterThan(0);
   for (const target of ['idp', 'warehouse']) {
     const call = calls.find((s) => s.name.startsWith(`${target} ensureAccount`));
-    expect(call && chain(call)).toEqual(['POST /v1/amendments', 'StartWorkflow:amendmentV2', 'RunWorkflow:amendmentV2', 'StartActivity:applyBatch', 'RunActivity:applyBatch', `${target} ensureAccount`]);
+    expect(call && chain(call)).toEqual([
+      'POST /v1/amendments',
+      'StartWorkflow:amendmentV2',
+      'RunWorkflow:amendmentV2',
+      'StartActivity:applyBatch',
+      'RunActivity:applyBatch',
+      `${target} ensureAccount`,
+    ]);
   }
   // No span names a person.
   expect(JSON.stringify(mine.map((s) => s.attributes))).not.toContain(c.domain);

@@ -17,7 +17,16 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
-import { AmendctlClient, amendmentWorkflowId, type AmendmentView, type AmendmentWorkflowInput, contractWorkflowId, SA, temporalTarget, type TemporalTarget } from '../../src/client';
+import {
+  AmendctlClient,
+  amendmentWorkflowId,
+  type AmendmentView,
+  type AmendmentWorkflowInput,
+  contractWorkflowId,
+  SA,
+  temporalTarget,
+  type TemporalTarget,
+} from '../../src/client';
 import { AmendmentSchema } from '../../src/domain/amendment';
 import { canonicalJson } from '../../src/domain/json';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
@@ -58,9 +67,20 @@ test('an amendment started on the previous workflow code completes after the wor
 
   // ---- the previous release's worker: only amendmentWorkflow and contractWorkflow ----
   const old = await startWorker('amendctl-previous-release', { workflowBundle: { codePath: previous.codePath } });
-  const first = baseline(c, [['alice', 'admin'], ['bob', 'member']], { submittedBy: 'sam' });
+  const first = baseline(
+    c,
+    [
+      ['alice', 'admin'],
+      ['bob', 'member'],
+    ],
+    { submittedBy: 'sam' },
+  );
   await startPreviousType(first);
-  let v1 = await until(first.amendmentId, (v) => v.status === 'pending_approval', 'pending approval on the previous release');
+  let v1 = await until(
+    first.amendmentId,
+    (v) => v.status === 'pending_approval',
+    'pending approval on the previous release',
+  );
   expect(v1.approval?.reasons.map((r) => r.message).join()).toMatch(/admin/);
   expect(await pgSnapshot(c.domain)).toEqual({});
   expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentWorkflow');
@@ -70,17 +90,35 @@ test('an amendment started on the previous workflow code completes after the wor
   await startWorker('amendctl-current');
 
   // The current worker replays the previous code's history (a query is answered by a worker).
-  v1 = await until(first.amendmentId, (v) => v.status === 'pending_approval' && !v.reason?.startsWith('no worker answered'), 'answered by the current worker');
+  v1 = await until(
+    first.amendmentId,
+    (v) => v.status === 'pending_approval' && !v.reason?.startsWith('no worker answered'),
+    'answered by the current worker',
+  );
   expect(v1.approval?.approvals).toEqual([]);
 
   // A new amendment of the same contract starts as amendmentV2 and waits for sequence 1, the old type's.
-  const second = changes(c, 2, [{ op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'member' } }]);
+  const second = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'member' } },
+  ]);
   expect((await client.submitAmendment(second)).duplicate).toBe(false);
   expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
-  const queued = await until(second.amendmentId, (v) => v.status === 'queued' && /sequence/.test(v.reason ?? ''), 'queued behind sequence 1');
+  const queued = await until(
+    second.amendmentId,
+    (v) => v.status === 'queued' && /sequence/.test(v.reason ?? ''),
+    'queued behind sequence 1',
+  );
   expect(queued.operations).toEqual([]);
-  const line = await eventually('the contract has sequence 2 waiting', async () => (await client.getContract(c.contractId)).view, (v) => v.waiting.length > 0);
-  expect(line).toMatchObject({ appliedSequence: 0, holder: first.amendmentId, waiting: [{ amendmentId: second.amendmentId, sequence: 2 }] });
+  const line = await eventually(
+    'the contract has sequence 2 waiting',
+    async () => (await client.getContract(c.contractId)).view,
+    (v) => v.waiting.length > 0,
+  );
+  expect(line).toMatchObject({
+    appliedSequence: 0,
+    holder: first.amendmentId,
+    waiting: [{ amendmentId: second.amendmentId, sequence: 2 }],
+  });
 
   // The previous code's approval rules hold on the current worker: the submitter's own approval is ignored.
   await client.approve(first.amendmentId, { by: 'sam' });
@@ -91,7 +129,9 @@ test('an amendment started on the previous workflow code completes after the wor
 
   const done1 = await client.waitForResult(first.amendmentId);
   expect(done1.status).toBe('completed');
-  expect(done1.approval?.approvals).toEqual([expect.objectContaining({ by: 'dana', comment: 'approved after the upgrade' })]);
+  expect(done1.approval?.approvals).toEqual([
+    expect.objectContaining({ by: 'dana', comment: 'approved after the upgrade' }),
+  ]);
   expect(done1.operations.length).toBeGreaterThan(0);
   expect(done1.operations.every((o) => o.outcome === 'applied' || o.outcome === 'unchanged')).toBe(true);
   expect(done1.planHash).toBeUndefined(); // the first release's view: every operation in the workflow
@@ -103,16 +143,29 @@ test('an amendment started on the previous workflow code completes after the wor
   // Each kept its type; the old one's workflow tasks ran on both workers, the new one's on the current only.
   expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentWorkflow');
   expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
-  expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual(['amendctl-current', 'amendctl-previous-release']);
+  expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual([
+    'amendctl-current',
+    'amendctl-previous-release',
+  ]);
   expect(await taskWorkers(amendmentWorkflowId(second.amendmentId))).toEqual(['amendctl-current']);
-  expect(await taskWorkers(contractWorkflowId(c.contractId))).toEqual(['amendctl-current', 'amendctl-previous-release']);
+  expect(await taskWorkers(contractWorkflowId(c.contractId))).toEqual([
+    'amendctl-current',
+    'amendctl-previous-release',
+  ]);
 
   // The contract applied both, in order: the old type's sequence 1, then the new type's sequence 2.
   const contract = await client.getContract(c.contractId);
   expect(contract.view).toMatchObject({ appliedSequence: 2, lastAmendmentId: second.amendmentId, waiting: [] });
   expect(contract.view.holder).toBeUndefined();
-  expect(contract.view.recent.map((r) => [r.amendmentId, r.sequence])).toEqual([[first.amendmentId, 1], [second.amendmentId, 2]]);
-  expect(contract.applied?.contract.namedUsers.map((u) => u.email).sort()).toEqual([c.email('alice'), c.email('bob'), c.email('erin')]);
+  expect(contract.view.recent.map((r) => [r.amendmentId, r.sequence])).toEqual([
+    [first.amendmentId, 1],
+    [second.amendmentId, 2],
+  ]);
+  expect(contract.applied?.contract.namedUsers.map((u) => u.email).sort()).toEqual([
+    c.email('alice'),
+    c.email('bob'),
+    c.email('erin'),
+  ]);
 
   // The targets, read back independently of the connectors.
   expect(await pgSnapshot(c.domain)).toEqual({
@@ -120,9 +173,18 @@ test('an amendment started on the previous workflow code completes after the wor
     [c.email('bob')]: { login: true, memberOf: ['app_write'] },
     [c.email('erin')]: { login: true, memberOf: ['app_write'] },
   });
-  expect(await scim.readBack(c.email('alice'))).toMatchObject({ active: true, groups: [`${c.id}-admins`, `${c.id}-mod-analytics`] });
-  expect(await scim.readBack(c.email('bob'))).toMatchObject({ active: true, groups: [`${c.id}-members`, `${c.id}-mod-analytics`] });
-  expect(await scim.readBack(c.email('erin'))).toMatchObject({ active: true, groups: [`${c.id}-members`, `${c.id}-mod-analytics`] });
+  expect(await scim.readBack(c.email('alice'))).toMatchObject({
+    active: true,
+    groups: [`${c.id}-admins`, `${c.id}-mod-analytics`],
+  });
+  expect(await scim.readBack(c.email('bob'))).toMatchObject({
+    active: true,
+    groups: [`${c.id}-members`, `${c.id}-mod-analytics`],
+  });
+  expect(await scim.readBack(c.email('erin'))).toMatchObject({
+    active: true,
+    groups: [`${c.id}-members`, `${c.id}-mod-analytics`],
+  });
 }, 180_000);
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -160,13 +222,21 @@ async function startPreviousType(document: unknown): Promise<void> {
       { key: SA.AmendmentId, value: amendment.amendmentId },
       { key: SA.AmendmentStatus, value: 'queued' },
     ],
-    memo: { amendmentHash: createHash('sha256').update(canonicalJson(amendment)).digest('hex'), sequence: amendment.sequence },
+    memo: {
+      amendmentHash: createHash('sha256').update(canonicalJson(amendment)).digest('hex'),
+      sequence: amendment.sequence,
+    },
     staticSummary: `Amendment ${amendment.amendmentId} of contract ${amendment.contractId}, sequence ${amendment.sequence}`,
   });
 }
 
 /** Poll `read` until `ok`, or fail after the deadline with what it last read. */
-async function eventually<T>(what: string, read: () => Promise<T>, ok: (v: T) => boolean, timeoutMs = 60_000): Promise<T> {
+async function eventually<T>(
+  what: string,
+  read: () => Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await read();
@@ -209,7 +279,10 @@ async function bundlePreviousRelease(dir: string): Promise<{ codePath: string; s
   const source = entry ? `git ${PREVIOUS_RELEASE}` : 'test/workflows/previous-release (frozen copy)';
   entry ??= require.resolve('./previous-release');
   const quiet = () => undefined;
-  const { code } = await bundleWorkflowCode({ workflowsPath: entry, logger: { trace: quiet, debug: quiet, info: quiet, log: quiet, warn: console.warn, error: console.error } });
+  const { code } = await bundleWorkflowCode({
+    workflowsPath: entry,
+    logger: { trace: quiet, debug: quiet, info: quiet, log: quiet, warn: console.warn, error: console.error },
+  });
   const codePath = join(dir, 'workflow-bundle.js');
   writeFileSync(codePath, code);
   return { codePath, source };
@@ -218,7 +291,10 @@ async function bundlePreviousRelease(dir: string): Promise<{ codePath: string; s
 function extractFromGit(commit: string, entry: string, outSrc: string): string | undefined {
   let files: Set<string>;
   try {
-    const listing = execFileSync('git', ['-C', ROOT, 'ls-tree', '-r', '--name-only', commit, 'src'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+    const listing = execFileSync('git', ['-C', ROOT, 'ls-tree', '-r', '--name-only', commit, 'src'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
     files = new Set(listing.split('\n').filter(Boolean));
   } catch {
     return undefined;
@@ -230,7 +306,10 @@ function extractFromGit(commit: string, entry: string, outSrc: string): string |
     const file = todo.pop()!;
     if (seen.has(file)) continue;
     seen.add(file);
-    const text = execFileSync('git', ['-C', ROOT, 'show', `${commit}:${file}`], { encoding: 'utf8', maxBuffer: 16 << 20 });
+    const text = execFileSync('git', ['-C', ROOT, 'show', `${commit}:${file}`], {
+      encoding: 'utf8',
+      maxBuffer: 16 << 20,
+    });
     const out = join(outSrc, posix.relative('src', file));
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, text);

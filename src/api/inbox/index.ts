@@ -26,9 +26,30 @@ import type { RouteDeps } from '../route';
 import { onTemporal } from '../temporal';
 import { INBOX_CSS, INBOX_ICON, INBOX_JS } from './assets';
 import { OidcLogin, type OidcConfig, SignInError } from './oidc';
-import { approvalCount, detailPage, PROOF_LABEL, listPage, loginPage, messagePage, STATUS_LABEL, statusLine } from './pages';
+import {
+  approvalCount,
+  detailPage,
+  PROOF_LABEL,
+  listPage,
+  loginPage,
+  messagePage,
+  STATUS_LABEL,
+  statusLine,
+} from './pages';
 import { listPending, PENDING_CAP } from './pending';
-import { clearCookie, cookieName, type Flow, FlowSchema, newToken, readCookie, sameToken, Sealer, type Session, SessionSchema, setCookie } from './session';
+import {
+  clearCookie,
+  cookieName,
+  type Flow,
+  FlowSchema,
+  newToken,
+  readCookie,
+  sameToken,
+  Sealer,
+  type Session,
+  SessionSchema,
+  setCookie,
+} from './session';
 import type { LocalUsers } from './users';
 
 export { LocalUsers } from './users';
@@ -60,7 +81,8 @@ const FAILURE_WINDOW_MS = 15 * 60_000;
 
 const PAGE_HEADERS = {
   'cache-control': 'no-store',
-  'content-security-policy': "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'content-security-policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'x-content-type-options': 'nosniff',
   'x-frame-options': 'DENY',
   // Not no-referrer: under it Chromium sends `Origin: null` with a form's POST. same-origin still keeps the callback's query from other sites.
@@ -69,13 +91,23 @@ const PAGE_HEADERS = {
 
 const IdParams = z.strictObject({ id: BusinessIdSchema });
 const Comment = cleanText(2000, { multiline: true, what: 'a comment' });
-const LoginForm = z.object({ _csrf: z.string().max(200), id: z.string().trim().min(1, 'the user id is required').max(128), password: z.string().min(1, 'the password is required').max(1024), next: z.string().max(300).optional() });
-const DecisionForm = z.object({ _csrf: z.string().max(200), decision: z.enum(['approve', 'reject']), comment: Comment.optional() });
+const LoginForm = z.object({
+  _csrf: z.string().max(200),
+  id: z.string().trim().min(1, 'the user id is required').max(128),
+  password: z.string().min(1, 'the password is required').max(1024),
+  next: z.string().max(300).optional(),
+});
+const DecisionForm = z.object({
+  _csrf: z.string().max(200),
+  decision: z.enum(['approve', 'reject']),
+  comment: Comment.optional(),
+});
 const DecisionJson = z.strictObject({ decision: z.enum(['approve', 'reject']), comment: Comment.optional() });
 const CsrfForm = z.object({ _csrf: z.string().max(200) });
 
 /** Where to go after signing in: only a page of the inbox. */
-const safeNext = (next: unknown): string | undefined => (typeof next === 'string' && /^\/inbox(\/[A-Za-z0-9._:~/%-]*)?$/.test(next) && !next.includes('//') ? next : undefined);
+const safeNext = (next: unknown): string | undefined =>
+  typeof next === 'string' && /^\/inbox(\/[A-Za-z0-9._:~/%-]*)?$/.test(next) && !next.includes('//') ? next : undefined;
 
 class PageError extends Error {
   constructor(
@@ -97,16 +129,35 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
   const idleSeconds = (inbox.idleMinutes ?? 30) * 60;
   const failures = new Map<string, { count: number; since: number }>();
 
-  const secure = (req: FastifyRequest): boolean => (deps.publicUrl ? deps.publicUrl.startsWith('https:') : req.protocol === 'https');
-  const origin = (req: FastifyRequest): string => (deps.publicUrl ? new URL(deps.publicUrl).origin : `${req.protocol}://${req.host}`);
+  const secure = (req: FastifyRequest): boolean =>
+    deps.publicUrl ? deps.publicUrl.startsWith('https:') : req.protocol === 'https';
+  const origin = (req: FastifyRequest): string =>
+    deps.publicUrl ? new URL(deps.publicUrl).origin : `${req.protocol}://${req.host}`;
   const redirectUrl = (req: FastifyRequest): string => inbox.oidc?.redirectUrl ?? `${origin(req)}/inbox/oidc/callback`;
 
-  const sendPage = (reply: FastifyReply, status: number, text: string, headers: Record<string, string | string[]> = {}): FastifyReply =>
-    reply.code(status).headers({ ...PAGE_HEADERS, ...headers }).type('text/html; charset=utf-8').send(text);
-  const seeOther = (reply: FastifyReply, to: string, cookies: string[] = []): FastifyReply => reply.code(303).headers({ ...PAGE_HEADERS, location: to, ...(cookies.length ? { 'set-cookie': cookies } : {}) }).send();
+  const sendPage = (
+    reply: FastifyReply,
+    status: number,
+    text: string,
+    headers: Record<string, string | string[]> = {},
+  ): FastifyReply =>
+    reply
+      .code(status)
+      .headers({ ...PAGE_HEADERS, ...headers })
+      .type('text/html; charset=utf-8')
+      .send(text);
+  const seeOther = (reply: FastifyReply, to: string, cookies: string[] = []): FastifyReply =>
+    reply
+      .code(303)
+      .headers({ ...PAGE_HEADERS, location: to, ...(cookies.length ? { 'set-cookie': cookies } : {}) })
+      .send();
 
   async function sessionOf(req: FastifyRequest): Promise<(Session & { exp: number; iat: number }) | undefined> {
-    const s = await sealer.open(readCookie(req.headers.cookie, cookieName('session', secure(req))), 'amendctl-inbox-session', SessionSchema);
+    const s = await sealer.open(
+      readCookie(req.headers.cookie, cookieName('session', secure(req))),
+      'amendctl-inbox-session',
+      SessionSchema,
+    );
     if (!s) return undefined;
     if (Date.now() / 1000 - s.auth > MAX_SESSION_SECONDS) return undefined;
     // A local user removed from the users file is signed out at once.
@@ -117,7 +168,10 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
   async function sessionCookie(req: FastifyRequest, s: Session): Promise<string> {
     const left = MAX_SESSION_SECONDS - (Math.floor(Date.now() / 1000) - s.auth);
     const ttl = Math.max(1, Math.min(idleSeconds, left));
-    return setCookie(cookieName('session', secure(req)), await sealer.seal({ ...s }, 'amendctl-inbox-session', ttl), { secure: secure(req), maxAgeSeconds: ttl });
+    return setCookie(cookieName('session', secure(req)), await sealer.seal({ ...s }, 'amendctl-inbox-session', ttl), {
+      secure: secure(req),
+      maxAgeSeconds: ttl,
+    });
   }
 
   /** The session's cookie again once it is a few minutes old: an active person stays signed in. */
@@ -141,7 +195,8 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
 
   async function view(id: string): Promise<AmendmentView> {
     return onTemporal(client, limits.temporalMs, () => client.getStatus(id)).catch((err: unknown) => {
-      if (err instanceof AmendmentNotFoundError) throw new ProblemError(404, 'amendment-not-found', 'No such amendment', `no amendment ${id}`);
+      if (err instanceof AmendmentNotFoundError)
+        throw new ProblemError(404, 'amendment-not-found', 'No such amendment', `no amendment ${id}`);
       throw err;
     });
   }
@@ -151,47 +206,103 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
     return r.success ? r.data : undefined;
   };
 
-  async function loginForm(reply: FastifyReply, req: FastifyRequest, status: number, extra: { error?: string; id?: string; next?: string } = {}): Promise<FastifyReply> {
+  async function loginForm(
+    reply: FastifyReply,
+    req: FastifyRequest,
+    status: number,
+    extra: { error?: string; id?: string; next?: string } = {},
+  ): Promise<FastifyReply> {
     const csrf = newToken();
     const flow = await sealer.seal({ csrf }, 'amendctl-inbox-flow', FLOW_SECONDS);
-    const text = loginPage({ csrf, passwords: !!inbox.users, ...(oidc ? { oidcLabel: oidc.config.label } : {}), ...extra });
-    return sendPage(reply, status, text, { 'set-cookie': setCookie(cookieName('flow', secure(req)), flow, { secure: secure(req), maxAgeSeconds: FLOW_SECONDS }) });
+    const text = loginPage({
+      csrf,
+      passwords: !!inbox.users,
+      ...(oidc ? { oidcLabel: oidc.config.label } : {}),
+      ...extra,
+    });
+    return sendPage(reply, status, text, {
+      'set-cookie': setCookie(cookieName('flow', secure(req)), flow, {
+        secure: secure(req),
+        maxAgeSeconds: FLOW_SECONDS,
+      }),
+    });
   }
 
-  const signedIn = async (req: FastifyRequest, reply: FastifyReply, s: Omit<Session, 'csrf' | 'auth'>, next?: string): Promise<FastifyReply> => {
+  const signedIn = async (
+    req: FastifyRequest,
+    reply: FastifyReply,
+    s: Omit<Session, 'csrf' | 'auth'>,
+    next?: string,
+  ): Promise<FastifyReply> => {
     const session: Session = { ...s, csrf: newToken(), auth: Math.floor(Date.now() / 1000) };
-    return seeOther(reply, next ?? '/inbox', [await sessionCookie(req, session), clearCookie(cookieName('flow', secure(req)), secure(req))]);
+    return seeOther(reply, next ?? '/inbox', [
+      await sessionCookie(req, session),
+      clearCookie(cookieName('flow', secure(req)), secure(req)),
+    ]);
   };
 
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
-    scope.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: FORM_BYTES }, (_req, body, done) => {
-      const out: Record<string, string> = {};
-      for (const [k, v] of new URLSearchParams(body as string)) if (!(k in out) && k !== '__proto__') out[k] = v;
-      done(null, out);
-    });
+    scope.addContentTypeParser(
+      'application/x-www-form-urlencoded',
+      { parseAs: 'string', bodyLimit: FORM_BYTES },
+      (_req, body, done) => {
+        const out: Record<string, string> = {};
+        for (const [k, v] of new URLSearchParams(body as string)) if (!(k in out) && k !== '__proto__') out[k] = v;
+        done(null, out);
+      },
+    );
     scope.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: FORM_BYTES }, (_req, body, done) => {
       try {
         done(null, JSON.parse(body as string) as unknown);
       } catch {
-        done(new ProblemError(400, 'malformed-body', 'The body is not valid JSON', 'send {"decision": "approve" | "reject", "comment": "..."}'), undefined);
+        done(
+          new ProblemError(
+            400,
+            'malformed-body',
+            'The body is not valid JSON',
+            'send {"decision": "approve" | "reject", "comment": "..."}',
+          ),
+          undefined,
+        );
       }
     });
 
     scope.setErrorHandler(async (err, req, reply) => {
       if (req.url.startsWith('/inbox/api/')) throw err; // the server's handler: problem+json, 5xx logged
-      if (err instanceof PageError) return sendPage(reply, err.status, messagePage(err.title, err.message, { link: { href: '/inbox', text: 'Back to the inbox' } }));
+      if (err instanceof PageError)
+        return sendPage(
+          reply,
+          err.status,
+          messagePage(err.title, err.message, { link: { href: '/inbox', text: 'Back to the inbox' } }),
+        );
       const p = problemFrom(err, limits);
       if (p.status >= 500 && !(err instanceof ProblemError)) {
-        deps.logger({ kind: 'error', time: new Date().toISOString(), request: req.id, route: req.routeOptions.url ?? null, error: (err as Error).name ?? 'Error' });
+        deps.logger({
+          kind: 'error',
+          time: new Date().toISOString(),
+          request: req.id,
+          route: req.routeOptions.url ?? null,
+          error: (err as Error).name ?? 'Error',
+        });
       }
-      const message = p.status >= 500 && !(err instanceof ProblemError) ? `The server could not answer; its log has the error under request ${req.id}.` : (p.detail ?? p.title);
-      return sendPage(reply, p.status, messagePage(p.title, message, { link: { href: '/inbox', text: 'Back to the inbox' } }));
+      const message =
+        p.status >= 500 && !(err instanceof ProblemError)
+          ? `The server could not answer; its log has the error under request ${req.id}.`
+          : (p.detail ?? p.title);
+      return sendPage(
+        reply,
+        p.status,
+        messagePage(p.title, message, { link: { href: '/inbox', text: 'Back to the inbox' } }),
+      );
     });
 
     // ---- assets -------------------------------------------------------------------------
     const asset = (type: string, text: string) => async (_req: FastifyRequest, reply: FastifyReply) =>
-      reply.headers({ 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' }).type(type).send(text);
+      reply
+        .headers({ 'cache-control': 'public, max-age=300', 'x-content-type-options': 'nosniff' })
+        .type(type)
+        .send(text);
     scope.get('/inbox/assets/inbox.css', asset('text/css; charset=utf-8', INBOX_CSS));
     scope.get('/inbox/assets/inbox.js', asset('text/javascript; charset=utf-8', INBOX_JS));
     scope.get('/inbox/assets/icon.svg', asset('image/svg+xml', INBOX_ICON));
@@ -206,9 +317,15 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
     scope.post('/inbox/login', async (req, reply) => {
       if (!inbox.users) throw new PageError(404, 'Not here', 'This server signs in through its OpenID provider only.');
       const form = formOf(LoginForm, req.body);
-      const flow = await sealer.open(readCookie(req.headers.cookie, cookieName('flow', secure(req))), 'amendctl-inbox-flow', FlowSchema);
+      const flow = await sealer.open(
+        readCookie(req.headers.cookie, cookieName('flow', secure(req))),
+        'amendctl-inbox-flow',
+        FlowSchema,
+      );
       if (!form || !sameSite(req) || !flow || !sameToken(form._csrf, flow.csrf)) {
-        return loginForm(reply, req, 403, { error: 'This sign-in form had expired or did not come from this page. Please sign in again.' });
+        return loginForm(reply, req, 403, {
+          error: 'This sign-in form had expired or did not come from this page. Please sign in again.',
+        });
       }
       const next = safeNext(form.next);
       const key = form.id.toLowerCase();
@@ -217,14 +334,22 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
       if (f && now - f.since > FAILURE_WINDOW_MS) failures.delete(key);
       if ((failures.get(key)?.count ?? 0) >= MAX_FAILURES) {
         const minutes = Math.ceil((FAILURE_WINDOW_MS - (now - failures.get(key)!.since)) / 60_000);
-        return loginForm(reply, req, 429, { error: `Too many failed sign-ins for this user id. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`, id: form.id, ...(next ? { next } : {}) });
+        return loginForm(reply, req, 429, {
+          error: `Too many failed sign-ins for this user id. Try again in ${minutes} minute${minutes === 1 ? '' : 's'}.`,
+          id: form.id,
+          ...(next ? { next } : {}),
+        });
       }
       const user = await inbox.users.verify(form.id, form.password);
       if (!user) {
         if (failures.size > 10_000) failures.clear();
         const g = failures.get(key) ?? { count: 0, since: now };
         failures.set(key, { count: g.count + 1, since: g.since });
-        return loginForm(reply, req, 401, { error: 'The user id or the password is not right.', id: form.id, ...(next ? { next } : {}) });
+        return loginForm(reply, req, 401, {
+          error: 'The user id or the password is not right.',
+          id: form.id,
+          ...(next ? { next } : {}),
+        });
       }
       failures.delete(key);
       return signedIn(req, reply, { sub: user.id, via: 'password', ...(user.name ? { name: user.name } : {}) }, next);
@@ -236,29 +361,61 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
       const begun = await oidc.begin(redirectUrl(req)).catch((err: unknown) => {
         throw err instanceof SignInError ? new PageError(503, 'Cannot sign in now', err.message) : err;
       });
-      const flow: Flow = { csrf: newToken(), state: begun.state, nonce: begun.nonce, verifier: begun.verifier, ...(next ? { next } : {}) };
-      const cookie = setCookie(cookieName('flow', secure(req)), await sealer.seal(flow, 'amendctl-inbox-flow', FLOW_SECONDS), { secure: secure(req), maxAgeSeconds: FLOW_SECONDS });
+      const flow: Flow = {
+        csrf: newToken(),
+        state: begun.state,
+        nonce: begun.nonce,
+        verifier: begun.verifier,
+        ...(next ? { next } : {}),
+      };
+      const cookie = setCookie(
+        cookieName('flow', secure(req)),
+        await sealer.seal(flow, 'amendctl-inbox-flow', FLOW_SECONDS),
+        { secure: secure(req), maxAgeSeconds: FLOW_SECONDS },
+      );
       return seeOther(reply, begun.url, [cookie]);
     });
 
     scope.get('/inbox/oidc/callback', async (req, reply) => {
       if (!oidc) throw new PageError(404, 'Not here', 'This server has no OpenID provider configured.');
-      const flow = await sealer.open(readCookie(req.headers.cookie, cookieName('flow', secure(req))), 'amendctl-inbox-flow', FlowSchema);
-      if (!flow?.state || !flow.nonce || !flow.verifier) throw new PageError(400, 'Sign-in expired', 'This sign-in had expired or was started in another browser. Please sign in again.');
+      const flow = await sealer.open(
+        readCookie(req.headers.cookie, cookieName('flow', secure(req))),
+        'amendctl-inbox-flow',
+        FlowSchema,
+      );
+      if (!flow?.state || !flow.nonce || !flow.verifier)
+        throw new PageError(
+          400,
+          'Sign-in expired',
+          'This sign-in had expired or was started in another browser. Please sign in again.',
+        );
       const q = req.query as Record<string, unknown>;
-      if (typeof q.error === 'string') throw new PageError(401, 'Not signed in', `The OpenID provider did not sign you in (${q.error.slice(0, 100)}).`);
+      if (typeof q.error === 'string')
+        throw new PageError(
+          401,
+          'Not signed in',
+          `The OpenID provider did not sign you in (${q.error.slice(0, 100)}).`,
+        );
       const callback = new URL(redirectUrl(req));
       callback.search = new URL(req.url, 'http://x').search;
-      const who = await oidc.finish(callback, { state: flow.state, nonce: flow.nonce, verifier: flow.verifier }).catch((err: unknown) => {
-        throw err instanceof SignInError ? new PageError(401, 'Not signed in', `${err.message}.`) : err;
-      });
-      return signedIn(req, reply, { sub: who.id, via: 'oidc', ...(who.name ? { name: who.name } : {}) }, safeNext(flow.next));
+      const who = await oidc
+        .finish(callback, { state: flow.state, nonce: flow.nonce, verifier: flow.verifier })
+        .catch((err: unknown) => {
+          throw err instanceof SignInError ? new PageError(401, 'Not signed in', `${err.message}.`) : err;
+        });
+      return signedIn(
+        req,
+        reply,
+        { sub: who.id, via: 'oidc', ...(who.name ? { name: who.name } : {}) },
+        safeNext(flow.next),
+      );
     });
 
     scope.post('/inbox/logout', async (req, reply) => {
       const s = await sessionOf(req);
       const form = formOf(CsrfForm, req.body);
-      if (s && (!sameSite(req) || !form || !sameToken(form._csrf, s.csrf))) throw new PageError(403, 'Not signed out', 'This sign-out did not come from this site.');
+      if (s && (!sameSite(req) || !form || !sameToken(form._csrf, s.csrf)))
+        throw new PageError(403, 'Not signed out', 'This sign-out did not come from this site.');
       return seeOther(reply, '/inbox/login', [clearCookie(cookieName('session', secure(req)), secure(req))]);
     });
 
@@ -274,7 +431,12 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
       if (!s) return reply;
       const pending = await onTemporal(client, limits.temporalMs, () => listPending(client, PENDING_CAP));
       const mine = pending.views.filter((v) => desk.whyNot(v, s.sub) === undefined);
-      return sendPage(reply, 200, listPage(s, mine, { capped: pending.capped, cap: PENDING_CAP, unread: pending.unread }), await renewal(req, s));
+      return sendPage(
+        reply,
+        200,
+        listPage(s, mine, { capped: pending.capped, cap: PENDING_CAP, unread: pending.unread }),
+        await renewal(req, s),
+      );
     });
 
     scope.get('/inbox/amendments/:id', async (req, reply) => {
@@ -291,22 +453,58 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
       if (!s) throw new PageError(401, 'Not signed in', 'Your session has ended: sign in again, then decide.');
       const { id } = paramsOf(req);
       const raw = (req.body ?? {}) as Record<string, unknown>;
-      if (!sameSite(req) || !sameToken(typeof raw._csrf === 'string' ? raw._csrf : undefined, s.csrf)) throw new PageError(403, 'Not sent', 'This decision did not come from this site’s page: nothing was sent.');
+      if (!sameSite(req) || !sameToken(typeof raw._csrf === 'string' ? raw._csrf : undefined, s.csrf))
+        throw new PageError(403, 'Not sent', 'This decision did not come from this site’s page: nothing was sent.');
       const parsed = DecisionForm.safeParse(raw);
       const comment = typeof raw.comment === 'string' ? raw.comment : '';
-      const problem = !parsed.success ? (zodIssues(parsed.error)[0]?.message ?? 'not a decision') : parsed.data.decision === 'reject' && !comment.trim() ? 'a reason is required to reject: write it in the comment' : undefined;
+      const problem = !parsed.success
+        ? (zodIssues(parsed.error)[0]?.message ?? 'not a decision')
+        : parsed.data.decision === 'reject' && !comment.trim()
+          ? 'a reason is required to reject: write it in the comment'
+          : undefined;
       if (problem || !parsed.success) {
         const v = await view(id);
-        return sendPage(reply, 422, detailPage({ session: s, view: v, ...mayDecide(v, s.sub), error: { field: 'comment', message: problem ?? 'not a decision' }, comment }));
+        return sendPage(
+          reply,
+          422,
+          detailPage({
+            session: s,
+            view: v,
+            ...mayDecide(v, s.sub),
+            error: { field: 'comment', message: problem ?? 'not a decision' },
+            comment,
+          }),
+        );
       }
       try {
         const out = await decide(s, id, parsed.data.decision, parsed.data.comment);
         // Sent, but the worker did not count it (the policy changed, the proof did not verify): say why.
-        if (!out.counted) return sendPage(reply, 403, detailPage({ session: s, view: out.view, ...mayDecide(out.view, s.sub), error: { message: `Not counted: ${out.why ?? 'refused by the approval policy'}` }, comment }));
+        if (!out.counted)
+          return sendPage(
+            reply,
+            403,
+            detailPage({
+              session: s,
+              view: out.view,
+              ...mayDecide(out.view, s.sub),
+              error: { message: `Not counted: ${out.why ?? 'refused by the approval policy'}` },
+              comment,
+            }),
+          );
       } catch (err) {
         if (!(err instanceof ProblemError) || err.status >= 500 || err.status === 404) throw err;
         const v = await view(id);
-        return sendPage(reply, err.status, detailPage({ session: s, view: v, ...mayDecide(v, s.sub), error: { message: `${err.title}: ${err.detail ?? ''}` }, comment }));
+        return sendPage(
+          reply,
+          err.status,
+          detailPage({
+            session: s,
+            view: v,
+            ...mayDecide(v, s.sub),
+            error: { message: `${err.title}: ${err.detail ?? ''}` },
+            comment,
+          }),
+        );
       }
       return seeOther(reply, `/inbox/amendments/${encodeURIComponent(id)}`);
     });
@@ -314,7 +512,13 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
     // ---- JSON for the page ------------------------------------------------------------------
     const apiSession = async (req: FastifyRequest) => {
       const s = await sessionOf(req);
-      if (!s) throw new ProblemError(401, 'not-signed-in', 'Not signed in', 'sign in at /inbox/login (the session cookie is missing, expired or not valid)');
+      if (!s)
+        throw new ProblemError(
+          401,
+          'not-signed-in',
+          'Not signed in',
+          'sign in at /inbox/login (the session cookie is missing, expired or not valid)',
+        );
       return s;
     };
 
@@ -328,22 +532,46 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
       const s = await apiSession(req);
       const token = req.headers['x-csrf-token'];
       if (!sameSite(req) || !sameToken(typeof token === 'string' ? token : undefined, s.csrf)) {
-        throw new ProblemError(403, 'csrf-refused', 'Not allowed', 'send the session’s CSRF token in the x-csrf-token header, from a page of this site');
+        throw new ProblemError(
+          403,
+          'csrf-refused',
+          'Not allowed',
+          'send the session’s CSRF token in the x-csrf-token header, from a page of this site',
+        );
       }
       const r = DecisionJson.safeParse(req.body ?? {});
-      if (!r.success) throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'a decision is {"decision": "approve" | "reject", "comment": "..."}; who decides is the signed-in person', { errors: zodIssues(r.error) });
+      if (!r.success)
+        throw new ProblemError(
+          422,
+          'validation-failed',
+          'The request does not validate',
+          'a decision is {"decision": "approve" | "reject", "comment": "..."}; who decides is the signed-in person',
+          { errors: zodIssues(r.error) },
+        );
       if (r.data.decision === 'reject' && !r.data.comment?.trim()) {
-        throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'a reason is required to reject', { errors: [{ path: 'comment', message: 'a reason is required to reject' }] });
+        throw new ProblemError(
+          422,
+          'validation-failed',
+          'The request does not validate',
+          'a reason is required to reject',
+          { errors: [{ path: 'comment', message: 'a reason is required to reject' }] },
+        );
       }
       const out = await decide(s, paramsOf(req).id, r.data.decision, r.data.comment);
-      return reply.headers({ 'cache-control': 'no-store' }).send({ counted: out.counted, ...(out.why ? { why: out.why } : {}), view: summary(out.view, mayDecide(out.view, s.sub)) });
+      return reply.headers({ 'cache-control': 'no-store' }).send({
+        counted: out.counted,
+        ...(out.why ? { why: out.why } : {}),
+        view: summary(out.view, mayDecide(out.view, s.sub)),
+      });
     });
 
     scope.get('/inbox/api/pending', async (req, reply) => {
       const s = await apiSession(req);
       const pending = await onTemporal(client, limits.temporalMs, () => listPending(client, PENDING_CAP));
       const mine = pending.views.filter((v) => desk.whyNot(v, s.sub) === undefined);
-      return reply.headers({ 'cache-control': 'no-store' }).send({ capped: pending.capped, amendments: mine.map((v) => summary(v, { mayReject: true })) });
+      return reply
+        .headers({ 'cache-control': 'no-store' })
+        .send({ capped: pending.capped, amendments: mine.map((v) => summary(v, { mayReject: true })) });
     });
   });
 
@@ -355,7 +583,14 @@ export function inboxRoutes(app: FastifyInstance, deps: InboxDeps): void {
 
   function paramsOf(req: FastifyRequest): { id: string } {
     const r = IdParams.safeParse(req.params);
-    if (!r.success) throw new ProblemError(422, 'validation-failed', 'The request does not validate', 'the amendment id is not valid', { errors: zodIssues(r.error) });
+    if (!r.success)
+      throw new ProblemError(
+        422,
+        'validation-failed',
+        'The request does not validate',
+        'the amendment id is not valid',
+        { errors: zodIssues(r.error) },
+      );
     return r.data;
   }
 
@@ -376,7 +611,12 @@ function summary(v: AmendmentView, may: { whyNot?: string; mayReject: boolean })
     statusLine: statusLine(v),
     ...(v.reason ? { reason: v.reason } : {}),
     final: FINAL_STATUSES.has(v.status),
-    approvals: (v.approval?.approvals ?? []).map((a) => ({ by: a.by, at: a.at, ...(a.proof ? { verified: PROOF_LABEL[a.proof.via] ?? a.proof.via } : {}), ...(a.comment ? { comment: a.comment } : {}) })),
+    approvals: (v.approval?.approvals ?? []).map((a) => ({
+      by: a.by,
+      at: a.at,
+      ...(a.proof ? { verified: PROOF_LABEL[a.proof.via] ?? a.proof.via } : {}),
+      ...(a.comment ? { comment: a.comment } : {}),
+    })),
     approvalCount: approvalCount(v),
     needed: v.approval?.needed ?? 0,
     stillNeeded: v.approval?.stillNeeded ?? 0,
@@ -384,7 +624,13 @@ function summary(v: AmendmentView, may: { whyNot?: string; mayReject: boolean })
     mayDecide: whyNot === undefined,
     mayReject: may.mayReject,
     ...(whyNot ? { whyNot } : {}),
-    operations: v.operations.map((o) => ({ target: o.target, action: o.action, subject: o.subject, description: o.description, outcome: o.outcome })),
+    operations: v.operations.map((o) => ({
+      target: o.target,
+      action: o.action,
+      subject: o.subject,
+      description: o.description,
+      outcome: o.outcome,
+    })),
     operationsTotal: v.operationsTotal ?? v.operations.length,
     reasons: (v.approval?.reasons ?? []).map((r) => ({ ruleId: r.ruleId, message: r.message })),
   };

@@ -29,7 +29,12 @@ export const OidcConfigSchema = z.strictObject({
 export type OidcConfig = z.output<typeof OidcConfigSchema>;
 
 export function loadOidcConfig(file: string): OidcConfig {
-  return parseWith(OidcConfigSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid OIDC configuration', file);
+  return parseWith(
+    OidcConfigSchema,
+    parseStructuredText(readFileSync(file, 'utf8'), file),
+    'invalid OIDC configuration',
+    file,
+  );
 }
 
 const LOOPBACK = new Set(['127.0.0.1', 'localhost', '[::1]']);
@@ -62,12 +67,18 @@ export class OidcLogin {
       const secret = c.clientSecret ? secretFrom(c.clientSecret, 'inbox OIDC client secret', this.env) : undefined;
       // Plain http only to a provider on this machine (tests, a local provider); anywhere else https.
       const insecure = issuer.protocol === 'http:' && LOOPBACK.has(issuer.hostname);
-      if (issuer.protocol === 'http:' && !insecure) return Promise.reject(new SignInError(`the OpenID provider ${issuer.origin} must be https`));
+      if (issuer.protocol === 'http:' && !insecure)
+        return Promise.reject(new SignInError(`the OpenID provider ${issuer.origin} must be https`));
       this.discovered = oidc
-        .discovery(issuer, c.clientId, undefined, secret !== undefined ? oidc.ClientSecretBasic(secret) : oidc.None(), { timeout: 10, ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}) })
+        .discovery(issuer, c.clientId, undefined, secret !== undefined ? oidc.ClientSecretBasic(secret) : oidc.None(), {
+          timeout: 10,
+          ...(insecure ? { execute: [oidc.allowInsecureRequests] } : {}),
+        })
         .catch((err: unknown) => {
           this.discovered = undefined;
-          throw new SignInError(`the OpenID provider ${issuer.origin} could not be reached or described (${(err as Error).message})`);
+          throw new SignInError(
+            `the OpenID provider ${issuer.origin} could not be reached or described (${(err as Error).message})`,
+          );
         });
     }
     return this.discovered;
@@ -90,14 +101,24 @@ export class OidcLogin {
   }
 
   /** The approver id and a display name from the provider's answer at the callback URL; SignInError when refused. */
-  async finish(callbackUrl: URL, checks: { state: string; nonce: string; verifier: string }): Promise<{ id: string; name?: string }> {
+  async finish(
+    callbackUrl: URL,
+    checks: { state: string; nonce: string; verifier: string },
+  ): Promise<{ id: string; name?: string }> {
     const config = await this.configuration();
     let tokens;
     try {
-      tokens = await oidc.authorizationCodeGrant(config, callbackUrl, { pkceCodeVerifier: checks.verifier, expectedState: checks.state, expectedNonce: checks.nonce, idTokenExpected: true });
+      tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
+        pkceCodeVerifier: checks.verifier,
+        expectedState: checks.state,
+        expectedNonce: checks.nonce,
+        idTokenExpected: true,
+      });
     } catch (err) {
       const e = err as { error?: string; error_description?: string; code?: string; message?: string };
-      throw new SignInError(`the sign-in was not accepted (${e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : (e.code ?? e.message ?? 'unknown error')})`);
+      throw new SignInError(
+        `the sign-in was not accepted (${e.error ? `${e.error}${e.error_description ? `: ${e.error_description}` : ''}` : (e.code ?? e.message ?? 'unknown error')})`,
+      );
     }
     const claims = tokens.claims();
     if (!claims) throw new SignInError('the provider sent no ID token');
@@ -109,9 +130,14 @@ export class OidcLogin {
       });
     }
     const id = source[want];
-    if (typeof id !== 'string' || id.trim() === '' || id.length > 256) throw new SignInError(`the provider did not say who you are: no "${want}" claim`);
-    if (unsafeText(id) || id !== id.trim()) throw new SignInError(`the provider's "${want}" claim is not a name an approval can be recorded under (one line of plain text)`);
-    if (want === 'email' && source.email_verified !== true) throw new SignInError('the provider has not verified your email address, so it cannot name you here');
+    if (typeof id !== 'string' || id.trim() === '' || id.length > 256)
+      throw new SignInError(`the provider did not say who you are: no "${want}" claim`);
+    if (unsafeText(id) || id !== id.trim())
+      throw new SignInError(
+        `the provider's "${want}" claim is not a name an approval can be recorded under (one line of plain text)`,
+      );
+    if (want === 'email' && source.email_verified !== true)
+      throw new SignInError('the provider has not verified your email address, so it cannot name you here');
     const name = typeof source.name === 'string' ? source.name.slice(0, 200) : undefined;
     return { id: want === 'email' ? id.trim().toLowerCase() : id, ...(name ? { name } : {}) };
   }

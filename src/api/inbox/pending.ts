@@ -45,6 +45,10 @@ export async function listPending(client: AmendctlClient, cap = PENDING_CAP): Pr
   await Promise.all(Array.from({ length: Math.min(AT_ONCE, ids.length) }, worker));
   const read = views.filter((v): v is AmendmentView => v !== undefined && v.status === 'pending_approval');
   // Oldest request first: the one closest to its deadline is read first.
-  read.sort((a, b) => (a.approval?.deadline ?? '\uffff').localeCompare(b.approval?.deadline ?? '\uffff') || a.submittedAt.localeCompare(b.submittedAt));
+  read.sort(
+    (a, b) =>
+      (a.approval?.deadline ?? '\uffff').localeCompare(b.approval?.deadline ?? '\uffff') ||
+      a.submittedAt.localeCompare(b.submittedAt),
+  );
   return { views: read, capped, unread: views.filter((v) => v === undefined).length };
 }

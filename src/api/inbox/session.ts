@@ -21,10 +21,14 @@ export function newSessionKey(): string {
 /** Keys from their text (a key file or AMENDCTL_INBOX_SESSION_KEYS); a UsageError naming the bad one. */
 export function parseSessionKeys(text: string, where: string): Uint8Array[] {
   const parts = text.split(/[\s,]+/).filter(Boolean);
-  if (parts.length === 0) throw new UsageError(`${where}: no session key (a base64 key of ${SESSION_KEY_BYTES} random bytes; amendctl users key makes one)`);
+  if (parts.length === 0)
+    throw new UsageError(
+      `${where}: no session key (a base64 key of ${SESSION_KEY_BYTES} random bytes; amendctl users key makes one)`,
+    );
   return parts.map((p, i) => {
     const bytes = /^[A-Za-z0-9+/_-]+={0,2}$/.test(p) ? Buffer.from(p, 'base64') : Buffer.alloc(0);
-    if (bytes.length !== SESSION_KEY_BYTES) throw new UsageError(`${where}: key ${i + 1} is not ${SESSION_KEY_BYTES} bytes in base64`);
+    if (bytes.length !== SESSION_KEY_BYTES)
+      throw new UsageError(`${where}: key ${i + 1} is not ${SESSION_KEY_BYTES} bytes in base64`);
     return new Uint8Array(bytes);
   });
 }
@@ -79,17 +83,32 @@ export class Sealer {
   }
 
   /** The claims, or undefined for anything that is not a live token of ours for this purpose. */
-  async open<S extends z.ZodType>(token: string | undefined, purpose: Purpose, schema: S): Promise<(z.output<S> & { exp: number; iat: number }) | undefined> {
+  async open<S extends z.ZodType>(
+    token: string | undefined,
+    purpose: Purpose,
+    schema: S,
+  ): Promise<(z.output<S> & { exp: number; iat: number }) | undefined> {
     if (!token || token.length > 8192) return undefined;
     try {
-      const { payload } = await jwtDecrypt(token, (header) => {
-        const key = header.kid ? this.byKid.get(header.kid) : undefined;
-        if (!key) throw new Error('unknown key');
-        return key;
-      }, { audience: purpose, keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'], requiredClaims: ['exp', 'iat'] });
+      const { payload } = await jwtDecrypt(
+        token,
+        (header) => {
+          const key = header.kid ? this.byKid.get(header.kid) : undefined;
+          if (!key) throw new Error('unknown key');
+          return key;
+        },
+        {
+          audience: purpose,
+          keyManagementAlgorithms: ['dir'],
+          contentEncryptionAlgorithms: ['A256GCM'],
+          requiredClaims: ['exp', 'iat'],
+        },
+      );
       const { exp, iat, aud: _aud, ...rest } = payload;
       const r = schema.safeParse(rest);
-      return r.success ? Object.assign(r.data as object, { exp: exp!, iat: iat! }) as z.output<S> & { exp: number; iat: number } : undefined;
+      return r.success
+        ? (Object.assign(r.data as object, { exp: exp!, iat: iat! }) as z.output<S> & { exp: number; iat: number })
+        : undefined;
     } catch {
       return undefined;
     }
@@ -114,10 +133,18 @@ export interface CookieOptions {
 }
 
 /** `__Host-` under https (the browser then holds it to Secure, Path=/ and this host only). */
-export const cookieName = (base: 'session' | 'flow', secure: boolean): string => `${secure ? '__Host-' : ''}amendctl-inbox-${base}`;
+export const cookieName = (base: 'session' | 'flow', secure: boolean): string =>
+  `${secure ? '__Host-' : ''}amendctl-inbox-${base}`;
 
 export function setCookie(name: string, value: string, o: CookieOptions): string {
-  return [`${name}=${value}`, 'Path=/', `Max-Age=${Math.max(0, Math.floor(o.maxAgeSeconds))}`, 'HttpOnly', 'SameSite=Lax', ...(o.secure ? ['Secure'] : [])].join('; ');
+  return [
+    `${name}=${value}`,
+    'Path=/',
+    `Max-Age=${Math.max(0, Math.floor(o.maxAgeSeconds))}`,
+    'HttpOnly',
+    'SameSite=Lax',
+    ...(o.secure ? ['Secure'] : []),
+  ].join('; ');
 }
 
 export const clearCookie = (name: string, secure: boolean): string => setCookie(name, '', { secure, maxAgeSeconds: 0 });

@@ -20,7 +20,12 @@ export const BCRYPT_COST = 12;
 export const MAX_PASSWORD_BYTES = 72;
 export const MIN_PASSWORD_LENGTH = 12;
 
-const BcryptHash = z.string().regex(/^\$2[aby]\$(1[0-9]|2[0-9]|3[01])\$[./A-Za-z0-9]{53}$/, 'a bcrypt hash ($2b$12$...), cost 10 to 31: written by `amendctl users add`');
+const BcryptHash = z
+  .string()
+  .regex(
+    /^\$2[aby]\$(1[0-9]|2[0-9]|3[01])\$[./A-Za-z0-9]{53}$/,
+    'a bcrypt hash ($2b$12$...), cost 10 to 31: written by `amendctl users add`',
+  );
 
 export const UsersFileSchema = z
   .strictObject({
@@ -36,22 +41,26 @@ export const UsersFileSchema = z
   .superRefine((f, ctx) => {
     const seen = new Set<string>();
     f.users.forEach((u, i) => {
-      if (seen.has(u.id)) ctx.addIssue({ code: 'custom', path: ['users', i, 'id'], message: `user "${u.id}" is listed twice` });
+      if (seen.has(u.id))
+        ctx.addIssue({ code: 'custom', path: ['users', i, 'id'], message: `user "${u.id}" is listed twice` });
       seen.add(u.id);
     });
   });
 export type LocalUser = z.output<typeof UsersFileSchema>['users'][number];
 
 export function readUsersFile(file: string): LocalUser[] {
-  return parseWith(UsersFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid users file', file).users;
+  return parseWith(UsersFileSchema, parseStructuredText(readFileSync(file, 'utf8'), file), 'invalid users file', file)
+    .users;
 }
 
 /** Why a new password may not be used, or undefined. */
 export function passwordProblem(password: string): string | undefined {
   if ([...password].length < MIN_PASSWORD_LENGTH) return `a password has at least ${MIN_PASSWORD_LENGTH} characters`;
-  if (utf8Length(password) > MAX_PASSWORD_BYTES) return `a password has at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`;
+  if (utf8Length(password) > MAX_PASSWORD_BYTES)
+    return `a password has at most ${MAX_PASSWORD_BYTES} bytes (bcrypt ignores the rest)`;
   // eslint-disable-next-line no-control-regex -- control characters are what is refused
-  if (/[\u0000-\u001f\u007f]/.test(password)) return 'a password has no control characters (a line break pasted with it?)';
+  if (/[\u0000-\u001f\u007f]/.test(password))
+    return 'a password has no control characters (a line break pasted with it?)';
   return undefined;
 }
 
@@ -66,7 +75,11 @@ export async function hashPassword(password: string, cost = BCRYPT_COST): Promis
  * Adds a user or replaces its password (and name) in the users file, creating the file (mode 0600)
  * when there is none. Written whole to a temporary file and renamed, so a reader never sees half.
  */
-export async function addUser(file: string, user: { id: string; name?: string; password: string }, cost = BCRYPT_COST): Promise<{ replaced: boolean }> {
+export async function addUser(
+  file: string,
+  user: { id: string; name?: string; password: string },
+  cost = BCRYPT_COST,
+): Promise<{ replaced: boolean }> {
   parseWith(BusinessIdSchema, user.id, 'invalid user id');
   const users = existsSync(file) ? readUsersFile(file) : [];
   const passwordHash = await hashPassword(user.password, cost);

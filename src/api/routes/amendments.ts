@@ -5,12 +5,26 @@ import { parseWith } from '../../domain/errors';
 import { asCaller, asSubmitter, readDocument } from '../body';
 import { ProblemError } from '../problem';
 import { DOCUMENT_MEDIA, type Route, route, statusUrl, UNAVAILABLE } from '../route';
-import { AcceptedSchema, AmendmentRequestSchema, AmendmentViewSchema, CancelAcceptedSchema, CancelRequestSchema, IdParamsSchema, ReceivedSchema } from '../schemas';
+import {
+  AcceptedSchema,
+  AmendmentRequestSchema,
+  AmendmentViewSchema,
+  CancelAcceptedSchema,
+  CancelRequestSchema,
+  IdParamsSchema,
+  ReceivedSchema,
+} from '../schemas';
 import { onTemporal } from '../temporal';
 
 const INVALID = { description: 'the document does not validate: `errors` names each field' };
 
-export const accepted = (r: SubmitResult) => ({ amendmentId: r.amendmentId, contractId: r.contractId, workflowId: r.workflowId, statusUrl: statusUrl(r.amendmentId), duplicate: r.duplicate });
+export const accepted = (r: SubmitResult) => ({
+  amendmentId: r.amendmentId,
+  contractId: r.contractId,
+  workflowId: r.workflowId,
+  statusUrl: statusUrl(r.amendmentId),
+  duplicate: r.duplicate,
+});
 
 const submit = route({
   method: 'POST',
@@ -23,19 +37,38 @@ const submit = route({
   access: 'submit',
   body: { schema: AmendmentRequestSchema, media: DOCUMENT_MEDIA },
   answers: {
-    202: { description: 'accepted: its workflow has started (durable); follow the status URL', schema: AcceptedSchema, headers: ['Location'] },
-    200: { description: 'already submitted with this content: nothing new was started', schema: AcceptedSchema, headers: ['Location'] },
-    409: { description: 'this amendmentId was submitted before with other content: the first submission stands', headers: ['Location'] },
+    202: {
+      description: 'accepted: its workflow has started (durable); follow the status URL',
+      schema: AcceptedSchema,
+      headers: ['Location'],
+    },
+    200: {
+      description: 'already submitted with this content: nothing new was started',
+      schema: AcceptedSchema,
+      headers: ['Location'],
+    },
+    409: {
+      description: 'this amendmentId was submitted before with other content: the first submission stands',
+      headers: ['Location'],
+    },
     422: INVALID,
     503: UNAVAILABLE,
   },
   async handle(req, { client, limits }) {
     const { doc, claimedBy } = asSubmitter(readDocument(req.body), req.principal!);
     const amendment = parseWith(AmendmentSchema, doc, 'invalid amendment');
-    const r = await onTemporal(client, limits.temporalMs, () => client.submitAmendment(amendment, claimedBy ? { claimedBy } : {}));
+    const r = await onTemporal(client, limits.temporalMs, () =>
+      client.submitAmendment(amendment, claimedBy ? { claimedBy } : {}),
+    );
     const location = statusUrl(r.amendmentId);
     if (r.duplicate && r.differs) {
-      throw new ProblemError(409, 'amendment-conflict', 'Submitted before with other content', `${r.amendmentId} was submitted before with different content; the first submission stands`, { headers: { location } });
+      throw new ProblemError(
+        409,
+        'amendment-conflict',
+        'Submitted before with other content',
+        `${r.amendmentId} was submitted before with different content; the first submission stands`,
+        { headers: { location } },
+      );
     }
     return { status: r.duplicate ? 200 : 202, headers: { location }, body: accepted(r) };
   },
@@ -51,7 +84,11 @@ const get = route({
   params: IdParamsSchema,
   answers: {
     200: { description: "the amendment's view (as amendctl status --json)", schema: AmendmentViewSchema },
-    202: { description: 'delivered by a webhook and kept by the intake; its workflow has not started yet', schema: ReceivedSchema, headers: ['Retry-After'] },
+    202: {
+      description: 'delivered by a webhook and kept by the intake; its workflow has not started yet',
+      schema: ReceivedSchema,
+      headers: ['Retry-After'],
+    },
     404: { description: 'no amendment with this id' },
     422: { description: 'the id is not a valid amendment id' },
     503: UNAVAILABLE,
@@ -64,7 +101,11 @@ const get = route({
       const held = await intake.status(id).catch(() => undefined);
       if (!held || held.startedAt) throw err;
       const { startedAt: _started, ...rest } = held;
-      return { status: 202, headers: { 'retry-after': '1' }, body: { ...rest, workflowId: amendmentWorkflowId(id), status: 'received' } };
+      return {
+        status: 202,
+        headers: { 'retry-after': '1' },
+        body: { ...rest, workflowId: amendmentWorkflowId(id), status: 'received' },
+      };
     }
   },
 });
@@ -76,24 +117,45 @@ const cancel = route({
   path: '/v1/amendments/{id}/cancel',
   operationId: 'cancelAmendment',
   summary: 'Cancel a scheduled or queued amendment',
-  description: 'Sends the cancel signal; the amendment ends rejected and nothing changes. The canceller recorded is the caller.',
+  description:
+    'Sends the cancel signal; the amendment ends rejected and nothing changes. The canceller recorded is the caller.',
   tag: 'amendments',
   access: 'cancel',
   params: IdParamsSchema,
   body: { schema: CancelRequestSchema, media: DOCUMENT_MEDIA },
   answers: {
-    202: { description: 'the cancellation is sent; the status URL shows the amendment rejected with its cancellation', schema: CancelAcceptedSchema, headers: ['Location'] },
-    403: { description: 'the credential lacks the scope "cancel", or `by` names someone other than the caller', headers: ['WWW-Authenticate'] },
+    202: {
+      description: 'the cancellation is sent; the status URL shows the amendment rejected with its cancellation',
+      schema: CancelAcceptedSchema,
+      headers: ['Location'],
+    },
+    403: {
+      description: 'the credential lacks the scope "cancel", or `by` names someone other than the caller',
+      headers: ['WWW-Authenticate'],
+    },
     404: { description: 'no amendment with this id' },
-    409: { description: 'the amendment is past scheduled or queued: reject it (pending approval) or roll it back (completed)' },
+    409: {
+      description:
+        'the amendment is past scheduled or queued: reject it (pending approval) or roll it back (completed)',
+    },
     422: INVALID,
     503: UNAVAILABLE,
   },
   async handle(req, { client, limits }, { id }) {
-    const { by, reason } = parseWith(CancelRequestSchema, asCaller(readDocument(req.body), 'by', req.principal!), 'invalid cancellation');
+    const { by, reason } = parseWith(
+      CancelRequestSchema,
+      asCaller(readDocument(req.body), 'by', req.principal!),
+      'invalid cancellation',
+    );
     await onTemporal(client, limits.temporalMs, async () => {
       const v = await client.getStatus(id);
-      if (!CANCELLABLE.has(v.status)) throw new ProblemError(409, 'not-cancellable', 'Cannot be cancelled', `${id} is ${v.status}: only a scheduled or queued amendment can be cancelled`);
+      if (!CANCELLABLE.has(v.status))
+        throw new ProblemError(
+          409,
+          'not-cancellable',
+          'Cannot be cancelled',
+          `${id} is ${v.status}: only a scheduled or queued amendment can be cancelled`,
+        );
       await client.cancel(id, { by: by!, reason });
     });
     return { status: 202, headers: { location: statusUrl(id) }, body: { amendmentId: id, statusUrl: statusUrl(id) } };

@@ -16,23 +16,67 @@ const INVALID = { description: 'the body does not validate: `errors` names each 
 
 /** The person a credential proves, or a 403 saying why it proves none. */
 export function approverOf(p: Principal): Approver {
-  if (!p.person) throw new ProblemError(403, 'not-a-person', 'Not allowed', `the credential "${p.id}" belongs to a service, not a person: approving and rejecting need a person's credential (an API key with \`person\`, or the person's own access token)`);
+  if (!p.person)
+    throw new ProblemError(
+      403,
+      'not-a-person',
+      'Not allowed',
+      `the credential "${p.id}" belongs to a service, not a person: approving and rejecting need a person's credential (an API key with \`person\`, or the person's own access token)`,
+    );
   return { id: p.person, via: p.via === 'jwt' ? 'jwt' : 'api-key' };
 }
 
-async function decide(deps: RouteDeps, principal: Principal, id: string, decision: DecisionKind, text: string | undefined): Promise<Reply> {
+async function decide(
+  deps: RouteDeps,
+  principal: Principal,
+  id: string,
+  decision: DecisionKind,
+  text: string | undefined,
+): Promise<Reply> {
   const desk = deps.desk;
-  if (!desk) throw new ProblemError(501, 'approvals-not-configured', 'Approvals are not configured', 'this server has no approval signing key (amendctl serve --approval-key FILE), so it cannot decide for anyone');
+  if (!desk)
+    throw new ProblemError(
+      501,
+      'approvals-not-configured',
+      'Approvals are not configured',
+      'this server has no approval signing key (amendctl serve --approval-key FILE), so it cannot decide for anyone',
+    );
   const approver = approverOf(principal);
-  const r = await onTemporal(deps.client, deps.limits.temporalMs + 10_000, () => desk.decide(approver, id, decision, text));
-  if (!r.counted) throw new ProblemError(403, 'decision-not-counted', 'Not counted', `the workflow did not count this ${decision === 'approve' ? 'approval' : 'rejection'}: ${r.why ?? 'not allowed'}`);
+  const r = await onTemporal(deps.client, deps.limits.temporalMs + 10_000, () =>
+    desk.decide(approver, id, decision, text),
+  );
+  if (!r.counted)
+    throw new ProblemError(
+      403,
+      'decision-not-counted',
+      'Not counted',
+      `the workflow did not count this ${decision === 'approve' ? 'approval' : 'rejection'}: ${r.why ?? 'not allowed'}`,
+    );
   const v = r.view;
-  return { status: 200, headers: { location: statusUrl(id) }, body: { amendmentId: id, counted: true, status: v.status, ...(v.reason ? { reason: v.reason } : {}), statusUrl: statusUrl(id) } };
+  return {
+    status: 200,
+    headers: { location: statusUrl(id) },
+    body: {
+      amendmentId: id,
+      counted: true,
+      status: v.status,
+      ...(v.reason ? { reason: v.reason } : {}),
+      statusUrl: statusUrl(id),
+    },
+  };
 }
 
 const ANSWERS = {
-  200: { description: 'recorded by the workflow: the status says what follows', schema: DecidedSchema, headers: ['Location' as const] },
-  403: { description: 'the credential lacks the scope "approve", belongs to no person, or the person may not decide this amendment (not an approver, the submitter, already approved), or the workflow did not count it', headers: ['WWW-Authenticate' as const] },
+  200: {
+    description: 'recorded by the workflow: the status says what follows',
+    schema: DecidedSchema,
+    headers: ['Location' as const],
+  },
+  403: {
+    description:
+      'the credential lacks the scope "approve", belongs to no person, or the person may not decide this amendment (not an approver, the submitter, already approved), or the workflow did not count it',
+    headers: ['WWW-Authenticate' as const],
+  },
   404: { description: 'no amendment with this id' },
   409: { description: 'the amendment is not pending approval' },
   422: INVALID,
@@ -46,7 +90,8 @@ const approve = route({
   path: '/v1/amendments/{id}/approve',
   operationId: 'approveAmendment',
   summary: 'Approve an amendment pending approval, as the calling person',
-  description: "Signs the caller's approval for the amendment's current plan and sends it; the worker verifies the signature and applies the approval policy. An optional comment is bound to the signature.",
+  description:
+    "Signs the caller's approval for the amendment's current plan and sends it; the worker verifies the signature and applies the approval policy. An optional comment is bound to the signature.",
   tag: 'approvals',
   access: 'approve',
   params: IdParamsSchema,
@@ -63,7 +108,8 @@ const reject = route({
   path: '/v1/amendments/{id}/reject',
   operationId: 'rejectAmendment',
   summary: 'Reject an amendment pending approval, as the calling person',
-  description: 'Signs the caller\'s rejection (with its reason) for the current plan and sends it; nothing changes in any target.',
+  description:
+    "Signs the caller's rejection (with its reason) for the current plan and sends it; nothing changes in any target.",
   tag: 'approvals',
   access: 'approve',
   params: IdParamsSchema,

@@ -20,11 +20,22 @@ const get = route({
     503: UNAVAILABLE,
   },
   async handle(_req, { client, limits }, { id }) {
-    const { view, applied } = await onTemporal(client, limits.temporalMs, () => client.getContract(id)).catch((err: unknown) => {
-      if (err instanceof WorkflowNotFoundError) throw new ProblemError(404, 'contract-not-found', 'No such contract', `no amendment of contract ${id} was ever submitted`);
-      throw err;
-    });
-    return { status: 200, body: { ...view, applied: applied ? { sequence: applied.sequence, amendmentId: applied.amendmentId } : null } };
+    const { view, applied } = await onTemporal(client, limits.temporalMs, () => client.getContract(id)).catch(
+      (err: unknown) => {
+        if (err instanceof WorkflowNotFoundError)
+          throw new ProblemError(
+            404,
+            'contract-not-found',
+            'No such contract',
+            `no amendment of contract ${id} was ever submitted`,
+          );
+        throw err;
+      },
+    );
+    return {
+      status: 200,
+      body: { ...view, applied: applied ? { sequence: applied.sequence, amendmentId: applied.amendmentId } : null },
+    };
   },
 });
 

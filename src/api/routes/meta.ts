@@ -38,14 +38,20 @@ export function metaRoutes(document: () => Record<string, unknown>): Route[] {
       summary: 'Readiness: the server answers and Temporal answers it',
       tag: 'meta',
       access: 'public',
-      answers: { 200: { description: 'ready', schema: ReadinessSchema }, 503: { description: 'not ready: the detail names the check that failed and why', headers: ['Retry-After'] } },
+      answers: {
+        200: { description: 'ready', schema: ReadinessSchema },
+        503: { description: 'not ready: the detail names the check that failed and why', headers: ['Retry-After'] },
+      },
       handle: async (_req, deps) => {
         const { connection } = deps.client.client;
         const detail = await connection
           .withDeadline(Date.now() + READY_TIMEOUT_MS, () => connection.workflowService.getSystemInfo({}))
           .then(() => undefined)
           .catch((err: unknown) => (err as Error)?.message ?? String(err));
-        if (detail !== undefined) throw new ProblemError(503, 'not-ready', 'Not ready', `temporal: ${detail}`, { headers: { 'retry-after': '5' } });
+        if (detail !== undefined)
+          throw new ProblemError(503, 'not-ready', 'Not ready', `temporal: ${detail}`, {
+            headers: { 'retry-after': '5' },
+          });
         return { status: 200, body: { ready: true, checks: [{ name: 'temporal', ok: true }] } };
       },
     }),
@@ -57,7 +63,11 @@ export function metaRoutes(document: () => Record<string, unknown>): Route[] {
       tag: 'meta',
       access: 'public',
       answers: { 200: { description: 'the metrics, text/plain; version=0.0.4' } },
-      handle: async () => ({ status: 200, body: await registry.metrics(), headers: { 'content-type': registry.contentType } }),
+      handle: async () => ({
+        status: 200,
+        body: await registry.metrics(),
+        headers: { 'content-type': registry.contentType },
+      }),
     }),
   ];
 }

@@ -45,20 +45,41 @@ const deliver = route({
   params: SourceParamsSchema,
   body: { media: 'raw', description: "the source's payload, as its sender signed it" },
   answers: {
-    202: { description: 'verified, and each amendment it carries is kept by the intake (its workflow starts right after; GET its status URL) or, without an intake, started', schema: WebhookAcceptedSchema },
-    200: { description: 'verified; every amendment it carries was received before (a redelivery: no second effect), or it carries none', schema: WebhookAcceptedSchema },
+    202: {
+      description:
+        'verified, and each amendment it carries is kept by the intake (its workflow starts right after; GET its status URL) or, without an intake, started',
+      schema: WebhookAcceptedSchema,
+    },
+    200: {
+      description:
+        'verified; every amendment it carries was received before (a redelivery: no second effect), or it carries none',
+      schema: WebhookAcceptedSchema,
+    },
     400: { description: "malformed for the source's scheme" },
     401: { description: 'no signature, or one that does not verify' },
     403: { description: 'a known key that may not send here' },
     404: { description: 'no such source is configured' },
     409: { description: 'stale or replayed outside the window the scheme allows' },
-    422: { description: 'the payload does not map to an amendment, or one it maps to is too large to start: `errors` or the detail names the field' },
+    422: {
+      description:
+        'the payload does not map to an amendment, or one it maps to is too large to start: `errors` or the detail names the field',
+    },
     502: { description: "a thin event's record could not be read from the source's API (not JSON, our token refused)" },
-    503: { description: "the intake's database (or, without one, Temporal), or the source's API for a thin event, is unavailable: nothing was kept; retry after Retry-After", headers: ['Retry-After'] },
+    503: {
+      description:
+        "the intake's database (or, without one, Temporal), or the source's API for a thin event, is unavailable: nothing was kept; retry after Retry-After",
+      headers: ['Retry-After'],
+    },
   },
   async handle(req, deps, { source: name }) {
     const source = deps.sources.get(name);
-    if (!source) throw new ProblemError(404, 'webhook-source-unknown', 'No such webhook source', `no source "${name}" is configured`);
+    if (!source)
+      throw new ProblemError(
+        404,
+        'webhook-source-unknown',
+        'No such webhook source',
+        `no source "${name}" is configured`,
+      );
     const delivery = deliveryOf(req, deps);
     const verified = await source.verify(delivery);
     if (!verified.ok) throw refused(verified);
@@ -67,7 +88,13 @@ const deliver = route({
     const amendments = await source.amendments(delivery, verified).catch((err: unknown) => {
       if (!(err instanceof SourceUnavailableError)) throw err;
       const seconds = String(err.retryAfterSeconds ?? RETRY_AFTER_SECONDS);
-      throw new ProblemError(503, 'source-unavailable', "The source's API is unavailable", `${err.message}; nothing was started, retry later`, { headers: { 'retry-after': seconds } });
+      throw new ProblemError(
+        503,
+        'source-unavailable',
+        "The source's API is unavailable",
+        `${err.message}; nothing was started, retry later`,
+        { headers: { 'retry-after': seconds } },
+      );
     });
     if (!Array.isArray(amendments)) throw refused(amendments);
     const { client, limits, intake } = deps;
@@ -77,25 +104,46 @@ const deliver = route({
     if (intake) {
       // Checked as a start would check them (a refusal is 422 now, not lost later), then kept: acknowledged once durable.
       const submissions = await Promise.all(amendments.map((a) => client.prepareSubmission(mine(a), options(a))));
-      const receipts = await intake.receive(submissions.map((submission) => ({ source: source.name, eventId: verified.eventId, submission }))).catch((err: unknown) => {
-        throw new ProblemError(503, 'intake-unavailable', 'The webhook intake is unavailable', `the amendctl database did not take the event (${(err as Error)?.message ?? String(err)}); nothing was kept, retry later`, {
-          headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+      const receipts = await intake
+        .receive(submissions.map((submission) => ({ source: source.name, eventId: verified.eventId, submission })))
+        .catch((err: unknown) => {
+          throw new ProblemError(
+            503,
+            'intake-unavailable',
+            'The webhook intake is unavailable',
+            `the amendctl database did not take the event (${(err as Error)?.message ?? String(err)}); nothing was kept, retry later`,
+            {
+              headers: { 'retry-after': String(RETRY_AFTER_SECONDS) },
+            },
+          );
         });
-      });
       return {
         status: receipts.some((r) => r.received) ? 202 : 200,
         body: {
           source: source.name,
           eventId: verified.eventId,
-          amendments: receipts.map((r) => ({ amendmentId: r.amendmentId, contractId: r.contractId, workflowId: amendmentWorkflowId(r.amendmentId), statusUrl: statusUrl(r.amendmentId), duplicate: !r.received, ...(r.differs ? { differs: true } : {}) })),
+          amendments: receipts.map((r) => ({
+            amendmentId: r.amendmentId,
+            contractId: r.contractId,
+            workflowId: amendmentWorkflowId(r.amendmentId),
+            statusUrl: statusUrl(r.amendmentId),
+            duplicate: !r.received,
+            ...(r.differs ? { differs: true } : {}),
+          })),
         },
       };
     }
-    const results = await onTemporal(client, limits.temporalMs, () => Promise.all(amendments.map((a) => client.submitAmendment(mine(a), options(a)))));
+    const results = await onTemporal(client, limits.temporalMs, () =>
+      Promise.all(amendments.map((a) => client.submitAmendment(mine(a), options(a)))),
+    );
     const started = results.some((r) => !r.duplicate);
     return {
       status: started ? 202 : 200,
-      body: { source: source.name, eventId: verified.eventId, amendments: results.map((r) => ({ ...accepted(r), ...(r.duplicate && r.differs ? { differs: true } : {}) })) },
+      body: {
+        source: source.name,
+        eventId: verified.eventId,
+        amendments: results.map((r) => ({ ...accepted(r), ...(r.duplicate && r.differs ? { differs: true } : {}) })),
+      },
     };
   },
 });

@@ -28,11 +28,27 @@ export function docusignVerifier(o: DocusignOptions): Verifier {
       if (!HEADER.test(name) || v === undefined) continue;
       values.push(...(Array.isArray(v) ? v : [v]));
     }
-    if (values.length === 0) return refuse('signature-missing', 'no X-DocuSign-Signature-1..N header: the Connect configuration does not sign with HMAC');
+    if (values.length === 0)
+      return refuse(
+        'signature-missing',
+        'no X-DocuSign-Signature-1..N header: the Connect configuration does not sign with HMAC',
+      );
     const given = values.map((v) => decode(v, 'base64')).filter((b): b is Buffer => b !== undefined);
-    if (given.length === 0) return refuse('signature-malformed', `${values.length === 1 ? 'X-DocuSign-Signature-1 is' : `none of the ${values.length} X-DocuSign-Signature headers is`} valid base64`);
-    if (!anyMatch(given, o.keys.map((k) => hmac('sha256', k, [req.body])))) {
-      return refuse('signature-invalid', `${given.length === 1 ? 'the X-DocuSign-Signature header does' : `none of the ${given.length} X-DocuSign-Signature headers does`} not match the body under any configured Connect key`);
+    if (given.length === 0)
+      return refuse(
+        'signature-malformed',
+        `${values.length === 1 ? 'X-DocuSign-Signature-1 is' : `none of the ${values.length} X-DocuSign-Signature headers is`} valid base64`,
+      );
+    if (
+      !anyMatch(
+        given,
+        o.keys.map((k) => hmac('sha256', k, [req.body])),
+      )
+    ) {
+      return refuse(
+        'signature-invalid',
+        `${given.length === 1 ? 'the X-DocuSign-Signature header does' : `none of the ${given.length} X-DocuSign-Signature headers does`} not match the body under any configured Connect key`,
+      );
     }
     const id = docusignEventId(req.body);
     if (isRefusal(id)) return id;
@@ -42,13 +58,18 @@ export function docusignVerifier(o: DocusignOptions): Verifier {
 
 function docusignEventId(body: Buffer): { eventId: string; sentAt?: Date } | Refusal {
   const doc = parseJson(body)?.value;
-  if (!isObject(doc)) return refuse('body-malformed', 'the body is not a JSON object (Connect must send JSON SIM messages)');
+  if (!isObject(doc))
+    return refuse('body-malformed', 'the body is not a JSON object (Connect must send JSON SIM messages)');
   const generated = textAt(doc, 'generatedDateTime');
   const sentAt = generated !== undefined && !Number.isNaN(Date.parse(generated)) ? new Date(generated) : undefined;
   const own = textAt(doc, 'eventId');
   if (own !== undefined) return { eventId: own, ...(sentAt ? { sentAt } : {}) };
   for (const f of ['data.envelopeId', 'event', 'generatedDateTime']) {
-    if (textAt(doc, f) === undefined) return refuse('body-malformed', `expected a field "${f}" to identify the Connect event`);
+    if (textAt(doc, f) === undefined)
+      return refuse('body-malformed', `expected a field "${f}" to identify the Connect event`);
   }
-  return { eventId: `${textAt(doc, 'data.envelopeId')!}:${textAt(doc, 'event')!}:${generated!}`, ...(sentAt ? { sentAt } : {}) };
+  return {
+    eventId: `${textAt(doc, 'data.envelopeId')!}:${textAt(doc, 'event')!}:${generated!}`,
+    ...(sentAt ? { sentAt } : {}),
+  };
 }

@@ -60,17 +60,40 @@ export function httpFetcher(o: HttpFetcherOptions): RecordFetcher {
         text = await res.text();
       } catch (err) {
         const e = err as Error;
-        const why = e.name === 'TimeoutError' ? `no answer within ${o.timeoutMs} ms` : `${e.message}${(e.cause as Error | undefined)?.message ? ` (${(e.cause as Error).message})` : ''}`;
+        const why =
+          e.name === 'TimeoutError'
+            ? `no answer within ${o.timeoutMs} ms`
+            : `${e.message}${(e.cause as Error | undefined)?.message ? ` (${(e.cause as Error).message})` : ''}`;
         throw new SourceUnavailableError(`${o.source}: GET ${url}: ${why}`);
       }
       const s = res.status;
-      if (s === 408 || s === 429 || s >= 500) throw new SourceUnavailableError(`${o.source}: GET ${url} answered ${s}`, retryAfter(res.headers.get('retry-after')));
-      if (s === 404) return refuse('record-not-found', `${o.source}: GET ${url} answered 404: the event names a record the API does not have`);
-      if (s === 401 || s === 403) return refuse('source-refused', `${o.source}: GET ${url} answered ${s}: the API refuses our token${o.tokenName ? ` (${o.tokenName})` : ''}`);
-      if (s < 200 || s >= 300) return refuse('source-refused', `${o.source}: GET ${url} answered ${s}${s >= 300 && s < 400 ? ' (a redirect; redirects are not followed)' : ''}`);
+      if (s === 408 || s === 429 || s >= 500)
+        throw new SourceUnavailableError(
+          `${o.source}: GET ${url} answered ${s}`,
+          retryAfter(res.headers.get('retry-after')),
+        );
+      if (s === 404)
+        return refuse(
+          'record-not-found',
+          `${o.source}: GET ${url} answered 404: the event names a record the API does not have`,
+        );
+      if (s === 401 || s === 403)
+        return refuse(
+          'source-refused',
+          `${o.source}: GET ${url} answered ${s}: the API refuses our token${o.tokenName ? ` (${o.tokenName})` : ''}`,
+        );
+      if (s < 200 || s >= 300)
+        return refuse(
+          'source-refused',
+          `${o.source}: GET ${url} answered ${s}${s >= 300 && s < 400 ? ' (a redirect; redirects are not followed)' : ''}`,
+        );
       const type = res.headers.get('content-type') ?? '';
       const doc = /\bjson\b/i.test(type) ? parseJson(text) : undefined;
-      if (!doc) return refuse('record-unreadable', `${o.source}: GET ${url} answered ${s} with ${type ? `"${type.split(';')[0]}"` : 'no content type'}${/\bjson\b/i.test(type) ? ' that does not parse' : ''}, not JSON`);
+      if (!doc)
+        return refuse(
+          'record-unreadable',
+          `${o.source}: GET ${url} answered ${s} with ${type ? `"${type.split(';')[0]}"` : 'no content type'}${/\bjson\b/i.test(type) ? ' that does not parse' : ''}, not JSON`,
+        );
       return { ok: true, record: doc.value };
     },
   };

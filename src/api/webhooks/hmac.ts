@@ -10,7 +10,18 @@
  */
 import { bodyEventId } from './identity';
 import { isRefusal, refuse } from './refusal';
-import { anyMatch, decode, type Digest, type Encoding, excerpt, headerOf, hmac, outsideWindow, timeOf, type Verifier } from './signature';
+import {
+  anyMatch,
+  decode,
+  type Digest,
+  type Encoding,
+  excerpt,
+  headerOf,
+  hmac,
+  outsideWindow,
+  timeOf,
+  type Verifier,
+} from './signature';
 
 export interface HmacOptions {
   keys: Buffer[];
@@ -36,15 +47,28 @@ export function hmacVerifier(o: HmacOptions): Verifier {
       if (isRefusal(t)) return t;
       if (t === undefined) return refuse('header-missing', `the ${o.timestamp.header} header is missing`);
       sentAt = timeOf(t, o.timestamp.unit);
-      if (!sentAt) return refuse('timestamp-malformed', `${o.timestamp.header} must be unix ${o.timestamp.unit}, got "${excerpt(t)}"`);
+      if (!sentAt)
+        return refuse(
+          'timestamp-malformed',
+          `${o.timestamp.header} must be unix ${o.timestamp.unit}, got "${excerpt(t)}"`,
+        );
       ts = t;
     }
-    if (o.prefix !== undefined && !text.startsWith(o.prefix)) return refuse('signature-malformed', `${o.header} must start with "${o.prefix}"`);
+    if (o.prefix !== undefined && !text.startsWith(o.prefix))
+      return refuse('signature-malformed', `${o.header} must start with "${o.prefix}"`);
     const given = decode(text.slice(o.prefix?.length ?? 0), o.encoding);
     if (!given) return refuse('signature-malformed', `${o.header} is not valid ${o.encoding}`);
     const signed = o.signed === 'body' ? [req.body] : [`${ts!}.`, req.body];
-    if (!anyMatch([given], o.keys.map((k) => hmac(o.algorithm, k, signed)))) {
-      return refuse('signature-invalid', `${o.header} does not match the ${o.signed === 'body' ? 'body' : 'timestamp and body'} under any configured secret`);
+    if (
+      !anyMatch(
+        [given],
+        o.keys.map((k) => hmac(o.algorithm, k, signed)),
+      )
+    ) {
+      return refuse(
+        'signature-invalid',
+        `${o.header} does not match the ${o.signed === 'body' ? 'body' : 'timestamp and body'} under any configured secret`,
+      );
     }
     if (o.timestamp && sentAt) {
       const stale = outsideWindow(sentAt, req.receivedAt, o.timestamp.toleranceSeconds, o.timestamp.header);
@@ -54,7 +78,8 @@ export function hmacVerifier(o: HmacOptions): Verifier {
     if (o.eventId && 'header' in o.eventId) {
       const h = headerOf(req, o.eventId.header.toLowerCase());
       if (isRefusal(h)) return h;
-      if (h === undefined) return refuse('header-missing', `the ${o.eventId.header} header (the event's id) is missing`);
+      if (h === undefined)
+        return refuse('header-missing', `the ${o.eventId.header} header (the event's id) is missing`);
       eventId = h;
     } else {
       const id = bodyEventId(req.body, o.eventId?.fields);

@@ -24,7 +24,20 @@ export interface HubspotOptions {
   eventId?: string[];
 }
 
-const DECODED: Record<string, string> = { '3A': ':', '2F': '/', '3F': '?', '40': '@', '21': '!', '24': '$', '27': "'", '28': '(', '29': ')', '2A': '*', '2C': ',', '3B': ';' };
+const DECODED: Record<string, string> = {
+  '3A': ':',
+  '2F': '/',
+  '3F': '?',
+  '40': '@',
+  '21': '!',
+  '24': '$',
+  '27': "'",
+  '28': '(',
+  '29': ')',
+  '2A': '*',
+  '2C': ',',
+  '3B': ';',
+};
 
 /** The URI as HubSpot signs it: those twelve escapes decoded, every other one kept. */
 export function hubspotUri(url: string): string {
@@ -38,14 +51,30 @@ export function hubspotVerifier(o: HubspotOptions): Verifier {
     if (isRefusal(sig)) return sig;
     if (isRefusal(ts)) return ts;
     if (sig === undefined) return refuse('signature-missing', 'the X-HubSpot-Signature-v3 header is missing');
-    if (ts === undefined) return refuse('header-missing', 'the X-HubSpot-Request-Timestamp header is missing (v3 signs method, URI, body and timestamp)');
+    if (ts === undefined)
+      return refuse(
+        'header-missing',
+        'the X-HubSpot-Request-Timestamp header is missing (v3 signs method, URI, body and timestamp)',
+      );
     const sentAt = timeOf(ts, 'milliseconds');
-    if (!sentAt) return refuse('timestamp-malformed', `X-HubSpot-Request-Timestamp must be unix milliseconds, got "${excerpt(ts)}"`);
+    if (!sentAt)
+      return refuse(
+        'timestamp-malformed',
+        `X-HubSpot-Request-Timestamp must be unix milliseconds, got "${excerpt(ts)}"`,
+      );
     const given = decode(sig, 'base64');
     if (!given) return refuse('signature-malformed', 'X-HubSpot-Signature-v3 is not valid base64');
     const signed = [`${req.method.toUpperCase()}${hubspotUri(req.publicUrl)}`, req.body, ts];
-    if (!anyMatch([given], o.keys.map((k) => hmac('sha256', k, signed)))) {
-      return refuse('signature-invalid', 'X-HubSpot-Signature-v3 does not match the method, URL, body and timestamp under any configured client secret');
+    if (
+      !anyMatch(
+        [given],
+        o.keys.map((k) => hmac('sha256', k, signed)),
+      )
+    ) {
+      return refuse(
+        'signature-invalid',
+        'X-HubSpot-Signature-v3 does not match the method, URL, body and timestamp under any configured client secret',
+      );
     }
     const stale = outsideWindow(sentAt, req.receivedAt, o.toleranceSeconds, 'X-HubSpot-Request-Timestamp');
     if (stale) return stale;
@@ -58,9 +87,16 @@ export function hubspotVerifier(o: HubspotOptions): Verifier {
 function hubspotEventId(body: Buffer, fields: string[] | undefined): string | Refusal {
   const doc = parseJson(body)?.value;
   if (!Array.isArray(doc)) return bodyEventId(body, fields);
-  const ids = doc.map((e) => (isObject(e) && (typeof e['eventId'] === 'number' || typeof e['eventId'] === 'string') ? String(e['eventId']) : undefined));
+  const ids = doc.map((e) =>
+    isObject(e) && (typeof e['eventId'] === 'number' || typeof e['eventId'] === 'string')
+      ? String(e['eventId'])
+      : undefined,
+  );
   const missing = ids.indexOf(undefined);
-  if (missing >= 0) return refuse('body-malformed', `[${missing}].eventId: expected every subscription event to carry an eventId`);
+  if (missing >= 0)
+    return refuse('body-malformed', `[${missing}].eventId: expected every subscription event to carry an eventId`);
   if (ids.length === 1) return ids[0]!;
-  return `events:${createHash('sha256').update([...ids].sort().join(','), 'utf8').digest('hex')}`;
+  return `events:${createHash('sha256')
+    .update([...ids].sort().join(','), 'utf8')
+    .digest('hex')}`;
 }

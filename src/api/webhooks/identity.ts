@@ -15,11 +15,13 @@ import type { Refusal } from './types';
 export function bodyEventId(body: Buffer, fields: ReadonlyArray<string> | undefined): string | Refusal {
   if (!fields) return `sha256:${createHash('sha256').update(body).digest('hex')}`;
   const doc = parseJson(body);
-  if (!doc) return refuse('body-malformed', `the body is not JSON, so it has no ${fields.join(', ')} to identify the event`);
+  if (!doc)
+    return refuse('body-malformed', `the body is not JSON, so it has no ${fields.join(', ')} to identify the event`);
   const parts: string[] = [];
   for (const f of fields) {
     const v = textAt(doc.value, f);
-    if (v === undefined) return refuse('body-malformed', `expected a field "${f}" (a string or number) identifying the event`);
+    if (v === undefined)
+      return refuse('body-malformed', `expected a field "${f}" (a string or number) identifying the event`);
     parts.push(v);
   }
   return parts.join(':');

@@ -14,12 +14,18 @@ export { isRefusal } from './refusal';
 export { parseWebhookSources, SourcesFileSchema, type LoadOptions } from './config';
 
 /** The configured sources by name; throws InputError naming the file and path of anything wrong. */
-export function loadWebhookSources(file: string, env: NodeJS.ProcessEnv, options: LoadOptions = {}): Map<string, WebhookSource> {
+export function loadWebhookSources(
+  file: string,
+  env: NodeJS.ProcessEnv,
+  options: LoadOptions = {},
+): Map<string, WebhookSource> {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    throw new InputError('cannot read the webhook sources file', [{ file, path: '', message: (err as NodeJS.ErrnoException).code ?? (err as Error).message }]);
+    throw new InputError('cannot read the webhook sources file', [
+      { file, path: '', message: (err as NodeJS.ErrnoException).code ?? (err as Error).message },
+    ]);
   }
   return parseWebhookSources(text, file, env, options);
 }

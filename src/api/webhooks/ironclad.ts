@@ -39,19 +39,38 @@ export function ironcladVerifier(o: IroncladOptions): Verifier {
     const header = headerOf(req, 'x-ironclad-webhook-verification');
     if (isRefusal(eventId)) return eventId;
     if (isRefusal(header)) return header;
-    if (header === undefined) return refuse('signature-missing', 'the X-Ironclad-Webhook-Verification header is missing');
-    if (eventId === undefined) return refuse('header-missing', 'the X-Ironclad-Webhook-Event-Id header is missing (the signature covers event id, body and nonce)');
+    if (header === undefined)
+      return refuse('signature-missing', 'the X-Ironclad-Webhook-Verification header is missing');
+    if (eventId === undefined)
+      return refuse(
+        'header-missing',
+        'the X-Ironclad-Webhook-Event-Id header is missing (the signature covers event id, body and nonce)',
+      );
     const parsed = parseJson(header);
     const v = VerificationSchema.safeParse(parsed?.value);
     if (!v.success) {
-      const what = parsed ? v.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ') : 'not JSON';
-      return refuse('signature-malformed', `X-Ironclad-Webhook-Verification must be a JSON object with nonce, signAlgorithm, signature and encoding: ${what}`);
+      const what = parsed
+        ? v.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+        : 'not JSON';
+      return refuse(
+        'signature-malformed',
+        `X-Ironclad-Webhook-Verification must be a JSON object with nonce, signAlgorithm, signature and encoding: ${what}`,
+      );
     }
     const { nonce, signAlgorithm, signature, encoding } = v.data;
-    if (!RSA_SHA256.has(signAlgorithm.toLowerCase())) return refuse('signature-malformed', `X-Ironclad-Webhook-Verification: signAlgorithm "${excerpt(signAlgorithm)}" is not RSA-SHA256`);
-    if (encoding !== 'base64' && encoding !== 'hex') return refuse('signature-malformed', `X-Ironclad-Webhook-Verification: encoding "${excerpt(encoding)}" is neither base64 nor hex`);
+    if (!RSA_SHA256.has(signAlgorithm.toLowerCase()))
+      return refuse(
+        'signature-malformed',
+        `X-Ironclad-Webhook-Verification: signAlgorithm "${excerpt(signAlgorithm)}" is not RSA-SHA256`,
+      );
+    if (encoding !== 'base64' && encoding !== 'hex')
+      return refuse(
+        'signature-malformed',
+        `X-Ironclad-Webhook-Verification: encoding "${excerpt(encoding)}" is neither base64 nor hex`,
+      );
     const given = decode(signature, encoding);
-    if (!given) return refuse('signature-malformed', `X-Ironclad-Webhook-Verification: the signature is not valid ${encoding}`);
+    if (!given)
+      return refuse('signature-malformed', `X-Ironclad-Webhook-Verification: the signature is not valid ${encoding}`);
 
     const doc = parseJson(req.body);
     const bodies = [req.body];
@@ -69,7 +88,11 @@ export function ironcladVerifier(o: IroncladOptions): Verifier {
         }
       });
     };
-    if (!bodies.some(signedBy)) return refuse('signature-invalid', 'X-Ironclad-Webhook-Verification: the signature does not verify over event id, body and nonce with any configured public key');
+    if (!bodies.some(signedBy))
+      return refuse(
+        'signature-invalid',
+        'X-Ironclad-Webhook-Verification: the signature does not verify over event id, body and nonce with any configured public key',
+      );
 
     const timestamp = isObject(doc?.value) ? textAt(doc.value, 'timestamp') : undefined;
     const sentAt = timestamp !== undefined && !Number.isNaN(Date.parse(timestamp)) ? new Date(timestamp) : undefined;

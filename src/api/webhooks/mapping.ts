@@ -84,7 +84,12 @@ export function loadWebhookMapping(text: string, file: string): WebhookMapping {
   return parseWith(WebhookMappingSchema, parseStructuredText(text, file), 'invalid webhook mapping', file);
 }
 
-const slugOf = (s: string): string => s.trim().toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+const slugOf = (s: string): string =>
+  s
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-+|-+$/g, '');
 
 /** Map a webhook payload into a validated Amendment; throws InputError naming file and path. */
 export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, file = 'webhook'): Amendment {
@@ -96,14 +101,19 @@ export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, 
   };
 
   const present = (s: z.output<typeof Source>): boolean =>
-    'value' in s || ('from' in s && (p as Record<string, unknown>)[s.from] !== undefined) || ('link' in s && p.links[s.link] !== undefined) || ('property' in s && (p.properties[s.property] !== undefined || s.default !== undefined));
+    'value' in s ||
+    ('from' in s && (p as Record<string, unknown>)[s.from] !== undefined) ||
+    ('link' in s && p.links[s.link] !== undefined) ||
+    ('property' in s && (p.properties[s.property] !== undefined || s.default !== undefined));
   const source = (name: string, alternatives: z.output<typeof Sources>): JsonValue | undefined => {
     const list = Array.isArray(alternatives) ? alternatives : [alternatives];
     const s = list.find(present) ?? list[list.length - 1]!;
     if ('value' in s) return s.value;
     if ('from' in s) {
       const v = (p as Record<string, unknown>)[s.from];
-      return typeof v === 'string' || typeof v === 'number' ? v : fail(s.from, `expected a field "${s.from}" for ${name}`);
+      return typeof v === 'string' || typeof v === 'number'
+        ? v
+        : fail(s.from, `expected a field "${s.from}" for ${name}`);
     }
     if ('link' in s) return p.links[s.link]?.id ?? fail(`links.${s.link}`, `expected a "${s.link}" link for ${name}`);
     const prop = p.properties[s.property];
@@ -114,28 +124,42 @@ export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, 
   const convert = (f: WebhookMapping['fields'][number]): JsonValue | undefined => {
     const prop = p.properties[f.property]!;
     const at = `properties.${f.property}`;
-    if (f.type && prop.type !== f.type) return fail(`${at}.type`, `expected a ${f.type} property for ${f.path}, got ${prop.type}`);
+    if (f.type && prop.type !== f.type)
+      return fail(`${at}.type`, `expected a ${f.type} property for ${f.path}, got ${prop.type}`);
     let v: JsonValue = prop.value;
     if (prop.type === 'date' && typeof v === 'string') v = v.slice(0, 10);
     if (prop.type === 'number' && typeof v === 'string' && /^\d+$/.test(v)) v = Number(v);
-    const scalarMap = f.values && Object.values(f.values).every((x) => typeof x === 'string') ? (f.values as Record<string, string>) : undefined;
+    const scalarMap =
+      f.values && Object.values(f.values).every((x) => typeof x === 'string')
+        ? (f.values as Record<string, string>)
+        : undefined;
     if (scalarMap && typeof v === 'string') {
-      if (!(v in scalarMap)) return fail(`${at}.value`, `expected one of ${Object.keys(scalarMap).join(', ')} for ${f.path}, got "${v}"`);
+      if (!(v in scalarMap))
+        return fail(`${at}.value`, `expected one of ${Object.keys(scalarMap).join(', ')} for ${f.path}, got "${v}"`);
       v = scalarMap[v]!;
     }
     if (Array.isArray(v)) {
       const items: JsonValue[] = [];
       for (const [i, item] of v.entries()) {
-        const raw = item !== null && typeof item === 'object' && !Array.isArray(item) && 'value' in item && 'type' in item ? (item['value'] as JsonValue) : item;
+        const raw =
+          item !== null && typeof item === 'object' && !Array.isArray(item) && 'value' in item && 'type' in item
+            ? (item['value'] as JsonValue)
+            : item;
         if (f.columns) {
-          if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return fail(`${at}.value[${i}]`, `expected a row with columns ${Object.values(f.columns).join(', ')}`);
+          if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+            return fail(`${at}.value[${i}]`, `expected a row with columns ${Object.values(f.columns).join(', ')}`);
           const row: Record<string, JsonValue> = {};
           for (const [field, column] of Object.entries(f.columns)) {
             let cell = raw[column];
-            if (cell === undefined) return fail(`${at}.value[${i}].${column}`, `expected a "${column}" column for ${f.path}.${field}`);
+            if (cell === undefined)
+              return fail(`${at}.value[${i}].${column}`, `expected a "${column}" column for ${f.path}.${field}`);
             const table = f.values?.[field];
             if (table && typeof table === 'object' && typeof cell === 'string') {
-              if (!(cell in table)) return fail(`${at}.value[${i}].${column}`, `expected one of ${Object.keys(table).join(', ')}, got "${cell}"`);
+              if (!(cell in table))
+                return fail(
+                  `${at}.value[${i}].${column}`,
+                  `expected one of ${Object.keys(table).join(', ')}, got "${cell}"`,
+                );
               cell = table[cell]!;
             }
             row[field] = cell;
@@ -155,8 +179,10 @@ export function amendmentFromWebhook(payload: unknown, mapping: WebhookMapping, 
     submittedBy: source('submittedBy', mapping.submittedBy),
   };
   const optional = mapping.effectiveAt;
-  if (optional && (Array.isArray(optional) ? optional : [optional]).some(present)) head['effectiveAt'] = source('effectiveAt', optional);
-  if (typeof head['sequence'] === 'string' && /^\d+$/.test(head['sequence'])) head['sequence'] = Number(head['sequence']);
+  if (optional && (Array.isArray(optional) ? optional : [optional]).some(present))
+    head['effectiveAt'] = source('effectiveAt', optional);
+  if (typeof head['sequence'] === 'string' && /^\d+$/.test(head['sequence']))
+    head['sequence'] = Number(head['sequence']);
 
   const values: Array<{ path: string; value: JsonValue }> = [];
   for (const f of mapping.fields) {

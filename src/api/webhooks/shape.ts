@@ -29,20 +29,29 @@ export function recordOf(shape: Shape, doc: unknown, mapping: WebhookMapping): u
 }
 
 function hubspotRecord(doc: unknown, mapping: WebhookMapping): unknown {
-  if (Array.isArray(doc)) return refuse('payload-unmappable', '(root): HubSpot subscription events (an array) carry no record; send the object from a workflow webhook');
+  if (Array.isArray(doc))
+    return refuse(
+      'payload-unmappable',
+      '(root): HubSpot subscription events (an array) carry no record; send the object from a workflow webhook',
+    );
   if (!isObject(doc)) return refuse('payload-unmappable', '(root): expected a HubSpot object');
   const props = isObject(doc['properties']) ? doc['properties'] : doc;
   const raw: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(props)) raw[k] = isObject(v) && 'value' in v ? v['value'] : v;
   const id = textAt(doc, 'id') ?? textAt(doc, 'objectId') ?? textAt(doc, 'dealId') ?? textAt(raw, 'hs_object_id');
-  if (id === undefined) return refuse('payload-unmappable', 'id: expected the object\'s id (id, objectId or properties.hs_object_id)');
+  if (id === undefined)
+    return refuse('payload-unmappable', "id: expected the object's id (id, objectId or properties.hs_object_id)");
   return { id, properties: typed(raw, mapping), links: {} };
 }
 
 function docusignRecord(doc: unknown, mapping: WebhookMapping): unknown {
   const summary = valueAt(doc, 'data.envelopeSummary');
   const envelope = isObject(summary) ? summary : isObject(doc) && 'envelopeId' in doc ? doc : undefined;
-  if (!envelope) return refuse('payload-unmappable', 'data.envelopeSummary: expected the envelope (include the envelope summary, custom fields, recipients and tabs in the Connect configuration)');
+  if (!envelope)
+    return refuse(
+      'payload-unmappable',
+      'data.envelopeSummary: expected the envelope (include the envelope summary, custom fields, recipients and tabs in the Connect configuration)',
+    );
   const id = textAt(envelope, 'envelopeId') ?? textAt(doc, 'data.envelopeId');
   if (id === undefined) return refuse('payload-unmappable', 'data.envelopeId: expected the envelope id');
   const raw: Record<string, unknown> = {};
@@ -108,7 +117,14 @@ function read(value: unknown, type: string | undefined): Typed {
       break;
     case 'array':
       if (Array.isArray(value)) return { type, value };
-      if (text !== undefined) return { type, value: text.split(';').map((s) => s.trim()).filter(Boolean) };
+      if (text !== undefined)
+        return {
+          type,
+          value: text
+            .split(';')
+            .map((s) => s.trim())
+            .filter(Boolean),
+        };
       break;
     case 'email':
       if (text !== undefined) return { type, value: text };

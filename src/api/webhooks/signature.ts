@@ -58,11 +58,24 @@ export function timeOf(text: string, unit: 'seconds' | 'milliseconds'): Date | u
 }
 
 /** A Refusal when `sentAt` is more than `toleranceSeconds` before or after `receivedAt`. */
-export function outsideWindow(sentAt: Date, receivedAt: Date, toleranceSeconds: number, header: string): Refusal | undefined {
+export function outsideWindow(
+  sentAt: Date,
+  receivedAt: Date,
+  toleranceSeconds: number,
+  header: string,
+): Refusal | undefined {
   const skewMs = receivedAt.getTime() - sentAt.getTime();
   const seconds = Math.ceil(Math.abs(skewMs) / 1000);
-  if (skewMs > toleranceSeconds * 1000) return refuse('timestamp-stale', `${header} is ${seconds} s old; at most ${toleranceSeconds} s are accepted (a late or replayed delivery)`);
-  if (-skewMs > toleranceSeconds * 1000) return refuse('timestamp-stale', `${header} is ${seconds} s in the future; at most ${toleranceSeconds} s of clock skew are accepted`);
+  if (skewMs > toleranceSeconds * 1000)
+    return refuse(
+      'timestamp-stale',
+      `${header} is ${seconds} s old; at most ${toleranceSeconds} s are accepted (a late or replayed delivery)`,
+    );
+  if (-skewMs > toleranceSeconds * 1000)
+    return refuse(
+      'timestamp-stale',
+      `${header} is ${seconds} s in the future; at most ${toleranceSeconds} s of clock skew are accepted`,
+    );
   return undefined;
 }
 

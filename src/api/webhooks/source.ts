@@ -56,7 +56,10 @@ export function createSource(p: SourceParts): WebhookSource {
       } catch (err) {
         if (!(err instanceof InputError)) throw err;
         const prefix = p.at === '' ? '' : `${p.at}.`;
-        return refuse('payload-unmappable', err.issues.map((i) => `${i.path ? `${prefix}${i.path}` : p.at || '(root)'}: ${i.message}`).join('; '));
+        return refuse(
+          'payload-unmappable',
+          err.issues.map((i) => `${i.path ? `${prefix}${i.path}` : p.at || '(root)'}: ${i.message}`).join('; '),
+        );
       }
     },
   };
@@ -70,5 +73,7 @@ function fillPath(template: string, doc: unknown): string | Refusal {
     if (v === undefined) missing ??= field;
     return encodeURIComponent(v ?? '');
   });
-  return missing === undefined ? path : refuse('payload-unmappable', `${missing}: expected the id of the record to fetch`);
+  return missing === undefined
+    ? path
+    : refuse('payload-unmappable', `${missing}: expected the id of the record to fetch`);
 }

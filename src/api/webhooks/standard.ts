@@ -28,18 +28,35 @@ export function standardVerifier(o: StandardOptions): Verifier {
     const list = headerOf(req, 'webhook-signature');
     for (const h of [id, ts, list]) if (isRefusal(h)) return h;
     if (typeof list !== 'string') return refuse('signature-missing', 'the webhook-signature header is missing');
-    if (typeof id !== 'string') return refuse('header-missing', 'the webhook-id header is missing (Standard Webhooks signs "id.timestamp.body")');
-    if (typeof ts !== 'string') return refuse('header-missing', 'the webhook-timestamp header is missing (Standard Webhooks signs "id.timestamp.body")');
+    if (typeof id !== 'string')
+      return refuse('header-missing', 'the webhook-id header is missing (Standard Webhooks signs "id.timestamp.body")');
+    if (typeof ts !== 'string')
+      return refuse(
+        'header-missing',
+        'the webhook-timestamp header is missing (Standard Webhooks signs "id.timestamp.body")',
+      );
     const sentAt = timeOf(ts, 'seconds');
     if (!sentAt) return refuse('timestamp-malformed', `webhook-timestamp must be unix seconds, got "${excerpt(ts)}"`);
 
     const v1 = list.split(' ').filter((e) => e.startsWith('v1,'));
     if (v1.length === 0) return refuse('signature-malformed', 'webhook-signature has no "v1,<base64>" entry');
     const given = v1.map((e) => decode(e.slice(3), 'base64')).filter((b): b is Buffer => b !== undefined);
-    if (given.length === 0) return refuse('signature-malformed', `webhook-signature: ${v1.length === 1 ? 'its v1 entry is' : `none of its ${v1.length} v1 entries is`} valid base64`);
+    if (given.length === 0)
+      return refuse(
+        'signature-malformed',
+        `webhook-signature: ${v1.length === 1 ? 'its v1 entry is' : `none of its ${v1.length} v1 entries is`} valid base64`,
+      );
     const signed = [`${id}.${ts}.`, req.body];
-    if (!anyMatch(given, o.keys.map((k) => hmac('sha256', k, signed)))) {
-      return refuse('signature-invalid', 'webhook-signature: no v1 signature matches the id, timestamp and body under any configured key');
+    if (
+      !anyMatch(
+        given,
+        o.keys.map((k) => hmac('sha256', k, signed)),
+      )
+    ) {
+      return refuse(
+        'signature-invalid',
+        'webhook-signature: no v1 signature matches the id, timestamp and body under any configured key',
+      );
     }
     const stale = outsideWindow(sentAt, req.receivedAt, o.toleranceSeconds, 'webhook-timestamp');
     if (stale) return stale;

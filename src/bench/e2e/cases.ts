@@ -22,14 +22,35 @@ const completed = (runs: AmendmentRun[]): number[] => runs.filter((r) => r.statu
 const firstError = (runs: AmendmentRun[]): string | undefined => runs.find((r) => r.error)?.error;
 const errorsNote = (runs: AmendmentRun[]): string | undefined => {
   const bad = runs.filter((r) => r.status !== 'completed');
-  return bad.length === 0 ? undefined : `${bad.length} of ${runs.length} did not complete: ${bad[0]!.error ?? bad[0]!.status}`;
+  return bad.length === 0
+    ? undefined
+    : `${bad.length} of ${runs.length} did not complete: ${bad[0]!.error ?? bad[0]!.status}`;
 };
 
 /** A latency figure: error only when nothing completed. */
-function latency(bench: Bench, c: CaseId, key: string, label: string, floorMs: number[], runs: AmendmentRun[], q: (v: number[]) => number | null, tgt?: (value: number | null, ratio: number | null) => ReturnType<typeof target>) {
+function latency(
+  bench: Bench,
+  c: CaseId,
+  key: string,
+  label: string,
+  floorMs: number[],
+  runs: AmendmentRun[],
+  q: (v: number[]) => number | null,
+  tgt?: (value: number | null, ratio: number | null) => ReturnType<typeof target>,
+) {
   const value = round(q(completed(runs)));
   const floor = round(q(floorMs));
-  const f = figure({ case: c, key, label, unit: 'ms', floor, value, samples: completed(runs).length, ...(value === null ? { error: firstError(runs) ?? 'no run completed' } : {}), ...(errorsNote(runs) ? { note: errorsNote(runs) } : {}) });
+  const f = figure({
+    case: c,
+    key,
+    label,
+    unit: 'ms',
+    floor,
+    value,
+    samples: completed(runs).length,
+    ...(value === null ? { error: firstError(runs) ?? 'no run completed' } : {}),
+    ...(errorsNote(runs) ? { note: errorsNote(runs) } : {}),
+  });
   if (tgt) f.target = tgt(f.value, f.ratio);
   bench.add(f);
   return f;
@@ -46,7 +67,9 @@ export async function caseA(bench: Bench): Promise<void> {
   const { amendctl, floorTq } = await bench.inProcess();
   const { docs, sizes } = bench;
   const { lanes, operations } = docs.plan(docs.baseline(docs.customer('ap', 0), 3));
-  bench.log(`[a] 3-user baseline (${operations} operations: ${lanesText(lanes)}): ${sizes.runs} runs at concurrency 1, then ${sizes.many} at concurrency ${sizes.concurrency}, each side`);
+  bench.log(
+    `[a] 3-user baseline (${operations} operations: ${lanesText(lanes)}): ${sizes.runs} runs at concurrency 1, then ${sizes.many} at concurrency ${sizes.concurrency}, each side`,
+  );
   await warmUp(bench, 'a warm-up', async (i) => {
     await bench.floor(floorTq, 'floorOpsWorkflow', `floor-aw-${docs.tag}-${i}`, { lanes });
     await bench.amendment(amendctl, docs.baseline(docs.customer('aw', i), 3));
@@ -57,24 +80,67 @@ export async function caseA(bench: Bench): Promise<void> {
   for (let i = 0; i < sizes.runs && !bench.outOfTime(); i++) {
     floor1.push((await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a1-${docs.tag}-${i}`, { lanes })).ms);
     runs1.push(await bench.amendment(amendctl, docs.baseline(docs.customer('a', i), 3)));
-    bench.progress('a c=1', i + 1, sizes.runs, `floor ${Math.round(floor1[i]!)} ms, amendctl ${Math.round(runs1[i]!.ms)} ms ${runs1[i]!.status}`);
+    bench.progress(
+      'a c=1',
+      i + 1,
+      sizes.runs,
+      `floor ${Math.round(floor1[i]!)} ms, amendctl ${Math.round(runs1[i]!.ms)} ms ${runs1[i]!.status}`,
+    );
   }
-  latency(bench, 'a', 'a.c1.p50', '3-user baseline, c=1, p50', floor1, runs1, p50, (_v, r) => target('<= 1.0x floor', r === null ? null : r <= 1.0));
-  latency(bench, 'a', 'a.c1.p99', '3-user baseline, c=1, p99', floor1, runs1, p99, (v) => target('< 1,000 ms', v === null ? null : v < 1000));
+  latency(bench, 'a', 'a.c1.p50', '3-user baseline, c=1, p50', floor1, runs1, p50, (_v, r) =>
+    target('<= 1.0x floor', r === null ? null : r <= 1.0),
+  );
+  latency(bench, 'a', 'a.c1.p99', '3-user baseline, c=1, p99', floor1, runs1, p99, (v) =>
+    target('< 1,000 ms', v === null ? null : v < 1000),
+  );
 
   const c = sizes.concurrency;
-  const fl = await bench.many(sizes.many, c, async (i) => (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${i}`, { lanes })).ms, `a c=${c} floor`);
-  const am = await bench.many(sizes.many, c, (i) => bench.amendment(amendctl, docs.baseline(docs.customer('c', i), 3)), `a c=${c} amendctl`);
+  const fl = await bench.many(
+    sizes.many,
+    c,
+    async (i) => (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${i}`, { lanes })).ms,
+    `a c=${c} floor`,
+  );
+  const am = await bench.many(
+    sizes.many,
+    c,
+    (i) => bench.amendment(amendctl, docs.baseline(docs.customer('c', i), 3)),
+    `a c=${c} amendctl`,
+  );
   const floorTput = (fl.results.length / fl.wallMs) * 1000;
   const amTput = (completed(am.results).length / am.wallMs) * 1000;
-  const tput = figure({ case: 'a', key: 'a.c10.throughput', label: `3-user baselines, c=${c}, throughput`, unit: '/s', floor: floorTput, value: am.results.length ? amTput : null, samples: am.results.length, ...(errorsNote(am.results) ? { note: errorsNote(am.results) } : {}) });
+  const tput = figure({
+    case: 'a',
+    key: 'a.c10.throughput',
+    label: `3-user baselines, c=${c}, throughput`,
+    unit: '/s',
+    floor: floorTput,
+    value: am.results.length ? amTput : null,
+    samples: am.results.length,
+    ...(errorsNote(am.results) ? { note: errorsNote(am.results) } : {}),
+  });
   tput.target = target('>= 0.8x floor', tput.ratio === null ? null : tput.ratio >= 0.8);
   bench.add(tput);
   latency(bench, 'a', 'a.c10.p50', `3-user baselines, c=${c}, p50`, fl.results, am.results, p50);
-  bench.raw.a = { lanes, c1: { floorMs: floor1, amendctl: runs1.map(brief) }, c10: { concurrency: c, floorWallMs: fl.wallMs, floorMs: fl.results, amendctlWallMs: am.wallMs, amendctl: am.results.map(brief) } };
+  bench.raw.a = {
+    lanes,
+    c1: { floorMs: floor1, amendctl: runs1.map(brief) },
+    c10: {
+      concurrency: c,
+      floorWallMs: fl.wallMs,
+      floorMs: fl.results,
+      amendctlWallMs: am.wallMs,
+      amendctl: am.results.map(brief),
+    },
+  };
 }
 
-const brief = (r: AmendmentRun) => ({ amendmentId: r.amendmentId, ms: Math.round(r.ms), status: r.status, ...(r.error ? { error: r.error } : {}) });
+const brief = (r: AmendmentRun) => ({
+  amendmentId: r.amendmentId,
+  ms: Math.round(r.ms),
+  status: r.status,
+  ...(r.error ? { error: r.error } : {}),
+});
 
 // ---- (b) ----
 
@@ -85,11 +151,28 @@ export async function caseB(bench: Bench): Promise<void> {
   const customers = Array.from({ length: total }, (_, i) => docs.customer('b', i));
   const base = docs.plan(docs.baseline(customers[0]!, 1, ['member']));
   const { lanes, operations } = docs.plan(docs.addUser(customers[0]!, 2, 'u2'), base.applied);
-  bench.log(`[b] 1-user change (${operations} operations: ${lanesText(lanes)}) on a 1-user contract: ${sizes.runs} runs each side (baselines first, untimed)`);
-  const prep = await bench.many(total, sizes.concurrency, (i) => bench.amendment(amendctl, docs.baseline(customers[i]!, 1, ['member'])), 'b baselines');
+  bench.log(
+    `[b] 1-user change (${operations} operations: ${lanesText(lanes)}) on a 1-user contract: ${sizes.runs} runs each side (baselines first, untimed)`,
+  );
+  const prep = await bench.many(
+    total,
+    sizes.concurrency,
+    (i) => bench.amendment(amendctl, docs.baseline(customers[i]!, 1, ['member'])),
+    'b baselines',
+  );
   const ready = customers.filter((_, i) => prep.results[i]?.status === 'completed');
   if (ready.length === 0) {
-    bench.add(figure({ case: 'b', key: 'b.p50', label: '1-user change, p50', unit: 'ms', floor: null, value: null, error: `no baseline completed: ${firstError(prep.results) ?? 'out of time'}` }));
+    bench.add(
+      figure({
+        case: 'b',
+        key: 'b.p50',
+        label: '1-user change, p50',
+        unit: 'ms',
+        floor: null,
+        value: null,
+        error: `no baseline completed: ${firstError(prep.results) ?? 'out of time'}`,
+      }),
+    );
     return;
   }
   const floorMs: number[] = [];
@@ -101,7 +184,12 @@ export async function caseB(bench: Bench): Promise<void> {
     if (i < warm) continue; // warm-up: not counted
     floorMs.push(fr.ms);
     runs.push(ar);
-    bench.progress('b', runs.length, sizes.runs, `floor ${Math.round(fr.ms)} ms, amendctl ${Math.round(ar.ms)} ms ${ar.status}`);
+    bench.progress(
+      'b',
+      runs.length,
+      sizes.runs,
+      `floor ${Math.round(fr.ms)} ms, amendctl ${Math.round(ar.ms)} ms ${ar.status}`,
+    );
   }
   latency(bench, 'b', 'b.p50', '1-user change, p50', floorMs, runs, p50);
   latency(bench, 'b', 'b.p99', '1-user change, p99', floorMs, runs, p99);
@@ -120,10 +208,23 @@ export async function caseC(bench: Bench): Promise<void> {
   await bench.floor(floorTq, 'floorOpsWorkflow', floorId, { lanes });
   const floorH = await historyStats(bench.client, floorId, bench.codec);
   const run = await bench.amendment(amendctl, doc);
-  const amendH = run.workflowId ? await historyStats(bench.client, run.workflowId, bench.codec).catch(() => undefined) : undefined;
-  const contractH = await historyStats(bench.client, contractWorkflowId(doc.contractId), bench.codec).catch(() => undefined);
+  const amendH = run.workflowId
+    ? await historyStats(bench.client, run.workflowId, bench.codec).catch(() => undefined)
+    : undefined;
+  const contractH = await historyStats(bench.client, contractWorkflowId(doc.contractId), bench.codec).catch(
+    () => undefined,
+  );
   const err = run.status === 'completed' ? undefined : (run.error ?? run.status);
-  const events = figure({ case: 'c', key: 'c.events.amendment', label: '3-user baseline: amendment workflow events', unit: 'events', floor: floorH.events, value: amendH?.events ?? null, ...(err ? { note: `the amendment ended ${err}` } : {}), ...(amendH ? {} : { error: err ?? 'no history' }) });
+  const events = figure({
+    case: 'c',
+    key: 'c.events.amendment',
+    label: '3-user baseline: amendment workflow events',
+    unit: 'events',
+    floor: floorH.events,
+    value: amendH?.events ?? null,
+    ...(err ? { note: `the amendment ended ${err}` } : {}),
+    ...(amendH ? {} : { error: err ?? 'no history' }),
+  });
   events.target = target('<= 40 events', events.value === null ? null : events.value <= 40);
   bench.add(events);
   bench.add(
@@ -138,12 +239,34 @@ export async function caseC(bench: Bench): Promise<void> {
       ...(contractH ? {} : { note: `no workflow ${contractWorkflowId(doc.contractId)}` }),
     }),
   );
-  const tree = amendH && amendH.children.length > 0 ? await treeStats(bench.client, run.workflowId, bench.codec).catch(() => undefined) : undefined;
+  const tree =
+    amendH && amendH.children.length > 0
+      ? await treeStats(bench.client, run.workflowId, bench.codec).catch(() => undefined)
+      : undefined;
   const all = tree ?? amendH;
   const total = (all?.events ?? 0) + (contractH?.events ?? 0);
   const withChildren = tree ? ` (and ${tree.workflows - 1} child workflows)` : '';
-  bench.add(figure({ case: 'c', key: 'c.events.total', label: '3-user baseline: events, all its workflows', unit: 'events', floor: floorH.events, value: amendH ? total : null, ...(tree ? { note: `amendment, contract${withChildren}` } : {}) }));
-  bench.add(figure({ case: 'c', key: 'c.payload.max', label: '3-user baseline: largest payload', unit: 'bytes', floor: floorH.maxPayloadBytes, value: all ? Math.max(all.maxPayloadBytes, contractH?.maxPayloadBytes ?? 0) : null }));
+  bench.add(
+    figure({
+      case: 'c',
+      key: 'c.events.total',
+      label: '3-user baseline: events, all its workflows',
+      unit: 'events',
+      floor: floorH.events,
+      value: amendH ? total : null,
+      ...(tree ? { note: `amendment, contract${withChildren}` } : {}),
+    }),
+  );
+  bench.add(
+    figure({
+      case: 'c',
+      key: 'c.payload.max',
+      label: '3-user baseline: largest payload',
+      unit: 'bytes',
+      floor: floorH.maxPayloadBytes,
+      value: all ? Math.max(all.maxPayloadBytes, contractH?.maxPayloadBytes ?? 0) : null,
+    }),
+  );
   bench.raw.c = { floor: floorH, amendment: amendH, amendmentWithChildren: tree, contract: contractH, run: brief(run) };
 }
 
@@ -168,7 +291,9 @@ async function peakDuring<T>(w: ChildWorker, work: () => Promise<T>): Promise<{ 
 export async function caseD(bench: Bench): Promise<void> {
   const { docs, sizes } = bench;
   const S = sizes.floorSample;
-  bench.log(`[d] big baselines (${sizes.users.map((u) => u.toLocaleString('en-US')).join(', ')} users): wall time, history, largest payload, worker RSS peak; floor extrapolated from ${S} sequential no-op activities per target`);
+  bench.log(
+    `[d] big baselines (${sizes.users.map((u) => u.toLocaleString('en-US')).join(', ')} users): wall time, history, largest payload, worker RSS peak; floor extrapolated from ${S} sequential no-op activities per target`,
+  );
   // The floor sample: one floor workflow, S no-ops on each of the two targets, in a worker of its own.
   const sampleLanes: FloorLane[] = [
     { target: 'idp', n: S },
@@ -179,10 +304,14 @@ export async function caseD(bench: Bench): Promise<void> {
   let sample: { wallMs: number; perActivityMs: number; history: HistoryStats; peak: number | null } | undefined;
   try {
     const id = `floor-d-${docs.tag}`;
-    const { result, peak } = await peakDuring(fw, () => bench.floor(fTq, 'floorOpsWorkflow', id, { lanes: sampleLanes }, Math.max(60_000, S * 1000)));
+    const { result, peak } = await peakDuring(fw, () =>
+      bench.floor(fTq, 'floorOpsWorkflow', id, { lanes: sampleLanes }, Math.max(60_000, S * 1000)),
+    );
     const history = await historyStats(bench.client, id, bench.codec);
     sample = { wallMs: result.ms, perActivityMs: result.ms / S, history, peak };
-    bench.log(`  [d floor sample] ${2 * S} no-ops (${S} per target, concurrently) in ${Math.round(result.ms)} ms: ${sample.perActivityMs.toFixed(1)} ms per activity, ${history.events} events`);
+    bench.log(
+      `  [d floor sample] ${2 * S} no-ops (${S} per target, concurrently) in ${Math.round(result.ms)} ms: ${sample.perActivityMs.toFixed(1)} ms per activity, ${history.events} events`,
+    );
   } catch (err) {
     bench.log(`  [d floor sample] failed: ${(err as Error).message}`);
   } finally {
@@ -216,7 +345,9 @@ export async function caseD(bench: Bench): Promise<void> {
         }
         // The amendment's workflow and any child workflows it started: all the history the amendment wrote, but the contract's.
         if (run.workflowId) amendH = await treeStats(bench.client, run.workflowId, bench.codec).catch(() => undefined);
-        contractH = await historyStats(bench.client, contractWorkflowId(doc.contractId), bench.codec).catch(() => undefined);
+        contractH = await historyStats(bench.client, contractWorkflowId(doc.contractId), bench.codec).catch(
+          () => undefined,
+        );
       } finally {
         await w.stop();
       }
@@ -224,23 +355,92 @@ export async function caseD(bench: Bench): Promise<void> {
       spawnError = (err as Error).message;
     }
     const error = spawnError ?? (run && run.status !== 'completed' ? (run.error ?? run.status) : undefined);
-    bench.log(`  [d ${users}] ${error ? `FAILED after ${Math.round((run?.ms ?? 0) / 1000)} s: ${error}` : `completed in ${((run?.ms ?? 0) / 1000).toFixed(1)} s`}`);
+    bench.log(
+      `  [d ${users}] ${error ? `FAILED after ${Math.round((run?.ms ?? 0) / 1000)} s: ${error}` : `completed in ${((run?.ms ?? 0) / 1000).toFixed(1)} s`}`,
+    );
     const ext = 'extrapolated';
     const floorWall = sample ? (maxLane * sample.perActivityMs) / 1000 : null;
-    const basis = sample ? `floor = ${maxLane.toLocaleString('en-US')} operations on the busiest target x ${sample.perActivityMs.toFixed(1)} ms per no-op activity (measured: ${S} in a row per target, both targets at once)` : undefined;
-    const wall = figure({ case: 'd', key: `d.${users}.wall`, label: `${label}: wall time to completion`, unit: 's', floor: floorWall, floorNote: ext, value: error ? null : (run?.ms ?? 0) / 1000, ...(error ? { error } : {}), ...(basis ? { note: basis } : {}) });
+    const basis = sample
+      ? `floor = ${maxLane.toLocaleString('en-US')} operations on the busiest target x ${sample.perActivityMs.toFixed(1)} ms per no-op activity (measured: ${S} in a row per target, both targets at once)`
+      : undefined;
+    const wall = figure({
+      case: 'd',
+      key: `d.${users}.wall`,
+      label: `${label}: wall time to completion`,
+      unit: 's',
+      floor: floorWall,
+      floorNote: ext,
+      value: error ? null : (run?.ms ?? 0) / 1000,
+      ...(error ? { error } : {}),
+      ...(basis ? { note: basis } : {}),
+    });
     if (users >= 10_000) wall.target = target('< 10 min', wall.value === null ? false : wall.value < 600);
     bench.add(wall);
     const floorEvents = sample ? Math.round((sample.history.events / (2 * S)) * operations) : null;
     // A failed amendment's history is shown as it was when it ended, without a ratio (it did not do the work).
     const failedRun = error ? { valueNote: 'failed run', ratio: null } : {};
-    bench.add(figure({ case: 'd', key: `d.${users}.events`, label: `${label}: amendment history events`, ...((amendH?.workflows ?? 1) > 1 ? { note: `the amendment workflow and ${(amendH?.workflows ?? 1) - 1} child workflows` } : {}), unit: 'events', floor: floorEvents, floorNote: ext, value: amendH?.events ?? null, ...failedRun }));
+    bench.add(
+      figure({
+        case: 'd',
+        key: `d.${users}.events`,
+        label: `${label}: amendment history events`,
+        ...((amendH?.workflows ?? 1) > 1
+          ? { note: `the amendment workflow and ${(amendH?.workflows ?? 1) - 1} child workflows` }
+          : {}),
+        unit: 'events',
+        floor: floorEvents,
+        floorNote: ext,
+        value: amendH?.events ?? null,
+        ...failedRun,
+      }),
+    );
     const maxPayload = amendH ? Math.max(amendH.maxPayloadBytes, contractH?.maxPayloadBytes ?? 0) : null;
-    bench.add(figure({ case: 'd', key: `d.${users}.payload`, label: `${label}: largest payload in history`, unit: 'bytes', floor: sample?.history.maxPayloadBytes ?? null, floorNote: 'sample', value: maxPayload, ...failedRun }));
-    bench.add(figure({ case: 'd', key: `d.${users}.rss`, label: `${label}: worker RSS peak`, unit: 'MB', floor: sample?.peak ? sample.peak / MB : null, floorNote: 'sample', value: peak ? peak / MB : null }));
-    runs[users] = { lanes, operations, run: run ? brief(run) : undefined, spawnError, amendment: amendH && { ...amendH, failures: amendH.failures.slice(0, 5) }, contract: contractH && { ...contractH, failures: contractH.failures.slice(0, 5) }, rssPeakBytes: peak };
+    bench.add(
+      figure({
+        case: 'd',
+        key: `d.${users}.payload`,
+        label: `${label}: largest payload in history`,
+        unit: 'bytes',
+        floor: sample?.history.maxPayloadBytes ?? null,
+        floorNote: 'sample',
+        value: maxPayload,
+        ...failedRun,
+      }),
+    );
+    bench.add(
+      figure({
+        case: 'd',
+        key: `d.${users}.rss`,
+        label: `${label}: worker RSS peak`,
+        unit: 'MB',
+        floor: sample?.peak ? sample.peak / MB : null,
+        floorNote: 'sample',
+        value: peak ? peak / MB : null,
+      }),
+    );
+    runs[users] = {
+      lanes,
+      operations,
+      run: run ? brief(run) : undefined,
+      spawnError,
+      amendment: amendH && { ...amendH, failures: amendH.failures.slice(0, 5) },
+      contract: contractH && { ...contractH, failures: contractH.failures.slice(0, 5) },
+      rssPeakBytes: peak,
+    };
   }
-  bench.raw.d = { floorSample: sample && { perTarget: S, wallMs: sample.wallMs, perActivityMs: sample.perActivityMs, events: sample.history.events, maxPayloadBytes: sample.history.maxPayloadBytes, rssPeakBytes: sample.peak, extrapolation: 'wall = largest per-target operation count x per-activity ms; events = sample events per activity x operations' }, runs };
+  bench.raw.d = {
+    floorSample: sample && {
+      perTarget: S,
+      wallMs: sample.wallMs,
+      perActivityMs: sample.perActivityMs,
+      events: sample.history.events,
+      maxPayloadBytes: sample.history.maxPayloadBytes,
+      rssPeakBytes: sample.peak,
+      extrapolation:
+        'wall = largest per-target operation count x per-activity ms; events = sample events per activity x operations',
+    },
+    runs,
+  };
 }
 
 // ---- (e) ----
@@ -253,7 +453,9 @@ const over = (w: ChildWorker) => (): boolean => (w.rss()?.rss ?? 0) > rssCap;
  * The worker's RSS once it has settled: sampled every second until the last five samples lie within
  * 1% of each other (V8 and the allocator hand back what a burst of work left behind), at most 30 s.
  */
-async function settleRss(w: ChildWorker): Promise<(Rss & { memory?: Record<string, number>; settledMs?: number }) | undefined> {
+async function settleRss(
+  w: ChildWorker,
+): Promise<(Rss & { memory?: Record<string, number>; settledMs?: number }) | undefined> {
   const t0 = Date.now();
   const samples: number[] = [];
   let last: Rss | undefined;
@@ -271,7 +473,9 @@ async function settleRss(w: ChildWorker): Promise<(Rss & { memory?: Record<strin
 
 export async function caseE(bench: Bench): Promise<void> {
   const { docs, sizes } = bench;
-  bench.log(`[e] amendments pending approval (${sizes.pending.map((n) => n.toLocaleString('en-US')).join(', ')}): worker RSS in a process of its own, vs as many bare workflows waiting on a signal`);
+  bench.log(
+    `[e] amendments pending approval (${sizes.pending.map((n) => n.toLocaleString('en-US')).join(', ')}): worker RSS in a process of its own, vs as many bare workflows waiting on a signal`,
+  );
   const raw: Record<string, unknown> = {};
   rssCap = bench.rssCapBytes;
   for (const n of sizes.pending) {
@@ -285,7 +489,18 @@ export async function caseE(bench: Bench): Promise<void> {
       try {
         const idle = await settleRss(w);
         const t0 = Date.now();
-        const started = await bench.many(n, 16, (i) => bench.client.workflow.start('floorPendingWorkflow', { taskQueue: fTq, workflowId: `floor-e-${docs.tag}-${n}-${i}`, args: [] }), `e ${n} floor start`, over(w));
+        const started = await bench.many(
+          n,
+          16,
+          (i) =>
+            bench.client.workflow.start('floorPendingWorkflow', {
+              taskQueue: fTq,
+              workflowId: `floor-e-${docs.tag}-${n}-${i}`,
+              args: [],
+            }),
+          `e ${n} floor start`,
+          over(w),
+        );
         while (w.waiting < started.results.length && !bench.outOfTime() && !over(w)()) {
           bench.progress(`e ${n} floor waiting`, w.waiting, n);
           await sleep(500);
@@ -299,7 +514,11 @@ export async function caseE(bench: Bench): Promise<void> {
       floor.error = (err as Error).message;
     }
     // amendctl: n baselines with an admin (the reference policy asks for approval), each its own contract.
-    let am: { idle?: Rss; at?: Rss; reached: number; submitted: number; ms: number; error?: string } = { reached: 0, submitted: 0, ms: 0 };
+    let am: { idle?: Rss; at?: Rss; reached: number; submitted: number; ms: number; error?: string } = {
+      reached: 0,
+      submitted: 0,
+      ms: 0,
+    };
     const tq = bench.taskQueue(`e${n}`, 'amendctl');
     try {
       const w = await bench.spawnWorker('amendctl', tq);
@@ -336,14 +555,24 @@ export async function caseE(bench: Bench): Promise<void> {
         }
         if (reached < 0) reached = await countPendingByStatus(amendctl, docs, n);
         bench.progress(`e ${n} amendctl pending`, reached, n);
-        am = { idle, reached, submitted, ms: Date.now() - t0, at: await settleRss(w), ...(failedSubmit ? { error: `submit: ${failedSubmit}` } : {}) };
+        am = {
+          idle,
+          reached,
+          submitted,
+          ms: Date.now() - t0,
+          at: await settleRss(w),
+          ...(failedSubmit ? { error: `submit: ${failedSubmit}` } : {}),
+        };
       } finally {
         await w.stop();
       }
     } catch (err) {
       am.error = (err as Error).message;
     }
-    const partial = (reached: number): string | undefined => (reached < n ? `only ${reached} of ${n} reached waiting (time limit, or the worker above the RSS cap of ${Math.round(rssCap / MB)} MB)` : undefined);
+    const partial = (reached: number): string | undefined =>
+      reached < n
+        ? `only ${reached} of ${n} reached waiting (time limit, or the worker above the RSS cap of ${Math.round(rssCap / MB)} MB)`
+        : undefined;
     const rssF = figure({
       case: 'e',
       key: `e.${n}.rss`,
@@ -354,13 +583,36 @@ export async function caseE(bench: Bench): Promise<void> {
       ...(am.at ? {} : { error: am.error ?? 'not measured' }),
       ...(partial(am.reached) || am.error ? { note: [partial(am.reached), am.error].filter(Boolean).join('; ') } : {}),
     });
-    rssF.target = n <= 1000 ? target('< 400 MB (at 1,000)', rssF.value === null ? null : rssF.value < 400) : target('< 600 MB (at 10,000)', rssF.value === null ? null : rssF.value < 600);
+    rssF.target =
+      n <= 1000
+        ? target('< 400 MB (at 1,000)', rssF.value === null ? null : rssF.value < 400)
+        : target('< 600 MB (at 10,000)', rssF.value === null ? null : rssF.value < 600);
     bench.add(rssF);
-    const per = (s: { idle?: Rss; at?: Rss; reached: number }): number | null => (s.idle && s.at && s.reached > 0 ? (s.at.rss - s.idle.rss) / 1024 / s.reached : null);
-    bench.add(figure({ case: 'e', key: `e.${n}.perPending`, label: `${label}: RSS per pending (above idle)`, unit: 'KB', floor: per(floor), value: per(am) }));
+    const per = (s: { idle?: Rss; at?: Rss; reached: number }): number | null =>
+      s.idle && s.at && s.reached > 0 ? (s.at.rss - s.idle.rss) / 1024 / s.reached : null;
+    bench.add(
+      figure({
+        case: 'e',
+        key: `e.${n}.perPending`,
+        label: `${label}: RSS per pending (above idle)`,
+        unit: 'KB',
+        floor: per(floor),
+        value: per(am),
+      }),
+    );
     raw[n] = {
-      floor: { ...floor, idleMB: floor.idle && floor.idle.rss / MB, atMB: floor.at && floor.at.rss / MB, peakMB: floor.at && floor.at.peak / MB },
-      amendctl: { ...am, idleMB: am.idle && am.idle.rss / MB, atMB: am.at && am.at.rss / MB, peakMB: am.at && am.at.peak / MB },
+      floor: {
+        ...floor,
+        idleMB: floor.idle && floor.idle.rss / MB,
+        atMB: floor.at && floor.at.rss / MB,
+        peakMB: floor.at && floor.at.peak / MB,
+      },
+      amendctl: {
+        ...am,
+        idleMB: am.idle && am.idle.rss / MB,
+        atMB: am.at && am.at.rss / MB,
+        peakMB: am.at && am.at.peak / MB,
+      },
     };
   }
   bench.raw.e = raw;
@@ -385,16 +637,36 @@ export async function caseF(bench: Bench): Promise<void> {
   const base = docs.baseline(c, 2);
   const { lanes, operations } = docs.plan(docs.setRole(c, 2, 'u1', 'viewer'), docs.plan(base).applied);
   const N = sizes.row;
-  bench.log(`[f] ${N} amendments in a row on one contract (a role change each: ${operations} operations, ${lanesText(lanes)}), floor and amendctl alternating`);
+  bench.log(
+    `[f] ${N} amendments in a row on one contract (a role change each: ${operations} operations, ${lanesText(lanes)}), floor and amendctl alternating`,
+  );
   const b = await bench.amendment(amendctl, base);
   if (b.status !== 'completed') {
-    bench.add(figure({ case: 'f', key: 'f.ratio', label: 'in a row: last/first p50', unit: 'x', floor: null, value: null, error: `the baseline did not complete: ${b.error ?? b.status}` }));
+    bench.add(
+      figure({
+        case: 'f',
+        key: 'f.ratio',
+        label: 'in a row: last/first p50',
+        unit: 'x',
+        floor: null,
+        value: null,
+        error: `the baseline did not complete: ${b.error ?? b.status}`,
+      }),
+    );
     return;
   }
   const floorMs: number[] = [];
   const runs: AmendmentRun[] = [];
   for (let i = 1; i <= N && !bench.outOfTime(); i++) {
-    floorMs.push((await bench.floor(floorTq, 'floorRowWorkflow', `floor-f-${docs.tag}-${i}`, { lanes, contractId: c.contractId, sequence: i + 1 })).ms);
+    floorMs.push(
+      (
+        await bench.floor(floorTq, 'floorRowWorkflow', `floor-f-${docs.tag}-${i}`, {
+          lanes,
+          contractId: c.contractId,
+          sequence: i + 1,
+        })
+      ).ms,
+    );
     const r = await bench.amendment(amendctl, docs.setRole(c, i + 1, 'u1', i % 2 === 1 ? 'viewer' : 'member'));
     runs.push(r);
     bench.progress('f', i, N, `floor ${Math.round(floorMs[i - 1]!)} ms, amendctl ${Math.round(r.ms)} ms ${r.status}`);
@@ -402,7 +674,8 @@ export async function caseF(bench: Bench): Promise<void> {
   }
   const k = Math.min(sizes.rowWindow, Math.floor(runs.length / 2));
   const ms = runs.map((r) => (r.status === 'completed' ? r.ms : NaN));
-  const window = (v: number[], from: number, to: number): number[] => v.slice(from, to).filter((x) => Number.isFinite(x));
+  const window = (v: number[], from: number, to: number): number[] =>
+    v.slice(from, to).filter((x) => Number.isFinite(x));
   const af = p50(window(ms, 0, k));
   const al = p50(window(ms, runs.length - k, runs.length));
   const ff = p50(window(floorMs, 0, k));
@@ -410,15 +683,60 @@ export async function caseF(bench: Bench): Promise<void> {
   const err = errorsNote(runs);
   const partial = runs.length < N ? `${runs.length} of ${N} in a row` : undefined;
   const note = [partial, err].filter(Boolean).join('; ') || undefined;
-  bench.add(figure({ case: 'f', key: 'f.first.p50', label: `in a row: first ${k}, p50`, unit: 'ms', floor: round(ff), value: round(af), samples: k, ...(note ? { note } : {}), ...(k === 0 ? { error: err ?? 'too few amendments' } : {}) }));
-  bench.add(figure({ case: 'f', key: 'f.last.p50', label: `in a row: last ${k}, p50`, unit: 'ms', floor: round(flast), value: round(al), samples: k }));
-  const ratio = figure({ case: 'f', key: 'f.ratio', label: `in a row: last ${k} / first ${k}`, unit: 'x', floor: ff && flast ? flast / ff : null, value: af && al ? al / af : null, ratio: null });
+  bench.add(
+    figure({
+      case: 'f',
+      key: 'f.first.p50',
+      label: `in a row: first ${k}, p50`,
+      unit: 'ms',
+      floor: round(ff),
+      value: round(af),
+      samples: k,
+      ...(note ? { note } : {}),
+      ...(k === 0 ? { error: err ?? 'too few amendments' } : {}),
+    }),
+  );
+  bench.add(
+    figure({
+      case: 'f',
+      key: 'f.last.p50',
+      label: `in a row: last ${k}, p50`,
+      unit: 'ms',
+      floor: round(flast),
+      value: round(al),
+      samples: k,
+    }),
+  );
+  const ratio = figure({
+    case: 'f',
+    key: 'f.ratio',
+    label: `in a row: last ${k} / first ${k}`,
+    unit: 'x',
+    floor: ff && flast ? flast / ff : null,
+    value: af && al ? al / af : null,
+    ratio: null,
+  });
   ratio.target = target('<= 1.10 (last within 10% of first)', ratio.value === null ? null : ratio.value <= 1.1);
   bench.add(ratio);
-  const contractH = await historyStats(bench.client, contractWorkflowId(c.contractId), bench.codec).catch(() => undefined);
-  bench.raw.f = { lanes, window: k, floorMs: floorMs.map(Math.round), amendctl: runs.map(brief), contractEvents: contractH?.events };
+  const contractH = await historyStats(bench.client, contractWorkflowId(c.contractId), bench.codec).catch(
+    () => undefined,
+  );
+  bench.raw.f = {
+    lanes,
+    window: k,
+    floorMs: floorMs.map(Math.round),
+    amendctl: runs.map(brief),
+    contractEvents: contractH?.events,
+  };
 }
 
-export const CASE_FUNCTIONS: Record<CaseId, (b: Bench) => Promise<void>> = { a: caseA, b: caseB, c: caseC, d: caseD, e: caseE, f: caseF };
+export const CASE_FUNCTIONS: Record<CaseId, (b: Bench) => Promise<void>> = {
+  a: caseA,
+  b: caseB,
+  c: caseC,
+  d: caseD,
+  e: caseE,
+  f: caseF,
+};
 /** In-process cases first (latency), then those with a worker process of their own (RSS). */
 export const CASE_ORDER: readonly CaseId[] = ['a', 'b', 'c', 'f', 'd', 'e'];

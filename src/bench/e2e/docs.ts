@@ -45,7 +45,11 @@ export class Docs {
         tier: 'professional',
         seats: Math.max(10, users),
         modules: ['analytics'],
-        namedUsers: Array.from({ length: users }, (_, i) => ({ email: c.email(`u${i + 1}`), name: `User ${i + 1}`, role: roles[i % roles.length]! })),
+        namedUsers: Array.from({ length: users }, (_, i) => ({
+          email: c.email(`u${i + 1}`),
+          name: `User ${i + 1}`,
+          role: roles[i % roles.length]!,
+        })),
         term: { start: '2026-01-01' },
         region: 'eu',
         custom: {},
@@ -55,27 +59,50 @@ export class Docs {
 
   /** One named user added (5 operations under the reference policy, one module). */
   addUser(c: Customer, sequence: number, local: string, role: Role = 'member'): AmendmentInput {
-    return { amendmentId: `${c.id}-${sequence}`, contractId: c.contractId, sequence, submittedBy: 'contracts-system', changes: [{ op: 'add', path: 'namedUsers', value: { email: c.email(local), name: local, role } }] };
+    return {
+      amendmentId: `${c.id}-${sequence}`,
+      contractId: c.contractId,
+      sequence,
+      submittedBy: 'contracts-system',
+      changes: [{ op: 'add', path: 'namedUsers', value: { email: c.email(local), name: local, role } }],
+    };
   }
 
   /** One named user's role changed (4 operations: leave and join on idp, revoke and grant on warehouse). */
   setRole(c: Customer, sequence: number, local: string, role: Role): AmendmentInput {
-    return { amendmentId: `${c.id}-${sequence}`, contractId: c.contractId, sequence, submittedBy: 'contracts-system', changes: [{ op: 'set', path: 'namedUsers.role', match: { email: c.email(local) }, value: role }] };
+    return {
+      amendmentId: `${c.id}-${sequence}`,
+      contractId: c.contractId,
+      sequence,
+      submittedBy: 'contracts-system',
+      changes: [{ op: 'set', path: 'namedUsers.role', match: { email: c.email(local) }, value: role }],
+    };
   }
 
   /** The plan's dry run: operations per target (the floor's lanes), and the applied state after it. */
-  plan(doc: AmendmentInput, applied: AppliedState | null = null): { lanes: FloorLane[]; operations: number; approval: boolean; applied: AppliedState } {
+  plan(
+    doc: AmendmentInput,
+    applied: AppliedState | null = null,
+  ): { lanes: FloorLane[]; operations: number; approval: boolean; applied: AppliedState } {
     this.ruleset ??= loadRuleset(readFileSync(REFERENCE_RULES, 'utf8'), REFERENCE_RULES);
     const amendment = AmendmentSchema.parse(doc);
     const plan = planAmendment(amendment, applied, this.ruleset);
-    if (plan.violations.length > 0) throw new Error(`bench document ${amendment.amendmentId} is invalid: ${plan.violations.map((v) => v.message).join('; ')}`);
+    if (plan.violations.length > 0)
+      throw new Error(
+        `bench document ${amendment.amendmentId} is invalid: ${plan.violations.map((v) => v.message).join('; ')}`,
+      );
     const counts = new Map<string, number>();
     for (const op of plan.operations) counts.set(op.target, (counts.get(op.target) ?? 0) + 1);
     return {
       lanes: [...counts].map(([target, n]) => ({ target, n })),
       operations: plan.operations.length,
       approval: plan.approval.required,
-      applied: { contract: plan.after, sequence: amendment.sequence, amendmentId: amendment.amendmentId, previous: plan.before },
+      applied: {
+        contract: plan.after,
+        sequence: amendment.sequence,
+        amendmentId: amendment.amendmentId,
+        previous: plan.before,
+      },
     };
   }
 }

@@ -5,11 +5,20 @@
  */
 import { writeFileSync } from 'node:fs';
 import type { DataConverter } from '@temporalio/common';
-import { bundleWorkflowCode, type InjectedSinks, NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
+import {
+  bundleWorkflowCode,
+  type InjectedSinks,
+  NativeConnection,
+  Worker,
+  type WorkerOptions,
+} from '@temporalio/worker';
 import type { FloorActivities, FloorSinks } from '../floor-workflows';
 
 /** What createAmendctlWorker sets beyond the SDK defaults (src/worker/index.ts); the floor uses the same. */
-export const SHARED_WORKER_OPTIONS: Partial<WorkerOptions> = { maxConcurrentActivityTaskExecutions: 20, shutdownGraceTime: '2s' };
+export const SHARED_WORKER_OPTIONS: Partial<WorkerOptions> = {
+  maxConcurrentActivityTaskExecutions: 20,
+  shutdownGraceTime: '2s',
+};
 
 export const floorActivities: FloorActivities = {
   async noop() {
@@ -23,7 +32,9 @@ let bundled: Promise<string> | undefined;
 
 /** The floor workflows' bundle code, built once per process. */
 export function floorBundleCode(): Promise<string> {
-  bundled ??= bundleWorkflowCode({ workflowsPath: require.resolve('../floor-workflows'), logger: quiet }).then((b) => b.code);
+  bundled ??= bundleWorkflowCode({ workflowsPath: require.resolve('../floor-workflows'), logger: quiet }).then(
+    (b) => b.code,
+  );
   return bundled;
 }
 
@@ -59,7 +70,9 @@ export async function createFloorWorker(opts: {
       workflowBundle: opts.bundle,
       dataConverter: opts.dataConverter,
       activities: floorActivities,
-      sinks: { bench: { waiting: { fn: () => opts.onWaiting?.(), callDuringReplay: false } } } satisfies InjectedSinks<FloorSinks>,
+      sinks: {
+        bench: { waiting: { fn: () => opts.onWaiting?.(), callDuringReplay: false } },
+      } satisfies InjectedSinks<FloorSinks>,
       ...SHARED_WORKER_OPTIONS,
     });
   } catch (err) {

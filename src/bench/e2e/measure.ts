@@ -17,7 +17,12 @@ export const p50 = (v: number[]): number | null => quantile(v, 0.5);
 export const p99 = (v: number[]): number | null => quantile(v, 0.99);
 
 /** Run `work` over `items` with at most `concurrency` at a time; results in item order. Stops taking new items once `stop()` says so. */
-export async function pool<T, R>(items: T[], concurrency: number, work: (item: T, index: number) => Promise<R>, stop: () => boolean = () => false): Promise<Array<R | undefined>> {
+export async function pool<T, R>(
+  items: T[],
+  concurrency: number,
+  work: (item: T, index: number) => Promise<R>,
+  stop: () => boolean = () => false,
+): Promise<Array<R | undefined>> {
   const out: Array<R | undefined> = new Array(items.length);
   let next = 0;
   const lane = async (): Promise<void> => {
@@ -63,7 +68,10 @@ type Obj = Record<string, unknown>;
 function isPayload(v: unknown): v is { data?: Uint8Array; metadata?: Record<string, Uint8Array> } {
   if (!v || typeof v !== 'object') return false;
   const o = v as Obj;
-  return o.data instanceof Uint8Array && (o.metadata === undefined || (typeof o.metadata === 'object' && o.metadata !== null));
+  return (
+    o.data instanceof Uint8Array &&
+    (o.metadata === undefined || (typeof o.metadata === 'object' && o.metadata !== null))
+  );
 }
 
 export function payloadSize(p: { data?: Uint8Array; metadata?: Record<string, Uint8Array> | null }): number {
@@ -86,7 +94,8 @@ async function failureText(f: unknown, codec: PayloadCodec | undefined): Promise
   const failure = f as { message?: string; encodedAttributes?: unknown; cause?: unknown };
   let message = failure.message ?? '';
   if (failure.encodedAttributes && codec) {
-    const decoded = (await decodePayload(codec, failure.encodedAttributes as never).catch(() => undefined)) as { message?: string } | undefined;
+    const decoded = (await decodePayload(codec, failure.encodedAttributes as never).catch(() => undefined)) as
+      { message?: string } | undefined;
     if (decoded?.message) message = decoded.message;
   }
   const cause = await failureText(failure.cause, codec);
@@ -97,7 +106,15 @@ async function failureText(f: unknown, codec: PayloadCodec | undefined): Promise
 export async function historyStats(client: Client, workflowId: string, codec?: PayloadCodec): Promise<HistoryStats> {
   const history = await client.workflow.getHandle(workflowId).fetchHistory();
   const events = history.events ?? [];
-  const stats: HistoryStats = { workflowId, events: events.length, maxPayloadBytes: 0, payloadBytes: 0, byType: {}, failures: [], children: [] };
+  const stats: HistoryStats = {
+    workflowId,
+    events: events.length,
+    maxPayloadBytes: 0,
+    payloadBytes: 0,
+    byType: {},
+    failures: [],
+    children: [],
+  };
   for (const e of events) {
     for (const [key, attrs] of Object.entries(e as Obj)) {
       if (!key.endsWith('EventAttributes') || !attrs) continue;
@@ -112,7 +129,11 @@ export async function historyStats(client: Client, workflowId: string, codec?: P
         const id = (a.workflowExecution as { workflowId?: string } | undefined)?.workflowId;
         if (id) stats.children.push(id);
       }
-      const text = a.failure ? await failureText(a.failure, codec) : type === 'workflowExecutionTerminated' ? `terminated: ${String(a.reason ?? '')}` : undefined;
+      const text = a.failure
+        ? await failureText(a.failure, codec)
+        : type === 'workflowExecutionTerminated'
+          ? `terminated: ${String(a.reason ?? '')}`
+          : undefined;
       if (text) stats.failures.unshift(`${type}: ${text}`);
     }
   }
@@ -120,7 +141,12 @@ export async function historyStats(client: Client, workflowId: string, codec?: P
 }
 
 /** A workflow and its child workflows (recursively, bounded): events and payload bytes summed, the largest payload over all. */
-export async function treeStats(client: Client, workflowId: string, codec?: PayloadCodec, limit = 500): Promise<HistoryStats & { workflows: number }> {
+export async function treeStats(
+  client: Client,
+  workflowId: string,
+  codec?: PayloadCodec,
+  limit = 500,
+): Promise<HistoryStats & { workflows: number }> {
   const root = await historyStats(client, workflowId, codec);
   const out = { ...root, byType: { ...root.byType }, workflows: 1 };
   const queue = [...root.children];
@@ -148,7 +174,10 @@ export interface Rss {
 export function readRss(pid: number): Rss | undefined {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    const kb = (name: string): number => Number(/^(\w+):\s+(\d+)\s+kB$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[2] ?? NaN) * 1024;
+    const kb = (name: string): number =>
+      Number(
+        /^(\w+):\s+(\d+)\s+kB$/m.exec(status.split('\n').find((l) => l.startsWith(`${name}:`)) ?? '')?.[2] ?? NaN,
+      ) * 1024;
     const rss = kb('VmRSS');
     const peak = kb('VmHWM');
     return Number.isFinite(rss) ? { rss, peak: Number.isFinite(peak) ? peak : rss } : undefined;

@@ -34,7 +34,8 @@ export interface Figure {
 }
 
 export function figure(f: Omit<Figure, 'ratio'> & { ratio?: number | null }): Figure {
-  const ratio = f.ratio !== undefined ? f.ratio : f.value !== null && f.floor !== null && f.floor > 0 ? f.value / f.floor : null;
+  const ratio =
+    f.ratio !== undefined ? f.ratio : f.value !== null && f.floor !== null && f.floor > 0 ? f.value / f.floor : null;
   return { ...f, ratio };
 }
 
@@ -43,7 +44,8 @@ export function target(text: string, met: boolean | null | undefined): Target {
   return { text, met: met ?? null };
 }
 
-const group = (n: number, digits = 0): string => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+const group = (n: number, digits = 0): string =>
+  n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 
 export function formatValue(v: number | null, unit: Unit): string {
   if (v === null || !Number.isFinite(v)) return '-';

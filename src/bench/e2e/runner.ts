@@ -45,8 +45,28 @@ export interface Sizes {
   rowWindow: number;
 }
 
-export const FULL: Sizes = { runs: 30, warmup: 3, many: 60, concurrency: 10, users: [1000, 10000], floorSample: 500, pending: [1000, 10000], row: 1000, rowWindow: 100 };
-export const SMALL: Sizes = { runs: 3, warmup: 1, many: 20, concurrency: 10, users: [100, 300], floorSample: 100, pending: [50], row: 50, rowWindow: 25 };
+export const FULL: Sizes = {
+  runs: 30,
+  warmup: 3,
+  many: 60,
+  concurrency: 10,
+  users: [1000, 10000],
+  floorSample: 500,
+  pending: [1000, 10000],
+  row: 1000,
+  rowWindow: 100,
+};
+export const SMALL: Sizes = {
+  runs: 3,
+  warmup: 1,
+  many: 20,
+  concurrency: 10,
+  users: [100, 300],
+  floorSample: 100,
+  pending: [50],
+  row: 50,
+  rowWindow: 25,
+};
 
 export interface BenchOptions {
   sizes: Sizes;
@@ -142,9 +162,16 @@ export class Bench {
     quiet();
     // Connectors and the audit store read the worker's process environment; clients read the codec keys from it.
     Object.assign(process.env, Bench.workerEnv(stack));
-    const target = temporalTarget({ address: stack.AMENDCTL_TEST_TEMPORAL_ADDRESS, namespace: opts.namespace ?? 'default' });
+    const target = temporalTarget({
+      address: stack.AMENDCTL_TEST_TEMPORAL_ADDRESS,
+      namespace: opts.namespace ?? 'default',
+    });
     const connection = await Connection.connect({ address: target.address, connectTimeout: '5s' });
-    const client = new Client({ connection, namespace: target.namespace, dataConverter: dataConverter(process.env, parseKeyList(stack.AMENDCTL_CODEC_KEYS)) });
+    const client = new Client({
+      connection,
+      namespace: target.namespace,
+      dataConverter: dataConverter(process.env, parseKeyList(stack.AMENDCTL_CODEC_KEYS)),
+    });
     return new Bench(stack, opts, client);
   }
 
@@ -190,7 +217,12 @@ export class Bench {
       const aw: AmendctlWorker = await createAmendctlWorker({
         temporal: temporalTarget({ address: this.stack.AMENDCTL_TEST_TEMPORAL_ADDRESS, namespace: this.namespace }),
         env: { ...process.env, ...this.workerEnvVars },
-        files: { taskQueue: amendctlTq, targetsFile: REFERENCE_TARGETS, rulesFile: REFERENCE_RULES, approvalsFile: undefined },
+        files: {
+          taskQueue: amendctlTq,
+          targetsFile: REFERENCE_TARGETS,
+          rulesFile: REFERENCE_RULES,
+          approvalsFile: undefined,
+        },
         worker: { shutdownGraceTime: '2s' },
       });
       let fw: FloorWorker;
@@ -228,7 +260,9 @@ export class Bench {
 
   /** A worker in its own process; resolves once it polls. */
   async spawnWorker(mode: 'amendctl' | 'floor', taskQueue: string): Promise<ChildWorker> {
-    const script = [join(__dirname, 'worker-proc.js'), resolve(ROOT, 'lib', 'bench', 'e2e', 'worker-proc.js')].find((f) => existsSync(f));
+    const script = [join(__dirname, 'worker-proc.js'), resolve(ROOT, 'lib', 'bench', 'e2e', 'worker-proc.js')].find(
+      (f) => existsSync(f),
+    );
     if (!script) throw new Error('lib/bench/e2e/worker-proc.js is missing: run npm run build');
     this.floorBundleFile ??= writeFloorBundle(join(this.opts.dir, 'floor-workflow-bundle.js'));
     const floorBundle = await this.floorBundleFile;
@@ -278,7 +312,13 @@ export class Bench {
         else if (m.type === 'waiting') w.waiting = m.count ?? w.waiting;
         else if (m.type === 'error') rej(new Error(`${mode} worker: ${m.message ?? 'failed'}`));
       });
-      child.once('exit', (code) => rej(new Error(`${mode} worker exited with code ${code} before it was ready (see ${join(this.opts.dir, 'bench-workers.log')})`)));
+      child.once('exit', (code) =>
+        rej(
+          new Error(
+            `${mode} worker exited with code ${code} before it was ready (see ${join(this.opts.dir, 'bench-workers.log')})`,
+          ),
+        ),
+      );
     });
     try {
       await withTimeout(ready, 120_000, `${mode} worker not ready after 120 s`);
@@ -292,10 +332,25 @@ export class Bench {
   // ---- one run ----
 
   /** Start a floor workflow and wait for its result. */
-  async floor(taskQueue: string, workflowType: 'floorOpsWorkflow' | 'floorRowWorkflow', workflowId: string, input: { lanes: FloorLane[]; contractId?: string; sequence?: number }, timeoutMs = 120_000): Promise<Timed<FloorOpsResult>> {
+  async floor(
+    taskQueue: string,
+    workflowType: 'floorOpsWorkflow' | 'floorRowWorkflow',
+    workflowId: string,
+    input: { lanes: FloorLane[]; contractId?: string; sequence?: number },
+    timeoutMs = 120_000,
+  ): Promise<Timed<FloorOpsResult>> {
     const t0 = performance.now();
-    const handle = await this.client.workflow.start(workflowType, { taskQueue, workflowId, args: [input], workflowExecutionTimeout: `${Math.ceil(timeoutMs / 1000) + 60}s` });
-    const result = (await withTimeout(handle.result(), timeoutMs, `floor workflow ${workflowId} not done after ${timeoutMs} ms`)) as FloorOpsResult;
+    const handle = await this.client.workflow.start(workflowType, {
+      taskQueue,
+      workflowId,
+      args: [input],
+      workflowExecutionTimeout: `${Math.ceil(timeoutMs / 1000) + 60}s`,
+    });
+    const result = (await withTimeout(
+      handle.result(),
+      timeoutMs,
+      `floor workflow ${workflowId} not done after ${timeoutMs} ms`,
+    )) as FloorOpsResult;
     return { ms: performance.now() - t0, result };
   }
 
@@ -304,7 +359,12 @@ export class Bench {
    * amendment workflow's result (a long poll on the client's handle, no polling delay); if
    * that view is not final, the client's own waitForResult takes over.
    */
-  async amendment(amendctl: AmendctlClient, doc: { amendmentId: string; contractId: string }, timeoutMs = 120_000, watch = false): Promise<AmendmentRun> {
+  async amendment(
+    amendctl: AmendctlClient,
+    doc: { amendmentId: string; contractId: string },
+    timeoutMs = 120_000,
+    watch = false,
+  ): Promise<AmendmentRun> {
     const t0 = performance.now();
     const base = { amendmentId: doc.amendmentId, contractId: doc.contractId, workflowId: '' };
     try {
@@ -317,11 +377,21 @@ export class Bench {
         return amendctl.waitForResult(doc.amendmentId, { pollMs: 50 });
       })();
       const watching = { done: false };
-      const view = await withTimeout(watch ? Promise.race([wait, this.watchForFailure(sub.workflowId, watching)]) : wait, timeoutMs, `no result after ${Math.round(timeoutMs / 1000)} s`).finally(() => {
+      const view = await withTimeout(
+        watch ? Promise.race([wait, this.watchForFailure(sub.workflowId, watching)]) : wait,
+        timeoutMs,
+        `no result after ${Math.round(timeoutMs / 1000)} s`,
+      ).finally(() => {
         watching.done = true;
       });
       const ms = performance.now() - t0;
-      return { ...base, ms, status: view.status, view, ...(view.status === 'completed' ? {} : { error: `${view.status}: ${view.reason ?? ''}` }) };
+      return {
+        ...base,
+        ms,
+        status: view.status,
+        view,
+        ...(view.status === 'completed' ? {} : { error: `${view.status}: ${view.reason ?? ''}` }),
+      };
     } catch (err) {
       const ms = performance.now() - t0;
       let error = (err as Error).message ?? String(err);
@@ -356,14 +426,21 @@ export class Bench {
       }
       for (const a of d.raw.pendingActivities ?? []) {
         const msg = a.lastFailure?.message ?? '';
-        if ((a.attempt ?? 0) >= 3 && /size|limit|exceed|too large|larger than/i.test(msg)) throw new Error(`activity ${a.activityType?.name ?? ''} retrying (attempt ${a.attempt}): ${msg}`);
+        if ((a.attempt ?? 0) >= 3 && /size|limit|exceed|too large|larger than/i.test(msg))
+          throw new Error(`activity ${a.activityType?.name ?? ''} retrying (attempt ${a.attempt}): ${msg}`);
       }
     }
     return new Promise<never>(() => undefined); // the race is over: never settles
   }
 
   /** Run `n` items through `work` at `concurrency`, stopping at the deadline; wall time and per-item results. */
-  async many<R>(n: number, concurrency: number, work: (i: number) => Promise<R>, phase: string, stop: () => boolean = () => false): Promise<{ wallMs: number; results: R[] }> {
+  async many<R>(
+    n: number,
+    concurrency: number,
+    work: (i: number) => Promise<R>,
+    phase: string,
+    stop: () => boolean = () => false,
+  ): Promise<{ wallMs: number; results: R[] }> {
     let done = 0;
     const t0 = performance.now();
     const out = await pool(
@@ -427,7 +504,10 @@ export class Bench {
 
   /** How many workflows still run on the bench's task queues (visibility: may lag a moment). */
   async leftRunning(): Promise<number> {
-    return (await this.withQueries(async (query) => (await this.client.workflow.count(query)).count)).reduce((a, b) => a + b, 0);
+    return (await this.withQueries(async (query) => (await this.client.workflow.count(query)).count)).reduce(
+      (a, b) => a + b,
+      0,
+    );
   }
 
   /** Stop workers and worker processes; on shared servers also terminate what is left. Safe to call twice. */

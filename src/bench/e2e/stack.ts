@@ -84,13 +84,19 @@ async function startScim(dir: string): Promise<{ url: string; token: string; sto
   const port = await freePort();
   const token = randomBytes(18).toString('base64url');
   const fd = openSync(join(dir, 'scim.log'), 'a');
-  const child = spawn(SCIM_BIN, ['--hostname', '127.0.0.1', '--port', String(port), `--bearer-token=${token}`], { stdio: ['ignore', fd, fd] });
+  const child = spawn(SCIM_BIN, ['--hostname', '127.0.0.1', '--port', String(port), `--bearer-token=${token}`], {
+    stdio: ['ignore', fd, fd],
+  });
   closeSync(fd);
   const url = `http://127.0.0.1:${port}/v2`;
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`scim2-server exited with code ${child.exitCode} (see ${join(dir, 'scim.log')})`);
-    const ok = await fetch(`${url}/ServiceProviderConfig`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2000) }).then(
+    if (child.exitCode !== null)
+      throw new Error(`scim2-server exited with code ${child.exitCode} (see ${join(dir, 'scim.log')})`);
+    const ok = await fetch(`${url}/ServiceProviderConfig`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(2000),
+    }).then(
       (r) => r.status === 200,
       () => false,
     );
@@ -114,7 +120,9 @@ async function startPostgres(dir: string): Promise<{ port: number; password: str
     await run('bash', [script, 'start', dir, String(port)], { timeout: 120_000 });
   } catch (err) {
     await stop();
-    throw new Error(`PostgreSQL did not start (scripts/local-postgres.sh; bash scripts/setup.sh all installs it): ${(err as Error).message}`);
+    throw new Error(
+      `PostgreSQL did not start (scripts/local-postgres.sh; bash scripts/setup.sh all installs it): ${(err as Error).message}`,
+    );
   }
   return { port, password: readFileSync(join(dir, 'amendctl.password'), 'utf8').trim(), stop };
 }
@@ -122,7 +130,13 @@ async function startPostgres(dir: string): Promise<{ port: number; password: str
 /** The Temporal dev server (headless) on a free port with `dir`/temporal.sqlite. */
 export async function startTemporal(dir: string): Promise<TemporalServer> {
   const cli = await findTemporalCli();
-  const options = { cli, port: await freePort(), headless: true, dbFile: join(dir, 'temporal.sqlite'), logFile: join(dir, 'temporal.log') };
+  const options = {
+    cli,
+    port: await freePort(),
+    headless: true,
+    dbFile: join(dir, 'temporal.sqlite'),
+    logFile: join(dir, 'temporal.log'),
+  };
   let server = await startDevServer(options);
   return {
     cli,
@@ -166,12 +180,18 @@ export async function startStack(opts: { keepDir?: boolean } = {}): Promise<Stac
       return scim;
     })(),
   ]);
-  const failed = started.flatMap((r) => (r.status === 'rejected' ? [String((r.reason as Error)?.message ?? r.reason)] : []));
+  const failed = started.flatMap((r) =>
+    r.status === 'rejected' ? [String((r.reason as Error)?.message ?? r.reason)] : [],
+  );
   if (failed.length > 0 || started.some((r) => r.status !== 'fulfilled')) {
     await stop();
     throw new Error(`the bench's servers did not start:\n  ${failed.join('\n  ')}`);
   }
-  const [t, pg, scim] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [TemporalServer, { port: number; password: string }, { url: string; token: string }];
+  const [t, pg, scim] = started.map((r) => (r as PromiseFulfilledResult<unknown>).value) as [
+    TemporalServer,
+    { port: number; password: string },
+    { url: string; token: string },
+  ];
   return {
     temporal: t,
     env: {

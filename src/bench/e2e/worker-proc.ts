@@ -35,17 +35,38 @@ async function main(): Promise<void> {
       ? await createAmendctlWorker({
           temporal: temporalTarget({ address, namespace }),
           env,
-          files: { taskQueue, targetsFile: need('BENCH_TARGETS'), rulesFile: need('BENCH_RULES'), approvalsFile: undefined },
+          files: {
+            taskQueue,
+            targetsFile: need('BENCH_TARGETS'),
+            rulesFile: need('BENCH_RULES'),
+            approvalsFile: undefined,
+          },
           worker: { shutdownGraceTime: '2s' },
         })
-      : await createFloorWorker({ address, namespace, taskQueue, dataConverter: dataConverter(env, loadCodecKeys(env)), bundle: { codePath: need('BENCH_FLOOR_BUNDLE') }, onWaiting: () => void waiting++ });
+      : await createFloorWorker({
+          address,
+          namespace,
+          taskQueue,
+          dataConverter: dataConverter(env, loadCodecKeys(env)),
+          bundle: { codePath: need('BENCH_FLOOR_BUNDLE') },
+          onWaiting: () => void waiting++,
+        });
   let ticks = 0;
   const timer = setInterval(() => {
     if (waiting !== reported) send({ type: 'waiting', count: (reported = waiting) });
     if (++ticks % 4 === 0) {
       const m = process.memoryUsage();
       const mb = (b: number): number => Math.round((b / 1024 / 1024) * 10) / 10;
-      send({ type: 'memory', memory: { rss: mb(m.rss), mainHeapTotal: mb(m.heapTotal), mainHeapUsed: mb(m.heapUsed), external: mb(m.external), arrayBuffers: mb(m.arrayBuffers) } });
+      send({
+        type: 'memory',
+        memory: {
+          rss: mb(m.rss),
+          mainHeapTotal: mb(m.heapTotal),
+          mainHeapUsed: mb(m.heapUsed),
+          external: mb(m.external),
+          arrayBuffers: mb(m.arrayBuffers),
+        },
+      });
     }
   }, 250);
   const stop = (): void => worker.shutdown();

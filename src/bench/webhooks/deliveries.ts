@@ -65,7 +65,8 @@ export function planDeliveries(o: PlanOptions): DeliveryPlan {
       [`ann@${slug}.test`, 'member'],
       [`ben@${slug}.test`, 'viewer'],
     ]);
-    const table = () => [...users].map(([email, role]) => ({ Email: email, 'Full Name': email.split('@')[0]!, Role: ROLE[role] }));
+    const table = () =>
+      [...users].map(([email, role]) => ({ Email: email, 'Full Name': email.split('@')[0]!, Role: ROLE[role] }));
     const mine: number[] = [];
     for (let seq = 1; seq <= o.amendments; seq++) {
       const amendmentId = seq === 1 ? contractId : `${contractId}-${String(seq).padStart(3, '0')}`;
@@ -92,11 +93,22 @@ export function planDeliveries(o: PlanOptions): DeliveryPlan {
         const properties: Record<string, unknown> = { amendmentNumber: prop('number', seq) };
         if (seq % 5 === 0) properties['namedUsers'] = prop('array', table());
         else properties['licensedSeats'] = prop('number', 100 + seq);
-        data = { id: amendmentId, recordType: 'amendment', links: { parent: { id: contractId, type: 'contract' } }, properties };
+        data = {
+          id: amendmentId,
+          recordType: 'amendment',
+          links: { parent: { id: contractId, type: 'contract' } },
+          properties,
+        };
       }
       const type = seq === 1 ? 'contract.created' : 'contract.amended';
       mine.push(events.length);
-      events.push({ id: `evt_${amendmentId}`, contractId, amendmentId, sequence: seq, body: JSON.stringify({ type, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(), data }) });
+      events.push({
+        id: `evt_${amendmentId}`,
+        contractId,
+        amendmentId,
+        sequence: seq,
+        body: JSON.stringify({ type, timestamp: new Date(Date.UTC(2026, 0, 1, 0, 0, seq)).toISOString(), data }),
+      });
     }
     finalUsers.set(contractId, users);
     perContract.push(mine);
@@ -104,7 +116,8 @@ export function planDeliveries(o: PlanOptions): DeliveryPlan {
 
   // Contracts interleaved, each in its own order; then some events swapped with their successor (out of order).
   const order: number[] = [];
-  for (let k = 0; k < o.amendments; k++) for (const mine of perContract) if (mine[k] !== undefined) order.push(mine[k]!);
+  for (let k = 0; k < o.amendments; k++)
+    for (const mine of perContract) if (mine[k] !== undefined) order.push(mine[k]!);
   let outOfOrder = 0;
   const wanted = Math.round(events.length * o.outOfOrderRate);
   for (let tries = 0; outOfOrder < wanted && tries < events.length * 20; tries++) {
@@ -136,5 +149,10 @@ export function signedHeaders(secret: string, e: WebhookEvent, now = new Date())
   const ts = String(Math.floor(now.getTime() / 1000));
   const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
   const sig = createHmac('sha256', key).update(`${e.id}.${ts}.${e.body}`).digest('base64');
-  return { 'content-type': 'application/json', 'webhook-id': e.id, 'webhook-timestamp': ts, 'webhook-signature': `v1,${sig}` };
+  return {
+    'content-type': 'application/json',
+    'webhook-id': e.id,
+    'webhook-timestamp': ts,
+    'webhook-signature': `v1,${sig}`,
+  };
 }

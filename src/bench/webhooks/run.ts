@@ -59,7 +59,11 @@ export async function sendDeliveries(o: DeliveryRunOptions): Promise<DeliveryRun
       for (let attempt = 1; ; attempt++) {
         const at = Date.now();
         if (!firstSent.has(e.amendmentId)) firstSent.set(e.amendmentId, at);
-        const res = await fetch(`${o.base}/v1/webhooks/${o.source}`, { method: 'POST', headers: signedHeaders(o.secret, e), body: e.body }).catch(() => undefined);
+        const res = await fetch(`${o.base}/v1/webhooks/${o.source}`, {
+          method: 'POST',
+          headers: signedHeaders(o.secret, e),
+          body: e.body,
+        }).catch(() => undefined);
         const status = res ? String(res.status) : 'network';
         statuses[status] = (statuses[status] ?? 0) + 1;
         await res?.arrayBuffer();
@@ -78,7 +82,9 @@ export async function sendDeliveries(o: DeliveryRunOptions): Promise<DeliveryRun
   } finally {
     clearInterval(ticker);
   }
-  o.progress?.(`  sent ${plan.order.length} deliveries in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for ${plan.events.length} amendments to be final`);
+  o.progress?.(
+    `  sent ${plan.order.length} deliveries in ${((Date.now() - t0) / 1000).toFixed(1)} s; waiting for ${plan.events.length} amendments to be final`,
+  );
 
   // Every amendment final (each contract's in sequence order, so its last one is final last).
   const final: Record<string, number> = {};
@@ -111,7 +117,9 @@ export async function sendDeliveries(o: DeliveryRunOptions): Promise<DeliveryRun
     let runs = new Map<string, Date[]>();
     for (let tries = 0; tries < 40; tries++) {
       runs = new Map();
-      for await (const w of o.client.client.workflow.list({ query: `ContractId = "${contractId}" AND WorkflowType = "amendmentV2"` })) {
+      for await (const w of o.client.client.workflow.list({
+        query: `ContractId = "${contractId}" AND WorkflowType = "amendmentV2"`,
+      })) {
         runs.set(w.workflowId, [...(runs.get(w.workflowId) ?? []), w.startTime]);
       }
       if (want.every((e) => runs.has(`amendment-${e.amendmentId}`))) break;
@@ -163,13 +171,20 @@ export async function wrongAccounts(plan: DeliveryPlan, r: TargetReaders): Promi
       for (const [email, role] of users) {
         const row = have.get(email);
         const want = role === 'member' ? 'app_write' : 'app_read';
-        if (!row || !row.rolcanlogin || JSON.stringify(row.member_of) !== JSON.stringify([want])) wrong.push(`warehouse ${email}: ${row ? `login=${row.rolcanlogin} ${JSON.stringify(row.member_of)}` : 'missing'}, expected login and ${want}`);
+        if (!row || !row.rolcanlogin || JSON.stringify(row.member_of) !== JSON.stringify([want]))
+          wrong.push(
+            `warehouse ${email}: ${row ? `login=${row.rolcanlogin} ${JSON.stringify(row.member_of)}` : 'missing'}, expected login and ${want}`,
+          );
       }
       for (const name of have.keys()) if (!users.has(name)) wrong.push(`warehouse ${name}: not named by ${contractId}`);
       for (const email of users.keys()) {
-        const res = await fetch(`${r.scim.url}/Users?filter=${encodeURIComponent(`userName eq ${JSON.stringify(email)}`)}`, { headers: { authorization: `Bearer ${r.scim.token}` } });
+        const res = await fetch(
+          `${r.scim.url}/Users?filter=${encodeURIComponent(`userName eq ${JSON.stringify(email)}`)}`,
+          { headers: { authorization: `Bearer ${r.scim.token}` } },
+        );
         const list = ((await res.json()) as { Resources?: Array<{ active?: boolean }> }).Resources ?? [];
-        if (list.length !== 1 || list[0]!.active === false) wrong.push(`idp ${email}: ${list.length} users${list.length === 1 ? ', inactive' : ''}, expected one active`);
+        if (list.length !== 1 || list[0]!.active === false)
+          wrong.push(`idp ${email}: ${list.length} users${list.length === 1 ? ', inactive' : ''}, expected one active`);
       }
     }
   } finally {

@@ -29,12 +29,22 @@ const USAGE =
   'amendctl audit AMENDMENT_ID [--format json|csv|md] | amendctl audit --contract ID [--format ...] | amendctl audit verify [--contract ID] [--checkpoint FILE] | amendctl audit checkpoint [--out FILE]';
 
 export const auditCommand: Command = async (argv, io) => {
-  const { values, positionals } = parse(argv, { ...connectionOptions, contract: { type: 'string' }, format: { type: 'string' }, checkpoint: { type: 'string' }, out: { type: 'string' } }, USAGE);
+  const { values, positionals } = parse(
+    argv,
+    {
+      ...connectionOptions,
+      contract: { type: 'string' },
+      format: { type: 'string' },
+      checkpoint: { type: 'string' },
+      out: { type: 'string' },
+    },
+    USAGE,
+  );
   if (values.help) {
     return help(
       io,
       USAGE,
-      'The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log\'s hash chains and names the first broken record; with --checkpoint FILE also that every chain head the signed checkpoint names is still there, unchanged (a truncated log fails). `checkpoint` writes such a checkpoint (signed with a key derived from the codec keys): keep it where the database\'s writers cannot reach.',
+      "The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log's hash chains and names the first broken record; with --checkpoint FILE also that every chain head the signed checkpoint names is still there, unchanged (a truncated log fails). `checkpoint` writes such a checkpoint (signed with a key derived from the codec keys): keep it where the database's writers cannot reach.",
     );
   }
   if (positionals[0] === 'verify') {
@@ -43,13 +53,17 @@ export const auditCommand: Command = async (argv, io) => {
     return verify(values.contract, values.checkpoint, io);
   }
   if (positionals[0] === 'checkpoint') {
-    if (positionals.length !== 1 || values.contract) throw new UsageError(`checkpoint takes only --out FILE\nusage: ${USAGE}`);
+    if (positionals.length !== 1 || values.contract)
+      throw new UsageError(`checkpoint takes only --out FILE\nusage: ${USAGE}`);
     return checkpoint(values.out, io);
   }
-  if (values.checkpoint || values.out) throw new UsageError(`--checkpoint goes with verify, --out with checkpoint\nusage: ${USAGE}`);
+  if (values.checkpoint || values.out)
+    throw new UsageError(`--checkpoint goes with verify, --out with checkpoint\nusage: ${USAGE}`);
   const format = (values.format ?? 'md') as AuditFormat;
-  if (!AUDIT_FORMATS.includes(format)) throw new UsageError(`--format is one of ${AUDIT_FORMATS.join(', ')}, got "${shown(values.format ?? '', 60)}"`);
-  if (values.contract ? positionals.length !== 0 : positionals.length !== 1) throw new UsageError(`give one AMENDMENT_ID or --contract ID\nusage: ${USAGE}`);
+  if (!AUDIT_FORMATS.includes(format))
+    throw new UsageError(`--format is one of ${AUDIT_FORMATS.join(', ')}, got "${shown(values.format ?? '', 60)}"`);
+  if (values.contract ? positionals.length !== 0 : positionals.length !== 1)
+    throw new UsageError(`give one AMENDMENT_ID or --contract ID\nusage: ${USAGE}`);
   if (values.contract) checkId('CONTRACT_ID', values.contract);
   else checkId('AMENDMENT_ID', positionals[0]!);
 
@@ -70,7 +84,10 @@ export const auditCommand: Command = async (argv, io) => {
       const handle = client.client.workflow.getHandle(amendmentWorkflowId(amendmentId));
       try {
         const desc = await handle.describe();
-        return await recordFromHistory(await handle.fetchHistory(), (p) => decodePayload(codec, p), { runId: desc.runId, operations: (id, planHash) => operations().all(id, planHash) });
+        return await recordFromHistory(await handle.fetchHistory(), (p) => decodePayload(codec, p), {
+          runId: desc.runId,
+          operations: (id, planHash) => operations().all(id, planHash),
+        });
       } catch (err) {
         if (err instanceof WorkflowNotFoundError) return undefined;
         throw err;
@@ -82,14 +99,20 @@ export const auditCommand: Command = async (argv, io) => {
       const contractId = values.contract;
       const ids = new Set<string>();
       if (client) {
-        for await (const w of client.client.workflow.list({ query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND (WorkflowType = 'amendmentV2' OR WorkflowType = 'amendmentWorkflow')` })) {
+        for await (const w of client.client.workflow.list({
+          query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND (WorkflowType = 'amendmentV2' OR WorkflowType = 'amendmentWorkflow')`,
+        })) {
           if (w.workflowId.startsWith('amendment-')) ids.add(w.workflowId.slice('amendment-'.length));
         }
       }
       const live = (await Promise.all([...ids].map(fromHistory))).filter((r): r is AuditRecord => r !== undefined);
       const have = new Set(live.map((r) => r.amendmentId));
-      const logged = (await store.contractRows(contractId)).filter((row) => !have.has(row.amendmentId)).map((row) => row.record);
-      records = [...live, ...logged].sort((a, b) => a.sequence - b.sequence || a.submittedAt.localeCompare(b.submittedAt));
+      const logged = (await store.contractRows(contractId))
+        .filter((row) => !have.has(row.amendmentId))
+        .map((row) => row.record);
+      records = [...live, ...logged].sort(
+        (a, b) => a.sequence - b.sequence || a.submittedAt.localeCompare(b.submittedAt),
+      );
       if (records.length === 0) {
         io.err(`amendctl audit: no amendment of contract ${contractId} in Temporal or in the durable audit log`);
         return 1;
@@ -124,12 +147,17 @@ async function verify(contractId: string | undefined, checkpointFile: string | u
     if (cp) {
       const problems = checkCheckpoint(cp, rows, loadCodecKeys(), contractId);
       if (problems.length > 0) {
-        for (const p of problems) io.out(`audit log BROKEN${p.contractId ? ` at contract ${p.contractId}` : ''} against the checkpoint ${checkpointFile}: ${p.problem}`);
+        for (const p of problems)
+          io.out(
+            `audit log BROKEN${p.contractId ? ` at contract ${p.contractId}` : ''} against the checkpoint ${checkpointFile}: ${p.problem}`,
+          );
         return 1;
       }
     }
     const checked = cp ? `; every chain head of the checkpoint of ${cp.at} is there, unchanged` : '';
-    io.out(`audit log intact: ${r.rows} record${r.rows === 1 ? '' : 's'} in ${r.contracts} contract chain${r.contracts === 1 ? '' : 's'}${contractId ? ` (contract ${contractId})` : ''}${checked}`);
+    io.out(
+      `audit log intact: ${r.rows} record${r.rows === 1 ? '' : 's'} in ${r.contracts} contract chain${r.contracts === 1 ? '' : 's'}${contractId ? ` (contract ${contractId})` : ''}${checked}`,
+    );
     return 0;
   } finally {
     await store.close();
@@ -143,7 +171,9 @@ async function checkpoint(out: string | undefined, io: CliIO): Promise<number> {
     const text = `${JSON.stringify(cp, null, 2)}\n`;
     if (out) {
       writeFileSync(out, text, { flag: 'wx' });
-      io.err(`audit checkpoint: ${cp.heads.length} contract chain head${cp.heads.length === 1 ? '' : 's'} signed with key ${cp.keyId}, written to ${out}`);
+      io.err(
+        `audit checkpoint: ${cp.heads.length} contract chain head${cp.heads.length === 1 ? '' : 's'} signed with key ${cp.keyId}, written to ${out}`,
+      );
     } else io.out(text);
     return 0;
   } finally {

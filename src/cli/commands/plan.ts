@@ -47,18 +47,31 @@ function readApplied(file: string, amendment: Amendment): AppliedState {
   if (asState.success) return asState.data;
   if (raw !== null && typeof raw === 'object' && !('contract' in raw)) {
     const asContract = ContractDocumentSchema.safeParse(raw);
-    if (asContract.success) return { contract: asContract.data, sequence: amendment.sequence - 1, amendmentId: '(unknown)', previous: null };
-    throw new InputError('invalid applied state (expected an AppliedState { contract, sequence, amendmentId, previous } or a contract)', zodIssues(asContract.error, file));
+    if (asContract.success)
+      return { contract: asContract.data, sequence: amendment.sequence - 1, amendmentId: '(unknown)', previous: null };
+    throw new InputError(
+      'invalid applied state (expected an AppliedState { contract, sequence, amendmentId, previous } or a contract)',
+      zodIssues(asContract.error, file),
+    );
   }
-  throw new InputError('invalid applied state (expected an AppliedState { contract, sequence, amendmentId, previous } or a contract)', zodIssues(asState.error, file));
+  throw new InputError(
+    'invalid applied state (expected an AppliedState { contract, sequence, amendmentId, previous } or a contract)',
+    zodIssues(asState.error, file),
+  );
 }
 
 /** Replay the amendments beside `file` (same contract, lower sequence) to get the applied state. */
-function replaySiblings(file: string, amendment: Amendment, ruleset: Ruleset): { state: AppliedState | null; used: string[] } {
+function replaySiblings(
+  file: string,
+  amendment: Amendment,
+  ruleset: Ruleset,
+): { state: AppliedState | null; used: string[] } {
   const dir = dirname(file);
   const self = resolve(file);
   const earlier: Array<{ name: string; a: Amendment }> = [];
-  for (const name of readdirSync(dir).filter((n) => /\.(json|ya?ml)$/.test(n)).sort()) {
+  for (const name of readdirSync(dir)
+    .filter((n) => /\.(json|ya?ml)$/.test(n))
+    .sort()) {
     const path = join(dir, name);
     if (resolve(path) === self) continue;
     let a: Amendment;
@@ -85,7 +98,12 @@ export const planCommand: Command = async (argv, io) => {
   try {
     parsed = parseArgs({
       args: argv,
-      options: { applied: { type: 'string' }, rules: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      options: {
+        applied: { type: 'string' },
+        rules: { type: 'string' },
+        json: { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
       allowPositionals: true,
       strict: true,
     });
@@ -94,7 +112,9 @@ export const planCommand: Command = async (argv, io) => {
   }
   const { values, positionals } = parsed;
   if (values.help) {
-    io.out(`usage: ${USAGE}\n\nThe dry run: the plan an amendment gets, with no side effects and no Temporal.\n  --applied STATE_FILE  the applied state (AppliedState JSON, or a contract); default: replay the\n                        amendments of the same contract next to FILE with a lower sequence\n  --rules RULES         the ruleset (default $AMENDCTL_RULES, else examples/reference/rules.yaml)\n  --json                print the Plan as JSON\nExit: 0 valid, 1 invalid (violations), 2 input error.`);
+    io.out(
+      `usage: ${USAGE}\n\nThe dry run: the plan an amendment gets, with no side effects and no Temporal.\n  --applied STATE_FILE  the applied state (AppliedState JSON, or a contract); default: replay the\n                        amendments of the same contract next to FILE with a lower sequence\n  --rules RULES         the ruleset (default $AMENDCTL_RULES, else examples/reference/rules.yaml)\n  --json                print the Plan as JSON\nExit: 0 valid, 1 invalid (violations), 2 input error.`,
+    );
     return 0;
   }
   if (positionals.length !== 1) throw new UsageError(`expected one amendment FILE\nusage: ${USAGE}`);
@@ -111,11 +131,17 @@ export const planCommand: Command = async (argv, io) => {
   } else if (amendment.sequence > 1 || amendment.reverses) {
     const r = replaySiblings(file, amendment, ruleset);
     applied = r.state;
-    note = r.used.length > 0 ? `applied state replayed from ${r.used.join(', ')} in ${dirname(file)} (pass --applied to use a state file)` : 'no applied state (none given, none to replay)';
+    note =
+      r.used.length > 0
+        ? `applied state replayed from ${r.used.join(', ')} in ${dirname(file)} (pass --applied to use a state file)`
+        : 'no applied state (none given, none to replay)';
   } else note = 'baseline: nothing applied yet';
 
   // As the worker plans: the mass-change guard of the approvals file (AMENDCTL_APPROVALS), else its default.
-  const plan = guarded(planAmendment(amendment, applied, ruleset), loadGovernancePolicy(process.env.AMENDCTL_APPROVALS).guard);
+  const plan = guarded(
+    planAmendment(amendment, applied, ruleset),
+    loadGovernancePolicy(process.env.AMENDCTL_APPROVALS).guard,
+  );
   if (values.json) io.out(JSON.stringify(plan, null, 2));
   else io.out(planText(plan, { rules, note, file: basename(file) }));
   return plan.violations.length > 0 ? 1 : 0;
@@ -135,12 +161,19 @@ export function planText(plan: Plan, ctx: { rules: string; note: string; file: s
   out.push(plan.changes.length === 0 ? 'changes: none' : `changes (${plan.changes.length}):`);
   for (const c of plan.changes) {
     const mark = c.kind === 'added' ? '+' : c.kind === 'removed' ? '-' : '~';
-    const detail = c.kind === 'modified' ? `${value(c.before)} -> ${value(c.after)}` : value(c.kind === 'added' ? c.after : c.before);
-    out.push(`  ${mark} ${c.path}: ${detail}${c.source ? `   [clause ${c.source.ref}: "${c.source.span.split('\n')[0]}"]` : ''}`);
+    const detail =
+      c.kind === 'modified'
+        ? `${value(c.before)} -> ${value(c.after)}`
+        : value(c.kind === 'added' ? c.after : c.before);
+    out.push(
+      `  ${mark} ${c.path}: ${detail}${c.source ? `   [clause ${c.source.ref}: "${c.source.span.split('\n')[0]}"]` : ''}`,
+    );
   }
   out.push('');
   if (plan.violations.length > 0) {
-    out.push(`INVALID: the amendment is refused and nothing changes (${plan.violations.length} violation${plan.violations.length > 1 ? 's' : ''}):`);
+    out.push(
+      `INVALID: the amendment is refused and nothing changes (${plan.violations.length} violation${plan.violations.length > 1 ? 's' : ''}):`,
+    );
     for (const v of plan.violations) out.push(`  - ${v.message}   [${v.ruleId}]`);
     return out.join('\n');
   }
@@ -151,7 +184,9 @@ export function planText(plan: Plan, ctx: { rules: string; note: string; file: s
     plan.operations.forEach((o, i) => {
       if (o.target !== t) return;
       const text = o.description.startsWith(`${t}: `) ? o.description.slice(t.length + 2) : o.description;
-      out.push(`    ${String(i + 1).padStart(3)}. ${text}${o.risk === 'high' ? '   (risk: high)' : ''}   [${o.ruleIds.join(', ')}]`);
+      out.push(
+        `    ${String(i + 1).padStart(3)}. ${text}${o.risk === 'high' ? '   (risk: high)' : ''}   [${o.ruleIds.join(', ')}]`,
+      );
     });
   }
   out.push('');
@@ -159,7 +194,12 @@ export function planText(plan: Plan, ctx: { rules: string; note: string; file: s
   else {
     out.push('approval: REQUIRED before anything changes');
     for (const r of plan.approval.reasons) {
-      const why = [r.changes?.length ? `changes ${r.changes.join(', ')}` : '', r.refs?.length ? `clauses ${r.refs.join(', ')}` : ''].filter(Boolean).join('; ');
+      const why = [
+        r.changes?.length ? `changes ${r.changes.join(', ')}` : '',
+        r.refs?.length ? `clauses ${r.refs.join(', ')}` : '',
+      ]
+        .filter(Boolean)
+        .join('; ');
       out.push(`  - ${r.message}   [rule ${r.ruleId}${why ? `; ${why}` : ''}]`);
     }
   }

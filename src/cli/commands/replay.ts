@@ -15,7 +15,12 @@ import { help } from './amendments';
 const USAGE = 'amendctl replay HISTORY.json [HISTORY.json ...]';
 export const replayCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(argv, {}, USAGE);
-  if (values.help) return help(io, USAGE, 'Replays captured workflow histories against this build of the workflow code and names any that diverge.');
+  if (values.help)
+    return help(
+      io,
+      USAGE,
+      'Replays captured workflow histories against this build of the workflow code and names any that diverge.',
+    );
   if (positionals.length === 0) throw new UsageError(`expected at least one history file\nusage: ${USAGE}`);
   try {
     Runtime.install({ logger: new DefaultLogger('ERROR') });
@@ -33,7 +38,11 @@ export const replayCommand: Command = async (argv, io) => {
       continue;
     }
     try {
-      await Worker.runReplayHistory({ ...workflowSource(), replayName: basename(file) }, history, `replay-${basename(file)}`);
+      await Worker.runReplayHistory(
+        { ...workflowSource(), replayName: basename(file) },
+        history,
+        `replay-${basename(file)}`,
+      );
       io.out(`✓ ${file}`);
     } catch (err) {
       failed++;

@@ -16,20 +16,29 @@ const USAGE = 'amendctl rules validate RULES | amendctl rules test RULES CASES [
 export const rulesCommand: Command = async (argv, io) => {
   let parsed;
   try {
-    parsed = parseArgs({ args: argv, options: { help: { type: 'boolean', short: 'h' }, verbose: { type: 'boolean', short: 'v' } }, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: argv,
+      options: { help: { type: 'boolean', short: 'h' }, verbose: { type: 'boolean', short: 'v' } },
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (err) {
     throw new UsageError(`${(err as Error).message}\nusage: ${USAGE}`);
   }
   const { values, positionals } = parsed;
   const [sub, ...args] = positionals;
   if (values.help || sub === 'help') {
-    io.out(`usage: ${USAGE}\n\n  validate RULES       check a ruleset: schema, CEL expressions, templates, targets\n  test RULES CASES     run table cases (amendment + applied state + expected plan)\nExit: 0 ok, 1 a case failed, 2 input error.`);
+    io.out(
+      `usage: ${USAGE}\n\n  validate RULES       check a ruleset: schema, CEL expressions, templates, targets\n  test RULES CASES     run table cases (amendment + applied state + expected plan)\nExit: 0 ok, 1 a case failed, 2 input error.`,
+    );
     return 0;
   }
   if (sub === 'validate') {
     if (args.length !== 1) throw new UsageError(`expected one RULES file\nusage: ${USAGE}`);
     const rs = readRuleset(args[0]!);
-    io.out(`${args[0]}: ok — ${rs.rules.length} rules, ${rs.validations.length} validations, targets ${rs.targets.join(', ')}; sha256 ${rs.hash}`);
+    io.out(
+      `${args[0]}: ok — ${rs.rules.length} rules, ${rs.validations.length} validations, targets ${rs.targets.join(', ')}; sha256 ${rs.hash}`,
+    );
     return 0;
   }
   if (sub === 'test') {
@@ -49,7 +58,9 @@ export const rulesCommand: Command = async (argv, io) => {
       for (const f of r.failures) io.out(`        ${f}`);
       if (values.verbose) for (const o of r.plan.operations) io.out(`        · ${o.id}`);
     }
-    io.out(`\n${results.length - failed} passed, ${failed} failed (${results.length} cases; rules sha256 ${rs.hash.slice(0, 12)})`);
+    io.out(
+      `\n${results.length - failed} passed, ${failed} failed (${results.length} cases; rules sha256 ${rs.hash.slice(0, 12)})`,
+    );
     return failed > 0 ? 1 : 0;
   }
   throw new UsageError(`${sub ? `unknown subcommand '${sub}'` : 'expected a subcommand'}\nusage: ${USAGE}`);

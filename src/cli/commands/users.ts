@@ -11,7 +11,8 @@ import { parse } from '../common';
 import { type Command, UsageError } from '../io';
 import { help } from './amendments';
 
-const USAGE = 'amendctl users add ID --file FILE [--name TEXT] (the password on standard input, or asked at the terminal) | amendctl users key';
+const USAGE =
+  'amendctl users add ID --file FILE [--name TEXT] (the password on standard input, or asked at the terminal) | amendctl users key';
 const WHAT = [
   'add: adds a local user of the approvals inbox (amendctl serve --users FILE), or sets a new password for one. The file keeps only bcrypt hashes; it is created (mode 0600) when missing.',
   'The password is the first line of standard input (printf %s "$PASSWORD" | amendctl users add dana --file users.yaml), or asked twice at a terminal; never an argument.',
@@ -31,12 +32,15 @@ export function usersCommandWith(readSecret: ReadSecret, interactive: () => bool
       return 0;
     }
     if (verb !== 'add' || !id || rest.length > 0) throw new UsageError(`usage: ${USAGE}`);
-    if (!BusinessIdSchema.safeParse(id).success) throw new UsageError(`ID: an id of letters, digits, ".", "_", ":" and "-" (the approver id), got "${id}"`);
-    if (!values.file) throw new UsageError(`add needs --file FILE (the users file amendctl serve --users reads)\nusage: ${USAGE}`);
+    if (!BusinessIdSchema.safeParse(id).success)
+      throw new UsageError(`ID: an id of letters, digits, ".", "_", ":" and "-" (the approver id), got "${id}"`);
+    if (!values.file)
+      throw new UsageError(`add needs --file FILE (the users file amendctl serve --users reads)\nusage: ${USAGE}`);
     const password = await readSecret(`password for ${id}: `);
     const why = passwordProblem(password.normalize('NFC'));
     if (why) throw new UsageError(`the password is not accepted: ${why}`);
-    if (interactive() && (await readSecret('again: ')) !== password) throw new UsageError('the two passwords differ; nothing was changed');
+    if (interactive() && (await readSecret('again: ')) !== password)
+      throw new UsageError('the two passwords differ; nothing was changed');
     const { replaced } = await addUser(values.file, { id, password, ...(values.name ? { name: values.name } : {}) });
     io.err(`${replaced ? 'new password for' : 'added'} ${id} in ${values.file}`);
     return 0;

@@ -32,7 +32,13 @@ const PLACEHOLDER = /\{([A-Za-z_][\w.-]*)\}/g;
 function lookup(ctx: Record<string, JsonValue>, name: string): JsonValue | undefined {
   let cur: JsonValue | undefined = ctx;
   for (const part of name.split('.')) {
-    if (cur === null || typeof cur !== 'object' || Array.isArray(cur) || !Object.prototype.hasOwnProperty.call(cur, part)) return undefined;
+    if (
+      cur === null ||
+      typeof cur !== 'object' ||
+      Array.isArray(cur) ||
+      !Object.prototype.hasOwnProperty.call(cur, part)
+    )
+      return undefined;
     cur = (cur as Record<string, JsonValue>)[part];
   }
   return cur;
@@ -48,11 +54,15 @@ function scalarText(v: JsonValue, name: string): string {
 export function expandPath(template: string, ctx: Record<string, JsonValue>): string {
   return template.replace(PLACEHOLDER, (_m, name: string) => {
     const v = lookup(ctx, name);
-    if (v === undefined || v === null) throw new PermanentTargetError('InvalidParams', `the request path needs {${name}}, which has no value`);
+    if (v === undefined || v === null)
+      throw new PermanentTargetError('InvalidParams', `the request path needs {${name}}, which has no value`);
     const text = scalarText(v, name);
-    if (text === '') throw new PermanentTargetError('InvalidIdentifier', `{${name}} is empty and cannot be a path segment`);
-    if (text === '.' || text === '..') throw new PermanentTargetError('InvalidIdentifier', `{${name}} "${text}" would be a dot-segment of the path`);
-    if (/[\uD800-\uDFFF]/.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, ''))) throw new PermanentTargetError('InvalidIdentifier', `{${name}} is not well-formed Unicode`);
+    if (text === '')
+      throw new PermanentTargetError('InvalidIdentifier', `{${name}} is empty and cannot be a path segment`);
+    if (text === '.' || text === '..')
+      throw new PermanentTargetError('InvalidIdentifier', `{${name}} "${text}" would be a dot-segment of the path`);
+    if (/[\uD800-\uDFFF]/.test(text.replace(/[\uD800-\uDBFF][\uDC00-\uDFFF]/g, '')))
+      throw new PermanentTargetError('InvalidIdentifier', `{${name}} is not well-formed Unicode`);
     return encodeURIComponent(text);
   });
 }
@@ -95,7 +105,13 @@ export function expandBody(template: JsonValue, ctx: Record<string, JsonValue>):
 }
 
 /** The signed string: timestamp, nonce, method, path with query, body; one per line. */
-export function signingInput(timestamp: string, nonce: string, method: string, pathAndQuery: string, body: string): string {
+export function signingInput(
+  timestamp: string,
+  nonce: string,
+  method: string,
+  pathAndQuery: string,
+  body: string,
+): string {
   return `${timestamp}\n${nonce}\n${method.toUpperCase()}\n${pathAndQuery}\n${body}`;
 }
 
@@ -129,7 +145,12 @@ export class HttpClient {
   }
 
   /** One signed request, its path and body expanded from templates; network failures are transient (http-util), statuses are left to the caller. */
-  async send(method: HttpMethod, pathTemplate: string, bodyTemplate: JsonValue | undefined, ctx: Record<string, JsonValue>): Promise<HttpResponse> {
+  async send(
+    method: HttpMethod,
+    pathTemplate: string,
+    bodyTemplate: JsonValue | undefined,
+    ctx: Record<string, JsonValue>,
+  ): Promise<HttpResponse> {
     const path = expandPath(pathTemplate, ctx);
     const url = `${this.base.origin}${this.base.pathname === '/' ? '' : this.base.pathname}${path}`;
     const body = bodyTemplate === undefined ? '' : JSON.stringify(expandBody(bodyTemplate, ctx));

@@ -10,7 +10,14 @@
  * implementation of the API (moto in tests). The SDK's own retries are off by default: failures
  * are classified here and retried by the activity.
  */
-import { IAMClient, ListAccessKeysCommand, ListAttachedUserPoliciesCommand, ListGroupsForUserCommand, ListPoliciesCommand, ListUserPoliciesCommand } from '@aws-sdk/client-iam';
+import {
+  IAMClient,
+  ListAccessKeysCommand,
+  ListAttachedUserPoliciesCommand,
+  ListGroupsForUserCommand,
+  ListPoliciesCommand,
+  ListUserPoliciesCommand,
+} from '@aws-sdk/client-iam';
 import { type RateLimitConfig, type RateLimiter, targetRateLimiter } from '../rate-limit';
 import { type PermanentFailureType, PermanentTargetError, TransientTargetError } from '../types';
 
@@ -59,7 +66,17 @@ const PERMANENT_TYPES: Record<string, PermanentFailureType> = {
   UnmodifiableEntity: 'TargetForbidden',
   UnmodifiableEntityException: 'TargetForbidden',
 };
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ECONNABORTED']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+]);
 
 interface AwsError {
   name?: string;
@@ -82,15 +99,20 @@ export function classifyIamError(err: unknown, what: string): Error {
   const name = errorName(err);
   const status = e.$metadata?.httpStatusCode;
   const msg = `${what}: ${name || 'error'}${status ? ` (HTTP ${status})` : ''}: ${e.message ?? String(err)}`;
-  if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(e.name ?? '')) return new TransientTargetError(msg, undefined, err);
+  if (TRANSIENT_NAMES.has(name) || TRANSIENT_NAMES.has(e.name ?? ''))
+    return new TransientTargetError(msg, undefined, err);
   if (PERMANENT_TYPES[name]) return new PermanentTargetError(PERMANENT_TYPES[name], msg, err);
   if (status !== undefined && (status === 429 || status >= 500)) return new TransientTargetError(msg, undefined, err);
   // A connection cut mid-answer: the SDK could not read the (partial) response.
-  if (/\baborted\b|Deserialization error|premature close/i.test(`${e.name} ${e.message}`)) return new TransientTargetError(msg, undefined, err);
+  if (/\baborted\b|Deserialization error|premature close/i.test(`${e.name} ${e.message}`))
+    return new TransientTargetError(msg, undefined, err);
   if (status === 403) return new PermanentTargetError('TargetForbidden', msg, err);
   if (status !== undefined && status >= 400) return new PermanentTargetError('TargetRejected', msg, err);
   // No HTTP answer at all: the network, a dropped keep-alive socket, a timeout.
-  if ((e.code && NETWORK_CODES.has(e.code)) || /socket|ECONN|timeout|timed out|network|EPIPE/i.test(`${e.name} ${e.message}`)) {
+  if (
+    (e.code && NETWORK_CODES.has(e.code)) ||
+    /socket|ECONN|timeout|timed out|network|EPIPE/i.test(`${e.name} ${e.message}`)
+  ) {
     return new TransientTargetError(msg, undefined, err);
   }
   return new PermanentTargetError('TargetRejected', msg, err);
@@ -150,7 +172,8 @@ export class IamClient {
       return (await this.iam().send(command as never)) as T;
     } catch (err) {
       const classified = classifyIamError(err, `target ${this.target}: ${what}`);
-      if (classified instanceof TransientTargetError && /Throttl|RequestLimit|TooManyRequests/.test(errorName(err))) this.limiter?.pause(1000);
+      if (classified instanceof TransientTargetError && /Throttl|RequestLimit|TooManyRequests/.test(errorName(err)))
+        this.limiter?.pause(1000);
       throw classified;
     }
   }
@@ -161,7 +184,11 @@ export class IamClient {
   }
 
   /** Every item of a Marker-paginated IAM list, one rate-limited request per page. */
-  async listAll<P, T>(what: string, command: (marker: string | undefined) => { readonly input: object }, items: (page: P) => T[]): Promise<T[]> {
+  async listAll<P, T>(
+    what: string,
+    command: (marker: string | undefined) => { readonly input: object },
+    items: (page: P) => T[],
+  ): Promise<T[]> {
     const out: T[] = [];
     let marker: string | undefined;
     do {
@@ -176,7 +203,8 @@ export class IamClient {
     return this.listAll(
       `list groups of ${user}`,
       (Marker) => new ListGroupsForUserCommand({ UserName: user, Marker }),
-      (p: { Groups?: Array<{ GroupName?: string }> }) => (p.Groups ?? []).flatMap((g) => (g.GroupName ? [g.GroupName] : [])),
+      (p: { Groups?: Array<{ GroupName?: string }> }) =>
+        (p.Groups ?? []).flatMap((g) => (g.GroupName ? [g.GroupName] : [])),
     );
   }
 
@@ -184,22 +212,30 @@ export class IamClient {
     return this.listAll(
       `list policies of ${user}`,
       (Marker) => new ListAttachedUserPoliciesCommand({ UserName: user, Marker }),
-      (p: { AttachedPolicies?: Array<{ PolicyArn?: string }> }) => (p.AttachedPolicies ?? []).flatMap((a) => (a.PolicyArn ? [a.PolicyArn] : [])),
+      (p: { AttachedPolicies?: Array<{ PolicyArn?: string }> }) =>
+        (p.AttachedPolicies ?? []).flatMap((a) => (a.PolicyArn ? [a.PolicyArn] : [])),
     );
   }
 
   /** The names of a user's inline policies. */
   inlinePolicies(user: string): Promise<string[]> {
-    return this.listAll(`list inline policies of ${user}`, (Marker) => new ListUserPoliciesCommand({ UserName: user, Marker }), (p: { PolicyNames?: string[] }) => p.PolicyNames ?? []);
+    return this.listAll(
+      `list inline policies of ${user}`,
+      (Marker) => new ListUserPoliciesCommand({ UserName: user, Marker }),
+      (p: { PolicyNames?: string[] }) => p.PolicyNames ?? [],
+    );
   }
 
   async accessKeys(user: string): Promise<Record<string, 'Active' | 'Inactive'>> {
-    const page = await this.send<{ AccessKeyMetadata?: Array<{ AccessKeyId?: string; Status?: string }> }>(`list access keys of ${user}`, new ListAccessKeysCommand({ UserName: user }));
+    const page = await this.send<{ AccessKeyMetadata?: Array<{ AccessKeyId?: string; Status?: string }> }>(
+      `list access keys of ${user}`,
+      new ListAccessKeysCommand({ UserName: user }),
+    );
     const keys: Record<string, 'Active' | 'Inactive'> = {};
-    for (const k of page.AccessKeyMetadata ?? []) if (k.AccessKeyId) keys[k.AccessKeyId] = k.Status === 'Active' ? 'Active' : 'Inactive';
+    for (const k of page.AccessKeyMetadata ?? [])
+      if (k.AccessKeyId) keys[k.AccessKeyId] = k.Status === 'Active' ? 'Active' : 'Inactive';
     return keys;
   }
-
 
   /** The managed policies of a scope (Local: the account's own, AWS: AWS managed). */
   policies(scope: 'Local' | 'AWS'): Promise<Array<{ PolicyName?: string; Arn?: string }>> {

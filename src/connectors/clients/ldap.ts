@@ -29,7 +29,16 @@ const PERMANENT_TYPES: Record<number, PermanentFailureType> = {
   64: 'InvalidIdentifier', // namingViolation
   68: 'TargetConflict', // entryAlreadyExists (when not expected)
 };
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN']);
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
 
 /** Map an ldapts or socket error to Transient/Permanent. */
 export function classifyLdapError(err: unknown, what: string): Error {
@@ -41,7 +50,10 @@ export function classifyLdapError(err: unknown, what: string): Error {
   }
   const e = err as { code?: unknown; message?: unknown };
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  if ((typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) || /timeout|timed out|socket|connection/i.test(message)) {
+  if (
+    (typeof e?.code === 'string' && NETWORK_CODES.has(e.code)) ||
+    /timeout|timed out|socket|connection/i.test(message)
+  ) {
     return new TransientTargetError(`${what}: ${message}`, undefined, err);
   }
   if (err instanceof RangeError) return new PermanentTargetError('InvalidIdentifier', `${what}: ${message}`, err);
@@ -114,7 +126,11 @@ export class LdapClient {
     this.client = undefined;
     if (old) await old.unbind().catch(() => undefined);
     const password = this.config.password();
-    const client = new Client({ url: this.config.url, timeout: this.config.timeoutMs, connectTimeout: this.config.timeoutMs });
+    const client = new Client({
+      url: this.config.url,
+      timeout: this.config.timeoutMs,
+      connectTimeout: this.config.timeoutMs,
+    });
     try {
       await client.bind(this.config.bindDn, password);
     } catch (err) {
@@ -155,7 +171,9 @@ export class LdapClient {
   /** The entry at `dn` with `attributes`, or null when there is none (noSuchObject). */
   async readEntry(dn: string, attributes: string[]): Promise<Entry | null> {
     try {
-      const res = await this.request(`read ${dn}`, (c) => c.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes }));
+      const res = await this.request(`read ${dn}`, (c) =>
+        c.search(dn, { scope: 'base', filter: '(objectClass=*)', attributes }),
+      );
       return res.searchEntries[0] ?? null;
     } catch (err) {
       if (resultCode(err) === 32) return null;

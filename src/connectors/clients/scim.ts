@@ -33,7 +33,10 @@ export const scimConfigSchema = z
     auth: z
       .object({
         /** The name of an environment variable of the worker that holds the bearer token. */
-        bearerTokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name').optional(),
+        bearerTokenEnv: z
+          .string()
+          .regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name')
+          .optional(),
         /** A file (a mounted secret) that holds the bearer token. */
         bearerTokenFile: z.string().min(1).optional(),
       })
@@ -137,13 +140,27 @@ export class ScimClient {
 
   // ---------------------------------------------------------------- transport
 
-  async send(method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE', path: string, opts: { query?: Record<string, string>; body?: unknown; ifMatch?: string } = {}): Promise<HttpResponse> {
+  async send(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    opts: { query?: Record<string, string>; body?: unknown; ifMatch?: string } = {},
+  ): Promise<HttpResponse> {
     const qs = opts.query ? `?${new URLSearchParams(opts.query).toString()}` : '';
     const headers: Record<string, string> = { accept: 'application/scim+json, application/json' };
     const token = this.credentials.token?.();
     if (token) headers.authorization = `Bearer ${token}`;
     if (opts.ifMatch) headers['if-match'] = opts.ifMatch;
-    return httpRequest({ method, url: `${this.base}${path}${qs}`, headers, body: opts.body, contentType: 'application/scim+json', timeoutMs: this.timeoutMs, limiter: this.limiter, gate: this.gate, target: this.target });
+    return httpRequest({
+      method,
+      url: `${this.base}${path}${qs}`,
+      headers,
+      body: opts.body,
+      contentType: 'application/scim+json',
+      timeoutMs: this.timeoutMs,
+      limiter: this.limiter,
+      gate: this.gate,
+      target: this.target,
+    });
   }
 
   /** Throw the classified error for an answer the caller does not handle. */
@@ -158,8 +175,17 @@ export class ScimClient {
       const res = await this.send('GET', '/ServiceProviderConfig');
       if (res.status === 404) return { patch: false, etag: false, filter: true };
       if (res.status >= 300) this.fail(res, 'reading /ServiceProviderConfig');
-      const b = (res.body ?? {}) as { patch?: { supported?: boolean }; etag?: { supported?: boolean }; filter?: { supported?: boolean; maxResults?: number } };
-      return { patch: b.patch?.supported === true, etag: b.etag?.supported === true, filter: b.filter?.supported !== false, maxResults: b.filter?.maxResults };
+      const b = (res.body ?? {}) as {
+        patch?: { supported?: boolean };
+        etag?: { supported?: boolean };
+        filter?: { supported?: boolean; maxResults?: number };
+      };
+      return {
+        patch: b.patch?.supported === true,
+        etag: b.etag?.supported === true,
+        filter: b.filter?.supported !== false,
+        maxResults: b.filter?.maxResults,
+      };
     })();
     // A failed read (an outage) must not stick: the next call asks again.
     this.features.catch(() => (this.features = undefined)).catch(() => undefined);
@@ -169,7 +195,12 @@ export class ScimClient {
   // ---------------------------------------------------------------- paging
 
   /** Every resource of an endpoint that passes `keep`, paged with startIndex/count; filtered server-side when the provider can. */
-  async search<T extends Resource>(endpoint: '/Users' | '/Groups', filter: string, keep: (r: T) => boolean, extra: Record<string, string> = {}): Promise<T[]> {
+  async search<T extends Resource>(
+    endpoint: '/Users' | '/Groups',
+    filter: string,
+    keep: (r: T) => boolean,
+    extra: Record<string, string> = {},
+  ): Promise<T[]> {
     const f = await this.getFeatures();
     return this.pages<T>(endpoint, this.pageSize, f.filter ? { filter, ...extra } : extra, 10_000, keep, 'searching');
   }
@@ -179,13 +210,22 @@ export class ScimClient {
     return this.pages<T>(endpoint, Math.max(this.pageSize, LIST_PAGE), {}, 100_000, () => true, 'listing');
   }
 
-  private async pages<T extends Resource>(endpoint: '/Users' | '/Groups', want: number, query: Record<string, string>, maxPages: number, keep: (r: T) => boolean, verb: string): Promise<T[]> {
+  private async pages<T extends Resource>(
+    endpoint: '/Users' | '/Groups',
+    want: number,
+    query: Record<string, string>,
+    maxPages: number,
+    keep: (r: T) => boolean,
+    verb: string,
+  ): Promise<T[]> {
     const f = await this.getFeatures();
     const count = f.maxResults && f.maxResults > 0 ? Math.min(want, f.maxResults) : want;
     const out: T[] = [];
     let start = 1;
     for (let page = 0; page < maxPages; page++) {
-      const res = await this.send('GET', endpoint, { query: { startIndex: String(start), count: String(count), ...query } });
+      const res = await this.send('GET', endpoint, {
+        query: { startIndex: String(start), count: String(count), ...query },
+      });
       if (res.status !== 200) this.fail(res, `${verb} ${endpoint}`);
       const body = res.body as { totalResults?: number; Resources?: T[] };
       const items = Array.isArray(body?.Resources) ? body.Resources : [];
@@ -193,7 +233,11 @@ export class ScimClient {
       start += items.length;
       const total = typeof body?.totalResults === 'number' ? body.totalResults : 0;
       if (start > total) return out;
-      if (items.length === 0) throw new PermanentTargetError('TargetUnsupported', `${this.target}: ${endpoint} answered an empty page at startIndex ${start} of ${total} results (count ${count}): the provider does not page as RFC 7644 §3.4.2.4 says`);
+      if (items.length === 0)
+        throw new PermanentTargetError(
+          'TargetUnsupported',
+          `${this.target}: ${endpoint} answered an empty page at startIndex ${start} of ${total} results (count ${count}): the provider does not page as RFC 7644 §3.4.2.4 says`,
+        );
     }
     throw new TransientTargetError(`${this.target}: ${endpoint} paging did not end`);
   }
@@ -203,8 +247,16 @@ export class ScimClient {
   /** The one user whose userName is `userName` (case-insensitively, RFC 7643 §4.1.1), or null; two is a conflict. */
   async findUser(userName: string): Promise<ScimUser | null> {
     const lower = userName.toLowerCase();
-    const found = await this.search<ScimUser>('/Users', scimEq('userName', userName), (u) => typeof u.userName === 'string' && u.userName.toLowerCase() === lower);
-    if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} users have userName ${JSON.stringify(userName)} (ids ${found.map((u) => u.id).join(', ')})`);
+    const found = await this.search<ScimUser>(
+      '/Users',
+      scimEq('userName', userName),
+      (u) => typeof u.userName === 'string' && u.userName.toLowerCase() === lower,
+    );
+    if (found.length > 1)
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `${this.target}: ${found.length} users have userName ${JSON.stringify(userName)} (ids ${found.map((u) => u.id).join(', ')})`,
+      );
     return found[0] ?? null;
   }
 
@@ -218,14 +270,31 @@ export class ScimClient {
     if (!(await this.getFeatures()).filter) return undefined;
     const names = new Set(keys.map((k) => k.userName.toLowerCase()));
     const ids = new Set(keys.flatMap((k) => (k.externalId === undefined ? [] : [k.externalId])));
-    const filter = [...keys.map((k) => scimEq('userName', k.userName)), ...[...ids].map((x) => scimEq('externalId', x))].join(' or ');
-    return this.search<ScimUser>('/Users', filter, (u) => (typeof u.userName === 'string' && names.has(u.userName.toLowerCase())) || (typeof u.externalId === 'string' && ids.has(u.externalId)));
+    const filter = [
+      ...keys.map((k) => scimEq('userName', k.userName)),
+      ...[...ids].map((x) => scimEq('externalId', x)),
+    ].join(' or ');
+    return this.search<ScimUser>(
+      '/Users',
+      filter,
+      (u) =>
+        (typeof u.userName === 'string' && names.has(u.userName.toLowerCase())) ||
+        (typeof u.externalId === 'string' && ids.has(u.externalId)),
+    );
   }
 
   /** The one user whose externalId is exactly `externalId`, or null; two is a conflict. */
   async findUserByExternalId(externalId: string): Promise<ScimUser | null> {
-    const found = await this.search<ScimUser>('/Users', scimEq('externalId', externalId), (u) => u.externalId === externalId);
-    if (found.length > 1) throw new PermanentTargetError('TargetConflict', `${this.target}: ${found.length} users have externalId ${JSON.stringify(externalId)}`);
+    const found = await this.search<ScimUser>(
+      '/Users',
+      scimEq('externalId', externalId),
+      (u) => u.externalId === externalId,
+    );
+    if (found.length > 1)
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `${this.target}: ${found.length} users have externalId ${JSON.stringify(externalId)}`,
+      );
     return found[0] ?? null;
   }
 
@@ -246,20 +315,35 @@ export class ScimClient {
   /** The groups whose displayName is exactly `name` (members left out where the provider filters). */
   async groupsNamed(name: string, withMembers: boolean): Promise<ScimGroup[]> {
     const f = await this.getFeatures();
-    return this.search<ScimGroup>('/Groups', scimEq('displayName', name), (g) => g.displayName === name, f.filter && !withMembers ? { excludedAttributes: 'members' } : {});
+    return this.search<ScimGroup>(
+      '/Groups',
+      scimEq('displayName', name),
+      (g) => g.displayName === name,
+      f.filter && !withMembers ? { excludedAttributes: 'members' } : {},
+    );
   }
 
   /** The groups a user is in (by a members filter, or by reading every group where filtering is unsupported). */
   async groupsOf(userId: string): Promise<ScimGroup[]> {
     const f = await this.getFeatures();
     const isIn = (g: ScimGroup) => !Array.isArray(g.members) || g.members.some((m) => m.value === userId);
-    return this.search<ScimGroup>('/Groups', `members[value eq ${scimFilterValue(userId)}]`, f.filter ? isIn : (g) => Array.isArray(g.members) && isIn(g), f.filter ? { attributes: 'displayName' } : {});
+    return this.search<ScimGroup>(
+      '/Groups',
+      `members[value eq ${scimFilterValue(userId)}]`,
+      f.filter ? isIn : (g) => Array.isArray(g.members) && isIn(g),
+      f.filter ? { attributes: 'displayName' } : {},
+    );
   }
 
   async isMember(groupId: string, userId: string): Promise<boolean> {
     const f = await this.getFeatures();
     if (f.filter) {
-      const hits = await this.search<ScimGroup>('/Groups', `id eq ${scimFilterValue(groupId)} and members[value eq ${scimFilterValue(userId)}]`, (g) => g.id === groupId, { attributes: 'id' });
+      const hits = await this.search<ScimGroup>(
+        '/Groups',
+        `id eq ${scimFilterValue(groupId)} and members[value eq ${scimFilterValue(userId)}]`,
+        (g) => g.id === groupId,
+        { attributes: 'id' },
+      );
       return hits.length > 0;
     }
     const g = await this.getGroup(groupId);
@@ -269,7 +353,10 @@ export class ScimClient {
   // ---------------------------------------------------------------- writes
 
   /** POST a resource; the created one, or the answer when it was not created (409 and the like are the caller's). */
-  async create<T extends Resource>(endpoint: '/Users' | '/Groups', body: JsonObject): Promise<{ created: T } | { refused: HttpResponse }> {
+  async create<T extends Resource>(
+    endpoint: '/Users' | '/Groups',
+    body: JsonObject,
+  ): Promise<{ created: T } | { refused: HttpResponse }> {
     const res = await this.send('POST', endpoint, { body });
     return res.status === 201 || res.status === 200 ? { created: res.body as T } : { refused: res };
   }
@@ -277,7 +364,9 @@ export class ScimClient {
   /** DELETE a resource (If-Match when given and the provider has ETags); false when it was already gone. */
   async delete(endpoint: '/Users' | '/Groups', id: string, what: string, version?: string): Promise<boolean> {
     const f = await this.getFeatures();
-    const res = await this.send('DELETE', `${endpoint}/${encodeURIComponent(id)}`, { ifMatch: f.etag ? version : undefined });
+    const res = await this.send('DELETE', `${endpoint}/${encodeURIComponent(id)}`, {
+      ifMatch: f.etag ? version : undefined,
+    });
     if (res.status === 404) return false;
     if (res.status === 412) throw new StaleError();
     if (res.status !== 204 && res.status !== 200) this.fail(res, what);
@@ -289,7 +378,14 @@ export class ScimClient {
    * `If-Match` with the version we read when the provider supports ETags (always for PUT;
    * for PATCH when `conditional`); a 412 throws StaleError so the operation re-reads.
    */
-  async update(endpoint: '/Users' | '/Groups', current: Resource, ops: PatchOp[], mutate: (r: Resource) => void, conditional: boolean, what: string): Promise<void> {
+  async update(
+    endpoint: '/Users' | '/Groups',
+    current: Resource,
+    ops: PatchOp[],
+    mutate: (r: Resource) => void,
+    conditional: boolean,
+    what: string,
+  ): Promise<void> {
     const f = await this.getFeatures();
     const path = `${endpoint}/${encodeURIComponent(current.id)}`;
     let res: HttpResponse;
@@ -299,20 +395,40 @@ export class ScimClient {
     } else {
       // PUT needs the whole, current resource: re-read it unless we already hold a full one.
       const full = endpoint === '/Users' ? await this.getUser(current.id) : await this.getGroup(current.id);
-      if (!full) throw new PermanentTargetError('TargetNotFound', `${this.target}: ${what}: ${endpoint.slice(1, -1).toLowerCase()} ${current.id} disappeared`);
-      if (conditional && f.etag && current.meta?.version && full.meta?.version && current.meta.version !== full.meta.version) throw new StaleError();
+      if (!full)
+        throw new PermanentTargetError(
+          'TargetNotFound',
+          `${this.target}: ${what}: ${endpoint.slice(1, -1).toLowerCase()} ${current.id} disappeared`,
+        );
+      if (
+        conditional &&
+        f.etag &&
+        current.meta?.version &&
+        full.meta?.version &&
+        current.meta.version !== full.meta.version
+      )
+        throw new StaleError();
       const next = structuredClone(full) as Record<string, unknown>;
       delete next.meta;
       mutate(next as Resource);
       res = await this.send('PUT', path, { body: next, ifMatch: f.etag ? full.meta?.version : undefined });
     }
     if (res.status === 412) throw new StaleError();
-    if (res.status === 409) throw new PermanentTargetError('TargetConflict', `${this.target}: ${what}: refused as a conflict (${describe(res.body)})`);
+    if (res.status === 409)
+      throw new PermanentTargetError(
+        'TargetConflict',
+        `${this.target}: ${what}: refused as a conflict (${describe(res.body)})`,
+      );
     if (res.status !== 200 && res.status !== 204) this.fail(res, what);
   }
 
   /** Write top-level user attributes (null removes) and `active`, as one path-less `replace` (and a `remove` per removed one); false when nothing differs. */
-  async writeUser(user: ScimUser, target: Record<string, JsonValue>, active: boolean | undefined, what: string): Promise<boolean> {
+  async writeUser(
+    user: ScimUser,
+    target: Record<string, JsonValue>,
+    active: boolean | undefined,
+    what: string,
+  ): Promise<boolean> {
     const set: JsonObject = {};
     const removed: string[] = [];
     for (const [k, v] of Object.entries(target)) {
@@ -343,7 +459,9 @@ export class ScimClient {
   /** Members added to (or removed from) a group as a PATCH delta, never a full member list (only the PUT fallback sends one). */
   changeMembers(group: ScimGroup, ids: string[], add: boolean, what: string): Promise<void> {
     const change = new Set(ids);
-    const ops: PatchOp[] = add ? [{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }] : ids.map((id) => ({ op: 'remove', path: `members[value eq ${scimFilterValue(id)}]` }));
+    const ops: PatchOp[] = add
+      ? [{ op: 'add', path: 'members', value: ids.map((value) => ({ value })) }]
+      : ids.map((id) => ({ op: 'remove', path: `members[value eq ${scimFilterValue(id)}]` }));
     return this.update(
       '/Groups',
       group,
@@ -360,7 +478,9 @@ export class ScimClient {
 
   /** A role value added to (or removed from) a user's `roles`. */
   changeRole(user: ScimUser, role: string, grant: boolean, what: string): Promise<void> {
-    const ops: PatchOp[] = grant ? [{ op: 'add', path: 'roles', value: [{ value: role }] }] : [{ op: 'remove', path: `roles[value eq ${scimFilterValue(role)}]` }];
+    const ops: PatchOp[] = grant
+      ? [{ op: 'add', path: 'roles', value: [{ value: role }] }]
+      : [{ op: 'remove', path: `roles[value eq ${scimFilterValue(role)}]` }];
     return this.update(
       '/Users',
       user,
@@ -384,7 +504,10 @@ export class ScimClient {
         return await fn();
       } catch (err) {
         if (!(err instanceof StaleError)) throw err;
-        if (i >= 3) throw new TransientTargetError(`${this.target}: ${what}: the resource kept changing under us (412 Precondition Failed)`);
+        if (i >= 3)
+          throw new TransientTargetError(
+            `${this.target}: ${what}: the resource kept changing under us (412 Precondition Failed)`,
+          );
       }
     }
   }

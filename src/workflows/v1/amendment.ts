@@ -104,7 +104,9 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
 
   // Signals before a plan exists are recorded here and shown once the approval view exists.
   const early: Array<{ by: string; at: string; why: string }> = [];
-  const lateDecisions = { ignore: (d: { by: string; at: string }, why: string) => early.push({ by: d.by, at: d.at, why }) };
+  const lateDecisions = {
+    ignore: (d: { by: string; at: string }, why: string) => early.push({ by: d.by, at: d.at, why }),
+  };
   let cancelled: { by: string; at: string; reason: string } | undefined;
   let superseded: { by: string; reason: string } | undefined;
   let waiting: Extract<ContractNotice, { kind: 'waiting' }> | undefined;
@@ -127,10 +129,16 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     const at = new Date().toISOString();
     const parsed = CancelSchema.safeParse(input);
     const by = parsed.success ? parsed.data.by : String((input as { by?: unknown })?.by ?? '?');
-    if (!parsed.success) return ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
+    if (!parsed.success)
+      return ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
     // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
     if ((view.status !== 'scheduled' && view.status !== 'queued') || turn !== undefined || cancelled) {
-      return ignoreSignal('cancel', by, at, `too late to cancel: the amendment is ${view.status}${view.status === 'pending_approval' ? ' (use reject)' : ''}`);
+      return ignoreSignal(
+        'cancel',
+        by,
+        at,
+        `too late to cancel: the amendment is ${view.status}${view.status === 'pending_approval' ? ' (use reject)' : ''}`,
+      );
     }
     cancelled = { by, at, reason: parsed.data.reason };
   });
@@ -138,7 +146,10 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     const at = new Date().toISOString();
     const parsed = ApproveSchema.safeParse(input);
     if (!parsed.success) {
-      (approval ?? lateDecisions).ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed approve signal: ${issuesText(parsed.error.issues)}`);
+      (approval ?? lateDecisions).ignore(
+        { by: String((input as { by?: unknown })?.by ?? '?'), at },
+        `malformed approve signal: ${issuesText(parsed.error.issues)}`,
+      );
       return;
     }
     const d = decision(parsed.data, at);
@@ -156,15 +167,31 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
       approval!.approve(d);
       if (!approval!.approved) setStatus('pending_approval', approval!.waitingFor());
       const v = approval!.view;
-      return { amendmentId: view.amendmentId, approved: approval!.approved, stillNeeded: v.stillNeeded, approvals: v.approvals, eligible: v.eligible, ...(v.deadline ? { deadline: v.deadline } : {}) };
+      return {
+        amendmentId: view.amendmentId,
+        approved: approval!.approved,
+        stillNeeded: v.stillNeeded,
+        approvals: v.approvals,
+        eligible: v.eligible,
+        ...(v.deadline ? { deadline: v.deadline } : {}),
+      };
     },
     {
       // Refused here, nothing is written to history: the caller gets the reason at once.
       validator: (input) => {
         const parsed = ApproveSchema.safeParse(input);
-        if (!parsed.success) throw ApplicationFailure.create({ message: `malformed approval: ${issuesText(parsed.error.issues)}`, type: 'InvalidApproval', nonRetryable: true });
+        if (!parsed.success)
+          throw ApplicationFailure.create({
+            message: `malformed approval: ${issuesText(parsed.error.issues)}`,
+            type: 'InvalidApproval',
+            nonRetryable: true,
+          });
         if (!approval || view.status !== 'pending_approval' || approval.approved || approval.rejected) {
-          throw ApplicationFailure.create({ message: `${view.amendmentId} is not pending approval (status ${view.status}${view.reason ? `: ${view.reason}` : ''})`, type: 'NotPendingApproval', nonRetryable: true });
+          throw ApplicationFailure.create({
+            message: `${view.amendmentId} is not pending approval (status ${view.status}${view.reason ? `: ${view.reason}` : ''})`,
+            type: 'NotPendingApproval',
+            nonRetryable: true,
+          });
         }
         const why = approval.whyNot(parsed.data.by);
         if (why) throw ApplicationFailure.create({ message: why, type: 'ApproverNotAllowed', nonRetryable: true });
@@ -175,7 +202,10 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     const at = new Date().toISOString();
     const parsed = RejectSchema.safeParse(input);
     if (!parsed.success) {
-      (approval ?? lateDecisions).ignore({ by: String((input as { by?: unknown })?.by ?? '?'), at }, `malformed reject signal: ${issuesText(parsed.error.issues)}`);
+      (approval ?? lateDecisions).ignore(
+        { by: String((input as { by?: unknown })?.by ?? '?'), at },
+        `malformed reject signal: ${issuesText(parsed.error.issues)}`,
+      );
       return;
     }
     const d = { by: parsed.data.by, at, reason: parsed.data.reason };
@@ -211,10 +241,17 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   const amendment: Amendment = parsed.data;
   if (amendment.reverses) view.reverses = amendment.reverses;
   const rollback = input.options?.rollback;
-  if (rollback && amendment.reverses) view.rollback = { of: amendment.reverses, requestedBy: rollback.requestedBy, reason: rollback.reason };
+  if (rollback && amendment.reverses)
+    view.rollback = { of: amendment.reverses, requestedBy: rollback.requestedBy, reason: rollback.reason };
   contractWf = contractWorkflowId(amendment.contractId);
   const enqueue = (effectiveAt?: string): Promise<unknown> =>
-    control.enqueueAmendment({ contractId: amendment.contractId, amendmentId: amendment.amendmentId, sequence: amendment.sequence, workflowId: info.workflowId, ...(effectiveAt ? { effectiveAt } : {}) });
+    control.enqueueAmendment({
+      contractId: amendment.contractId,
+      amendmentId: amendment.amendmentId,
+      sequence: amendment.sequence,
+      workflowId: info.workflowId,
+      ...(effectiveAt ? { effectiveAt } : {}),
+    });
 
   // 2. Effective date: nothing changes before it. Registered with the contract meanwhile, so a
   //    later amendment for the same sequence supersedes it; a cancel signal ends it too.
@@ -244,24 +281,45 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
       if (waiting) {
         delete view.queue;
         view.queue = { appliedSequence: waiting.appliedSequence, missing: [] };
-        const ahead = waiting.scheduledAhead.map((s) => `${s.amendmentId} (sequence ${s.sequence}) is scheduled for ${s.effectiveAt}`);
-        setStatus('queued', `waiting for sequence ${amendment.sequence - 1} of contract ${amendment.contractId} to be applied (the contract is at sequence ${waiting.appliedSequence})${ahead.length ? `; ${ahead.join('; ')}` : ''}`);
+        const ahead = waiting.scheduledAhead.map(
+          (s) => `${s.amendmentId} (sequence ${s.sequence}) is scheduled for ${s.effectiveAt}`,
+        );
+        setStatus(
+          'queued',
+          `waiting for sequence ${amendment.sequence - 1} of contract ${amendment.contractId} to be applied (the contract is at sequence ${waiting.appliedSequence})${ahead.length ? `; ${ahead.join('; ')}` : ''}`,
+        );
       }
-      await condition(() => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen);
+      await condition(
+        () => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen,
+      );
       continue;
     }
     gapSince ??= Date.now();
     const deadline = gapSince + gapDeadlineSeconds * 1000;
     const gapText = `sequence ${missing.join(', ')} of contract ${amendment.contractId} has not arrived (the contract is at sequence ${waiting!.appliedSequence})`;
     if (Date.now() >= deadline) {
-      view.queue = { appliedSequence: waiting!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
+      view.queue = {
+        appliedSequence: waiting!.appliedSequence,
+        missing,
+        gapDeadline: new Date(deadline).toISOString(),
+      };
       await withdraw();
-      if (turn === undefined) return finish('invalid', `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${amendment.amendmentId} (sequence ${amendment.sequence}) cannot apply without it`);
+      if (turn === undefined)
+        return finish(
+          'invalid',
+          `${gapText} by the gap deadline ${new Date(deadline).toISOString()}; amendment ${amendment.amendmentId} (sequence ${amendment.sequence}) cannot apply without it`,
+        );
       break; // the turn came at the last moment; the withdraw released it, so ask again
     }
     view.queue = { appliedSequence: waiting!.appliedSequence, missing, gapDeadline: new Date(deadline).toISOString() };
-    setStatus('queued', `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`);
-    await condition(() => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen, deadline - Date.now());
+    setStatus(
+      'queued',
+      `${gapText}; this amendment ends invalid at ${new Date(deadline).toISOString()} unless it does`,
+    );
+    await condition(
+      () => turn !== undefined || cancelled !== undefined || superseded !== undefined || notices !== seen,
+      deadline - Date.now(),
+    );
   }
   if (cancelled && turn === undefined) return endCancelled('cancelled');
   if (superseded && turn === undefined) return endCancelled('superseded');
@@ -274,7 +332,10 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   if (turn!.kind === 'refused') return finish('invalid', turn!.reason);
   const applied = turn!.applied;
   const release = async (after?: Amendment['contract']): Promise<void> => {
-    await getExternalWorkflowHandle(contractWf).signal(releaseSignal, { amendmentId: amendment.amendmentId, ...(after ? { applied: after } : {}) });
+    await getExternalWorkflowHandle(contractWf).signal(releaseSignal, {
+      amendmentId: amendment.amendmentId,
+      ...(after ? { applied: after } : {}),
+    });
   };
 
   // 4. Plan: diff against the applied state, match rules, order operations.
@@ -294,7 +355,11 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
 
   // 5. Approval, where the plan asks for it, and always for an operator rollback.
   const reasons = [...plan.approval.reasons];
-  if (view.rollback) reasons.push({ ruleId: 'operator-rollback', message: `operator rollback of ${view.rollback.of} requested by ${view.rollback.requestedBy}: ${view.rollback.reason}` });
+  if (view.rollback)
+    reasons.push({
+      ruleId: 'operator-rollback',
+      message: `operator rollback of ${view.rollback.of} requested by ${view.rollback.requestedBy}: ${view.rollback.reason}`,
+    });
   const needsApproval = plan.approval.required || view.rollback !== undefined;
   approval = new ApprovalState(approvalPolicy, amendment.submittedBy, needsApproval, reasons);
   view.approval = approval.view;
@@ -317,7 +382,9 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
         upsertMemo({ approvalReminder: { count: approval.view.reminders.length, ...event.reminder } });
         log.info('approval reminder', { amendmentId: view.amendmentId, ...event.reminder });
       } else if (event?.kind === 'escalated') {
-        upsertMemo({ approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null } });
+        upsertMemo({
+          approvalEscalated: { at: event.at, to: approval.view.eligible, deadline: approval.view.deadline ?? null },
+        });
         log.info('approval escalated', { amendmentId: view.amendmentId, at: event.at, to: approval.view.eligible });
       } else if (event?.kind === 'expired') {
         upsertMemo({ approvalExpired: { at: event.at } });
@@ -327,8 +394,14 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
     }
     if (approval.expired) {
       await release();
-      const what = approval.view.stage === 'escalated' ? `no decision by the escalation deadline ${approval.view.deadline ?? ''}` : `no decision by the approval deadline ${approval.view.deadline ?? ''}`;
-      return finish('rejected', `${what}: rejected by the approval policy (${approval.view.approvals.length} approval${approval.view.approvals.length === 1 ? '' : 's'} of ${approval.view.needed} in time)`);
+      const what =
+        approval.view.stage === 'escalated'
+          ? `no decision by the escalation deadline ${approval.view.deadline ?? ''}`
+          : `no decision by the approval deadline ${approval.view.deadline ?? ''}`;
+      return finish(
+        'rejected',
+        `${what}: rejected by the approval policy (${approval.view.approvals.length} approval${approval.view.approvals.length === 1 ? '' : 's'} of ${approval.view.needed} in time)`,
+      );
     }
     if (approval.rejected) {
       await release();
@@ -378,7 +451,10 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
 
   if (!failure) {
     await release(plan.after);
-    return finish('completed', `${done.filter((d) => d.result.outcome === 'applied').length} changed, ${done.filter((d) => d.result.outcome === 'unchanged').length} already so`);
+    return finish(
+      'completed',
+      `${done.filter((d) => d.result.outcome === 'applied').length} changed, ${done.filter((d) => d.result.outcome === 'unchanged').length} already so`,
+    );
   }
 
   // 7. Compensate every applied operation, newest first; every undo runs even if one fails.
@@ -387,8 +463,15 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   for (const d of [...done].reverse()) {
     if (d.result.outcome !== 'applied') continue;
     try {
-      const r = await provisioning(`undo ${d.op.description}`, budget).compensateOperation({ op: d.op, result: d.result });
-      d.view.compensation = { outcome: r.outcome, ...(r.detail ? { detail: r.detail } : {}), at: new Date().toISOString() };
+      const r = await provisioning(`undo ${d.op.description}`, budget).compensateOperation({
+        op: d.op,
+        result: d.result,
+      });
+      d.view.compensation = {
+        outcome: r.outcome,
+        ...(r.detail ? { detail: r.detail } : {}),
+        at: new Date().toISOString(),
+      };
       d.view.outcome = 'compensated';
     } catch (err) {
       const f = failureInfo(err);
@@ -400,9 +483,15 @@ export async function amendmentWorkflow(input: AmendmentWorkflowInput): Promise<
   await release();
   if (left.length > 0) {
     view.leftForOperator = left;
-    return finish('failed', `${failure.op.description} failed (${failure.message}) and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${left.join('; ')}`);
+    return finish(
+      'failed',
+      `${failure.op.description} failed (${failure.message}) and ${left.length} undo${left.length === 1 ? '' : 's'} failed: ${left.join('; ')}`,
+    );
   }
-  return finish('rolled_back', `${failure.op.description} failed: ${failure.message}; every applied operation was undone`);
+  return finish(
+    'rolled_back',
+    `${failure.op.description} failed: ${failure.message}; every applied operation was undone`,
+  );
 }
 
 /** Activity options per operation: the summary names the change, the budget bounds the retries. */
@@ -417,7 +506,15 @@ function provisioning(summary: string, budgetSeconds: number): AmendmentActiviti
 }
 
 function toView(op: Operation): OperationView {
-  return { id: op.id, target: op.target, action: op.action, subject: op.subject, description: op.description, ruleIds: op.ruleIds, outcome: 'pending' };
+  return {
+    id: op.id,
+    target: op.target,
+    action: op.action,
+    subject: op.subject,
+    description: op.description,
+    ruleIds: op.ruleIds,
+    outcome: 'pending',
+  };
 }
 
 function failureInfo(err: unknown): { type: string; message: string } {
@@ -441,13 +538,18 @@ function details(v: AmendmentView): string {
   const lines = [`**${v.status}**${v.reason ? `: ${v.reason}` : ''}`];
   if (v.operations.length > 0) {
     const count = (o: OperationView['outcome']): number => v.operations.filter((x) => x.outcome === o).length;
-    lines.push(`operations: ${v.operations.length} planned, ${count('applied')} applied, ${count('unchanged')} already so, ${count('failed')} failed, ${count('compensated')} undone`);
+    lines.push(
+      `operations: ${v.operations.length} planned, ${count('applied')} applied, ${count('unchanged')} already so, ${count('failed')} failed, ${count('compensated')} undone`,
+    );
   }
   if (v.approval?.required) {
-    lines.push(`approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`);
+    lines.push(
+      `approvals: ${v.approval.approvals.map((a) => a.by).join(', ') || 'none yet'} (${v.approval.needed} needed${v.approval.stage === 'escalated' ? ', escalated' : ''}${v.approval.deadline ? `, deadline ${v.approval.deadline}` : ''})`,
+    );
     const last = v.approval.reminders[v.approval.reminders.length - 1];
     if (last) lines.push(`reminder ${v.approval.reminders.length} at ${last.at}: ${last.waitingFor}`);
   }
-  if (v.rollback) lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
+  if (v.rollback)
+    lines.push(`operator rollback of ${v.rollback.of}, requested by ${v.rollback.requestedBy}: ${v.rollback.reason}`);
   return lines.join('\n\n');
 }

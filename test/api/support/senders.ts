@@ -13,7 +13,8 @@ import { join, resolve } from 'node:path';
 export const EXAMPLES = join(resolve(__dirname, '..', '..', '..'), 'examples', 'webhook');
 
 export const example = (name: string): Buffer => readFileSync(join(EXAMPLES, name));
-export const exampleJson = (name: string): Record<string, unknown> => JSON.parse(example(name).toString('utf8')) as Record<string, unknown>;
+export const exampleJson = (name: string): Record<string, unknown> =>
+  JSON.parse(example(name).toString('utf8')) as Record<string, unknown>;
 
 // ---- secrets (in the environment handed to the loader, never in a file) ----------------------
 
@@ -36,24 +37,55 @@ export const pem = (k: KeyObject): string => k.export({ type: 'spki', format: 'p
 
 export function standardHeaders(keys: Buffer[], id: string, ts: number, body: Buffer): Record<string, string> {
   const sigs = keys.map((k) => `v1,${createHmac('sha256', k).update(`${id}.${ts}.`).update(body).digest('base64')}`);
-  return { 'webhook-id': id, 'webhook-timestamp': String(ts), 'webhook-signature': sigs.join(' '), 'content-type': 'application/json' };
+  return {
+    'webhook-id': id,
+    'webhook-timestamp': String(ts),
+    'webhook-signature': sigs.join(' '),
+    'content-type': 'application/json',
+  };
 }
 
-export function hubspotHeaders(secret: string, method: string, uri: string, body: Buffer, tsMs: number): Record<string, string> {
+export function hubspotHeaders(
+  secret: string,
+  method: string,
+  uri: string,
+  body: Buffer,
+  tsMs: number,
+): Record<string, string> {
   const sig = createHmac('sha256', secret).update(`${method}${uri}`).update(body).update(String(tsMs)).digest('base64');
-  return { 'x-hubspot-signature-v3': sig, 'x-hubspot-request-timestamp': String(tsMs), 'content-type': 'application/json' };
+  return {
+    'x-hubspot-signature-v3': sig,
+    'x-hubspot-request-timestamp': String(tsMs),
+    'content-type': 'application/json',
+  };
 }
 
-export const docusignSig = (key: string, body: Buffer): string => createHmac('sha256', key).update(body).digest('base64');
+export const docusignSig = (key: string, body: Buffer): string =>
+  createHmac('sha256', key).update(body).digest('base64');
 
-export const githubSig = (secret: string, body: Buffer): string => `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
+export const githubSig = (secret: string, body: Buffer): string =>
+  `sha256=${createHmac('sha256', secret).update(body).digest('hex')}`;
 
 /** Ironclad's signature over event id + body + nonce, RSA-SHA256, base64. */
-export function ironcladHeaders(key: KeyObject, eventId: string, body: Buffer, nonce = randomBytes(8).toString('hex'), extra: Partial<Record<string, string>> = {}): Record<string, string> {
-  const signature = sign('sha256', Buffer.concat([Buffer.from(eventId), body, Buffer.from(nonce)]), key).toString('base64');
+export function ironcladHeaders(
+  key: KeyObject,
+  eventId: string,
+  body: Buffer,
+  nonce = randomBytes(8).toString('hex'),
+  extra: Partial<Record<string, string>> = {},
+): Record<string, string> {
+  const signature = sign('sha256', Buffer.concat([Buffer.from(eventId), body, Buffer.from(nonce)]), key).toString(
+    'base64',
+  );
   return {
     'x-ironclad-webhook-event-id': eventId,
-    'x-ironclad-webhook-verification': JSON.stringify({ nonce, signAlgorithm: 'RSA-SHA256', signature, encoding: 'base64', ...extra }),
+    'x-ironclad-webhook-verification': JSON.stringify({
+      nonce,
+      signAlgorithm: 'RSA-SHA256',
+      signature,
+      encoding: 'base64',
+      ...extra,
+    }),
     'content-type': 'application/json',
   };
 }
@@ -81,10 +113,19 @@ export class IroncladApp {
       const m = /^\/public\/api\/v1\/records\/([^/?]+)$/.exec(path);
       if (req.method !== 'GET' || !m) return void res.writeHead(405).end();
       if (req.headers.authorization !== `Bearer ${IRONCLAD_TOKEN}`) {
-        return void res.writeHead(401, { 'content-type': 'application/json' }).end(JSON.stringify({ code: 'UNAUTHORIZED', message: 'invalid token' }));
+        return void res
+          .writeHead(401, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ code: 'UNAUTHORIZED', message: 'invalid token' }));
       }
-      const served = this.records.get(decodeURIComponent(m[1]!)) ?? { status: 404, type: 'application/json', body: JSON.stringify({ code: 'NOT_FOUND', message: 'record not found' }) };
-      setTimeout(() => res.writeHead(served.status, { 'content-type': served.type, ...served.headers }).end(served.body), served.delayMs ?? 0);
+      const served = this.records.get(decodeURIComponent(m[1]!)) ?? {
+        status: 404,
+        type: 'application/json',
+        body: JSON.stringify({ code: 'NOT_FOUND', message: 'record not found' }),
+      };
+      setTimeout(
+        () => res.writeHead(served.status, { 'content-type': served.type, ...served.headers }).end(served.body),
+        served.delayMs ?? 0,
+      );
     });
     await new Promise<void>((ok) => this.server!.listen(0, '127.0.0.1', ok));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
@@ -100,12 +141,15 @@ export class IroncladApp {
   }
 
   /** A thin event, signed as Ironclad signs it. */
-  event(payload: Record<string, unknown>, eventId = `webhookEvent${randomBytes(6).toString('hex')}`, key: KeyObject = ironcladKeys.privateKey): { headers: Record<string, string>; body: Buffer; eventId: string } {
+  event(
+    payload: Record<string, unknown>,
+    eventId = `webhookEvent${randomBytes(6).toString('hex')}`,
+    key: KeyObject = ironcladKeys.privateKey,
+  ): { headers: Record<string, string>; body: Buffer; eventId: string } {
     const body = Buffer.from(JSON.stringify({ ...exampleJson('ironclad-workflow-completed.json'), ...payload }));
     return { headers: ironcladHeaders(key, eventId, body), body, eventId };
   }
 }
-
 
 /** The environment examples/webhook/sources.yaml reads its secrets from, with Ironclad's API at `ironcladUrl`. */
 export function sourcesEnv(ironcladUrl: string): NodeJS.ProcessEnv {

@@ -7,11 +7,4 @@ import { ldapServer } from './ldap';
 import { motoServer } from './moto';
 import { timeSkipping } from './timeskipping';
 
-export const servers: TestServer[] = [
-  temporal,
-  postgres,
-  scimServer,
-  ldapServer,
-  motoServer,
-  timeSkipping,
-];
+export const servers: TestServer[] = [temporal, postgres, scimServer, ldapServer, motoServer, timeSkipping];

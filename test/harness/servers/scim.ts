@@ -52,7 +52,13 @@ export async function startScimServer(name = 'scim', serviceProviderConfig?: obj
   const url = `http://127.0.0.1:${port}/v2`;
   await waitFor(
     name,
-    async () => (await fetch(`${url}/ServiceProviderConfig`, { headers: { authorization: `Bearer ${token}` }, signal: AbortSignal.timeout(2000) })).status === 200,
+    async () =>
+      (
+        await fetch(`${url}/ServiceProviderConfig`, {
+          headers: { authorization: `Bearer ${token}` },
+          signal: AbortSignal.timeout(2000),
+        })
+      ).status === 200,
     30_000,
     proc.child,
   );
@@ -64,7 +70,11 @@ export const scimServer: TestServer = {
   async start() {
     const s = await startScimServer('scim');
     return {
-      env: { AMENDCTL_TEST_SCIM_URL: s.url, AMENDCTL_TEST_SCIM_TOKEN: s.token, AMENDCTL_TEST_SCIM_PORT: String(s.port) },
+      env: {
+        AMENDCTL_TEST_SCIM_URL: s.url,
+        AMENDCTL_TEST_SCIM_TOKEN: s.token,
+        AMENDCTL_TEST_SCIM_PORT: String(s.port),
+      },
       stop: s.stop,
     };
   },
@@ -88,7 +98,12 @@ export class RawScim {
     private readonly token: string,
   ) {}
 
-  async call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: unknown; etag: string | null }> {
+  async call(
+    method: string,
+    path: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: unknown; etag: string | null }> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/scim+json', ...headers },
@@ -114,9 +129,22 @@ export class RawScim {
     const [u, more] = await this.users(subject);
     if (!u) return null;
     if (more) throw new Error(`two users answer to ${subject}`);
-    const groups = (await this.groups()).filter((g) => (g.members ?? []).some((m) => m.value === u.id)).map((g) => g.displayName);
+    const groups = (await this.groups())
+      .filter((g) => (g.members ?? []).some((m) => m.value === u.id))
+      .map((g) => g.displayName);
     const attributes: Record<string, string> = { userName: u.userName };
-    for (const k of ['displayName', 'externalId', 'nickName', 'title', 'userType', 'preferredLanguage', 'locale', 'timezone', 'profileUrl']) if (typeof u[k] === 'string') attributes[k] = u[k] as string;
+    for (const k of [
+      'displayName',
+      'externalId',
+      'nickName',
+      'title',
+      'userType',
+      'preferredLanguage',
+      'locale',
+      'timezone',
+      'profileUrl',
+    ])
+      if (typeof u[k] === 'string') attributes[k] = u[k] as string;
     const email = (u.emails ?? []).find((e) => e.primary === true) ?? u.emails?.[0];
     if (email?.value !== undefined) attributes.email = email.value;
     const roles = (u.roles ?? []).map((r) => r.value).filter((v): v is string => typeof v === 'string');
@@ -160,7 +188,13 @@ export async function startHttpProxy(upstream: string): Promise<HttpProxy> {
     for await (const c of req) chunks.push(c as Buffer);
     const raw = Buffer.concat(chunks).toString('utf8');
     const u = new URL(req.url ?? '/', 'http://proxy');
-    const seen: Seen = { method: req.method ?? 'GET', path: u.pathname, query: u.searchParams, body: raw ? (JSON.parse(raw) as unknown) : undefined, headers: req.headers };
+    const seen: Seen = {
+      method: req.method ?? 'GET',
+      path: u.pathname,
+      query: u.searchParams,
+      body: raw ? (JSON.parse(raw) as unknown) : undefined,
+      headers: req.headers,
+    };
     log.push(seen);
     let lose = false;
     for (const h of hooks) {
@@ -177,7 +211,8 @@ export async function startHttpProxy(upstream: string): Promise<HttpProxy> {
       }
     }
     const headers: Record<string, string> = {};
-    for (const k of ['authorization', 'content-type', 'accept', 'if-match']) if (typeof req.headers[k] === 'string') headers[k] = req.headers[k];
+    for (const k of ['authorization', 'content-type', 'accept', 'if-match'])
+      if (typeof req.headers[k] === 'string') headers[k] = req.headers[k];
     const up = await fetch(`${upstream}${req.url ?? '/'}`, { method: req.method, headers, body: raw || undefined });
     const text = await up.text();
     seen.status = up.status;

@@ -27,8 +27,19 @@ export const temporal: TestServer = {
     // the codec server the Web UI decodes with (issue 6), started first so the UI knows its endpoint.
     const keys = newKeyList('test');
     const token = randomBytes(24).toString('hex');
-    const codec = await startCodecServer({ keys: parseKeyList(keys), token, allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`] });
-    const server = await startDevServer({ cli, port, uiPort, dbFile, logFile: join(LOG_DIR, 'temporal.log'), uiCodecEndpoint: codec.endpoint }).catch(async (err: unknown) => {
+    const codec = await startCodecServer({
+      keys: parseKeyList(keys),
+      token,
+      allowedOrigins: [`http://127.0.0.1:${uiPort}`, `http://localhost:${uiPort}`],
+    });
+    const server = await startDevServer({
+      cli,
+      port,
+      uiPort,
+      dbFile,
+      logFile: join(LOG_DIR, 'temporal.log'),
+      uiCodecEndpoint: codec.endpoint,
+    }).catch(async (err: unknown) => {
       await codec.close();
       throw err;
     });

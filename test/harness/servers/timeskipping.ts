@@ -21,7 +21,9 @@ export const TEST_SERVER_WRAPPER = join(ROOT, 'scripts', 'temporal-test-server.s
 async function startWithRetries(tries = 3): Promise<TestWorkflowEnvironment> {
   for (let i = 1; ; i++) {
     try {
-      return await TestWorkflowEnvironment.createTimeSkipping({ server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } } });
+      return await TestWorkflowEnvironment.createTimeSkipping({
+        server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } },
+      });
     } catch (err) {
       if (i >= tries || !/did not start within/.test(String((err as Error)?.message))) throw err;
       process.stdout.write(`  harness: timeskipping did not start in time (try ${i} of ${tries}), again\n`);
@@ -35,7 +37,10 @@ export const timeSkipping: TestServer = {
     const env = await startWithRetries();
     try {
       // IndexedValueType KEYWORD = 2, INT = 3.
-      const searchAttributes = Object.fromEntries([...Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2]), ...Object.entries(DRIFT_SEARCH_ATTRIBUTES).map(([k, t]) => [k, t === 'Int' ? 3 : 2])]);
+      const searchAttributes = Object.fromEntries([
+        ...Object.keys(SEARCH_ATTRIBUTES).map((k) => [k, 2]),
+        ...Object.entries(DRIFT_SEARCH_ATTRIBUTES).map(([k, t]) => [k, t === 'Int' ? 3 : 2]),
+      ]);
       await env.connection.operatorService.addSearchAttributes({ namespace: 'default', searchAttributes });
     } catch (err) {
       await env.teardown();

@@ -21,7 +21,16 @@ await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const issuer = `http://127.0.0.1:${server.address().port}`;
 
 const provider = new Provider(issuer, {
-  clients: [{ client_id: clientId, client_secret: clientSecret, redirect_uris: [redirectUri], response_types: ['code'], grant_types: ['authorization_code'], token_endpoint_auth_method: 'client_secret_basic' }],
+  clients: [
+    {
+      client_id: clientId,
+      client_secret: clientSecret,
+      redirect_uris: [redirectUri],
+      response_types: ['code'],
+      grant_types: ['authorization_code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+  ],
   features: { devInteractions: { enabled: false } },
   interactions: { url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
   pkce: { required: () => true },
@@ -30,13 +39,19 @@ const provider = new Provider(issuer, {
   async findAccount(_ctx, sub) {
     const a = bySub.get(sub);
     if (!a) return undefined;
-    return { accountId: sub, claims: async () => ({ sub, name: a.name, preferred_username: a.login, email: a.email, email_verified: true }) };
+    return {
+      accountId: sub,
+      claims: async () => ({ sub, name: a.name, preferred_username: a.login, email: a.email, email_verified: true }),
+    };
   },
 });
 const callback = provider.callback();
 
 const esc = (s) => String(s).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const loginForm = (uid, error) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Test IdP sign-in</title></head>
+const loginForm = (
+  uid,
+  error,
+) => `<!doctype html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Test IdP sign-in</title></head>
 <body><h1>Test IdP</h1>${error ? `<p role="alert">${esc(error)}</p>` : ''}
 <form method="post" action="/interaction/${esc(uid)}/login">
 <label for="login">Username</label> <input id="login" name="login" autocomplete="username" required>
@@ -62,7 +77,9 @@ server.on('request', async (req, res) => {
       const form = await body(req);
       const a = accounts[form.get('login') ?? ''];
       if (!a || a.password !== form.get('password')) {
-        res.writeHead(401, { 'content-type': 'text/html; charset=utf-8' }).end(loginForm(details.uid, 'Wrong username or password.'));
+        res
+          .writeHead(401, { 'content-type': 'text/html; charset=utf-8' })
+          .end(loginForm(details.uid, 'Wrong username or password.'));
         return;
       }
       await provider.interactionFinished(req, res, { login: { accountId: a.sub } }, { mergeWithLastSubmission: false });
@@ -74,11 +91,19 @@ server.on('request', async (req, res) => {
     }
     if (details.prompt.name === 'consent') {
       const { prompt, params, session, grantId } = details;
-      const grant = grantId ? await provider.Grant.find(grantId) : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
+      const grant = grantId
+        ? await provider.Grant.find(grantId)
+        : new provider.Grant({ accountId: session.accountId, clientId: params.client_id });
       if (prompt.details.missingOIDCScope) grant.addOIDCScope(prompt.details.missingOIDCScope.join(' '));
       if (prompt.details.missingOIDCClaims) grant.addOIDCClaims(prompt.details.missingOIDCClaims);
-      for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {})) grant.addResourceScope(indicator, scopes.join(' '));
-      await provider.interactionFinished(req, res, { consent: { grantId: await grant.save() } }, { mergeWithLastSubmission: true });
+      for (const [indicator, scopes] of Object.entries(prompt.details.missingResourceScopes ?? {}))
+        grant.addResourceScope(indicator, scopes.join(' '));
+      await provider.interactionFinished(
+        req,
+        res,
+        { consent: { grantId: await grant.save() } },
+        { mergeWithLastSubmission: true },
+      );
       return;
     }
     res.writeHead(501).end(`prompt ${details.prompt.name} not handled`);
