@@ -9,10 +9,9 @@
  * one instance for LEASE_SECONDS; one whose instance died is taken by another once its lease
  * ends. What the row keeps of the amendment (names, emails) is sealed with the codec keys.
  */
-import { Pool } from 'pg';
-import { auditDbConfig } from '../audit/store';
+import type { Pool } from 'pg';
 import type { Submission, SubmitResult } from '../client';
-import { schemaOnce } from './schema';
+import { StoreTable, storePool } from './schema';
 import { Sealer } from './seal';
 
 export const INTAKE_TABLE = 'amendctl_intake';
@@ -78,27 +77,17 @@ export interface IntakeStatus {
   lastError?: string;
 }
 
-export class IntakeStore {
-  readonly ensureSchema: () => Promise<void>;
-
+export class IntakeStore extends StoreTable {
   constructor(
-    readonly pool: Pool,
+    pool: Pool,
     private readonly sealer: Sealer,
   ) {
-    pool.on('error', () => undefined); // an idle connection closed by the server: the pool reconnects
-    this.ensureSchema = schemaOnce(pool, 'amendctl_intake_schema', SCHEMA);
+    super(pool, 'amendctl_intake_schema', SCHEMA);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): IntakeStore {
-    // Bounded waits: an unreachable database answers the sender 503 (it retries), never a hang.
-    return new IntakeStore(
-      new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 3_000, query_timeout: 10_000 }),
-      Sealer.fromEnv(env),
-    );
-  }
-
-  async close(): Promise<void> {
-    await this.pool.end();
+    // An unreachable database answers the sender 503 within seconds (it retries).
+    return new IntakeStore(storePool(env, { max: 8, connectMs: 3_000, queryMs: 10_000 }), Sealer.fromEnv(env));
   }
 
   /**

@@ -16,11 +16,10 @@
  *
  * Connection: the amendctl database (the same as the durable audit log: src/audit/store.ts).
  */
-import { Pool } from 'pg';
-import { auditDbConfig } from '../audit/store';
+import type { Pool } from 'pg';
 import type { JsonValue } from '../domain/json';
 import type { Operation } from '../domain/plan';
-import { inTransaction, schemaOnce } from './schema';
+import { inTransaction, StoreTable, storePool } from './schema';
 import { Sealer } from './seal';
 
 export const OPERATIONS_TABLE = 'amendctl_operations';
@@ -89,27 +88,16 @@ ALTER TABLE ${OPERATIONS_TABLE} ADD COLUMN IF NOT EXISTS journal bytea;
 /** Rows per INSERT or UPDATE statement. */
 const CHUNK = 1000;
 
-export class OperationStore {
-  readonly ensureSchema: () => Promise<void>;
-
+export class OperationStore extends StoreTable {
   constructor(
-    readonly pool: Pool,
+    pool: Pool,
     private readonly sealer: Sealer,
   ) {
-    pool.on('error', () => undefined); // an idle connection closed by the server: the pool reconnects
-    this.ensureSchema = schemaOnce(pool, 'amendctl_operations_schema', SCHEMA);
+    super(pool, 'amendctl_operations_schema', SCHEMA);
   }
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): OperationStore {
-    // Bounded waits: an unreachable database is an error the caller retries, never a hang.
-    return new OperationStore(
-      new Pool({ ...auditDbConfig(env), max: 8, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }),
-      Sealer.fromEnv(env),
-    );
-  }
-
-  async close(): Promise<void> {
-    await this.pool.end();
+    return new OperationStore(storePool(env, { max: 8, connectMs: 5_000, queryMs: 60_000 }), Sealer.fromEnv(env));
   }
 
   /** Store a plan's operations in provisioning order; a plan already stored (a retried activity) is left as it is. */

@@ -3,7 +3,8 @@
  * serialised across processes by a transaction-scoped advisory lock; a failure is retried on
  * the next use.
  */
-import type { Pool, PoolClient } from 'pg';
+import { Pool, type PoolClient } from 'pg';
+import { auditDbConfig } from '../audit/store';
 
 /** In one transaction on one connection; rolled back on any error. */
 export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
@@ -34,4 +35,35 @@ export function schemaOnce(pool: Pool, lock: string, sql: string): () => Promise
     });
     return ready;
   };
+}
+
+/**
+ * One of amendctl's tables in its database (the operation store, the shares, the webhook
+ * intake): its pool, created on first use, and closed with it.
+ */
+export abstract class StoreTable {
+  readonly ensureSchema: () => Promise<void>;
+
+  protected constructor(
+    readonly pool: Pool,
+    lock: string,
+    sql: string,
+  ) {
+    pool.on('error', () => undefined); // an idle connection closed by the server: the pool reconnects
+    this.ensureSchema = schemaOnce(pool, lock, sql);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.end();
+  }
+}
+
+/** A pool on the amendctl database (`auditDbConfig`), with bounded waits: an unreachable database is an error, never a hang. */
+export function storePool(env: NodeJS.ProcessEnv, o: { max: number; connectMs: number; queryMs: number }): Pool {
+  return new Pool({
+    ...auditDbConfig(env),
+    max: o.max,
+    connectionTimeoutMillis: o.connectMs,
+    query_timeout: o.queryMs,
+  });
 }

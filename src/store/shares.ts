@@ -20,10 +20,9 @@
  * each codec key (the current one writes; every configured one reads, so rotation works).
  */
 import { createHash, createHmac, hkdfSync } from 'node:crypto';
-import { Pool, type PoolClient } from 'pg';
-import { auditDbConfig } from '../audit/store';
+import type { Pool, PoolClient } from 'pg';
 import { type CodecKeys, loadCodecKeys } from '../codec';
-import { inTransaction, schemaOnce } from './schema';
+import { inTransaction, StoreTable, storePool } from './schema';
 
 export const SHARES_TABLE = 'amendctl_shares';
 
@@ -59,16 +58,11 @@ function lockId(k: ShareKey): bigint {
   return createHash('sha256').update(`${k.target}\u0000${k.subject}\u0000${k.resource}`).digest().readBigInt64BE(0);
 }
 
-export class ShareStore {
-  readonly ensureSchema: () => Promise<void>;
+export class ShareStore extends StoreTable {
   private readonly macKeys: Array<{ id: string; key: Buffer }>;
 
-  constructor(
-    readonly pool: Pool,
-    keys: CodecKeys,
-  ) {
-    pool.on('error', () => undefined);
-    this.ensureSchema = schemaOnce(pool, 'amendctl_shares_schema', SCHEMA);
+  constructor(pool: Pool, keys: CodecKeys) {
+    super(pool, 'amendctl_shares_schema', SCHEMA);
     const derive = (key: Buffer) =>
       Buffer.from(hkdfSync('sha256', key, Buffer.from('amendctl'), Buffer.from('share-subject/1'), 32));
     this.macKeys = [
@@ -79,14 +73,7 @@ export class ShareStore {
 
   static fromEnv(env: NodeJS.ProcessEnv = process.env): ShareStore {
     // One connection per share change in flight (each held while its target call runs).
-    return new ShareStore(
-      new Pool({ ...auditDbConfig(env), max: 24, connectionTimeoutMillis: 5_000, query_timeout: 60_000 }),
-      loadCodecKeys(env),
-    );
-  }
-
-  async close(): Promise<void> {
-    await this.pool.end();
+    return new ShareStore(storePool(env, { max: 24, connectMs: 5_000, queryMs: 60_000 }), loadCodecKeys(env));
   }
 
   /** The subject's stored form under each configured key, the current key's first. */

@@ -3,6 +3,7 @@
  * API key bound to them, or their bearer token); the server signs the decision (src/api/approvals.ts)
  * and the worker verifies it. A service's key has no person and cannot decide.
  */
+import type { z } from 'zod';
 import { readDocument } from '../body';
 import type { Approver, DecisionKind } from '../approvals';
 import { parseWith } from '../../domain/errors';
@@ -85,40 +86,55 @@ const ANSWERS = {
   504: { description: 'sent, but the workflow did not record it in time: its status will show the outcome' },
 };
 
-const approve = route({
-  method: 'POST',
-  path: '/v1/amendments/{id}/approve',
+/** POST /v1/amendments/{id}/approve or /reject: the same route but for its body and wording. */
+function decisionRoute(
+  decision: 'approve' | 'reject',
+  o: {
+    operationId: string;
+    summary: string;
+    description: string;
+    schema: z.ZodType;
+    text: (body: unknown) => string | undefined;
+  },
+): Route {
+  return route({
+    method: 'POST',
+    path: `/v1/amendments/{id}/${decision}`,
+    operationId: o.operationId,
+    summary: o.summary,
+    description: o.description,
+    tag: 'approvals',
+    access: 'approve',
+    params: IdParamsSchema,
+    body: { schema: o.schema, media: DOCUMENT_MEDIA },
+    answers: ANSWERS,
+    async handle(req, deps, { id }) {
+      const body = parseWith(
+        o.schema,
+        readDocument(req.body) ?? (decision === 'approve' ? {} : undefined),
+        `invalid ${decision === 'approve' ? 'approval' : 'rejection'}`,
+      );
+      return decide(deps, req.principal!, id, decision, o.text(body));
+    },
+  });
+}
+
+const approve = decisionRoute('approve', {
   operationId: 'approveAmendment',
   summary: 'Approve an amendment pending approval, as the calling person',
   description:
     "Signs the caller's approval for the amendment's current plan and sends it; the worker verifies the signature and applies the approval policy. An optional comment is bound to the signature.",
-  tag: 'approvals',
-  access: 'approve',
-  params: IdParamsSchema,
-  body: { schema: ApproveRequestSchema, media: DOCUMENT_MEDIA },
-  answers: ANSWERS,
-  async handle(req, deps, { id }) {
-    const body = parseWith(ApproveRequestSchema, readDocument(req.body) ?? {}, 'invalid approval');
-    return decide(deps, req.principal!, id, 'approve', body.comment);
-  },
+  schema: ApproveRequestSchema,
+  text: (body) => (body as z.output<typeof ApproveRequestSchema>).comment,
 });
 
-const reject = route({
-  method: 'POST',
-  path: '/v1/amendments/{id}/reject',
+const reject = decisionRoute('reject', {
   operationId: 'rejectAmendment',
   summary: 'Reject an amendment pending approval, as the calling person',
   description:
     "Signs the caller's rejection (with its reason) for the current plan and sends it; nothing changes in any target.",
-  tag: 'approvals',
-  access: 'approve',
-  params: IdParamsSchema,
-  body: { schema: RejectRequestSchema, media: DOCUMENT_MEDIA },
-  answers: ANSWERS,
-  async handle(req, deps, { id }) {
-    const body = parseWith(RejectRequestSchema, readDocument(req.body), 'invalid rejection');
-    return decide(deps, req.principal!, id, 'reject', body.reason);
-  },
+  schema: RejectRequestSchema,
+  text: (body) => (body as z.output<typeof RejectRequestSchema>).reason,
 });
 
 export const approvalRoutes: Route[] = [approve, reject];
