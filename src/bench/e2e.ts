@@ -41,6 +41,28 @@ const USAGE = `usage: npm run bench:e2e -- [--small] [--only a,b,c,d,e,f] [sizes
   --small    quick sizes: ${JSON.stringify(SMALL)}
   default    ${JSON.stringify(FULL)}`;
 
+type KeysOf<T, V> = { [K in keyof T]-?: T[K] extends V ? K : never }[keyof T];
+
+/** The options that take a number (at least `min`) or a comma-separated list of numbers, and what each sets. */
+type NumericOption =
+  | { kind: 'size'; key: KeysOf<Sizes, number>; min: number }
+  | { kind: 'list'; key: KeysOf<Sizes, number[]> }
+  | { kind: 'opt'; key: KeysOf<Required<CliOptions>, number>; min: number };
+
+const NUMERIC_OPTIONS: ReadonlyMap<string, NumericOption> = new Map<string, NumericOption>([
+  ['--runs', { kind: 'size', key: 'runs', min: 1 }],
+  ['--warmup', { kind: 'size', key: 'warmup', min: 0 }],
+  ['--many', { kind: 'size', key: 'many', min: 1 }],
+  ['--concurrency', { kind: 'size', key: 'concurrency', min: 1 }],
+  ['--users', { kind: 'list', key: 'users' }],
+  ['--floor-sample', { kind: 'size', key: 'floorSample', min: 1 }],
+  ['--pending', { kind: 'list', key: 'pending' }],
+  ['--row', { kind: 'size', key: 'row', min: 2 }],
+  ['--row-window', { kind: 'size', key: 'rowWindow', min: 1 }],
+  ['--max-minutes', { kind: 'opt', key: 'maxMinutes', min: 1 }],
+  ['--rss-cap-mb', { kind: 'opt', key: 'rssCapMB', min: 64 }],
+]);
+
 export function parseArgs(argv: string[]): CliOptions {
   const small = argv.includes('--small');
   const sizes: Sizes = { ...(small ? SMALL : FULL) };
@@ -82,47 +104,20 @@ export function parseArgs(argv: string[]): CliOptions {
         opts.only = only as CaseId[];
         break;
       }
-      case '--runs':
-        sizes.runs = Math.max(1, num(a, v()));
-        break;
-      case '--warmup':
-        sizes.warmup = num(a, v());
-        break;
-      case '--many':
-        sizes.many = Math.max(1, num(a, v()));
-        break;
-      case '--concurrency':
-        sizes.concurrency = Math.max(1, num(a, v()));
-        break;
-      case '--users':
-        sizes.users = list(a, v());
-        break;
-      case '--floor-sample':
-        sizes.floorSample = Math.max(1, num(a, v()));
-        break;
-      case '--pending':
-        sizes.pending = list(a, v());
-        break;
-      case '--row':
-        sizes.row = Math.max(2, num(a, v()));
-        break;
-      case '--row-window':
-        sizes.rowWindow = Math.max(1, num(a, v()));
-        break;
-      case '--max-minutes':
-        opts.maxMinutes = Math.max(1, num(a, v()));
-        break;
-      case '--rss-cap-mb':
-        opts.rssCapMB = Math.max(64, num(a, v()));
-        break;
       case '--json':
         opts.json = v() ?? opts.json;
         break;
       case '--help':
       case '-h':
         throw new UsageError(USAGE);
-      default:
-        throw new Error(`unknown option ${a}\n${USAGE}`);
+      default: {
+        const option = NUMERIC_OPTIONS.get(a);
+        if (!option) throw new Error(`unknown option ${a}\n${USAGE}`);
+        const raw = v();
+        if (option.kind === 'list') sizes[option.key] = list(a, raw);
+        else if (option.kind === 'size') sizes[option.key] = Math.max(option.min, num(a, raw));
+        else opts[option.key] = Math.max(option.min, num(a, raw));
+      }
     }
   }
   return opts;

@@ -557,6 +557,29 @@ interface Args {
   analyse?: [string, string, number];
 }
 
+type KeysOf<T, V> = { [K in keyof T]-?: T[K] extends V ? K : never }[keyof T];
+
+/** The options that take one value and store it as it is, as a number, as an absolute path or as a comma-separated list. */
+type ValueOption =
+  | { kind: 'number'; key: KeysOf<Args, number> }
+  | { kind: 'numbers'; key: KeysOf<Args, number[]> }
+  | { kind: 'list'; key: KeysOf<Args, string[]> }
+  | { kind: 'string' | 'path'; key: KeysOf<Required<Args>, string> };
+
+const VALUE_OPTIONS: ReadonlyMap<string, ValueOption> = new Map<string, ValueOption>([
+  ['--scenarios', { kind: 'list', key: 'scenarios' }],
+  ['--counts', { kind: 'numbers', key: 'counts' }],
+  ['--snapshot', { kind: 'number', key: 'snapshot' }],
+  ['--snapshot-scenarios', { kind: 'list', key: 'snapshotScenarios' }],
+  ['--warmup', { kind: 'number', key: 'warmup' }],
+  ['--bundle', { kind: 'path', key: 'bundle' }],
+  ['--workflow-type', { kind: 'string', key: 'workflowType' }],
+  ['--input-file', { kind: 'path', key: 'inputFile' }],
+  ['--temporal', { kind: 'string', key: 'temporal' }],
+  ['--timeout-min', { kind: 'number', key: 'timeoutMin' }],
+  ['--json', { kind: 'path', key: 'json' }],
+]);
+
 function parseArgs(argv: string[]): Args {
   const a: Args = {
     scenarios: ['floor', 'amendment'],
@@ -585,32 +608,14 @@ function parseArgs(argv: string[]): Args {
       return x;
     };
     switch (k) {
-      case '--scenarios':
-        a.scenarios = list(v());
-        break;
-      case '--counts':
-        a.counts = list(v()).map(Number);
-        break;
       case '--caches':
         a.caches = list(v()).map((c) => (c === 'default' ? 'default' : Number(c)));
-        break;
-      case '--snapshot':
-        a.snapshot = Number(v());
-        break;
-      case '--snapshot-scenarios':
-        a.snapshotScenarios = list(v());
         break;
       case '--no-release':
         a.release = false;
         break;
-      case '--warmup':
-        a.warmup = Number(v());
-        break;
       case '--reuse-v8-context':
         a.reuseV8Context = v() !== 'false';
-        break;
-      case '--bundle':
-        a.bundle = resolve(v());
         break;
       case '--preload':
         // "zod" preloads src/workflows/preload-zod.ts (a bare 'zod' is dropped by webpack: sideEffects false);
@@ -627,21 +632,6 @@ function parseArgs(argv: string[]): Args {
                   ? resolve(m)
                   : m,
           );
-        break;
-      case '--workflow-type':
-        a.workflowType = v();
-        break;
-      case '--input-file':
-        a.inputFile = resolve(v());
-        break;
-      case '--temporal':
-        a.temporal = v();
-        break;
-      case '--timeout-min':
-        a.timeoutMin = Number(v());
-        break;
-      case '--json':
-        a.json = resolve(v());
         break;
       case '--keep':
         a.keep = true;
@@ -668,8 +658,15 @@ function parseArgs(argv: string[]): Args {
         );
         process.exit(0);
         break;
-      default:
-        throw new Error(`unknown option ${k} (see --help)`);
+      default: {
+        const option = VALUE_OPTIONS.get(k);
+        if (!option) throw new Error(`unknown option ${k} (see --help)`);
+        const x = v();
+        if (option.kind === 'number') a[option.key] = Number(x);
+        else if (option.kind === 'numbers') a[option.key] = list(x).map(Number);
+        else if (option.kind === 'list') a[option.key] = list(x);
+        else a[option.key] = option.kind === 'path' ? resolve(x) : x;
+      }
     }
   }
   for (const n of a.counts) if (!Number.isInteger(n) || n < 1) throw new Error(`bad count ${n}`);

@@ -14,6 +14,16 @@ export const connectionOptions = {
   'task-queue': { type: 'string' },
 } as const satisfies ParseArgsConfig['options'];
 
+/** Options that take a value (`--by dana`), by name. */
+export function strings<N extends string>(...names: N[]): { [K in N]: { type: 'string' } } {
+  return Object.fromEntries(names.map((n) => [n, { type: 'string' }])) as { [K in N]: { type: 'string' } };
+}
+
+/** Options that are flags (`--json`), by name. */
+export function flags<N extends string>(...names: N[]): { [K in N]: { type: 'boolean' } } {
+  return Object.fromEntries(names.map((n) => [n, { type: 'boolean' }])) as { [K in N]: { type: 'boolean' } };
+}
+
 export function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: string[], options: O, usage: string) {
   try {
     return parseArgs({

@@ -57,7 +57,7 @@ import {
   PermanentTargetError,
   TransientTargetError,
   nameParam,
-  attributesParam,
+  mappedAttributes,
 } from './types';
 
 export { classifyIamError } from './clients/iam';
@@ -291,23 +291,16 @@ export class IamConnector implements Connector {
 
   /** Plan attributes as tags; a value IAM cannot store in a tag is refused, not altered. */
   private attributeTags(op: OperationSpec): Record<string, string> {
-    const raw = attributesParam(op);
+    const mapped = mappedAttributes(op, {
+      target: this.target,
+      map: this.config.attributeTags,
+      mapName: 'attributeTags',
+      valid: (v) => TAG_VALUE.test(v),
+      refusal: (v) =>
+        `${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`,
+    });
     const out: Record<string, string> = {};
-    for (const [attr, v] of Object.entries(raw)) {
-      const key = this.config.attributeTags[attr];
-      if (!key)
-        throw new PermanentTargetError(
-          'InvalidAttribute',
-          `target ${this.target}: attribute "${attr}" is not mapped (attributeTags has ${Object.keys(this.config.attributeTags).join(', ')})`,
-        );
-      if (typeof v !== 'string' || !TAG_VALUE.test(v)) {
-        throw new PermanentTargetError(
-          'InvalidAttribute',
-          `target ${this.target}: attribute "${attr}" ${JSON.stringify(v)} cannot be an IAM tag value (up to 256 letters, digits, spaces and _.:/=+-@)`,
-        );
-      }
-      out[key] = v;
-    }
+    for (const [, key, v] of mapped) out[key] = v;
     return out;
   }
 

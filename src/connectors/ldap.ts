@@ -49,7 +49,7 @@ import {
   type TargetState,
   TransientTargetError,
   nameParam,
-  attributesParam,
+  mappedAttributes,
 } from './types';
 
 export { classifyLdapError } from './clients/ldap';
@@ -348,20 +348,15 @@ export class LdapConnector implements Connector {
 
   /** Plan attributes mapped to LDAP attributes (displayName also drives cn). */
   private attributesParam(op: OperationSpec): Record<string, string> {
-    const raw = attributesParam(op);
+    const mapped = mappedAttributes(op, {
+      target: this.target,
+      map: this.config.attributeMap,
+      mapName: 'attributeMap',
+      valid: (v) => v !== '',
+      refusal: () => 'must be a non-empty string',
+    });
     const out: Record<string, string> = {};
-    for (const [key, v] of Object.entries(raw)) {
-      const attr = this.config.attributeMap[key];
-      if (!attr)
-        throw new PermanentTargetError(
-          'InvalidAttribute',
-          `target ${this.target}: attribute "${key}" is not mapped (attributeMap has ${Object.keys(this.config.attributeMap).join(', ')})`,
-        );
-      if (typeof v !== 'string' || v === '')
-        throw new PermanentTargetError(
-          'InvalidAttribute',
-          `target ${this.target}: attribute "${key}" must be a non-empty string`,
-        );
+    for (const [key, attr, v] of mapped) {
       out[attr] = v;
       if (key === 'displayName') out.cn = v;
     }

@@ -217,3 +217,36 @@ export function attributesParam(op: OperationSpec): Record<string, unknown> {
     throw new PermanentTargetError('InvalidParams', `target ${op.target}: params.attributes must be an object`);
   return raw;
 }
+
+/** How a connector maps plan attributes to its own names, and which values it can store. */
+export interface AttributeMapping {
+  /** The connector's target, for messages. */
+  target: string;
+  /** Plan attribute -> the target's name for it. */
+  map: Readonly<Record<string, string>>;
+  /** The config key `map` comes from, for messages. */
+  mapName: string;
+  /** Whether the target can store this value. */
+  valid: (v: string) => boolean;
+  /** Why a value that is not a string, or not `valid`, is refused (follows `attribute "x" `). */
+  refusal: (v: unknown) => string;
+}
+
+/**
+ * The `attributes` of an operation mapped through a connector's `map`, in order, as
+ * [plan attribute, target name, value]. An attribute not in the map, or a value that is not a
+ * valid string, is a permanent `InvalidAttribute`: refused, not altered.
+ */
+export function mappedAttributes(op: OperationSpec, m: AttributeMapping): [string, string, string][] {
+  return Object.entries(attributesParam(op)).map(([attr, v]) => {
+    const name = m.map[attr];
+    if (!name)
+      throw new PermanentTargetError(
+        'InvalidAttribute',
+        `target ${m.target}: attribute "${attr}" is not mapped (${m.mapName} has ${Object.keys(m.map).join(', ')})`,
+      );
+    if (typeof v !== 'string' || !m.valid(v))
+      throw new PermanentTargetError('InvalidAttribute', `target ${m.target}: attribute "${attr}" ${m.refusal(v)}`);
+    return [attr, name, v];
+  });
+}

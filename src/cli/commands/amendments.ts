@@ -8,7 +8,17 @@ import { shown } from '../../domain/text';
 import { InputError } from '../../domain/errors';
 import { type ApprovalSigner, loadSigningKey } from '../../approvals/token';
 import { amendmentWorkflowId } from '../../workflows/definitions';
-import { connect, connectionOptions, finalExit, parse, readAmendmentFile, viewJson, viewText } from '../common';
+import {
+  connect,
+  connectionOptions,
+  finalExit,
+  flags,
+  parse,
+  strings,
+  readAmendmentFile,
+  viewJson,
+  viewText,
+} from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 
 const SUBMIT_USAGE = 'amendctl submit FILE [--wait] [--json] [--retry-budget SECONDS]';
@@ -70,25 +80,15 @@ function progressLine(v: AmendmentView): string {
 }
 
 const STATUS_USAGE = 'amendctl status AMENDMENT_ID [--json] [--operations [--offset N] [--limit N]]';
+const STATUS_HELP =
+  'Shows the status of an amendment: its plan, approvals, counts per target and outcome, and the first operations. --operations pages through every operation with its outcome, attempts and timing, from the operation store (the amendctl database: AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_*; the codec keys read it).';
 export const statusCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(
     argv,
-    {
-      ...connectionOptions,
-      json: { type: 'boolean' },
-      operations: { type: 'boolean' },
-      offset: { type: 'string' },
-      limit: { type: 'string' },
-    },
+    { ...connectionOptions, ...strings('offset', 'limit'), ...flags('json', 'operations') },
     STATUS_USAGE,
   );
-  if (values.help) {
-    return help(
-      io,
-      STATUS_USAGE,
-      'Shows the status of an amendment: its plan, approvals, counts per target and outcome, and the first operations. --operations pages through every operation with its outcome, attempts and timing, from the operation store (the amendctl database: AMENDCTL_AUDIT_DATABASE_URL or AMENDCTL_AUDIT_*; the codec keys read it).',
-    );
-  }
+  if (values.help) return help(io, STATUS_USAGE, STATUS_HELP);
   if (positionals.length !== 1) throw new UsageError(`expected one AMENDMENT_ID\nusage: ${STATUS_USAGE}`);
   checkId('AMENDMENT_ID', positionals[0]!);
   if (values.operations)
@@ -176,14 +176,7 @@ const KEY_HELP =
 export const approveCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(
     argv,
-    {
-      ...connectionOptions,
-      by: { type: 'string' },
-      comment: { type: 'string' },
-      signal: { type: 'boolean' },
-      'print-signal': { type: 'boolean' },
-      key: { type: 'string' },
-    },
+    { ...connectionOptions, ...strings('by', 'comment', 'key'), ...flags('signal', 'print-signal') },
     APPROVE_USAGE,
   );
   if (values.help) {
@@ -319,25 +312,15 @@ export const cancelCommand: Command = async (argv, io) => {
 };
 
 const REVERSE_USAGE = 'amendctl reverse AMENDMENT_ID --by USER --reason TEXT [--wait] [--json]';
+const REVERSE_HELP =
+  "Reverses a completed amendment (the contract's last applied one): submits the reversal amendment rollback-AMENDMENT_ID with the next sequence, submitted by USER. A reversal always needs approval under the approval policy; USER cannot approve it. --wait follows it to a final status. `amendctl rollback` is the former name of this command.";
 export const reverseCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(
     argv,
-    {
-      ...connectionOptions,
-      by: { type: 'string' },
-      reason: { type: 'string' },
-      wait: { type: 'boolean' },
-      json: { type: 'boolean' },
-    },
+    { ...connectionOptions, ...strings('by', 'reason'), ...flags('wait', 'json') },
     REVERSE_USAGE,
   );
-  if (values.help) {
-    return help(
-      io,
-      REVERSE_USAGE,
-      "Reverses a completed amendment (the contract's last applied one): submits the reversal amendment rollback-AMENDMENT_ID with the next sequence, submitted by USER. A reversal always needs approval under the approval policy; USER cannot approve it. --wait follows it to a final status. `amendctl rollback` is the former name of this command.",
-    );
-  }
+  if (values.help) return help(io, REVERSE_USAGE, REVERSE_HELP);
   if (positionals.length !== 1 || !values.by || !values.reason)
     throw new UsageError(`expected AMENDMENT_ID, --by USER and --reason TEXT\nusage: ${REVERSE_USAGE}`);
   checkId('AMENDMENT_ID', positionals[0]!);
@@ -365,13 +348,7 @@ const REJECT_USAGE = 'amendctl reject AMENDMENT_ID --reason TEXT [--key FILE] [-
 export const rejectCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(
     argv,
-    {
-      ...connectionOptions,
-      by: { type: 'string' },
-      reason: { type: 'string' },
-      key: { type: 'string' },
-      'print-signal': { type: 'boolean' },
-    },
+    { ...connectionOptions, ...strings('by', 'reason', 'key'), ...flags('print-signal') },
     REJECT_USAGE,
   );
   if (values.help)

@@ -21,32 +21,22 @@ import { shown } from '../../domain/text';
 import { OperationStore } from '../../store/operations';
 import type { AmendctlClient } from '../../client';
 import { amendmentWorkflowId } from '../../workflows/definitions';
-import { connect, connectionOptions, parse, TemporalUnreachable } from '../common';
+import { connect, connectionOptions, parse, strings, TemporalUnreachable } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 import { help } from './amendments';
 
 const USAGE =
   'amendctl audit AMENDMENT_ID [--format json|csv|md] | amendctl audit --contract ID [--format ...] | amendctl audit verify [--contract ID] [--checkpoint FILE] | amendctl audit checkpoint [--out FILE]';
 
+const HELP =
+  "The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log's hash chains and names the first broken record; with --checkpoint FILE also that every chain head the signed checkpoint names is still there, unchanged (a truncated log fails). `checkpoint` writes such a checkpoint (signed with a key derived from the codec keys): keep it where the database's writers cannot reach.";
 export const auditCommand: Command = async (argv, io) => {
   const { values, positionals } = parse(
     argv,
-    {
-      ...connectionOptions,
-      contract: { type: 'string' },
-      format: { type: 'string' },
-      checkpoint: { type: 'string' },
-      out: { type: 'string' },
-    },
+    { ...connectionOptions, ...strings('contract', 'format', 'checkpoint', 'out') },
     USAGE,
   );
-  if (values.help) {
-    return help(
-      io,
-      USAGE,
-      "The audit record of an amendment (or of a contract: all its amendments in sequence order): what changed, the plan and its rules, approvals, every operation with outcome, attempts and timing, compensations. Built from the workflow history; from the durable audit log (AMENDCTL_AUDIT_DATABASE_URL, or AMENDCTL_AUDIT_*/AMENDCTL_WAREHOUSE_*) once the history is gone. `verify` checks the durable log's hash chains and names the first broken record; with --checkpoint FILE also that every chain head the signed checkpoint names is still there, unchanged (a truncated log fails). `checkpoint` writes such a checkpoint (signed with a key derived from the codec keys): keep it where the database's writers cannot reach.",
-    );
-  }
+  if (values.help) return help(io, USAGE, HELP);
   if (positionals[0] === 'verify') {
     if (positionals.length !== 1) throw new UsageError(`verify takes no other argument\nusage: ${USAGE}`);
     if (values.contract) checkId('CONTRACT_ID', values.contract);

@@ -15,7 +15,7 @@ import { freePort, startDevServer } from '../../devserver';
 import { createAmendctlWorker } from '../../worker';
 import { PROJECT_ROOT, workerFiles } from '../../worker/config';
 import { applyFileEnv, describeNeed, secretNames, fileEnvNeeds, unmetEnv, WORKER_ENV } from '../../worker/env';
-import { connectionOptions, parse } from '../common';
+import { connectionOptions, flags, parse, strings } from '../common';
 import { type Command, UsageError } from '../io';
 import { help } from './amendments';
 import { checkInput } from '../../client/inputs';
@@ -63,31 +63,27 @@ export function untilSignal(): Promise<string> {
 
 const DEV_USAGE =
   'amendctl dev [--port 7233] [--ui-port 8233] [--codec-port 8234] [--api-port 8080] [--no-api] [--db FILE] [--headless] [--reconcile-every 1h] [--reconcile-policy report] [--no-reconcile]';
+const DEV_HELP =
+  "Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, a worker, and the HTTP API on loopback (its key in .data/api-key; webhook source clm, secret in .data/webhook-secret). Approvals are signed: demo-approver's key is .data/demo-approver.key (amendctl approve ID --key .data/demo-approver.key), and the worker trusts .data/approval-keys.yaml. Ctrl-C stops them.";
 export const devCommand: Command = async (argv, io) => {
   const { values } = parse(
     argv,
     {
-      port: { type: 'string' },
-      'ui-port': { type: 'string' },
-      'codec-port': { type: 'string' },
-      'api-port': { type: 'string' },
-      'no-api': { type: 'boolean' },
-      db: { type: 'string' },
-      headless: { type: 'boolean' },
-      'task-queue': { type: 'string' },
-      'reconcile-every': { type: 'string' },
-      'reconcile-policy': { type: 'string' },
-      'no-reconcile': { type: 'boolean' },
+      ...strings(
+        'port',
+        'ui-port',
+        'codec-port',
+        'api-port',
+        'db',
+        'task-queue',
+        'reconcile-every',
+        'reconcile-policy',
+      ),
+      ...flags('no-api', 'headless', 'no-reconcile'),
     },
     DEV_USAGE,
   );
-  if (values.help) {
-    return help(
-      io,
-      DEV_USAGE,
-      "Runs the embedded stack in the foreground: the Temporal dev server (SQLite file, Web UI), the codec server the UI decodes payloads with, a worker, and the HTTP API on loopback (its key in .data/api-key; webhook source clm, secret in .data/webhook-secret). Approvals are signed: demo-approver's key is .data/demo-approver.key (amendctl approve ID --key .data/demo-approver.key), and the worker trusts .data/approval-keys.yaml. Ctrl-C stops them.",
-    );
-  }
+  if (values.help) return help(io, DEV_USAGE, DEV_HELP);
   const apiPort = values['no-api'] ? undefined : portArg(values['api-port'], 8080, '--api-port');
   const port = portArg(values.port, 7233, '--port');
   const uiPort = portArg(values['ui-port'], 8233, '--ui-port');
@@ -255,19 +251,15 @@ function checkWorkerEnv(
 }
 
 const CODEC_USAGE = 'amendctl codec-server [--port 8234] [--host 127.0.0.1] [--ui-origin URL]...';
+const CODEC_HELP =
+  'Runs the payload codec server alone (POST /decode, /encode) for a Temporal Web UI or `temporal --codec-endpoint`. Keys: AMENDCTL_CODEC_KEYS or AMENDCTL_CODEC_KEY_FILE (else the dev key file). Token: AMENDCTL_CODEC_SERVER_TOKEN (else a random one, printed once). CORS: --ui-origin (default http://127.0.0.1:8233 and http://localhost:8233).';
 export const codecServerCommand: Command = async (argv, io) => {
   const { values } = parse(
     argv,
     { port: { type: 'string' }, host: { type: 'string' }, 'ui-origin': { type: 'string', multiple: true } },
     CODEC_USAGE,
   );
-  if (values.help) {
-    return help(
-      io,
-      CODEC_USAGE,
-      'Runs the payload codec server alone (POST /decode, /encode) for a Temporal Web UI or `temporal --codec-endpoint`. Keys: AMENDCTL_CODEC_KEYS or AMENDCTL_CODEC_KEY_FILE (else the dev key file). Token: AMENDCTL_CODEC_SERVER_TOKEN (else a random one, printed once). CORS: --ui-origin (default http://127.0.0.1:8233 and http://localhost:8233).',
-    );
-  }
+  if (values.help) return help(io, CODEC_USAGE, CODEC_HELP);
   const fixedToken = process.env.AMENDCTL_CODEC_SERVER_TOKEN;
   const codec = await startCodecServer({
     keys: loadCodecKeys(),

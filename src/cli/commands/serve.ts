@@ -9,7 +9,7 @@ import { jsonLines } from '../../api/log';
 import { loadSigningKey } from '../../approvals/token';
 import { buildApiServer, DEFAULT_LIMITS } from '../../api/server';
 import { loadWebhookSources, type WebhookSource } from '../../api/webhooks';
-import { connect, connectionOptions, parse } from '../common';
+import { connect, connectionOptions, parse, strings } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 import { tracingFromEnv } from '../../observability/tracing';
 import { help } from './amendments';
@@ -33,24 +33,26 @@ export const serveCommand: Command = async (argv, io) => {
     argv,
     {
       ...connectionOptions,
-      port: { type: 'string' },
-      host: { type: 'string' },
-      keys: { type: 'string' },
-      sources: { type: 'string' },
-      'public-url': { type: 'string' },
-      'max-body': { type: 'string' },
-      jwks: { type: 'string' },
-      issuer: { type: 'string' },
-      audience: { type: 'string' },
-      id: { type: 'string' },
-      scopes: { type: 'string' },
-      name: { type: 'string' },
-      person: { type: 'string' },
-      'approval-key': { type: 'string' },
-      users: { type: 'string' },
-      oidc: { type: 'string' },
-      'session-keys': { type: 'string' },
-      intake: { type: 'string' },
+      ...strings(
+        'port',
+        'host',
+        'keys',
+        'sources',
+        'public-url',
+        'max-body',
+        'jwks',
+        'issuer',
+        'audience',
+        'id',
+        'scopes',
+        'name',
+        'person',
+        'approval-key',
+        'users',
+        'oidc',
+        'session-keys',
+        'intake',
+      ),
     },
     USAGE,
   );
