@@ -234,10 +234,7 @@ describe('the session cookie', () => {
 describe('the pages escape what they show', () => {
   test('esc and html', () => {
     expect(esc(`<script>alert("x")</script>&'`)).toBe('&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;&amp;&#39;');
-    expect(
-      html`<p>${'<b>'}</p>
-        ${html`<i>ok</i>`}`.text,
-    ).toBe('<p>&lt;b&gt;</p><i>ok</i>');
+    expect(html`<p>${'<b>'}</p>${html`<i>ok</i>`}`.text).toBe('<p>&lt;b&gt;</p><i>ok</i>');
   });
 
   test('an amendment whose fields carry markup shows it as text', () => {
