@@ -245,17 +245,7 @@ export class PostgresConnector implements Connector {
           let createdRole = false;
           if (!(await this.role(c, roleName))) {
             if (!grant) return { outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` };
-            if (!this.config.createMissingRoles)
-              throw new PermanentTargetError(
-                'TargetMisconfigured',
-                `${what}: role ${granted} does not exist in ${this.config.database}`,
-              );
-            try {
-              await c.query(`CREATE ROLE ${granted} NOLOGIN`);
-              createdRole = true;
-            } catch (err) {
-              if ((err as { code?: string }).code !== '42710') throw err; // created concurrently: use it
-            }
+            createdRole = await this.createRole(c, roleName, what);
           }
           const member = await this.isMember(c, op.subject, roleName);
           if (member === grant)
@@ -317,17 +307,7 @@ export class PostgresConnector implements Connector {
       if (!(await this.role(c, roleName))) {
         if (!grant)
           return ops.map(() => ({ outcome: 'unchanged', prior: { member: false }, detail: `no role ${granted}` }));
-        if (!this.config.createMissingRoles)
-          throw new PermanentTargetError(
-            'TargetMisconfigured',
-            `${what}: role ${granted} does not exist in ${this.config.database}`,
-          );
-        try {
-          await c.query(`CREATE ROLE ${granted} NOLOGIN`);
-          createdRole = true;
-        } catch (err) {
-          if ((err as { code?: string }).code !== '42710') throw err; // created concurrently: use it
-        }
+        createdRole = await this.createRole(c, roleName, what);
       }
       const m = await c.query<{ rolname: string }>(
         `SELECT u.rolname FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member
@@ -449,6 +429,23 @@ export class PostgresConnector implements Connector {
       );
     }
     return name;
+  }
+
+  /** A missing role to grant, created where the configuration allows; true when this call created it (false: created concurrently). */
+  private async createRole(c: PoolClient, roleName: string, what: string): Promise<boolean> {
+    const granted = quoteIdent(roleName);
+    if (!this.config.createMissingRoles)
+      throw new PermanentTargetError(
+        'TargetMisconfigured',
+        `${what}: role ${granted} does not exist in ${this.config.database}`,
+      );
+    try {
+      await c.query(`CREATE ROLE ${granted} NOLOGIN`);
+      return true;
+    } catch (err) {
+      if ((err as { code?: string }).code !== '42710') throw err; // created concurrently: use it
+      return false;
+    }
   }
 
   private async role(c: PoolClient, name: string): Promise<RoleRow | undefined> {

@@ -177,7 +177,9 @@ export class ScimConnector implements Connector {
 
   async prefetchAccounts(ops: OperationSpec[]): Promise<void> {
     if (this.prefetchRefused) return;
-    const keys = ops.filter((op) => op.action === 'ensureAccount').map((op) => lookupKeys(op));
+    const keys = ops
+      .filter((op) => op.action === 'ensureAccount')
+      .map((op) => lookupKeys(op.subject, desiredAttrs(op, true)));
     for (let i = 0; i < keys.length; i += PREFETCH_CHUNK) {
       const chunk = keys.slice(i, i + PREFETCH_CHUNK);
       let users: ScimUser[] | undefined;
@@ -387,8 +389,7 @@ export class ScimConnector implements Connector {
 
   private async ensureAccount(op: OperationSpec, journal: OperationJournal | undefined): Promise<ApplyResult> {
     const want = desiredAttrs(op, true);
-    const userName = (want.userName as string | undefined) ?? op.subject;
-    const externalId = typeof want.externalId === 'string' ? want.externalId : undefined;
+    const { userName, externalId } = lookupKeys(op.subject, want);
     // The first lookup may be the batch's prefetch; after a 409 it is always fresh.
     let user = await this.findByKeys(userName, externalId, true);
     let detail = '';
@@ -447,20 +448,14 @@ export class ScimConnector implements Connector {
 
   /** By userName, and by externalId when given; two different users answering is a conflict. A batch's prefetch answers first, once. */
   private async findByKeys(userName: string, externalId?: string, prefetched = false): Promise<ScimUser | null> {
-    const one = (users: ScimUser[], what: string): ScimUser | null => {
-      if (users.length > 1)
-        throw new PermanentTargetError(
-          'TargetConflict',
-          `${this.target}: ${users.length} users have ${what} (ids ${users.map((u) => u.id).join(', ')})`,
-        );
-      return users[0] ?? null;
-    };
     const nameHit = prefetched ? this.takePrefetched(`u:${userName.toLowerCase()}`) : undefined;
     const extHit = prefetched && externalId !== undefined ? this.takePrefetched(`x:${externalId}`) : undefined;
-    const byName = nameHit ? one(nameHit, `userName ${JSON.stringify(userName)}`) : await this.findUser(userName);
+    const byName = nameHit
+      ? this.client.oneUser(nameHit, `userName ${JSON.stringify(userName)}`)
+      : await this.findUser(userName);
     if (externalId === undefined) return byName;
     const byExt = extHit
-      ? one(extHit, `externalId ${JSON.stringify(externalId)}`)
+      ? this.client.oneUser(extHit, `externalId ${JSON.stringify(externalId)}`)
       : await this.client.findUserByExternalId(externalId);
     if (byName && byExt && byName.id !== byExt.id) {
       throw new PermanentTargetError(
@@ -782,9 +777,8 @@ function createdByEarlierAttempt(noted: JsonValue | undefined, user: ScimUser): 
 }
 
 /** The keys ensureAccount looks a user up by: its userName (the subject unless set) and its externalId when set. */
-function lookupKeys(op: OperationSpec): { userName: string; externalId?: string } {
-  const want = desiredAttrs(op, true);
-  const userName = (want.userName as string | undefined) ?? op.subject;
+function lookupKeys(subject: string, want: Record<string, string | null>): { userName: string; externalId?: string } {
+  const userName = (want.userName as string | undefined) ?? subject;
   return typeof want.externalId === 'string' ? { userName, externalId: want.externalId } : { userName };
 }
 

@@ -19,9 +19,9 @@ import { buildApiServer, DEFAULT_LIMITS } from '../../src/api/server';
 import { loadWebhookSources } from '../../src/api/webhooks';
 import { newStandardSecret, planDeliveries, seeded, signedHeaders } from '../../src/bench/webhooks/deliveries';
 import { sendDeliveries, wrongAccounts } from '../../src/bench/webhooks/run';
+import { startTcpProxy } from '../connectors/conformance';
 import { need } from '../harness/env';
 import { freePort, ROOT, stopProcess } from '../harness/proc';
-import { tcpProxy } from '../harness/tcp-proxy';
 import { until } from '../harness/until';
 import { referenceEnv, startStack, type Stack } from '../workflows/stack';
 
@@ -165,12 +165,13 @@ test('an event acknowledged just before the server process is SIGKILLed is not l
 }, 120_000);
 
 test('an event acknowledged while Temporal is out of reach, its server then SIGKILLed, is started by the next instance', async () => {
-  const proxy = await tcpProxy(need('AMENDCTL_TEST_TEMPORAL_ADDRESS'));
-  const a = await serve(proxy.address);
+  const [host, port] = need('AMENDCTL_TEST_TEMPORAL_ADDRESS').split(':');
+  const proxy = await startTcpProxy({ host: host!, port: Number(port) });
+  const a = await serve(`${proxy.host}:${proxy.port}`);
   const store = IntakeStore.fromEnv(env);
   let b: Awaited<ReturnType<typeof serve>> | undefined;
   try {
-    await proxy.cut(); // the first instance can no longer reach Temporal
+    await proxy.outage(); // the first instance can no longer reach Temporal
     const e = oneEvent(2);
     const res = await fetch(`${a.url}/v1/webhooks/clm`, {
       method: 'POST',
@@ -207,6 +208,7 @@ test('an event acknowledged while Temporal is out of reach, its server then SIGK
     await stopProcess(a.process);
     if (b) await stopProcess(b.process);
     await store.close();
+    await proxy.close();
   }
 }, 120_000);
 

@@ -18,7 +18,7 @@ import { onTemporal } from '../temporal';
 
 const INVALID = { description: 'the document does not validate: `errors` names each field' };
 
-export const accepted = (r: SubmitResult) => ({
+export const accepted = (r: Pick<SubmitResult, 'amendmentId' | 'contractId' | 'workflowId' | 'duplicate'>) => ({
   amendmentId: r.amendmentId,
   contractId: r.contractId,
   workflowId: r.workflowId,

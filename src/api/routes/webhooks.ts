@@ -9,7 +9,7 @@
 import type { FastifyRequest } from 'fastify';
 import type { Principal } from '../auth';
 import { ProblemError } from '../problem';
-import { type Route, route, type RouteDeps, statusUrl } from '../route';
+import { type Route, route, type RouteDeps } from '../route';
 import { SourceParamsSchema, WebhookAcceptedSchema } from '../schemas';
 import { onTemporal, RETRY_AFTER_SECONDS } from '../temporal';
 import { amendmentWorkflowId } from '../../client';
@@ -123,11 +123,7 @@ const deliver = route({
           source: source.name,
           eventId: verified.eventId,
           amendments: receipts.map((r) => ({
-            amendmentId: r.amendmentId,
-            contractId: r.contractId,
-            workflowId: amendmentWorkflowId(r.amendmentId),
-            statusUrl: statusUrl(r.amendmentId),
-            duplicate: !r.received,
+            ...accepted({ ...r, workflowId: amendmentWorkflowId(r.amendmentId), duplicate: !r.received }),
             ...(r.differs ? { differs: true } : {}),
           })),
         },

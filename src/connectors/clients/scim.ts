@@ -252,10 +252,15 @@ export class ScimClient {
       scimEq('userName', userName),
       (u) => typeof u.userName === 'string' && u.userName.toLowerCase() === lower,
     );
+    return this.oneUser(found, `userName ${JSON.stringify(userName)}`);
+  }
+
+  /** The one user of `found` (those with `what`, e.g. a userName), or null; two or more is a conflict to resolve by hand. */
+  oneUser(found: ScimUser[], what: string): ScimUser | null {
     if (found.length > 1)
       throw new PermanentTargetError(
         'TargetConflict',
-        `${this.target}: ${found.length} users have userName ${JSON.stringify(userName)} (ids ${found.map((u) => u.id).join(', ')})`,
+        `${this.target}: ${found.length} users have ${what} (ids ${found.map((u) => u.id).join(', ')})`,
       );
     return found[0] ?? null;
   }
@@ -290,12 +295,7 @@ export class ScimClient {
       scimEq('externalId', externalId),
       (u) => u.externalId === externalId,
     );
-    if (found.length > 1)
-      throw new PermanentTargetError(
-        'TargetConflict',
-        `${this.target}: ${found.length} users have externalId ${JSON.stringify(externalId)}`,
-      );
-    return found[0] ?? null;
+    return this.oneUser(found, `externalId ${JSON.stringify(externalId)}`);
   }
 
   async getUser(id: string): Promise<ScimUser | null> {
