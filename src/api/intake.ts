@@ -21,6 +21,8 @@ export interface IntakeOptions {
 }
 
 const MAX_BACKOFF_MS = 60_000;
+/** Starts waiting in this process at most (a burst beyond it waits in the intake table, not in memory). */
+const MAX_QUEUED = 1000;
 /** One start's deadline, within the row's lease (src/store/intake.ts), so no other instance starts it meanwhile. */
 const START_DEADLINE_MS = 8_000;
 
@@ -58,7 +60,9 @@ export class Intake {
   async receive(entries: IntakeEntry[]): Promise<IntakeReceipt[]> {
     const receipts = await this.store.receive(entries);
     receipts.forEach((r, i) => {
-      if (r.received) this.enqueue({ amendmentId: r.amendmentId, submission: entries[i]!.submission, attempts: 0 });
+      // Beyond MAX_QUEUED waiting here, a row waits in the database instead: a sweep takes it once its lease ends.
+      if (r.received && this.queue.length < MAX_QUEUED)
+        this.enqueue({ amendmentId: r.amendmentId, submission: entries[i]!.submission, attempts: 0 });
     });
     return receipts;
   }
