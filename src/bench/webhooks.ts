@@ -2,12 +2,14 @@
  * `npm run bench:webhooks`: contract-system webhooks at volume. On the bench's own stack (the
  * Temporal dev server, PostgreSQL, scim2-server; src/bench/e2e/stack.ts), with an amendctl
  * worker in its own process and the API server in this one, N Standard Webhooks deliveries
- * (30% redelivered, 10% out of order by default) from `--senders` concurrent senders. Prints:
+ * (30% redelivered, 10% out of order by default) from `--senders` concurrent senders, offered
+ * at `--rate` deliveries a second (open loop: each timed from when it was due), or `--rate burst`:
+ * each sender sends its next as soon as the last is answered. Prints:
  * acknowledgement latency p50/p99 and event-to-workflow-start p95, each with its ratio to the
  * bare-Temporal floor measured in the same run on the same server (StartWorkflowExecution of a
  * bare workflow from as many concurrent callers); then lost, not-one-workflow and wrong accounts.
  *
- *   node lib/bench/webhooks.js [--deliveries 1000] [--contracts 20] [--senders 50]
+ *   node lib/bench/webhooks.js [--deliveries 1000] [--contracts 20] [--senders 50] [--rate 5|burst]
  *     [--duplicates 0.3] [--out-of-order 0.1] [--seed 1] [--json FILE]
  */
 import { spawn } from 'node:child_process';
@@ -22,14 +24,25 @@ import { loadWebhookSources } from '../api/webhooks';
 import { AmendctlClient, temporalTarget } from '../client';
 import { freePort } from '../devserver';
 import { referenceWorkerEnv, ROOT, startStack } from './e2e/stack';
-import { pool } from './e2e/measure';
+import { pool, sleep } from './e2e/measure';
 import { newStandardSecret, planDeliveries, seeded } from './webhooks/deliveries';
 import { ms, sendDeliveries, wrongAccounts } from './webhooks/run';
+
+/**
+ * Deliveries offered per second by default: a busy contract system's steady flow. The intake's
+ * latency holds at 25/s here too; the worker, on the same two cores, works off the amendments
+ * (about two a second) after the deliveries end.
+ */
+const DEFAULT_RATE = 10;
 
 const Args = z.object({
   deliveries: z.coerce.number().int().min(10).max(100_000).default(1000),
   contracts: z.coerce.number().int().min(1).max(1000).default(20),
   senders: z.coerce.number().int().min(1).max(500).default(50),
+  rate: z
+    .union([z.literal('burst'), z.coerce.number().min(0.1).max(10_000)])
+    .default(DEFAULT_RATE)
+    .transform((r) => (r === 'burst' ? undefined : r)),
   duplicates: z.coerce.number().min(0).max(0.9).default(0.3),
   'out-of-order': z.coerce.number().min(0).max(0.5).default(0.1),
   seed: z.coerce.number().int().default(1),
@@ -39,17 +52,24 @@ const Args = z.object({
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-/** The floor: how long StartWorkflowExecution of a bare workflow takes from `senders` concurrent callers, on this server, now. */
-async function floorStarts(client: AmendctlClient, n: number, senders: number): Promise<number[]> {
+/**
+ * The floor: how long StartWorkflowExecution of a bare workflow takes from `senders` concurrent
+ * callers, on this server, now; at the deliveries' rate (each timed from when it was due) or as
+ * fast as the callers go.
+ */
+async function floorStarts(client: AmendctlClient, n: number, senders: number, rate?: number): Promise<number[]> {
   const taskQueue = `bench-floor-starts-${randomBytes(3).toString('hex')}`; // nobody polls it: the start alone is measured
   const out: number[] = [];
   const ids: string[] = [];
+  const t0 = Date.now();
   await pool(
     Array.from({ length: n }, (_, i) => i),
     senders,
     async (i) => {
       const workflowId = `${taskQueue}-${i}`;
-      const t = Date.now();
+      const due = rate ? t0 + (i * 1000) / rate : Date.now();
+      if (due > Date.now()) await sleep(due - Date.now());
+      const t = due;
       await client.client.workflow.start('floorPendingWorkflow', { taskQueue, workflowId, args: [] });
       out.push(Date.now() - t);
       ids.push(workflowId);
@@ -70,6 +90,7 @@ async function main(): Promise<void> {
       deliveries: { type: 'string' },
       contracts: { type: 'string' },
       senders: { type: 'string' },
+      rate: { type: 'string' },
       duplicates: { type: 'string' },
       'out-of-order': { type: 'string' },
       seed: { type: 'string' },
@@ -135,8 +156,9 @@ async function main(): Promise<void> {
     });
     const base = await api.listen({ port: await freePort(), host: '127.0.0.1' });
 
-    say(`  floor: ${unique} bare workflow starts from ${a.senders} concurrent callers ...`);
-    const floor = await floorStarts(client, unique, a.senders);
+    const pace = a.rate ? `${a.rate}/s` : 'as fast as they go';
+    say(`  floor: ${unique} bare workflow starts from ${a.senders} concurrent callers, ${pace} ...`);
+    const floor = await floorStarts(client, unique, a.senders, a.rate);
     const plan = planDeliveries({
       contracts: a.contracts,
       amendments,
@@ -145,9 +167,18 @@ async function main(): Promise<void> {
       random: seeded(a.seed),
     });
     say(
-      `  sending ${plan.order.length} deliveries (${plan.duplicates} redeliveries, ${plan.outOfOrder} out of order) ...`,
+      `  sending ${plan.order.length} deliveries (${plan.duplicates} redeliveries, ${plan.outOfOrder} out of order), ${pace} ...`,
     );
-    const r = await sendDeliveries({ base, source: 'clm', secret, plan, senders: a.senders, client, progress: say });
+    const r = await sendDeliveries({
+      base,
+      source: 'clm',
+      secret,
+      plan,
+      senders: a.senders,
+      ...(a.rate ? { rate: a.rate } : {}),
+      client,
+      progress: say,
+    });
     say(`  reading the targets back ...`);
     const wrong = await wrongAccounts(plan, {
       pg: {
@@ -169,7 +200,7 @@ async function main(): Promise<void> {
     const yes = (ok: boolean) => (ok ? 'yes' : 'NO');
     say('');
     say(
-      `  floor (bare StartWorkflowExecution, ${a.senders} callers): p50 ${fl.p50} ms, p95 ${fl.p95} ms, p99 ${fl.p99} ms`,
+      `  floor (bare StartWorkflowExecution, ${a.senders} callers, ${pace}): p50 ${fl.p50} ms, p95 ${fl.p95} ms, p99 ${fl.p99} ms`,
     );
     say(
       `  acknowledgement: p50 ${ack.p50} ms (${ratio(ack.p50, fl.p50)}), p99 ${ack.p99} ms (${ratio(ack.p99, fl.p99)}); target p99 < 100 ms: ${yes((ack.p99 ?? Infinity) < 100)}`,

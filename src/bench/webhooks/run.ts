@@ -19,6 +19,12 @@ export interface DeliveryRunOptions {
   plan: DeliveryPlan;
   senders: number;
   client: AmendctlClient;
+  /**
+   * Deliveries per second offered, open loop: delivery k is due at k/rate seconds and its latency
+   * counts from then, so a server that falls behind shows it (no coordinated omission).
+   * Unset: every sender sends its next delivery as soon as the last is answered (a burst).
+   */
+  rate?: number;
   progress?: (line: string) => void;
 }
 
@@ -54,10 +60,12 @@ export async function sendDeliveries(o: DeliveryRunOptions): Promise<DeliveryRun
   const t0 = Date.now();
   const ticker = setInterval(() => o.progress?.(`  sent ${sent}/${plan.order.length} deliveries`), 5_000);
   try {
-    await pool(plan.order, o.senders, async (idx) => {
+    await pool(plan.order, o.senders, async (idx, k) => {
       const e = plan.events[idx]!;
+      const due = o.rate ? t0 + (k * 1000) / o.rate : undefined;
+      if (due !== undefined && due > Date.now()) await sleep(due - Date.now());
       for (let attempt = 1; ; attempt++) {
-        const at = Date.now();
+        const at = attempt === 1 && due !== undefined ? due : Date.now();
         if (!firstSent.has(e.amendmentId)) firstSent.set(e.amendmentId, at);
         const res = await fetch(`${o.base}/v1/webhooks/${o.source}`, {
           method: 'POST',
