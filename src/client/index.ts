@@ -22,6 +22,7 @@ import { type Amendment, AmendmentDocumentSchema } from '../domain/amendment';
 import { InputError, parseWith } from '../domain/errors';
 import { canonicalJson } from '../domain/json';
 import {
+  AMENDMENT_WORKFLOW_TYPE,
   amendmentWorkflowId,
   type AmendmentView,
   type AmendmentWorkflowInput,
@@ -45,7 +46,7 @@ import {
   statusQuery,
   TASK_QUEUE_DEFAULT,
 } from '../workflows/definitions';
-import type { amendmentV2 } from '../workflows/amendment';
+import type { amendmentV3 } from '../workflows/amendment';
 import { temporalTarget, type TemporalTarget } from './connection';
 import {
   ApproveInputSchema,
@@ -263,7 +264,7 @@ export class AmendctlClient {
     const workflowId = amendmentWorkflowId(amendment.amendmentId);
     const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
     try {
-      const handle = await this.client.workflow.start<typeof amendmentV2>('amendmentV2', {
+      const handle = await this.client.workflow.start<typeof amendmentV3>(AMENDMENT_WORKFLOW_TYPE, {
         taskQueue: this.taskQueue,
         workflowId,
         args: [sub.input],
@@ -513,9 +514,9 @@ export class AmendctlClient {
     }
   }
 
-  handle(amendmentId: string): WorkflowHandle<typeof amendmentV2> {
+  handle(amendmentId: string): WorkflowHandle<typeof amendmentV3> {
     checkId('AMENDMENT_ID', amendmentId);
-    return this.client.workflow.getHandle<typeof amendmentV2>(amendmentWorkflowId(amendmentId));
+    return this.client.workflow.getHandle<typeof amendmentV3>(amendmentWorkflowId(amendmentId));
   }
 
   /** Batches in flight, from their last heartbeats (a batch reports how far it got every second or so). */

@@ -1,6 +1,6 @@
 /**
  * One amendment, from document to access changes (`amendment-{amendmentId}`, workflow type
- * `amendmentV2`), as a sequence of short phases:
+ * `amendmentV3`; `amendmentV2` is the same code behind two patches), as a sequence of short phases:
  *
  *   validate -> effective date [scheduled; cancel or supersede end it `rejected`]
  *   -> turn [queued in the contract's sequence; a gap ends it `invalid` after the deadline]
@@ -14,7 +14,7 @@
  * The state and what signals and updates do to it live in AmendmentState (src/workflows/state.ts).
  * Business outcomes are results, not workflow failures: every final status returns the view,
  * which stays bounded whatever the plan's size. The first release's type `amendmentWorkflow`
- * (src/workflows/v1) stays registered until none runs.
+ * (src/workflows/v1) stays registered until none runs; so does `amendmentV2`.
  */
 import {
   ActivityCancellationType,
@@ -99,17 +99,39 @@ const auditLog = proxyLocalActivities<Pick<AmendmentActivities, 'recordAudit'>>(
 
 type Ended = { ended: AmendmentView };
 
+/**
+ * The amendment workflow that new amendments start. It is amendmentV2 with its patches settled:
+ * the turn keeper, proofs of approvers and the strict reading of signals always, and none of the
+ * patch markers (each cost a marker and an upsert of TemporalChangeVersion, 4 history events and
+ * 2 visibility writes per amendment). A new type, not a removed patch: amendmentV2's runs that
+ * began without them still replay on amendmentV2.
+ */
+export async function amendmentV3(input: AmendmentWorkflowInput): Promise<AmendmentView> {
+  return run(input, () => ({ keeper: true, proofs: true }), true);
+}
+
+/** The previous type, for its runs: the same phases, each of its patches asked as it was. */
 export async function amendmentV2(input: AmendmentWorkflowInput): Promise<AmendmentView> {
+  return run(input, () => ({ keeper: patched(KEEPER_PATCH), proofs: patched(APPROVAL_PROOF_PATCH) }), false);
+}
+
+async function run(
+  input: AmendmentWorkflowInput,
+  features: () => { keeper: boolean; proofs: boolean },
+  settled: boolean,
+): Promise<AmendmentView> {
   const info = workflowInfo();
   const s = new AmendmentState(input, info.workflowId, new Date(info.startTime).toISOString());
+  s.settled = settled;
   listen(s);
 
   const amendment = validate(s, input);
   if (typeof amendment === 'string') return finish(s, 'invalid', amendment);
-  const p: Progress = { holding: false, dispatched: [], keeper: patched(KEEPER_PATCH) };
-  // Asked here, in the first workflow task, with the keeper's: a patch first asked after the plan's
-  // local activity can replay out of step with its marker.
-  s.proofs = patched(APPROVAL_PROOF_PATCH);
+  // Asked here, in the first workflow task, the keeper's first: a patch first asked after the
+  // plan's local activity can replay out of step with its marker.
+  const f = features();
+  const p: Progress = { holding: false, dispatched: [], keeper: f.keeper };
+  s.proofs = f.proofs;
   const contract = new ContractLine(s, amendment, p);
   if (!p.keeper) return phases(s, amendment, contract, p, input);
   startKeeper(s, amendment);

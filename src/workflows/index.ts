@@ -1,5 +1,6 @@
 /** The workflows the worker registers. */
-export { amendmentV2 } from './amendment';
+/** amendmentV3 is what new amendments start; amendmentV2 stays registered for the runs started on it. */
+export { amendmentV2, amendmentV3 } from './amendment';
 export { contractWorkflow } from './contract';
 /** The first release's amendment workflow: kept until no amendment started on it runs (src/workflows/v1). */
 export { amendmentWorkflow } from './v1/amendment';

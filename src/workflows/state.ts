@@ -159,12 +159,18 @@ export class AmendmentState {
   private readonly early: Array<{ by: string; at: string; why: string }> = [];
   /** An approval counts only with a verified proof of its identity (runs with the patch `approval-proof`, asked at the start). */
   proofs = false;
+  /** amendmentV3: the strict reading of signals always, without asking its patch (strictSignals). */
+  settled = false;
   /** Decisions with a proof, in arrival order, for the approval loop to verify. */
   readonly unverified: Unverified[] = [];
   /** Approval notices in flight (src/workflows/notify.ts): a finished amendment waits for them a little. */
   notifier: { settled(): Promise<void> } | undefined;
   /** Ids of the tokens already used here: a token counts once. */
   private readonly usedTokens = new Set<string>();
+
+  private strict(): boolean {
+    return this.settled || strictSignals();
+  }
 
   constructor(input: AmendmentWorkflowInput | undefined, workflowId: string, startedAt: string) {
     const raw = (input?.amendment ?? {}) as Partial<Record<string, unknown>>;
@@ -195,7 +201,7 @@ export class AmendmentState {
 
   onTurn(t: TurnMessage): void {
     const problem = nullish(t) ? turnProblem(t) : undefined; // the first release threw on these
-    const strictProblem = problem ?? (turnProblem(t) !== undefined && strictSignals() ? turnProblem(t) : undefined);
+    const strictProblem = problem ?? (turnProblem(t) !== undefined && this.strict() ? turnProblem(t) : undefined);
     if (strictProblem)
       return this.ignoreSignal('turn', '?', new Date().toISOString(), `malformed turn signal: ${strictProblem}`);
     this.turn ??= t;
@@ -203,7 +209,7 @@ export class AmendmentState {
 
   onNotice(n: ContractNotice): void {
     const problem = nullish(n) ? noticeProblem(n) : undefined; // the first release threw on these
-    const strictProblem = problem ?? (noticeProblem(n) !== undefined && strictSignals() ? noticeProblem(n) : undefined);
+    const strictProblem = problem ?? (noticeProblem(n) !== undefined && this.strict() ? noticeProblem(n) : undefined);
     if (strictProblem)
       return this.ignoreSignal(
         'contractNotice',
@@ -224,7 +230,7 @@ export class AmendmentState {
     if (!parsed.success)
       return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${issuesText(parsed.error.issues)}`);
     const tooMuch = personProblem(parsed.data, 'reason');
-    if (tooMuch && strictSignals()) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${tooMuch}`);
+    if (tooMuch && this.strict()) return this.ignoreSignal('cancel', by, at, `malformed cancel signal: ${tooMuch}`);
     // Only before it takes effect: once it holds its turn, reject (pending approval) is the way to stop it.
     if (
       (this.view.status !== 'scheduled' && this.view.status !== 'queued') ||
@@ -250,7 +256,7 @@ export class AmendmentState {
       );
     const d = decision(parsed.data, at);
     const tooMuch = personProblem(parsed.data, undefined);
-    if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed approve signal: ${tooMuch}`);
+    if (tooMuch && this.strict()) return this.ignoreDecision(d, `malformed approve signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval')
       return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
     if (this.proofs)
@@ -383,7 +389,7 @@ export class AmendmentState {
       );
     const d = { by: parsed.data.by, at, reason: parsed.data.reason };
     const tooMuch = personProblem(parsed.data, 'reason');
-    if (tooMuch && strictSignals()) return this.ignoreDecision(d, `malformed reject signal: ${tooMuch}`);
+    if (tooMuch && this.strict()) return this.ignoreDecision(d, `malformed reject signal: ${tooMuch}`);
     if (!this.approval || this.view.status !== 'pending_approval')
       return this.ignoreDecision(d, `no approval is pending (status ${this.view.status})`);
     if (this.proofs) return void this.toVerify({ kind: 'reject', by: d.by, at, text: d.reason }, parsed.data.proof);
@@ -401,7 +407,7 @@ export class AmendmentState {
     const submitter = this.view.submittedBy;
     const alike = (x: string): boolean => x !== by && identity(x) === identity(by);
     const matters = alike(submitter) || a.view.approvals.some((p) => alike(p.by));
-    return matters && strictSignals();
+    return matters && this.strict();
   }
 
   /** The approval the plan needs (or none): decisions that came early are recorded in it as ignored. */

@@ -5,9 +5,10 @@
  *
  *   npm run capture-histories     (then commit test/replay/histories/v2/*.json)
  *
- * The runs start the current amendment type, `amendmentV2` (the client starts it), the
- * contract workflow and the turn keeper: they go to test/replay/histories/v2.1 (histories/v2
- * holds amendmentV2's histories from before the turn keeper, replayed through `patched()`). test/replay/histories/v1 holds the
+ * The runs start the current amendment type, `amendmentV3` (the client starts it), the
+ * contract workflow and the turn keeper: they go to test/replay/histories/v3. histories/v2 and
+ * v2.1 hold amendmentV2's, from before and after its turn-keeper patch; they are never captured
+ * again (nothing starts that type now) and replay through its `patched()`. test/replay/histories/v1 holds the
  * first release's histories of `amendmentWorkflow`, captured by that release; they are never
  * captured again (nothing starts that type now) and stay as long as the type is registered.
  *
@@ -27,8 +28,8 @@ import { baseline, changes, customer, type Customer } from '../workflows/fixture
 import { REFERENCE_TARGETS, startStack, type Stack } from '../workflows/stack';
 
 const run = promisify(execFile);
-/** The set the current code writes: v2.1, amendmentV2 with its turn keeper (the `turn-keeper` patch). v2 (before it) stays as captured. */
-const OUT = join(__dirname, 'histories', 'v2.1');
+/** The set the current code writes: v3, amendmentV3. v2 and v2.1 (amendmentV2) stay as captured. */
+const OUT = join(__dirname, 'histories', 'v3');
 /** The reference targets; and the same targets in batches of two operations, two batches at once. */
 let stack: Stack;
 let batched: Stack;
@@ -51,7 +52,7 @@ type HistoryEvent = {
 async function save(
   name: string,
   workflowId: string,
-  type: 'amendmentV2' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV2',
+  type: 'amendmentV3' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV3',
 ): Promise<HistoryEvent[]> {
   const { stdout } = await run(
     need('AMENDCTL_TEST_TEMPORAL_CLI'),
@@ -205,7 +206,7 @@ test('capture', async () => {
   expect(cancelled.cancellation?.kind).toBe('cancelled');
   await save('cancelled', `amendment-${g2.amendmentId}`);
 
-  // amendmentV2's own paths: several batches per target, two at once; and a permanent failure
+  // amendmentV3's own paths (since amendmentV2): several batches per target, two at once; and a permanent failure
   // in one batch (no further batch starts, every batch that ran is undone, newest first).
   const h = customer('replay-batches');
   const h1 = baseline(h, [

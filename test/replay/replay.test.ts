@@ -12,6 +12,8 @@
  *                 from before the turn keeper (they replay through its `patched()`).
  *   histories/v2.1: the same with the turn keeper: a Temporal cancellation, the keeper's own
  *                 history, a contract that took a terminated holder's turn back.
+ *   histories/v3: `amendmentV3`, the type new amendments start (amendmentV2 with its patches
+ *                 settled), the contract workflow and the keeper, on every path of v2.1.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -38,6 +40,10 @@ const SETS = {
   v2: { type: 'amendmentV2', paths: [...PATHS, 'batches', 'batches-rolled-back'] },
   'v2.1': {
     type: 'amendmentV2',
+    paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'],
+  },
+  v3: {
+    type: 'amendmentV3',
     paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'],
   },
 } as const;
@@ -156,12 +162,21 @@ test.each(Object.keys(SETS) as Release[])(
   120_000,
 );
 
-test("the first release's histories need their own type: run as amendmentV2 they diverge", async () => {
-  // Why amendmentWorkflow stays registered: amendmentV2's code cannot continue them.
-  const h = read(join(DIR, 'v1', 'approved.json'));
-  h.events[0]!.workflowExecutionStartedEventAttributes!.workflowType!.name = 'amendmentV2';
-  const r = await replay([tampered('v1-as-v2.json', h)]);
-  expect(r.code).toBe(1);
-  expect(r.stderr).toMatch(/v1-as-v2\.json: .*nondeterminism/i);
-  expect(r.stdout).toContain('0 replayed, 1 diverged');
-}, 120_000);
+// Why the older types stay registered: the newer code cannot continue their runs (amendmentV2's
+// cannot the first release's; amendmentV3 never asks the patches amendmentV2's runs recorded).
+test.each([
+  ['v1', 'approved.json', 'amendmentV2'],
+  ['v2.1', 'completed.json', 'amendmentV3'],
+])(
+  '%s histories need their own type: %s run as %s diverges',
+  async (set, file, as) => {
+    const h = read(join(DIR, set, file));
+    h.events[0]!.workflowExecutionStartedEventAttributes!.workflowType!.name = as;
+    const name = `${set}-as-${as}.json`;
+    const r = await replay([tampered(name, h)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`${name.replace(/\./g, '\\.')}: .*nondeterminism`, 'i'));
+    expect(r.stdout).toContain('0 replayed, 1 diverged');
+  },
+  120_000,
+);

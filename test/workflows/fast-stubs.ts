@@ -1,5 +1,5 @@
 /**
- * Fast workflow tests (issue 9, point 6): the REAL workflows (amendmentV2, contractWorkflow) on
+ * Fast workflow tests (issue 9, point 6): the REAL workflows (amendmentV3, contractWorkflow) on
  * a time-skipping test server of its own (or, where a test needs what that server lacks, the run's
  * Temporal dev server), with STUB activities that keep the real ones' contracts
  * (src/activities/index.ts, src/activities/provisioning.ts) but touch no PostgreSQL and no target:
@@ -30,7 +30,7 @@ import { dataConverter, newKeyList } from '../../src/codec';
 import type { AmendmentInput } from '../../src/domain/amendment';
 import type { Contract } from '../../src/domain/contract';
 import type { Action, ApprovalReason, Violation } from '../../src/domain/plan';
-import type { amendmentV2 } from '../../src/workflows/amendment';
+import type { amendmentV3 } from '../../src/workflows/amendment';
 import {
   amendmentWorkflowId,
   type AmendmentActivities,
@@ -210,7 +210,7 @@ export class Stubs {
     return this.calls.compensate.filter((c) => c.amendmentId === amendmentId);
   }
 
-  /** The main task queue's activities (local activities of amendmentV2). */
+  /** The main task queue's activities (local activities of amendmentV3). */
   control(): Pick<
     AmendmentActivities,
     | 'enqueueAmendment'
@@ -461,7 +461,7 @@ async function connectEnv(server: FastServer, converter: DataConverter): Promise
   return env;
 }
 
-export type AmendmentHandle = WorkflowHandle<typeof amendmentV2>;
+export type AmendmentHandle = WorkflowHandle<typeof amendmentV3>;
 
 export interface FastStack {
   env: TestWorkflowEnvironment;
@@ -470,7 +470,7 @@ export interface FastStack {
   stubs: Stubs;
   /** A fresh contract id for a test. */
   contractId(tag: string): string;
-  /** Start amendmentV2 as the client does (same id, search attributes, memo), with its scenario. */
+  /** Start amendmentV3 as the client does (same id, search attributes, memo), with its scenario. */
   submit(doc: AmendmentInput, s: Scenario): Promise<AmendmentHandle>;
   status(amendmentId: string): Promise<AmendmentView>;
   /** Poll `status` (wall time; the server clock is not skipped meanwhile) until `ok`, else fail naming `what` and the last view. */
@@ -607,7 +607,7 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       const workflowId = amendmentWorkflowId(doc.amendmentId);
       started.add(workflowId);
       started.add(contractWorkflowId(doc.contractId));
-      return client.workflow.start<typeof amendmentV2>('amendmentV2', {
+      return client.workflow.start<typeof amendmentV3>('amendmentV3', {
         taskQueue,
         workflowId,
         args: [{ amendment: doc }],
@@ -634,7 +634,7 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
         showView,
       ),
     async result(amendmentId, timeoutMs = 30_000) {
-      const h = client.workflow.getHandle<typeof amendmentV2>(amendmentWorkflowId(amendmentId));
+      const h = client.workflow.getHandle<typeof amendmentV3>(amendmentWorkflowId(amendmentId));
       await poll(
         () => h.describe(),
         `${amendmentId}: closed`,

@@ -1,5 +1,5 @@
 /**
- * Fast workflow tests (issue 9, point 6): the real amendmentV2 and contractWorkflow on the run's
+ * Fast workflow tests (issue 9, point 6): the real amendmentV3 and contractWorkflow on the run's
  * time-skipping test server, with stub activities (test/workflows/fast-stubs.ts): no PostgreSQL,
  * no targets. Queue, gap, approval, cancel, compensation, a 50,000-operation plan, each in well
  * under two seconds of wall time; the worker restart on the run's dev server (see there why).
@@ -26,7 +26,7 @@ const DAY = 24 * 60 * MINUTE;
 const GAP_DEADLINE_MINUTES = 10;
 const APPROVAL_DEADLINE_MINUTES = 15;
 /*
- * REPLAY_TIME (a bug reported with issue 9, not fixed here): amendmentV2 keeps times read from
+ * REPLAY_TIME (a bug reported with issue 9, not fixed here): amendmentV3 keeps times read from
  * workflow time right after a local activity (approval.requestedAt and the deadline after the
  * plan, amendment.ts approvalPhase; the gap's start can be too). When the SDK runs the code after
  * the activity in the next workflow task, the first execution reads that task's start time, and
@@ -82,7 +82,7 @@ const WORKFLOW_TASK_EVENTS = new Set<number>([
 
 const APPROVAL_REASON = [{ ruleId: 'admin-grant', message: 'the amendment grants admin access' }];
 
-test('happy path: 15 operations on 2 targets complete, counted per target, with 23 history events of its own in 5 or 6 workflow tasks', async () => {
+test('happy path: 15 operations on 2 targets complete, counted per target, with 19 history events of its own in 5 or 6 workflow tasks', async () => {
   const c = stack.contractId('happy');
   const a = amendment(c, 1);
   const h = await stack.submit(a, { operations: { idp: 8, warehouse: 7 }, unchanged: (i) => i % 5 === 4 });
@@ -117,12 +117,13 @@ test('happy path: 15 operations on 2 targets complete, counted per target, with 
   );
   expect(contract.lastAmendmentId).toBe(a.amendmentId);
 
-  // The history: 23 events of the amendment's own (start, markers, activities, child, signals,
-  // completion), carried by one workflow task per wake-up. How many wake-ups depends on timing:
-  // both batches completing while one task runs make one, or each its own. So 38 events, or 41.
+  // The history: 19 events of the amendment's own (start, two local activities' markers, status
+  // upserts, the keeper child, the batches, signals, the audit record, completion), carried by
+  // one workflow task per wake-up. How many wake-ups depends on timing: both batches completing
+  // while one task runs make one, or each its own. So 34 events, or 37.
   const events = (await h.fetchHistory()).events ?? [];
   const own = events.filter((e) => !WORKFLOW_TASK_EVENTS.has(Number(e.eventType)));
-  expect(own.length).toBe(23);
+  expect(own.length).toBe(19);
   const tasks = (events.length - own.length) / 3;
   expect(tasks).toBeGreaterThanOrEqual(5);
   expect(tasks).toBeLessThanOrEqual(6);

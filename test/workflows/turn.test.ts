@@ -152,7 +152,7 @@ test('a holder whose workflow timed out: the turn is back within 10 s of the tim
   const c = customer('timedout');
   const first = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
   // Started as the client does, with an execution timeout (an operator's or a caller's choice).
-  await stack.client.client.workflow.start('amendmentV2', {
+  await stack.client.client.workflow.start('amendmentV3', {
     taskQueue: stack.taskQueue,
     workflowId: amendmentWorkflowId(first.amendmentId),
     args: [{ amendment: first }],

@@ -3,7 +3,9 @@
  * the previous release's worker, on the previous release's workflow code, waits for
  * approval; that worker stops and the current worker takes over; the amendment finishes on
  * its original type `amendmentWorkflow` with the targets right, and a later amendment of the
- * same contract, started as `amendmentV2`, applies after it through the contract workflow.
+ * same contract, started as the current type, applies after it through the contract workflow.
+ * And the same for the step from `amendmentV2` to `amendmentV3`: an amendmentV2 run waiting for
+ * its effective date on the release before amendmentV3 finishes, on amendmentV2, on the current worker.
  *
  * Real servers: the Temporal dev server, PostgreSQL and scim2-server.
  *
@@ -18,6 +20,7 @@ import { dirname, join, posix } from 'node:path';
 import { createHash } from 'node:crypto';
 import { bundleWorkflowCode, type WorkerOptions } from '@temporalio/worker';
 import {
+  AMENDMENT_WORKFLOW_TYPE,
   AmendctlClient,
   amendmentWorkflowId,
   type AmendmentView,
@@ -38,6 +41,8 @@ import { pgSnapshot, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQue
 
 /** The last commit of the release whose only amendment type was `amendmentWorkflow`. */
 const PREVIOUS_RELEASE = 'e3675d3';
+/** The last commit whose client started `amendmentV2` (before amendmentV3 settled its patches). */
+const V2_RELEASE = '21c9ba0';
 
 let temporal: TemporalTarget;
 let taskQueue: string;
@@ -62,7 +67,7 @@ afterAll(async () => {
   await client?.close();
 });
 
-test('an amendment started on the previous workflow code completes after the worker is upgraded; the next one runs as amendmentV2 after it', async () => {
+test('an amendment started on the previous workflow code completes after the worker is upgraded; the next one runs as the current type after it', async () => {
   const c = customer('upgrade');
 
   // ---- the previous release's worker: only amendmentWorkflow and contractWorkflow ----
@@ -97,12 +102,12 @@ test('an amendment started on the previous workflow code completes after the wor
   );
   expect(v1.approval?.approvals).toEqual([]);
 
-  // A new amendment of the same contract starts as amendmentV2 and waits for sequence 1, the old type's.
+  // A new amendment of the same contract starts as the current type and waits for sequence 1, the old type's.
   const second = changes(c, 2, [
     { op: 'add', path: 'namedUsers', value: { email: c.email('erin'), name: 'Erin', role: 'member' } },
   ]);
   expect((await client.submitAmendment(second)).duplicate).toBe(false);
-  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
+  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe(AMENDMENT_WORKFLOW_TYPE);
   const queued = await until(
     second.amendmentId,
     (v) => v.status === 'queued' && /sequence/.test(v.reason ?? ''),
@@ -137,12 +142,12 @@ test('an amendment started on the previous workflow code completes after the wor
   expect(done1.planHash).toBeUndefined(); // the first release's view: every operation in the workflow
   const done2 = await client.waitForResult(second.amendmentId);
   expect(done2.status).toBe('completed');
-  expect(done2.operationsTotal).toBeGreaterThan(0); // amendmentV2's bounded view
+  expect(done2.operationsTotal).toBeGreaterThan(0); // the bounded view (since amendmentV2)
   expect(Date.parse(done2.finishedAt!)).toBeGreaterThan(Date.parse(done1.finishedAt!));
 
   // Each kept its type; the old one's workflow tasks ran on both workers, the new one's on the current only.
   expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentWorkflow');
-  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV2');
+  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe(AMENDMENT_WORKFLOW_TYPE);
   expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual([
     'amendctl-current',
     'amendctl-previous-release',
@@ -187,6 +192,37 @@ test('an amendment started on the previous workflow code completes after the wor
   });
 }, 180_000);
 
+test('an amendmentV2 run started on the release before amendmentV3 finishes on amendmentV2 after the upgrade', async () => {
+  const v2 = await bundleRelease(V2_RELEASE, runDir('upgrade-v2-release'));
+  expect(v2).toBeDefined(); // the commit is in the checkout's history (a shallow clone has no past releases)
+  const c = customer('upgrade-v2');
+  for (const r of [...running]) await stopWorker(r.w); // the test before left its current worker on the queue
+  const old = await startWorker('amendctl-v2-release', { workflowBundle: { codePath: v2!.codePath } });
+  const first = baseline(c, [['carol', 'member']]);
+  // Due in a few seconds: it waits in a timer on the old worker and fires on the new one.
+  const effectiveAt = new Date(Date.now() + 8_000).toISOString();
+  await startType('amendmentV2', { ...first, effectiveAt });
+  await until(first.amendmentId, (v) => v.status === 'scheduled', 'scheduled on the v2 release');
+
+  await stopWorker(old);
+  await startWorker('amendctl-current');
+  const done = await client.waitForResult(first.amendmentId);
+  expect(done.status).toBe('completed');
+  expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentV2');
+  expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual([
+    'amendctl-current',
+    'amendctl-v2-release',
+  ]);
+  // It kept amendmentV2's patches (their markers), which amendmentV3 does not write.
+  const markers = (
+    (await client.client.workflow.getHandle(amendmentWorkflowId(first.amendmentId)).fetchHistory()).events ?? []
+  )
+    .map((e) => e.markerRecordedEventAttributes?.markerName)
+    .filter((m) => m === 'core_patch');
+  expect(markers).toHaveLength(2);
+  expect(await pgSnapshot(c.domain)).toEqual({ [c.email('carol')]: { login: true, memberOf: ['app_write'] } });
+}, 180_000);
+
 // ---- helpers ---------------------------------------------------------------------------
 
 async function startWorker(identity: string, worker: Partial<WorkerOptions> = {}): Promise<AmendctlWorker> {
@@ -207,11 +243,16 @@ async function stopWorker(w: AmendctlWorker): Promise<void> {
   await r!.done;
 }
 
-/** What the previous release's client did: start `amendmentWorkflow` (the current client starts amendmentV2). */
-async function startPreviousType(document: unknown): Promise<void> {
+/** What the previous release's client did: start `amendmentWorkflow` (the current client starts AMENDMENT_WORKFLOW_TYPE). */
+function startPreviousType(document: unknown): Promise<void> {
+  return startType('amendmentWorkflow', document);
+}
+
+/** Start the amendment as a release's client started it, as `type`. */
+async function startType(type: string, document: unknown): Promise<void> {
   const amendment = AmendmentSchema.parse(document);
   const input: AmendmentWorkflowInput = { amendment };
-  await client.client.workflow.start('amendmentWorkflow', {
+  await client.client.workflow.start(type, {
     taskQueue,
     workflowId: amendmentWorkflowId(amendment.amendmentId),
     args: [input],
@@ -273,11 +314,23 @@ async function taskWorkers(workflowId: string): Promise<string[]> {
  * the frozen copy of this tree (test/workflows/previous-release).
  */
 async function bundlePreviousRelease(dir: string): Promise<{ codePath: string; source: string }> {
+  return (
+    (await bundleRelease(PREVIOUS_RELEASE, dir)) ?? {
+      codePath: await bundle(require.resolve('./previous-release'), dir),
+      source: 'test/workflows/previous-release (frozen copy)',
+    }
+  );
+}
+
+/** A release's workflow bundle from git at `commit`; undefined where the commit is not in the checkout. */
+async function bundleRelease(commit: string, dir: string): Promise<{ codePath: string; source: string } | undefined> {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
-  let entry = extractFromGit(PREVIOUS_RELEASE, 'src/workflows/index.ts', join(dir, 'src'));
-  const source = entry ? `git ${PREVIOUS_RELEASE}` : 'test/workflows/previous-release (frozen copy)';
-  entry ??= require.resolve('./previous-release');
+  const entry = extractFromGit(commit, 'src/workflows/index.ts', join(dir, 'src'));
+  return entry ? { codePath: await bundle(entry, dir), source: `git ${commit}` } : undefined;
+}
+
+async function bundle(entry: string, dir: string): Promise<string> {
   const quiet = () => undefined;
   const { code } = await bundleWorkflowCode({
     workflowsPath: entry,
@@ -285,7 +338,7 @@ async function bundlePreviousRelease(dir: string): Promise<{ codePath: string; s
   });
   const codePath = join(dir, 'workflow-bundle.js');
   writeFileSync(codePath, code);
-  return { codePath, source };
+  return codePath;
 }
 
 function extractFromGit(commit: string, entry: string, outSrc: string): string | undefined {
