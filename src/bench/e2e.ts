@@ -247,6 +247,10 @@ async function main(): Promise<number> {
     process.stdout.write(
       `servers up: Temporal ${stack.env.AMENDCTL_TEST_TEMPORAL_ADDRESS}, PostgreSQL :${stack.env.AMENDCTL_TEST_PG_PORT}, SCIM ${stack.env.AMENDCTL_TEST_SCIM_URL} (folder ${stack.env.dir})\n`,
     );
+    const rates = Bench.workerEnv(stack.env);
+    process.stdout.write(
+      `targets' rate limits: idp ${rates.AMENDCTL_IDP_RATE}/s, warehouse ${rates.AMENDCTL_WAREHOUSE_RATE}/s (AMENDCTL_IDP_RATE=50 AMENDCTL_WAREHOUSE_RATE=50 for the reference file's example)\n`,
+    );
     bench = await Bench.create(stack.env, {
       sizes: opts.sizes,
       deadline,
