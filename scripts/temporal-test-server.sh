@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Temporal's time-skipping test server (Java, io.temporal:temporal-test-server from Maven
-# Central, resolved by `scripts/setup.sh testserver`). The TypeScript SDK runs it as an
-# `existing-path` executable with `<port> --enable-time-skipping`; the arguments pass through.
-# Its output (SLF4J's notice, the JVM's) goes to .cache/test-logs/temporal-test-server.log, not
-# into the test output: the SDK inherits our stdout and stderr, and waits for the port only.
+# Central, resolved by `scripts/setup.sh testserver`). The test harness runs it as `<port>`
+# (test/harness/servers/timeskipping.ts), as the TypeScript SDK runs an `existing-path` test
+# server; the arguments pass through. Its output (SLF4J's notice, the JVM's) goes to
+# .cache/test-logs/temporal-test-server.log, not into the test output.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CP_FILE="$ROOT/.cache/temporal-test-server.classpath"

@@ -60,7 +60,7 @@ import {
   statusQuery,
 } from '../../src/workflows/definitions';
 import { need, testEnv } from '../harness/env';
-import { TEST_SERVER_WRAPPER } from '../harness/servers/timeskipping';
+import { startTimeSkippingEnv } from '../harness/servers/timeskipping';
 
 // ---- what a test scripts ----------------------------------------------------------------
 
@@ -443,10 +443,7 @@ async function connectEnv(server: FastServer, converter: DataConverter): Promise
     });
   // A time-skipping test server of this file's own: the run's one has a single clock for every
   // file on it, and another file's skip of days would pass these tests' deadlines unseen.
-  const env = await TestWorkflowEnvironment.createTimeSkipping({
-    server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } },
-    client: { dataConverter: converter },
-  });
+  const env = await startTimeSkippingEnv({ client: { dataConverter: converter } });
   try {
     // IndexedValueType KEYWORD = 2.
     await env.connection.operatorService.addSearchAttributes({

@@ -1,8 +1,7 @@
 /**
  * Temporal's time-skipping test server (Java, Maven io.temporal:temporal-test-server; the
- * classpath comes from `scripts/setup.sh testserver`), started once per run through the
- * SDK's own `TestWorkflowEnvironment.createTimeSkipping` with scripts/temporal-test-server.sh
- * as an `existing-path` executable (the SDK runs it as `<port> --enable-time-skipping`).
+ * classpath comes from `scripts/setup.sh testserver`), started once per run with
+ * scripts/temporal-test-server.sh `<port>` (startTimeSkippingEnv).
  * Our search attributes are registered on it. Tests connect to it with
  * test/governance/timeskipping.ts.
  *
@@ -13,28 +12,58 @@ import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { SEARCH_ATTRIBUTES } from '../../../src/workflows/definitions';
 import { DRIFT_SEARCH_ATTRIBUTES } from '../../../src/workflows/reconcile-definitions';
 import type { TestServer } from '../server';
-import { ROOT } from '../proc';
+import { freePort, portOpen, ROOT, startProcess, waitFor } from '../proc';
 
 export const TEST_SERVER_WRAPPER = join(ROOT, 'scripts', 'temporal-test-server.sh');
 
-/** The SDK gives the JVM 5 s to listen, which a loaded machine can miss: two more tries then. */
-async function startWithRetries(tries = 3): Promise<TestWorkflowEnvironment> {
-  for (let i = 1; ; i++) {
-    try {
-      return await TestWorkflowEnvironment.createTimeSkipping({
-        server: { executable: { type: 'existing-path', path: TEST_SERVER_WRAPPER } },
-      });
-    } catch (err) {
-      if (i >= tries || !/did not start within/.test(String((err as Error)?.message))) throw err;
-      process.stdout.write(`  harness: timeskipping did not start in time (try ${i} of ${tries}), again\n`);
-    }
+type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
+
+/** How long the JVM may take to listen: the SDK's own start gives it 5 s, which a loaded CI machine misses. */
+const LISTEN_TIMEOUT_MS = 90_000;
+
+/**
+ * A time-skipping test server of its own: the JVM started here (up to LISTEN_TIMEOUT_MS to
+ * listen), and a TestWorkflowEnvironment with time skipping on it, from the SDK's own factory
+ * with the server's address (what createTimeSkipping does once its server listens; it is not
+ * public, so a later SDK without it fails loudly here). `teardown` stops both.
+ */
+export async function startTimeSkippingEnv(opts: { client?: object } = {}): Promise<TestWorkflowEnvironment> {
+  const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
+  if (typeof create !== 'function')
+    throw new Error(
+      '@temporalio/testing no longer has TestWorkflowEnvironment.create: see test/harness/servers/timeskipping.ts',
+    );
+  const port = await freePort();
+  // As the SDK starts it: the port alone. Time skipping is then locked until a client unlocks it
+  // (TestWorkflowEnvironment.sleep, a time-skipping client's result()); `--enable-time-skipping`
+  // would start it unlocked, skipping past running activities' timeouts.
+  const server = startProcess('temporal-test-server', TEST_SERVER_WRAPPER, [String(port)]);
+  try {
+    await waitFor('the time-skipping test server', () => portOpen(port), LISTEN_TIMEOUT_MS, server.child);
+    const env = await create.call(TestWorkflowEnvironment, {
+      server: { type: 'existing' },
+      address: `127.0.0.1:${port}`,
+      namespace: 'default',
+      supportsTimeSkipping: true,
+      ...(opts.client ? { client: opts.client } : {}),
+    });
+    if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
+    const teardown = env.teardown.bind(env);
+    env.teardown = async () => {
+      await teardown().catch(() => undefined);
+      await server.stop();
+    };
+    return env;
+  } catch (err) {
+    await server.stop();
+    throw err;
   }
 }
 
 export const timeSkipping: TestServer = {
   name: 'timeskipping',
   async start() {
-    const env = await startWithRetries();
+    const env = await startTimeSkippingEnv();
     try {
       // IndexedValueType KEYWORD = 2, INT = 3.
       const searchAttributes = Object.fromEntries([
