@@ -337,7 +337,10 @@ export async function caseD(bench: Bench): Promise<void> {
       try {
         const amendctl = new AmendctlClient(bench.client, tq);
         const timeout = Math.max(60_000, Math.min(bench.timeLeft(), Math.max(10 * 60_000, users * 150)));
-        const heartbeat = setInterval(() => bench.log(`  [d ${users}] waiting for the result`), 30_000);
+        const heartbeat = setInterval(
+          () => void progressLine(amendctl, doc.amendmentId).then((line) => bench.log(`  [d ${users}] ${line}`)),
+          30_000,
+        );
         try {
           ({ result: run, peak } = await peakDuring(w, () => bench.amendment(amendctl, doc, timeout, true)));
         } finally {
@@ -740,3 +743,19 @@ export const CASE_FUNCTIONS: Record<CaseId, (b: Bench) => Promise<void>> = {
 };
 /** In-process cases first (latency), then those with a worker process of their own (RSS). */
 export const CASE_ORDER: readonly CaseId[] = ['a', 'b', 'c', 'f', 'd', 'e'];
+
+/** Where a running amendment is, for a person watching a long run: its status and the operations done (finished batches and the running ones' heartbeats). */
+async function progressLine(client: AmendctlClient, amendmentId: string): Promise<string> {
+  const v = await client.getStatus(amendmentId).catch(() => undefined);
+  if (!v) return 'waiting for the result (no worker answered the status query)';
+  const finished = Object.values(v.operationCounts ?? {}).reduce(
+    (n, byOutcome) => n + Object.values(byOutcome).reduce((a, b) => a + (b ?? 0), 0),
+    0,
+  );
+  // A finished batch's last heartbeat can still be listed beside its counts: only unfinished ones add.
+  const running = (v.progress ?? []).reduce((n, p) => n + (p.done < p.total ? p.done : 0), 0);
+  const total = v.operationsTotal ?? 0;
+  const done = Math.min(total, finished + running);
+  const pct = total > 0 ? ` (${Math.floor((done / total) * 100)}%)` : '';
+  return `${v.status}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} operations done${pct}`;
+}
