@@ -34,8 +34,6 @@ const env = {
 };
 let sourcesFile = '';
 let stack: Stack;
-let api: FastifyInstance;
-let base = '';
 
 beforeAll(async () => {
   const dir = mkdtempSync(join(tmpdir(), 'amendctl-deliveries-'));
@@ -52,7 +50,18 @@ beforeAll(async () => {
       AMENDCTL_WAREHOUSE_RATE: '500',
     },
   });
-  api = buildApiServer({
+}, 60_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+/**
+ * The API in this process, for the first test only: its intake sweeps the shared intake table
+ * every second, and in the tests after it would start what they hold back on purpose (the
+ * amendment a dead instance could not start is for the next instance, not for this one).
+ */
+async function inProcessApi(): Promise<{ api: FastifyInstance; base: string }> {
+  const api = buildApiServer({
     client: stack.client,
     intake: Intake.fromEnv(stack.client, env),
     sources: loadWebhookSources(sourcesFile, env),
@@ -60,12 +69,8 @@ beforeAll(async () => {
     limits: DEFAULT_LIMITS,
     logger: () => undefined,
   });
-  base = await api.listen({ port: 0, host: '127.0.0.1' });
-}, 60_000);
-afterAll(async () => {
-  await api?.close();
-  await stack?.stop();
-});
+  return { api, base: await api.listen({ port: 0, host: '127.0.0.1' }) };
+}
 
 test('redelivered (30%) and out-of-order (10%) deliveries: exactly one workflow per amendment, every one completed, the targets as the contracts say', async () => {
   const plan = planDeliveries({
@@ -77,7 +82,10 @@ test('redelivered (30%) and out-of-order (10%) deliveries: exactly one workflow 
   });
   expect(plan.order.length).toBe(57);
   expect(plan.outOfOrder).toBe(4);
-  const r = await sendDeliveries({ base, source: 'clm', secret, plan, senders: 8, client: stack.client });
+  const { api, base } = await inProcessApi();
+  const r = await sendDeliveries({ base, source: 'clm', secret, plan, senders: 8, client: stack.client }).finally(() =>
+    api.close(),
+  );
   expect({ unacknowledged: r.unacknowledged, lost: r.lost, notOneWorkflow: r.notOneWorkflow, final: r.final }).toEqual({
     unacknowledged: 0,
     lost: 0,
