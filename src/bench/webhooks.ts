@@ -25,6 +25,7 @@ import { AmendctlClient, temporalTarget } from '../client';
 import { freePort } from '../devserver';
 import { referenceWorkerEnv, ROOT, startStack } from './e2e/stack';
 import { pool, sleep } from './e2e/measure';
+import { BENCH_TARGET_RATE } from './e2e/runner';
 import { newStandardSecret, planDeliveries, seeded } from './webhooks/deliveries';
 import { ms, sendDeliveries, wrongAccounts } from './webhooks/run';
 
@@ -117,8 +118,8 @@ async function main(): Promise<void> {
     ...process.env,
     ...referenceWorkerEnv(stack.env),
     AMENDCTL_AUDIT_PORT: stack.env.AMENDCTL_TEST_PG_PORT,
-    AMENDCTL_IDP_RATE: '1000',
-    AMENDCTL_WAREHOUSE_RATE: '1000',
+    AMENDCTL_IDP_RATE: BENCH_TARGET_RATE,
+    AMENDCTL_WAREHOUSE_RATE: BENCH_TARGET_RATE,
   };
   Object.assign(process.env, workerEnv, { AMENDCTL_CLM_WEBHOOK_SECRET: secret });
   const taskQueue = `bench-webhooks-${randomBytes(3).toString('hex')}`;

@@ -107,19 +107,16 @@ type Ended = { ended: AmendmentView };
  * began without them still replay on amendmentV2.
  */
 export async function amendmentV3(input: AmendmentWorkflowInput): Promise<AmendmentView> {
-  return run(input, () => ({ keeper: true, proofs: true }), true);
+  return run(input, true);
 }
 
 /** The previous type, for its runs: the same phases, each of its patches asked as it was. */
 export async function amendmentV2(input: AmendmentWorkflowInput): Promise<AmendmentView> {
-  return run(input, () => ({ keeper: patched(KEEPER_PATCH), proofs: patched(APPROVAL_PROOF_PATCH) }), false);
+  return run(input, false);
 }
 
-async function run(
-  input: AmendmentWorkflowInput,
-  features: () => { keeper: boolean; proofs: boolean },
-  settled: boolean,
-): Promise<AmendmentView> {
+/** `settled`: amendmentV3 (every patch on, none asked); else amendmentV2, asking them. */
+async function run(input: AmendmentWorkflowInput, settled: boolean): Promise<AmendmentView> {
   const info = workflowInfo();
   const s = new AmendmentState(input, info.workflowId, new Date(info.startTime).toISOString());
   s.settled = settled;
@@ -129,9 +126,8 @@ async function run(
   if (typeof amendment === 'string') return finish(s, 'invalid', amendment);
   // Asked here, in the first workflow task, the keeper's first: a patch first asked after the
   // plan's local activity can replay out of step with its marker.
-  const f = features();
-  const p: Progress = { holding: false, dispatched: [], keeper: f.keeper };
-  s.proofs = f.proofs;
+  const p: Progress = { holding: false, dispatched: [], keeper: settled || patched(KEEPER_PATCH) };
+  s.proofs = settled || patched(APPROVAL_PROOF_PATCH);
   const contract = new ContractLine(s, amendment, p);
   if (!p.keeper) return phases(s, amendment, contract, p, input);
   startKeeper(s, amendment);

@@ -22,13 +22,12 @@ import type {
 export const TASK_QUEUE_DEFAULT = 'amendctl';
 
 export const amendmentWorkflowId = (amendmentId: string): string => `amendment-${amendmentId}`;
-/** The workflow type new amendments start (src/workflows/amendment.ts). */
-export const AMENDMENT_WORKFLOW_TYPE = 'amendmentV3';
 /** Every amendment workflow type a worker runs, newest first: the older ones for the runs started on them. */
 export const AMENDMENT_WORKFLOW_TYPES = ['amendmentV3', 'amendmentV2', 'amendmentWorkflow'] as const;
+/** The workflow type new amendments start (src/workflows/amendment.ts). */
+export const AMENDMENT_WORKFLOW_TYPE = AMENDMENT_WORKFLOW_TYPES[0];
 /** A visibility query clause for any amendment workflow type. */
-export const amendmentTypesQuery = (): string =>
-  AMENDMENT_WORKFLOW_TYPES.map((t) => `WorkflowType = '${t}'`).join(' OR ');
+export const AMENDMENT_TYPES_QUERY = AMENDMENT_WORKFLOW_TYPES.map((t) => `WorkflowType = '${t}'`).join(' OR ');
 export const contractWorkflowId = (contractId: string): string => `contract-${contractId}`;
 
 /** Search attributes (Keyword): business keys and the status; never personal data. */

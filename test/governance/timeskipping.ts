@@ -6,35 +6,22 @@
  *
  * The server is started once per run. The SDK's public API connects a TestWorkflowEnvironment
  * with time skipping only to a server it starts itself (createFromExistingServer turns time
- * skipping off), so `timeSkippingEnv` calls the SDK's own factory with the existing server's
- * address and `supportsTimeSkipping: true`, which is what createTimeSkipping does after starting
- * one; if a later SDK drops that factory the helper fails loudly rather than silently not skipping.
+ * skipping off), so `timeSkippingEnv` uses the harness's timeSkippingEnvAt, which calls the
+ * SDK's own factory with the server's address and fails loudly if a later SDK drops it.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { AmendctlClient, temporalTarget, type AmendmentView } from '../../src/client';
 import { createAmendctlWorker, type AmendctlWorker } from '../../src/worker';
 import { need } from '../harness/env';
+import { timeSkippingEnvAt } from '../harness/servers/timeskipping';
 import { REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQueue } from '../workflows/stack';
 
-type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
-
-export async function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
-  const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
-  if (typeof create !== 'function')
-    throw new Error(
-      '@temporalio/testing no longer has TestWorkflowEnvironment.create: connect per file with createTimeSkipping instead',
-    );
-  const env = await create.call(TestWorkflowEnvironment, {
-    server: { type: 'existing' },
-    address: need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'),
-    namespace: 'default',
-    supportsTimeSkipping: true,
-  });
-  if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
-  return env;
+/** The run's time-skipping server, with its clock (test/harness/servers/timeskipping.ts). */
+export function timeSkippingEnv(): Promise<TestWorkflowEnvironment> {
+  return timeSkippingEnvAt(need('AMENDCTL_TEST_TIMESKIPPING_ADDRESS'));
 }
 
 export interface TimeStack {

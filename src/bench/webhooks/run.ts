@@ -7,7 +7,7 @@
  */
 import { Client as PgClient, type ClientConfig } from 'pg';
 import type { AmendctlClient } from '../../client';
-import { amendmentTypesQuery, FINAL_STATUSES } from '../../workflows/definitions';
+import { AMENDMENT_TYPES_QUERY, FINAL_STATUSES } from '../../workflows/definitions';
 import { pool, quantile, sleep } from '../e2e/measure';
 import { type DeliveryPlan, signedHeaders } from './deliveries';
 
@@ -126,7 +126,7 @@ export async function sendDeliveries(o: DeliveryRunOptions): Promise<DeliveryRun
     for (let tries = 0; tries < 40; tries++) {
       runs = new Map();
       for await (const w of o.client.client.workflow.list({
-        query: `ContractId = '${contractId}' AND (${amendmentTypesQuery()})`,
+        query: `ContractId = '${contractId}' AND (${AMENDMENT_TYPES_QUERY})`,
       })) {
         runs.set(w.workflowId, [...(runs.get(w.workflowId) ?? []), w.startTime]);
       }

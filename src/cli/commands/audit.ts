@@ -20,7 +20,7 @@ import { InputError, parseWith } from '../../domain/errors';
 import { shown } from '../../domain/text';
 import { OperationStore } from '../../store/operations';
 import type { AmendctlClient } from '../../client';
-import { amendmentTypesQuery, amendmentWorkflowId } from '../../workflows/definitions';
+import { AMENDMENT_TYPES_QUERY, amendmentWorkflowId } from '../../workflows/definitions';
 import { connect, connectionOptions, parse, strings, TemporalUnreachable } from '../common';
 import { type CliIO, type Command, UsageError } from '../io';
 import { help } from './amendments';
@@ -90,7 +90,7 @@ export const auditCommand: Command = async (argv, io) => {
       const ids = new Set<string>();
       if (client) {
         for await (const w of client.client.workflow.list({
-          query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND (${amendmentTypesQuery()})`,
+          query: `ContractId = '${contractId.replace(/'/g, "\\'")}' AND (${AMENDMENT_TYPES_QUERY})`,
         })) {
           if (w.workflowId.startsWith('amendment-')) ids.add(w.workflowId.slice('amendment-'.length));
         }

@@ -22,17 +22,36 @@ type Factory = (opts: unknown) => Promise<TestWorkflowEnvironment>;
 const LISTEN_TIMEOUT_MS = 90_000;
 
 /**
- * A time-skipping test server of its own: the JVM started here (up to LISTEN_TIMEOUT_MS to
- * listen), and a TestWorkflowEnvironment with time skipping on it, from the SDK's own factory
- * with the server's address (what createTimeSkipping does once its server listens; it is not
- * public, so a later SDK without it fails loudly here). `teardown` stops both.
+ * A TestWorkflowEnvironment with time skipping on the test server at `address`, from the SDK's
+ * own factory (what createTimeSkipping does once its server listens; the factory is not public,
+ * so a later SDK without it fails loudly here).
  */
-export async function startTimeSkippingEnv(opts: { client?: object } = {}): Promise<TestWorkflowEnvironment> {
+export async function timeSkippingEnvAt(
+  address: string,
+  opts: { client?: object } = {},
+): Promise<TestWorkflowEnvironment> {
   const create = (TestWorkflowEnvironment as unknown as { create?: Factory }).create;
   if (typeof create !== 'function')
     throw new Error(
       '@temporalio/testing no longer has TestWorkflowEnvironment.create: see test/harness/servers/timeskipping.ts',
     );
+  const env = await create.call(TestWorkflowEnvironment, {
+    server: { type: 'existing' },
+    address,
+    namespace: 'default',
+    supportsTimeSkipping: true,
+    ...(opts.client ? { client: opts.client } : {}),
+  });
+  if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
+  return env;
+}
+
+/**
+ * A time-skipping test server of its own: the JVM started here (up to LISTEN_TIMEOUT_MS to
+ * listen), and a TestWorkflowEnvironment with time skipping on it (timeSkippingEnvAt).
+ * `teardown` stops both.
+ */
+export async function startTimeSkippingEnv(opts: { client?: object } = {}): Promise<TestWorkflowEnvironment> {
   const port = await freePort();
   // As the SDK starts it: the port alone. Time skipping is then locked until a client unlocks it
   // (TestWorkflowEnvironment.sleep, a time-skipping client's result()); `--enable-time-skipping`
@@ -40,14 +59,7 @@ export async function startTimeSkippingEnv(opts: { client?: object } = {}): Prom
   const server = startProcess('temporal-test-server', TEST_SERVER_WRAPPER, [String(port)]);
   try {
     await waitFor('the time-skipping test server', () => portOpen(port), LISTEN_TIMEOUT_MS, server.child);
-    const env = await create.call(TestWorkflowEnvironment, {
-      server: { type: 'existing' },
-      address: `127.0.0.1:${port}`,
-      namespace: 'default',
-      supportsTimeSkipping: true,
-      ...(opts.client ? { client: opts.client } : {}),
-    });
-    if (!env.supportsTimeSkipping) throw new Error('the test environment does not skip time');
+    const env = await timeSkippingEnvAt(`127.0.0.1:${port}`, opts);
     const teardown = env.teardown.bind(env);
     env.teardown = async () => {
       await teardown().catch(() => undefined);
