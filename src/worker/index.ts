@@ -4,6 +4,7 @@
  */
 import { existsSync } from 'node:fs';
 import { totalmem } from 'node:os';
+import { setFlagsFromString } from 'node:v8';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import { NativeConnection, Worker, type WorkerOptions } from '@temporalio/worker';
@@ -179,6 +180,8 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
       );
     }
     const source = workflowSource(env, tracing !== undefined);
+    const maxCachedWorkflows = positiveInt(env, 'AMENDCTL_MAX_CACHED_WORKFLOWS', defaultCachedWorkflows());
+    boundWorkflowHeap(env, maxCachedWorkflows);
     workers.unshift(
       await Worker.create({
         connection,
@@ -193,7 +196,7 @@ export async function createAmendctlWorker(opts: AmendctlWorkerOptions = {}): Pr
               sinks: { exporter: makeWorkflowExporter(tracing.processor, tracing.resource) },
             }
           : {}),
-        maxCachedWorkflows: positiveInt(env, 'AMENDCTL_MAX_CACHED_WORKFLOWS', defaultCachedWorkflows()),
+        maxCachedWorkflows,
         maxConcurrentActivityTaskExecutions: 20,
         ...opts.worker,
       }),
@@ -282,10 +285,38 @@ async function pendingApprovals(client: Client): Promise<{ count: number; oldest
  * bounds memory, not what can wait. A cached amendment is about 0.3 MB (src/bench/heap.ts), its contract workflow more
  * of worker memory (npm run bench:e2e, case e); sized to the memory the process may use (a
  * container's limit, else the machine's): one per 512 MiB, from 20 to 200 (47 on a 24 GiB
- * machine, which keeps 1,000 pending approvals under 400 MB). AMENDCTL_MAX_CACHED_WORKFLOWS overrides.
+ * machine; with the heap bound below, 1,000 pending approvals take 338 MB). AMENDCTL_MAX_CACHED_WORKFLOWS overrides.
  */
 export function defaultCachedWorkflows(memoryBytes: number = usableMemory()): number {
   return Math.min(200, Math.max(20, Math.floor(memoryBytes / (512 * 1024 * 1024))));
+}
+
+/**
+ * The V8 heap of the workflow threads, in MiB: 256, and 4 per cached workflow above 64
+ * (AMENDCTL_WORKFLOW_HEAP_MB overrides). The SDK starts its workflow threads with V8's default,
+ * sized to the machine (4 GiB here), and V8 collects garbage late under so high a limit: the
+ * churn of a thousand amendments passing through a cache of 47 left 200 MB of garbage in that
+ * heap (npm run bench:e2e, case e: 418 MB of worker RSS; 332 MB with a bound).
+ */
+export function workflowHeapMb(maxCachedWorkflows: number): number {
+  return 256 + 4 * Math.max(0, maxCachedWorkflows - 64);
+}
+
+/**
+ * Bounds the heap of the isolates created from now on in this process (the SDK's workflow
+ * threads: it takes no resource limits for them), not the main thread's, which exists already.
+ * A --max-old-space-size given to node (argv or NODE_OPTIONS) applies to every isolate and is
+ * left alone. Returns the bound set, in MiB.
+ */
+export function boundWorkflowHeap(
+  env: NodeJS.ProcessEnv,
+  maxCachedWorkflows: number,
+  nodeFlags: string[] = [...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)],
+): number | undefined {
+  if (nodeFlags.some((a) => /^--max[-_]old[-_]space[-_]size\b/.test(a))) return undefined;
+  const mb = positiveInt(env, 'AMENDCTL_WORKFLOW_HEAP_MB', workflowHeapMb(maxCachedWorkflows));
+  setFlagsFromString(`--max-old-space-size=${mb}`);
+  return mb;
 }
 
 /** A cgroup limit (process.constrainedMemory(): 0 or absurdly large when there is none), else the machine's memory. */
