@@ -152,19 +152,22 @@ export class SharedConnector implements Connector {
   ): Promise<
     { step: ShareStep; send: OperationSpec; note?: string } | { step: ShareStep; send?: undefined; result: ApplyResult }
   > {
-    const all = await tx.shares(key);
+    // The shares as they were, and this contract's taken or given up with them (one statement each).
+    const all = TAKES.has(op.action)
+      ? await tx.sharesThenTake(key, { contractId: this.contractId, amendmentId: this.amendmentId })
+      : GIVES_UP.has(op.action)
+        ? await tx.sharesThenDrop(key, this.contractId)
+        : await tx.shares(key);
     const mine = all.find((s) => s.contractId === this.contractId);
     const others = all.length - (mine ? 1 : 0);
     if (TAKES.has(op.action)) {
       // Taken by this amendment already (an earlier attempt) counts as taken now, so its compensation gives it up.
       const step: ShareStep = !mine || mine.amendmentId === this.amendmentId ? { took: true } : {};
-      if (!mine) await tx.take(key, { contractId: this.contractId, amendmentId: this.amendmentId });
       const send = others > 0 && op.action === 'ensureAccount' ? withoutOwnerAttributes(op) : op;
       return { step, send, ...(others > 0 ? { note: `also named by ${plural(others, 'contract')}` } : {}) };
     }
     if (GIVES_UP.has(op.action)) {
       const step: ShareStep = mine ? { gaveUp: mine.amendmentId } : {};
-      if (mine) await tx.drop(key, this.contractId);
       if (others > 0)
         return {
           step,

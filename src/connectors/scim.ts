@@ -71,15 +71,43 @@ const PREFETCH_MS = 30_000;
  * TargetConflict for an operator, never guessed between.
  */
 const groupLocks = new Map<string, Promise<unknown>>();
-async function serialised<T>(key: string, fn: () => Promise<T>): Promise<T> {
+/** `fn` under the lock of `key`, given when the last holder before it let go (a groupClock reading). */
+async function serialised<T>(key: string, fn: (lastDone: number) => Promise<T>): Promise<T> {
   const before = groupLocks.get(key) ?? Promise.resolve();
-  const run = before.then(fn, fn);
+  const go = async (): Promise<T> => {
+    try {
+      return await fn(groupDone.get(key) ?? forgottenUpTo);
+    } finally {
+      done(key);
+    }
+  };
+  const run = before.then(go, go);
   const tail = run.catch(() => undefined);
   groupLocks.set(key, tail);
   try {
     return await run;
   } finally {
     if (groupLocks.get(key) === tail) groupLocks.delete(key);
+  }
+}
+
+/**
+ * When each group's last find-or-create in this process let go of its lock, on one counter. A
+ * caller that found no group in a lookup begun after that needs no second lookup under the lock:
+ * nobody here can have created the group since. Bounded: past GROUPS_KEPT the oldest entries
+ * go, and a group not kept counts as let go when the last one forgotten was.
+ */
+const GROUPS_KEPT = 10_000;
+let groupClock = 0;
+let forgottenUpTo = 0;
+const groupDone = new Map<string, number>();
+function done(key: string): void {
+  groupDone.delete(key);
+  groupDone.set(key, ++groupClock);
+  if (groupDone.size > GROUPS_KEPT) {
+    const [oldest, at] = groupDone.entries().next().value!;
+    groupDone.delete(oldest);
+    forgottenUpTo = at;
   }
 }
 
@@ -486,15 +514,28 @@ export class ScimConnector implements Connector {
 
   private async joinGroup(op: OperationSpec): Promise<ApplyResult> {
     const name = nameParam(op, 'group');
-    const user = await this.requireUser(op);
+    const user = this.recentUser(op.subject) ?? (await this.requireUser(op));
     // Only find-or-create is serialised: joins of a group that exists run at once.
+    const lookedAt = groupClock;
     const existing = await this.findGroup(name);
     if (existing) return this.joinExisting(op, name, existing, user);
-    return serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(op, name, user));
+    return this.findOrCreate(op, name, user, lookedAt);
   }
 
-  private async joinGroupOf(op: OperationSpec, name: string, user: ScimUser): Promise<ApplyResult> {
-    let group = await this.findGroup(name);
+  /**
+   * The group joined under its find-or-create lock, by a caller that found no group of that
+   * name in a lookup begun at `lookedAt` (a groupClock reading): it is looked up again unless
+   * every find-or-create of it in this process had let go of the lock before that lookup began.
+   */
+  private findOrCreate(op: OperationSpec, name: string, user: ScimUser, lookedAt: number): Promise<ApplyResult> {
+    return serialised(`${this.target}\u0000${name}`, (lastDone) =>
+      this.joinGroupOf(op, name, user, lastDone <= lookedAt),
+    );
+  }
+
+  /** Find-or-create of the group with the user as a member. `absent`: known to be absent just now (no lookup before the create; a 409 still finds it). */
+  private async joinGroupOf(op: OperationSpec, name: string, user: ScimUser, absent = false): Promise<ApplyResult> {
+    let group = absent ? null : await this.findGroup(name);
     if (!group) {
       const made = await this.client.create<ScimGroup>('/Groups', {
         schemas: [GROUP_SCHEMA],
@@ -555,6 +596,7 @@ export class ScimConnector implements Connector {
       ops.map((op) => this.recentUser(op.subject) ?? (join ? this.requireUser(op) : this.findUser(op.subject))),
     );
     const results: Array<ApplyResult | undefined> = ops.map(() => undefined);
+    const lookedAt = groupClock;
     let group = await this.findGroup(name);
     let known: ScimGroup | undefined;
     if (!group) {
@@ -565,7 +607,7 @@ export class ScimConnector implements Connector {
           detail: u ? 'no such group' : 'no such account',
         }));
       // The group is created with the first user as its member, under the find-or-create lock.
-      const created = await serialised(`${this.target}\u0000${name}`, () => this.joinGroupOf(first, name, users[0]!));
+      const created = await this.findOrCreate(first, name, users[0]!, lookedAt);
       results[0] = created;
       const p = created.prior as Prior;
       if (p.kind !== 'group' || !p.groupId)

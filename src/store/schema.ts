@@ -7,10 +7,15 @@ import { Pool, type PoolClient } from 'pg';
 import { auditDbConfig } from '../audit/store';
 
 /** In one transaction on one connection; rolled back on any error. */
-export async function inTransaction<T>(pool: Pool, fn: (c: PoolClient) => Promise<T>): Promise<T> {
+export async function inTransaction<T>(
+  pool: Pool,
+  fn: (c: PoolClient) => Promise<T>,
+  /** What opens it: BEGIN, or BEGIN and the transaction's first statements in the same round trip (no parameters). */
+  begin = 'BEGIN',
+): Promise<T> {
   const c = await pool.connect();
   try {
-    await c.query('BEGIN');
+    await c.query(begin);
     const out = await fn(c);
     await c.query('COMMIT');
     return out;

@@ -88,13 +88,12 @@ export class ShareStore extends StoreTable {
   async locked<T>(keys: ShareKey[], fn: (tx: ShareTx) => Promise<T>): Promise<T> {
     await this.ensureSchema();
     const ids = [...new Set(keys.map(lockId))].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
-    return inTransaction(this.pool, async (c) => {
-      await c.query(
-        'SELECT pg_advisory_xact_lock(id) FROM unnest($1::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY n',
-        [ids.map(String)],
-      );
-      return fn(new ShareTx(c, this));
-    });
+    // The locks go with the BEGIN, in one round trip: their ids are numbers of our own (a hash), never input.
+    return inTransaction(
+      this.pool,
+      (c) => fn(new ShareTx(c, this)),
+      `BEGIN; SELECT pg_advisory_xact_lock(id) FROM unnest('{${ids.join(',')}}'::bigint[]) WITH ORDINALITY AS l(id, n) ORDER BY n`,
+    );
   }
 
   /** Every share of one contract (for tests and operators): target, resource, amendment; subjects only as their keys. */
@@ -120,6 +119,9 @@ export class ShareStore extends StoreTable {
   }
 }
 
+/** A key's shares ($1 target, $2 the subject's stored forms, $3 resource), as a statement sees them before it writes. */
+const CURRENT = `SELECT contract_id, amendment_id, since FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3`;
+
 /** The shares of locked keys, inside their transaction. */
 export class ShareTx {
   /** Each subject's stored forms, computed once per transaction (a take reads, then writes, the same key). */
@@ -143,6 +145,36 @@ export class ShareTx {
       `SELECT contract_id, amendment_id FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 ORDER BY since`,
       [k.target, this.subjectKeys(k), k.resource],
     );
+    return r.rows.map((x) => ({ contractId: x.contract_id, amendmentId: x.amendment_id }));
+  }
+
+  /** Every contract's share of the key as it was, and the contract's taken by `s.amendmentId` if it had none: one statement. */
+  async sharesThenTake(k: ShareKey, s: Share): Promise<Share[]> {
+    const keys = this.subjectKeys(k);
+    return this.rows(
+      await this.c.query<{ contract_id: string; amendment_id: string }>(
+        `WITH cur AS (${CURRENT}),
+              taken AS (INSERT INTO ${SHARES_TABLE} (target, subject_key, resource, contract_id, amendment_id, key_id)
+                        SELECT $1, $4, $3, $5, $6, $7 WHERE NOT EXISTS (SELECT 1 FROM cur WHERE contract_id = $5))
+         SELECT contract_id, amendment_id FROM cur ORDER BY since`,
+        [k.target, keys, k.resource, keys[0], s.contractId, s.amendmentId, this.store.currentKeyId()],
+      ),
+    );
+  }
+
+  /** Every contract's share of the key as it was, and the contract's given up: one statement. */
+  async sharesThenDrop(k: ShareKey, contractId: string): Promise<Share[]> {
+    return this.rows(
+      await this.c.query<{ contract_id: string; amendment_id: string }>(
+        `WITH cur AS (${CURRENT}),
+              dropped AS (DELETE FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 AND contract_id = $4)
+         SELECT contract_id, amendment_id FROM cur ORDER BY since`,
+        [k.target, this.subjectKeys(k), k.resource, contractId],
+      ),
+    );
+  }
+
+  private rows(r: { rows: Array<{ contract_id: string; amendment_id: string }> }): Share[] {
     return r.rows.map((x) => ({ contractId: x.contract_id, amendmentId: x.amendment_id }));
   }
 

@@ -304,6 +304,18 @@ describe('scim connector specifics', () => {
     expect(groups[0]!.members).toHaveLength(4);
   });
 
+  test('a join right after the ensure looks up neither the user again nor, uncontended, a new group twice', async () => {
+    const subject = `${uniq('lean')}@example.test`;
+    const g = uniq('lg');
+    await c.apply(ensure(subject));
+    const n = proxy.log.length;
+    expect((await c.apply(op(c, 'joinGroup', subject, { group: g }))).outcome).toBe('applied');
+    const requests = since(n).map((r) => `${r.method} ${r.path.replace(/^.*\/v2/, '')}`);
+    // The group's lookup (none), then its create with the member; the user's id is the one the ensure just saw.
+    expect(requests).toEqual(['GET /Groups', 'POST /Groups']);
+    expect((await raw.readBack(subject))!.groups).toEqual([g]);
+  });
+
   test('lists are paged with startIndex and count', async () => {
     const paged = createScimConnector('idp-paged', config(`${proxy.url}${path()}`, { pageSize: 2 }));
     const subject = `${uniq('pages')}@example.test`;
