@@ -68,7 +68,7 @@ export async function caseA(bench: Bench): Promise<void> {
   const { docs, sizes } = bench;
   const { lanes, operations } = docs.plan(docs.baseline(docs.customer('ap', 0), 3));
   bench.log(
-    `[a] 3-user baseline (${operations} operations: ${lanesText(lanes)}): ${sizes.runs} runs at concurrency 1, then ${sizes.many} at concurrency ${sizes.concurrency}, each side`,
+    `[a] 3-user baseline (${operations} operations: ${lanesText(lanes)}): ${sizes.runs} runs at concurrency 1 (alternating), then ${sizes.many} at concurrency ${sizes.concurrency} in rounds floor, amendctl, amendctl, floor, each side`,
   );
   await warmUp(bench, 'a warm-up', async (i) => {
     await bench.floor(floorTq, 'floorOpsWorkflow', `floor-aw-${docs.tag}-${i}`, { lanes });
@@ -95,18 +95,28 @@ export async function caseA(bench: Bench): Promise<void> {
   );
 
   const c = sizes.concurrency;
-  const fl = await bench.many(
-    sizes.many,
-    c,
-    async (i) => (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${i}`, { lanes })).ms,
-    `a c=${c} floor`,
-  );
-  const am = await bench.many(
-    sizes.many,
-    c,
-    (i) => bench.amendment(amendctl, docs.baseline(docs.customer('c', i), 3)),
-    `a c=${c} amendctl`,
-  );
+  // Four rounds, floor, amendctl, amendctl, floor (ABBA): on this noisy machine each side then
+  // sees the same conditions, a drift in the machine's speed counting for both alike. Each
+  // side's throughput is its completions over the wall time of its own two rounds.
+  const half = Math.ceil(sizes.many / 2);
+  const floorRound = (r: number) =>
+    bench.many(
+      r === 0 ? half : sizes.many - half,
+      c,
+      async (i) =>
+        (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${r * half + i}`, { lanes })).ms,
+      `a c=${c} floor, round ${r === 0 ? 1 : 4} of 4`,
+    );
+  const amendctlRound = (r: number) =>
+    bench.many(
+      r === 0 ? half : sizes.many - half,
+      c,
+      (i) => bench.amendment(amendctl, docs.baseline(docs.customer('c', r * half + i), 3)),
+      `a c=${c} amendctl, round ${r === 0 ? 2 : 3} of 4`,
+    );
+  const rounds = [await floorRound(0), await amendctlRound(0), await amendctlRound(1), await floorRound(1)] as const;
+  const fl = { wallMs: rounds[0].wallMs + rounds[3].wallMs, results: [...rounds[0].results, ...rounds[3].results] };
+  const am = { wallMs: rounds[1].wallMs + rounds[2].wallMs, results: [...rounds[1].results, ...rounds[2].results] };
   const floorTput = (fl.results.length / fl.wallMs) * 1000;
   const amTput = (completed(am.results).length / am.wallMs) * 1000;
   const tput = figure({
@@ -127,6 +137,11 @@ export async function caseA(bench: Bench): Promise<void> {
     c1: { floorMs: floor1, amendctl: runs1.map(brief) },
     c10: {
       concurrency: c,
+      rounds: rounds.map((r, i) => ({
+        side: i === 0 || i === 3 ? 'floor' : 'amendctl',
+        n: r.results.length,
+        wallMs: Math.round(r.wallMs),
+      })),
       floorWallMs: fl.wallMs,
       floorMs: fl.results,
       amendctlWallMs: am.wallMs,
