@@ -141,11 +141,13 @@ export class ShareTx {
 
   /** Every contract's share of the key. */
   async shares(k: ShareKey): Promise<Share[]> {
-    const r = await this.c.query<{ contract_id: string; amendment_id: string }>(
-      `SELECT contract_id, amendment_id FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 ORDER BY since`,
-      [k.target, this.subjectKeys(k), k.resource],
+    return this.rows(
+      await this.c.query<{ contract_id: string; amendment_id: string }>(`${CURRENT} ORDER BY since`, [
+        k.target,
+        this.subjectKeys(k),
+        k.resource,
+      ]),
     );
-    return r.rows.map((x) => ({ contractId: x.contract_id, amendmentId: x.amendment_id }));
   }
 
   /** Every contract's share of the key as it was, and the contract's taken by `s.amendmentId` if it had none: one statement. */
