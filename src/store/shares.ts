@@ -182,20 +182,11 @@ export class ShareTx {
 
   /** The contract's share, taken by `amendmentId` (kept as it is when the contract holds it already). */
   async take(k: ShareKey, s: Share): Promise<void> {
-    const keys = this.subjectKeys(k);
-    await this.c.query(
-      `INSERT INTO ${SHARES_TABLE} (target, subject_key, resource, contract_id, amendment_id, key_id)
-       SELECT $1, $2, $3, $4, $5, $6
-        WHERE NOT EXISTS (SELECT 1 FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($7::bytea[]) AND resource = $3 AND contract_id = $4)`,
-      [k.target, keys[0], k.resource, s.contractId, s.amendmentId, this.store.currentKeyId(), keys],
-    );
+    await this.sharesThenTake(k, s);
   }
 
   /** The contract gives its share up. */
   async drop(k: ShareKey, contractId: string): Promise<void> {
-    await this.c.query(
-      `DELETE FROM ${SHARES_TABLE} WHERE target = $1 AND subject_key = ANY($2::bytea[]) AND resource = $3 AND contract_id = $4`,
-      [k.target, this.subjectKeys(k), k.resource, contractId],
-    );
+    await this.sharesThenDrop(k, contractId);
   }
 }

@@ -13,52 +13,25 @@ import type * as KeeperModule from './keeper';
 import type * as ReconcileModule from './reconcile';
 import type * as V1Module from './v1/amendment';
 
+/** The workflow `name` of the module `load()` returns, loaded when it first runs; the same signature and name. */
+function onFirstRun<M, K extends keyof M & string>(load: () => M, name: K): M[K] {
+  const run = (...args: unknown[]): unknown => (load()[name] as (...a: unknown[]) => unknown)(...args);
+  return Object.defineProperty(run, 'name', { value: name }) as M[K];
+}
+
 /* eslint-disable @typescript-eslint/no-require-imports -- loaded on first use, see above; local modules only */
 const amendment = (): typeof AmendmentModule => require('./amendment');
-const contract = (): typeof ContractModule => require('./contract');
-const keeper = (): typeof KeeperModule => require('./keeper');
-const reconcile = (): typeof ReconcileModule => require('./reconcile');
-const v1 = (): typeof V1Module => require('./v1/amendment');
-/* eslint-enable @typescript-eslint/no-require-imports */
-
-type Input<F extends (input: never) => unknown> = Parameters<F>[0];
 
 /** What new amendments start. */
-export function amendmentV3(
-  input: Input<typeof AmendmentModule.amendmentV3>,
-): ReturnType<typeof AmendmentModule.amendmentV3> {
-  return amendment().amendmentV3(input);
-}
-
+export const amendmentV3 = onFirstRun(amendment, 'amendmentV3');
 /** The previous type, registered for the runs started on it. */
-export function amendmentV2(
-  input: Input<typeof AmendmentModule.amendmentV2>,
-): ReturnType<typeof AmendmentModule.amendmentV2> {
-  return amendment().amendmentV2(input);
-}
-
+export const amendmentV2 = onFirstRun(amendment, 'amendmentV2');
 /** The first release's amendment workflow: kept until no amendment started on it runs (src/workflows/v1). */
-export function amendmentWorkflow(
-  input: Input<typeof V1Module.amendmentWorkflow>,
-): ReturnType<typeof V1Module.amendmentWorkflow> {
-  return v1().amendmentWorkflow(input);
-}
-
+export const amendmentWorkflow = onFirstRun((): typeof V1Module => require('./v1/amendment'), 'amendmentWorkflow');
 /** Applies a contract's amendments in sequence order. */
-export function contractWorkflow(
-  input: Input<typeof ContractModule.contractWorkflow>,
-): ReturnType<typeof ContractModule.contractWorkflow> {
-  return contract().contractWorkflow(input);
-}
-
+export const contractWorkflow = onFirstRun((): typeof ContractModule => require('./contract'), 'contractWorkflow');
 /** The keeper of an amendment's turn: tells the contract when the amendment's run has closed, however it closed. */
-export function turnKeeper(input: Input<typeof KeeperModule.turnKeeper>): ReturnType<typeof KeeperModule.turnKeeper> {
-  return keeper().turnKeeper(input);
-}
-
+export const turnKeeper = onFirstRun((): typeof KeeperModule => require('./keeper'), 'turnKeeper');
 /** Drift reconciliation of one contract or every contract (issue 13), run by a Temporal Schedule. */
-export function reconcileWorkflow(
-  input?: Input<typeof ReconcileModule.reconcileWorkflow>,
-): ReturnType<typeof ReconcileModule.reconcileWorkflow> {
-  return reconcile().reconcileWorkflow(input);
-}
+export const reconcileWorkflow = onFirstRun((): typeof ReconcileModule => require('./reconcile'), 'reconcileWorkflow');
+/* eslint-enable @typescript-eslint/no-require-imports */

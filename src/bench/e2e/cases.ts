@@ -99,20 +99,15 @@ export async function caseA(bench: Bench): Promise<void> {
   // sees the same conditions, a drift in the machine's speed counting for both alike. Each
   // side's throughput is its completions over the wall time of its own two rounds.
   const half = Math.ceil(sizes.many / 2);
-  const floorRound = (r: number) =>
-    bench.many(
-      r === 0 ? half : sizes.many - half,
-      c,
-      async (i) =>
-        (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${r * half + i}`, { lanes })).ms,
-      `a c=${c} floor, round ${r === 0 ? 1 : 4} of 4`,
-    );
-  const amendctlRound = (r: number) =>
-    bench.many(
-      r === 0 ? half : sizes.many - half,
-      c,
-      (i) => bench.amendment(amendctl, docs.baseline(docs.customer('c', r * half + i), 3)),
-      `a c=${c} amendctl, round ${r === 0 ? 2 : 3} of 4`,
+  const round = <R>(r: 0 | 1, label: string, work: (i: number) => Promise<R>) =>
+    bench.many(r === 0 ? half : sizes.many - half, c, (i) => work(r * half + i), `a c=${c} ${label}`);
+  const floorRound = (r: 0 | 1) =>
+    round(r, `floor, round ${r === 0 ? 1 : 4} of 4`, async (i) => {
+      return (await bench.floor(floorTq, 'floorOpsWorkflow', `floor-a10-${docs.tag}-${i}`, { lanes })).ms;
+    });
+  const amendctlRound = (r: 0 | 1) =>
+    round(r, `amendctl, round ${r === 0 ? 2 : 3} of 4`, (i) =>
+      bench.amendment(amendctl, docs.baseline(docs.customer('c', i), 3)),
     );
   const rounds = [await floorRound(0), await amendctlRound(0), await amendctlRound(1), await floorRound(1)] as const;
   const fl = { wallMs: rounds[0].wallMs + rounds[3].wallMs, results: [...rounds[0].results, ...rounds[3].results] };
