@@ -14,6 +14,9 @@
  *  - the amendment gets its audit record (it never wrote one): the way it ended, who released it, what was compensated.
  * A holder that still runs is left alone; a reset (a new run of the same workflow) asks for its
  * turn again; a holder that completed normally has released, or its release is on its way.
+ *
+ * checkHolder: the contract's check on a holder whose keeper starts late (amendmentV4), a local
+ * activity: two describes, the holder's run and its keeper.
  */
 import { Context } from '@temporalio/activity';
 import { type Client, WorkflowNotFoundError } from '@temporalio/client';
@@ -25,7 +28,10 @@ import type { OperationStore } from '../store/operations';
 import {
   type AmendmentActivities,
   type AmendmentView,
+  type EnqueueRequest,
   FINAL_STATUSES,
+  type HolderCheck,
+  keeperWorkflowId,
   type ReclaimResult,
   statusQuery,
 } from '../workflows/definitions';
@@ -44,9 +50,11 @@ export interface ReclaimDeps {
   env?: NodeJS.ProcessEnv;
 }
 
-export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivities, 'reclaimTurn'> {
+export function createReclaimActivities(deps: ReclaimDeps): Pick<AmendmentActivities, 'reclaimTurn' | 'checkHolder'> {
   let audit: AuditStore | undefined;
   return {
+    checkHolder: ({ holder }) => checkHolder(deps.client, holder),
+
     async reclaimTurn({ contractId, holder, by, reason }): Promise<ReclaimResult> {
       const ctx = Context.current();
       const latest = await describe(deps.client, holder.workflowId);
@@ -137,12 +145,26 @@ interface RunInfo {
   runId: string;
   status: string;
   closeTime?: Date;
+  parentRunId?: string;
+}
+
+/** Whether the holder's run, and its keeper (a child of that run), are running. */
+export async function checkHolder(client: Client, holder: EnqueueRequest): Promise<HolderCheck> {
+  const run = await describe(client, holder.workflowId, holder.runId);
+  if (run?.status !== 'RUNNING') return 'closed'; // the reclaim sorts out a reset's new run and a normal end
+  const keeper = await describe(client, keeperWorkflowId(holder.workflowId));
+  return keeper?.status === 'RUNNING' && keeper.parentRunId === run.runId ? 'kept' : 'running';
 }
 
 async function describe(client: Client, workflowId: string, runId?: string): Promise<RunInfo | undefined> {
   try {
     const d = await client.workflow.getHandle(workflowId, runId).describe();
-    return { runId: d.runId, status: d.status.name, ...(d.closeTime ? { closeTime: d.closeTime } : {}) };
+    return {
+      runId: d.runId,
+      status: d.status.name,
+      ...(d.closeTime ? { closeTime: d.closeTime } : {}),
+      ...(d.parentExecution?.runId ? { parentRunId: d.parentExecution.runId } : {}),
+    };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError) return undefined;
     throw err;

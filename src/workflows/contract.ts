@@ -14,16 +14,21 @@
  * No holder keeps the turn past its end: each amendment's turn keeper (src/workflows/keeper.ts)
  * reports its run's close, however it closed, and a holder that did not release is reclaimed
  * (the reclaimTurn activity: what it applied compensated, an audit record; src/activities/reclaim.ts).
+ * amendmentV4 starts its keeper only when it holds the turn for a while (most release sooner):
+ * the contract checks on such a holder HOLDER_CHECK_MS after its turn, and again until its keeper
+ * runs (the checkHolder local activity), so one that closed unreleased is reclaimed as soon.
  * An operator frees a turn the same way (`amendctl contract release`). The next in line is told
  * who holds the turn and since when.
  */
 import {
+  type CancellationScope,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
   log,
   patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
   allHandlersFinished,
@@ -36,6 +41,7 @@ import {
   type ContractNotice,
   type EnqueueRequest,
   enqueueSignal,
+  HOLDER_CHECK_MS,
   holderGoneSignal,
   noticeSignal,
   type ReclaimView,
@@ -48,6 +54,7 @@ import {
   type AmendmentActivities,
 } from './definitions';
 import { ContractSchema } from '../domain/contract';
+import { cancellableTimer } from './timers';
 
 const RECENT_KEPT = 50;
 /**
@@ -71,9 +78,10 @@ const SIGNAL_SHAPES: Record<string, (m: Record<string, unknown>) => string | und
     seq(m['sequence']) &&
     str(m['workflowId']) &&
     optStr(m['runId']) &&
-    optStr(m['effectiveAt'])
+    optStr(m['effectiveAt']) &&
+    (m['lateKeeper'] === undefined || typeof m['lateKeeper'] === 'boolean')
       ? undefined
-      : 'expected { amendmentId, sequence, workflowId, runId?, effectiveAt? }',
+      : 'expected { amendmentId, sequence, workflowId, runId?, effectiveAt?, lateKeeper? }',
   release: (m) =>
     !str(m['amendmentId'])
       ? 'expected { amendmentId, applied? }'
@@ -117,6 +125,38 @@ const reclaiming = proxyActivities<Pick<AmendmentActivities, 'reclaimTurn'>>({
   heartbeatTimeout: '60s',
   retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '60s' },
 });
+/** In the worker that runs the contract's workflow task: a describe of the holder and of its keeper. */
+const checking = proxyLocalActivities<Pick<AmendmentActivities, 'checkHolder'>>({
+  startToCloseTimeout: '30s',
+  retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s' },
+});
+
+/**
+ * When the contract next checks on a holder with a late keeper (amendmentV4): a timer, cancelled
+ * when the holder releases or changes (in that signal's own workflow task: no event of its own).
+ */
+class HolderWatch {
+  private scope: CancellationScope | undefined;
+  due = false;
+
+  /** Check on the holder HOLDER_CHECK_MS from now. */
+  arm(): void {
+    this.stop();
+    const scope = cancellableTimer(HOLDER_CHECK_MS, () => {
+      if (this.scope !== scope) return;
+      this.scope = undefined;
+      this.due = true;
+    });
+    this.scope = scope;
+  }
+
+  stop(): void {
+    this.scope?.cancel();
+    this.scope = undefined;
+    this.due = false;
+  }
+}
+
 /** Continue as new well before Temporal's own limits, whatever the server suggests. */
 const MAX_HISTORY_EVENTS = 2_000;
 
@@ -138,6 +178,8 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
   const scheduled = state.scheduled!;
   const maxEvents = initial.maxHistoryEvents ?? MAX_HISTORY_EVENTS;
   const outbox: Outgoing[] = [];
+  const watch = new HolderWatch();
+  if (state.holder?.lateKeeper && !state.holder.kept) watch.arm(); // carried across a continue-as-new
   /** The last notice sent to each waiting amendment (not carried across runs: a repeat is harmless). */
   const lastNotice = new Map<string, string>();
 
@@ -249,6 +291,12 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       // A new run of the holder (its workflow was reset) asks again: the turn is its own.
       if (req.runId && state.holder.runId !== req.runId) {
         state.holder = { ...state.holder, runId: req.runId };
+        if (req.lateKeeper) {
+          // The new run starts a keeper of its own, late: the contract checks on it until then.
+          state.holder.lateKeeper = true;
+          delete state.holder.kept;
+          watch.arm();
+        }
         if (state.reclaim?.amendmentId === req.amendmentId) state.reclaim = null;
         outbox.push({ workflowId: req.workflowId, message: { kind: 'turn', applied: state.applied } });
       }
@@ -292,7 +340,10 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     const i = scheduled.findIndex((s) => s.amendmentId === amendmentId);
     if (i >= 0) scheduled.splice(i, 1);
     state.waiting = state.waiting.filter((w) => w.amendmentId !== amendmentId);
-    if (state.holder?.amendmentId === amendmentId) state.holder = null;
+    if (state.holder?.amendmentId === amendmentId) {
+      state.holder = null;
+      watch.stop();
+    }
     lastNotice.delete(amendmentId);
     noticeWaiting();
   });
@@ -374,6 +425,7 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     }
     state.holder = null;
     state.reclaim = null;
+    watch.stop();
     noticeWaiting();
   });
 
@@ -417,6 +469,10 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
     }
     if (result.kind === 'rerun') {
       state.holder = { ...holder, runId: result.runId }; // reset: the new run holds it (and asks again, if it must)
+      if (state.holder.lateKeeper) {
+        delete state.holder.kept;
+        watch.arm();
+      }
       return;
     }
     const reclaimed: ReclaimView = result.view;
@@ -429,7 +485,22 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       flagged: reclaimed.flagged.length,
     });
     state.holder = null;
+    watch.stop();
     noticeWaiting();
+  };
+
+  /** A holder with a late keeper, HOLDER_CHECK_MS after its turn (and again until its keeper runs). */
+  const check = async (h: NonNullable<ContractWorkflowState['holder']>): Promise<void> => {
+    const found = await checking.checkHolder({ holder: h });
+    if (state.holder !== h) return; // released, withdrawn or taken over by a new run meanwhile
+    if (found === 'kept') h.kept = true;
+    else if (found === 'running') watch.arm();
+    else
+      state.reclaim ??= {
+        amendmentId: h.amendmentId,
+        ...(h.runId ? { runId: h.runId } : {}),
+        at: new Date().toISOString(),
+      };
   };
 
   const grantable = (): boolean => state.holder === null && state.waiting.some((w) => w.sequence === nextSequence());
@@ -437,7 +508,8 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
 
   for (;;) {
     await condition(
-      () => outbox.length > 0 || grantable() || tooLong() || (state.reclaim != null && state.holder !== null),
+      () =>
+        outbox.length > 0 || grantable() || tooLong() || (state.reclaim != null && state.holder !== null) || watch.due,
     );
     while (outbox.length > 0) {
       // Refusals and notices go out together (one workflow task), in the order they were queued per amendment.
@@ -451,12 +523,19 @@ export async function contractWorkflow(initial: ContractWorkflowState): Promise<
       continue;
     }
     if (state.reclaim) state.reclaim = null; // its holder released meanwhile
+    if (watch.due) {
+      watch.due = false;
+      if (state.holder?.lateKeeper && !state.holder.kept) await check(state.holder);
+      continue;
+    }
     if (grantable()) {
       const i = state.waiting.findIndex((w) => w.sequence === nextSequence());
       const [next] = state.waiting.splice(i, 1);
       state.holder = { ...next!, since: new Date().toISOString() };
       const delivered = await deliver(next!.workflowId, { kind: 'turn', applied: state.applied });
-      if (!delivered) state.holder = null; // the amendment's workflow is gone: move on
+      if (!delivered)
+        state.holder = null; // the amendment's workflow is gone: move on
+      else if (state.holder?.amendmentId === next!.amendmentId && state.holder.lateKeeper) watch.arm();
       if (tellHolder) noticeWaiting(); // who is behind it learns who holds the turn
       continue;
     }

@@ -323,7 +323,24 @@ export interface EnqueueRequest {
   runId?: string;
   /** Set while the amendment waits for its effective date: registered, not yet in line for a turn. */
   effectiveAt?: string;
+  /**
+   * amendmentV4: the holder starts its turn keeper only once it has held the turn for
+   * KEEPER_AFTER_MS, so until the keeper runs the contract checks on the holder itself
+   * (every HOLDER_CHECK_MS). Holders without it started their keeper before they asked.
+   */
+  lateKeeper?: boolean;
 }
+
+/** amendmentV4 starts its turn keeper once it has held the turn this long (most amendments release sooner). */
+export const KEEPER_AFTER_MS = 2_000;
+/** The contract checks on a holder with a late keeper this long after the turn, and again until the keeper runs. */
+export const HOLDER_CHECK_MS = 5_000;
+
+/** What the contract's check of a holder with a late keeper found (src/activities/reclaim.ts). */
+export type HolderCheck =
+  | 'kept' // the holder's run runs and so does its keeper: the keeper reports its end
+  | 'running' // the run runs, its keeper not yet: check again
+  | 'closed'; // the run closed without releasing the turn (terminated, timed out, failed): take the turn back
 
 export type TurnMessage = { kind: 'turn'; applied: AppliedStateView | null } | { kind: 'refused'; reason: string };
 
@@ -444,7 +461,8 @@ export interface ContractWorkflowState {
   contractId: string;
   applied: AppliedStateView | null;
   waiting: EnqueueRequest[];
-  holder: (EnqueueRequest & { since?: string }) | null;
+  /** `kept`: a holder with a late keeper whose keeper was found running (the contract stops checking on it). */
+  holder: (EnqueueRequest & { since?: string; kept?: boolean }) | null;
   recent: Array<{ amendmentId: string; sequence: number; at: string }>;
   /** A reclaim asked for (the holder's keeper reported it gone, or an operator released it), until done. */
   reclaim?: { amendmentId: string; runId?: string; by?: string; reason?: string; at: string } | null;
@@ -576,6 +594,8 @@ export interface AmendmentActivities extends NotifyActivities {
     by?: string;
     reason?: string;
   }): Promise<ReclaimResult>;
+  /** The contract's check of a holder with a late keeper (amendmentV4): is its run, and its keeper, running? */
+  checkHolder(input: { holder: EnqueueRequest }): Promise<HolderCheck>;
   /** The worker's ordering policy (gap deadline). */
   orderingPolicy(): Promise<OrderingPolicy>;
   /** Verify an approval token against the worker's trusted keys (issue 12); never throws for a bad token, answers why. */
