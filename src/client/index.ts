@@ -46,7 +46,7 @@ import {
   statusQuery,
   TASK_QUEUE_DEFAULT,
 } from '../workflows/definitions';
-import type { amendmentV3 } from '../workflows/amendment';
+import type { amendmentV4 } from '../workflows/amendment';
 import { temporalTarget, type TemporalTarget } from './connection';
 import {
   ApproveInputSchema,
@@ -264,7 +264,7 @@ export class AmendctlClient {
     const workflowId = amendmentWorkflowId(amendment.amendmentId);
     const base = { amendmentId: amendment.amendmentId, contractId: amendment.contractId, workflowId };
     try {
-      const handle = await this.client.workflow.start<typeof amendmentV3>(AMENDMENT_WORKFLOW_TYPE, {
+      const handle = await this.client.workflow.start<typeof amendmentV4>(AMENDMENT_WORKFLOW_TYPE, {
         taskQueue: this.taskQueue,
         workflowId,
         args: [sub.input],
@@ -514,9 +514,9 @@ export class AmendctlClient {
     }
   }
 
-  handle(amendmentId: string): WorkflowHandle<typeof amendmentV3> {
+  handle(amendmentId: string): WorkflowHandle<typeof amendmentV4> {
     checkId('AMENDMENT_ID', amendmentId);
-    return this.client.workflow.getHandle<typeof amendmentV3>(amendmentWorkflowId(amendmentId));
+    return this.client.workflow.getHandle<typeof amendmentV4>(amendmentWorkflowId(amendmentId));
   }
 
   /** Batches in flight, from their last heartbeats (a batch reports how far it got every second or so). */

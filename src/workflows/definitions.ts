@@ -23,7 +23,7 @@ export const TASK_QUEUE_DEFAULT = 'amendctl';
 
 export const amendmentWorkflowId = (amendmentId: string): string => `amendment-${amendmentId}`;
 /** Every amendment workflow type a worker runs, newest first: the older ones for the runs started on them. */
-export const AMENDMENT_WORKFLOW_TYPES = ['amendmentV3', 'amendmentV2', 'amendmentWorkflow'] as const;
+export const AMENDMENT_WORKFLOW_TYPES = ['amendmentV4', 'amendmentV3', 'amendmentV2', 'amendmentWorkflow'] as const;
 /** The workflow type new amendments start (src/workflows/amendment.ts). */
 export const AMENDMENT_WORKFLOW_TYPE = AMENDMENT_WORKFLOW_TYPES[0];
 /** A visibility query clause for any amendment workflow type. */

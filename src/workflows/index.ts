@@ -23,8 +23,9 @@ function onFirstRun<M, K extends keyof M & string>(load: () => M, name: K): M[K]
 const amendment = (): typeof AmendmentModule => require('./amendment');
 
 /** What new amendments start. */
+export const amendmentV4 = onFirstRun(amendment, 'amendmentV4');
+/** The previous types, registered for the runs started on them. */
 export const amendmentV3 = onFirstRun(amendment, 'amendmentV3');
-/** The previous type, registered for the runs started on it. */
 export const amendmentV2 = onFirstRun(amendment, 'amendmentV2');
 /** The first release's amendment workflow: kept until no amendment started on it runs (src/workflows/v1). */
 export const amendmentWorkflow = onFirstRun((): typeof V1Module => require('./v1/amendment'), 'amendmentWorkflow');

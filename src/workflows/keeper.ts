@@ -1,11 +1,13 @@
 /**
- * The keeper of an amendment's turn (`amendment-{id}.keeper`): a child workflow the amendment
- * starts before it asks for its turn, with the parent close policy REQUEST_CANCEL. Whatever
- * ends the amendment's run (completion, failure, termination in the UI, a timeout, a reset),
- * the server then asks the keeper to cancel, and the keeper tells the contract workflow that the
- * run is gone. The contract decides what the news means (src/workflows/contract.ts): nothing for
- * an amendment that released its turn (its release arrived before its run closed), a reclaim for
- * a holder that did not. The keeper costs the amendment 4 history events and no signal of its own.
+ * The keeper of an amendment's turn (`amendment-{id}.keeper`): a child workflow with the parent
+ * close policy REQUEST_CANCEL, started by amendmentV4 once it has held its contract's turn for
+ * KEEPER_AFTER_MS (amendmentV3 and V2 started it before they asked for the turn). Whatever ends
+ * the amendment's run (completion, failure, termination in the UI, a timeout, a reset), the
+ * server then asks the keeper to cancel, and the keeper tells the contract workflow that the run
+ * is gone. The contract decides what the news means (src/workflows/contract.ts): nothing for an
+ * amendment that released its turn (its release arrived before its run closed), a reclaim for a
+ * holder that did not. The keeper costs the amendment 2 history events and no signal of its own;
+ * until it runs, the contract checks on the holder itself.
  */
 import {
   CancellationScope,

@@ -304,7 +304,7 @@ describe('on the dev server', () => {
     // Search attributes: listed by ContractId, the status is the final one.
     const found = [];
     for await (const w of stack.client.client.workflow.list({
-      query: `ContractId = '${c.contractId}' AND WorkflowType = 'amendmentV3'`,
+      query: `ContractId = '${c.contractId}' AND WorkflowType = 'amendmentV4'`,
     }))
       found.push(w);
     expect(found).toHaveLength(1);

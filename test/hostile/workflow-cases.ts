@@ -22,7 +22,7 @@ export interface Ctx {
   /** A fresh baseline of a contract of its own (for amendments started by hand); `ids[tag]` is its amendment id. */
   ids: Record<string, string>;
   freshBaseline(tag: string): AmendmentInput & { contract: NonNullable<AmendmentInput['contract']> };
-  /** Start amendmentV3 by hand (as `temporal workflow start` does), past the client's checks. */
+  /** Start amendmentV4 by hand (as `temporal workflow start` does), past the client's checks. */
   startRaw(workflowId: string, input: unknown): Promise<WorkflowHandle>;
 }
 

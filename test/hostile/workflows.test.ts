@@ -97,7 +97,7 @@ beforeAll(async () => {
     async startRaw(id, input) {
       const amendmentId = id.startsWith('raw') ? `hostile-${id}-${randomBytes(3).toString('hex')}` : id;
       this.ids[id] = amendmentId;
-      const handle = await wf.start('amendmentV3', {
+      const handle = await wf.start('amendmentV4', {
         taskQueue: stack.taskQueue,
         workflowId: amendmentWorkflowId(amendmentId),
         args: [input],

@@ -3,12 +3,13 @@
  * and scim2-server, one per path through the workflows, exported with `temporal workflow
  * show` through the codec server (so the files hold plain payloads and no key).
  *
- *   npm run capture-histories     (then commit test/replay/histories/v2/*.json)
+ *   npm run capture-histories     (then commit test/replay/histories/v4/*.json)
  *
- * The runs start the current amendment type, `amendmentV3` (the client starts it), the
- * contract workflow and the turn keeper: they go to test/replay/histories/v3. histories/v2 and
- * v2.1 hold amendmentV2's, from before and after its turn-keeper patch; they are never captured
- * again (nothing starts that type now) and replay through its `patched()`. test/replay/histories/v1 holds the
+ * The runs start the current amendment type, `amendmentV4` (the client starts it), the
+ * contract workflow and the turn keeper: they go to test/replay/histories/v4. histories/v3
+ * holds amendmentV3's (its keeper started first), v2 and v2.1 amendmentV2's, from before and
+ * after its turn-keeper patch; they are never captured again (nothing starts those types now)
+ * and replay on their types (v2 through its `patched()`). test/replay/histories/v1 holds the
  * first release's histories of `amendmentWorkflow`, captured by that release; they are never
  * captured again (nothing starts that type now) and stay as long as the type is registered.
  *
@@ -22,14 +23,15 @@ import { promisify } from 'node:util';
 import { Client } from 'pg';
 import { parse, stringify } from 'yaml';
 import type { AmendmentStatus, AmendmentView } from '../../src/client';
+import { HOLDER_CHECK_MS } from '../../src/workflows/definitions';
 import { need } from '../harness/env';
 import { runDir } from '../harness/proc';
 import { baseline, changes, customer, type Customer } from '../workflows/fixtures';
 import { REFERENCE_TARGETS, startStack, type Stack } from '../workflows/stack';
 
 const run = promisify(execFile);
-/** The set the current code writes: v3, amendmentV3. v2 and v2.1 (amendmentV2) stay as captured. */
-const OUT = join(__dirname, 'histories', 'v3');
+/** The set the current code writes: v4, amendmentV4. v3, v2 and v2.1 stay as captured. */
+const OUT = join(__dirname, 'histories', 'v4');
 /** The reference targets; and the same targets in batches of two operations, two batches at once. */
 let stack: Stack;
 let batched: Stack;
@@ -45,6 +47,7 @@ afterAll(() => Promise.all([stack?.stop(), batched?.stop()]));
 
 type HistoryEvent = {
   workflowExecutionStartedEventAttributes?: { workflowType?: { name?: string } };
+  markerRecordedEventAttributes?: { markerName?: string };
   activityTaskScheduledEventAttributes?: { activityType?: { name?: string } };
 };
 
@@ -52,7 +55,7 @@ type HistoryEvent = {
 async function save(
   name: string,
   workflowId: string,
-  type: 'amendmentV3' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV3',
+  type: 'amendmentV4' | 'contractWorkflow' | 'turnKeeper' = 'amendmentV4',
 ): Promise<HistoryEvent[]> {
   const { stdout } = await run(
     need('AMENDCTL_TEST_TEMPORAL_CLI'),
@@ -89,6 +92,16 @@ async function until(s: Stack, id: string, status: AmendmentStatus, timeoutMs = 
     if (v.status === status) return v;
     if (Date.now() > deadline)
       throw new Error(`${id}: still ${v.status} (${v.reason ?? ''}) after ${timeoutMs} ms, expected ${status}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** Until the amendment's turn keeper runs (amendmentV4 starts it KEEPER_AFTER_MS into its turn). */
+async function keeperRuns(s: Stack, id: string): Promise<void> {
+  const keeper = s.client.client.workflow.getHandle(`amendment-${id}.keeper`);
+  const deadline = Date.now() + 30_000;
+  while ((await keeper.describe().catch(() => undefined))?.status.name !== 'RUNNING') {
+    if (Date.now() > deadline) throw new Error(`${id}: its turn keeper did not start`);
     await new Promise((r) => setTimeout(r, 100));
   }
 }
@@ -144,11 +157,14 @@ test('capture', async () => {
   await save('completed', `amendment-${a1.amendmentId}`);
   await save('queued-then-applied', `amendment-${a3.amendmentId}`);
 
-  // Approved: an ignored self-approval by signal, a refused Update, then an approval by Update.
+  // Approved: an ignored self-approval by signal, a refused Update, then an approval by Update,
+  // once its late keeper runs (and the contract's check on the holder has found it).
   const d = customer('replay-approve');
   const b1 = baseline(d, [['alice', 'admin']], { submittedBy: 'sam' });
   await stack.client.submitAmendment(b1);
   await until(stack, b1.amendmentId, 'pending_approval');
+  await keeperRuns(stack, b1.amendmentId);
+  await new Promise((r) => setTimeout(r, HOLDER_CHECK_MS + 1000));
   await stack.client.approve(b1.amendmentId, { by: 'sam' });
   await expect(stack.client.approveNow(b1.amendmentId, { by: 'sam' })).rejects.toThrow();
   await stack.client.approveNow(b1.amendmentId, { by: 'dana', comment: 'ok' });
@@ -206,7 +222,7 @@ test('capture', async () => {
   expect(cancelled.cancellation?.kind).toBe('cancelled');
   await save('cancelled', `amendment-${g2.amendmentId}`);
 
-  // amendmentV3's own paths (since amendmentV2): several batches per target, two at once; and a permanent failure
+  // The batch paths (since amendmentV2): several batches per target, two at once; and a permanent failure
   // in one batch (no further batch starts, every batch that ran is undone, newest first).
   const h = customer('replay-batches');
   const h1 = baseline(h, [
@@ -234,8 +250,9 @@ test('capture', async () => {
   const undone = await save('batches-rolled-back', `amendment-${k1.amendmentId}`);
   expect(countScheduled(undone, 'compensateBatch')).toBeGreaterThan(1);
 
-  // A Temporal cancellation request while pending approval: rejected, released. And a holder
-  // terminated while pending approval: its keeper reports it, the contract takes the turn back
+  // A Temporal cancellation request while pending approval: rejected, released (the keeper
+  // started for the compensation). And a holder terminated at once while pending approval,
+  // before its late keeper: the contract's check finds it closed, takes the turn back
   // (reclaimTurn) and the next amendment for the sequence applies.
   const m = customer('replay-tcancel');
   const m1 = baseline(m, [['alice', 'admin']]);
@@ -258,4 +275,5 @@ test('capture', async () => {
   await ends(stack, n2.amendmentId, 'completed');
   const reclaimed = await save('contract-reclaimed', `contract-${n.contractId}`, 'contractWorkflow');
   expect(countScheduled(reclaimed, 'reclaimTurn')).toBe(1);
+  expect(reclaimed.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length).toBe(1);
 }, 300_000);

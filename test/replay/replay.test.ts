@@ -12,8 +12,10 @@
  *                 from before the turn keeper (they replay through its `patched()`).
  *   histories/v2.1: the same with the turn keeper: a Temporal cancellation, the keeper's own
  *                 history, a contract that took a terminated holder's turn back.
- *   histories/v3: `amendmentV3`, the type new amendments start (amendmentV2 with its patches
- *                 settled), the contract workflow and the keeper, on every path of v2.1.
+ *   histories/v3: `amendmentV3` (amendmentV2 with its patches settled, the keeper started
+ *                 first), the contract workflow and the keeper, on every path of v2.1.
+ *   histories/v4: `amendmentV4`, the type new amendments start (the keeper started late, the
+ *                 contract checking on its holder until then), on every path of v3.
  */
 import { execFile } from 'node:child_process';
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -44,6 +46,10 @@ const SETS = {
   },
   v3: {
     type: 'amendmentV3',
+    paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'],
+  },
+  v4: {
+    type: 'amendmentV4',
     paths: [...PATHS, 'batches', 'batches-rolled-back', 'temporal-cancelled', 'keeper', 'contract-reclaimed'],
   },
 } as const;
@@ -163,10 +169,12 @@ test.each(Object.keys(SETS) as Release[])(
 );
 
 // Why the older types stay registered: the newer code cannot continue their runs (amendmentV2's
-// cannot the first release's; amendmentV3 never asks the patches amendmentV2's runs recorded).
+// cannot the first release's; amendmentV3 never asks the patches amendmentV2's runs recorded;
+// amendmentV4 starts no keeper before its turn, where amendmentV3's runs started one).
 test.each([
   ['v1', 'approved.json', 'amendmentV2'],
   ['v2.1', 'completed.json', 'amendmentV3'],
+  ['v3', 'completed.json', 'amendmentV4'],
 ])(
   '%s histories need their own type: %s run as %s diverges',
   async (set, file, as) => {

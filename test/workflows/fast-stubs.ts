@@ -1,5 +1,5 @@
 /**
- * Fast workflow tests (issue 9, point 6): the REAL workflows (amendmentV3, contractWorkflow) on
+ * Fast workflow tests (issue 9, point 6): the REAL workflows (amendmentV4, contractWorkflow) on
  * a time-skipping test server of its own (or, where a test needs what that server lacks, the run's
  * Temporal dev server), with STUB activities that keep the real ones' contracts
  * (src/activities/index.ts, src/activities/provisioning.ts) but touch no PostgreSQL and no target:
@@ -16,6 +16,7 @@
  *
  * One stack per test file: its own task queue (and so its own target queues and contract ids).
  */
+import { checkHolder } from '../../src/activities/reclaim';
 import { createApprovalActivities } from '../../src/activities/approvals';
 import { loadTrust } from '../../src/approvals/token';
 import { notifyActivities } from '../../src/activities/notify';
@@ -30,8 +31,9 @@ import { dataConverter, newKeyList } from '../../src/codec';
 import type { AmendmentInput } from '../../src/domain/amendment';
 import type { Contract } from '../../src/domain/contract';
 import type { Action, ApprovalReason, Violation } from '../../src/domain/plan';
-import type { amendmentV3 } from '../../src/workflows/amendment';
+import type { amendmentV4 } from '../../src/workflows/amendment';
 import {
+  AMENDMENT_WORKFLOW_TYPE,
   amendmentWorkflowId,
   type AmendmentActivities,
   type AmendmentView,
@@ -210,7 +212,7 @@ export class Stubs {
     return this.calls.compensate.filter((c) => c.amendmentId === amendmentId);
   }
 
-  /** The main task queue's activities (local activities of amendmentV3). */
+  /** The main task queue's activities (local activities of amendmentV4). */
   control(): Pick<
     AmendmentActivities,
     | 'enqueueAmendment'
@@ -220,6 +222,7 @@ export class Stubs {
     | 'verifyApproval'
     | 'notificationEndpoints'
     | 'notifyApproval'
+    | 'checkHolder'
   > {
     return {
       // The real verification, with the run's trusted keys (test/harness/approval-keys.ts); the real notifications, none configured.
@@ -243,6 +246,9 @@ export class Stubs {
       },
 
       orderingPolicy: async () => ({ gapDeadlineSeconds: DEFAULT_GAP_DEADLINE_SECONDS }),
+
+      // The contract's check on a holder with a late keeper: the real one (two describes).
+      checkHolder: ({ holder }) => checkHolder(this.client(), holder),
 
       planAmendmentV2: async ({ amendment, applied }) => {
         this.calls.plan.push({ amendmentId: amendment.amendmentId, applied, seq: ++this.seq });
@@ -458,7 +464,7 @@ async function connectEnv(server: FastServer, converter: DataConverter): Promise
   return env;
 }
 
-export type AmendmentHandle = WorkflowHandle<typeof amendmentV3>;
+export type AmendmentHandle = WorkflowHandle<typeof amendmentV4>;
 
 export interface FastStack {
   env: TestWorkflowEnvironment;
@@ -467,7 +473,7 @@ export interface FastStack {
   stubs: Stubs;
   /** A fresh contract id for a test. */
   contractId(tag: string): string;
-  /** Start amendmentV3 as the client does (same id, search attributes, memo), with its scenario. */
+  /** Start amendmentV4 as the client does (same id, search attributes, memo), with its scenario. */
   submit(doc: AmendmentInput, s: Scenario): Promise<AmendmentHandle>;
   status(amendmentId: string): Promise<AmendmentView>;
   /** Poll `status` (wall time; the server clock is not skipped meanwhile) until `ok`, else fail naming `what` and the last view. */
@@ -604,7 +610,7 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
       const workflowId = amendmentWorkflowId(doc.amendmentId);
       started.add(workflowId);
       started.add(contractWorkflowId(doc.contractId));
-      return client.workflow.start<typeof amendmentV3>('amendmentV3', {
+      return client.workflow.start<typeof amendmentV4>(AMENDMENT_WORKFLOW_TYPE, {
         taskQueue,
         workflowId,
         args: [{ amendment: doc }],
@@ -631,7 +637,7 @@ export async function startFastStack(name: string, server: FastServer = 'timeski
         showView,
       ),
     async result(amendmentId, timeoutMs = 30_000) {
-      const h = client.workflow.getHandle<typeof amendmentV3>(amendmentWorkflowId(amendmentId));
+      const h = client.workflow.getHandle<typeof amendmentV4>(amendmentWorkflowId(amendmentId));
       await poll(
         () => h.describe(),
         `${amendmentId}: closed`,

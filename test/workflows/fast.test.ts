@@ -1,5 +1,5 @@
 /**
- * Fast workflow tests (issue 9, point 6): the real amendmentV3 and contractWorkflow on the run's
+ * Fast workflow tests (issue 9, point 6): the real amendmentV4 and contractWorkflow on the run's
  * time-skipping test server, with stub activities (test/workflows/fast-stubs.ts): no PostgreSQL,
  * no targets. Queue, gap, approval, cancel, compensation, a 50,000-operation plan, each in well
  * under two seconds of wall time; the worker restart on the run's dev server (see there why).
@@ -16,6 +16,9 @@ import {
   approveUpdate,
   type AmendmentView,
   cancelSignal,
+  contractWorkflowId,
+  KEEPER_AFTER_MS,
+  keeperWorkflowId,
   rejectSignal,
 } from '../../src/workflows/definitions';
 import { type AmendmentHandle, type FastStack, gate, operationAt, startFastStack } from './fast-stubs';
@@ -26,7 +29,7 @@ const DAY = 24 * 60 * MINUTE;
 const GAP_DEADLINE_MINUTES = 10;
 const APPROVAL_DEADLINE_MINUTES = 15;
 /*
- * REPLAY_TIME (a bug reported with issue 9, not fixed here): amendmentV3 keeps times read from
+ * REPLAY_TIME (a bug reported with issue 9, not fixed here): amendmentV4 keeps times read from
  * workflow time right after a local activity (approval.requestedAt and the deadline after the
  * plan, amendment.ts approvalPhase; the gap's start can be too). When the SDK runs the code after
  * the activity in the next workflow task, the first execution reads that task's start time, and
@@ -63,6 +66,14 @@ function amendment(
 /** The workflow's result once it has closed (time does not skip meanwhile), or a failure naming what did not finish. */
 function result(h: AmendmentHandle, timeoutMs?: number, on: FastStack = stack): Promise<AmendmentView> {
   return on.result(h.workflowId.replace(/^amendment-/, ''), timeoutMs);
+}
+
+async function eventually(what: string, ok: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ok())) {
+    if (Date.now() > deadline) throw new Error(`${what}: not so after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 async function untilTrue(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
@@ -117,14 +128,17 @@ test('happy path: 15 operations on 2 targets complete, counted per target, with 
   );
   expect(contract.lastAmendmentId).toBe(a.amendmentId);
 
-  // The history: 19 events of the amendment's own (start, two local activities' markers, status
-  // upserts, the keeper child, the batches, signals, the audit record, completion), carried by
-  // one workflow task per wake-up. How many wake-ups depends on timing: the keeper's start and
-  // the turn arriving together make one, or each its own, and so do both batches completing while
-  // one task runs. So 4 to 6 tasks: 31 to 37 events.
+  // The history: 19 events of the amendment's own (start, three local activities' markers, status
+  // upserts, the keeper's timer started and cancelled, the batches, signals, completion), carried
+  // by one workflow task per wake-up. How many wake-ups depends on timing: both batches completing
+  // while one task runs make one, or each its own. So 4 to 6 tasks: 31 to 37 events.
   const events = (await h.fetchHistory()).events ?? [];
   const own = events.filter((e) => !WORKFLOW_TASK_EVENTS.has(Number(e.eventType)));
   expect(own.length).toBe(19);
+  // Released well before KEEPER_AFTER_MS: no turn keeper (a workflow of its own) was started.
+  const types = own.map((e) => Number(e.eventType));
+  expect(types).not.toContain(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED);
+  expect(types.filter((t) => t === EventType.EVENT_TYPE_TIMER_CANCELED)).toHaveLength(1);
   const tasks = (events.length - own.length) / 3;
   expect(tasks).toBeGreaterThanOrEqual(4);
   expect(tasks).toBeLessThanOrEqual(6);
@@ -261,6 +275,43 @@ test('gap: sequence 3 with 2 missing names the gap, ends invalid at the gap dead
     'at sequence 2',
     (x) => x.appliedSequence === 2 && x.lastAmendmentId === two.amendmentId && x.holder === undefined,
   );
+});
+
+describe('the late turn keeper (amendmentV4)', () => {
+  const markers = (events: temporal.api.history.v1.IHistoryEvent[]): number =>
+    events.filter((e) => e.markerRecordedEventAttributes?.markerName === 'core_local_activity').length;
+
+  test(`a holder pending approval starts its keeper ${KEEPER_AFTER_MS} ms into its turn; the contract stops checking once it runs`, async () => {
+    const c = stack.contractId('keeper');
+    const a = amendment(c, 1, { submittedBy: 'sam' });
+    const h = await stack.submit(a, { approval: APPROVAL_REASON });
+    await stack.until(a.amendmentId, 'pending approval', (x) => x.status === 'pending_approval');
+    const keeper = stack.client.workflow.getHandle(keeperWorkflowId(h.workflowId));
+    await eventually('the keeper runs', () =>
+      keeper.describe().then(
+        (d) => d.status.name === 'RUNNING',
+        () => false,
+      ),
+    );
+    // The keeper's timer fired, then the keeper started.
+    const own = ((await h.fetchHistory()).events ?? []).map((e) => Number(e.eventType));
+    const fired = own.indexOf(EventType.EVENT_TYPE_TIMER_FIRED);
+    expect(fired).toBeGreaterThan(0);
+    expect(own.indexOf(EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED)).toBeGreaterThan(fired);
+    // The contract checked on it HOLDER_CHECK_MS into its turn (a local activity) and found the keeper.
+    const contract = stack.client.workflow.getHandle(contractWorkflowId(c));
+    await eventually('the contract checked on its holder', async () =>
+      markers((await contract.fetchHistory()).events ?? []) > 0 ? true : false,
+    );
+    await h.signal(approveSignal, await proven(h, 'approve', { by: 'dana' }));
+    expect((await result(h)).status).toBe('completed');
+    await stack.untilContract(c, 'applied, turn released', (x) => x.appliedSequence === 1 && x.holder === undefined);
+    // One check and its one timer: none after the keeper was found.
+    const events = (await contract.fetchHistory()).events ?? [];
+    expect(markers(events)).toBe(1);
+    expect(events.filter((e) => Number(e.eventType) === EventType.EVENT_TYPE_TIMER_STARTED)).toHaveLength(1);
+    expect(events.filter((e) => Number(e.eventType) === EventType.EVENT_TYPE_TIMER_FIRED)).toHaveLength(1);
+  });
 });
 
 describe('approval', () => {

@@ -71,8 +71,8 @@ test('one trace: API request -> workflow start -> workflow run -> batch activiti
     'the workflow spans',
     async () => {
       const all = spans.getFinishedSpans().filter((s) => s.spanContext().traceId === traceId);
-      return all.some((s) => s.name === 'RunWorkflow:amendmentV3') &&
-        all.some((s) => s.name === 'StartWorkflow:amendmentV3')
+      return all.some((s) => s.name === 'RunWorkflow:amendmentV4') &&
+        all.some((s) => s.name === 'StartWorkflow:amendmentV4')
         ? all
         : undefined;
     },
@@ -91,8 +91,8 @@ test('one trace: API request -> workflow start -> workflow run -> batch activiti
     const call = calls.find((s) => s.name.startsWith(`${target} ensureAccount`));
     expect(call && chain(call)).toEqual([
       'POST /v1/amendments',
-      'StartWorkflow:amendmentV3',
-      'RunWorkflow:amendmentV3',
+      'StartWorkflow:amendmentV4',
+      'RunWorkflow:amendmentV4',
       'StartActivity:applyBatch',
       'RunActivity:applyBatch',
       `${target} ensureAccount`,

@@ -3,13 +3,22 @@
  * scim2-server: whatever ends the amendment that holds a contract's turn (a termination in
  * the UI, a Temporal cancellation request, a workflow timeout), the contract has its turn back
  * within seconds, what the holder applied is compensated, the audit log has its record, and the
- * next amendment completes. A queued amendment names the holder and since when.
+ * next amendment completes. A queued amendment names the holder and since when. Both ways a
+ * holder's end is noticed are covered: its turn keeper (started once it has held the turn for
+ * KEEPER_AFTER_MS) and, before that, the contract's own check (HOLDER_CHECK_MS after the turn).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { AuditStore } from '../../src/audit/store';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { AmendmentView, ContractView } from '../../src/workflows/definitions';
-import { amendmentWorkflowId, SA } from '../../src/workflows/definitions';
+import {
+  AMENDMENT_WORKFLOW_TYPE,
+  amendmentWorkflowId,
+  KEEPER_AFTER_MS,
+  keeperWorkflowId,
+  SA,
+} from '../../src/workflows/definitions';
 import { main } from '../../src/cli/main';
 import { need } from '../harness/env';
 import { until } from '../harness/until';
@@ -92,8 +101,22 @@ test('a queued amendment names the holder and since when; so does `amendctl cont
   await until('next completes', status(next, 'completed'), 30_000);
 });
 
-test('a holder terminated in the UI (temporal workflow terminate): the turn is back within 10 s and the next amendment completes', async () => {
+/** The holder's turn keeper: running, or not started (undefined). */
+async function keeperStatus(amendmentId: string): Promise<string | undefined> {
+  try {
+    const d = await stack.client.client.workflow
+      .getHandle(keeperWorkflowId(amendmentWorkflowId(amendmentId)))
+      .describe();
+    return d.status.name;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return undefined;
+    throw err;
+  }
+}
+
+test('a holder terminated in the UI (temporal workflow terminate) after its keeper started: the turn is back within 10 s and the next amendment completes', async () => {
   const { c, holder, next } = await holderAndNext('terminated');
+  await until('its keeper runs', () => keeperStatus(holder).then((s) => s === 'RUNNING' || undefined), 10_000);
   await run(need('AMENDCTL_TEST_TEMPORAL_CLI'), [
     'workflow',
     'terminate',
@@ -128,6 +151,31 @@ test('a holder terminated in the UI (temporal workflow terminate): the turn is b
   process.stdout.write(`  terminated holder: turn back after ${ms} ms\n`);
 });
 
+test(`a holder terminated before its keeper starts (under ${KEEPER_AFTER_MS} ms into its turn): the contract's own check has the turn back within 10 s`, async () => {
+  const c = customer('early');
+  const first = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
+  await stack.client.submitAmendment(first);
+  const handle = stack.client.client.workflow.getHandle(amendmentWorkflowId(first.amendmentId));
+  // Pending approval moments after its turn: terminated at once, long before KEEPER_AFTER_MS.
+  await until('holder pending approval', status(first.amendmentId, 'pending_approval'), 30_000, 25);
+  await handle.terminate('operator: wrong customer, at once');
+  const t0 = Date.now();
+  expect(await keeperStatus(first.amendmentId)).toBeUndefined();
+  const next = baseline(c, [['bob', 'member']], { amendmentId: `${c.id}-001b` });
+  await stack.client.submitAmendment(next);
+  const view = await until(
+    'turn back',
+    () => contract(c).then((v) => (v.holder !== first.amendmentId ? v : undefined)),
+    10_000,
+  );
+  const ms = Date.now() - t0;
+  expect(view.reclaimed?.[0]).toMatchObject({ amendmentId: first.amendmentId, ended: 'TERMINATED', undone: 0 });
+  await until('next completes', status(next.amendmentId, 'completed'), 30_000);
+  // It never had a keeper: the contract's check found it closed.
+  expect(await keeperStatus(first.amendmentId)).toBeUndefined();
+  process.stdout.write(`  holder terminated before its keeper: turn back after ${ms} ms\n`);
+});
+
 test('a Temporal cancellation request (temporal workflow cancel) ends a holder rejected and releases its turn', async () => {
   const { c, holder, next } = await holderAndNext('cancelled');
   await run(need('AMENDCTL_TEST_TEMPORAL_CLI'), [
@@ -152,7 +200,7 @@ test('a holder whose workflow timed out: the turn is back within 10 s of the tim
   const c = customer('timedout');
   const first = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
   // Started as the client does, with an execution timeout (an operator's or a caller's choice).
-  await stack.client.client.workflow.start('amendmentV3', {
+  await stack.client.client.workflow.start(AMENDMENT_WORKFLOW_TYPE, {
     taskQueue: stack.taskQueue,
     workflowId: amendmentWorkflowId(first.amendmentId),
     args: [{ amendment: first }],

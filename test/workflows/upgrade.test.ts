@@ -6,6 +6,9 @@
  * same contract, started as the current type, applies after it through the contract workflow.
  * And the same for the step from `amendmentV2` to `amendmentV3`: an amendmentV2 run waiting for
  * its effective date on the release before amendmentV3 finishes, on amendmentV2, on the current worker.
+ * And from `amendmentV3` to `amendmentV4` (the late turn keeper): an amendmentV3 run holding its
+ * contract's turn, pending approval, with the keeper it started first, finishes on amendmentV3
+ * after the upgrade, and the next amendment of the contract runs as amendmentV4 after it.
  *
  * Real servers: the Temporal dev server, PostgreSQL and scim2-server.
  *
@@ -43,6 +46,8 @@ import { pgSnapshot, REFERENCE_RULES, REFERENCE_TARGETS, referenceEnv, uniqueQue
 const PREVIOUS_RELEASE = 'e3675d3';
 /** The last commit whose client started `amendmentV2` (before amendmentV3 settled its patches). */
 const V2_RELEASE = '21c9ba0';
+/** The last commit whose client started `amendmentV3` (its keeper started before its turn). */
+const V3_RELEASE = '78b415b';
 
 let temporal: TemporalTarget;
 let taskQueue: string;
@@ -193,11 +198,8 @@ test('an amendment started on the previous workflow code completes after the wor
 }, 180_000);
 
 test('an amendmentV2 run started on the release before amendmentV3 finishes on amendmentV2 after the upgrade', async () => {
-  const v2 = await bundleRelease(V2_RELEASE, runDir('upgrade-v2-release'));
-  expect(v2).toBeDefined(); // the commit is in the checkout's history (a shallow clone has no past releases)
+  const old = await workerOnRelease(V2_RELEASE, 'v2');
   const c = customer('upgrade-v2');
-  for (const r of [...running]) await stopWorker(r.w); // the test before left its current worker on the queue
-  const old = await startWorker('amendctl-v2-release', { workflowBundle: { codePath: v2!.codePath } });
   const first = baseline(c, [['carol', 'member']]);
   // Due in a few seconds: it waits in a timer on the old worker and fires on the new one.
   const effectiveAt = new Date(Date.now() + 8_000).toISOString();
@@ -208,11 +210,7 @@ test('an amendmentV2 run started on the release before amendmentV3 finishes on a
   await startWorker('amendctl-current');
   const done = await client.waitForResult(first.amendmentId);
   expect(done.status).toBe('completed');
-  expect(await workflowType(amendmentWorkflowId(first.amendmentId))).toBe('amendmentV2');
-  expect(await taskWorkers(amendmentWorkflowId(first.amendmentId))).toEqual([
-    'amendctl-current',
-    'amendctl-v2-release',
-  ]);
+  await expectRanOn(first.amendmentId, 'amendmentV2', 'v2');
   // It kept amendmentV2's patches (their markers), which amendmentV3 does not write.
   const markers = (
     (await client.client.workflow.getHandle(amendmentWorkflowId(first.amendmentId)).fetchHistory()).events ?? []
@@ -221,6 +219,43 @@ test('an amendmentV2 run started on the release before amendmentV3 finishes on a
     .filter((m) => m === 'core_patch');
   expect(markers).toHaveLength(2);
   expect(await pgSnapshot(c.domain)).toEqual({ [c.email('carol')]: { login: true, memberOf: ['app_write'] } });
+}, 180_000);
+
+test('an amendmentV3 run holding its turn on the release before amendmentV4 finishes on amendmentV3 after the upgrade; the next one runs as amendmentV4', async () => {
+  const old = await workerOnRelease(V3_RELEASE, 'v3');
+  const c = customer('upgrade-v3');
+  const first = baseline(c, [['ada', 'admin']], { submittedBy: 'sam' });
+  await startType('amendmentV3', first);
+  await until(first.amendmentId, (v) => v.status === 'pending_approval', 'pending approval on the v3 release');
+  // amendmentV3 started its keeper before it asked for its turn.
+  const keeper = client.client.workflow.getHandle(`${amendmentWorkflowId(first.amendmentId)}.keeper`);
+  expect((await keeper.describe()).status.name).toBe('RUNNING');
+
+  await stopWorker(old);
+  await startWorker('amendctl-current');
+  const second = changes(c, 2, [
+    { op: 'add', path: 'namedUsers', value: { email: c.email('bob'), name: 'Bob', role: 'member' } },
+  ]);
+  await client.submitAmendment(second);
+  expect(await workflowType(amendmentWorkflowId(second.amendmentId))).toBe('amendmentV4');
+  await until(second.amendmentId, (v) => v.status === 'queued', 'queued behind the v3 holder');
+  await client.approve(first.amendmentId, { by: 'dana' });
+  const done1 = await client.waitForResult(first.amendmentId);
+  expect(done1.status).toBe('completed');
+  const done2 = await client.waitForResult(second.amendmentId);
+  expect(done2.status).toBe('completed');
+  await expectRanOn(first.amendmentId, 'amendmentV3', 'v3');
+  expect(await taskWorkers(contractWorkflowId(c.contractId))).toEqual(['amendctl-current', 'amendctl-v3-release']);
+  // The keeper the v3 run started reported its close; the contract applied both, in order.
+  expect((await keeper.describe()).status.name).not.toBe('RUNNING');
+  const contract = await client.getContract(c.contractId);
+  expect(contract.view).toMatchObject({ appliedSequence: 2, lastAmendmentId: second.amendmentId, waiting: [] });
+  expect(contract.view.holder).toBeUndefined();
+  expect(contract.view.reclaimed ?? []).toEqual([]);
+  expect(await pgSnapshot(c.domain)).toEqual({
+    [c.email('ada')]: { login: true, memberOf: ['app_admin'] },
+    [c.email('bob')]: { login: true, memberOf: ['app_write'] },
+  });
 }, 180_000);
 
 // ---- helpers ---------------------------------------------------------------------------
@@ -234,6 +269,23 @@ async function startWorker(identity: string, worker: Partial<WorkerOptions> = {}
   });
   running.push({ w, done: w.run() });
   return w;
+}
+
+/** The only worker on the queue (the test before left its current worker there): a release's, from git, as `amendctl-NAME-release`. */
+async function workerOnRelease(commit: string, name: string): Promise<AmendctlWorker> {
+  const release = await bundleRelease(commit, runDir(`upgrade-${name}-release`));
+  expect(release).toBeDefined(); // the commit is in the checkout's history (a shallow clone has no past releases)
+  for (const r of [...running]) await stopWorker(r.w);
+  return startWorker(`amendctl-${name}-release`, { workflowBundle: { codePath: release!.codePath } });
+}
+
+/** The amendment kept its type, and its workflow tasks ran on the release's worker, then the current one. */
+async function expectRanOn(amendmentId: string, type: string, release: string): Promise<void> {
+  expect(await workflowType(amendmentWorkflowId(amendmentId))).toBe(type);
+  expect(await taskWorkers(amendmentWorkflowId(amendmentId))).toEqual([
+    'amendctl-current',
+    `amendctl-${release}-release`,
+  ]);
 }
 
 async function stopWorker(w: AmendctlWorker): Promise<void> {
