@@ -237,7 +237,8 @@ async function compensateAndFinish(
 }
 
 /** The keeper child (src/workflows/keeper.ts): started with the enqueue, it outlives this run only to report its end. */
-function startKeeper(s: AmendmentState, a: Amendment): void {
+/** `failed`: what to do when the keeper could not start (its id still taken, say by a reset's previous run's keeper). */
+function startKeeper(s: AmendmentState, a: Amendment, failed?: () => void): void {
   // From the input, not workflowInfo(): the same id on replay under any workflow id (amendctl replay names runs by file).
   const workflowId = keeperWorkflowId(amendmentWorkflowId(a.amendmentId));
   startChild(turnKeeper, {
@@ -248,6 +249,7 @@ function startKeeper(s: AmendmentState, a: Amendment): void {
     staticSummary: `Keeps the turn of amendment ${a.amendmentId} on contract ${a.contractId}: reports its end, however it ends`,
   }).catch((err: unknown) => {
     log.warn('the turn keeper did not start', { workflowId, error: String(err) });
+    failed?.();
   });
 }
 
@@ -259,14 +261,18 @@ function keepLate(s: AmendmentState, a: Amendment, late: NonNullable<Progress['l
   // Cancelled by the release, or by a cancellation request (which starts the keeper itself).
   late.timer = cancellableTimer(KEEPER_AFTER_MS, () => {
     late.timer = undefined;
-    if (p.holding) startLateKeeper(s, a, late);
+    if (p.holding) startLateKeeper(s, a, late, p);
   });
 }
 
-function startLateKeeper(s: AmendmentState, a: Amendment, late: NonNullable<Progress['late']>): void {
+/** Once; a keeper that could not start is tried again KEEPER_AFTER_MS later, while the turn is held (the contract checks meanwhile). */
+function startLateKeeper(s: AmendmentState, a: Amendment, late: NonNullable<Progress['late']>, p: Progress): void {
   if (late.started) return;
   late.started = true;
-  startKeeper(s, a);
+  startKeeper(s, a, () => {
+    late.started = false;
+    if (p.holding) keepLate(s, a, late, p);
+  });
 }
 
 /**
@@ -285,7 +291,7 @@ async function onCancellation(
   const at = new Date().toISOString();
   const why = 'a Temporal cancellation request (the Web UI or temporal workflow cancel)';
   // Compensation can take a while: a holder with a late keeper starts it now.
-  if (p.late && p.holding) startLateKeeper(s, a, p.late);
+  if (p.late && p.holding) startLateKeeper(s, a, p.late, p);
   if (p.finishing)
     return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
   s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };

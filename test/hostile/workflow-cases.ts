@@ -642,6 +642,18 @@ export const WORKFLOW_CASES: WorkflowCase[] = [
     expect: { kind: 'contract-ignored' },
   },
   {
+    id: 'K014',
+    boundary: 'enqueue signal (contract)',
+    input: 'lateKeeper "yes" (a string) for a ghost amendment',
+    send: toContract('enqueue', {
+      amendmentId: 'ghost',
+      sequence: 2,
+      workflowId: 'amendment-ghost',
+      lateKeeper: 'yes',
+    }),
+    expect: { kind: 'contract-ignored' },
+  },
+  {
     id: 'K005',
     boundary: 'release signal (contract)',
     input: 'payload null',

@@ -312,6 +312,41 @@ describe('the late turn keeper (amendmentV4)', () => {
     expect(events.filter((e) => Number(e.eventType) === EventType.EVENT_TYPE_TIMER_STARTED)).toHaveLength(1);
     expect(events.filter((e) => Number(e.eventType) === EventType.EVENT_TYPE_TIMER_FIRED)).toHaveLength(1);
   });
+
+  test('a keeper that cannot start (its id still taken) is tried again while the turn is held, and starts once the id is free', async () => {
+    const c = stack.contractId('squat');
+    const a = amendment(c, 1, { submittedBy: 'sam' });
+    const keeperId = keeperWorkflowId(`amendment-${a.amendmentId}`);
+    // A workflow already runs under the keeper's id (as a reset's previous run's keeper may, for a moment).
+    const squatter = await stack.client.workflow.start('turnKeeper', {
+      taskQueue: stack.taskQueue,
+      workflowId: keeperId,
+      args: [{ contractId: 'elsewhere', amendmentId: 'elsewhere', workflowId: 'elsewhere' }],
+    });
+    const h = await stack.submit(a, { approval: APPROVAL_REASON });
+    await stack.until(a.amendmentId, 'pending approval', (x) => x.status === 'pending_approval');
+    // Its first try failed (a failed child start in its history); the id still belongs to the squatter.
+    await eventually('a failed keeper start', async () =>
+      ((await h.fetchHistory()).events ?? []).some(
+        (e) => Number(e.eventType) === EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_FAILED,
+      ),
+    );
+    expect((await squatter.describe()).parentExecution).toBeUndefined();
+    await squatter.terminate('free the id');
+    const run = (await h.describe()).runId;
+    await eventually('its own keeper runs', () =>
+      stack.client.workflow
+        .getHandle(keeperId)
+        .describe()
+        .then(
+          (d) => d.status.name === 'RUNNING' && d.parentExecution?.runId === run,
+          () => false,
+        ),
+    );
+    await h.signal(approveSignal, await proven(h, 'approve', { by: 'dana' }));
+    expect((await result(h)).status).toBe('completed');
+    await stack.untilContract(c, 'applied, turn released', (x) => x.appliedSequence === 1 && x.holder === undefined);
+  });
 });
 
 describe('approval', () => {
