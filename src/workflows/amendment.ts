@@ -186,7 +186,7 @@ async function phases(
   const applied = await awaitTurn(s, amendment, contract);
   if ('ended' in applied) return applied.ended;
   p.holding = true;
-  if (p.late) keepLate(s, amendment, p.late, p);
+  if (p.late) keepLate(s, amendment, p);
 
   // Workflow time before the plan's local activity: the same on every replay (the time right after
   // a local activity is not), so the approval's clock and deadline never move.
@@ -236,8 +236,11 @@ async function compensateAndFinish(
   return finish(s, 'rolled_back', `${failure}; every applied operation was compensated`, () => contract.release(), p);
 }
 
-/** The keeper child (src/workflows/keeper.ts): started with the enqueue, it outlives this run only to report its end. */
-/** `failed`: what to do when the keeper could not start (its id still taken, say by a reset's previous run's keeper). */
+/**
+ * The keeper child (src/workflows/keeper.ts): it outlives this run only to report its end.
+ * Started with the enqueue (amendmentV3, V2) or KEEPER_AFTER_MS into the turn (amendmentV4).
+ * `failed`: what to do when it could not start (its id still taken, say by a reset's previous run's keeper).
+ */
 function startKeeper(s: AmendmentState, a: Amendment, failed?: () => void): void {
   // From the input, not workflowInfo(): the same id on replay under any workflow id (amendctl replay names runs by file).
   const workflowId = keeperWorkflowId(amendmentWorkflowId(a.amendmentId));
@@ -257,21 +260,23 @@ function startKeeper(s: AmendmentState, a: Amendment, failed?: () => void): void
  * amendmentV4's keeper: started when the turn has been held for KEEPER_AFTER_MS and not released.
  * The release cancels the timer (in the release's own workflow task: no event of its own).
  */
-function keepLate(s: AmendmentState, a: Amendment, late: NonNullable<Progress['late']>, p: Progress): void {
+function keepLate(s: AmendmentState, a: Amendment, p: Progress): void {
+  const late = p.late!;
   // Cancelled by the release, or by a cancellation request (which starts the keeper itself).
   late.timer = cancellableTimer(KEEPER_AFTER_MS, () => {
     late.timer = undefined;
-    if (p.holding) startLateKeeper(s, a, late, p);
+    if (p.holding) startLateKeeper(s, a, p);
   });
 }
 
 /** Once; a keeper that could not start is tried again KEEPER_AFTER_MS later, while the turn is held (the contract checks meanwhile). */
-function startLateKeeper(s: AmendmentState, a: Amendment, late: NonNullable<Progress['late']>, p: Progress): void {
+function startLateKeeper(s: AmendmentState, a: Amendment, p: Progress): void {
+  const late = p.late!;
   if (late.started) return;
   late.started = true;
   startKeeper(s, a, () => {
     late.started = false;
-    if (p.holding) keepLate(s, a, late, p);
+    if (p.holding) keepLate(s, a, p);
   });
 }
 
@@ -291,7 +296,7 @@ async function onCancellation(
   const at = new Date().toISOString();
   const why = 'a Temporal cancellation request (the Web UI or temporal workflow cancel)';
   // Compensation can take a while: a holder with a late keeper starts it now.
-  if (p.late && p.holding) startLateKeeper(s, a, p.late, p);
+  if (p.late && p.holding) startLateKeeper(s, a, p);
   if (p.finishing)
     return finish(s, p.finishing.status, p.finishing.reason, p.finishing.release, { ...p, finishing: undefined });
   s.view.cancellation = { kind: 'cancelled', by: 'Temporal', at, reason: why };
