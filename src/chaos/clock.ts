@@ -29,15 +29,27 @@ export class RunClock {
     for (const wake of [...this.wakers]) wake();
   }
 
+  /**
+   * At least `ms` by Date.now() (what the run measures with), unless the run ends first: a Node
+   * timer can fire a millisecond before Date.now() has moved on by its delay, so it is set again
+   * for what is left.
+   */
   nap(ms: number): Promise<void> {
     if (this.ended) return Promise.resolve();
+    const until = Date.now() + ms;
     return new Promise((res) => {
+      let timer: NodeJS.Timeout;
       const wake = (): void => {
         clearTimeout(timer);
         this.wakers.delete(wake);
         res();
       };
-      const timer = setTimeout(wake, ms);
+      const due = (): void => {
+        const left = until - Date.now();
+        if (left > 0) timer = setTimeout(due, left);
+        else wake();
+      };
+      timer = setTimeout(due, ms);
       this.wakers.add(wake);
     });
   }
